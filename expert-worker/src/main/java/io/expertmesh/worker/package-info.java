@@ -1,0 +1,2 @@
+/** The expert worker service. */
+package io.expertmesh.worker;

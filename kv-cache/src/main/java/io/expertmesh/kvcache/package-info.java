@@ -1,0 +1,2 @@
+/** The KV cache tier. */
+package io.expertmesh.kvcache;

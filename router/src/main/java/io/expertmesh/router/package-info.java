@@ -1,0 +1,2 @@
+/** The router service: attention, gating, dispatch to expert workers. */
+package io.expertmesh.router;
