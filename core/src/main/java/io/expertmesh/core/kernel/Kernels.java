@@ -1,0 +1,51 @@
+package io.expertmesh.core.kernel;
+
+import io.expertmesh.core.tensor.Matrix;
+
+/**
+ * The compute seam: every numeric primitive the forward pass needs. {@link ScalarKernels} is the reference;
+ * {@link VectorKernels} is the fast CPU path (Vector API, all cores); a CUDA implementation can follow.
+ *
+ * <p>Activations are float32 arrays addressed by offset so a batch of rows lives in one array without copies.
+ * Every method is deterministic: for the same inputs the same bits, whatever the batch size or thread count
+ * (a request's output must not depend on what else is in its batch).
+ */
+public interface Kernels {
+
+    /** The pool that parallel kernels (and callers with their own loops) spread work over. */
+    ComputePool pool();
+
+    /**
+     * Matrix product with a transposed weight, as {@code torch.nn.functional.linear}: for every batch row
+     * {@code b < batch} and weight row {@code r < w.rows()},
+     * {@code out[outOff + b*w.rows() + r] = Σ_c w[r][c] · x[xOff + b*w.cols() + c]}.
+     * Each weight row is read from memory once per call, for all batch rows.
+     */
+    void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch);
+
+    /** {@code Σ_i a[aOff+i]·b[bOff+i]} for {@code i < n}. */
+    float dot(float[] a, int aOff, float[] b, int bOff, int n);
+
+    /** {@code y[yOff+i] += alpha · x[xOff+i]} for {@code i < n}. */
+    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+
+    /** {@code out = x / sqrt(mean(x²) + eps) · weight} over {@code n} elements; out may alias x. */
+    void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff, int n);
+
+    /** {@code out[i] = silu(gate[i]) · up[i]}, silu(g) = g / (1 + e^-g); out may alias either input. */
+    void swiglu(float[] gate, int gateOff, float[] up, int upOff, float[] out, int outOff, int n);
+
+    /** In-place softmax over {@code x[off, off+n)}, max-subtracted. */
+    void softmax(float[] x, int off, int n);
+
+    /**
+     * Rotary embedding on interleaved pairs (x[2i], x[2i+1]) — the DeepSeek convention — over {@code dim}
+     * elements, with {@code cos[csOff+i]}, {@code sin[csOff+i]} for pair i.
+     */
+    void ropeInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff);
+
+    /**
+     * Rotary embedding on rotate-half pairs (x[i], x[i+dim/2]) — the Llama/Mixtral/Qwen convention.
+     */
+    void ropeHalf(float[] x, int off, int dim, float[] cos, float[] sin, int csOff);
+}
