@@ -1,0 +1,150 @@
+package io.expertmesh.core.model;
+
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.config.RopeScaling;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.Scratch.Slot;
+import io.expertmesh.core.tensor.Matrix;
+
+/**
+ * Multi-head latent attention (DeepSeek-V2/V3) in the absorbed form, as DeepSeek's reference {@code MLA} with
+ * {@code attn_impl="absorb"}.
+ *
+ * <p>The cache holds, per token, only the normalised latent {@code c_kv} (kv_lora_rank floats) and the
+ * rotary key {@code k_pe} (qk_rope_head_dim floats): 576 values for V3 instead of 2·128·128. The key
+ * up-projection W_UK is folded into the query ({@code q_abs = W_UKᵀ q_nope}, per head) and the value
+ * up-projection W_UV is applied to the attention-weighted latent, so nothing per-head is ever cached.
+ * Shapes per token: q [heads, nope + rope], kv_a [kv_lora + rope], q_abs [heads, kv_lora], o [heads, v].
+ */
+public final class Mla implements Attention {
+    private final Matrix qA;        // q_a_proj [q_lora, hidden], or null when q_lora_rank = 0
+    private final float[] qANorm;   // q_a_layernorm [q_lora]
+    private final Matrix qB;        // q_b_proj [heads·(nope+rope), q_lora] or q_proj [heads·(nope+rope), hidden]
+    private final Matrix kvA;       // kv_a_proj_with_mqa [kv_lora + rope, hidden]
+    private final float[] kvANorm;  // kv_a_layernorm [kv_lora]
+    private final Matrix[] wUkT;    // per head: W_UKᵀ [kv_lora, nope] (transposed rows of kv_b_proj)
+    private final Matrix[] wUv;     // per head: W_UV [v, kv_lora] (row slice of kv_b_proj)
+    private final Matrix o;         // o_proj [hidden, heads·v]
+    private final int heads;
+    private final int nope;
+    private final int rope;
+    private final int vDim;
+    private final int kvLora;
+    private final int qLora;
+    private final float eps;
+    private final float softmaxScale;
+
+    public Mla(ModelConfig c, Matrix qA, float[] qANorm, Matrix qB, Matrix kvA, float[] kvANorm,
+               Matrix[] wUkT, Matrix[] wUv, Matrix o) {
+        this.qA = qA;
+        this.qANorm = qANorm;
+        this.qB = qB;
+        this.kvA = kvA;
+        this.kvANorm = kvANorm;
+        this.wUkT = wUkT;
+        this.wUv = wUv;
+        this.o = o;
+        this.heads = c.numHeads();
+        this.nope = c.qkNopeHeadDim();
+        this.rope = c.qkRopeHeadDim();
+        this.vDim = c.vHeadDim();
+        this.kvLora = c.kvLoraRank();
+        this.qLora = c.qLoraRank();
+        this.eps = c.rmsNormEps();
+        double scale = 1.0 / Math.sqrt(c.qkHeadDim());
+        if (c.yarnActive() && c.ropeScaling().mscaleAllDim() != 0) {
+            double m = RopeScaling.yarnMscale(c.ropeScaling().factor(), c.ropeScaling().mscaleAllDim());
+            scale *= m * m;
+        }
+        this.softmaxScale = (float) scale;
+    }
+
+    @Override
+    public void forward(ForwardBatch batch, float[] xn, float[] out, StepContext ctx) {
+        Kernels k = ctx.kernels();
+        Scratch s = ctx.scratch();
+        int t = batch.size();
+        int qkHead = nope + rope;
+        int qStride = heads * qkHead;
+        int row = kvLora + rope;
+
+        float[] q = s.floats(Slot.Q, t * qStride);
+        if (qA != null) {
+            float[] qa = s.floats(Slot.Q_A, t * qLora);
+            k.matmul(qA, xn, 0, qa, 0, t);
+            for (int i = 0; i < t; i++) {
+                k.rmsNorm(qa, i * qLora, qANorm, eps, qa, i * qLora, qLora);
+            }
+            k.matmul(qB, qa, 0, q, 0, t);
+        } else {
+            k.matmul(qB, xn, 0, q, 0, t);
+        }
+        float[] kv = s.floats(Slot.KV, t * row);
+        k.matmul(kvA, xn, 0, kv, 0, t);
+
+        int half = rope / 2;
+        for (int i = 0; i < t; i++) {
+            for (int h = 0; h < heads; h++) {
+                k.ropeInterleaved(q, i * qStride + h * qkHead + nope, rope, ctx.cos, ctx.sin, i * half);
+            }
+            k.rmsNorm(kv, i * row, kvANorm, eps, kv, i * row, kvLora);
+            k.ropeInterleaved(kv, i * row + kvLora, rope, ctx.cos, ctx.sin, i * half);
+            KvCache cache = batch.caches()[i];
+            int pos = batch.positions()[i];
+            System.arraycopy(kv, i * row, cache.array(ctx.layer, pos), cache.offset(pos), row);
+        }
+
+        // q_abs[i, h] = W_UK[h]ᵀ · q_nope[i, h], batched over tokens per head.
+        float[] qAbs = s.floats(Slot.Q_ABS, t * heads * kvLora);
+        float[] gin = s.floats(Slot.GATHER_IN, t * Math.max(nope, kvLora));
+        float[] gout = s.floats(Slot.GATHER_OUT, t * Math.max(kvLora, vDim));
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(q, i * qStride + h * qkHead, gin, i * nope, nope);
+            }
+            k.matmul(wUkT[h], gin, 0, gout, 0, t);
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(gout, i * kvLora, qAbs, (i * heads + h) * kvLora, kvLora);
+            }
+        }
+
+        float[] oLat = s.floats(Slot.O_LATENT, t * heads * kvLora);
+        int layer = ctx.layer;
+        k.pool().parallelFor(t * heads, task -> {
+            int i = task / heads;
+            int h = task % heads;
+            attendOne(k, batch.caches()[i], layer, batch.positions()[i], qAbs, (i * heads + h) * kvLora,
+                    q, i * qStride + h * qkHead + nope, oLat, (i * heads + h) * kvLora);
+        });
+
+        // heads_out[i, h] = W_UV[h] · o_latent[i, h], batched over tokens per head.
+        float[] headsOut = s.floats(Slot.HEADS_OUT, t * heads * vDim);
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(oLat, (i * heads + h) * kvLora, gin, i * kvLora, kvLora);
+            }
+            k.matmul(wUv[h], gin, 0, gout, 0, t);
+            for (int i = 0; i < t; i++) {
+                System.arraycopy(gout, i * vDim, headsOut, (i * heads + h) * vDim, vDim);
+            }
+        }
+        k.matmul(o, headsOut, 0, out, 0, t);
+    }
+
+    /** Softmax attention of one query head over positions 0..pos, accumulated in latent space. */
+    private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] qAbs, int qAbsOff,
+                           float[] q, int qPeOff, float[] oLat, int outOff) {
+        float[] scores = AttentionScratch.scores(pos + 1);
+        for (int p = 0; p <= pos; p++) {
+            float[] a = cache.array(layer, p);
+            int off = cache.offset(p);
+            scores[p] = (k.dot(qAbs, qAbsOff, a, off, kvLora) + k.dot(q, qPeOff, a, off + kvLora, rope))
+                    * softmaxScale;
+        }
+        k.softmax(scores, 0, pos + 1);
+        java.util.Arrays.fill(oLat, outOff, outOff + kvLora, 0f);
+        for (int p = 0; p <= pos; p++) {
+            k.axpy(scores[p], cache.array(layer, p), cache.offset(p), oLat, outOff, kvLora);
+        }
+    }
+}

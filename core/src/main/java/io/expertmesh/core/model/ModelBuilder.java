@@ -1,0 +1,154 @@
+package io.expertmesh.core.model;
+
+import io.expertmesh.core.config.Architecture;
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Builds a {@link Transformer} from a config and Hugging Face-named weights. Every shape is checked against
+ * config.json by the weight source, so a checkpoint that disagrees fails here, naming the tensor.
+ */
+public final class ModelBuilder {
+    private final ModelConfig c;
+    private final WeightSource w;
+    private final Kernels kernels;
+
+    public ModelBuilder(ModelConfig config, WeightSource weights, Kernels kernels) {
+        this.c = config;
+        this.w = weights;
+        this.kernels = kernels;
+    }
+
+    public Transformer build() {
+        int hidden = c.hiddenSize();
+        Arena arena = Arena.ofShared();
+        try {
+            Matrix embed = w.matrix("model.embed_tokens.weight", c.vocabSize(), hidden);
+            Block[] blocks = new Block[c.numLayers()];
+            for (int l = 0; l < blocks.length; l++) {
+                String p = "model.layers." + l + ".";
+                Attention attn = c.architecture().usesMla() ? mla(p + "self_attn.", arena) : gqa(p + "self_attn.");
+                FeedForward ffn = c.isMoeLayer(l) ? moe(p) : dense(p + "mlp.");
+                blocks[l] = new Block(w.vector(p + "input_layernorm.weight", hidden), attn,
+                        w.vector(p + "post_attention_layernorm.weight", hidden), ffn, c.rmsNormEps(), hidden);
+            }
+            Matrix head = c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
+                    : w.matrix("lm_head.weight", c.vocabSize(), hidden);
+            int ropeDim = c.architecture().usesMla() ? c.qkRopeHeadDim() : c.headDim();
+            Rope rope = new Rope(ropeDim, c.ropeTheta(), c.ropeScaling(), c.yarnActive());
+            return new Transformer(c, embed, blocks, w.vector("model.norm.weight", hidden), head, rope, kernels,
+                    arena);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private Attention mla(String p, Arena arena) {
+        int hidden = c.hiddenSize();
+        int heads = c.numHeads();
+        int qOut = heads * c.qkHeadDim();
+        Matrix qA = null;
+        float[] qANorm = null;
+        Matrix qB;
+        if (c.qLoraRank() > 0) {
+            qA = w.matrix(p + "q_a_proj.weight", c.qLoraRank(), hidden);
+            qANorm = w.vector(p + "q_a_layernorm.weight", c.qLoraRank());
+            qB = w.matrix(p + "q_b_proj.weight", qOut, c.qLoraRank());
+        } else {
+            qB = w.matrix(p + "q_proj.weight", qOut, hidden);
+        }
+        int kvLora = c.kvLoraRank();
+        Matrix kvA = w.matrix(p + "kv_a_proj_with_mqa.weight", kvLora + c.qkRopeHeadDim(), hidden);
+        float[] kvANorm = w.vector(p + "kv_a_layernorm.weight", kvLora);
+        int perHead = c.qkNopeHeadDim() + c.vHeadDim();
+        Matrix kvB = w.matrix(p + "kv_b_proj.weight", heads * perHead, kvLora);
+        Matrix[] wUkT = new Matrix[heads];
+        Matrix[] wUv = new Matrix[heads];
+        for (int h = 0; h < heads; h++) {
+            wUkT[h] = transpose(kvB.rowSlice(h * perHead, c.qkNopeHeadDim(), kvB.name() + "[uk " + h + "]"), arena);
+            wUv[h] = kvB.rowSlice(h * perHead + c.qkNopeHeadDim(), c.vHeadDim(), kvB.name() + "[uv " + h + "]");
+        }
+        Matrix o = w.matrix(p + "o_proj.weight", hidden, heads * c.vHeadDim());
+        return new Mla(c, qA, qANorm, qB, kvA, kvANorm, wUkT, wUv, o);
+    }
+
+    private Attention gqa(String p) {
+        int hidden = c.hiddenSize();
+        int qw = c.numHeads() * c.headDim();
+        int kw = c.numKvHeads() * c.headDim();
+        boolean bias = c.attentionBias();
+        return new Gqa(c,
+                w.matrix(p + "q_proj.weight", qw, hidden),
+                w.matrix(p + "k_proj.weight", kw, hidden),
+                w.matrix(p + "v_proj.weight", kw, hidden),
+                w.matrix(p + "o_proj.weight", hidden, qw),
+                bias ? w.vector(p + "q_proj.bias", qw) : null,
+                bias ? w.vector(p + "k_proj.bias", kw) : null,
+                bias ? w.vector(p + "v_proj.bias", kw) : null,
+                c.qkNorm() ? w.vector(p + "q_norm.weight", c.headDim()) : null,
+                c.qkNorm() ? w.vector(p + "k_norm.weight", c.headDim()) : null);
+    }
+
+    private Mlp dense(String p) {
+        return mlp(p, c.intermediateSize(), "gate_proj", "up_proj", "down_proj");
+    }
+
+    private Mlp mlp(String p, int inter, String gate, String up, String down) {
+        int hidden = c.hiddenSize();
+        return new Mlp(w.matrix(p + gate + ".weight", inter, hidden), w.matrix(p + up + ".weight", inter, hidden),
+                w.matrix(p + down + ".weight", hidden, inter));
+    }
+
+    private Moe moe(String layerPrefix) {
+        int hidden = c.hiddenSize();
+        int n = c.numRoutedExperts();
+        boolean mixtral = c.architecture() == Architecture.MIXTRAL;
+        String p = layerPrefix + (mixtral ? "block_sparse_moe." : "mlp.");
+        Matrix gateW = w.matrix(p + "gate.weight", n, hidden);
+        String biasName = p + "gate.e_score_correction_bias";
+        float[] bias = w.has(biasName) ? w.vector(biasName, n) : null;
+        Gate gate = new Gate(gateW, bias, c.scoring(), c.expertsPerToken(), c.nGroup(), c.topkGroup(),
+                c.normTopkProb(), c.routedScalingFactor());
+        Mlp[] experts = new Mlp[n];
+        for (int e = 0; e < n; e++) {
+            String ep = p + "experts." + e + ".";
+            experts[e] = mixtral ? mlp(ep, c.moeIntermediateSize(), "w1", "w3", "w2")
+                    : mlp(ep, c.moeIntermediateSize(), "gate_proj", "up_proj", "down_proj");
+        }
+        Mlp shared = null;
+        Matrix sharedGate = null;
+        if (c.sharedExpertSize() > 0) {
+            String sp = c.architecture() == Architecture.QWEN2_MOE ? p + "shared_expert." : p + "shared_experts.";
+            shared = mlp(sp, c.sharedExpertSize(), "gate_proj", "up_proj", "down_proj");
+            if (c.sharedExpertGated()) {
+                sharedGate = w.matrix(p + "shared_expert_gate.weight", 1, hidden);
+            }
+        }
+        return new Moe(gate, new LocalExperts(experts, hidden), shared, sharedGate, hidden);
+    }
+
+    /** A same-dtype transposed copy, so the absorbed query product reads rows contiguously. */
+    static Matrix transpose(Matrix m, Arena arena) {
+        int bytes = m.dtype().bytes();
+        MemorySegment dst = arena.allocate((long) m.rows() * m.cols() * bytes, 8);
+        MemorySegment src = m.data();
+        for (int r = 0; r < m.rows(); r++) {
+            for (int col = 0; col < m.cols(); col++) {
+                long from = ((long) r * m.cols() + col) * bytes;
+                long to = ((long) col * m.rows() + r) * bytes;
+                if (bytes == 4) {
+                    dst.set(ValueLayout.JAVA_INT_UNALIGNED, to, src.get(ValueLayout.JAVA_INT_UNALIGNED, from));
+                } else {
+                    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, to, src.get(ValueLayout.JAVA_SHORT_UNALIGNED, from));
+                }
+            }
+        }
+        return new Matrix(m.name() + "ᵀ", m.dtype(), m.cols(), m.rows(), dst);
+    }
+}

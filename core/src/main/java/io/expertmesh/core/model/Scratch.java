@@ -1,0 +1,39 @@
+package io.expertmesh.core.model;
+
+import java.util.EnumMap;
+
+/**
+ * Step-local working buffers, shared by all layers of a model (layers run one after another). Each buffer
+ * grows to the largest batch seen and is then reused, so the forward pass allocates nothing per token.
+ * One Scratch belongs to one forward pass at a time.
+ */
+public final class Scratch {
+
+    /** Named buffers; each is used by one stage of a layer at a time. */
+    public enum Slot {
+        X, XN, ATTN_OUT, FFN_OUT, COS, SIN,
+        Q_A, Q, KV, Q_ABS, O_LATENT, HEADS_OUT, K, V, GATHER_IN, GATHER_OUT,
+        GATE_LOGITS, TOPK_WEIGHTS, EXPERT_IN, EXPERT_H1, EXPERT_H2, EXPERT_OUT, SHARED_OUT, SHARED_GATE, LOGITS
+    }
+
+    private final EnumMap<Slot, float[]> floats = new EnumMap<>(Slot.class);
+    private int[] ints = new int[0];
+
+    /** A buffer of at least {@code size} floats; contents are whatever was left there. */
+    public float[] floats(Slot slot, int size) {
+        float[] a = floats.get(slot);
+        if (a == null || a.length < size) {
+            a = new float[size];
+            floats.put(slot, a);
+        }
+        return a;
+    }
+
+    /** An int buffer of at least {@code size} (top-k expert ids). */
+    public int[] ints(int size) {
+        if (ints.length < size) {
+            ints = new int[size];
+        }
+        return ints;
+    }
+}
