@@ -37,6 +37,11 @@ public final class ModelTokenizer implements AutoCloseable {
 
     public static final String TOKENIZER_FILE = "tokenizer.json";
 
+    static {
+        // Before DJL's first use: otherwise it may try to download native libraries or tokenizers.
+        System.setProperty("ai.djl.offline", "true");
+    }
+
     private final HuggingFaceTokenizer tokenizer;
     private final Vocabulary vocabulary;
     private final TokenizerConfig config;
@@ -111,8 +116,6 @@ public final class ModelTokenizer implements AutoCloseable {
     }
 
     private static HuggingFaceTokenizer openNative(Path tokenizerFile) throws IOException {
-        // Must be set before DJL's first use: it otherwise may try to download native libraries.
-        System.setProperty("ai.djl.offline", "true");
         Map<String, String> options = Map.of(
                 "addSpecialTokens", "false", // every call says explicitly; see encode
                 "truncation", "false",       // DJL truncates to 512 by default

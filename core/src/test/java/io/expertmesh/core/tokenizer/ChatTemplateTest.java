@@ -59,8 +59,8 @@ class ChatTemplateTest {
 
     @Test
     void applyChatTemplate_contentWithJinjaSyntax_isNotEvaluated() {
-        List<ChatMessage> chat = List.of(ChatMessage.user("{{ 7 * 7 }} {% if %}"));
-        assertEquals(BOS + "<｜User｜>{{ 7 * 7 }} {% if %}<｜Assistant｜>", tok.applyChatTemplate(chat, true));
+        List<ChatMessage> chat = List.of(ChatMessage.user("{{ 7 * 7 }} {% if %} <b>&amp;</b>"));
+        assertEquals(BOS + "<｜User｜>{{ 7 * 7 }} {% if %} <b>&amp;</b><｜Assistant｜>", tok.applyChatTemplate(chat, true));
     }
 
     @Test

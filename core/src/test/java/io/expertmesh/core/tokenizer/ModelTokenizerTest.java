@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -76,7 +78,8 @@ class ModelTokenizerTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"Hello world", "你好，世界！这是一个测试。", "emoji 🦊👨‍👩‍👧 mixed 中文 and English",
-            "  two leading spaces", "tabs\tand\nnewlines\r\n", "日本語のテキスト、カタカナ", "x = f(1, 2) // code"})
+            "  two leading spaces", "tabs\tand\nnewlines\r\n", "日本語のテキスト、カタカナ", "x = f(1, 2) // code",
+            "no clean-up : don 't , ok . ?"})
     void decode_encodedText_roundTrips(String text) {
         assertEquals(text, tok.decode(tok.encode(text, false)));
     }
@@ -172,6 +175,45 @@ class ModelTokenizerTest {
     void load_malformedTokenizerJson_throwsIOException(@TempDir Path dir) throws IOException {
         Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": ");
         assertThrows(IOException.class, () -> ModelTokenizer.load(dir));
+    }
+
+    @Test
+    void load_anyTokenizer_forcesDjlOfflineMode() {
+        assertEquals("true", System.getProperty("ai.djl.offline"));
+    }
+
+    @Test
+    void encode_postProcessorAddsBosAndConfigSaysAddBos_addsBosOnce(@TempDir Path dir) throws IOException {
+        writeWithBosPostProcessor(dir);
+        Files.copy(DeepSeekV3.dir().resolve("tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
+        try (ModelTokenizer t = ModelTokenizer.load(dir)) {
+            assertArrayEquals(new int[] {0, 19923, 2058}, t.encode("Hello world"));
+            assertArrayEquals(new int[] {19923, 2058}, t.encode("Hello world", false));
+        }
+    }
+
+    @Test
+    void encode_postProcessorAddsBosAndNoConfig_postProcessorAddsBos(@TempDir Path dir) throws IOException {
+        writeWithBosPostProcessor(dir);
+        try (ModelTokenizer t = ModelTokenizer.load(dir)) {
+            assertArrayEquals(new int[] {0, 19923, 2058}, t.encode("Hello world"));
+            assertArrayEquals(new int[] {19923, 2058}, t.encode("Hello world", false));
+        }
+    }
+
+    /** The DeepSeek-V3 tokenizer.json with a Llama-3 style post-processor that adds BOS itself. */
+    private static void writeWithBosPostProcessor(Path dir) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = (ObjectNode) json.readTree(DeepSeekV3.dir().resolve("tokenizer.json").toFile());
+        String bos = "<｜begin▁of▁sentence｜>";
+        root.set("post_processor", json.readTree("""
+                {"type": "TemplateProcessing",
+                 "single": [{"SpecialToken": {"id": "%1$s", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                 "pair": [{"SpecialToken": {"id": "%1$s", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                          {"SpecialToken": {"id": "%1$s", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                 "special_tokens": {"%1$s": {"id": "%1$s", "ids": [0], "tokens": ["%1$s"]}}}
+                """.formatted(bos)));
+        json.writeValue(dir.resolve("tokenizer.json").toFile(), root);
     }
 
     private static void copyTokenizer(Path dir, boolean withConfig) throws IOException {
