@@ -179,7 +179,7 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** {@code quantization_config.weight_block_size} from config.json, or 128×128. */
-    private static int[] blockSize(Path config) {
+    static int[] blockSize(Path config) {
         if (!Files.isRegularFile(config)) {
             return new int[] {DEFAULT_BLOCK, DEFAULT_BLOCK};
         }
@@ -329,7 +329,8 @@ public final class Checkpoint implements AutoCloseable {
         return (a + b - 1) / b;
     }
 
-    private SafetensorsFile file(String name) {
+    /** The file holding {@code name}, whatever its dtype; for copying tensors verbatim. */
+    SafetensorsFile file(String name) {
         if (closed) {
             throw new IllegalStateException("checkpoint " + dir + " is closed");
         }
