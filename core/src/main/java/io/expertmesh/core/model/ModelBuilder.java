@@ -5,6 +5,7 @@ import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
+import io.expertmesh.core.tensor.WeightSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

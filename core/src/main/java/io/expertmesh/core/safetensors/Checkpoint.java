@@ -6,6 +6,7 @@ import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Fp8E4M3;
 import io.expertmesh.core.tensor.Matrix;
+import io.expertmesh.core.tensor.WeightSource;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -50,7 +51,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe: tensors may be requested from several loader threads at once.
  */
-public final class Checkpoint implements AutoCloseable {
+public final class Checkpoint implements WeightSource, AutoCloseable {
     public static final String SINGLE_FILE = "model.safetensors";
     public static final String INDEX_FILE = "model.safetensors.index.json";
     /** Suffix of the DeepSeek-V3 FP8 block-scale tensors. */

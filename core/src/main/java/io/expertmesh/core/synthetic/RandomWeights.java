@@ -1,6 +1,6 @@
 package io.expertmesh.core.synthetic;
 
-import io.expertmesh.core.model.WeightSource;
+import io.expertmesh.core.tensor.WeightSource;
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;

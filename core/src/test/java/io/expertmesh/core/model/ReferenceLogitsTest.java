@@ -10,6 +10,7 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.safetensors.Checkpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -51,7 +52,8 @@ class ReferenceLogitsTest {
         ModelConfig config = ModelConfig.load(dir);
         JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
         int vocab = config.vocabSize();
-        try (Transformer model = new ModelBuilder(config, TestWeights.open(dir), kernels(kernels)).build()) {
+        try (Checkpoint weights = TestWeights.open(dir);
+             Transformer model = new ModelBuilder(config, weights, kernels(kernels)).build()) {
             int[] prompt = ids(ref.get("prompt_ids"));
             JsonNode greedy = ref.get("greedy_tokens");
             KvCache cache = model.newCache(prompt.length + greedy.size());
@@ -86,7 +88,8 @@ class ReferenceLogitsTest {
         JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
         int vocab = config.vocabSize();
         int[] prompt = ids(ref.get("prompt_ids"));
-        try (Transformer model = new ModelBuilder(config, TestWeights.open(dir), kernels(kernels)).build()) {
+        try (Checkpoint weights = TestWeights.open(dir);
+             Transformer model = new ModelBuilder(config, weights, kernels(kernels)).build()) {
             float[] batched = new float[prompt.length * vocab];
             model.forward(ForwardBatch.ofSequenceAllLogits(prompt, 0, model.newCache(prompt.length)), batched);
             KvCache cache = model.newCache(prompt.length);

@@ -1,6 +1,6 @@
 package io.expertmesh.core.model;
 
-import java.io.IOException;
+import io.expertmesh.core.safetensors.Checkpoint;
 import java.nio.file.Path;
 
 /** Opens a fixture's weights for model tests. */
@@ -8,7 +8,7 @@ final class TestWeights {
     private TestWeights() {
     }
 
-    static WeightSource open(Path dir) throws IOException {
-        return new TinySafetensors(dir.resolve("model.safetensors"));
+    static Checkpoint open(Path dir) {
+        return Checkpoint.open(dir);
     }
 }

@@ -1,6 +1,5 @@
-package io.expertmesh.core.model;
+package io.expertmesh.core.tensor;
 
-import io.expertmesh.core.tensor.Matrix;
 
 /** Named weights of a checkpoint, by Hugging Face tensor name; implemented by the safetensors checkpoint. */
 public interface WeightSource {
