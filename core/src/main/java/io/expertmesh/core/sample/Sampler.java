@@ -150,7 +150,8 @@ public final class Sampler {
         }
         float invT = 1f / params.temperature();
         for (int i = 0; i < n; i++) {
-            probs[i] = (float) Math.exp((x[ids[i]] - max) * invT);
+            float d = x[ids[i]] - max;
+            probs[i] = d == 0f ? 1f : (float) Math.exp(d * invT); // d == 0 avoids 0 · ∞ when T is subnormal
         }
         return n;
     }
