@@ -12,10 +12,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>The pipeline, in order: {@link Penalties} → temperature → top-k → top-p → min-p → draw. Greedy decoding
  * (temperature 0) applies the penalties and returns the argmax, lowest id on ties, without touching the RNG.
  *
- * <p>Cost per token: one copy of the logits into scratch, O(vocab) for top-k selection and the exponentials, and a
- * sort of only the tokens that could be in the top-p nucleus (those with probability ≥ (1 − top_p)/(n − 1), the
- * llama2.c bound: everything below it together weighs less than 1 − top_p). No O(vocab) allocation after the first
- * call.
+ * <p>Cost per token: one copy of the logits into scratch, O(vocab) for top-k selection (bounded heap) and the
+ * exponentials, and an expected-linear partition for the top-p boundary over only the tokens that could be in the
+ * nucleus (probability ≥ (1 − top_p)/(n − 1), the llama2.c bound: everything below it together weighs less than
+ * 1 − top_p). No full sort of the vocabulary, and no O(vocab) allocation after the first call.
  */
 public final class Sampler {
     private final SamplingParams params;
@@ -151,14 +151,19 @@ public final class Sampler {
         float invT = 1f / params.temperature();
         for (int i = 0; i < n; i++) {
             float d = x[ids[i]] - max;
-            probs[i] = d == 0f ? 1f : (float) Math.exp(d * invT); // d == 0 avoids 0 · ∞ when T is subnormal
+            float scaled = d * invT;
+            // d == 0 avoids 0 · ∞ when T is subnormal; below e^-88 a float is denormal anyway, so skip the exp
+            probs[i] = d == 0f ? 1f : scaled < -88f ? 0f : (float) Math.exp(scaled);
         }
         return n;
     }
 
     /**
-     * Keeps the smallest prefix, most likely first (ties to lower id), whose mass reaches top_p of the candidates'
-     * mass; the candidates are left in that order. Only tokens above the llama2.c cutoff are sorted.
+     * Keeps the smallest set of most likely candidates (ties to the lower id) whose mass reaches top_p of the
+     * candidates' mass. Tokens below the llama2.c cutoff cannot be in that set and are skipped; among the rest the
+     * boundary is found by quickselect-style partitioning (expected O(n)), so a flat distribution, where most of the
+     * vocabulary passes the cutoff, costs no full sort. Only a last slice of at most {@value #SORT_BELOW} is sorted.
+     * The kept candidates are left in {@code ids/probs[0, kept)} in a deterministic order.
      */
     private int topP(int n) {
         int[] ids = scratch.ids;
@@ -174,27 +179,89 @@ public final class Sampler {
         for (int i = 0; i < n; i++) {
             float p = probs[i];
             if (p >= cutoff && p > 0) {
-                // probability bits (non-negative floats order like ints), then the id reversed so that after an
-                // ascending sort, reading from the end gives probability descending, id ascending
-                keys[m++] = ((long) Float.floatToRawIntBits(p) << 32) | (Integer.MAX_VALUE - ids[i]);
+                keys[m++] = key(p, ids[i]);
             }
         }
-        Arrays.sort(keys, 0, m);
-        double target = params.topP() * total;
-        double cumulative = 0;
-        int kept = 0;
-        for (int j = m - 1; j >= 0; j--) {
-            long key = keys[j];
-            float p = Float.intBitsToFloat((int) (key >>> 32));
-            ids[kept] = Integer.MAX_VALUE - (int) key;
-            probs[kept] = p;
-            kept++;
-            cumulative += p;
-            if (cumulative >= target) {
-                break;
-            }
+        int kept = nucleus(keys, m, params.topP() * total);
+        for (int j = 0; j < kept; j++) {
+            ids[j] = idOf(keys[j]);
+            probs[j] = probOf(keys[j]);
         }
         return kept;
+    }
+
+    static final int SORT_BELOW = 64;
+
+    /**
+     * Rearranges {@code keys[0, m)} so that the most likely keys whose mass first reaches {@code need} come first,
+     * and returns how many they are. Keys are unique, and a larger key means more likely (ties to lower id).
+     */
+    static int nucleus(long[] keys, int m, double need) {
+        int lo = 0; // keys[0, lo) are taken: each is larger than every key in [lo, hi)
+        int hi = m; // keys[hi, m) are out
+        while (hi - lo > SORT_BELOW) {
+            long pivot = median(keys[lo], keys[(lo + hi) >>> 1], keys[hi - 1]);
+            // three-way split of [lo, hi): larger than pivot | pivot | smaller
+            int upper = lo;
+            double upperMass = 0;
+            for (int i = lo; i < hi; i++) {
+                long k = keys[i];
+                if (k > pivot) {
+                    keys[i] = keys[upper];
+                    keys[upper++] = k;
+                    upperMass += probOf(k);
+                }
+            }
+            for (int i = upper; i < hi; i++) { // put the pivot right after the larger keys
+                if (keys[i] == pivot) {
+                    keys[i] = keys[upper];
+                    keys[upper] = pivot;
+                    break;
+                }
+            }
+            if (upperMass >= need) {
+                hi = upper;
+            } else if (upperMass + probOf(pivot) >= need) {
+                return upper + 1;
+            } else {
+                need -= upperMass + probOf(pivot);
+                lo = upper + 1;
+            }
+        }
+        Arrays.sort(keys, lo, hi);
+        for (int i = lo, j = hi - 1; i < j; i++, j--) { // descending
+            long t = keys[i];
+            keys[i] = keys[j];
+            keys[j] = t;
+        }
+        double cumulative = 0;
+        for (int i = lo; i < hi; i++) {
+            cumulative += probOf(keys[i]);
+            if (cumulative >= need) {
+                return i + 1;
+            }
+        }
+        return Math.max(hi, 1); // rounding: everything that was left
+    }
+
+    /**
+     * Probability bits (non-negative floats order like ints) above the id reversed: a larger key is more likely,
+     * and among equal probabilities has the lower id.
+     */
+    static long key(float prob, int id) {
+        return ((long) Float.floatToRawIntBits(prob) << 32) | (Integer.MAX_VALUE - id);
+    }
+
+    static int idOf(long key) {
+        return Integer.MAX_VALUE - (int) key;
+    }
+
+    static float probOf(long key) {
+        return Float.intBitsToFloat((int) (key >>> 32));
+    }
+
+    private static long median(long a, long b, long c) {
+        return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
     }
 
     /** Drops candidates whose probability is below min_p times the most likely one's (which is 1 here). */
@@ -217,6 +284,9 @@ public final class Sampler {
     private int draw(int n) {
         int[] ids = scratch.ids;
         float[] probs = scratch.probs;
+        if (n == 0) {
+            throw new IllegalStateException("no candidate token left after filtering"); // a bug, never the input
+        }
         double total = 0;
         for (int i = 0; i < n; i++) {
             total += probs[i];

@@ -311,6 +311,54 @@ class SamplerTest {
         assertTrue(seen.size() > 25, "draws should spread over the top 50, got " + seen.size());
     }
 
+    @Test
+    void nucleus_randomProbabilitiesWithTies_matchesSortedPrefix() {
+        var r = new Random(17);
+        for (int trial = 0; trial < 300; trial++) {
+            int m = 1 + r.nextInt(trial < 150 ? 100 : 5000);
+            long[] keys = new long[m];
+            float[] p = new float[m];
+            double total = 0;
+            for (int i = 0; i < m; i++) {
+                p[i] = r.nextInt(8) == 0 ? 0.5f : r.nextFloat(); // some ties
+                keys[i] = Sampler.key(p[i], i);
+                total += p[i];
+            }
+            double need = r.nextDouble() * total;
+            Integer[] order = IntStream.range(0, m).boxed().toArray(Integer[]::new);
+            Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -p[i]).thenComparingInt(i -> i));
+            var expected = new HashSet<Integer>();
+            double cumulative = 0;
+            for (Integer i : order) {
+                expected.add(i);
+                cumulative += p[i];
+                if (cumulative >= need) {
+                    break;
+                }
+            }
+            int kept = Sampler.nucleus(keys, m, need);
+            var actual = new HashSet<Integer>();
+            for (int j = 0; j < kept; j++) {
+                actual.add(Sampler.idOf(keys[j]));
+            }
+            assertEquals(expected.size(), actual.size(), "trial " + trial + " m=" + m);
+            assertEquals(expected, actual, "trial " + trial);
+        }
+    }
+
+    @Test
+    void sample_flatDeepSeekVocabTopP_drawsOnlyFromReferenceNucleus() {
+        int vocab = 129_280;
+        float[] x = randomLogits(8, vocab, 0.5f); // flat: most of the vocabulary passes the llama2.c cutoff
+        float p = 0.9f;
+        Set<Integer> nucleus = referenceNucleus(x, p);
+        var s = new Sampler(T1.withTopP(p));
+        for (int i = 0; i < 50; i++) {
+            int t = s.sample(x, 0, vocab);
+            assertTrue(nucleus.contains(t), "token " + t + " outside the nucleus of " + nucleus.size());
+        }
+    }
+
     /** The nucleus by the definition: sort everything, keep the shortest prefix reaching p. */
     private static Set<Integer> referenceNucleus(float[] x, float p) {
         double max = Double.NEGATIVE_INFINITY;
