@@ -1,7 +1,21 @@
 package io.expertmesh.cli;
 
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code expertmesh} command line. */
+@Command(name = "expertmesh", mixinStandardHelpOptions = true, version = "expertmesh 0.1.0",
+        description = "Expert-parallel serving for Mixture-of-Experts language models.",
+        subcommands = {RunCommand.class, BenchModelCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
+
     public static void main(String[] args) {
-        System.out.println("expertmesh");
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(new UserErrorHandler());
+        return cl;
     }
 }

@@ -106,6 +106,34 @@ public record ModelConfig(
         return qkNopeHeadDim + qkRopeHeadDim;
     }
 
+    /**
+     * Weights read to produce one token alone (batch 1): every attention and dense weight, the gate, the
+     * {@code expertsPerToken} routed experts and the shared expert of each MoE layer, and the LM head. The
+     * embedding row is negligible and not counted.
+     */
+    public long activeParamsPerToken() {
+        long h = hiddenSize;
+        long attn;
+        if (architecture.usesMla()) {
+            long qOut = (long) numHeads * qkHeadDim();
+            long q = qLoraRank > 0 ? qLoraRank * h + qOut * qLoraRank : qOut * h;
+            attn = q + (long) (kvLoraRank + qkRopeHeadDim) * h
+                    + (long) numHeads * (qkNopeHeadDim + vHeadDim) * kvLoraRank + (long) numHeads * vHeadDim * h;
+        } else {
+            attn = 2L * numHeads * headDim * h + 2L * numKvHeads * headDim * h;
+        }
+        long total = attn * numLayers + (long) vocabSize * h;
+        for (int l = 0; l < numLayers; l++) {
+            if (isMoeLayer(l)) {
+                total += (long) numRoutedExperts * h + 3L * h * ((long) expertsPerToken * moeIntermediateSize
+                        + sharedExpertSize) + (sharedExpertGated ? h : 0);
+            } else {
+                total += 3L * h * intermediateSize;
+            }
+        }
+        return total;
+    }
+
     public boolean isMoeLayer(int layer) {
         return moeLayers.contains(layer);
     }

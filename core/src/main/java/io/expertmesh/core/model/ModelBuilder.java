@@ -9,6 +9,7 @@ import io.expertmesh.core.tensor.WeightSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.BiConsumer;
 
 /**
  * Builds a {@link Transformer} from a config and Hugging Face-named weights. Every shape is checked against
@@ -18,11 +19,18 @@ public final class ModelBuilder {
     private final ModelConfig c;
     private final WeightSource w;
     private final Kernels kernels;
+    private BiConsumer<Integer, Integer> progress = (done, total) -> { };
 
     public ModelBuilder(ModelConfig config, WeightSource weights, Kernels kernels) {
         this.c = config;
         this.w = weights;
         this.kernels = kernels;
+    }
+
+    /** Called with (layers built, total layers) after each layer: loading a large checkpoint takes a while. */
+    public ModelBuilder onProgress(BiConsumer<Integer, Integer> listener) {
+        this.progress = listener;
+        return this;
     }
 
     public Transformer build() {
@@ -37,6 +45,7 @@ public final class ModelBuilder {
                 FeedForward ffn = c.isMoeLayer(l) ? moe(p) : dense(p + "mlp.");
                 blocks[l] = new Block(w.vector(p + "input_layernorm.weight", hidden), attn,
                         w.vector(p + "post_attention_layernorm.weight", hidden), ffn, c.rmsNormEps(), hidden);
+                progress.accept(l + 1, blocks.length);
             }
             Matrix head = c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
                     : w.matrix("lm_head.weight", c.vocabSize(), hidden);

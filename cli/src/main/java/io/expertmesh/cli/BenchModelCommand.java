@@ -1,0 +1,144 @@
+package io.expertmesh.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.ForwardBatch;
+import io.expertmesh.core.model.KvCache;
+import io.expertmesh.core.model.ModelBuilder;
+import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.synthetic.RandomWeights;
+import io.expertmesh.core.synthetic.SyntheticModels;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code expertmesh bench-model}: decode and prefill throughput of the benchmark model (random BF16 weights of
+ * the llama.cpp comparison shape, built in memory), with the achieved weight-read bandwidth next to the machine's
+ * measured memory bandwidth.
+ */
+@Command(name = "bench-model", mixinStandardHelpOptions = true,
+        description = "Measure decode/prefill tokens per second on the benchmark model (no download needed).")
+final class BenchModelCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+
+    @Option(names = "--batches", split = ",", paramLabel = "B", description = "Decode batch sizes (default 1,8,32).")
+    List<Integer> batches = List.of(1, 8, 32);
+
+    @Option(names = "--steps", paramLabel = "N", description = "Timed decode steps per batch size (default 24).")
+    int steps = 24;
+
+    @Option(names = "--context", paramLabel = "N", description = "Prompt tokens before decoding (default 64).")
+    int context = 64;
+
+    @Option(names = "--prefill", paramLabel = "N", description = "Prompt length of the prefill test (default 64).")
+    int prefillLength = 64;
+
+    @Option(names = "--json", description = "Print the results as one JSON object.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
+            throw new IllegalArgumentException("--steps, --context, --prefill and --batches must be >= 1");
+        }
+        PrintStream err = System.err;
+        ObjectNode cfgJson = SyntheticModels.benchConfig();
+        ModelConfig config = ModelConfig.parse(cfgJson);
+        Kernels kernels = model.newKernels();
+        ObjectNode result = new ObjectMapper().createObjectNode();
+        double activeBytes = config.activeParamsPerToken() * 2.0;
+        err.printf("benchmark model: hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
+                        + "read per token at batch 1; %d threads, %s kernels%n", config.hiddenSize(),
+                config.numLayers(), config.numRoutedExperts(), config.expertsPerToken(), config.vocabSize(),
+                activeBytes / 1e6, model.threads, model.kernels);
+        double bandwidth = MemoryBandwidth.measureReadGBs(kernels.pool());
+        err.printf("memory read bandwidth (all threads): %.1f GB/s -> decode bound %.0f tokens/s at batch 1%n",
+                bandwidth, bandwidth * 1e9 / activeBytes);
+        result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
+        try (RandomWeights weights = new RandomWeights(7, true);
+             Transformer t = new ModelBuilder(config, weights, kernels).build()) {
+            int vocab = config.vocabSize();
+            SplittableRandom rnd = new SplittableRandom(42);
+            // Prefill: one prompt of prefillLength tokens in one step, repeated.
+            int[] prompt = rnd.ints(prefillLength, 2, vocab).toArray();
+            float[] logits = new float[vocab * Math.max(1, batches.stream().max(Integer::compare).orElse(1))];
+            double prefillSeconds = Double.MAX_VALUE;
+            for (int rep = 0; rep < 5; rep++) {
+                KvCache cache = t.newCache(prefillLength);
+                long s = System.nanoTime();
+                t.forward(ForwardBatch.ofSequence(prompt, 0, cache, prefillLength - 1), logits);
+                prefillSeconds = Math.min(prefillSeconds, (System.nanoTime() - s) / 1e9);
+            }
+            double prefillTps = prefillLength / prefillSeconds;
+            err.printf("prefill %d tokens: %.1f tokens/s (best of 5)%n", prefillLength, prefillTps);
+            result.put("prefill_tokens", prefillLength).put("prefill_tokens_per_second", prefillTps);
+            ObjectNode decode = result.putObject("decode");
+            for (int b : batches) {
+                double tps = decode(t, b, rnd, logits);
+                double gbs = b == 1 ? tps * activeBytes / 1e9 : Double.NaN;
+                if (b == 1) {
+                    err.printf("decode batch %2d: %8.1f tokens/s  (weights read %.1f GB/s = %.0f%% of measured "
+                            + "bandwidth)%n", b, tps, gbs, 100 * gbs / bandwidth);
+                } else {
+                    err.printf("decode batch %2d: %8.1f tokens/s aggregate%n", b, tps);
+                }
+                ObjectNode d = decode.putObject(Integer.toString(b)).put("tokens_per_second", tps);
+                if (b == 1) {
+                    d.put("weight_read_gb_per_s", gbs);
+                }
+            }
+        }
+        if (json) {
+            System.out.println(result);
+        }
+        return 0;
+    }
+
+    /** Aggregate decode tokens/s with {@code b} sequences of {@code context} tokens each stepping together. */
+    private double decode(Transformer t, int b, SplittableRandom rnd, float[] logits) {
+        int vocab = t.config().vocabSize();
+        KvCache[] caches = new KvCache[b];
+        int[] next = new int[b];
+        for (int i = 0; i < b; i++) {
+            caches[i] = t.newCache(context + steps + 4);
+            int[] p = rnd.ints(context, 2, vocab).toArray();
+            t.forward(ForwardBatch.ofSequence(p, 0, caches[i], context - 1), logits);
+            next[i] = argmax(logits, 0, vocab);
+        }
+        int[] rows = new int[b];
+        Arrays.setAll(rows, i -> i);
+        int warmup = 3;
+        long start = 0;
+        for (int s = 0; s < warmup + steps; s++) {
+            if (s == warmup) {
+                start = System.nanoTime();
+            }
+            int[] pos = new int[b];
+            Arrays.fill(pos, context + s);
+            t.forward(new ForwardBatch(next.clone(), pos, caches, rows), logits);
+            for (int i = 0; i < b; i++) {
+                next[i] = argmax(logits, i * vocab, vocab);
+            }
+        }
+        return (double) b * steps / ((System.nanoTime() - start) / 1e9);
+    }
+
+    private static int argmax(float[] x, int off, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) {
+            if (x[off + i] > x[off + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

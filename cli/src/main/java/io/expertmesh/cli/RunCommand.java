@@ -1,0 +1,61 @@
+package io.expertmesh.cli;
+
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.generate.GenerationResult;
+import io.expertmesh.core.generate.Generator;
+import io.expertmesh.core.sample.SamplingParams;
+import io.expertmesh.core.tokenizer.ModelTokenizer;
+import java.io.PrintStream;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code expertmesh run}: the whole model in this process, streaming the completion. */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = "Run a model in this process and stream its completion.")
+final class RunCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Mixin
+    PromptOptions prompt = new PromptOptions();
+    @Mixin
+    SamplingOptions sampling = new SamplingOptions();
+
+    @Option(names = "--json", description = "One JSON object per token per line, then a summary line.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        SamplingParams params = sampling.params();
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        try (LoadedModel loaded = model.load(err)) {
+            ModelTokenizer tokenizer = loaded.tokenizer().orElse(null);
+            int[] ids = prompt.tokens(tokenizer);
+            Generator generator = new Generator(loaded.transformer(), tokenizer);
+            JsonLines lines = new JsonLines(out);
+            GenerationResult result = generator.generate(ids, params, e -> {
+                if (json) {
+                    lines.token(e);
+                } else if (tokenizer != null) {
+                    out.print(e.text());
+                    out.flush();
+                } else {
+                    out.print((e.index() == 0 ? "" : " ") + e.tokenId());
+                    out.flush();
+                }
+            });
+            if (json) {
+                lines.summary(result);
+            } else {
+                out.println();
+                err.printf("[%s] prompt %d tokens, completion %d tokens, TTFT %.1f ms, prefill %.1f tok/s, "
+                                + "decode %.1f tok/s%n", result.finishReason().wireName(), result.promptTokens(),
+                        result.completionTokens(), result.ttftNanos() / 1e6, result.prefillTokensPerSecond(),
+                        result.decodeTokensPerSecond());
+            }
+        }
+        return 0;
+    }
+}

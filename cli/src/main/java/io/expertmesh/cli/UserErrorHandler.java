@@ -1,0 +1,26 @@
+package io.expertmesh.cli;
+
+import io.expertmesh.core.safetensors.ModelLoadException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import picocli.CommandLine;
+import picocli.CommandLine.IExecutionExceptionHandler;
+import picocli.CommandLine.ParseResult;
+
+/**
+ * Turns errors a user can fix (bad arguments, a bad model directory) into one clear line and exit code 2,
+ * instead of a stack trace. Anything else is a bug and keeps its stack trace.
+ */
+final class UserErrorHandler implements IExecutionExceptionHandler {
+    static final int USAGE_ERROR = 2;
+
+    @Override
+    public int handleExecutionException(Exception e, CommandLine cl, ParseResult parsed) throws Exception {
+        if (e instanceof IllegalArgumentException || e instanceof ModelLoadException || e instanceof IOException
+                || e instanceof UncheckedIOException) {
+            cl.getErr().println("expertmesh " + cl.getCommandName() + ": " + e.getMessage());
+            return USAGE_ERROR;
+        }
+        throw e;
+    }
+}

@@ -1,0 +1,91 @@
+package io.expertmesh.core;
+
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.ModelBuilder;
+import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.tokenizer.ModelTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A model directory opened for inference: config, memory-mapped checkpoint, forward pass and (when the
+ * directory has one) tokenizer. Closing it unmaps the weights.
+ */
+public final class LoadedModel implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LoadedModel.class);
+
+    private final Path dir;
+    private final ModelConfig config;
+    private final Checkpoint checkpoint;
+    private final Transformer transformer;
+    private final ModelTokenizer tokenizer;
+
+    private LoadedModel(Path dir, ModelConfig config, Checkpoint checkpoint, Transformer transformer,
+                        ModelTokenizer tokenizer) {
+        this.dir = dir;
+        this.config = config;
+        this.checkpoint = checkpoint;
+        this.transformer = transformer;
+        this.tokenizer = tokenizer;
+    }
+
+    /**
+     * Opens {@code dir}. Errors say what is wrong with the directory: no config.json, an unsupported
+     * architecture, a missing or misshapen tensor (named, with its file), a truncated file.
+     *
+     * @param progress called with (layers loaded, total layers)
+     */
+    public static LoadedModel open(Path dir, Kernels kernels, BiConsumer<Integer, Integer> progress)
+            throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new IOException("model directory " + dir + " does not exist");
+        }
+        ModelConfig config = ModelConfig.load(dir);
+        long start = System.nanoTime();
+        Checkpoint checkpoint = Checkpoint.open(dir);
+        try {
+            Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress).build();
+            ModelTokenizer tokenizer = ModelTokenizer.loadIfPresent(dir).orElse(null);
+            LOG.info("Loaded {} from {}: {} layers, hidden {}, {} routed experts, tokenizer {} ({} ms)",
+                    config.architecture().hfName(), dir, config.numLayers(), config.hiddenSize(),
+                    config.numRoutedExperts(), tokenizer == null ? "absent" : "present",
+                    (System.nanoTime() - start) / 1_000_000);
+            return new LoadedModel(dir, config, checkpoint, transformer, tokenizer);
+        } catch (RuntimeException | IOException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Transformer transformer() {
+        return transformer;
+    }
+
+    public Optional<ModelTokenizer> tokenizer() {
+        return Optional.ofNullable(tokenizer);
+    }
+
+    @Override
+    public void close() {
+        transformer.close();
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
+        checkpoint.close();
+    }
+}

@@ -1,0 +1,116 @@
+package io.expertmesh.core.generate;
+
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.model.ForwardBatch;
+import io.expertmesh.core.model.KvCache;
+import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.sample.FinishReason;
+import io.expertmesh.core.sample.LogProbs;
+import io.expertmesh.core.sample.Sampler;
+import io.expertmesh.core.sample.SamplingParams;
+import io.expertmesh.core.sample.StopChecker;
+import io.expertmesh.core.sample.StopDecision;
+import io.expertmesh.core.tokenizer.IncrementalDetokenizer;
+import io.expertmesh.core.tokenizer.ModelTokenizer;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Generates one sequence in this process: chunked prefill, then one decode step per token, sampling, stop rules
+ * and incremental detokenisation. This is the single-process path of {@code expertmesh run}; the router's
+ * scheduler batches many sequences with the same pieces.
+ */
+public final class Generator {
+    /** Prompt tokens per prefill step: bounds the step's scratch memory for long prompts. */
+    static final int PREFILL_CHUNK = 512;
+
+    private final Transformer model;
+    private final ModelTokenizer tokenizer;
+    private final Set<Integer> eosIds;
+
+    /** @param tokenizer may be null (a model directory without tokenizer files): events then carry no text */
+    public Generator(Transformer model, ModelTokenizer tokenizer) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
+        if (tokenizer != null) {
+            eos.addAll(tokenizer.stopIds());
+        }
+        this.eosIds = Set.copyOf(eos);
+    }
+
+    /** Checks a prompt against the model; the message says what is wrong. */
+    public void validate(int[] prompt, SamplingParams params) {
+        ModelConfig c = model.config();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt is empty");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= c.vocabSize()) {
+                throw new IllegalArgumentException("prompt token " + i + " is " + prompt[i]
+                        + ", outside the vocabulary [0, " + c.vocabSize() + ")");
+            }
+        }
+        if (prompt.length >= c.maxPositions()) {
+            throw new IllegalArgumentException("prompt has " + prompt.length + " tokens; the context holds "
+                    + c.maxPositions() + " including at least one generated token");
+        }
+    }
+
+    /** Runs the prompt and streams tokens to {@code sink} until a stop rule, max tokens or the context limit. */
+    public GenerationResult generate(int[] prompt, SamplingParams params, Consumer<TokenEvent> sink) {
+        validate(prompt, params);
+        ModelConfig c = model.config();
+        int vocab = c.vocabSize();
+        int capacity = Math.min(c.maxPositions(), prompt.length + params.maxTokens());
+        KvCache cache = model.newCache(capacity);
+        Sampler sampler = new Sampler(params);
+        sampler.observePrompt(prompt);
+        StopChecker stop = new StopChecker(params, eosIds);
+        IncrementalDetokenizer detok = tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, prompt, true);
+
+        long start = System.nanoTime();
+        float[] logits = new float[vocab];
+        for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
+            int to = Math.min(prompt.length, from + PREFILL_CHUNK);
+            int[] chunk = Arrays.copyOfRange(prompt, from, to);
+            int[] rows = to == prompt.length ? new int[]{chunk.length - 1} : new int[0];
+            model.forward(ForwardBatch.ofSequence(chunk, from, cache, rows), logits);
+        }
+        long firstToken = 0;
+        int generated = 0;
+        int[] one = new int[1];
+        StopDecision decision;
+        while (true) {
+            int token = sampler.sample(logits, 0, vocab);
+            LogProbs lp = LogProbs.of(logits, 0, vocab, token, params.topLogprobs());
+            sampler.accept(token);
+            String delta = detok == null ? "" : detok.add(token);
+            decision = stop.onToken(token, delta);
+            String text = decision.emit();
+            int position = prompt.length + generated;
+            if (!decision.finished() && position + 1 >= capacity) {
+                // The context is full: end as "length", releasing any held-back text with this token.
+                text = text + stop.finish(FinishReason.LENGTH);
+                decision = stop.finishDecision();
+            }
+            if (generated == 0) {
+                firstToken = System.nanoTime();
+            }
+            sink.accept(new TokenEvent(generated, token, text, lp.chosen().logprob(),
+                    params.topLogprobs() > 0 ? lp.top() : List.of()));
+            generated++;
+            if (decision.finished()) {
+                break;
+            }
+            one[0] = token;
+            model.forward(ForwardBatch.ofSequence(one, position, cache, 0), logits);
+        }
+        long end = System.nanoTime();
+        return new GenerationResult(decision.finishReason(), prompt.length, generated, stop.text(),
+                firstToken - start, end - firstToken);
+    }
+}
