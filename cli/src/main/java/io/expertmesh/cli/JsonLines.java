@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.expertmesh.core.generate.GenerationResult;
 import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.sample.TokenLogprob;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 
 /**
  * The {@code --json} output of {@code run} (and {@code generate}): one JSON object per generated token, one per
@@ -14,9 +14,9 @@ import java.io.PrintStream;
  */
 final class JsonLines {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final PrintStream out;
+    private final PrintWriter out;
 
-    JsonLines(PrintStream out) {
+    JsonLines(PrintWriter out) {
         this.out = out;
     }
 

@@ -7,7 +7,7 @@ import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,7 +46,7 @@ final class ModelOptions {
     }
 
     /** Loads the model, showing progress on a terminal. */
-    LoadedModel load(PrintStream err) throws IOException {
+    LoadedModel load(PrintWriter err) throws IOException {
         Path dir = resolveModelDir();
         Kernels k = newKernels();
         LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}", kernels, threads,

@@ -5,11 +5,13 @@ import io.expertmesh.core.generate.GenerationResult;
 import io.expertmesh.core.generate.Generator;
 import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code expertmesh run}: the whole model in this process, streaming the completion. */
 @Command(name = "run", mixinStandardHelpOptions = true,
@@ -22,14 +24,17 @@ final class RunCommand implements Callable<Integer> {
     @Mixin
     SamplingOptions sampling = new SamplingOptions();
 
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--json", description = "One JSON object per token per line, then a summary line.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
         SamplingParams params = sampling.params();
-        PrintStream out = System.out;
-        PrintStream err = System.err;
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
         try (LoadedModel loaded = model.load(err)) {
             ModelTokenizer tokenizer = loaded.tokenizer().orElse(null);
             int[] ids = prompt.tokens(tokenizer);
@@ -54,6 +59,7 @@ final class RunCommand implements Callable<Integer> {
                                 + "decode %.1f tok/s%n", result.finishReason().wireName(), result.promptTokens(),
                         result.completionTokens(), result.ttftNanos() / 1e6, result.prefillTokensPerSecond(),
                         result.decodeTokensPerSecond());
+                err.flush();
             }
         }
         return 0;
