@@ -103,6 +103,49 @@ class ReferenceLogitsTest {
         }
     }
 
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("fixtures")
+    void forward_twoSequencesInOneBatch_eachEqualsItsSoloRunBitForBit(String fixture, String kernels)
+            throws Exception {
+        Path dir = FIXTURES.resolve(fixture);
+        ModelConfig config = ModelConfig.load(dir);
+        JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+        int vocab = config.vocabSize();
+        int[] a = ids(ref.get("prompt_ids"));
+        int[] b = new java.util.Random(5).ints(a.length + 3, 0, vocab).toArray();
+        try (Checkpoint weights = TestWeights.open(dir);
+             Transformer model = new ModelBuilder(config, weights, kernels(kernels)).build()) {
+            float[] soloA = new float[a.length * vocab];
+            model.forward(ForwardBatch.ofSequenceAllLogits(a, 0, model.newCache(a.length)), soloA);
+            float[] soloB = new float[b.length * vocab];
+            model.forward(ForwardBatch.ofSequenceAllLogits(b, 0, model.newCache(b.length)), soloB);
+
+            // B's tokens first, then A's, interleaved caches: rows must not mix.
+            int n = a.length + b.length;
+            int[] tokens = new int[n];
+            int[] pos = new int[n];
+            KvCache[] caches = new KvCache[n];
+            int[] rows = new int[n];
+            KvCache ca = model.newCache(a.length);
+            KvCache cb = model.newCache(b.length);
+            for (int i = 0; i < b.length; i++) {
+                tokens[i] = b[i];
+                pos[i] = i;
+                caches[i] = cb;
+            }
+            for (int i = 0; i < a.length; i++) {
+                tokens[b.length + i] = a[i];
+                pos[b.length + i] = i;
+                caches[b.length + i] = ca;
+            }
+            java.util.Arrays.setAll(rows, i -> i);
+            float[] mixed = new float[n * vocab];
+            model.forward(new ForwardBatch(tokens, pos, caches, rows), mixed);
+            assertArrayEquals(soloB, java.util.Arrays.copyOfRange(mixed, 0, b.length * vocab), "sequence B");
+            assertArrayEquals(soloA, java.util.Arrays.copyOfRange(mixed, b.length * vocab, n * vocab), "sequence A");
+        }
+    }
+
     static void assertClose(JsonNode expected, float[] actual, int off, String what) {
         double max = 0;
         int worst = -1;
