@@ -23,6 +23,10 @@ import jdk.incubator.vector.VectorOperators;
  * {@link VectorMath#reduce} and {@code exp} uses {@link VectorMath#exp}, which have identical scalar twins for
  * tails. Element-wise kernels give the same bits for an element whether it falls in a vector or in the tail.
  *
+ * <p>A matrix's segment must be readable from the pool's threads: memory-mapped through a shared, global or
+ * automatic arena, not a confined one (a confined segment makes the workers fail with
+ * {@link WrongThreadException}, which the call rethrows).
+ *
  * <p>{@link #ropeInterleaved} stays scalar: its pairs are adjacent lanes, so vectorising needs lane shuffles
  * and it touches only a few hundred floats per head; {@link #ropeHalf} is vectorised.
  */
