@@ -117,25 +117,28 @@ final class Bf16Matmul {
         FloatVector o0 = e0;
         FloatVector e1 = e0;
         FloatVector o1 = e0;
-        int c = 0;
-        for (; c < main; c += step) {
-            long off = base + 2L * c;
+        // Loop on the pair index j (c = 2j) so that array indices are linear in the induction variable and the
+        // JIT can hoist their range checks.
+        int mainPairs = main / 2;
+        int j = 0;
+        for (; j < mainPairs; j += 2 * L) {
+            long off = base + 4L * j;
             IntVector p0 = load(w, off);
             IntVector p1 = load(w, off + 4L * L);
-            int j = h0 + c / 2;
-            e0 = evens(p0).fma(FloatVector.fromArray(F, even, j), e0);
-            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, j), o0);
-            e1 = evens(p1).fma(FloatVector.fromArray(F, even, j + L), e1);
-            o1 = odds(p1).fma(FloatVector.fromArray(F, odd, j + L), o1);
+            e0 = evens(p0).fma(FloatVector.fromArray(F, even, h0 + j), e0);
+            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, h0 + j), o0);
+            e1 = evens(p1).fma(FloatVector.fromArray(F, even, h0 + j + L), e1);
+            o1 = odds(p1).fma(FloatVector.fromArray(F, odd, h0 + j + L), o1);
         }
+        int c = 2 * j;
         if (c + 2 * L <= cols) {
             IntVector p0 = load(w, base + 2L * c);
-            int j = h0 + c / 2;
-            e0 = evens(p0).fma(FloatVector.fromArray(F, even, j), e0);
-            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, j), o0);
+            e0 = evens(p0).fma(FloatVector.fromArray(F, even, h0 + j), e0);
+            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, h0 + j), o0);
             c += 2 * L;
         }
-        float sum = VectorMath.reduce(e0.add(e1).add(o0.add(o1)), lanes);
+        e0.add(e1).add(o0.add(o1)).intoArray(lanes, 0);
+        float sum = VectorMath.reduce(lanes);
         return sum + tail(w, base, c, cols, x, xRow);
     }
 
@@ -154,16 +157,16 @@ final class Bf16Matmul {
         FloatVector e10 = z, o10 = z, e11 = z, o11 = z;
         FloatVector e20 = z, o20 = z, e21 = z, o21 = z;
         FloatVector e30 = z, o30 = z, e31 = z, o31 = z;
-        int c = 0;
-        for (; c < main; c += step) {
-            long off = base + 2L * c;
+        int mainPairs = main / 2;
+        int j = 0;
+        for (; j < mainPairs; j += 2 * L) {
+            long off = base + 4L * j;
             IntVector p0 = load(w, off);
             IntVector p1 = load(w, off + 4L * L);
             FloatVector we0 = evens(p0);
             FloatVector wo0 = odds(p0);
             FloatVector we1 = evens(p1);
             FloatVector wo1 = odds(p1);
-            int j = c / 2;
             e00 = we0.fma(FloatVector.fromArray(F, even, h0 + j), e00);
             o00 = wo0.fma(FloatVector.fromArray(F, odd, h0 + j), o00);
             e01 = we1.fma(FloatVector.fromArray(F, even, h0 + j + L), e01);
@@ -181,11 +184,11 @@ final class Bf16Matmul {
             e31 = we1.fma(FloatVector.fromArray(F, even, h3 + j + L), e31);
             o31 = wo1.fma(FloatVector.fromArray(F, odd, h3 + j + L), o31);
         }
+        int c = 2 * j;
         if (c + 2 * L <= cols) {
             IntVector p0 = load(w, base + 2L * c);
             FloatVector we0 = evens(p0);
             FloatVector wo0 = odds(p0);
-            int j = c / 2;
             e00 = we0.fma(FloatVector.fromArray(F, even, h0 + j), e00);
             o00 = wo0.fma(FloatVector.fromArray(F, odd, h0 + j), o00);
             e10 = we0.fma(FloatVector.fromArray(F, even, h1 + j), e10);
@@ -197,13 +200,17 @@ final class Bf16Matmul {
             c += 2 * L;
         }
         int x0 = xOff + b * cols;
-        out[outOff + b * rows + r] = VectorMath.reduce(e00.add(e01).add(o00.add(o01)), lanes)
+        e00.add(e01).add(o00.add(o01)).intoArray(lanes, 0);
+        e10.add(e11).add(o10.add(o11)).intoArray(lanes, 1 * L);
+        e20.add(e21).add(o20.add(o21)).intoArray(lanes, 2 * L);
+        e30.add(e31).add(o30.add(o31)).intoArray(lanes, 3 * L);
+        out[outOff + b * rows + r] = VectorMath.reduce(lanes, 0)
                 + tail(w, base, c, cols, x, x0);
-        out[outOff + (b + 1) * rows + r] = VectorMath.reduce(e10.add(e11).add(o10.add(o11)), lanes)
+        out[outOff + (b + 1) * rows + r] = VectorMath.reduce(lanes, 1 * L)
                 + tail(w, base, c, cols, x, x0 + cols);
-        out[outOff + (b + 2) * rows + r] = VectorMath.reduce(e20.add(e21).add(o20.add(o21)), lanes)
+        out[outOff + (b + 2) * rows + r] = VectorMath.reduce(lanes, 2 * L)
                 + tail(w, base, c, cols, x, x0 + 2 * cols);
-        out[outOff + (b + 3) * rows + r] = VectorMath.reduce(e30.add(e31).add(o30.add(o31)), lanes)
+        out[outOff + (b + 3) * rows + r] = VectorMath.reduce(lanes, 3 * L)
                 + tail(w, base, c, cols, x, x0 + 3 * cols);
     }
 }

@@ -72,7 +72,8 @@ final class F32Matmul {
             a0 = load(w, base + 4L * c).fma(FloatVector.fromArray(F, x, xRow + c), a0);
             c += L;
         }
-        return VectorMath.reduce(a0.add(a1), lanes) + tail(w, base, c, cols, x, xRow);
+        a0.add(a1).intoArray(lanes, 0);
+        return VectorMath.reduce(lanes) + tail(w, base, c, cols, x, xRow);
     }
 
     /** One weight row against the 4 consecutive batch rows at {@code x[x0]}, written from {@code out[o0]}. */
@@ -108,9 +109,13 @@ final class F32Matmul {
             a30 = w0.fma(FloatVector.fromArray(F, x, x3 + c), a30);
             c += L;
         }
-        out[o0 + r] = VectorMath.reduce(a00.add(a01), lanes) + tail(w, base, c, cols, x, x0);
-        out[o0 + rows + r] = VectorMath.reduce(a10.add(a11), lanes) + tail(w, base, c, cols, x, x1);
-        out[o0 + 2 * rows + r] = VectorMath.reduce(a20.add(a21), lanes) + tail(w, base, c, cols, x, x2);
-        out[o0 + 3 * rows + r] = VectorMath.reduce(a30.add(a31), lanes) + tail(w, base, c, cols, x, x3);
+        a00.add(a01).intoArray(lanes, 0);
+        a10.add(a11).intoArray(lanes, 1 * L);
+        a20.add(a21).intoArray(lanes, 2 * L);
+        a30.add(a31).intoArray(lanes, 3 * L);
+        out[o0 + r] = VectorMath.reduce(lanes, 0) + tail(w, base, c, cols, x, x0);
+        out[o0 + rows + r] = VectorMath.reduce(lanes, 1 * L) + tail(w, base, c, cols, x, x1);
+        out[o0 + 2 * rows + r] = VectorMath.reduce(lanes, 2 * L) + tail(w, base, c, cols, x, x2);
+        out[o0 + 3 * rows + r] = VectorMath.reduce(lanes, 3 * L) + tail(w, base, c, cols, x, x3);
     }
 }

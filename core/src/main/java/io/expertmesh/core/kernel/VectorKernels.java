@@ -148,7 +148,9 @@ public final class VectorKernels implements Kernels {
         for (; i < n; i++) {
             tail = Math.fma(a[aOff + i], b[bOff + i], tail);
         }
-        return VectorMath.reduce(a0.add(a1), KernelScratch.get().lanes) + tail;
+        float[] lanes = KernelScratch.get().lanes;
+        a0.add(a1).intoArray(lanes, 0);
+        return VectorMath.reduce(lanes) + tail;
     }
 
     @Override
@@ -231,7 +233,9 @@ public final class VectorKernels implements Kernels {
             x[off + i] = e;
             tail += e;
         }
-        float inv = 1f / (VectorMath.reduce(sum, KernelScratch.get().lanes) + tail);
+        float[] lanes = KernelScratch.get().lanes;
+        sum.intoArray(lanes, 0);
+        float inv = 1f / (VectorMath.reduce(lanes) + tail);
         i = 0;
         for (; i < bound; i += L) {
             FloatVector.fromArray(F, x, off + i).mul(inv).intoArray(x, off + i);

@@ -40,17 +40,38 @@ final class VectorMath {
     }
 
     /**
-     * Sums the lanes of {@code v} as a pairwise tree (lane i + lane i+L/2, ...), through {@code scratch} (at least
-     * {@link #L} floats). The same order on every call, compiled or not.
+     * Sums {@code lanes[0..L)} as a pairwise tree (lane i + lane i+L/2, ...): the same order on every call,
+     * compiled or not. Callers store their accumulator with {@code intoArray(lanes, 0)} first; this method takes
+     * an array, not a vector, because a vector passed to a call that the JIT does not inline is boxed on the heap
+     * (which made the batched matmul allocate megabytes per call).
      */
-    static float reduce(FloatVector v, float[] scratch) {
-        v.intoArray(scratch, 0);
+    static float reduce(float[] lanes) {
+        return reduce(lanes, 0);
+    }
+
+    /** {@link #reduce(float[])} over {@code lanes[off..off+L)}; unrolled for 16 lanes, the same order either way. */
+    static float reduce(float[] a, int off) {
+        if (L == 16) {
+            float s0 = a[off] + a[off + 8];
+            float s1 = a[off + 1] + a[off + 9];
+            float s2 = a[off + 2] + a[off + 10];
+            float s3 = a[off + 3] + a[off + 11];
+            float s4 = a[off + 4] + a[off + 12];
+            float s5 = a[off + 5] + a[off + 13];
+            float s6 = a[off + 6] + a[off + 14];
+            float s7 = a[off + 7] + a[off + 15];
+            float t0 = s0 + s4;
+            float t1 = s1 + s5;
+            float t2 = s2 + s6;
+            float t3 = s3 + s7;
+            return (t0 + t2) + (t1 + t3);
+        }
         for (int width = L >> 1; width > 0; width >>= 1) {
             for (int i = 0; i < width; i++) {
-                scratch[i] += scratch[i + width];
+                a[off + i] += a[off + i + width];
             }
         }
-        return scratch[0];
+        return a[off];
     }
 
     /**

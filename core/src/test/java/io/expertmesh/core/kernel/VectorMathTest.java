@@ -55,6 +55,7 @@ class VectorMathTest {
             in[i] = i + 1;
             expected += i + 1;
         }
-        assertEquals(expected, VectorMath.reduce(FloatVector.fromArray(VectorMath.F, in, 0), lanes));
+        FloatVector.fromArray(VectorMath.F, in, 0).intoArray(lanes, 0);
+        assertEquals(expected, VectorMath.reduce(lanes));
     }
 }
