@@ -22,20 +22,23 @@ import jdk.incubator.vector.VectorSpecies;
  * once per call into even and odd arrays ({@link #splitEvenOdd}), so a row's dot product is two plain FMA
  * streams against them.
  *
- * <p><b>Determinism.</b> Every (row, batch row) pair is accumulated the same way whatever the batch tile, the
- * row block or the thread: four vector accumulators over steps of {@code 4L} elements (even/odd of two int
- * loads), one more {@code 2L} step into the first pair if it fits, then {@code ((e0+e1)+(o0+o1))} reduced as a
- * fixed tree, plus the scalar tail (the last {@code < 2L} elements) summed in order with fused multiply-adds.
+ * <p><b>Determinism.</b> Every (row, batch row) pair is accumulated the same way whatever the tile, the row
+ * block or the thread: an even and an odd vector accumulator over steps of {@code 2L} elements (one int load),
+ * then {@code (e+o)} reduced as a fixed tree ({@link VectorMath#reduce}), plus the scalar tail (the last
+ * {@code < 2L} elements) summed in order with fused multiply-adds.
  *
- * <p><b>Batch.</b> Rows are processed in blocks of {@link #ROW_BLOCK}; for each block every tile of 4 batch
- * rows runs over the block's rows, so the weight rows come from DRAM once and are re-read from cache for the
- * other tiles, and the activation tile stays hot across the block.
+ * <p><b>Tiling.</b> The register tile is 2 weight rows × 4 batch rows (16 accumulators): per step it loads 2
+ * weight vectors and 8 activation vectors for 16 FMAs, about half the loads of a 1-row tile, which is what limits
+ * a batched matmul once the weights sit in cache. At batch 1 the 2-row tile still gives four independent FMA
+ * chains and shares each activation load between two rows. Rows are walked in blocks of {@link #ROW_BLOCK}; each
+ * block is read from DRAM once and re-read from L1 for the other batch tiles, so a batch of B tokens reads the
+ * weights from memory once.
  */
 final class Bf16Matmul {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfShort BF16 =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int ROW_BLOCK = 8;
+    private static final int ROW_BLOCK = 4;
     private static final int ODD_MASK = 0xFFFF0000;
 
     private Bf16Matmul() {
@@ -70,14 +73,23 @@ final class Bf16Matmul {
             int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
             int b = 0;
             for (; b + 4 <= batch; b += 4) {
-                for (int r = blockStart; r < blockEnd; r++) {
-                    row4(w, cols, r, rows, x, xOff, even, odd, h, b, out, outOff, lanes);
+                int r = blockStart;
+                for (; r + 2 <= blockEnd; r += 2) {
+                    tile2x4(w, cols, r, rows, even, odd, h, b, x, xOff, out, outOff, lanes);
+                }
+                for (; r < blockEnd; r++) {
+                    for (int k = b; k < b + 4; k++) {
+                        out[outOff + k * rows + r] = row1(w, cols, r, x, xOff + k * cols, even, odd, k * h, lanes);
+                    }
                 }
             }
             for (; b < batch; b++) {
-                for (int r = blockStart; r < blockEnd; r++) {
-                    out[outOff + b * rows + r] =
-                            row1(w, cols, r, x, xOff + b * cols, even, odd, b * h, lanes);
+                int r = blockStart;
+                for (; r + 2 <= blockEnd; r += 2) {
+                    tile2x1(w, cols, r, rows, even, odd, b * h, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                }
+                for (; r < blockEnd; r++) {
+                    out[outOff + b * rows + r] = row1(w, cols, r, x, xOff + b * cols, even, odd, b * h, lanes);
                 }
             }
         }
@@ -111,106 +123,115 @@ final class Bf16Matmul {
     static float row1(MemorySegment w, int cols, int r, float[] x, int xRow, float[] even, float[] odd, int h0,
                       float[] lanes) {
         long base = (long) r * cols * 2;
-        int step = 4 * L;
-        int main = cols / step * step;
+        int pairs = vectorCols(cols) / 2;
+        FloatVector e = FloatVector.zero(F);
+        FloatVector o = e;
+        for (int j = 0; j < pairs; j += L) {
+            IntVector p = load(w, base + 4L * j);
+            e = evens(p).fma(FloatVector.fromArray(F, even, h0 + j), e);
+            o = odds(p).fma(FloatVector.fromArray(F, odd, h0 + j), o);
+        }
+        e.add(o).intoArray(lanes, 0);
+        return VectorMath.reduce(lanes, 0) + tail(w, base, 2 * pairs, cols, x, xRow);
+    }
+
+    /** Weight rows {@code r, r+1} against one batch row: 4 independent chains, each activation load shared. */
+    private static void tile2x1(MemorySegment w, int cols, int r, int rows, float[] even, float[] odd, int h0,
+                                float[] x, int xRow, float[] out, int oOff, float[] lanes) {
+        long base0 = (long) r * cols * 2;
+        long base1 = base0 + 2L * cols;
+        int pairs = vectorCols(cols) / 2;
         FloatVector e0 = FloatVector.zero(F);
         FloatVector o0 = e0;
         FloatVector e1 = e0;
         FloatVector o1 = e0;
-        // Loop on the pair index j (c = 2j) so that array indices are linear in the induction variable and the
-        // JIT can hoist their range checks.
-        int mainPairs = main / 2;
-        int j = 0;
-        for (; j < mainPairs; j += 2 * L) {
-            long off = base + 4L * j;
-            IntVector p0 = load(w, off);
-            IntVector p1 = load(w, off + 4L * L);
-            e0 = evens(p0).fma(FloatVector.fromArray(F, even, h0 + j), e0);
-            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, h0 + j), o0);
-            e1 = evens(p1).fma(FloatVector.fromArray(F, even, h0 + j + L), e1);
-            o1 = odds(p1).fma(FloatVector.fromArray(F, odd, h0 + j + L), o1);
+        for (int j = 0; j < pairs; j += L) {
+            IntVector p0 = load(w, base0 + 4L * j);
+            IntVector p1 = load(w, base1 + 4L * j);
+            FloatVector xe = FloatVector.fromArray(F, even, h0 + j);
+            FloatVector xo = FloatVector.fromArray(F, odd, h0 + j);
+            e0 = evens(p0).fma(xe, e0);
+            o0 = odds(p0).fma(xo, o0);
+            e1 = evens(p1).fma(xe, e1);
+            o1 = odds(p1).fma(xo, o1);
         }
-        int c = 2 * j;
-        if (c + 2 * L <= cols) {
-            IntVector p0 = load(w, base + 2L * c);
-            e0 = evens(p0).fma(FloatVector.fromArray(F, even, h0 + j), e0);
-            o0 = odds(p0).fma(FloatVector.fromArray(F, odd, h0 + j), o0);
-            c += 2 * L;
-        }
-        e0.add(e1).add(o0.add(o1)).intoArray(lanes, 0);
-        float sum = VectorMath.reduce(lanes);
-        return sum + tail(w, base, c, cols, x, xRow);
+        e0.add(o0).intoArray(lanes, 0);
+        e1.add(o1).intoArray(lanes, L);
+        int c = 2 * pairs;
+        out[oOff + r] = VectorMath.reduce(lanes, 0) + tail(w, base0, c, cols, x, xRow);
+        out[oOff + r + 1] = VectorMath.reduce(lanes, L) + tail(w, base1, c, cols, x, xRow);
     }
 
-    /** One weight row against batch rows {@code b .. b+3}: the row is loaded once for the four. */
-    private static void row4(MemorySegment w, int cols, int r, int rows, float[] x, int xOff, float[] even,
-                             float[] odd, int h, int b, float[] out, int outOff, float[] lanes) {
-        long base = (long) r * cols * 2;
-        int step = 4 * L;
-        int main = cols / step * step;
+    /** Weight rows {@code r, r+1} against batch rows {@code b..b+3}: 16 accumulators, 10 loads per 16 FMAs. */
+    private static void tile2x4(MemorySegment w, int cols, int r, int rows, float[] even, float[] odd, int h,
+                                int b, float[] x, int xOff, float[] out, int outOff, float[] lanes) {
+        long base0 = (long) r * cols * 2;
+        long base1 = base0 + 2L * cols;
+        int pairs = vectorCols(cols) / 2;
         int h0 = b * h;
         int h1 = h0 + h;
         int h2 = h1 + h;
         int h3 = h2 + h;
         FloatVector z = FloatVector.zero(F);
-        FloatVector e00 = z, o00 = z, e01 = z, o01 = z;
-        FloatVector e10 = z, o10 = z, e11 = z, o11 = z;
-        FloatVector e20 = z, o20 = z, e21 = z, o21 = z;
-        FloatVector e30 = z, o30 = z, e31 = z, o31 = z;
-        int mainPairs = main / 2;
-        int j = 0;
-        for (; j < mainPairs; j += 2 * L) {
-            long off = base + 4L * j;
-            IntVector p0 = load(w, off);
-            IntVector p1 = load(w, off + 4L * L);
+        FloatVector e00 = z, o00 = z, e01 = z, o01 = z, e02 = z, o02 = z, e03 = z, o03 = z;
+        FloatVector e10 = z, o10 = z, e11 = z, o11 = z, e12 = z, o12 = z, e13 = z, o13 = z;
+        for (int j = 0; j < pairs; j += L) {
+            IntVector p0 = load(w, base0 + 4L * j);
+            IntVector p1 = load(w, base1 + 4L * j);
             FloatVector we0 = evens(p0);
             FloatVector wo0 = odds(p0);
             FloatVector we1 = evens(p1);
             FloatVector wo1 = odds(p1);
-            e00 = we0.fma(FloatVector.fromArray(F, even, h0 + j), e00);
-            o00 = wo0.fma(FloatVector.fromArray(F, odd, h0 + j), o00);
-            e01 = we1.fma(FloatVector.fromArray(F, even, h0 + j + L), e01);
-            o01 = wo1.fma(FloatVector.fromArray(F, odd, h0 + j + L), o01);
-            e10 = we0.fma(FloatVector.fromArray(F, even, h1 + j), e10);
-            o10 = wo0.fma(FloatVector.fromArray(F, odd, h1 + j), o10);
-            e11 = we1.fma(FloatVector.fromArray(F, even, h1 + j + L), e11);
-            o11 = wo1.fma(FloatVector.fromArray(F, odd, h1 + j + L), o11);
-            e20 = we0.fma(FloatVector.fromArray(F, even, h2 + j), e20);
-            o20 = wo0.fma(FloatVector.fromArray(F, odd, h2 + j), o20);
-            e21 = we1.fma(FloatVector.fromArray(F, even, h2 + j + L), e21);
-            o21 = wo1.fma(FloatVector.fromArray(F, odd, h2 + j + L), o21);
-            e30 = we0.fma(FloatVector.fromArray(F, even, h3 + j), e30);
-            o30 = wo0.fma(FloatVector.fromArray(F, odd, h3 + j), o30);
-            e31 = we1.fma(FloatVector.fromArray(F, even, h3 + j + L), e31);
-            o31 = wo1.fma(FloatVector.fromArray(F, odd, h3 + j + L), o31);
+            FloatVector xv;
+            xv = FloatVector.fromArray(F, even, h0 + j);
+            e00 = we0.fma(xv, e00);
+            e10 = we1.fma(xv, e10);
+            xv = FloatVector.fromArray(F, odd, h0 + j);
+            o00 = wo0.fma(xv, o00);
+            o10 = wo1.fma(xv, o10);
+            xv = FloatVector.fromArray(F, even, h1 + j);
+            e01 = we0.fma(xv, e01);
+            e11 = we1.fma(xv, e11);
+            xv = FloatVector.fromArray(F, odd, h1 + j);
+            o01 = wo0.fma(xv, o01);
+            o11 = wo1.fma(xv, o11);
+            xv = FloatVector.fromArray(F, even, h2 + j);
+            e02 = we0.fma(xv, e02);
+            e12 = we1.fma(xv, e12);
+            xv = FloatVector.fromArray(F, odd, h2 + j);
+            o02 = wo0.fma(xv, o02);
+            o12 = wo1.fma(xv, o12);
+            xv = FloatVector.fromArray(F, even, h3 + j);
+            e03 = we0.fma(xv, e03);
+            e13 = we1.fma(xv, e13);
+            xv = FloatVector.fromArray(F, odd, h3 + j);
+            o03 = wo0.fma(xv, o03);
+            o13 = wo1.fma(xv, o13);
         }
-        int c = 2 * j;
-        if (c + 2 * L <= cols) {
-            IntVector p0 = load(w, base + 2L * c);
-            FloatVector we0 = evens(p0);
-            FloatVector wo0 = odds(p0);
-            e00 = we0.fma(FloatVector.fromArray(F, even, h0 + j), e00);
-            o00 = wo0.fma(FloatVector.fromArray(F, odd, h0 + j), o00);
-            e10 = we0.fma(FloatVector.fromArray(F, even, h1 + j), e10);
-            o10 = wo0.fma(FloatVector.fromArray(F, odd, h1 + j), o10);
-            e20 = we0.fma(FloatVector.fromArray(F, even, h2 + j), e20);
-            o20 = wo0.fma(FloatVector.fromArray(F, odd, h2 + j), o20);
-            e30 = we0.fma(FloatVector.fromArray(F, even, h3 + j), e30);
-            o30 = wo0.fma(FloatVector.fromArray(F, odd, h3 + j), o30);
-            c += 2 * L;
-        }
-        int x0 = xOff + b * cols;
-        e00.add(e01).add(o00.add(o01)).intoArray(lanes, 0);
-        e10.add(e11).add(o10.add(o11)).intoArray(lanes, 1 * L);
-        e20.add(e21).add(o20.add(o21)).intoArray(lanes, 2 * L);
-        e30.add(e31).add(o30.add(o31)).intoArray(lanes, 3 * L);
+        e00.add(o00).intoArray(lanes, 0);
+        e01.add(o01).intoArray(lanes, L);
+        e02.add(o02).intoArray(lanes, 2 * L);
+        e03.add(o03).intoArray(lanes, 3 * L);
+        e10.add(o10).intoArray(lanes, 4 * L);
+        e11.add(o11).intoArray(lanes, 5 * L);
+        e12.add(o12).intoArray(lanes, 6 * L);
+        e13.add(o13).intoArray(lanes, 7 * L);
+        int c = 2 * pairs;
         out[outOff + b * rows + r] = VectorMath.reduce(lanes, 0)
-                + tail(w, base, c, cols, x, x0);
-        out[outOff + (b + 1) * rows + r] = VectorMath.reduce(lanes, 1 * L)
-                + tail(w, base, c, cols, x, x0 + cols);
+                + tail(w, base0, c, cols, x, xOff + b * cols);
+        out[outOff + (b + 1) * rows + r] = VectorMath.reduce(lanes, L)
+                + tail(w, base0, c, cols, x, xOff + (b + 1) * cols);
         out[outOff + (b + 2) * rows + r] = VectorMath.reduce(lanes, 2 * L)
-                + tail(w, base, c, cols, x, x0 + 2 * cols);
+                + tail(w, base0, c, cols, x, xOff + (b + 2) * cols);
         out[outOff + (b + 3) * rows + r] = VectorMath.reduce(lanes, 3 * L)
-                + tail(w, base, c, cols, x, x0 + 3 * cols);
+                + tail(w, base0, c, cols, x, xOff + (b + 3) * cols);
+        out[outOff + b * rows + r + 1] = VectorMath.reduce(lanes, 4 * L)
+                + tail(w, base1, c, cols, x, xOff + b * cols);
+        out[outOff + (b + 1) * rows + r + 1] = VectorMath.reduce(lanes, 5 * L)
+                + tail(w, base1, c, cols, x, xOff + (b + 1) * cols);
+        out[outOff + (b + 2) * rows + r + 1] = VectorMath.reduce(lanes, 6 * L)
+                + tail(w, base1, c, cols, x, xOff + (b + 2) * cols);
+        out[outOff + (b + 3) * rows + r + 1] = VectorMath.reduce(lanes, 7 * L)
+                + tail(w, base1, c, cols, x, xOff + (b + 3) * cols);
     }
 }

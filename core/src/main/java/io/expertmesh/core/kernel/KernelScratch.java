@@ -8,8 +8,8 @@ package io.expertmesh.core.kernel;
 final class KernelScratch {
     private static final ThreadLocal<KernelScratch> LOCAL = ThreadLocal.withInitial(KernelScratch::new);
 
-    /** {@code 4 × }{@link VectorMath#L} floats for the fixed-order lane reductions of up to 4 accumulators. */
-    final float[] lanes = new float[4 * VectorMath.L];
+    /** {@code 8 × }{@link VectorMath#L} floats for the fixed-order lane reductions of up to 8 accumulators. */
+    final float[] lanes = new float[8 * VectorMath.L];
     private float[] even = new float[0];
     private float[] odd = new float[0];
 
