@@ -14,12 +14,13 @@ import jdk.incubator.vector.FloatVector;
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators over steps of {@code 2L}, one
  * more {@code L} step into the first if it fits, {@code (a0+a1)} reduced as a fixed tree, then the scalar tail
  * (fewer than {@code L} elements) summed in order with fused multiply-adds, whatever the tiling or thread.
- * Batch rows are tiled by 4 within blocks of {@link #ROW_BLOCK} weight rows, as in {@link Bf16Matmul}.
+ * The register tile is 2 weight rows × 4 batch rows (2 × 1 for leftover batch rows), within blocks of
+ * {@link #ROW_BLOCK} weight rows, as in {@link Bf16Matmul}.
  */
 final class F32Matmul {
     private static final ValueLayout.OfFloat F32 =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int ROW_BLOCK = 8;
+    private static final int ROW_BLOCK = 4;
 
     private F32Matmul() {
     }
@@ -31,12 +32,22 @@ final class F32Matmul {
             int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
             int b = 0;
             for (; b + 4 <= batch; b += 4) {
-                for (int r = blockStart; r < blockEnd; r++) {
-                    row4(w, cols, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                int r = blockStart;
+                for (; r + 2 <= blockEnd; r += 2) {
+                    tile2x4(w, cols, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                }
+                for (; r < blockEnd; r++) {
+                    for (int k = b; k < b + 4; k++) {
+                        out[outOff + k * rows + r] = row1(w, cols, r, x, xOff + k * cols, lanes);
+                    }
                 }
             }
             for (; b < batch; b++) {
-                for (int r = blockStart; r < blockEnd; r++) {
+                int r = blockStart;
+                for (; r + 2 <= blockEnd; r += 2) {
+                    tile2x1(w, cols, r, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                }
+                for (; r < blockEnd; r++) {
                     out[outOff + b * rows + r] = row1(w, cols, r, x, xOff + b * cols, lanes);
                 }
             }
@@ -76,46 +87,117 @@ final class F32Matmul {
         return VectorMath.reduce(lanes) + tail(w, base, c, cols, x, xRow);
     }
 
-    /** One weight row against the 4 consecutive batch rows at {@code x[x0]}, written from {@code out[o0]}. */
-    private static void row4(MemorySegment w, int cols, int r, int rows, float[] x, int x0, float[] out, int o0,
-                             float[] lanes) {
-        long base = (long) r * cols * 4;
+    /** Weight rows {@code r, r+1} against one batch row: four independent chains, activation loads shared. */
+    private static void tile2x1(MemorySegment w, int cols, int r, float[] x, int xRow, float[] out, int oOff,
+                                float[] lanes) {
+        long base0 = (long) r * cols * 4;
+        long base1 = base0 + 4L * cols;
+        int step = 2 * L;
+        int main = cols / step * step;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a00 = z, a01 = z, a10 = z, a11 = z;
+        int c = 0;
+        for (; c < main; c += step) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xRow + c);
+            FloatVector x1 = FloatVector.fromArray(F, x, xRow + c + L);
+            a00 = load(w, base0 + 4L * c).fma(x0, a00);
+            a01 = load(w, base0 + 4L * c + 4L * L).fma(x1, a01);
+            a10 = load(w, base1 + 4L * c).fma(x0, a10);
+            a11 = load(w, base1 + 4L * c + 4L * L).fma(x1, a11);
+        }
+        if (c + L <= cols) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xRow + c);
+            a00 = load(w, base0 + 4L * c).fma(x0, a00);
+            a10 = load(w, base1 + 4L * c).fma(x0, a10);
+            c += L;
+        }
+        a00.add(a01).intoArray(lanes, 0);
+        a10.add(a11).intoArray(lanes, L);
+        out[oOff + r] = VectorMath.reduce(lanes, 0) + tail(w, base0, c, cols, x, xRow);
+        out[oOff + r + 1] = VectorMath.reduce(lanes, L) + tail(w, base1, c, cols, x, xRow);
+    }
+
+    /**
+     * Weight rows {@code r, r+1} against the 4 consecutive batch rows at {@code x[x0]}, written from
+     * {@code out[o0]}: 16 accumulators, 12 loads per 16 FMAs.
+     */
+    private static void tile2x4(MemorySegment w, int cols, int r, int rows, float[] x, int x0, float[] out, int o0,
+                                float[] lanes) {
+        long base0 = (long) r * cols * 4;
+        long base1 = base0 + 4L * cols;
         int step = 2 * L;
         int main = cols / step * step;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
         int x3 = x2 + cols;
         FloatVector z = FloatVector.zero(F);
-        FloatVector a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+        FloatVector a000 = z, a001 = z, a010 = z, a011 = z, a020 = z, a021 = z, a030 = z, a031 = z;
+        FloatVector a100 = z, a101 = z, a110 = z, a111 = z, a120 = z, a121 = z, a130 = z, a131 = z;
         int c = 0;
         for (; c < main; c += step) {
-            long off = base + 4L * c;
-            FloatVector w0 = load(w, off);
-            FloatVector w1 = load(w, off + 4L * L);
-            a00 = w0.fma(FloatVector.fromArray(F, x, x0 + c), a00);
-            a01 = w1.fma(FloatVector.fromArray(F, x, x0 + c + L), a01);
-            a10 = w0.fma(FloatVector.fromArray(F, x, x1 + c), a10);
-            a11 = w1.fma(FloatVector.fromArray(F, x, x1 + c + L), a11);
-            a20 = w0.fma(FloatVector.fromArray(F, x, x2 + c), a20);
-            a21 = w1.fma(FloatVector.fromArray(F, x, x2 + c + L), a21);
-            a30 = w0.fma(FloatVector.fromArray(F, x, x3 + c), a30);
-            a31 = w1.fma(FloatVector.fromArray(F, x, x3 + c + L), a31);
+            FloatVector w00 = load(w, base0 + 4L * c);
+            FloatVector w01 = load(w, base0 + 4L * c + 4L * L);
+            FloatVector w10 = load(w, base1 + 4L * c);
+            FloatVector w11 = load(w, base1 + 4L * c + 4L * L);
+            FloatVector xv;
+            xv = FloatVector.fromArray(F, x, x0 + c);
+            a000 = w00.fma(xv, a000);
+            a100 = w10.fma(xv, a100);
+            xv = FloatVector.fromArray(F, x, x0 + c + L);
+            a001 = w01.fma(xv, a001);
+            a101 = w11.fma(xv, a101);
+            xv = FloatVector.fromArray(F, x, x1 + c);
+            a010 = w00.fma(xv, a010);
+            a110 = w10.fma(xv, a110);
+            xv = FloatVector.fromArray(F, x, x1 + c + L);
+            a011 = w01.fma(xv, a011);
+            a111 = w11.fma(xv, a111);
+            xv = FloatVector.fromArray(F, x, x2 + c);
+            a020 = w00.fma(xv, a020);
+            a120 = w10.fma(xv, a120);
+            xv = FloatVector.fromArray(F, x, x2 + c + L);
+            a021 = w01.fma(xv, a021);
+            a121 = w11.fma(xv, a121);
+            xv = FloatVector.fromArray(F, x, x3 + c);
+            a030 = w00.fma(xv, a030);
+            a130 = w10.fma(xv, a130);
+            xv = FloatVector.fromArray(F, x, x3 + c + L);
+            a031 = w01.fma(xv, a031);
+            a131 = w11.fma(xv, a131);
         }
         if (c + L <= cols) {
-            FloatVector w0 = load(w, base + 4L * c);
-            a00 = w0.fma(FloatVector.fromArray(F, x, x0 + c), a00);
-            a10 = w0.fma(FloatVector.fromArray(F, x, x1 + c), a10);
-            a20 = w0.fma(FloatVector.fromArray(F, x, x2 + c), a20);
-            a30 = w0.fma(FloatVector.fromArray(F, x, x3 + c), a30);
+            FloatVector w00 = load(w, base0 + 4L * c);
+            FloatVector w10 = load(w, base1 + 4L * c);
+            FloatVector xv;
+            xv = FloatVector.fromArray(F, x, x0 + c);
+            a000 = w00.fma(xv, a000);
+            a100 = w10.fma(xv, a100);
+            xv = FloatVector.fromArray(F, x, x1 + c);
+            a010 = w00.fma(xv, a010);
+            a110 = w10.fma(xv, a110);
+            xv = FloatVector.fromArray(F, x, x2 + c);
+            a020 = w00.fma(xv, a020);
+            a120 = w10.fma(xv, a120);
+            xv = FloatVector.fromArray(F, x, x3 + c);
+            a030 = w00.fma(xv, a030);
+            a130 = w10.fma(xv, a130);
             c += L;
         }
-        a00.add(a01).intoArray(lanes, 0);
-        a10.add(a11).intoArray(lanes, 1 * L);
-        a20.add(a21).intoArray(lanes, 2 * L);
-        a30.add(a31).intoArray(lanes, 3 * L);
-        out[o0 + r] = VectorMath.reduce(lanes, 0) + tail(w, base, c, cols, x, x0);
-        out[o0 + rows + r] = VectorMath.reduce(lanes, 1 * L) + tail(w, base, c, cols, x, x1);
-        out[o0 + 2 * rows + r] = VectorMath.reduce(lanes, 2 * L) + tail(w, base, c, cols, x, x2);
-        out[o0 + 3 * rows + r] = VectorMath.reduce(lanes, 3 * L) + tail(w, base, c, cols, x, x3);
+        a000.add(a001).intoArray(lanes, 0);
+        a010.add(a011).intoArray(lanes, L);
+        a020.add(a021).intoArray(lanes, 2 * L);
+        a030.add(a031).intoArray(lanes, 3 * L);
+        a100.add(a101).intoArray(lanes, 4 * L);
+        a110.add(a111).intoArray(lanes, 5 * L);
+        a120.add(a121).intoArray(lanes, 6 * L);
+        a130.add(a131).intoArray(lanes, 7 * L);
+        out[o0 + r] = VectorMath.reduce(lanes, 0) + tail(w, base0, c, cols, x, x0);
+        out[o0 + rows + r] = VectorMath.reduce(lanes, L) + tail(w, base0, c, cols, x, x1);
+        out[o0 + 2 * rows + r] = VectorMath.reduce(lanes, 2 * L) + tail(w, base0, c, cols, x, x2);
+        out[o0 + 3 * rows + r] = VectorMath.reduce(lanes, 3 * L) + tail(w, base0, c, cols, x, x3);
+        out[o0 + r + 1] = VectorMath.reduce(lanes, 4 * L) + tail(w, base1, c, cols, x, x0);
+        out[o0 + rows + r + 1] = VectorMath.reduce(lanes, 5 * L) + tail(w, base1, c, cols, x, x1);
+        out[o0 + 2 * rows + r + 1] = VectorMath.reduce(lanes, 6 * L) + tail(w, base1, c, cols, x, x2);
+        out[o0 + 3 * rows + r + 1] = VectorMath.reduce(lanes, 7 * L) + tail(w, base1, c, cols, x, x3);
     }
 }
