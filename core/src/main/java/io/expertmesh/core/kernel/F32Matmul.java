@@ -14,7 +14,7 @@ import jdk.incubator.vector.FloatVector;
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators over steps of {@code 2L}, one
  * more {@code L} step into the first if it fits, {@code (a0+a1)} reduced as a fixed tree, then the scalar tail
  * (fewer than {@code L} elements) summed in order with fused multiply-adds, whatever the tiling or thread.
- * The register tile is 2 weight rows × 4 batch rows (2 × 1 for leftover batch rows), within blocks of
+ * The register tile is 2 weight rows × 4 batch rows (one row at a time for leftover batch rows), within blocks of
  * {@link #ROW_BLOCK} weight rows, as in {@link Bf16Matmul}.
  */
 final class F32Matmul {
@@ -42,12 +42,10 @@ final class F32Matmul {
                     }
                 }
             }
+            // Leftover batch rows (all of them at batch 1, i.e. decode) go row by row: one sequential stream
+            // through the weights, which measured 1.5-2x faster out of cache than interleaving two rows.
             for (; b < batch; b++) {
-                int r = blockStart;
-                for (; r + 2 <= blockEnd; r += 2) {
-                    tile2x1(w, cols, r, x, xOff + b * cols, out, outOff + b * rows, lanes);
-                }
-                for (; r < blockEnd; r++) {
+                for (int r = blockStart; r < blockEnd; r++) {
                     out[outOff + b * rows + r] = row1(w, cols, r, x, xOff + b * cols, lanes);
                 }
             }
@@ -87,35 +85,6 @@ final class F32Matmul {
         return VectorMath.reduce(lanes) + tail(w, base, c, cols, x, xRow);
     }
 
-    /** Weight rows {@code r, r+1} against one batch row: four independent chains, activation loads shared. */
-    private static void tile2x1(MemorySegment w, int cols, int r, float[] x, int xRow, float[] out, int oOff,
-                                float[] lanes) {
-        long base0 = (long) r * cols * 4;
-        long base1 = base0 + 4L * cols;
-        int step = 2 * L;
-        int main = cols / step * step;
-        FloatVector z = FloatVector.zero(F);
-        FloatVector a00 = z, a01 = z, a10 = z, a11 = z;
-        int c = 0;
-        for (; c < main; c += step) {
-            FloatVector x0 = FloatVector.fromArray(F, x, xRow + c);
-            FloatVector x1 = FloatVector.fromArray(F, x, xRow + c + L);
-            a00 = load(w, base0 + 4L * c).fma(x0, a00);
-            a01 = load(w, base0 + 4L * c + 4L * L).fma(x1, a01);
-            a10 = load(w, base1 + 4L * c).fma(x0, a10);
-            a11 = load(w, base1 + 4L * c + 4L * L).fma(x1, a11);
-        }
-        if (c + L <= cols) {
-            FloatVector x0 = FloatVector.fromArray(F, x, xRow + c);
-            a00 = load(w, base0 + 4L * c).fma(x0, a00);
-            a10 = load(w, base1 + 4L * c).fma(x0, a10);
-            c += L;
-        }
-        a00.add(a01).intoArray(lanes, 0);
-        a10.add(a11).intoArray(lanes, L);
-        out[oOff + r] = VectorMath.reduce(lanes, 0) + tail(w, base0, c, cols, x, xRow);
-        out[oOff + r + 1] = VectorMath.reduce(lanes, L) + tail(w, base1, c, cols, x, xRow);
-    }
 
     /**
      * Weight rows {@code r, r+1} against the 4 consecutive batch rows at {@code x[x0]}, written from

@@ -6,9 +6,9 @@ import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Locale;
 import java.util.Random;
-import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 
 /**
@@ -26,7 +26,8 @@ import jdk.incubator.vector.FloatVector;
  */
 public final class KernelBench {
     private static final long COLD_BYTES = 512L << 20;
-    private static final int[][] SHAPES = {{2816, 1024}, {1024, 2816}, {704, 1024}};
+    /** Expert-sized shapes, then one 64 MB (BF16) matrix, far out of cache even alone. */
+    private static final int[][] SHAPES = {{2816, 1024}, {1024, 2816}, {704, 1024}, {8192, 4096}};
     private static final int[] BATCHES = {1, 8, 32};
     private static final int[] THREADS = {1, 2};
 
