@@ -23,6 +23,14 @@ public interface Kernels {
      */
     void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch);
 
+    /**
+     * {@link #matmul} restricted to weight rows {@code [rowFrom, rowTo)}, on the calling thread only: the same
+     * output layout ({@code out[outOff + b*w.rows() + r]}), the same bits for each computed element, other
+     * elements untouched. For callers that spread several matrices (e.g. experts) over {@link #pool()}
+     * themselves.
+     */
+    void matmulRows(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out, int outOff, int batch);
+
     /** {@code Σ_i a[aOff+i]·b[bOff+i]} for {@code i < n}. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 

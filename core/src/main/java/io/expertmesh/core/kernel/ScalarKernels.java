@@ -21,10 +21,16 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch) {
+        matmulRows(w, 0, w.rows(), x, xOff, out, outOff, batch);
+    }
+
+    @Override
+    public void matmulRows(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out, int outOff,
+                           int batch) {
         int n = w.rows();
         int k = w.cols();
         for (int b = 0; b < batch; b++) {
-            for (int r = 0; r < n; r++) {
+            for (int r = rowFrom; r < rowTo; r++) {
                 float acc = 0f;
                 for (int c = 0; c < k; c++) {
                     acc += w.get(r, c) * x[xOff + b * k + c];

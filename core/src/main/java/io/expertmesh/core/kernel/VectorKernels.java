@@ -1,22 +1,285 @@
 package io.expertmesh.core.kernel;
 
-import io.expertmesh.core.tensor.Matrix;
+import static io.expertmesh.core.kernel.VectorMath.F;
+import static io.expertmesh.core.kernel.VectorMath.L;
 
-/** Placeholder: delegates to the scalar reference until the Vector API path lands. */
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Matrix;
+import java.util.Objects;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The fast CPU path: {@code jdk.incubator.vector} kernels ({@link FloatVector#SPECIES_PREFERRED}, 16 lanes with
+ * AVX-512), the matmul spread over the {@link ComputePool}. Every loop has a scalar tail, so any size works.
+ *
+ * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
+ * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
+ * so a descheduled thread does not hold the rest back). BF16 rows use the even/odd widening described in
+ * {@link Bf16Matmul}; batch rows are tiled so a batch of B tokens reads each weight row from memory once.
+ *
+ * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
+ * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
+ * {@link VectorMath#reduce} and {@code exp} uses {@link VectorMath#exp}, which have identical scalar twins for
+ * tails. Element-wise kernels give the same bits for an element whether it falls in a vector or in the tail.
+ *
+ * <p>A matrix's segment must be readable from the pool's threads: memory-mapped through a shared, global or
+ * automatic arena, not a confined one (a confined segment makes the workers fail with
+ * {@link WrongThreadException}, which the call rethrows).
+ *
+ * <p>{@link #ropeInterleaved} stays scalar: its pairs are adjacent lanes, so vectorising needs lane shuffles
+ * and it touches only a few hundred floats per head; {@link #ropeHalf} is vectorised.
+ */
 public final class VectorKernels implements Kernels {
-    private final ScalarKernels scalar;
+    /** Row ranges per pool thread in a matmul: a few, so that a slow thread's share can be taken over. */
+    private static final int CHUNKS_PER_THREAD = 4;
+    /** Below this many multiply-adds, waking the pool costs more than it saves. */
+    private static final long PARALLEL_MIN_WORK = 1 << 16;
+    /** Fewest weight rows per chunk. */
+    private static final int MIN_CHUNK_ROWS = 8;
+
+    private final ComputePool pool;
 
     public VectorKernels(ComputePool pool) {
-        this.scalar = new ScalarKernels(pool);
+        this.pool = Objects.requireNonNull(pool, "pool");
     }
 
-    @Override public ComputePool pool() { return scalar.pool(); }
-    @Override public void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch) { scalar.matmul(w, x, xOff, out, outOff, batch); }
-    @Override public float dot(float[] a, int aOff, float[] b, int bOff, int n) { return scalar.dot(a, aOff, b, bOff, n); }
-    @Override public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) { scalar.axpy(alpha, x, xOff, y, yOff, n); }
-    @Override public void rmsNorm(float[] x, int xOff, float[] w, float eps, float[] out, int outOff, int n) { scalar.rmsNorm(x, xOff, w, eps, out, outOff, n); }
-    @Override public void swiglu(float[] g, int gOff, float[] u, int uOff, float[] out, int outOff, int n) { scalar.swiglu(g, gOff, u, uOff, out, outOff, n); }
-    @Override public void softmax(float[] x, int off, int n) { scalar.softmax(x, off, n); }
-    @Override public void ropeInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) { scalar.ropeInterleaved(x, off, dim, cos, sin, csOff); }
-    @Override public void ropeHalf(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) { scalar.ropeHalf(x, off, dim, cos, sin, csOff); }
+    @Override
+    public ComputePool pool() {
+        return pool;
+    }
+
+    @Override
+    public void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch) {
+        int rows = w.rows();
+        checkMatmul(w, 0, rows, x, xOff, out, outOff, batch);
+        if (batch == 0) {
+            return;
+        }
+        KernelScratch scratch = KernelScratch.get();
+        float[] even = null;
+        float[] odd = null;
+        if (w.dtype() == DType.BF16) {
+            int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
+            even = scratch.even(half);
+            odd = scratch.odd(half);
+            Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
+        }
+        int tasks = chunks(rows, w.cols(), batch);
+        if (tasks == 1) {
+            computeRows(w, 0, rows, x, xOff, even, odd, out, outOff, batch, scratch.lanes);
+            return;
+        }
+        float[] e = even;
+        float[] o = odd;
+        pool.parallelFor(tasks, t -> {
+            int from = (int) ((long) rows * t / tasks);
+            int to = (int) ((long) rows * (t + 1) / tasks);
+            computeRows(w, from, to, x, xOff, e, o, out, outOff, batch, KernelScratch.get().lanes);
+        });
+    }
+
+    @Override
+    public void matmulRows(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out, int outOff,
+                           int batch) {
+        checkMatmul(w, rowFrom, rowTo, x, xOff, out, outOff, batch);
+        if (batch == 0 || rowFrom == rowTo) {
+            return;
+        }
+        KernelScratch scratch = KernelScratch.get();
+        float[] even = null;
+        float[] odd = null;
+        if (w.dtype() == DType.BF16) {
+            int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
+            even = scratch.even(half);
+            odd = scratch.odd(half);
+            Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
+        }
+        computeRows(w, rowFrom, rowTo, x, xOff, even, odd, out, outOff, batch, scratch.lanes);
+    }
+
+    private int chunks(int rows, int cols, int batch) {
+        if (pool.threads() == 1 || (long) rows * cols * batch < PARALLEL_MIN_WORK) {
+            return 1;
+        }
+        int byRows = Math.max(1, rows / MIN_CHUNK_ROWS);
+        return Math.min(byRows, pool.threads() * CHUNKS_PER_THREAD);
+    }
+
+    private static void computeRows(Matrix w, int from, int to, float[] x, int xOff, float[] even, float[] odd,
+                                    float[] out, int outOff, int batch, float[] lanes) {
+        if (w.dtype() == DType.BF16) {
+            Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
+        } else {
+            F32Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch, lanes);
+        }
+    }
+
+    private static void checkMatmul(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out,
+                                    int outOff, int batch) {
+        if (batch < 0) {
+            throw new IllegalArgumentException("batch must be >= 0, got " + batch);
+        }
+        Objects.checkFromToIndex(rowFrom, rowTo, w.rows());
+        Objects.checkFromIndexSize(xOff, (long) batch * w.cols() > Integer.MAX_VALUE ? -1 : batch * w.cols(),
+                x.length);
+        Objects.checkFromIndexSize(outOff, (long) batch * w.rows() > Integer.MAX_VALUE ? -1 : batch * w.rows(),
+                out.length);
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        Objects.checkFromIndexSize(aOff, n, a.length);
+        Objects.checkFromIndexSize(bOff, n, b.length);
+        int step = 2 * L;
+        int main = n / step * step;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        int i = 0;
+        for (; i < main; i += step) {
+            a0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), a0);
+            a1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), a1);
+        }
+        if (i + L <= n) {
+            a0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), a0);
+            i += L;
+        }
+        float tail = 0f;
+        for (; i < n; i++) {
+            tail = Math.fma(a[aOff + i], b[bOff + i], tail);
+        }
+        float[] lanes = KernelScratch.get().lanes;
+        a0.add(a1).intoArray(lanes, 0);
+        return VectorMath.reduce(lanes) + tail;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        Objects.checkFromIndexSize(xOff, n, x.length);
+        Objects.checkFromIndexSize(yOff, n, y.length);
+        int bound = F.loopBound(n);
+        FloatVector va = FloatVector.broadcast(F, alpha);
+        int i = 0;
+        for (; i < bound; i += L) {
+            va.fma(FloatVector.fromArray(F, x, xOff + i), FloatVector.fromArray(F, y, yOff + i))
+                    .intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] = Math.fma(alpha, x[xOff + i], y[yOff + i]);
+        }
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff, int n) {
+        float ss = dot(x, xOff, x, xOff, n);
+        float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
+        Objects.checkFromIndexSize(0, n, weight.length);
+        Objects.checkFromIndexSize(outOff, n, out.length);
+        int bound = F.loopBound(n);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).mul(inv).mul(FloatVector.fromArray(F, weight, i))
+                    .intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) {
+            out[outOff + i] = x[xOff + i] * inv * weight[i];
+        }
+    }
+
+    @Override
+    public void swiglu(float[] gate, int gateOff, float[] up, int upOff, float[] out, int outOff, int n) {
+        Objects.checkFromIndexSize(gateOff, n, gate.length);
+        Objects.checkFromIndexSize(upOff, n, up.length);
+        Objects.checkFromIndexSize(outOff, n, out.length);
+        int bound = F.loopBound(n);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector g = FloatVector.fromArray(F, gate, gateOff + i);
+            FloatVector silu = g.div(VectorMath.exp(g.neg()).add(1f));
+            silu.mul(FloatVector.fromArray(F, up, upOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) {
+            float g = gate[gateOff + i];
+            out[outOff + i] = g / (VectorMath.exp(-g) + 1f) * up[upOff + i];
+        }
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int n) {
+        Objects.checkFromIndexSize(off, n, x.length);
+        int bound = F.loopBound(n);
+        float max = Float.NEGATIVE_INFINITY;
+        int i = 0;
+        if (bound > 0) {
+            FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (; i < bound; i += L) {
+                m = m.max(FloatVector.fromArray(F, x, off + i));
+            }
+            max = m.reduceLanes(VectorOperators.MAX);
+        }
+        for (; i < n; i++) {
+            max = Math.max(max, x[off + i]);
+        }
+        FloatVector sum = FloatVector.zero(F);
+        i = 0;
+        for (; i < bound; i += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, off + i).sub(max));
+            e.intoArray(x, off + i);
+            sum = sum.add(e);
+        }
+        float tail = 0f;
+        for (; i < n; i++) {
+            float e = VectorMath.exp(x[off + i] - max);
+            x[off + i] = e;
+            tail += e;
+        }
+        float[] lanes = KernelScratch.get().lanes;
+        sum.intoArray(lanes, 0);
+        float inv = 1f / (VectorMath.reduce(lanes) + tail);
+        i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(F, x, off + i).mul(inv).intoArray(x, off + i);
+        }
+        for (; i < n; i++) {
+            x[off + i] *= inv;
+        }
+    }
+
+    @Override
+    public void ropeInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) {
+        for (int i = 0; i < dim / 2; i++) {
+            float a = x[off + 2 * i];
+            float b = x[off + 2 * i + 1];
+            float c = cos[csOff + i];
+            float s = sin[csOff + i];
+            x[off + 2 * i] = a * c - b * s;
+            x[off + 2 * i + 1] = a * s + b * c;
+        }
+    }
+
+    @Override
+    public void ropeHalf(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) {
+        int half = dim / 2;
+        Objects.checkFromIndexSize(off, 2 * half, x.length);
+        Objects.checkFromIndexSize(csOff, half, cos.length);
+        Objects.checkFromIndexSize(csOff, half, sin.length);
+        int bound = F.loopBound(half);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector a = FloatVector.fromArray(F, x, off + i);
+            FloatVector b = FloatVector.fromArray(F, x, off + i + half);
+            FloatVector c = FloatVector.fromArray(F, cos, csOff + i);
+            FloatVector s = FloatVector.fromArray(F, sin, csOff + i);
+            a.mul(c).sub(b.mul(s)).intoArray(x, off + i);
+            a.mul(s).add(b.mul(c)).intoArray(x, off + i + half);
+        }
+        for (; i < half; i++) {
+            float a = x[off + i];
+            float b = x[off + i + half];
+            float c = cos[csOff + i];
+            float s = sin[csOff + i];
+            x[off + i] = a * c - b * s;
+            x[off + i + half] = a * s + b * c;
+        }
+    }
 }

@@ -1,0 +1,71 @@
+package io.expertmesh.core.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * A request's output must not depend on what else is in its batch: the same weight row and input row give the
+ * same bits at batch 1, at any position of a larger batch, with any pool size, before and after JIT warm-up.
+ */
+class MatmulDeterminismTest {
+    private static final int[][] SHAPES = {{300, 1000}, {65, 257}, {17, 33}, {9, 1}};
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void matmul_anyBatchPositionOrThreadCount_bitIdentical(DType dtype) {
+        Random rnd = new Random(11);
+        try (Arena arena = Arena.ofShared();
+             ComputePool p1 = ComputePool.create(1);
+             ComputePool p2 = ComputePool.create(2);
+             ComputePool p3 = ComputePool.create(3)) {
+            VectorKernels[] kernels = {new VectorKernels(p1), new VectorKernels(p2), new VectorKernels(p3)};
+            for (int[] shape : SHAPES) {
+                int rows = shape[0];
+                int cols = shape[1];
+                Matrix w = TestData.matrix(arena, dtype, rows, cols, rnd);
+                float[] row = TestData.floats(rnd, cols);
+                float[] single = new float[rows];
+                kernels[0].matmul(w, row, 0, single, 0, 1);
+                for (int round = 0; round < 30; round++) {
+                    for (VectorKernels k : kernels) {
+                        assertRowEquals(single, run(k, w, row, 1, 0, rnd), 0, rows, "batch 1 threads " + k.pool().threads());
+                        assertRowEquals(single, run(k, w, row, 7, 3, rnd), 3, rows, "batch 7 pos 3");
+                        assertRowEquals(single, run(k, w, row, 7, 6, rnd), 6, rows, "batch 7 pos 6");
+                        assertRowEquals(single, run(k, w, row, 32, 17, rnd), 17, rows, "batch 32 pos 17");
+                        assertRowEquals(single, run(k, w, row, 5, 4, rnd), 4, rows, "batch 5 pos 4 (untiled)");
+                        float[] part = new float[3 * rows];
+                        float[] x = batchWith(row, 3, 1, rnd);
+                        k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
+                        assertRowEquals(single, part, 1, rows, "matmulRows batch 3 pos 1");
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] run(VectorKernels k, Matrix w, float[] row, int batch, int pos, Random rnd) {
+        float[] x = batchWith(row, batch, pos, rnd);
+        float[] out = new float[batch * w.rows()];
+        k.matmul(w, x, 0, out, 0, batch);
+        return out;
+    }
+
+    private static float[] batchWith(float[] row, int batch, int pos, Random rnd) {
+        float[] x = TestData.floats(rnd, batch * row.length);
+        System.arraycopy(row, 0, x, pos * row.length, row.length);
+        return x;
+    }
+
+    private static void assertRowEquals(float[] expected, float[] out, int pos, int rows, String what) {
+        for (int r = 0; r < rows; r++) {
+            assertEquals(Float.floatToRawIntBits(expected[r]), Float.floatToRawIntBits(out[pos * rows + r]),
+                    what + " row " + r + " of " + rows);
+        }
+    }
+}

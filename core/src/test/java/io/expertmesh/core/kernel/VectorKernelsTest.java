@@ -1,0 +1,268 @@
+package io.expertmesh.core.kernel;
+
+import static io.expertmesh.core.kernel.TestData.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Every {@link VectorKernels} kernel against {@link ScalarKernels} at sizes that are not multiples of 16. */
+class VectorKernelsTest {
+    private static final int[] SIZES = {1, 7, 16, 17, 33, 64, 100, 257, 1000};
+    private static final int[] COLS = {1, 7, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000};
+    private static final int[] ROWS = {1, 3, 65};
+    private static final int[] BATCHES = {1, 3, 5, 32};
+
+    private static ComputePool pool;
+    private static VectorKernels vec;
+    private static ScalarKernels ref;
+
+    @BeforeAll
+    static void setUp() {
+        pool = ComputePool.create(2);
+        vec = new VectorKernels(pool);
+        ref = new ScalarKernels();
+    }
+
+    @AfterAll
+    static void tearDown() {
+        pool.close();
+        ref.pool().close();
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void matmul_oddShapesAndBatches_matchesScalar(DType dtype) {
+        Random rnd = new Random(42);
+        try (Arena arena = Arena.ofShared()) {
+            for (int rows : ROWS) {
+                for (int cols : COLS) {
+                    Matrix w = TestData.matrix(arena, dtype, rows, cols, rnd);
+                    for (int batch : BATCHES) {
+                        checkMatmul(w, batch, rnd);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void matmul_largeEnoughToRunOnThePool_matchesScalar(DType dtype) {
+        Random rnd = new Random(7);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix w = TestData.matrix(arena, dtype, 301, 1000, rnd);
+            for (int batch : new int[] {1, 5, 32}) {
+                checkMatmul(w, batch, rnd);
+            }
+        }
+    }
+
+    private static void checkMatmul(Matrix w, int batch, Random rnd) {
+        int rows = w.rows();
+        int cols = w.cols();
+        int xOff = 3;
+        int outOff = 5;
+        float[] x = TestData.floats(rnd, xOff + batch * cols + 2);
+        float[] expected = new float[outOff + batch * rows + 4];
+        float[] actual = new float[expected.length];
+        Arrays.fill(expected, -7f);
+        Arrays.fill(actual, -7f);
+        ref.matmul(w, x, xOff, expected, outOff, batch);
+        vec.matmul(w, x, xOff, actual, outOff, batch);
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rows; r++) {
+                double magnitude = 0;
+                for (int c = 0; c < cols; c++) {
+                    magnitude += Math.abs(w.get(r, c) * x[xOff + b * cols + c]);
+                }
+                int i = outOff + b * rows + r;
+                assertClose(expected[i], actual[i], 1e-5 * Math.sqrt(cols) * magnitude + 1e-30,
+                        w.dtype() + " " + rows + "x" + cols + " batch " + batch + " [" + b + "][" + r + "]");
+            }
+        }
+        for (int i = 0; i < outOff; i++) {
+            assertEquals(-7f, actual[i], "written before outOff");
+        }
+        for (int i = outOff + batch * rows; i < actual.length; i++) {
+            assertEquals(-7f, actual[i], "written past the output");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void matmulRows_subRange_sameBitsAsMatmulAndOtherRowsUntouched(DType dtype) {
+        Random rnd = new Random(3);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix w = TestData.matrix(arena, dtype, 40, 257, rnd);
+            int batch = 6;
+            float[] x = TestData.floats(rnd, batch * 257);
+            float[] full = new float[batch * 40];
+            vec.matmul(w, x, 0, full, 0, batch);
+            float[] part = new float[batch * 40];
+            Arrays.fill(part, Float.NaN);
+            vec.matmulRows(w, 11, 29, x, 0, part, 0, batch);
+            for (int b = 0; b < batch; b++) {
+                for (int r = 0; r < 40; r++) {
+                    int i = b * 40 + r;
+                    if (r >= 11 && r < 29) {
+                        assertEquals(Float.floatToRawIntBits(full[i]), Float.floatToRawIntBits(part[i]));
+                    } else {
+                        assertTrue(Float.isNaN(part[i]), "row " + r + " written");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void dot_oddSizes_matchesScalar() {
+        Random rnd = new Random(1);
+        for (int n : SIZES) {
+            float[] a = TestData.floats(rnd, n + 3);
+            float[] b = TestData.floats(rnd, n + 5);
+            double magnitude = 0;
+            for (int i = 0; i < n; i++) {
+                magnitude += Math.abs(a[i + 3] * b[i + 5]);
+            }
+            assertClose(ref.dot(a, 3, b, 5, n), vec.dot(a, 3, b, 5, n), 1e-5 * Math.sqrt(n) * magnitude, "dot " + n);
+        }
+    }
+
+    @Test
+    void axpy_oddSizes_matchesScalar() {
+        Random rnd = new Random(2);
+        for (int n : SIZES) {
+            float[] x = TestData.floats(rnd, n + 1);
+            float[] y1 = TestData.floats(rnd, n + 2);
+            float[] y2 = y1.clone();
+            ref.axpy(0.37f, x, 1, y1, 2, n);
+            vec.axpy(0.37f, x, 1, y2, 2, n);
+            for (int i = 0; i < y1.length; i++) {
+                assertClose(y1[i], y2[i], 1e-6 * (1 + Math.abs(y1[i])), "axpy " + n + " [" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void rmsNorm_oddSizes_matchesScalarIncludingInPlace() {
+        Random rnd = new Random(4);
+        for (int n : SIZES) {
+            float[] x = TestData.floats(rnd, n + 2);
+            float[] weight = TestData.floats(rnd, n);
+            float[] expected = new float[n + 1];
+            float[] actual = new float[n + 1];
+            ref.rmsNorm(x, 2, weight, 1e-6f, expected, 1, n);
+            vec.rmsNorm(x, 2, weight, 1e-6f, actual, 1, n);
+            float[] inPlace = x.clone();
+            vec.rmsNorm(inPlace, 2, weight, 1e-6f, inPlace, 2, n);
+            for (int i = 0; i < n; i++) {
+                double tol = 1e-5 * (1 + Math.abs(expected[i + 1]));
+                assertClose(expected[i + 1], actual[i + 1], tol, "rmsNorm " + n + " [" + i + "]");
+                assertEquals(actual[i + 1], inPlace[i + 2], "in place " + n + " [" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void swiglu_oddSizesAndExtremeGates_matchesScalar() {
+        Random rnd = new Random(5);
+        for (int n : SIZES) {
+            float[] gate = TestData.floats(rnd, n + 1);
+            for (int i = 0; i < gate.length; i += 5) {
+                gate[i] *= 40f;
+            }
+            float[] up = TestData.floats(rnd, n);
+            float[] expected = new float[n];
+            float[] actual = new float[n];
+            ref.swiglu(gate, 1, up, 0, expected, 0, n);
+            vec.swiglu(gate, 1, up, 0, actual, 0, n);
+            for (int i = 0; i < n; i++) {
+                assertClose(expected[i], actual[i], 1e-6 * (1 + Math.abs(expected[i])), "swiglu " + n + " [" + i + "]");
+            }
+        }
+        float[] extreme = {-200f, -100f, -88f, -50f, -1e-3f, 0f, 1e-3f, 50f, 88f, 100f, 200f};
+        float[] up = new float[extreme.length];
+        Arrays.fill(up, 2f);
+        float[] expected = new float[extreme.length];
+        float[] actual = new float[extreme.length];
+        ref.swiglu(extreme, 0, up, 0, expected, 0, extreme.length);
+        vec.swiglu(extreme, 0, up, 0, actual, 0, extreme.length);
+        for (int i = 0; i < extreme.length; i++) {
+            assertClose(expected[i], actual[i], 1e-6 * (1 + Math.abs(expected[i])), "swiglu(" + extreme[i] + ")");
+        }
+    }
+
+    @Test
+    void swiglu_rowsAlone_sameBitsAsRowsConcatenated() {
+        Random rnd = new Random(6);
+        int n = 100;
+        float[] gate = TestData.floats(rnd, 3 * n);
+        float[] up = TestData.floats(rnd, 3 * n);
+        float[] together = new float[3 * n];
+        vec.swiglu(gate, 0, up, 0, together, 0, 3 * n);
+        for (int row = 0; row < 3; row++) {
+            float[] alone = new float[n];
+            vec.swiglu(gate, row * n, up, row * n, alone, 0, n);
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToRawIntBits(together[row * n + i]), Float.floatToRawIntBits(alone[i]));
+            }
+        }
+    }
+
+    @Test
+    void softmax_oddSizesAndLargeLogits_matchesScalar() {
+        Random rnd = new Random(8);
+        for (int n : SIZES) {
+            for (float scale : new float[] {1f, 30f}) {
+                float[] x = TestData.floats(rnd, n + 4);
+                for (int i = 0; i < x.length; i++) {
+                    x[i] *= scale;
+                }
+                float[] expected = x.clone();
+                float[] actual = x.clone();
+                ref.softmax(expected, 2, n);
+                vec.softmax(actual, 2, n);
+                double sum = 0;
+                for (int i = 0; i < x.length; i++) {
+                    assertClose(expected[i], actual[i], 1e-6 * (1 + Math.abs(expected[i])) + 1e-30, "softmax " + n + " [" + i + "]");
+                    if (i >= 2 && i < 2 + n) {
+                        sum += actual[i];
+                    }
+                }
+                assertClose(1f, (float) sum, 1e-5, "softmax sum " + n);
+            }
+        }
+    }
+
+    @Test
+    void rope_bothConventions_matchScalar() {
+        Random rnd = new Random(9);
+        for (int dim : new int[] {2, 6, 16, 34, 64, 128, 130, 192}) {
+            float[] cos = TestData.floats(rnd, dim / 2 + 3);
+            float[] sin = TestData.floats(rnd, dim / 2 + 3);
+            float[] x = TestData.floats(rnd, dim + 5);
+            float[] e1 = x.clone();
+            float[] a1 = x.clone();
+            ref.ropeInterleaved(e1, 5, dim, cos, sin, 3);
+            vec.ropeInterleaved(a1, 5, dim, cos, sin, 3);
+            float[] e2 = x.clone();
+            float[] a2 = x.clone();
+            ref.ropeHalf(e2, 5, dim, cos, sin, 3);
+            vec.ropeHalf(a2, 5, dim, cos, sin, 3);
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(e1[i], a1[i], "interleaved " + dim + " [" + i + "]");
+                assertEquals(e2[i], a2[i], "half " + dim + " [" + i + "]");
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package io.expertmesh.core.kernel;
+
+import static io.expertmesh.core.kernel.TestData.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+class VectorMathTest {
+
+    @Test
+    void exp_acrossRange_within2UlpOfMathExp() {
+        for (float x = -86f; x <= 88.7f; x += 0.0137f) {
+            double expected = Math.exp(x);
+            float actual = VectorMath.exp(x);
+            assertClose((float) expected, actual, 2.5 * Math.ulp((float) expected), "exp(" + x + ")");
+        }
+    }
+
+    @Test
+    void exp_specialValues_followDocumentedLimits() {
+        assertEquals(1f, VectorMath.exp(0f));
+        assertEquals(0f, VectorMath.exp(-100f));
+        assertEquals(0f, VectorMath.exp(Float.NEGATIVE_INFINITY));
+        assertEquals(Float.POSITIVE_INFINITY, VectorMath.exp(89f));
+        assertEquals(Float.POSITIVE_INFINITY, VectorMath.exp(Float.POSITIVE_INFINITY));
+        assertEquals(Float.NaN, VectorMath.exp(Float.NaN));
+    }
+
+    @Test
+    void exp_vectorAndScalar_bitIdentical() {
+        Random rnd = new Random(12);
+        float[] in = new float[VectorMath.L];
+        float[] out = new float[VectorMath.L];
+        for (int round = 0; round < 20_000; round++) {
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (float) (rnd.nextGaussian() * (round % 3 == 0 ? 60 : 5));
+            }
+            in[round % in.length] = round % 7 == 0 ? Float.NaN : in[round % in.length];
+            VectorMath.exp(FloatVector.fromArray(VectorMath.F, in, 0)).intoArray(out, 0);
+            for (int i = 0; i < in.length; i++) {
+                assertEquals(Float.floatToRawIntBits(VectorMath.exp(in[i])), Float.floatToRawIntBits(out[i]),
+                        "exp(" + in[i] + ")");
+            }
+        }
+    }
+
+    @Test
+    void reduce_sumsAllLanesPairwise() {
+        float[] lanes = new float[VectorMath.L];
+        float[] in = new float[VectorMath.L];
+        float expected = 0;
+        for (int i = 0; i < in.length; i++) {
+            in[i] = i + 1;
+            expected += i + 1;
+        }
+        FloatVector.fromArray(VectorMath.F, in, 0).intoArray(lanes, 0);
+        assertEquals(expected, VectorMath.reduce(lanes));
+    }
+}
