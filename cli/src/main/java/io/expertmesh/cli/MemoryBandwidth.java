@@ -18,7 +18,7 @@ final class MemoryBandwidth {
 
     static double measureReadGBs(ComputePool pool) {
         long bytes = 1L << 30;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the pool's threads read it
             MemorySegment seg = arena.allocate(bytes, 64);
             seg.fill((byte) 1);
             int tasks = pool.threads() * 8;
