@@ -13,7 +13,52 @@ final class KernelScratch {
     private float[] even = new float[0];
     private float[] odd = new float[0];
 
+    private float[][] groupEven = new float[0][];
+    private float[][] groupOdd = new float[0][];
+    /** Task table of a fused matmul group: product index and row range per task. */
+    int[] taskJob = new int[0];
+    int[] taskFrom = new int[0];
+    int[] taskTo = new int[0];
+    float[][] jobEven = new float[0][];
+    float[][] jobOdd = new float[0][];
+
     private KernelScratch() {
+    }
+
+    /** Split buffers number {@code i} of a fused group, at least {@code n} floats each. */
+    float[] groupEven(int i, int n) {
+        ensureGroupSlots(i + 1);
+        if (groupEven[i] == null || groupEven[i].length < n) {
+            groupEven[i] = new float[n];
+        }
+        return groupEven[i];
+    }
+
+    float[] groupOdd(int i, int n) {
+        ensureGroupSlots(i + 1);
+        if (groupOdd[i] == null || groupOdd[i].length < n) {
+            groupOdd[i] = new float[n];
+        }
+        return groupOdd[i];
+    }
+
+    private void ensureGroupSlots(int n) {
+        if (groupEven.length < n) {
+            groupEven = java.util.Arrays.copyOf(groupEven, Math.max(n, groupEven.length * 2));
+            groupOdd = java.util.Arrays.copyOf(groupOdd, groupEven.length);
+        }
+    }
+
+    void ensureTasks(int tasks, int jobs) {
+        if (taskJob.length < tasks) {
+            taskJob = new int[tasks];
+            taskFrom = new int[tasks];
+            taskTo = new int[tasks];
+        }
+        if (jobEven.length < jobs) {
+            jobEven = new float[jobs][];
+            jobOdd = new float[jobs][];
+        }
     }
 
     static KernelScratch get() {

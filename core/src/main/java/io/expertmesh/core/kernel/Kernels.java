@@ -31,6 +31,16 @@ public interface Kernels {
      */
     void matmulRows(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out, int outOff, int batch);
 
+    /**
+     * Runs every product of the group, as {@link #matmul} each, with the same bits; implementations may run
+     * them together in one parallel step.
+     */
+    default void matmuls(MatmulGroup g) {
+        for (int i = 0; i < g.size; i++) {
+            matmul(g.w[i], g.x[i], g.xOff[i], g.out[i], g.outOff[i], g.batch[i]);
+        }
+    }
+
     /** {@code Σ_i a[aOff+i]·b[bOff+i]} for {@code i < n}. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 

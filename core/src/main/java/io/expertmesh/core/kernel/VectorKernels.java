@@ -98,6 +98,88 @@ public final class VectorKernels implements Kernels {
         computeRows(w, rowFrom, rowTo, x, xOff, even, odd, out, outOff, batch, scratch.lanes);
     }
 
+    @Override
+    public void matmuls(MatmulGroup g) {
+        int n = g.size;
+        KernelScratch scratch = KernelScratch.get();
+        long total = 0;
+        for (int i = 0; i < n; i++) {
+            checkMatmul(g.w[i], 0, g.w[i].rows(), g.x[i], g.xOff[i], g.out[i], g.outOff[i], g.batch[i]);
+            total += (long) g.w[i].rows() * g.w[i].cols() * g.batch[i];
+        }
+        int budget = pool.threads() == 1 || total < PARALLEL_MIN_WORK ? 0 : pool.threads() * CHUNKS_PER_THREAD;
+        // Task table: each product gets chunks in proportion to its work (at least one).
+        int tasks = 0;
+        for (int i = 0; i < n; i++) {
+            tasks += groupChunks(g.w[i], g.batch[i], budget, total);
+        }
+        scratch.ensureTasks(tasks, n);
+        int t = 0;
+        int splits = 0;
+        for (int i = 0; i < n; i++) {
+            Matrix w = g.w[i];
+            if (w.dtype() == DType.BF16 && g.batch[i] > 0) {
+                // Products that read the same activations share one split.
+                int same = -1;
+                for (int j = 0; j < i && same < 0; j++) {
+                    if (g.x[j] == g.x[i] && g.xOff[j] == g.xOff[i] && g.batch[j] == g.batch[i]
+                            && g.w[j].cols() == w.cols() && g.w[j].dtype() == DType.BF16) {
+                        same = j;
+                    }
+                }
+                if (same >= 0) {
+                    scratch.jobEven[i] = scratch.jobEven[same];
+                    scratch.jobOdd[i] = scratch.jobOdd[same];
+                } else {
+                    int half = Bf16Matmul.vectorCols(w.cols()) / 2 * g.batch[i];
+                    scratch.jobEven[i] = scratch.groupEven(splits, half);
+                    scratch.jobOdd[i] = scratch.groupOdd(splits, half);
+                    splits++;
+                    Bf16Matmul.splitEvenOdd(g.x[i], g.xOff[i], w.cols(), g.batch[i], scratch.jobEven[i],
+                            scratch.jobOdd[i]);
+                }
+            } else {
+                scratch.jobEven[i] = null;
+                scratch.jobOdd[i] = null;
+            }
+            int c = groupChunks(w, g.batch[i], budget, total);
+            for (int k = 0; k < c; k++) {
+                scratch.taskJob[t] = i;
+                scratch.taskFrom[t] = (int) ((long) w.rows() * k / c);
+                scratch.taskTo[t] = (int) ((long) w.rows() * (k + 1) / c);
+                t++;
+            }
+        }
+        int[] job = scratch.taskJob;
+        int[] from = scratch.taskFrom;
+        int[] to = scratch.taskTo;
+        float[][] even = scratch.jobEven;
+        float[][] odd = scratch.jobOdd;
+        if (budget == 0) {
+            for (int k = 0; k < tasks; k++) {
+                int i = job[k];
+                computeRows(g.w[i], from[k], to[k], g.x[i], g.xOff[i], even[i], odd[i], g.out[i], g.outOff[i],
+                        g.batch[i], scratch.lanes);
+            }
+            return;
+        }
+        pool.parallelFor(tasks, k -> {
+            int i = job[k];
+            computeRows(g.w[i], from[k], to[k], g.x[i], g.xOff[i], even[i], odd[i], g.out[i], g.outOff[i],
+                    g.batch[i], KernelScratch.get().lanes);
+        });
+    }
+
+    /** Chunks for one product of a group: its share of {@code budget} by work, at least one. */
+    private static int groupChunks(Matrix w, int batch, int budget, long total) {
+        if (budget == 0) {
+            return 1;
+        }
+        long work = (long) w.rows() * w.cols() * batch;
+        long share = Math.round((double) budget * work / total);
+        return (int) Math.max(1, Math.min(w.rows() / MIN_CHUNK_ROWS, share));
+    }
+
     private int chunks(int rows, int cols, int batch) {
         if (pool.threads() == 1 || (long) rows * cols * batch < PARALLEL_MIN_WORK) {
             return 1;

@@ -56,9 +56,7 @@ public final class Gqa implements Attention {
         float[] q = s.floats(Slot.Q, t * qw);
         float[] kk = s.floats(Slot.K, t * kw);
         float[] v = s.floats(Slot.V, t * kw);
-        k.matmul(wq, xn, 0, q, 0, t);
-        k.matmul(wk, xn, 0, kk, 0, t);
-        k.matmul(wv, xn, 0, v, 0, t);
+        k.matmuls(s.group().add(wq, xn, 0, q, 0, t).add(wk, xn, 0, kk, 0, t).add(wv, xn, 0, v, 0, t));
         int half = headDim / 2;
         for (int i = 0; i < t; i++) {
             addBias(q, i * qw, bq);

@@ -3,6 +3,7 @@ package io.expertmesh.core.model;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.config.RopeScaling;
 import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.kernel.MatmulGroup;
 import io.expertmesh.core.model.Scratch.Slot;
 import io.expertmesh.core.tensor.Matrix;
 
@@ -69,18 +70,17 @@ public final class Mla implements Attention {
         int row = kvLora + rope;
 
         float[] q = s.floats(Slot.Q, t * qStride);
+        float[] kv = s.floats(Slot.KV, t * row);
         if (qA != null) {
             float[] qa = s.floats(Slot.Q_A, t * qLora);
-            k.matmul(qA, xn, 0, qa, 0, t);
+            k.matmuls(s.group().add(qA, xn, 0, qa, 0, t).add(kvA, xn, 0, kv, 0, t));
             for (int i = 0; i < t; i++) {
                 k.rmsNorm(qa, i * qLora, qANorm, eps, qa, i * qLora, qLora);
             }
             k.matmul(qB, qa, 0, q, 0, t);
         } else {
-            k.matmul(qB, xn, 0, q, 0, t);
+            k.matmuls(s.group().add(qB, xn, 0, q, 0, t).add(kvA, xn, 0, kv, 0, t));
         }
-        float[] kv = s.floats(Slot.KV, t * row);
-        k.matmul(kvA, xn, 0, kv, 0, t);
 
         int half = rope / 2;
         for (int i = 0; i < t; i++) {
@@ -94,52 +94,60 @@ public final class Mla implements Attention {
             System.arraycopy(kv, i * row, cache.array(ctx.layer, pos), cache.offset(pos), row);
         }
 
-        // q_abs[i, h] = W_UK[h]ᵀ · q_nope[i, h], batched over tokens per head.
-        float[] qAbs = s.floats(Slot.Q_ABS, t * heads * kvLora);
-        float[] gin = s.floats(Slot.GATHER_IN, t * Math.max(nope, kvLora));
-        float[] gout = s.floats(Slot.GATHER_OUT, t * Math.max(kvLora, vDim));
+        // q_abs[i, h] = W_UK[h]ᵀ · q_nope[i, h]: one product per head, all heads in one parallel step. Inputs and
+        // outputs are head-major ([h][i][...]) so each head's tokens are contiguous.
+        float[] gin = s.floats(Slot.GATHER_IN, heads * t * Math.max(nope, kvLora));
+        float[] gout = s.floats(Slot.GATHER_OUT, heads * t * Math.max(kvLora, vDim));
+        MatmulGroup absorb = s.group();
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < t; i++) {
-                System.arraycopy(q, i * qStride + h * qkHead, gin, i * nope, nope);
+                System.arraycopy(q, i * qStride + h * qkHead, gin, (h * t + i) * nope, nope);
             }
-            k.matmul(wUkT[h], gin, 0, gout, 0, t);
-            for (int i = 0; i < t; i++) {
-                System.arraycopy(gout, i * kvLora, qAbs, (i * heads + h) * kvLora, kvLora);
+            absorb.add(wUkT[h], gin, h * t * nope, gout, h * t * kvLora, t);
+        }
+        k.matmuls(absorb);
+        // The full query of (i, h) is [q_abs | q_pe], laid out like a cache row [latent | k_pe], so a score is
+        // one dot product.
+        float[] qFull = s.floats(Slot.Q_ABS, t * heads * row);
+        for (int i = 0; i < t; i++) {
+            for (int h = 0; h < heads; h++) {
+                int dst = (i * heads + h) * row;
+                System.arraycopy(gout, (h * t + i) * kvLora, qFull, dst, kvLora);
+                System.arraycopy(q, i * qStride + h * qkHead + nope, qFull, dst + kvLora, rope);
             }
         }
 
-        float[] oLat = s.floats(Slot.O_LATENT, t * heads * kvLora);
+        float[] oLat = s.floats(Slot.O_LATENT, heads * t * kvLora);
         int layer = ctx.layer;
         k.pool().parallelFor(t * heads, task -> {
             int i = task / heads;
             int h = task % heads;
-            attendOne(k, batch.caches()[i], layer, batch.positions()[i], qAbs, (i * heads + h) * kvLora,
-                    q, i * qStride + h * qkHead + nope, oLat, (i * heads + h) * kvLora);
+            attendOne(k, batch.caches()[i], layer, batch.positions()[i], qFull, (i * heads + h) * row,
+                    oLat, (h * t + i) * kvLora);
         });
 
-        // heads_out[i, h] = W_UV[h] · o_latent[i, h], batched over tokens per head.
-        float[] headsOut = s.floats(Slot.HEADS_OUT, t * heads * vDim);
+        // heads_out[i, h] = W_UV[h] · o_latent[i, h], all heads in one parallel step.
+        MatmulGroup expand = s.group();
         for (int h = 0; h < heads; h++) {
-            for (int i = 0; i < t; i++) {
-                System.arraycopy(oLat, (i * heads + h) * kvLora, gin, i * kvLora, kvLora);
-            }
-            k.matmul(wUv[h], gin, 0, gout, 0, t);
-            for (int i = 0; i < t; i++) {
-                System.arraycopy(gout, i * vDim, headsOut, (i * heads + h) * vDim, vDim);
+            expand.add(wUv[h], oLat, h * t * kvLora, gout, h * t * vDim, t);
+        }
+        k.matmuls(expand);
+        float[] headsOut = s.floats(Slot.HEADS_OUT, t * heads * vDim);
+        for (int i = 0; i < t; i++) {
+            for (int h = 0; h < heads; h++) {
+                System.arraycopy(gout, (h * t + i) * vDim, headsOut, (i * heads + h) * vDim, vDim);
             }
         }
         k.matmul(o, headsOut, 0, out, 0, t);
     }
 
     /** Softmax attention of one query head over positions 0..pos, accumulated in latent space. */
-    private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] qAbs, int qAbsOff,
-                           float[] q, int qPeOff, float[] oLat, int outOff) {
+    private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] qFull, int qOff,
+                           float[] oLat, int outOff) {
+        int row = kvLora + rope;
         float[] scores = AttentionScratch.scores(pos + 1);
         for (int p = 0; p <= pos; p++) {
-            float[] a = cache.array(layer, p);
-            int off = cache.offset(p);
-            scores[p] = (k.dot(qAbs, qAbsOff, a, off, kvLora) + k.dot(q, qPeOff, a, off + kvLora, rope))
-                    * softmaxScale;
+            scores[p] = k.dot(qFull, qOff, cache.array(layer, p), cache.offset(p), row) * softmaxScale;
         }
         k.softmax(scores, 0, pos + 1);
         java.util.Arrays.fill(oLat, outOff, outOff + kvLora, 0f);

@@ -38,8 +38,7 @@ public record Mlp(Matrix gate, Matrix up, Matrix down) implements FeedForward {
         int inter = intermediate();
         float[] h1 = ctx.scratch().floats(Slot.EXPERT_H1, tokens * inter);
         float[] h2 = ctx.scratch().floats(Slot.EXPERT_H2, tokens * inter);
-        k.matmul(gate, xn, 0, h1, 0, tokens);
-        k.matmul(up, xn, 0, h2, 0, tokens);
+        k.matmuls(ctx.scratch().group().add(gate, xn, 0, h1, 0, tokens).add(up, xn, 0, h2, 0, tokens));
         k.swiglu(h1, 0, h2, 0, h1, 0, tokens * inter);
         k.matmul(down, h1, 0, out, 0, tokens);
     }

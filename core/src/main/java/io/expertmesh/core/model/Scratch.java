@@ -1,5 +1,6 @@
 package io.expertmesh.core.model;
 
+import io.expertmesh.core.kernel.MatmulGroup;
 import java.util.EnumMap;
 
 /**
@@ -18,6 +19,12 @@ public final class Scratch {
 
     private final EnumMap<Slot, float[]> floats = new EnumMap<>(Slot.class);
     private int[] ints = new int[0];
+    private final MatmulGroup group = new MatmulGroup();
+
+    /** The step's reusable fused-matmul group, cleared. */
+    public MatmulGroup group() {
+        return group.clear();
+    }
 
     /** A buffer of at least {@code size} floats; contents are whatever was left there. */
     public float[] floats(Slot slot, int size) {
