@@ -4,17 +4,10 @@ import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.model.Transformer;
-import io.expertmesh.core.sample.FinishReason;
-import io.expertmesh.core.sample.LogProbs;
-import io.expertmesh.core.sample.Sampler;
 import io.expertmesh.core.sample.SamplingParams;
-import io.expertmesh.core.sample.StopChecker;
-import io.expertmesh.core.sample.StopDecision;
-import io.expertmesh.core.tokenizer.IncrementalDetokenizer;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
 import java.util.Arrays;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -67,10 +60,7 @@ public final class Generator {
         int vocab = c.vocabSize();
         int capacity = Math.min(c.maxPositions(), prompt.length + params.maxTokens());
         KvCache cache = model.newCache(capacity);
-        Sampler sampler = new Sampler(params);
-        sampler.observePrompt(prompt);
-        StopChecker stop = new StopChecker(params, eosIds);
-        IncrementalDetokenizer detok = tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, prompt, true);
+        TokenStepper stepper = new TokenStepper(prompt, params, tokenizer, eosIds, capacity, true, null);
 
         long start = System.nanoTime();
         float[] logits = new float[vocab];
@@ -81,36 +71,22 @@ public final class Generator {
             model.forward(ForwardBatch.ofSequence(chunk, from, cache, rows), logits);
         }
         long firstToken = 0;
-        int generated = 0;
         int[] one = new int[1];
-        StopDecision decision;
         while (true) {
-            int token = sampler.sample(logits, 0, vocab);
-            LogProbs lp = LogProbs.of(logits, 0, vocab, token, params.topLogprobs());
-            sampler.accept(token);
-            String delta = detok == null ? "" : detok.add(token);
-            decision = stop.onToken(token, delta);
-            String text = decision.emit();
-            int position = prompt.length + generated;
-            if (!decision.finished() && position + 1 >= capacity) {
-                // The context is full: end as "length", releasing any held-back text with this token.
-                text = text + stop.finish(FinishReason.LENGTH);
-                decision = stop.finishDecision();
-            }
-            if (generated == 0) {
+            int position = prompt.length + stepper.generated();
+            TokenEvent event = stepper.next(logits, 0, vocab, position);
+            if (event.index() == 0) {
                 firstToken = System.nanoTime();
             }
-            sink.accept(new TokenEvent(generated, token, text, lp.chosen().logprob(),
-                    params.topLogprobs() > 0 ? lp.top() : List.of()));
-            generated++;
-            if (decision.finished()) {
+            sink.accept(event);
+            if (stepper.finished()) {
                 break;
             }
-            one[0] = token;
+            one[0] = event.tokenId();
             model.forward(ForwardBatch.ofSequence(one, position, cache, 0), logits);
         }
         long end = System.nanoTime();
-        return new GenerationResult(decision.finishReason(), prompt.length, generated, stop.text(),
-                firstToken - start, end - firstToken);
+        return new GenerationResult(stepper.decision().finishReason(), prompt.length, stepper.generated(),
+                stepper.text(), firstToken - start, end - firstToken);
     }
 }
