@@ -107,14 +107,7 @@ public final class SyntheticModels {
             Files.createDirectories(dir.getParent());
             Path tmp = Files.createTempDirectory(dir.getParent(), DEFAULT_MODEL_NAME + ".tmp");
             LOG.info("Generating the built-in default model into {} (first use only)", dir);
-            writeModel(defaultConfig(), SEED, tmp);
-            Path tokenizer = TokenizerResources.extractDeepSeekV3(tmp.resolve("tokenizer-cache"));
-            try (Stream<Path> files = Files.list(tokenizer)) {
-                for (Path f : files.toList()) {
-                    Files.move(f, tmp.resolve(f.getFileName()));
-                }
-            }
-            deleteTree(tmp.resolve("tokenizer-cache"));
+            writeModelWithTokenizer(defaultConfig(), SEED, tmp);
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {
@@ -128,6 +121,21 @@ public final class SyntheticModels {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the default model under " + cacheRoot, e);
         }
+    }
+
+    /**
+     * Writes a random model with this config plus the DeepSeek-V3 tokenizer files into {@code dir} (the config's
+     * vocabulary must cover the tokenizer's 128,815 ids).
+     */
+    public static void writeModelWithTokenizer(ObjectNode configJson, long seed, Path dir) throws IOException {
+        writeModel(configJson, seed, dir);
+        Path tokenizer = TokenizerResources.extractDeepSeekV3(dir.resolve("tokenizer-cache"));
+        try (Stream<Path> files = Files.list(tokenizer)) {
+            for (Path f : files.toList()) {
+                Files.move(f, dir.resolve(f.getFileName()));
+            }
+        }
+        deleteTree(dir.resolve("tokenizer-cache"));
     }
 
     /** Writes config.json and model.safetensors of a random model with this config into {@code dir}. */

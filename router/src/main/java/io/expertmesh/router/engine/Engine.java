@@ -1,0 +1,389 @@
+package io.expertmesh.router.engine;
+
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.generate.TokenEvent;
+import io.expertmesh.core.generate.TokenStepper;
+import io.expertmesh.core.model.ForwardBatch;
+import io.expertmesh.core.model.KvCache;
+import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.sample.FinishReason;
+import io.expertmesh.core.sample.SamplerScratch;
+import io.expertmesh.core.sample.StopDecision;
+import io.expertmesh.core.tokenizer.ModelTokenizer;
+import io.expertmesh.router.kv.BlockPool;
+import io.expertmesh.router.kv.KvCacheManager;
+import io.expertmesh.router.kv.PagedKvStorage;
+import io.expertmesh.router.scheduler.ScheduledChunk;
+import io.expertmesh.router.scheduler.Scheduler;
+import io.expertmesh.router.scheduler.SchedulerConfig;
+import io.expertmesh.router.scheduler.SequenceState;
+import io.expertmesh.router.scheduler.SequenceStatus;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The router's step loop: continuous batching over one model. Requests are submitted from any thread; one engine
+ * thread admits them, asks the {@link Scheduler} for the step's chunks, runs them through the model together
+ * (each weight read once per step), samples each sequence's next token and hands it to its listener.
+ *
+ * <p>Every sequence's logits row is computed by the same operations whatever else is in the step (the kernels
+ * and the forward pass are batch-invariant), and each sequence samples with its own generator, so a request's
+ * output does not depend on the other requests.
+ *
+ * <p>A failure inside a step ends the requests of that step with an error and the engine keeps serving.
+ */
+public final class Engine implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
+    /** How long the idle loop sleeps before re-checking (submissions wake it at once). */
+    private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    private final LoadedModel model;
+    private final Transformer transformer;
+    private final ModelTokenizer tokenizer;
+    private final EngineConfig config;
+    private final Scheduler scheduler;
+    private final KvCacheManager kv;
+    private final int totalBlocks;
+    private final Set<Integer> eosIds;
+    private final SamplerScratch samplerScratch = new SamplerScratch();
+    private final ConcurrentLinkedQueue<Active> inbox = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Active> cancels = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final Map<SequenceState, Active> active = new IdentityHashMap<>();
+    private final Map<String, Long> finishedCounts = new TreeMap<>();
+    private final Thread thread;
+    private volatile boolean draining;
+    private volatile boolean stopped;
+    private volatile boolean cancelEverything;
+    private volatile EngineStatus status;
+    private long steps;
+    private long generated;
+    private long arrivals;
+    private float[] logits = new float[0];
+
+    public Engine(LoadedModel model, EngineConfig config) {
+        this.model = model;
+        this.transformer = model.transformer();
+        this.tokenizer = model.tokenizer().orElse(null);
+        this.config = config;
+        ModelConfig c = model.config();
+        this.totalBlocks = PagedKvStorage.blocksFor(config.kvBudgetBytes(), c.numLayers(), c.kvRowWidth(),
+                config.blockSize());
+        if (totalBlocks < 1) {
+            throw new IllegalArgumentException("kv cache budget of " + config.kvBudgetBytes()
+                    + " bytes holds no block of " + config.blockSize() + " tokens");
+        }
+        PagedKvStorage storage = new PagedKvStorage(c.numLayers(), c.kvRowWidth(), config.blockSize(), totalBlocks);
+        this.kv = new KvCacheManager(storage, new BlockPool(totalBlocks), modelSeed(model), config.prefixCaching());
+        this.scheduler = new Scheduler(new SchedulerConfig(config.maxBatchedTokens(), config.maxRunning(),
+                Integer.MAX_VALUE), kv);
+        Set<Integer> eos = new HashSet<>(c.eosTokenIds());
+        if (tokenizer != null) {
+            eos.addAll(tokenizer.stopIds());
+        }
+        this.eosIds = Set.copyOf(eos);
+        this.status = new EngineStatus(false, 0, 0, config.maxWaiting(), kv.stats(), 0, 0, 0, Map.of());
+        this.thread = Thread.ofPlatform().name("expertmesh-engine").daemon().unstarted(this::loop);
+        LOG.info("Engine: {} KV blocks of {} tokens ({} MiB), {} tokens and {} sequences per step, queue {}, "
+                        + "prefix caching {}", totalBlocks, config.blockSize(), config.kvBudgetBytes() >> 20,
+                config.maxBatchedTokens(), config.maxRunning(), config.maxWaiting(), config.prefixCaching());
+        thread.start();
+    }
+
+    /** Seeds block hashes with what makes KV blocks interchangeable: the model, its dtype and KV layout. */
+    private static long modelSeed(LoadedModel model) {
+        ModelConfig c = model.config();
+        String id = model.dir().toAbsolutePath() + "|" + c.architecture() + "|" + c.numLayers() + "|"
+                + c.kvRowWidth() + "|f32";
+        long h = 1125899906842597L;
+        for (byte b : id.getBytes(StandardCharsets.UTF_8)) {
+            h = 31 * h + b;
+        }
+        return h;
+    }
+
+    public ModelConfig modelConfig() {
+        return model.config();
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    /** A handle to cancel a submitted request. */
+    public interface Handle {
+        void cancel();
+    }
+
+    /**
+     * Queues a request. Throws {@link EngineRejection} when the queue is full, the engine is draining, or the
+     * request could never fit the KV cache.
+     */
+    public Handle submit(EngineRequest request, SequenceListener listener) {
+        if (draining || stopped) {
+            throw new EngineRejection(EngineRejection.Reason.DRAINING, "the server is draining; retry elsewhere");
+        }
+        ModelConfig c = model.config();
+        int maxTotal = Math.min(c.maxPositions(), request.prompt().length + request.params().maxTokens());
+        long blocksNeeded = (maxTotal + config.blockSize() - 1L) / config.blockSize();
+        if (blocksNeeded > totalBlocks) {
+            throw new EngineRejection(EngineRejection.Reason.TOO_LARGE, "prompt plus max_tokens (" + maxTotal
+                    + " tokens) needs " + blocksNeeded + " KV blocks; the cache holds " + totalBlocks);
+        }
+        if (queued.incrementAndGet() > config.maxWaiting()) {
+            queued.decrementAndGet();
+            throw new EngineRejection(EngineRejection.Reason.QUEUE_FULL, "the waiting queue is full ("
+                    + config.maxWaiting() + " requests); retry later");
+        }
+        Active a = new Active(request, listener, maxTotal, System.nanoTime());
+        inbox.add(a);
+        LockSupport.unpark(thread);
+        return a;
+    }
+
+    /** Stops admitting; running and queued requests continue. */
+    public void startDrain() {
+        draining = true;
+        LockSupport.unpark(thread);
+    }
+
+    /** Waits until nothing is queued or running; true if that happened within the timeout. */
+    public boolean awaitIdle(long timeout, TimeUnit unit) throws InterruptedException {
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        while (System.nanoTime() < deadline) {
+            EngineStatus s = status;
+            if (queued.get() == 0 && s.running() == 0 && s.waiting() == 0 && inbox.isEmpty()) {
+                return true;
+            }
+            Thread.sleep(10);
+        }
+        return false;
+    }
+
+    /** Cancels every queued and running request (the end of a drain's grace period). */
+    public void cancelAll() {
+        for (Active a : inbox) {
+            a.cancel();
+        }
+        // The engine thread owns `active`; it cancels those on its next loop.
+        cancelEverything = true;
+        LockSupport.unpark(thread);
+    }
+
+    public EngineStatus status() {
+        return status;
+    }
+
+    @Override
+    public void close() {
+        stopped = true;
+        cancelAll();
+        LockSupport.unpark(thread);
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(10));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void loop() {
+        while (!stopped || !active.isEmpty() || !inbox.isEmpty()) {
+            admit();
+            processCancels();
+            List<ScheduledChunk> chunks = active.isEmpty() ? List.of() : scheduler.schedule();
+            if (chunks.isEmpty()) {
+                publishStatus();
+                if (stopped) {
+                    break;
+                }
+                LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+                continue;
+            }
+            try {
+                step(chunks);
+            } catch (RuntimeException | Error e) {
+                LOG.error("Step failed; ending its {} requests with an error", chunks.size(), e);
+                for (ScheduledChunk ch : chunks) {
+                    Active a = active.get(ch.seq());
+                    if (a != null) {
+                        end(a, FinishReason.ERROR, null, null, "internal error: " + e);
+                    }
+                }
+            }
+            publishStatus();
+        }
+        publishStatus();
+    }
+
+    private void admit() {
+        Active a;
+        while ((a = inbox.poll()) != null) {
+            SequenceState seq = new SequenceState(a.request.requestId(), a.request.prompt(), a.maxTotal, arrivals++);
+            a.seq = seq;
+            a.stepper = new TokenStepper(a.request.prompt(), a.request.params(), tokenizer, eosIds, a.maxTotal,
+                    a.request.logprobs(), samplerScratch);
+            active.put(seq, a);
+            scheduler.add(seq);
+            if (a.cancelled) {
+                cancels.add(a);
+            }
+        }
+    }
+
+    private void processCancels() {
+        if (cancelEverything) {
+            cancelEverything = false;
+            for (Active a : new ArrayList<>(active.values())) {
+                end(a, FinishReason.CANCELLED, null, null, null);
+            }
+        }
+        Active a;
+        while ((a = cancels.poll()) != null) {
+            if (a.seq != null && active.containsKey(a.seq)) {
+                end(a, FinishReason.CANCELLED, null, null, null);
+            }
+        }
+    }
+
+    private void step(List<ScheduledChunk> chunks) {
+        int n = 0;
+        int rows = 0;
+        for (ScheduledChunk ch : chunks) {
+            n += ch.numTokens();
+            rows += ch.needsLogits() ? 1 : 0;
+        }
+        int[] tokens = new int[n];
+        int[] positions = new int[n];
+        KvCache[] caches = new KvCache[n];
+        int[] logitRows = new int[rows];
+        ScheduledChunk[] rowOwner = new ScheduledChunk[rows];
+        int k = 0;
+        int r = 0;
+        for (ScheduledChunk ch : chunks) {
+            SequenceState seq = ch.seq();
+            Active a = active.get(seq);
+            if (a.firstScheduled == 0) {
+                a.firstScheduled = System.nanoTime();
+                a.cachedTokens = seq.numCachedTokens();
+                queued.decrementAndGet();
+            }
+            KvCache cache = seq.kvCache();
+            for (int i = ch.start(); i < ch.start() + ch.numTokens(); i++) {
+                tokens[k] = seq.tokenAt(i);
+                positions[k] = i;
+                caches[k] = cache;
+                k++;
+            }
+            if (ch.needsLogits()) {
+                logitRows[r] = k - 1;
+                rowOwner[r++] = ch;
+            }
+        }
+        int vocab = model.config().vocabSize();
+        if (logits.length < rows * vocab) {
+            logits = new float[rows * vocab];
+        }
+        transformer.forward(new ForwardBatch(tokens, positions, caches, logitRows), logits);
+        scheduler.onStepDone(chunks);
+        steps++;
+        long now = System.nanoTime();
+        for (int j = 0; j < rows; j++) {
+            SequenceState seq = rowOwner[j].seq();
+            Active a = active.get(seq);
+            TokenEvent event = a.stepper.next(logits, j * vocab, vocab, seq.numTokens());
+            seq.appendToken(event.tokenId());
+            generated++;
+            if (a.firstToken == 0) {
+                a.firstToken = now;
+            }
+            a.listener.onToken(event);
+            if (a.stepper.finished()) {
+                StopDecision d = a.stepper.decision();
+                end(a, d.finishReason(), d.stopString(), d.stopTokenId(), null);
+            }
+        }
+    }
+
+    /** Ends a request: frees its blocks at once and tells its listener. */
+    private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error) {
+        if (active.remove(a.seq) == null) {
+            return;
+        }
+        boolean neverScheduled = a.firstScheduled == 0;
+        scheduler.finish(a.seq);
+        if (neverScheduled) {
+            queued.decrementAndGet();
+        }
+        if (reason != FinishReason.STOP && reason != FinishReason.LENGTH) {
+            a.stepper.abort(reason);
+        }
+        finishedCounts.merge(reason.wireName(), 1L, Long::sum);
+        long now = System.nanoTime();
+        Completion c = new Completion(reason, stopString, stopToken, a.request.prompt().length, a.stepper.generated(),
+                a.cachedTokens, a.firstScheduled == 0 ? 0 : a.firstScheduled - a.arrival,
+                a.firstToken == 0 ? 0 : a.firstToken - a.arrival, now - a.arrival, error);
+        try {
+            a.listener.onFinished(c);
+        } catch (RuntimeException e) {
+            LOG.warn("Listener of request {} failed on finish", a.request.requestId(), e);
+        }
+    }
+
+    /** Engine thread only: it owns the scheduler and the active map. */
+    private void publishStatus() {
+        int running = 0;
+        int waiting = inbox.size();
+        for (SequenceState s : active.keySet()) {
+            if (s.status() == SequenceStatus.RUNNING) {
+                running++;
+            } else {
+                waiting++;
+            }
+        }
+        status = new EngineStatus(draining, running, waiting, config.maxWaiting(), kv.stats(), steps, generated,
+                scheduler.preemptions(), Map.copyOf(finishedCounts));
+    }
+
+    /** One request in the engine; fields other than {@code cancelled} belong to the engine thread. */
+    private final class Active implements Handle {
+        final EngineRequest request;
+        final SequenceListener listener;
+        final int maxTotal;
+        final long arrival;
+        volatile boolean cancelled;
+        SequenceState seq;
+        TokenStepper stepper;
+        long firstScheduled;
+        long firstToken;
+        int cachedTokens;
+
+        Active(EngineRequest request, SequenceListener listener, int maxTotal, long arrival) {
+            this.request = request;
+            this.listener = listener;
+            this.maxTotal = maxTotal;
+            this.arrival = arrival;
+        }
+
+        @Override
+        public void cancel() {
+            if (!cancelled) {
+                cancelled = true;
+                cancels.add(this);
+                LockSupport.unpark(thread);
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package io.expertmesh.router.service;
+
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.proto.inference.v1.FinishReason;
+import io.expertmesh.proto.inference.v1.Finished;
+import io.expertmesh.proto.inference.v1.KvCacheStatus;
+import io.expertmesh.proto.inference.v1.ServerStatus;
+import io.expertmesh.proto.inference.v1.Usage;
+import io.expertmesh.proto.model.v1.ModelShape;
+import io.expertmesh.router.engine.Completion;
+import io.expertmesh.router.engine.EngineStatus;
+import io.expertmesh.router.kv.KvCacheStats;
+
+/** Domain records to protobuf messages. */
+final class ProtoMapping {
+    private ProtoMapping() {
+    }
+
+    static Finished finished(Completion c) {
+        Finished.Builder f = Finished.newBuilder().setReason(switch (c.reason()) {
+            case STOP -> FinishReason.FINISH_REASON_STOP;
+            case LENGTH -> FinishReason.FINISH_REASON_LENGTH;
+            case CANCELLED -> FinishReason.FINISH_REASON_CANCELLED;
+            case ERROR -> FinishReason.FINISH_REASON_ERROR;
+        }).setUsage(Usage.newBuilder()
+                .setPromptTokens(c.promptTokens())
+                .setCompletionTokens(c.completionTokens())
+                .setCachedPromptTokens(c.cachedPromptTokens())
+                .setTimeToFirstTokenMs(c.ttftNanos() / 1e6)
+                .setTotalMs(c.totalNanos() / 1e6)
+                .setQueueMs(c.queueNanos() / 1e6));
+        if (c.stopString() != null) {
+            f.setStopString(c.stopString());
+        }
+        if (c.stopTokenId() != null) {
+            f.setStopTokenId(c.stopTokenId());
+        }
+        return f.build();
+    }
+
+    static ModelShape shape(ModelConfig c) {
+        return ModelShape.newBuilder().setArchitecture(c.architecture().hfName()).setHiddenSize(c.hiddenSize())
+                .setNumLayers(c.numLayers()).setNumRoutedExperts(c.numRoutedExperts())
+                .setExpertsPerToken(c.expertsPerToken()).setVocabSize(c.vocabSize()).setMaxContext(c.maxPositions())
+                .build();
+    }
+
+    static ServerStatus status(boolean serving, EngineStatus s) {
+        KvCacheStats kv = s.kv();
+        return ServerStatus.newBuilder().setServing(serving).setDraining(s.draining()).setRunning(s.running())
+                .setWaiting(s.waiting()).setMaxWaiting(s.maxWaiting()).setSteps(s.steps())
+                .setGeneratedTokens(s.generatedTokens()).setPreemptions(s.preemptions()).putAllFinished(s.finished())
+                .setKvCache(KvCacheStatus.newBuilder().setBlockSize(kv.blockSize()).setTotalBlocks(kv.totalBlocks())
+                        .setFreeBlocks(kv.freeBlocks()).setCachedBlocks(kv.cachedBlocks())
+                        .setPrefixQueryTokens(kv.prefixQueryTokens()).setPrefixHitTokens(kv.prefixHitTokens()))
+                .build();
+    }
+}

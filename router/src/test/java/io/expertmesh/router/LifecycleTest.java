@@ -1,0 +1,174 @@
+package io.expertmesh.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.expertmesh.proto.inference.v1.FinishReason;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.proto.inference.v1.GenerateResponse;
+import io.expertmesh.proto.inference.v1.GetStatusRequest;
+import io.expertmesh.proto.inference.v1.ServerStatus;
+import io.expertmesh.proto.inference.v1.TokenIds;
+import io.expertmesh.router.engine.EngineConfig;
+import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
+import java.util.Iterator;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+/** Loading, cancellation, deadlines, the queue bound and drain, on the reference fixture model. */
+class LifecycleTest {
+    static final EngineConfig ENGINE = new EngineConfig(4, 4L << 20, 64, 1, 1, true);
+
+    static GenerateRequest longRequest(int maxTokens) {
+        return GenerateRequest.newBuilder().setTokenIds(TokenIds.newBuilder()
+                        .addAllIds(IntStream.of(0, 818, 726, 297, 56, 207, 375, 667).boxed().toList()))
+                .setMaxTokens(maxTokens).setIgnoreEos(true).build();
+    }
+
+    static ServerStatus status(TestRouter r) {
+        return r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
+    }
+
+    static void awaitIdle(TestRouter r) throws InterruptedException {
+        for (int i = 0; i < 500 && (status(r).getRunning() > 0 || status(r).getWaiting() > 0); i++) {
+            Thread.sleep(10);
+        }
+    }
+
+    @Test
+    void generate_whileLoading_unavailableAndHealthNotServing() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        try (TestRouter r = new TestRouter(TestModels.FIXTURE, ENGINE, () -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            return TestModels.load(TestModels.FIXTURE);
+        })) {
+            var health = HealthGrpc.newBlockingStub(r.channel);
+            assertEquals(ServingStatus.NOT_SERVING,
+                    health.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                    () -> r.generate(longRequest(2)));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().contains("loading"));
+            release.countDown();
+            r.server.awaitLoaded();
+            assertEquals(ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            assertEquals(2, r.generate(longRequest(2)).tokens().size());
+        }
+    }
+
+    @Test
+    void generate_clientCancels_sequenceEndsAndBlocksFreed() throws Exception {
+        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, ENGINE)) {
+            int total = status(r).getKvCache().getTotalBlocks();
+            Context.CancellableContext ctx = Context.current().withCancellation();
+            CompletableFuture<Void> firstToken = new CompletableFuture<>();
+            ctx.run(() -> r.async.generate(longRequest(200), new StreamObserver<>() {
+                @Override
+                public void onNext(GenerateResponse value) {
+                    firstToken.complete(null);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                }
+
+                @Override
+                public void onCompleted() {
+                }
+            }));
+            firstToken.get(10, TimeUnit.SECONDS);
+            assertTrue(status(r).getKvCache().getFreeBlocks() < total, "the running sequence holds blocks");
+            ctx.cancel(null);
+            awaitIdle(r);
+            ServerStatus s = status(r);
+            assertEquals(0, s.getRunning());
+            assertEquals(total, s.getKvCache().getFreeBlocks(), "cancelled sequence's blocks are freed");
+            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            assertEquals(3, r.generate(longRequest(3)).tokens().size(), "still serving");
+        }
+    }
+
+    @Test
+    void generate_deadlineExceeded_statusAndBlocksFreed() throws Exception {
+        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, ENGINE)) {
+            int total = status(r).getKvCache().getTotalBlocks();
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> {
+                Iterator<GenerateResponse> it = r.blocking.withDeadlineAfter(100, TimeUnit.MILLISECONDS)
+                        .generate(longRequest(240));
+                while (it.hasNext()) {
+                    it.next();
+                    Thread.sleep(5);
+                }
+            });
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+            awaitIdle(r);
+            assertEquals(total, status(r).getKvCache().getFreeBlocks());
+            assertEquals(2, r.generate(longRequest(2)).tokens().size());
+        }
+    }
+
+    @Test
+    void generate_queueFull_resourceExhausted() throws Exception {
+        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, ENGINE)) {
+            // max running 1, max waiting 1: one runs, one waits, the third is refused.
+            Iterator<GenerateResponse> first = r.blocking.generate(longRequest(240));
+            first.next();
+            Iterator<GenerateResponse> second = r.blocking.generate(longRequest(2));
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().contains("queue is full"));
+            while (first.hasNext()) {
+                first.next();
+            }
+            while (second.hasNext()) {
+                second.next();
+            }
+            assertEquals(2, r.generate(longRequest(2)).tokens().size());
+        }
+    }
+
+    @Test
+    void drain_runningRequestFinishesNewOnesUnavailable() throws Exception {
+        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, new EngineConfig(4, 4L << 20, 64, 4, 4, true))) {
+            Iterator<GenerateResponse> running = r.blocking.generate(longRequest(60));
+            running.next();
+            Thread drainer = Thread.ofPlatform().start(() -> {
+                try {
+                    r.server.drain();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            for (int i = 0; i < 200 && !status(r).getDraining(); i++) {
+                Thread.sleep(5);
+            }
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+            assertEquals(ServingStatus.NOT_SERVING, HealthGrpc.newBlockingStub(r.channel)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            GenerateResponse last = null;
+            int tokens = 1;
+            while (running.hasNext()) {
+                last = running.next();
+                tokens += last.getTokensCount();
+            }
+            assertEquals(FinishReason.FINISH_REASON_LENGTH, last.getFinished().getReason());
+            assertEquals(60, last.getFinished().getUsage().getCompletionTokens());
+            drainer.join(10_000);
+        }
+    }
+}

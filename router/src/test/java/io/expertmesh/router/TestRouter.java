@@ -1,0 +1,80 @@
+package io.expertmesh.router;
+
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.proto.inference.v1.GenerateResponse;
+import io.expertmesh.proto.inference.v1.GeneratedToken;
+import io.expertmesh.proto.inference.v1.Finished;
+import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
+import io.expertmesh.router.engine.EngineConfig;
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.Supplier;
+
+/** An in-process router for tests, with blocking and async stubs; closes everything it made. */
+final class TestRouter implements AutoCloseable {
+    final RouterServer server;
+    final ManagedChannel channel;
+    final InferenceServiceGrpc.InferenceServiceBlockingStub blocking;
+    final InferenceServiceGrpc.InferenceServiceStub async;
+
+    TestRouter(Path modelDir, EngineConfig engine, Supplier<LoadedModel> loader) throws IOException {
+        this(modelDir, engine, loader, 4096);
+    }
+
+    TestRouter(Path modelDir, EngineConfig engine, Supplier<LoadedModel> loader, int maxBuffered) throws IOException {
+        String name = InProcessServerBuilder.generateName();
+        server = new RouterServer(new RouterConfig(0, modelDir, engine, maxBuffered, Duration.ofSeconds(2)),
+                InProcessServerBuilder.forName(name).directExecutor());
+        server.start(loader);
+        channel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        blocking = InferenceServiceGrpc.newBlockingStub(channel);
+        async = InferenceServiceGrpc.newStub(channel);
+    }
+
+    static TestRouter started(Path modelDir, EngineConfig engine) throws Exception {
+        TestRouter r = new TestRouter(modelDir, engine, () -> TestModels.load(modelDir));
+        r.server.awaitLoaded();
+        return r;
+    }
+
+    /** A whole generation: its tokens and its end. */
+    record Result(List<GeneratedToken> tokens, Finished finished) {
+        List<Integer> ids() {
+            return tokens.stream().map(GeneratedToken::getTokenId).toList();
+        }
+
+        String text() {
+            StringBuilder sb = new StringBuilder();
+            tokens.forEach(t -> sb.append(t.getText()));
+            return sb.toString();
+        }
+    }
+
+    Result generate(GenerateRequest request) {
+        List<GeneratedToken> tokens = new ArrayList<>();
+        Finished finished = null;
+        Iterator<GenerateResponse> it = blocking.generate(request);
+        while (it.hasNext()) {
+            GenerateResponse r = it.next();
+            tokens.addAll(r.getTokensList());
+            if (r.hasFinished()) {
+                finished = r.getFinished();
+            }
+        }
+        return new Result(tokens, finished);
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+        server.close();
+    }
+}
