@@ -185,7 +185,7 @@ public final class Scheduler {
         waiting.addFirst(victim);
         preemptions++;
         LOG.debug("Preempted {} ({} tokens) to free KV blocks; {} free", victim.requestId(), victim.numTokens(),
-                kv.stats().freeBlocks());
+                kv.pool().numFreeBlocks());
     }
 
     private void insertRunning(SequenceState seq) {
