@@ -11,7 +11,7 @@ import io.expertmesh.core.sample.FinishReason;
 import io.expertmesh.core.sample.SamplerScratch;
 import io.expertmesh.core.sample.StopDecision;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
-import io.expertmesh.router.kv.BlockPool;
+import io.expertmesh.router.kv.BlockHasher;
 import io.expertmesh.router.kv.KvCacheManager;
 import io.expertmesh.router.kv.PagedKvStorage;
 import io.expertmesh.router.scheduler.ScheduledChunk;
@@ -19,7 +19,6 @@ import io.expertmesh.router.scheduler.Scheduler;
 import io.expertmesh.router.scheduler.SchedulerConfig;
 import io.expertmesh.router.scheduler.SequenceState;
 import io.expertmesh.router.scheduler.SequenceStatus;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -87,7 +86,7 @@ public final class Engine implements AutoCloseable {
                     + " bytes holds no block of " + config.blockSize() + " tokens");
         }
         PagedKvStorage storage = new PagedKvStorage(c.numLayers(), c.kvRowWidth(), config.blockSize(), totalBlocks);
-        this.kv = new KvCacheManager(storage, new BlockPool(totalBlocks), modelSeed(model), config.prefixCaching());
+        this.kv = new KvCacheManager(storage, modelSeed(model, config.blockSize()), config.prefixCaching());
         this.scheduler = new Scheduler(new SchedulerConfig(config.maxBatchedTokens(), config.maxRunning(),
                 Integer.MAX_VALUE), kv);
         Set<Integer> eos = new HashSet<>(c.eosTokenIds());
@@ -104,15 +103,10 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Seeds block hashes with what makes KV blocks interchangeable: the model, its dtype and KV layout. */
-    private static long modelSeed(LoadedModel model) {
+    private static long modelSeed(LoadedModel model, int blockSize) {
         ModelConfig c = model.config();
-        String id = model.dir().toAbsolutePath() + "|" + c.architecture() + "|" + c.numLayers() + "|"
-                + c.kvRowWidth() + "|f32";
-        long h = 1125899906842597L;
-        for (byte b : id.getBytes(StandardCharsets.UTF_8)) {
-            h = 31 * h + b;
-        }
-        return h;
+        return BlockHasher.seedOf(model.dir().toAbsolutePath().normalize().toString(), "f32", blockSize,
+                c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
 
     public ModelConfig modelConfig() {
@@ -201,29 +195,40 @@ public final class Engine implements AutoCloseable {
 
     private void loop() {
         while (!stopped || !active.isEmpty() || !inbox.isEmpty()) {
-            admit();
-            processCancels();
-            List<ScheduledChunk> chunks = active.isEmpty() ? List.of() : scheduler.schedule();
-            if (chunks.isEmpty()) {
-                publishStatus();
-                if (stopped) {
-                    break;
-                }
-                LockSupport.parkNanos(this, IDLE_PARK_NANOS);
-                continue;
-            }
             try {
-                step(chunks);
+                iterate();
             } catch (RuntimeException | Error e) {
-                LOG.error("Step failed; ending its {} requests with an error", chunks.size(), e);
-                for (ScheduledChunk ch : chunks) {
-                    Active a = active.get(ch.seq());
-                    if (a != null) {
-                        end(a, FinishReason.ERROR, null, null, "internal error: " + e);
-                    }
+                // Never let the step thread die: every request would hang. End what is active and go on.
+                LOG.error("Engine loop failed; ending {} active requests with an error", active.size(), e);
+                for (Active a : new ArrayList<>(active.values())) {
+                    end(a, FinishReason.ERROR, null, null, "internal error: " + e);
                 }
             }
+        }
+        publishStatus();
+    }
+
+    private void iterate() {
+        admit();
+        processCancels();
+        List<ScheduledChunk> chunks = active.isEmpty() ? List.of() : scheduler.schedule();
+        if (chunks.isEmpty()) {
             publishStatus();
+            if (!stopped) {
+                LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+            }
+            return;
+        }
+        try {
+            step(chunks);
+        } catch (RuntimeException | Error e) {
+            LOG.error("Step failed; ending its {} requests with an error", chunks.size(), e);
+            for (ScheduledChunk ch : chunks) {
+                Active a = active.get(ch.seq());
+                if (a != null) {
+                    end(a, FinishReason.ERROR, null, null, "internal error: " + e);
+                }
+            }
         }
         publishStatus();
     }
