@@ -134,7 +134,7 @@ public final class ExpertMeshClient implements AutoCloseable {
                     .keepAliveWithoutCalls(config.keepAliveWithoutCalls())
                     .userAgent("expertmesh-java-client/0.1")
                     .build();
-            log.info("ExpertMesh client for {} ({}), {}", target, credentials.getClass().getSimpleName(), config);
+            log.debug("ExpertMesh client for {} ({}), {}", target, credentials.getClass().getSimpleName(), config);
             return new ExpertMeshClient(target, channel, channel, config);
         }
     }
