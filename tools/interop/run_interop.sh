@@ -7,8 +7,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${EXPERTMESH_PYTHON:-/usr/bin/python3}"
 [ $# -ge 1 ] || { echo "usage: run_interop.sh HOST:PORT [options]" >&2; exit 64; }
-"$python" -c 'import grpc, google.protobuf' 2>/dev/null \
-  || { echo "run_interop.sh: $python lacks grpc/protobuf (apt-get install -y python3-grpcio python3-protobuf)" >&2; exit 127; }
+"$python" -c 'import grpc, google.protobuf' 2>/dev/null || {
+  echo "run_interop.sh: $python lacks grpc/protobuf (apt-get install -y python3-grpcio python3-protobuf)" >&2
+  exit 127
+}
 stubs="$(mktemp -d)"
 trap 'rm -rf "$stubs"' EXIT
 "$here/gen_stubs.sh" "$stubs"

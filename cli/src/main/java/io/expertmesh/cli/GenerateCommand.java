@@ -163,7 +163,8 @@ final class GenerateCommand implements Callable<Integer> {
         void finish(Finished f, PrintWriter err) {
             Usage u = f.getUsage();
             double decodeMs = Math.max(0, u.getTotalMs() - u.getTimeToFirstTokenMs());
-            double prefillTps = u.getTimeToFirstTokenMs() == 0 ? 0 : u.getPromptTokens() * 1e3 / u.getTimeToFirstTokenMs();
+            double prefillTps = u.getTimeToFirstTokenMs() == 0 ? 0
+                    : u.getPromptTokens() * 1e3 / u.getTimeToFirstTokenMs();
             double decodeTps = u.getCompletionTokens() <= 1 || decodeMs == 0 ? 0
                     : (u.getCompletionTokens() - 1) * 1e3 / decodeMs;
             if (json) {

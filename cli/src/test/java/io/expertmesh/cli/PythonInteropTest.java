@@ -59,8 +59,8 @@ class PythonInteropTest {
                     FakeInferenceService.MODEL_ID, "--expect-prompt-tokens", "3");
             assertEquals(0, r.exit(), r.output());
             assertTrue(r.output().startsWith("{\"health\": \"SERVING\"}"), r.output());
-            assertTrue(r.output().contains("{\"index\": 0, \"token_id\": 765, \"text\": \" t765\", \"logprob\": -0.125"),
-                    r.output());
+            assertTrue(r.output().contains(
+                    "{\"index\": 0, \"token_id\": 765, \"text\": \" t765\", \"logprob\": -0.125"), r.output());
             assertTrue(r.output().contains("\"finish_reason\": \"length\""), r.output());
         }
     }

@@ -1,6 +1,6 @@
 package io.expertmesh.client;
 
-/** A streaming Generate in progress, returned by {@link ExpertMeshClient#generate(io.expertmesh.proto.inference.v1.GenerateRequest, GenerateListener)}. */
+/** A streaming Generate in progress, as returned by {@code ExpertMeshClient.generate(request, listener)}. */
 public interface GenerateCall {
     /**
      * Cancels the generation: the router stops the sequence and frees its KV blocks; the listener gets

@@ -11,7 +11,7 @@ import java.util.Arrays;
 
 /**
  * Short ways to build requests, e.g.
- * {@code client.generate(Requests.text("The capital of France is").setMaxTokens(8).setSampling(Requests.greedy()).build())}.
+ * {@code client.generate(Requests.text("The capital of France is").setMaxTokens(8).build())}.
  * The generate helpers return builders so the caller can add fields.
  */
 public final class Requests {
