@@ -1,7 +1,10 @@
 package io.expertmesh.cli;
 
+import io.expertmesh.client.Requests;
 import io.expertmesh.core.tokenizer.ChatMessage;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.proto.inference.v1.TokenIds;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -24,10 +27,7 @@ final class PromptOptions {
 
     /** The prompt's token ids; the message says what is wrong when they cannot be made. */
     int[] tokens(ModelTokenizer tokenizer) {
-        int given = (prompt != null ? 1 : 0) + (promptIds != null ? 1 : 0) + (chat != null ? 1 : 0);
-        if (given != 1) {
-            throw new IllegalArgumentException("give exactly one of --prompt, --prompt-ids, --chat");
-        }
+        requireExactlyOne();
         if (promptIds != null) {
             return promptIds;
         }
@@ -46,5 +46,31 @@ final class PromptOptions {
         }
         messages.add(ChatMessage.user(chat));
         return tokenizer.encodeChat(messages, true);
+    }
+
+    /** Sets the prompt of a gRPC request: text, token ids, or a chat (the router tokenizes). */
+    GenerateRequest.Builder applyTo(GenerateRequest.Builder request) {
+        requireExactlyOne();
+        if (promptIds != null) {
+            TokenIds.Builder ids = TokenIds.newBuilder();
+            for (int id : promptIds) {
+                ids.addIds(id);
+            }
+            return request.setTokenIds(ids);
+        }
+        if (prompt != null) {
+            if (prompt.isEmpty()) {
+                throw new IllegalArgumentException("--prompt is empty");
+            }
+            return request.setText(prompt);
+        }
+        return request.setChat(Requests.chatPrompt(system, chat));
+    }
+
+    private void requireExactlyOne() {
+        int given = (prompt != null ? 1 : 0) + (promptIds != null ? 1 : 0) + (chat != null ? 1 : 0);
+        if (given != 1) {
+            throw new IllegalArgumentException("give exactly one of --prompt, --prompt-ids, --chat");
+        }
     }
 }

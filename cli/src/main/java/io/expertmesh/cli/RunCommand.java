@@ -42,7 +42,8 @@ final class RunCommand implements Callable<Integer> {
             JsonLines lines = new JsonLines(out);
             GenerationResult result = generator.generate(ids, params, e -> {
                 if (json) {
-                    lines.token(e);
+                    lines.token(e.index(), e.tokenId(), e.text(), e.logprob(), e.topLogprobs().stream()
+                            .map(t -> new JsonLines.Alternative(t.tokenId(), t.logprob())).toList());
                 } else if (tokenizer != null) {
                     out.print(e.text());
                     out.flush();
@@ -52,7 +53,7 @@ final class RunCommand implements Callable<Integer> {
                 }
             });
             if (json) {
-                lines.summary(result);
+                lines.summary(summary(result));
             } else {
                 out.println();
                 err.printf("[%s] prompt %d tokens, completion %d tokens, TTFT %.1f ms, prefill %.1f tok/s, "
@@ -63,5 +64,10 @@ final class RunCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static JsonLines.Summary summary(GenerationResult r) {
+        return new JsonLines.Summary(r.finishReason().wireName(), r.promptTokens(), r.completionTokens(), 0,
+                r.ttftNanos() / 1e6, r.decodeNanos() / 1e6, r.prefillTokensPerSecond(), r.decodeTokensPerSecond());
     }
 }

@@ -1,6 +1,7 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.core.sample.SamplingParams;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -52,5 +53,23 @@ final class SamplingOptions {
         Set<Integer> ids = new HashSet<>(stopTokenIds);
         return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, presencePenalty,
                 frequencyPenalty, seed, maxTokens, ids, stop, ignoreEos, topLogprobs);
+    }
+
+    /**
+     * Sets the sampling fields of a gRPC request. Every field is sent explicitly, so {@code generate} samples with
+     * the same defaults as {@code run} whatever the router's defaults are.
+     *
+     * @param logprobs ask for each token's log-probability
+     */
+    GenerateRequest.Builder applyTo(GenerateRequest.Builder request, boolean logprobs) {
+        io.expertmesh.proto.inference.v1.SamplingParams.Builder s = io.expertmesh.proto.inference.v1.SamplingParams
+                .newBuilder().setTemperature(temperature).setTopP(topP).setTopK(topK).setMinP(minP)
+                .setRepetitionPenalty(repetitionPenalty).setPresencePenalty(presencePenalty)
+                .setFrequencyPenalty(frequencyPenalty);
+        if (seed != null) {
+            s.setSeed(seed);
+        }
+        return request.setSampling(s).setMaxTokens(maxTokens).addAllStop(stop).addAllStopTokenIds(stopTokenIds)
+                .setIgnoreEos(ignoreEos).setLogprobs(logprobs || topLogprobs > 0).setTopLogprobs(topLogprobs);
     }
 }

@@ -1,0 +1,88 @@
+package io.expertmesh.client;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Settings of an {@link ExpertMeshClient}; validated here, read once when the client is built.
+ *
+ * @param unaryDeadline         deadline of each Tokenize, Detokenize, GetModelInfo and GetStatus call, measured
+ *                              from the moment the call starts
+ * @param generateDeadline      deadline of each Generate call, or {@code null} for none (the default): a
+ *                              generation may legitimately run for minutes on a CPU model, so the caller bounds
+ *                              it with {@code max_tokens}, by closing the stream, or by setting this
+ * @param maxInboundMessageSize largest response message accepted, in bytes; gRPC's default is 4 MiB. Our responses
+ *                              are small except Tokenize of a long text (about 5 bytes per id), so 16 MiB
+ *                              admits prompts of millions of tokens while still bounding memory per message
+ * @param keepAliveTime         the client pings a connection that has carried no data for this long, so a
+ *                              silently dead router (a network partition, a killed host) fails a long Generate
+ *                              with UNAVAILABLE instead of hanging. A server refuses pings more often than its
+ *                              {@code permitKeepAliveTime} (5 minutes by default in grpc-java) with GOAWAY
+ *                              {@code too_many_pings}; lower this only together with the router's setting
+ * @param keepAliveTimeout      how long a ping may go unanswered before the connection is declared dead
+ * @param keepAliveWithoutCalls also ping while no call is open (off: an idle client costs the router nothing)
+ */
+public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, int maxInboundMessageSize,
+                           Duration keepAliveTime, Duration keepAliveTimeout, boolean keepAliveWithoutCalls) {
+
+    /** Default of {@link #unaryDeadline}: the helpers answer in milliseconds; 10 s covers a busy router. */
+    public static final Duration DEFAULT_UNARY_DEADLINE = Duration.ofSeconds(10);
+    /** Default of {@link #maxInboundMessageSize}: 16 MiB. */
+    public static final int DEFAULT_MAX_INBOUND_MESSAGE_SIZE = 16 << 20;
+    /** Default of {@link #keepAliveTime}: grpc-java's server-side minimum, so a default router accepts it. */
+    public static final Duration DEFAULT_KEEP_ALIVE_TIME = Duration.ofMinutes(5);
+    /** Default of {@link #keepAliveTimeout}. */
+    public static final Duration DEFAULT_KEEP_ALIVE_TIMEOUT = Duration.ofSeconds(20);
+
+    public ClientConfig {
+        Objects.requireNonNull(unaryDeadline, "unaryDeadline");
+        Objects.requireNonNull(keepAliveTime, "keepAliveTime");
+        Objects.requireNonNull(keepAliveTimeout, "keepAliveTimeout");
+        requirePositive(unaryDeadline, "unaryDeadline");
+        if (generateDeadline != null) {
+            requirePositive(generateDeadline, "generateDeadline");
+        }
+        requirePositive(keepAliveTime, "keepAliveTime");
+        requirePositive(keepAliveTimeout, "keepAliveTimeout");
+        if (maxInboundMessageSize < 1024) {
+            throw new IllegalArgumentException("maxInboundMessageSize must be at least 1024 bytes, got "
+                    + maxInboundMessageSize);
+        }
+    }
+
+    /** The defaults: 10 s unary deadline, no Generate deadline, 16 MiB messages, keepalive every 5 min. */
+    public static ClientConfig defaults() {
+        return new ClientConfig(DEFAULT_UNARY_DEADLINE, null, DEFAULT_MAX_INBOUND_MESSAGE_SIZE,
+                DEFAULT_KEEP_ALIVE_TIME, DEFAULT_KEEP_ALIVE_TIMEOUT, false);
+    }
+
+    /** This config with another unary deadline. */
+    public ClientConfig withUnaryDeadline(Duration deadline) {
+        return new ClientConfig(deadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
+                keepAliveTimeout, keepAliveWithoutCalls);
+    }
+
+    /** This config with another Generate deadline ({@code null}: none). */
+    public ClientConfig withGenerateDeadline(Duration deadline) {
+        return new ClientConfig(unaryDeadline, deadline, maxInboundMessageSize, keepAliveTime,
+                keepAliveTimeout, keepAliveWithoutCalls);
+    }
+
+    /** This config with another largest accepted message size. */
+    public ClientConfig withMaxInboundMessageSize(int bytes) {
+        return new ClientConfig(unaryDeadline, generateDeadline, bytes, keepAliveTime, keepAliveTimeout,
+                keepAliveWithoutCalls);
+    }
+
+    /** This config with other keepalive settings. */
+    public ClientConfig withKeepAlive(Duration time, Duration timeout, boolean withoutCalls) {
+        return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, time, timeout,
+                withoutCalls);
+    }
+
+    private static void requirePositive(Duration d, String name) {
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException(name + " must be positive, got " + d);
+        }
+    }
+}

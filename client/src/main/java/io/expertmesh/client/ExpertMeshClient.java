@@ -1,0 +1,316 @@
+package io.expertmesh.client;
+
+import io.expertmesh.proto.inference.v1.DetokenizeRequest;
+import io.expertmesh.proto.inference.v1.DetokenizeResponse;
+import io.expertmesh.proto.inference.v1.Finished;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.proto.inference.v1.GenerateResponse;
+import io.expertmesh.proto.inference.v1.GeneratedToken;
+import io.expertmesh.proto.inference.v1.GetModelInfoRequest;
+import io.expertmesh.proto.inference.v1.GetStatusRequest;
+import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
+import io.expertmesh.proto.inference.v1.ModelInfo;
+import io.expertmesh.proto.inference.v1.ServerStatus;
+import io.expertmesh.proto.inference.v1.TokenizeRequest;
+import io.expertmesh.proto.inference.v1.TokenizeResponse;
+import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.Context;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A client of a router's public {@code InferenceService}.
+ *
+ * <pre>{@code
+ * try (ExpertMeshClient client = ExpertMeshClient.connect("localhost:50051")) {
+ *     GenerateResult r = client.generate(Requests.text("The capital of France is").setMaxTokens(8).build());
+ *     System.out.println(r.text());
+ * }
+ * }</pre>
+ *
+ * <p>Three ways to generate: {@link #generate(GenerateRequest)} blocks and returns the whole completion;
+ * {@link #generate(GenerateRequest, GenerateListener)} calls back as tokens arrive; {@link #generateStream} is an
+ * iterator over the raw responses. Tokenize, Detokenize, GetModelInfo and GetStatus block.
+ *
+ * <p>Deadlines come from {@link ClientConfig}: every unary call gets {@link ClientConfig#unaryDeadline()} (10 s by
+ * default); Generate gets {@link ClientConfig#generateDeadline()}, none by default, because a generation's length
+ * is bounded by {@code max_tokens} and the caller can cancel it.
+ *
+ * <p>Errors: every call throws {@link ExpertMeshException} (a {@link StatusRuntimeException}) carrying the gRPC
+ * {@link Status}, e.g. INVALID_ARGUMENT with the rejected fields, RESOURCE_EXHAUSTED when the router's queue is
+ * full, UNAVAILABLE when it cannot be reached, is loading or draining, DEADLINE_EXCEEDED.
+ *
+ * <p>Thread-safe; one client (one HTTP/2 connection) serves any number of concurrent calls. Close it when done.
+ */
+public final class ExpertMeshClient implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ExpertMeshClient.class);
+    private static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
+
+    private final String target;
+    private final ManagedChannel ownedChannel;
+    private final ClientConfig config;
+    private final InferenceServiceGrpc.InferenceServiceBlockingStub blocking;
+    private final InferenceServiceGrpc.InferenceServiceStub async;
+
+    private ExpertMeshClient(String target, Channel channel, ManagedChannel ownedChannel, ClientConfig config) {
+        this.target = target;
+        this.ownedChannel = ownedChannel;
+        this.config = config;
+        // also set per stub so a channel made by the caller gets the same limit
+        this.blocking = InferenceServiceGrpc.newBlockingStub(channel)
+                .withMaxInboundMessageSize(config.maxInboundMessageSize());
+        this.async = InferenceServiceGrpc.newStub(channel).withMaxInboundMessageSize(config.maxInboundMessageSize());
+    }
+
+    /** A plaintext client of the router at {@code target} ({@code host:port}) with the default config. */
+    public static ExpertMeshClient connect(String target) {
+        return builder(target).build();
+    }
+
+    /** A builder for a client of {@code target} ({@code host:port}, or any gRPC target URI). */
+    public static Builder builder(String target) {
+        return new Builder(target);
+    }
+
+    /**
+     * A client over a channel the caller made and owns (in-process channels in tests, a channel with interceptors);
+     * {@link #close()} leaves it open. Only the deadlines and the message size limit of {@code config} apply.
+     */
+    public static ExpertMeshClient over(Channel channel, ClientConfig config) {
+        Objects.requireNonNull(channel, "channel");
+        Objects.requireNonNull(config, "config");
+        return new ExpertMeshClient(channel.authority(), channel, null, config);
+    }
+
+    /** Builds a client: the target, the channel credentials (plaintext by default) and the config. */
+    public static final class Builder {
+        private final String target;
+        private ChannelCredentials credentials = InsecureChannelCredentials.create();
+        private ClientConfig config = ClientConfig.defaults();
+
+        private Builder(String target) {
+            if (target == null || target.isBlank()) {
+                throw new IllegalArgumentException("the target is empty; expected host:port");
+            }
+            this.target = target;
+        }
+
+        /**
+         * The channel credentials: plaintext ({@link InsecureChannelCredentials}) by default; for TLS pass
+         * {@code TlsChannelCredentials.create()} or one built with trust roots and a client certificate.
+         */
+        public Builder credentials(ChannelCredentials credentials) {
+            this.credentials = Objects.requireNonNull(credentials, "credentials");
+            return this;
+        }
+
+        /** Deadlines, message size and keepalive. */
+        public Builder config(ClientConfig config) {
+            this.config = Objects.requireNonNull(config, "config");
+            return this;
+        }
+
+        /** Creates the channel (it connects lazily, on the first call) and the client. */
+        public ExpertMeshClient build() {
+            ManagedChannel channel = Grpc.newChannelBuilder(target, credentials)
+                    .maxInboundMessageSize(config.maxInboundMessageSize())
+                    .keepAliveTime(config.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
+                    .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)
+                    .keepAliveWithoutCalls(config.keepAliveWithoutCalls())
+                    .userAgent("expertmesh-java-client/0.1")
+                    .build();
+            log.debug("ExpertMesh client for {} ({}), {}", target, credentials.getClass().getSimpleName(), config);
+            return new ExpertMeshClient(target, channel, channel, config);
+        }
+    }
+
+    /** The target this client calls. */
+    public String target() {
+        return target;
+    }
+
+    /** The effective config. */
+    public ClientConfig config() {
+        return config;
+    }
+
+    /**
+     * Generates and waits for the whole completion.
+     *
+     * @throws ExpertMeshException when the call fails, or the stream ends without a {@code finished} message
+     */
+    public GenerateResult generate(GenerateRequest request) {
+        List<GeneratedToken> tokens = new ArrayList<>();
+        StringBuilder text = new StringBuilder();
+        String requestId = request.getRequestId();
+        Finished finished = null;
+        try (GenerateStream stream = generateStream(request)) {
+            while (stream.hasNext()) {
+                GenerateResponse r = stream.next();
+                requestId = r.getRequestId().isEmpty() ? requestId : r.getRequestId();
+                for (GeneratedToken t : r.getTokensList()) {
+                    tokens.add(t);
+                    text.append(t.getText());
+                }
+                if (r.hasFinished()) {
+                    finished = r.getFinished();
+                }
+            }
+        }
+        if (finished == null) {
+            throw noFinished();
+        }
+        return new GenerateResult(requestId, tokens, text.toString(), finished);
+    }
+
+    /**
+     * Generates and calls {@code listener} as tokens arrive; returns at once. The returned handle cancels the call
+     * (callers that never cancel may ignore it).
+     */
+    public GenerateCall generate(GenerateRequest request, GenerateListener listener) {
+        Objects.requireNonNull(listener, "listener");
+        ListenerAdapter adapter = new ListenerAdapter(listener);
+        withGenerateDeadline(async).generate(request, adapter);
+        return adapter;
+    }
+
+    /**
+     * Generates and returns the raw responses as a blocking iterator; read it to the end or close it. Errors
+     * surface from {@code hasNext}/{@code next} as {@link ExpertMeshException}.
+     */
+    public GenerateStream generateStream(GenerateRequest request) {
+        Context.CancellableContext context = Context.current().withCancellation();
+        Context previous = context.attach();
+        try {
+            Iterator<GenerateResponse> responses = withGenerateDeadline(blocking).generate(request);
+            return new GenerateStream(responses, context);
+        } catch (RuntimeException e) {
+            context.close();
+            throw ExpertMeshException.from(e);
+        } finally {
+            context.detach(previous);
+        }
+    }
+
+    /** Turns text or a chat into token ids. */
+    public TokenizeResponse tokenize(TokenizeRequest request) {
+        return unary(() -> withUnaryDeadline().tokenize(request));
+    }
+
+    /** Turns token ids into text. */
+    public DetokenizeResponse detokenize(DetokenizeRequest request) {
+        return unary(() -> withUnaryDeadline().detokenize(request));
+    }
+
+    /** Describes the served model. */
+    public ModelInfo modelInfo() {
+        return unary(() -> withUnaryDeadline().getModelInfo(GetModelInfoRequest.getDefaultInstance()));
+    }
+
+    /** The router's scheduler and KV cache state. */
+    public ServerStatus status() {
+        return unary(() -> withUnaryDeadline().getStatus(GetStatusRequest.getDefaultInstance()));
+    }
+
+    /** Shuts the channel down (when this client made it), waiting up to 5 s for open calls, then cancels them. */
+    @Override
+    public void close() {
+        if (ownedChannel == null) {
+            return;
+        }
+        ownedChannel.shutdown();
+        try {
+            if (!ownedChannel.awaitTermination(SHUTDOWN_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("calls to {} still open after {}; cancelling them", target, SHUTDOWN_GRACE);
+                ownedChannel.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            ownedChannel.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private InferenceServiceGrpc.InferenceServiceBlockingStub withUnaryDeadline() {
+        // a deadline is an instant: it must be computed when the call starts, not when the stub is made
+        return blocking.withDeadlineAfter(config.unaryDeadline().toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private <S extends io.grpc.stub.AbstractStub<S>> S withGenerateDeadline(S stub) {
+        Duration d = config.generateDeadline();
+        return d == null ? stub : stub.withDeadlineAfter(d.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private static <T> T unary(Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (StatusRuntimeException e) {
+            throw ExpertMeshException.from(e);
+        }
+    }
+
+    private static ExpertMeshException noFinished() {
+        return ExpertMeshException.from(Status.INTERNAL
+                .withDescription("the Generate stream ended without a finished message").asRuntimeException());
+    }
+
+    /** Turns the gRPC stream callbacks into {@link GenerateListener} ones and holds the call for cancelling. */
+    private static final class ListenerAdapter
+            implements ClientResponseObserver<GenerateRequest, GenerateResponse>, GenerateCall {
+        private final GenerateListener listener;
+        private volatile ClientCallStreamObserver<GenerateRequest> call;
+        private Finished finished;
+
+        ListenerAdapter(GenerateListener listener) {
+            this.listener = listener;
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+            this.call = requestStream;
+        }
+
+        @Override
+        public void onNext(GenerateResponse response) {
+            if (!response.getTokensList().isEmpty()) {
+                listener.onTokens(response.getTokensList());
+            }
+            if (response.hasFinished()) {
+                finished = response.getFinished();
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            listener.onError(ExpertMeshException.from(t));
+        }
+
+        @Override
+        public void onCompleted() {
+            if (finished == null) {
+                listener.onError(noFinished());
+            } else {
+                listener.onFinished(finished);
+            }
+        }
+
+        @Override
+        public void cancel(String reason) {
+            call.cancel(reason, null);
+        }
+    }
+}
