@@ -23,10 +23,14 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Loading, cancellation, deadlines, the queue bound and drain, on the reference fixture model. */
 class LifecycleTest {
+    @TempDir
+    static Path tmp;
     static final EngineConfig ENGINE = new EngineConfig(4, 4L << 20, 64, 1, 1, true);
 
     static GenerateRequest longRequest(int maxTokens) {
@@ -91,6 +95,9 @@ class LifecycleTest {
                 }
             }));
             firstToken.get(10, TimeUnit.SECONDS);
+            for (int i = 0; i < 200 && status(r).getRunning() == 0; i++) {
+                Thread.sleep(2);
+            }
             assertTrue(status(r).getKvCache().getFreeBlocks() < total, "the running sequence holds blocks");
             ctx.cancel(null);
             awaitIdle(r);
@@ -103,21 +110,41 @@ class LifecycleTest {
     }
 
     @Test
-    void generate_deadlineExceeded_statusAndBlocksFreed() throws Exception {
-        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, ENGINE)) {
+    void generate_deadlineWhileRunning_deadlineExceededAndBlocksFreed() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = TestRouter.started(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true))) {
             int total = status(r).getKvCache().getTotalBlocks();
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> {
-                Iterator<GenerateResponse> it = r.blocking.withDeadlineAfter(100, TimeUnit.MILLISECONDS)
-                        .generate(longRequest(240));
+                Iterator<GenerateResponse> it = r.blocking.withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                        .generate(longRequest(3000));
                 while (it.hasNext()) {
                     it.next();
-                    Thread.sleep(5);
                 }
             });
             assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
             awaitIdle(r);
             assertEquals(total, status(r).getKvCache().getFreeBlocks());
+            assertEquals(1L, status(r).getFinishedOrDefault("cancelled", 0));
             assertEquals(2, r.generate(longRequest(2)).tokens().size());
+        }
+    }
+
+    @Test
+    void generate_deadlineWhileQueued_deadlineExceededAndRemovedFromQueue() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = TestRouter.started(model, new EngineConfig(16, 64L << 20, 256, 1, 4, true))) {
+            Iterator<GenerateResponse> running = r.blocking.generate(longRequest(400));
+            running.next();
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                    () -> r.blocking.withDeadlineAfter(50, TimeUnit.MILLISECONDS).generate(longRequest(5))
+                            .forEachRemaining(x -> { }));
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+            running.forEachRemaining(x -> { });
+            awaitIdle(r);
+            ServerStatus s = status(r);
+            assertEquals(0, s.getWaiting());
+            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
         }
     }
 
@@ -143,8 +170,45 @@ class LifecycleTest {
 
     @Test
     void drain_runningRequestFinishesNewOnesUnavailable() throws Exception {
-        try (TestRouter r = TestRouter.started(TestModels.FIXTURE, new EngineConfig(4, 4L << 20, 64, 4, 4, true))) {
-            Iterator<GenerateResponse> running = r.blocking.generate(longRequest(60));
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = new TestRouter(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true),
+                () -> TestModels.load(model), 4096, java.time.Duration.ofSeconds(60))) {
+            r.server.awaitLoaded();
+            Iterator<GenerateResponse> running = r.blocking.generate(longRequest(600));
+            int tokens = running.next().getTokensCount();
+            Thread drainer = Thread.ofPlatform().start(() -> {
+                try {
+                    r.server.drain();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            for (int i = 0; i < 500 && !r.server.engine().status().draining(); i++) {
+                Thread.sleep(2);
+            }
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().contains("draining"), e.getStatus().getDescription());
+            assertEquals(ServingStatus.NOT_SERVING, HealthGrpc.newBlockingStub(r.channel)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            GenerateResponse last = null;
+            while (running.hasNext()) {
+                last = running.next();
+                tokens += last.getTokensCount();
+            }
+            assertEquals(FinishReason.FINISH_REASON_LENGTH, last.getFinished().getReason());
+            assertEquals(600, tokens);
+            drainer.join(10_000);
+        }
+    }
+
+    @Test
+    void drain_graceOver_runningRequestCancelled() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = new TestRouter(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true),
+                () -> TestModels.load(model), 1 << 20, java.time.Duration.ofMillis(100))) {
+            r.server.awaitLoaded();
+            Iterator<GenerateResponse> running = r.blocking.generate(longRequest(3000));
             running.next();
             Thread drainer = Thread.ofPlatform().start(() -> {
                 try {
@@ -153,21 +217,11 @@ class LifecycleTest {
                     Thread.currentThread().interrupt();
                 }
             });
-            for (int i = 0; i < 200 && !status(r).getDraining(); i++) {
-                Thread.sleep(5);
-            }
-            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
-            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
-            assertEquals(ServingStatus.NOT_SERVING, HealthGrpc.newBlockingStub(r.channel)
-                    .check(HealthCheckRequest.getDefaultInstance()).getStatus());
             GenerateResponse last = null;
-            int tokens = 1;
             while (running.hasNext()) {
                 last = running.next();
-                tokens += last.getTokensCount();
             }
-            assertEquals(FinishReason.FINISH_REASON_LENGTH, last.getFinished().getReason());
-            assertEquals(60, last.getFinished().getUsage().getCompletionTokens());
+            assertEquals(FinishReason.FINISH_REASON_CANCELLED, last.getFinished().getReason());
             drainer.join(10_000);
         }
     }

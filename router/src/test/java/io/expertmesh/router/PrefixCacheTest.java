@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.proto.inference.v1.GetStatusRequest;
+import io.expertmesh.proto.inference.v1.SamplingParams;
 import io.expertmesh.proto.inference.v1.TokenIds;
 import io.expertmesh.router.engine.EngineConfig;
 import java.nio.file.Path;
@@ -26,7 +27,7 @@ class PrefixCacheTest {
             ids.addIds(t);
         }
         return GenerateRequest.newBuilder().setTokenIds(ids).setMaxTokens(8).setIgnoreEos(true).setLogprobs(true)
-                .build();
+                .setSampling(SamplingParams.newBuilder().setTemperature(0.7f).setSeed(42)).build();
     }
 
     @Test

@@ -30,8 +30,13 @@ final class TestRouter implements AutoCloseable {
     }
 
     TestRouter(Path modelDir, EngineConfig engine, Supplier<LoadedModel> loader, int maxBuffered) throws IOException {
+        this(modelDir, engine, loader, maxBuffered, Duration.ofSeconds(2));
+    }
+
+    TestRouter(Path modelDir, EngineConfig engine, Supplier<LoadedModel> loader, int maxBuffered, Duration drainGrace)
+            throws IOException {
         String name = InProcessServerBuilder.generateName();
-        server = new RouterServer(new RouterConfig(0, modelDir, engine, maxBuffered, Duration.ofSeconds(2)),
+        server = new RouterServer(new RouterConfig(0, modelDir, engine, maxBuffered, drainGrace),
                 InProcessServerBuilder.forName(name).directExecutor());
         server.start(loader);
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
