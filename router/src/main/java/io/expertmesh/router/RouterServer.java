@@ -4,6 +4,7 @@ import io.expertmesh.core.LoadedModel;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.service.InferenceService;
+import io.expertmesh.router.service.Utf8CheckedService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -44,7 +45,7 @@ public final class RouterServer implements AutoCloseable {
     public RouterServer(RouterConfig config, ServerBuilder<?> builder) {
         this.config = config;
         this.inference = new InferenceService(config.maxBufferedTokens());
-        this.server = builder.addService(inference).addService(health.getHealthService())
+        this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
