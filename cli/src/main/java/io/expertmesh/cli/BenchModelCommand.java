@@ -45,6 +45,13 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the results as one JSON object.")
     boolean json;
 
+    @Option(names = "--engine", description = "Measure decode through the router's engine (continuous batching, "
+            + "paged KV cache, sampling): N concurrent streams instead of raw forward steps.")
+    boolean engine;
+
+    @Option(names = "--tokens", paramLabel = "N", description = "With --engine: tokens per stream (default 64).")
+    int tokensPerStream = 64;
+
     @Override
     public Integer call() {
         if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
@@ -64,6 +71,13 @@ final class BenchModelCommand implements Callable<Integer> {
         err.printf("memory read bandwidth (all threads): %.1f GB/s -> decode bound %.0f tokens/s at batch 1%n",
                 bandwidth, bandwidth * 1e9 / activeBytes);
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
+        if (engine) {
+            EngineBench.run(model, batches, context, tokensPerStream, activeBytes, bandwidth, result, err);
+            if (json) {
+                System.out.println(result);
+            }
+            return 0;
+        }
         try (RandomWeights weights = new RandomWeights(7, true);
              Transformer t = new ModelBuilder(config, weights, kernels).build()) {
             int vocab = config.vocabSize();

@@ -86,6 +86,23 @@ public final class SyntheticModels {
         return c;
     }
 
+    /** The benchmark model written as a checkpoint (about 350 MB) under {@code cacheRoot}, once. */
+    public static Path ensureBenchModel(Path cacheRoot) {
+        Path dir = cacheRoot.resolve("models").resolve("deepseek-v3-bench-v1");
+        if (Files.isRegularFile(dir.resolve("model.safetensors"))) {
+            return dir;
+        }
+        try {
+            Files.createDirectories(dir.getParent());
+            Path tmp = Files.createTempDirectory(dir.getParent(), "bench.tmp");
+            writeModel(benchConfig(), 7, tmp);
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the benchmark model under " + cacheRoot, e);
+        }
+    }
+
     /** {@code $EXPERTMESH_CACHE}, else {@code ~/.cache/expertmesh}. */
     public static Path defaultCacheRoot() {
         String env = System.getenv("EXPERTMESH_CACHE");
