@@ -1,6 +1,7 @@
 package io.expertmesh.router;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.proto.inference.v1.GenerateResponse;
@@ -24,6 +25,31 @@ import org.junit.jupiter.api.Test;
 /** The router over a real socket on port 0: health, model info, and greedy generation equal to the reference. */
 class RouterSocketTest {
 
+    /** Service names listed by server reflection (what grpcurl and friends use). */
+    static List<String> reflectedServices(ManagedChannel channel) throws Exception {
+        java.util.concurrent.CompletableFuture<List<String>> names = new java.util.concurrent.CompletableFuture<>();
+        var requests = io.grpc.reflection.v1.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(
+                new io.grpc.stub.StreamObserver<io.grpc.reflection.v1.ServerReflectionResponse>() {
+                    @Override
+                    public void onNext(io.grpc.reflection.v1.ServerReflectionResponse r) {
+                        names.complete(r.getListServicesResponse().getServiceList().stream()
+                                .map(io.grpc.reflection.v1.ServiceResponse::getName).toList());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        names.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        requests.onNext(io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+        return names.get(10, TimeUnit.SECONDS);
+    }
+
     @Test
     void generate_overTcp_reproducesReferenceGreedyTokens() throws Exception {
         RouterConfig config = new RouterConfig(0, TestModels.FIXTURE, new EngineConfig(4, 4L << 20, 64, 8, 8, true),
@@ -46,6 +72,7 @@ class RouterSocketTest {
                 List<Integer> ids = new ArrayList<>();
                 it.forEachRemaining(r -> r.getTokensList().forEach(t -> ids.add(t.getTokenId())));
                 assertEquals(List.of(765, 164, 924, 360, 550, 932, 152, 385, 494), ids);
+                assertTrue(reflectedServices(channel).contains(InferenceServiceGrpc.SERVICE_NAME));
             } finally {
                 channel.shutdownNow();
             }

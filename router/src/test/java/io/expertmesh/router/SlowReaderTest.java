@@ -28,7 +28,7 @@ class SlowReaderTest {
     @Test
     void generate_clientStopsReading_cutOffWithResourceExhaustedOthersUnaffected() throws Exception {
         try (TestRouter r = new TestRouter(TestModels.FIXTURE, new EngineConfig(4, 4L << 20, 64, 4, 4, true),
-                () -> TestModels.load(TestModels.FIXTURE), 16)) {
+                () -> TestModels.load(TestModels.FIXTURE), 64)) {
             r.server.awaitLoaded();
             CompletableFuture<Status> outcome = new CompletableFuture<>();
             r.async.generate(request(200), new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
@@ -52,7 +52,7 @@ class SlowReaderTest {
                     outcome.complete(Status.OK);
                 }
             });
-            // Meanwhile another request runs to the end.
+            // Meanwhile another request (fewer tokens than the bound, so a normal reader cannot hit it) runs to the end.
             assertEquals(50, r.generate(request(50)).tokens().size());
             Status status = outcome.get(30, TimeUnit.SECONDS);
             assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
