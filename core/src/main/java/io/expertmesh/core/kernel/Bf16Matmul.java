@@ -24,7 +24,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Determinism.</b> Every (row, batch row) pair is accumulated the same way whatever the tile, the row
  * block or the thread: an even and an odd vector accumulator over steps of {@code 2L} elements (one int load),
- * then {@code (e+o)} reduced as a fixed tree ({@link VectorMath#reduce}), plus the scalar tail (the last
+ * then {@code (e+o)} reduced as a fixed tree ({@link VectorMath#reduce}; the tile reduces its 8 accumulators at
+ * once with {@link VectorMath#reduce8}, the same tree bit for bit), plus the scalar tail (the last
  * {@code < 2L} elements) summed in order with fused multiply-adds.
  *
  * <p><b>Tiling.</b> The register tile is 2 weight rows × 4 batch rows (16 accumulators): per step it loads 2
@@ -189,22 +190,15 @@ final class Bf16Matmul {
         e11.add(o11).intoArray(lanes, 5 * L);
         e12.add(o12).intoArray(lanes, 6 * L);
         e13.add(o13).intoArray(lanes, 7 * L);
+        VectorMath.reduce8(lanes, 0);
         int c = 2 * pairs;
-        out[outOff + b * rows + r] = VectorMath.reduce(lanes, 0)
-                + tail(w, base0, c, cols, x, xOff + b * cols);
-        out[outOff + (b + 1) * rows + r] = VectorMath.reduce(lanes, L)
-                + tail(w, base0, c, cols, x, xOff + (b + 1) * cols);
-        out[outOff + (b + 2) * rows + r] = VectorMath.reduce(lanes, 2 * L)
-                + tail(w, base0, c, cols, x, xOff + (b + 2) * cols);
-        out[outOff + (b + 3) * rows + r] = VectorMath.reduce(lanes, 3 * L)
-                + tail(w, base0, c, cols, x, xOff + (b + 3) * cols);
-        out[outOff + b * rows + r + 1] = VectorMath.reduce(lanes, 4 * L)
-                + tail(w, base1, c, cols, x, xOff + b * cols);
-        out[outOff + (b + 1) * rows + r + 1] = VectorMath.reduce(lanes, 5 * L)
-                + tail(w, base1, c, cols, x, xOff + (b + 1) * cols);
-        out[outOff + (b + 2) * rows + r + 1] = VectorMath.reduce(lanes, 6 * L)
-                + tail(w, base1, c, cols, x, xOff + (b + 2) * cols);
-        out[outOff + (b + 3) * rows + r + 1] = VectorMath.reduce(lanes, 7 * L)
-                + tail(w, base1, c, cols, x, xOff + (b + 3) * cols);
+        out[outOff + b * rows + r] = lanes[0] + tail(w, base0, c, cols, x, xOff + b * cols);
+        out[outOff + (b + 1) * rows + r] = lanes[1] + tail(w, base0, c, cols, x, xOff + (b + 1) * cols);
+        out[outOff + (b + 2) * rows + r] = lanes[2] + tail(w, base0, c, cols, x, xOff + (b + 2) * cols);
+        out[outOff + (b + 3) * rows + r] = lanes[3] + tail(w, base0, c, cols, x, xOff + (b + 3) * cols);
+        out[outOff + b * rows + r + 1] = lanes[4] + tail(w, base1, c, cols, x, xOff + b * cols);
+        out[outOff + (b + 1) * rows + r + 1] = lanes[5] + tail(w, base1, c, cols, x, xOff + (b + 1) * cols);
+        out[outOff + (b + 2) * rows + r + 1] = lanes[6] + tail(w, base1, c, cols, x, xOff + (b + 2) * cols);
+        out[outOff + (b + 3) * rows + r + 1] = lanes[7] + tail(w, base1, c, cols, x, xOff + (b + 3) * cols);
     }
 }

@@ -12,7 +12,8 @@ import jdk.incubator.vector.FloatVector;
  * Rows of an F32 matmul on the calling thread: {@code out[b][r] = Σ_c w[r][c] · x[b][c]}.
  *
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators over steps of {@code 2L}, one
- * more {@code L} step into the first if it fits, {@code (a0+a1)} reduced as a fixed tree, then the scalar tail
+ * more {@code L} step into the first if it fits, {@code (a0+a1)} reduced as a fixed tree ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the
+ * tile's 8 accumulators at once, bit-identical), then the scalar tail
  * (fewer than {@code L} elements) summed in order with fused multiply-adds, whatever the tiling or thread.
  * The register tile is 2 weight rows × 4 batch rows (one row at a time for leftover batch rows), within blocks of
  * {@link #ROW_BLOCK} weight rows, as in {@link Bf16Matmul}.
@@ -160,13 +161,14 @@ final class F32Matmul {
         a110.add(a111).intoArray(lanes, 5 * L);
         a120.add(a121).intoArray(lanes, 6 * L);
         a130.add(a131).intoArray(lanes, 7 * L);
-        out[o0 + r] = VectorMath.reduce(lanes, 0) + tail(w, base0, c, cols, x, x0);
-        out[o0 + rows + r] = VectorMath.reduce(lanes, L) + tail(w, base0, c, cols, x, x1);
-        out[o0 + 2 * rows + r] = VectorMath.reduce(lanes, 2 * L) + tail(w, base0, c, cols, x, x2);
-        out[o0 + 3 * rows + r] = VectorMath.reduce(lanes, 3 * L) + tail(w, base0, c, cols, x, x3);
-        out[o0 + r + 1] = VectorMath.reduce(lanes, 4 * L) + tail(w, base1, c, cols, x, x0);
-        out[o0 + rows + r + 1] = VectorMath.reduce(lanes, 5 * L) + tail(w, base1, c, cols, x, x1);
-        out[o0 + 2 * rows + r + 1] = VectorMath.reduce(lanes, 6 * L) + tail(w, base1, c, cols, x, x2);
-        out[o0 + 3 * rows + r + 1] = VectorMath.reduce(lanes, 7 * L) + tail(w, base1, c, cols, x, x3);
+        VectorMath.reduce8(lanes, 0);
+        out[o0 + r] = lanes[0] + tail(w, base0, c, cols, x, x0);
+        out[o0 + rows + r] = lanes[1] + tail(w, base0, c, cols, x, x1);
+        out[o0 + 2 * rows + r] = lanes[2] + tail(w, base0, c, cols, x, x2);
+        out[o0 + 3 * rows + r] = lanes[3] + tail(w, base0, c, cols, x, x3);
+        out[o0 + r + 1] = lanes[4] + tail(w, base1, c, cols, x, x0);
+        out[o0 + rows + r + 1] = lanes[5] + tail(w, base1, c, cols, x, x1);
+        out[o0 + 2 * rows + r + 1] = lanes[6] + tail(w, base1, c, cols, x, x2);
+        out[o0 + 3 * rows + r + 1] = lanes[7] + tail(w, base1, c, cols, x, x3);
     }
 }

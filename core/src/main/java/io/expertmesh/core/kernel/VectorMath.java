@@ -74,6 +74,83 @@ final class VectorMath {
         return a[off];
     }
 
+    /** Whether {@link #reduce8} uses the permute network (8 or 16 lanes: AVX2, AVX-512) or the scalar tree. */
+    private static final boolean NETWORK = L == 8 || L == 16;
+    // Index vectors of the reduction network, level by level: see pairIndex().
+    private static final FloatVector LO1 = pairIndex(L, false);
+    private static final FloatVector HI1 = pairIndex(L, true);
+    private static final FloatVector LO2 = pairIndex(L / 2, false);
+    private static final FloatVector HI2 = pairIndex(L / 2, true);
+    private static final FloatVector LO3 = pairIndex(Math.max(L / 4, 2), false);
+    private static final FloatVector HI3 = pairIndex(Math.max(L / 4, 2), true);
+    private static final FloatVector LO4 = pairIndex(Math.max(L / 8, 2), false);
+    private static final FloatVector HI4 = pairIndex(Math.max(L / 8, 2), true);
+
+    /**
+     * Index vector for {@code selectFrom(a, b)} at a level where each accumulator still has {@code w} lanes,
+     * packed side by side ({@code L / w} accumulators per vector): output slot {@code q} (of {@code w/2} lanes)
+     * takes the low ({@code hi == false}) or high half of accumulator {@code q} of {@code a} (then of {@code b}).
+     */
+    private static FloatVector pairIndex(int w, boolean hi) {
+        int m = L / w;
+        int half = w / 2;
+        float[] idx = new float[L];
+        for (int n = 0; n < L; n++) {
+            int q = n / half;
+            int i = n % half;
+            int src = (q % m) * w + i + (hi ? half : 0);
+            idx[n] = q >= m ? src + L : src;
+        }
+        return FloatVector.fromArray(F, idx, 0);
+    }
+
+    /**
+     * {@link #reduce(float[], int)} of the 8 accumulators stored at {@code a[off + k·L]} ({@code k < 8}), at
+     * once and bit-identical to it: the sum of accumulator {@code k} goes to {@code a[off + k]}, and the rest of
+     * {@code a[off .. off + 8L)} is left undefined.
+     *
+     * <p>Each level of the halving tree ({@code lane i + lane i + w/2}) is one vector add over two
+     * accumulators' halves brought side by side by two-vector permutes ({@code selectFrom(a, b)}, one
+     * {@code vpermt2ps}), so the 8 sums cost 8 loads, 16 permutes, 8 adds and a store (AVX-512) instead of 128
+     * scalar loads and 120 dependent scalar adds. Permutes move values exactly and every add is the tree's add of
+     * the same two values, so this, the scalar tree and interpreted code agree bit for bit.
+     *
+     * <p>It takes an array, not 8 vectors, for the same reason as {@link #reduce(float[], int)}: C2 does not
+     * inline it into the large tile methods (node count cutoff), and vector arguments to a call that is not inlined
+     * are boxed. A 64-byte store followed by a 64-byte load of the same address is forwarded, so the round trip is
+     * cheap.
+     */
+    static void reduce8(float[] a, int off) {
+        if (!NETWORK) {
+            // Sum k lands in a[off + k], inside the block of a sum already taken (k / L <= k).
+            for (int k = 0; k < 8; k++) {
+                a[off + k] = reduce(a, off + k * L);
+            }
+            return;
+        }
+        // Written out without helper methods: C2 may inline this into a tile method that is already past its
+        // node-count cutoff, where a further (non-@ForceInline) call with vector arguments would box them.
+        FloatVector v0 = FloatVector.fromArray(F, a, off);
+        FloatVector v1 = FloatVector.fromArray(F, a, off + L);
+        FloatVector v2 = FloatVector.fromArray(F, a, off + 2 * L);
+        FloatVector v3 = FloatVector.fromArray(F, a, off + 3 * L);
+        FloatVector v4 = FloatVector.fromArray(F, a, off + 4 * L);
+        FloatVector v5 = FloatVector.fromArray(F, a, off + 5 * L);
+        FloatVector v6 = FloatVector.fromArray(F, a, off + 6 * L);
+        FloatVector v7 = FloatVector.fromArray(F, a, off + 7 * L);
+        FloatVector b0 = LO1.selectFrom(v0, v1).add(HI1.selectFrom(v0, v1));
+        FloatVector b1 = LO1.selectFrom(v2, v3).add(HI1.selectFrom(v2, v3));
+        FloatVector b2 = LO1.selectFrom(v4, v5).add(HI1.selectFrom(v4, v5));
+        FloatVector b3 = LO1.selectFrom(v6, v7).add(HI1.selectFrom(v6, v7));
+        FloatVector c0 = LO2.selectFrom(b0, b1).add(HI2.selectFrom(b0, b1));
+        FloatVector c1 = LO2.selectFrom(b2, b3).add(HI2.selectFrom(b2, b3));
+        FloatVector d = LO3.selectFrom(c0, c1).add(HI3.selectFrom(c0, c1));
+        if (L == 16) {
+            d = LO4.selectFrom(d, d).add(HI4.selectFrom(d, d));
+        }
+        d.intoArray(a, off);
+    }
+
     /**
      * e^x per lane, within ~2 ulp of {@link Math#exp} for x in [-86, 88.7]; 0 below -86 (the true value is
      * under 5e-38), +Inf above ln(Float.MAX_VALUE), NaN for NaN. Bit-identical to {@link #exp(float)}.

@@ -58,4 +58,32 @@ class VectorMathTest {
         FloatVector.fromArray(VectorMath.F, in, 0).intoArray(lanes, 0);
         assertEquals(expected, VectorMath.reduce(lanes));
     }
+
+    @Test
+    void reduce8_matchesScalarTreeBitForBit() {
+        Random rnd = new Random(13);
+        int n = 8 * VectorMath.L;
+        float[] a = new float[n];
+        float[] b = new float[n];
+        // Many rounds, so the network runs interpreted, then compiled (C1, C2).
+        for (int round = 0; round < 50_000; round++) {
+            for (int i = 0; i < n; i++) {
+                // Mixed magnitudes make the order of additions visible in the rounding.
+                a[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(9) - 4));
+            }
+            if (round % 11 == 0) {
+                a[rnd.nextInt(n)] = -0f;
+            }
+            if (round % 13 == 0) {
+                a[rnd.nextInt(n)] = Float.POSITIVE_INFINITY;
+            }
+            System.arraycopy(a, 0, b, 0, n);
+            VectorMath.reduce8(a, 0);
+            for (int k = 0; k < 8; k++) {
+                float expected = VectorMath.reduce(b, k * VectorMath.L);
+                assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(a[k]),
+                        "round " + round + " accumulator " + k);
+            }
+        }
+    }
 }
