@@ -96,6 +96,11 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void ropeInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) {
+        rotateInterleaved(x, off, dim, cos, sin, csOff);
+    }
+
+    /** Interleaved-pair rotation; also the vector kernels' implementation (adjacent pairs do not vectorise well). */
+    static void rotateInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) {
         for (int i = 0; i < dim / 2; i++) {
             float a = x[off + 2 * i];
             float b = x[off + 2 * i + 1];

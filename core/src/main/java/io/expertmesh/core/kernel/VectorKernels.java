@@ -329,14 +329,7 @@ public final class VectorKernels implements Kernels {
 
     @Override
     public void ropeInterleaved(float[] x, int off, int dim, float[] cos, float[] sin, int csOff) {
-        for (int i = 0; i < dim / 2; i++) {
-            float a = x[off + 2 * i];
-            float b = x[off + 2 * i + 1];
-            float c = cos[csOff + i];
-            float s = sin[csOff + i];
-            x[off + 2 * i] = a * c - b * s;
-            x[off + 2 * i + 1] = a * s + b * c;
-        }
+        ScalarKernels.rotateInterleaved(x, off, dim, cos, sin, csOff);
     }
 
     @Override
