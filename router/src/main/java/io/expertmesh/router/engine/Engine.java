@@ -60,7 +60,10 @@ public final class Engine implements AutoCloseable {
     private final SamplerScratch samplerScratch = new SamplerScratch();
     private final ConcurrentLinkedQueue<Active> inbox = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Active> cancels = new ConcurrentLinkedQueue<>();
+    /** Requests submitted and not yet scheduled: bounds the waiting queue, counted from any thread. */
     private final AtomicInteger queued = new AtomicInteger();
+    /** Requests submitted and not yet ended: what a drain waits for. */
+    private final AtomicInteger unfinished = new AtomicInteger();
     private final Map<SequenceState, Active> active = new IdentityHashMap<>();
     private final Map<String, Long> finishedCounts = new TreeMap<>();
     private final Thread thread;
@@ -143,6 +146,7 @@ public final class Engine implements AutoCloseable {
                     + config.maxWaiting() + " requests); retry later");
         }
         Active a = new Active(request, listener, maxTotal, System.nanoTime());
+        unfinished.incrementAndGet();
         inbox.add(a);
         LockSupport.unpark(thread);
         return a;
@@ -158,8 +162,7 @@ public final class Engine implements AutoCloseable {
     public boolean awaitIdle(long timeout, TimeUnit unit) throws InterruptedException {
         long deadline = System.nanoTime() + unit.toNanos(timeout);
         while (System.nanoTime() < deadline) {
-            EngineStatus s = status;
-            if (queued.get() == 0 && s.running() == 0 && s.waiting() == 0 && inbox.isEmpty()) {
+            if (unfinished.get() == 0) {
                 return true;
             }
             Thread.sleep(10);
@@ -336,6 +339,7 @@ public final class Engine implements AutoCloseable {
             a.stepper.abort(reason);
         }
         finishedCounts.merge(reason.wireName(), 1L, Long::sum);
+        unfinished.decrementAndGet();
         long now = System.nanoTime();
         Completion c = new Completion(reason, stopString, stopToken, a.request.prompt().length, a.stepper.generated(),
                 a.cachedTokens, a.firstScheduled == 0 ? 0 : a.firstScheduled - a.arrival,

@@ -70,26 +70,28 @@ final class GenerateStream implements SequenceListener {
             t.addTopLogprobs(io.expertmesh.proto.inference.v1.TokenLogprob.newBuilder().setTokenId(lp.tokenId())
                     .setLogprob(lp.logprob()));
         }
-        boolean overflow;
+        boolean overflow = false;
         synchronized (this) {
             if (closed) {
                 return;
             }
             pending.add(t.build());
-            overflow = pending.size() > maxBuffered;
-            if (overflow) {
+            if (pending.size() > maxBuffered) {
+                overflow = true;
+                // Under the lock: gRPC stream observers must not be called from two threads at once.
                 closed = true;
+                LOG.warn("Request {}: client is not reading ({} tokens buffered); cancelling it", requestId,
+                        maxBuffered);
+                try {
+                    observer.onError(Status.RESOURCE_EXHAUSTED.withDescription("the client did not read its "
+                            + "stream: " + maxBuffered + " tokens were waiting").asRuntimeException());
+                } catch (RuntimeException ignored) {
+                    // The call may already be gone.
+                }
             }
         }
         if (overflow) {
-            LOG.warn("Request {}: client is not reading ({} tokens buffered); cancelling it", requestId, maxBuffered);
             cancelEngine();
-            try {
-                observer.onError(Status.RESOURCE_EXHAUSTED.withDescription("the client did not read its stream: "
-                        + maxBuffered + " tokens were waiting").asRuntimeException());
-            } catch (RuntimeException ignored) {
-                // The call may already be gone.
-            }
             return;
         }
         drain();
