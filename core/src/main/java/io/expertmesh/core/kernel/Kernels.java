@@ -44,6 +44,29 @@ public interface Kernels {
     /** {@code Σ_i a[aOff+i]·b[bOff+i]} for {@code i < n}. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 
+    /**
+     * Attention scores over {@code count} rows spaced {@code stride} apart:
+     * {@code out[outOff+i] = scale · dot(q[qOff..], k[kOff + i·stride ..], dim)}, each row summed exactly as
+     * {@link #dot} sums it.
+     */
+    default void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int count, int dim, float scale,
+                         float[] out, int outOff) {
+        for (int i = 0; i < count; i++) {
+            out[outOff + i] = dot(q, qOff, k, kOff + i * stride, dim) * scale;
+        }
+    }
+
+    /**
+     * Weighted sum of {@code count} rows spaced {@code stride} apart, added in row order:
+     * {@code y[yOff+j] += Σ_i w[wOff+i] · v[vOff + i·stride + j]}, as {@code count} calls of {@link #axpy}.
+     */
+    default void axpyRows(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim, float[] y,
+                          int yOff) {
+        for (int i = 0; i < count; i++) {
+            axpy(w[wOff + i], v, vOff + i * stride, y, yOff, dim);
+        }
+    }
+
     /** {@code y[yOff+i] += alpha · x[xOff+i]} for {@code i < n}. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 

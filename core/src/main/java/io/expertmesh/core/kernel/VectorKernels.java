@@ -213,6 +213,26 @@ public final class VectorKernels implements Kernels {
     public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         Objects.checkFromIndexSize(aOff, n, a.length);
         Objects.checkFromIndexSize(bOff, n, b.length);
+        return dotKernel(a, aOff, b, bOff, n, KernelScratch.get().lanes);
+    }
+
+    @Override
+    public void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int count, int dim, float scale,
+                        float[] out, int outOff) {
+        if (count <= 0) {
+            return;
+        }
+        Objects.checkFromIndexSize(qOff, dim, q.length);
+        Objects.checkFromIndexSize(kOff, (count - 1) * stride + dim, k.length);
+        Objects.checkFromIndexSize(outOff, count, out.length);
+        float[] lanes = KernelScratch.get().lanes;
+        for (int i = 0; i < count; i++) {
+            out[outOff + i] = dotKernel(q, qOff, k, kOff + i * stride, dim, lanes) * scale;
+        }
+    }
+
+    /** Two accumulators over 2L-element steps, one L step, a scalar fma tail, the fixed lane tree. */
+    private static float dotKernel(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes) {
         int step = 2 * L;
         int main = n / step * step;
         FloatVector a0 = FloatVector.zero(F);
@@ -230,15 +250,32 @@ public final class VectorKernels implements Kernels {
         for (; i < n; i++) {
             tail = Math.fma(a[aOff + i], b[bOff + i], tail);
         }
-        float[] lanes = KernelScratch.get().lanes;
         a0.add(a1).intoArray(lanes, 0);
         return VectorMath.reduce(lanes) + tail;
+    }
+
+    @Override
+    public void axpyRows(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim, float[] y,
+                         int yOff) {
+        if (count <= 0) {
+            return;
+        }
+        Objects.checkFromIndexSize(wOff, count, w.length);
+        Objects.checkFromIndexSize(vOff, (count - 1) * stride + dim, v.length);
+        Objects.checkFromIndexSize(yOff, dim, y.length);
+        for (int i = 0; i < count; i++) {
+            axpyKernel(w[wOff + i], v, vOff + i * stride, y, yOff, dim);
+        }
     }
 
     @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         Objects.checkFromIndexSize(xOff, n, x.length);
         Objects.checkFromIndexSize(yOff, n, y.length);
+        axpyKernel(alpha, x, xOff, y, yOff, n);
+    }
+
+    private static void axpyKernel(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         int bound = F.loopBound(n);
         FloatVector va = FloatVector.broadcast(F, alpha);
         int i = 0;

@@ -27,6 +27,11 @@ public final class ContiguousKvCache implements KvCache {
     }
 
     @Override
+    public int contiguousRows(int pos) {
+        return capacity - pos;
+    }
+
+    @Override
     public int capacity() {
         return capacity;
     }

@@ -97,13 +97,20 @@ public final class Gqa implements Attention {
     private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] q, int qOff, int headOff,
                            int kw, float[] out, int outOff) {
         float[] scores = AttentionScratch.scores(pos + 1);
-        for (int p = 0; p <= pos; p++) {
-            scores[p] = k.dot(q, qOff, cache.array(layer, p), cache.offset(p) + headOff, headDim) * scale;
+        int row = 2 * kw;
+        // Walk the cache in runs of contiguous rows (a block, or the whole contiguous cache): one call per run.
+        for (int p = 0; p <= pos; ) {
+            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
+            k.dotRows(q, qOff, cache.array(layer, p), cache.offset(p) + headOff, row, n, headDim, scale, scores, p);
+            p += n;
         }
         k.softmax(scores, 0, pos + 1);
         Arrays.fill(out, outOff, outOff + headDim, 0f);
-        for (int p = 0; p <= pos; p++) {
-            k.axpy(scores[p], cache.array(layer, p), cache.offset(p) + kw + headOff, out, outOff, headDim);
+        for (int p = 0; p <= pos; ) {
+            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
+            k.axpyRows(scores, p, cache.array(layer, p), cache.offset(p) + kw + headOff, row, n, headDim, out,
+                    outOff);
+            p += n;
         }
     }
 

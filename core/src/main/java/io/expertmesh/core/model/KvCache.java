@@ -15,6 +15,12 @@ public interface KvCache {
     /** Index of row {@code pos} inside {@link #array}. */
     int offset(int pos);
 
+    /**
+     * How many rows starting at {@code pos} lie one after another in {@link #array} (to the end of a block, or
+     * of the cache), so attention can walk them with one kernel call.
+     */
+    int contiguousRows(int pos);
+
     /** Number of positions this cache can hold. */
     int capacity();
 }

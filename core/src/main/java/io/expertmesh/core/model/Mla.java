@@ -146,13 +146,18 @@ public final class Mla implements Attention {
                            float[] oLat, int outOff) {
         int row = kvLora + rope;
         float[] scores = AttentionScratch.scores(pos + 1);
-        for (int p = 0; p <= pos; p++) {
-            scores[p] = k.dot(qFull, qOff, cache.array(layer, p), cache.offset(p), row) * softmaxScale;
+        // Walk the cache in runs of contiguous rows (a block, or the whole contiguous cache): one call per run.
+        for (int p = 0; p <= pos; ) {
+            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
+            k.dotRows(qFull, qOff, cache.array(layer, p), cache.offset(p), row, n, row, softmaxScale, scores, p);
+            p += n;
         }
         k.softmax(scores, 0, pos + 1);
         java.util.Arrays.fill(oLat, outOff, outOff + kvLora, 0f);
-        for (int p = 0; p <= pos; p++) {
-            k.axpy(scores[p], cache.array(layer, p), cache.offset(p), oLat, outOff, kvLora);
+        for (int p = 0; p <= pos; ) {
+            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
+            k.axpyRows(scores, p, cache.array(layer, p), cache.offset(p), row, n, kvLora, oLat, outOff);
+            p += n;
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.expertmesh.core.kernel;
 
 import static io.expertmesh.core.kernel.TestData.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -135,6 +136,47 @@ class VectorKernelsTest {
                 magnitude += Math.abs(a[i + 3] * b[i + 5]);
             }
             assertClose(ref.dot(a, 3, b, 5, n), vec.dot(a, 3, b, 5, n), 1e-5 * Math.sqrt(n) * magnitude, "dot " + n);
+        }
+    }
+
+    @Test
+    void dotRows_oddSizesAndStrides_equalsDotPerRowBitForBit() {
+        Random rnd = new Random(11);
+        for (int dim : SIZES) {
+            int stride = dim + 7;
+            int count = 5;
+            float[] q = TestData.floats(rnd, dim + 2);
+            float[] k = TestData.floats(rnd, 3 + count * stride);
+            float[] out = new float[count + 1];
+            vec.dotRows(q, 2, k, 3, stride, count, dim, 0.5f, out, 1);
+            for (int i = 0; i < count; i++) {
+                assertEquals(vec.dot(q, 2, k, 3 + i * stride, dim) * 0.5f, out[1 + i], "row " + i + " dim " + dim);
+                assertClose(ref.dot(q, 2, k, 3 + i * stride, dim) * 0.5f, out[1 + i], 1e-4 * Math.sqrt(dim),
+                        "vs scalar, dim " + dim);
+            }
+        }
+    }
+
+    @Test
+    void axpyRows_oddSizesAndStrides_equalsAxpyPerRowBitForBit() {
+        Random rnd = new Random(12);
+        for (int dim : SIZES) {
+            int stride = dim + 3;
+            int count = 6;
+            float[] w = TestData.floats(rnd, count + 1);
+            float[] v = TestData.floats(rnd, 2 + count * stride);
+            float[] y1 = TestData.floats(rnd, dim + 4);
+            float[] y2 = y1.clone();
+            float[] y3 = y1.clone();
+            vec.axpyRows(w, 1, v, 2, stride, count, dim, y1, 4 - 4);
+            for (int i = 0; i < count; i++) {
+                vec.axpy(w[1 + i], v, 2 + i * stride, y2, 0, dim);
+                ref.axpy(w[1 + i], v, 2 + i * stride, y3, 0, dim);
+            }
+            assertArrayEquals(y2, y1, "dim " + dim);
+            for (int j = 0; j < dim; j++) {
+                assertClose(y3[j], y1[j], 1e-5 * count, "vs scalar, dim " + dim);
+            }
         }
     }
 

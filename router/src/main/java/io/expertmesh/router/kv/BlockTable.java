@@ -48,6 +48,11 @@ public final class BlockTable implements KvCache {
     }
 
     @Override
+    public int contiguousRows(int pos) {
+        return blockSize - pos % blockSize;
+    }
+
+    @Override
     public int capacity() {
         return size * blockSize;
     }

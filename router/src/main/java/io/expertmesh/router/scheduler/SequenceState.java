@@ -25,6 +25,11 @@ public final class SequenceState {
         }
 
         @Override
+        public int contiguousRows(int pos) {
+            throw new IllegalStateException("sequence holds no KV blocks");
+        }
+
+        @Override
         public int capacity() {
             return 0;
         }
