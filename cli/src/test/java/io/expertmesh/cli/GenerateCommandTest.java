@@ -10,8 +10,6 @@ import io.expertmesh.client.fake.FakeRouter;
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.proto.inference.v1.SamplingParams;
 import io.grpc.Status;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -62,12 +60,8 @@ class GenerateCommandTest {
     }
 
     private static Run run(CommandLine cl, String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int exit = cl.execute(args);
-        return new Run(exit, out.toString(), err.toString());
+        RunCommandTest.Run r = RunCommandTest.run(cl, args);
+        return new Run(r.exit(), r.out(), r.err());
     }
 
     @Test

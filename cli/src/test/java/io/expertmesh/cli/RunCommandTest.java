@@ -22,7 +22,11 @@ class RunCommandTest {
     }
 
     static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
+        return run(Main.commandLine(), args);
+    }
+
+    /** Runs a prepared command line, capturing its out and err. */
+    static Run run(CommandLine cl, String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         cl.setOut(new PrintWriter(out, true));
