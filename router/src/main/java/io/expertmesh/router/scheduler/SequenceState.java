@@ -1,8 +1,10 @@
 package io.expertmesh.router.scheduler;
 
 import io.expertmesh.core.model.KvCache;
+import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.router.kv.BlockTable;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One request's token state: its prompt and output tokens (in one array sized for the request's limit, so
@@ -39,6 +41,7 @@ public final class SequenceState {
     private int numCachedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
     private BlockTable blockTable;
+    private List<KvBlock> remoteBlocks = List.of();
 
     /**
      * @param maxTotalTokens prompt plus the most output tokens it may produce; the block table never needs
@@ -161,6 +164,21 @@ public final class SequenceState {
     /** KV manager only. */
     public void setNumCachedTokens(int n) {
         this.numCachedTokens = n;
+    }
+
+    /**
+     * The engine, before {@link Scheduler#add}: the prompt's leading blocks found in the distributed KV tier
+     * ({@code get(i)} is block {@code i}), adopted at admission.
+     */
+    public void setRemoteBlocks(List<KvBlock> blocks) {
+        this.remoteBlocks = List.copyOf(blocks);
+    }
+
+    /** Scheduler only: the remote blocks, handed over once (later admissions find them in the local cache). */
+    List<KvBlock> takeRemoteBlocks() {
+        List<KvBlock> b = remoteBlocks;
+        remoteBlocks = List.of();
+        return b;
     }
 
     /** Scheduler only. */

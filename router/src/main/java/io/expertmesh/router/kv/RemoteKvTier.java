@@ -1,0 +1,119 @@
+package io.expertmesh.router.kv;
+
+import io.expertmesh.kvcache.BlockKey;
+import io.expertmesh.kvcache.KvBlock;
+import io.expertmesh.kvcache.KvBlockStore;
+import io.expertmesh.kvcache.KvStoreStats;
+import io.expertmesh.router.scheduler.SequenceState;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The router's side of the distributed KV tier: looks a prompt's prefix up in a {@link KvBlockStore} and
+ * publishes the full prompt blocks this router computes. Only {@code io.expertmesh.kvcache} interfaces and
+ * records are used; no Hazelcast type.
+ *
+ * <p><b>Lookup</b> ({@link #lookup}) runs on the submitting (gRPC) thread, never on the step loop: it hashes
+ * the prompt's reusable full blocks exactly as {@link KvCacheManager} does and asks the store for the longest
+ * cached run, verified by the store (checksum and token ids). The hits travel with the request and are
+ * adopted at admission ({@link KvCacheManager#adoptRemoteBlocks}).
+ *
+ * <p><b>Publishing</b> ({@link #onComputed}) runs on the engine thread from
+ * {@link KvCacheManager#cacheFullBlocks}: it copies the block's rows out of the paged storage
+ * ({@link KvBlock#fromLayers}, which also checksums) and offers it to the store's bounded queue; the network
+ * write happens on the store's thread, and a full queue drops the block (counted by the store). A bounded set
+ * of recently published hashes keeps a popular prefix from being published again by every request.
+ */
+public final class RemoteKvTier implements KvCacheManager.ComputedBlockListener {
+    /** Hashes remembered as recently published (about 16 bytes each plus map overhead). */
+    public static final int DEFAULT_RECENT_CAPACITY = 65_536;
+
+    private final KvBlockStore store;
+    private final KvCacheManager kv;
+    private final Map<BlockHash, Boolean> recent;
+    private final float[][] layers;
+    private final int[] tokens;
+    private long published;
+    private long skippedRecent;
+
+    /** A tier publishing {@code kv}'s computed blocks; registers itself as {@code kv}'s listener. */
+    public RemoteKvTier(KvBlockStore store, KvCacheManager kv, int recentCapacity) {
+        this.store = Objects.requireNonNull(store, "store");
+        this.kv = Objects.requireNonNull(kv, "kv");
+        if (recentCapacity < 1) {
+            throw new IllegalArgumentException("recentCapacity must be positive, got " + recentCapacity);
+        }
+        this.recent = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<BlockHash, Boolean> eldest) {
+                return size() > recentCapacity;
+            }
+        };
+        this.layers = new float[kv.storage().numLayers()][];
+        this.tokens = new int[kv.blockSize()];
+        kv.setComputedBlockListener(this);
+    }
+
+    /**
+     * The prompt's leading blocks held by the store (any thread): at most
+     * {@link KvCacheManager#maxReusableBlocks} of them, stopping at the first miss; empty when the prompt
+     * has no full reusable block or the store misses or fails.
+     */
+    public List<KvBlock> lookup(int[] prompt) {
+        int n = kv.maxReusableBlocks(prompt.length);
+        if (n == 0) {
+            return List.of();
+        }
+        BlockHash[] hashes = kv.prefixHashes(prompt, n);
+        int bs = kv.blockSize();
+        List<BlockKey> keys = new ArrayList<>(n);
+        List<int[]> expected = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            keys.add(new BlockKey(hashes[i].hi(), hashes[i].lo()));
+            expected.add(java.util.Arrays.copyOfRange(prompt, i * bs, (i + 1) * bs));
+        }
+        try {
+            return store.getPrefix(keys, expected);
+        } catch (RuntimeException e) {
+            return List.of();   // the contract says a store never throws; a misbehaving one costs a miss
+        }
+    }
+
+    @Override
+    public void onComputed(SequenceState seq, int index, int blockId, BlockHash hash) {
+        if (recent.get(hash) != null) {
+            skippedRecent++;
+            return;
+        }
+        recent.put(hash, Boolean.TRUE);
+        PagedKvStorage storage = kv.storage();
+        for (int l = 0; l < layers.length; l++) {
+            layers[l] = storage.block(blockId, l);
+        }
+        seq.copyTokens(index * kv.blockSize(), kv.blockSize(), tokens, 0);
+        if (store.publish(KvBlock.fromLayers(new BlockKey(hash.hi(), hash.lo()), tokens, layers,
+                storage.rowWidth()))) {
+            published++;
+        } else {
+            recent.remove(hash);    // dropped: a later request may try again
+        }
+    }
+
+    /** The store's counters. */
+    public KvStoreStats storeStats() {
+        return store.stats();
+    }
+
+    /** Blocks this router offered to the store and the store queued (engine thread's view). */
+    public long publishedBlocks() {
+        return published;
+    }
+
+    /** Computed blocks not published because they were published recently. */
+    public long skippedRecent() {
+        return skippedRecent;
+    }
+}
