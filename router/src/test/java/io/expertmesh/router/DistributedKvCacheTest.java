@@ -112,6 +112,12 @@ class DistributedKvCacheTest {
                     + ttft(cold) + " ms");
             DistributedKvStatus kb = kvStatus(b);
             assertTrue(kb.getHitTokens() >= 960 && kb.getAdoptedBlocks() >= 60 && kb.getBytesIn() > 0, kb.toString());
+            long bytesIn = kb.getBytesIn();
+            TestRouter.Result again = b.generate(request);
+            assertEquals(cold.tokens(), again.tokens());
+            DistributedKvStatus kb2 = kvStatus(b);
+            assertEquals(bytesIn, kb2.getBytesIn(), "a prefix held locally is not fetched again");
+            assertEquals(kb.getLookupsSkippedLocal() + 1, kb2.getLookupsSkippedLocal(), kb2.toString());
 
             // Router A goes away; B (and its member) stay. A router started afresh is served from the store.
             a.close();

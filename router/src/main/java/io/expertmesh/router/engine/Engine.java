@@ -12,7 +12,6 @@ import io.expertmesh.core.sample.SamplerScratch;
 import io.expertmesh.core.sample.StopDecision;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
 import io.expertmesh.kvcache.BlockKey;
-import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStoreStats;
 import io.expertmesh.kvcache.NoopKvBlockStore;
@@ -122,7 +121,7 @@ public final class Engine implements AutoCloseable {
         }
         this.eosIds = Set.copyOf(eos);
         this.status = new EngineStatus(false, 0, 0, config.maxWaiting(), kv.stats(), 0, 0, 0, Map.of(),
-                remote == null ? null : new EngineStatus.Remote(0, 0, 0));
+                remote == null ? null : new EngineStatus.Remote(0, 0, 0, 0));
         this.thread = Thread.ofPlatform().name("expertmesh-engine").daemon().unstarted(this::loop);
         LOG.info("Engine: {} KV blocks of {} tokens ({} MiB), {} tokens and {} sequences per step, queue {}, "
                         + "prefix caching {}, distributed KV tier {}", totalBlocks, config.blockSize(),
@@ -172,13 +171,13 @@ public final class Engine implements AutoCloseable {
                     + config.maxWaiting() + " requests); retry later");
         }
         long arrival = System.nanoTime();
-        List<KvBlock> hits;
+        RemoteKvTier.Hits hits;
         try {
             // On the caller's (gRPC) thread: the step loop never waits on the store. Best effort: a miss on error.
-            hits = remote == null ? List.of() : remote.lookup(request.prompt());
+            hits = remote == null ? RemoteKvTier.Hits.NONE : remote.lookup(request.prompt());
         } catch (RuntimeException e) {
             LOG.warn("Distributed KV lookup for {} failed; computing the prompt", request.requestId(), e);
-            hits = List.of();
+            hits = RemoteKvTier.Hits.NONE;
         }
         Active a = new Active(request, listener, maxTotal, arrival);
         a.remoteHits = hits;
@@ -294,7 +293,7 @@ public final class Engine implements AutoCloseable {
         Active a;
         while ((a = inbox.poll()) != null) {
             SequenceState seq = new SequenceState(a.request.requestId(), a.request.prompt(), a.maxTotal, arrivals++);
-            seq.setRemoteBlocks(a.remoteHits);
+            seq.setRemoteHits(a.remoteHits);
             a.remoteHits = null;
             a.seq = seq;
             a.stepper = new TokenStepper(a.request.prompt(), a.request.params(), tokenizer, eosIds, a.maxTotal,
@@ -419,7 +418,8 @@ public final class Engine implements AutoCloseable {
         }
         status = new EngineStatus(draining, running, waiting, config.maxWaiting(), kv.stats(), steps, generated,
                 scheduler.preemptions(), Map.copyOf(finishedCounts), remote == null ? null
-                : new EngineStatus.Remote(kv.adoptedBlocks(), remote.publishedBlocks(), remote.skippedRecent()));
+                : new EngineStatus.Remote(kv.adoptedBlocks(), remote.publishedBlocks(), remote.skippedRecent(),
+                        remote.localSkips()));
     }
 
     /** One request in the engine; fields other than {@code cancelled} belong to the engine thread. */
@@ -435,7 +435,7 @@ public final class Engine implements AutoCloseable {
         long firstToken;
         int cachedTokens;
         /** Blocks found in the distributed tier at submit; handed to the sequence at admission. */
-        List<KvBlock> remoteHits;
+        RemoteKvTier.Hits remoteHits;
 
         Active(EngineRequest request, SequenceListener listener, int maxTotal, long arrival) {
             this.request = request;

@@ -27,7 +27,9 @@ public record EngineStatus(boolean draining, int running, int waiting, int maxWa
      * @param adoptedBlocks        blocks found in the store and imported into the local cache at admission
      * @param publishedBlocks      locally computed prompt blocks handed to the store's publish queue
      * @param publishSkippedRecent computed blocks not handed over because they were published recently
+     * @param lookupsSkippedLocal  lookups not sent because the local cache held every reusable block
      */
-    public record Remote(long adoptedBlocks, long publishedBlocks, long publishSkippedRecent) {
+    public record Remote(long adoptedBlocks, long publishedBlocks, long publishSkippedRecent,
+                         long lookupsSkippedLocal) {
     }
 }

@@ -197,10 +197,29 @@ public final class KvCacheManager {
     }
 
     /**
+     * How many of {@code hashes}, from the first, the local prefix cache holds now (any thread; a hint that may
+     * be stale, see {@link BlockPool#probablyCached}).
+     */
+    public int locallyCachedPrefix(BlockHash[] hashes) {
+        int n = 0;
+        while (n < hashes.length && pool.probablyCached(hashes[n])) {
+            n++;
+        }
+        return n;
+    }
+
+    /** {@link #adoptRemoteBlocks(SequenceState, int, List)} with the remote blocks starting at block 0. */
+    public int adoptRemoteBlocks(SequenceState seq, List<KvBlock> remote) {
+        return adoptRemoteBlocks(seq, 0, remote);
+    }
+
+    /**
      * Between {@link #allocatePrefix} and {@link #allocateSlots}: imports the blocks of the distributed tier
      * that follow the local hit into the local prefix cache, so they become pending hits like local ones, and
-     * raises {@code seq}'s computed and cached counts by them. {@code remote.get(i)} is block {@code i} of the
-     * sequence (what a lookup of its prefix returned); those before the local hit are skipped, and adoption
+     * raises {@code seq}'s computed and cached counts by them. {@code remote.get(i)} is block {@code first + i}
+     * of the sequence (what a lookup of its prefix returned); those before the local hit are skipped, nothing is
+     * adopted when the local hit ends before {@code first} (a gap: the lookup skipped blocks that were cached
+     * locally then but have been evicted since), and adoption
      * stops at the first block that does not fit: other geometry, another hash or other token ids than the
      * sequence's (never wrong output), a hash held locally by a block with other tokens, or no free block.
      *
@@ -213,7 +232,7 @@ public final class KvCacheManager {
      *
      * @return blocks adopted (0 when prefix caching is off or nothing follows the local hit)
      */
-    public int adoptRemoteBlocks(SequenceState seq, List<KvBlock> remote) {
+    public int adoptRemoteBlocks(SequenceState seq, int first, List<KvBlock> remote) {
         if (!prefixCaching || remote.isEmpty()) {
             return 0;
         }
@@ -222,8 +241,8 @@ public final class KvCacheManager {
             throw new IllegalStateException(seq.requestId() + " already holds " + table.size + " blocks");
         }
         int start = table.pending;
-        int max = Math.min(remote.size(), maxReusableBlocks(seq.numTokens()));
-        if (start >= max) {
+        int max = Math.min(first + remote.size(), maxReusableBlocks(seq.numTokens()));
+        if (start < first || start >= max) {
             return 0;
         }
         for (int i = 0; i < start; i++) {
@@ -231,7 +250,7 @@ public final class KvCacheManager {
         }
         int n = start;
         for (int i = start; i < max; i++) {
-            KvBlock rb = remote.get(i);
+            KvBlock rb = remote.get(i - first);
             if (!rb.hasGeometry(storage.numLayers(), storage.rowWidth(), blockSize)) {
                 break;
             }

@@ -6,10 +6,12 @@ import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStoreStats;
 import io.expertmesh.router.scheduler.SequenceState;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The router's side of the distributed KV tier: looks a prompt's prefix up in a {@link KvBlockStore} and
@@ -38,6 +40,7 @@ public final class RemoteKvTier implements KvCacheManager.ComputedBlockListener 
     private final int[] tokens;
     private long published;
     private long skippedRecent;
+    private final LongAdder localSkips = new LongAdder();
 
     /** A tier publishing {@code kv}'s computed blocks; registers itself as {@code kv}'s listener. */
     public RemoteKvTier(KvBlockStore store, KvCacheManager kv, int recentCapacity) {
@@ -58,28 +61,53 @@ public final class RemoteKvTier implements KvCacheManager.ComputedBlockListener 
     }
 
     /**
-     * The prompt's leading blocks held by the store (any thread): at most
-     * {@link KvCacheManager#maxReusableBlocks} of them, stopping at the first miss; empty when the prompt
-     * has no full reusable block or the store misses or fails.
+     * Blocks of a prompt found in the store: {@code blocks.get(i)} is the prompt's block {@code first + i}.
+     *
+     * @param first the first block asked for (the ones before it were in the local cache at lookup time)
      */
-    public List<KvBlock> lookup(int[] prompt) {
+    public record Hits(int first, List<KvBlock> blocks) {
+        public static final Hits NONE = new Hits(0, List.of());
+
+        public Hits {
+            blocks = List.copyOf(blocks);
+        }
+    }
+
+    /**
+     * The prompt's reusable full blocks held by the store (any thread): at most
+     * {@link KvCacheManager#maxReusableBlocks} of them, starting after those the local prefix cache holds now
+     * (those are not fetched again), stopping at the first miss; none when the prompt has no full reusable
+     * block, the local cache holds them all, or the store misses or fails.
+     */
+    public Hits lookup(int[] prompt) {
         int n = kv.maxReusableBlocks(prompt.length);
         if (n == 0) {
-            return List.of();
+            return Hits.NONE;
         }
         BlockHash[] hashes = kv.prefixHashes(prompt, n);
+        int first = kv.locallyCachedPrefix(hashes);
+        if (first == n) {
+            localSkips.increment();
+            return Hits.NONE;
+        }
         int bs = kv.blockSize();
-        List<BlockKey> keys = new ArrayList<>(n);
-        List<int[]> expected = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
+        List<BlockKey> keys = new ArrayList<>(n - first);
+        List<int[]> expected = new ArrayList<>(n - first);
+        for (int i = first; i < n; i++) {
             keys.add(new BlockKey(hashes[i].hi(), hashes[i].lo()));
-            expected.add(java.util.Arrays.copyOfRange(prompt, i * bs, (i + 1) * bs));
+            expected.add(Arrays.copyOfRange(prompt, i * bs, (i + 1) * bs));
         }
         try {
-            return store.getPrefix(keys, expected);
+            List<KvBlock> blocks = store.getPrefix(keys, expected);
+            return blocks.isEmpty() ? Hits.NONE : new Hits(first, blocks);
         } catch (RuntimeException e) {
-            return List.of();   // the contract says a store never throws; a misbehaving one costs a miss
+            return Hits.NONE;   // the contract says a store never throws; a misbehaving one costs a miss
         }
+    }
+
+    /** Lookups not sent to the store because the local cache held every reusable block (any thread). */
+    public long localSkips() {
+        return localSkips.sum();
     }
 
     @Override

@@ -1,7 +1,7 @@
 package io.expertmesh.router.scheduler;
 
-import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.router.kv.KvCacheManager;
+import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -125,9 +125,9 @@ public final class Scheduler {
         while (!preempted && budget > 0 && running.size() < config.maxRunning() && !waiting.isEmpty()) {
             SequenceState seq = waiting.peekFirst();
             kv.allocatePrefix(seq);
-            List<KvBlock> remote = seq.takeRemoteBlocks();
-            if (!remote.isEmpty()) {
-                kv.adoptRemoteBlocks(seq, remote);
+            RemoteKvTier.Hits remote = seq.takeRemoteHits();
+            if (!remote.blocks().isEmpty()) {
+                kv.adoptRemoteBlocks(seq, remote.first(), remote.blocks());
             }
             int n = Math.min(seq.numTokens() - seq.numComputedTokens(), budget);
             if (!kv.allocateSlots(seq, n)) {

@@ -1,10 +1,9 @@
 package io.expertmesh.router.scheduler;
 
 import io.expertmesh.core.model.KvCache;
-import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.router.kv.BlockTable;
+import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * One request's token state: its prompt and output tokens (in one array sized for the request's limit, so
@@ -41,7 +40,7 @@ public final class SequenceState {
     private int numCachedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
     private BlockTable blockTable;
-    private List<KvBlock> remoteBlocks = List.of();
+    private RemoteKvTier.Hits remoteHits = RemoteKvTier.Hits.NONE;
 
     /**
      * @param maxTotalTokens prompt plus the most output tokens it may produce; the block table never needs
@@ -167,18 +166,18 @@ public final class SequenceState {
     }
 
     /**
-     * The engine, before {@link Scheduler#add}: the prompt's leading blocks found in the distributed KV tier
-     * ({@code get(i)} is block {@code i}), adopted at admission.
+     * The engine, before {@link Scheduler#add}: the prompt's blocks found in the distributed KV tier, adopted at
+     * admission.
      */
-    public void setRemoteBlocks(List<KvBlock> blocks) {
-        this.remoteBlocks = List.copyOf(blocks);
+    public void setRemoteHits(RemoteKvTier.Hits hits) {
+        this.remoteHits = hits == null ? RemoteKvTier.Hits.NONE : hits;
     }
 
-    /** Scheduler only: the remote blocks, handed over once (later admissions find them in the local cache). */
-    List<KvBlock> takeRemoteBlocks() {
-        List<KvBlock> b = remoteBlocks;
-        remoteBlocks = List.of();
-        return b;
+    /** Scheduler only: the remote hits, handed over once (later admissions find them in the local cache). */
+    RemoteKvTier.Hits takeRemoteHits() {
+        RemoteKvTier.Hits h = remoteHits;
+        remoteHits = RemoteKvTier.Hits.NONE;
+        return h;
     }
 
     /** Scheduler only. */

@@ -28,10 +28,12 @@ class RemoteKvAdoptionTest {
     static final class MapStore implements KvBlockStore {
         final Map<BlockKey, KvBlock> map = new ConcurrentHashMap<>();
         int publishes;
+        int keysAsked;
 
         @Override
         public List<KvBlock> getPrefix(List<BlockKey> keys, List<int[]> expectedTokens) {
             List<KvBlock> hits = new ArrayList<>();
+            keysAsked += keys.size();
             for (int i = 0; i < keys.size(); i++) {
                 KvBlock b = map.get(keys.get(i));
                 if (b == null || !b.verify() || !b.key().equals(keys.get(i))
@@ -138,9 +140,9 @@ class RemoteKvAdoptionTest {
 
         KvCacheManager b = manager(16);
         RemoteKvTier tierB = new RemoteKvTier(store, b, 100);
-        List<KvBlock> hits = tierB.lookup(p);
+        List<KvBlock> hits = tierB.lookup(p).blocks();
         assertEquals(3, hits.size());
-        assertEquals(0, tierB.lookup(range(10, BS)).size(), "a one-block prompt has no reusable block");
+        assertEquals(0, tierB.lookup(range(10, BS)).blocks().size(), "a one-block prompt has no reusable block");
     }
 
     @Test
@@ -153,7 +155,7 @@ class RemoteKvAdoptionTest {
 
         KvCacheManager b = manager(16);
         RemoteKvTier tierB = new RemoteKvTier(store, b, 100);
-        List<KvBlock> hits = tierB.lookup(p);
+        List<KvBlock> hits = tierB.lookup(p).blocks();
         SequenceState s = seq("b", p);
         assertEquals(0, b.allocatePrefix(s));
         assertEquals(3, b.adoptRemoteBlocks(s, hits));
@@ -187,11 +189,11 @@ class RemoteKvAdoptionTest {
         RemoteKvTier tierB = new RemoteKvTier(store, b, 100);
         SequenceState first = runPrompt(b, seq("b0", range(10, BS + 1)));  // caches block 0 locally
         b.free(first);
-        List<KvBlock> hits = tierB.lookup(p);
+        RemoteKvTier.Hits hits = tierB.lookup(p);
         SequenceState s = seq("b", p);
         assertEquals(BS, b.allocatePrefix(s));
         int localBlock0 = s.blockTable().ids[0];
-        assertEquals(2, b.adoptRemoteBlocks(s, hits));
+        assertEquals(2, b.adoptRemoteBlocks(s, hits.first(), hits.blocks()));
         assertEquals(3 * BS, s.numComputedTokens());
         assertTrue(b.allocateSlots(s, 2));
         assertEquals(localBlock0, s.blockTable().blockId(0), "the local hit is kept");
@@ -214,7 +216,7 @@ class RemoteKvAdoptionTest {
         assertTrue(b.allocateSlots(hog, 4 * BS));   // 4 of 6 blocks held
         SequenceState s = seq("b", p);
         b.allocatePrefix(s);
-        assertEquals(2, b.adoptRemoteBlocks(s, tierB.lookup(p)), "only two blocks are free");
+        assertEquals(2, b.adoptRemoteBlocks(s, tierB.lookup(p).blocks()), "only two blocks are free");
         assertEquals(2 * BS, s.numComputedTokens());
         assertFalse(b.allocateSlots(s, p.length - 2 * BS), "the rest does not fit now");
         assertEquals(0, s.numComputedTokens());
@@ -233,7 +235,7 @@ class RemoteKvAdoptionTest {
         int[] p = range(10, 3 * BS + 2);
         runPrompt(a, seq("a", p));
         KvCacheManager b = manager(16);
-        List<KvBlock> hits = new ArrayList<>(new RemoteKvTier(store, b, 100).lookup(p));
+        List<KvBlock> hits = new ArrayList<>(new RemoteKvTier(store, b, 100).lookup(p).blocks());
         KvBlock good = hits.get(1);
         int[] wrong = good.tokenIds().clone();
         wrong[0]++;
@@ -258,5 +260,50 @@ class RemoteKvAdoptionTest {
         off.allocatePrefix(s);
         assertEquals(0, off.adoptRemoteBlocks(s, store.getPrefix(
                 Arrays.stream(a.prefixHashes(p, 3)).map(h -> new BlockKey(h.hi(), h.lo())).toList())));
+    }
+
+    @Test
+    void lookup_blocksCachedLocally_askedOnlyForTheOnesAfterThem() {
+        MapStore store = new MapStore();
+        KvCacheManager a = manager(16);
+        new RemoteKvTier(store, a, 100);
+        int[] p = range(10, 3 * BS + 2);
+        runPrompt(a, seq("a", p));
+
+        KvCacheManager b = manager(16);
+        RemoteKvTier tierB = new RemoteKvTier(store, b, 100);
+        b.free(runPrompt(b, seq("b0", range(10, BS + 1))));   // block 0 cached locally
+        store.keysAsked = 0;
+        RemoteKvTier.Hits hits = tierB.lookup(p);
+        assertEquals(1, hits.first());
+        assertEquals(2, hits.blocks().size());
+        assertEquals(2, store.keysAsked, "block 0 is not fetched again");
+        SequenceState s = seq("b", p);
+        assertEquals(BS, b.allocatePrefix(s));
+        assertEquals(2, b.adoptRemoteBlocks(s, hits.first(), hits.blocks()));
+        assertTrue(b.allocateSlots(s, 2));
+        assertRowsOf(b, s, 3);
+
+        store.keysAsked = 0;
+        assertTrue(tierB.lookup(p).blocks().isEmpty(), "all three are local now");
+        assertEquals(0, store.keysAsked);
+        assertEquals(1, tierB.localSkips());
+    }
+
+    @Test
+    void adoptRemoteBlocks_localHitEndsBeforeTheRemoteBlocks_adoptsNothing() {
+        MapStore store = new MapStore();
+        KvCacheManager a = manager(16);
+        new RemoteKvTier(store, a, 100);
+        int[] p = range(10, 3 * BS + 2);
+        runPrompt(a, seq("a", p));
+        KvCacheManager b = manager(16);
+        List<KvBlock> all = new RemoteKvTier(store, b, 100).lookup(p).blocks();
+        SequenceState s = seq("b", p);
+        assertEquals(0, b.allocatePrefix(s));
+        assertEquals(0, b.adoptRemoteBlocks(s, 1, all.subList(1, 3)), "block 0 was evicted: a gap");
+        assertEquals(0, s.numComputedTokens());
+        assertTrue(b.allocateSlots(s, p.length));
+        assertEquals(16 - 4, b.pool().numFreeBlocks());
     }
 }
