@@ -1,6 +1,7 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
@@ -54,12 +55,80 @@ final class ServeCommand implements Callable<Integer> {
             description = "On SIGTERM, how long running requests may finish (default 30).")
     long drainGraceSeconds = 30;
 
+    /** The {@code --kv-store} values. */
+    enum KvStoreMode {
+        embedded(KvStoreConfig.Mode.EMBEDDED), hazelcast_client(KvStoreConfig.Mode.CLIENT), none(KvStoreConfig.Mode.NONE);
+
+        final KvStoreConfig.Mode mode;
+
+        KvStoreMode(KvStoreConfig.Mode mode) {
+            this.mode = mode;
+        }
+
+        static KvStoreMode parse(String s) {
+            return valueOf(s.strip().toLowerCase(java.util.Locale.ROOT).replace('-', '_'));
+        }
+    }
+
+    // Default none: an embedded Hazelcast member in every `serve` adds seconds to start-up and claims a fixed
+    // port, which breaks running two routers (or the smoke test next to a router) on one host without extra
+    // flags. Turn the tier on with --kv-store embedded (routers form a cluster through --kv-members) or
+    // --kv-store hazelcast-client --kv-members of cache nodes.
+    @Option(names = "--kv-store", paramLabel = "MODE", converter = KvStoreModeConverter.class,
+            description = "Distributed KV tier: embedded (a Hazelcast member in this router), hazelcast-client "
+                    + "(a client of --kv-members), or none (default none).")
+    KvStoreMode kvStore = KvStoreMode.none;
+
+    @Option(names = "--kv-members", paramLabel = "HOST:PORT,...",
+            description = "Hazelcast members, one host:port each: embedded joins them, hazelcast-client connects "
+                    + "to them (required for hazelcast-client).")
+    String kvMembers = "";
+
+    @Option(names = "--kv-port", paramLabel = "P", description = "Port of the embedded member (default 5801).")
+    int kvPort = 5801;
+
+    @Option(names = "--kv-host", paramLabel = "HOST",
+            description = "Address the embedded member binds and advertises (default 127.0.0.1).")
+    String kvHost = "127.0.0.1";
+
+    @Option(names = "--kv-cluster-name", paramLabel = "NAME",
+            description = "Hazelcast cluster name (default expertmesh-kv).")
+    String kvClusterName = "expertmesh-kv";
+
+    @Option(names = "--kv-max-heap-mb", paramLabel = "MB",
+            description = "Embedded member: heap its blocks may use before LRU eviction (default 1024).")
+    int kvMaxHeapMb = 1024;
+
+    // A long prompt finishes many blocks in one step (a 4,096-token prompt: 256 blocks of 16); the store's
+    // own default of 32 would drop most of them. 128 blocks of a DeepSeek-V3 block (2.2 MB) is about 280 MB.
+    @Option(names = "--kv-publish-queue", paramLabel = "N",
+            description = "Blocks waiting to be published before new ones are dropped (default 128).")
+    int kvPublishQueue = 128;
+
+    static final class KvStoreModeConverter implements picocli.CommandLine.ITypeConverter<KvStoreMode> {
+        @Override
+        public KvStoreMode convert(String value) {
+            try {
+                return KvStoreMode.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(
+                        "expected embedded, hazelcast-client or none, got '" + value + "'");
+            }
+        }
+    }
+
+    KvStoreConfig kvStoreConfig() {
+        return KvStoreConfig.builder(kvStore.mode).clusterName(kvClusterName).members(kvMembers)
+                .memberHost(kvHost).memberPort(kvPort).maxHeapMbPerMember(kvMaxHeapMb)
+                .publishQueueCapacity(kvPublishQueue).build();
+    }
+
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
-                Duration.ofSeconds(drainGraceSeconds));
+                Duration.ofSeconds(drainGraceSeconds), kvStoreConfig());
         LOG.info("Effective configuration: {}", config);
         RouterServer server = new RouterServer(config);
         server.start(() -> {

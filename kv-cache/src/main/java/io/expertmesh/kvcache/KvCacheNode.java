@@ -36,6 +36,17 @@ public final class KvCacheNode {
     }
 
     /**
+     * Starts a member with the graceful shutdown hook and blocks until it has shut down (SIGTERM); what
+     * {@code bin/expertmesh cache-node} runs.
+     */
+    public static void run(KvStoreConfig cfg) throws InterruptedException {
+        HazelcastInstance hz = start(cfg, true);
+        while (hz.getLifecycleService().isRunning()) {
+            Thread.sleep(500);
+        }
+    }
+
+    /**
      * Starts a member with the tier's configuration.
      *
      * @param gracefulShutdownHook install Hazelcast's graceful shutdown hook (true for a real node)

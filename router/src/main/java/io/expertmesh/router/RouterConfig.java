@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.engine.EngineConfig;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -12,8 +13,17 @@ import java.time.Duration;
  * @param engine            scheduler and KV cache settings
  * @param maxBufferedTokens tokens a slow client may leave unread before its stream is cut
  * @param drainGrace        how long a drain lets running requests finish before cancelling them
+ * @param kvStore           the distributed KV tier: an embedded Hazelcast member, a client of cache nodes, or
+ *                          none ({@link KvStoreConfig.Mode#NONE})
  */
-public record RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace) {
+public record RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace,
+                           KvStoreConfig kvStore) {
+
+    /** A router without a distributed KV tier. */
+    public RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace) {
+        this(port, modelDir, engine, maxBufferedTokens, drainGrace, KvStoreConfig.builder(KvStoreConfig.Mode.NONE)
+                .build());
+    }
 
     public RouterConfig {
         if (port < 0 || port > 65535) {
@@ -27,6 +37,9 @@ public record RouterConfig(int port, Path modelDir, EngineConfig engine, int max
         }
         if (drainGrace.isNegative()) {
             throw new IllegalArgumentException("drain grace must be >= 0, got " + drainGrace);
+        }
+        if (kvStore == null) {
+            throw new IllegalArgumentException("kv store configuration is required (mode NONE for none)");
         }
     }
 }

@@ -1,6 +1,8 @@
 package io.expertmesh.router;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.kvcache.KvBlockStore;
+import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.service.InferenceService;
@@ -34,6 +36,7 @@ public final class RouterServer implements AutoCloseable {
     private final Server server;
     private final CompletableFuture<Engine> loaded = new CompletableFuture<>();
     private volatile LoadedModel model;
+    private volatile KvBlockStore kvStore;
     private volatile Engine engine;
 
     /** A router on a real socket ({@code config.port()}). */
@@ -51,14 +54,20 @@ public final class RouterServer implements AutoCloseable {
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
 
-    /** Starts listening, then loads the model with {@code loader} on a background thread. */
+    /**
+     * Starts listening, then on a background thread starts the distributed KV store (an embedded member joins
+     * its cluster, a client connects) and loads the model with {@code loader}. A store that cannot start (its
+     * port is taken) fails the load like a model that cannot be read.
+     */
     public RouterServer start(Supplier<LoadedModel> loader) throws IOException {
         server.start();
         LOG.info("Router listening on port {}; loading the model from {}", port(), config.modelDir());
         Thread.ofPlatform().name("expertmesh-model-loader").daemon().start(() -> {
             try {
+                KvBlockStore store = KvStores.create(config.kvStore());
+                kvStore = store;
                 LoadedModel m = loader.get();
-                Engine e = new Engine(m, config.engine());
+                Engine e = new Engine(m, config.engine(), store);
                 model = m;
                 engine = e;
                 inference.serve(m, e);
@@ -97,7 +106,8 @@ public final class RouterServer implements AutoCloseable {
 
     /**
      * Graceful drain: NOT_SERVING and no new generations, running ones get {@code config.drainGrace()} to
-     * finish, the rest are ended as cancelled; then the server stops.
+     * finish, the rest are ended as cancelled; then the server stops and the distributed KV store is closed
+     * (blocks still queued for publishing get a short grace period; an embedded member leaves its cluster).
      */
     public void drain() throws InterruptedException {
         LOG.info("Draining: no new requests; {} s for running ones", config.drainGrace().toSeconds());
@@ -114,6 +124,10 @@ public final class RouterServer implements AutoCloseable {
         if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
             server.shutdownNow();
         }
+        KvBlockStore store = kvStore;
+        if (store != null) {
+            store.close();
+        }
     }
 
     public void awaitTermination() throws InterruptedException {
@@ -126,6 +140,10 @@ public final class RouterServer implements AutoCloseable {
         Engine e = engine;
         if (e != null) {
             e.close();
+        }
+        KvBlockStore store = kvStore;
+        if (store != null) {
+            store.close();
         }
         LoadedModel m = model;
         if (m != null) {

@@ -59,8 +59,10 @@ class PrefixCacheTest {
             assertEquals(cold.tokens(), warm.tokens(), "output identical to the cold run, logprobs included");
             double warmTtft = warm.finished().getUsage().getTimeToFirstTokenMs();
             assertTrue(warmTtft < coldTtft, "TTFT with cache " + warmTtft + " ms, cold " + coldTtft + " ms");
-            var kv = r.blocking.getStatus(GetStatusRequest.getDefaultInstance()).getKvCache();
+            var status = r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
+            var kv = status.getKvCache();
             assertTrue(kv.getPrefixHitTokens() >= 448, kv.toString());
+            assertTrue(!status.hasKvStore(), "no distributed tier section when the tier is off");
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.expertmesh.router;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.proto.inference.v1.GenerateResponse;
 import io.expertmesh.proto.inference.v1.GeneratedToken;
@@ -35,13 +36,22 @@ final class TestRouter implements AutoCloseable {
 
     TestRouter(Path modelDir, EngineConfig engine, Supplier<LoadedModel> loader, int maxBuffered, Duration drainGrace)
             throws IOException {
+        this(new RouterConfig(0, modelDir, engine, maxBuffered, drainGrace), loader);
+    }
+
+    TestRouter(RouterConfig config, Supplier<LoadedModel> loader) throws IOException {
         String name = InProcessServerBuilder.generateName();
-        server = new RouterServer(new RouterConfig(0, modelDir, engine, maxBuffered, drainGrace),
-                InProcessServerBuilder.forName(name).directExecutor());
+        server = new RouterServer(config, InProcessServerBuilder.forName(name).directExecutor());
         server.start(loader);
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
         blocking = InferenceServiceGrpc.newBlockingStub(channel);
         async = InferenceServiceGrpc.newStub(channel);
+    }
+
+    /** A router with a distributed KV tier; starts loading (call {@code server.awaitLoaded()}). */
+    static TestRouter withKvStore(Path modelDir, EngineConfig engine, KvStoreConfig kvStore) throws IOException {
+        return new TestRouter(new RouterConfig(0, modelDir, engine, 4096, Duration.ofSeconds(2), kvStore),
+                () -> TestModels.load(modelDir));
     }
 
     static TestRouter started(Path modelDir, EngineConfig engine) throws Exception {
@@ -77,8 +87,14 @@ final class TestRouter implements AutoCloseable {
         return new Result(tokens, finished);
     }
 
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Idempotent (a test may stop a router before its try-with-resources ends). */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         channel.shutdownNow();
         server.close();
     }

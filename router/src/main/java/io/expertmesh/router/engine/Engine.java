@@ -11,9 +11,15 @@ import io.expertmesh.core.sample.FinishReason;
 import io.expertmesh.core.sample.SamplerScratch;
 import io.expertmesh.core.sample.StopDecision;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
+import io.expertmesh.kvcache.BlockKey;
+import io.expertmesh.kvcache.KvBlockStore;
+import io.expertmesh.kvcache.KvStoreStats;
+import io.expertmesh.kvcache.NoopKvBlockStore;
+import io.expertmesh.router.kv.BlockHash;
 import io.expertmesh.router.kv.BlockHasher;
 import io.expertmesh.router.kv.KvCacheManager;
 import io.expertmesh.router.kv.PagedKvStorage;
+import io.expertmesh.router.kv.RemoteKvTier;
 import io.expertmesh.router.scheduler.ScheduledChunk;
 import io.expertmesh.router.scheduler.Scheduler;
 import io.expertmesh.router.scheduler.SchedulerConfig;
@@ -43,6 +49,12 @@ import org.slf4j.LoggerFactory;
  * output does not depend on the other requests.
  *
  * <p>A failure inside a step ends the requests of that step with an error and the engine keeps serving.
+ *
+ * <p><b>Distributed KV tier</b> (when a store other than {@link NoopKvBlockStore} is given and prefix caching is
+ * on): {@link #submit} looks the prompt's prefix up in the store on the caller's thread, so the step loop never
+ * waits on the network; the hits are adopted at admission after the local prefix hit. Full prompt blocks
+ * computed here are published from the step loop (a copy, then the store's background thread writes them).
+ * The engine does not own the store: whoever made it closes it after the engine.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
@@ -55,6 +67,7 @@ public final class Engine implements AutoCloseable {
     private final EngineConfig config;
     private final Scheduler scheduler;
     private final KvCacheManager kv;
+    private final RemoteKvTier remote;
     private final int totalBlocks;
     private final Set<Integer> eosIds;
     private final SamplerScratch samplerScratch = new SamplerScratch();
@@ -77,6 +90,14 @@ public final class Engine implements AutoCloseable {
     private float[] logits = new float[0];
 
     public Engine(LoadedModel model, EngineConfig config) {
+        this(model, config, new NoopKvBlockStore());
+    }
+
+    /**
+     * An engine using {@code store} as its distributed KV tier ({@link NoopKvBlockStore}: none). The tier
+     * needs prefix caching; with it off the store is not used.
+     */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store) {
         this.model = model;
         this.transformer = model.transformer();
         this.tokenizer = model.tokenizer().orElse(null);
@@ -90,6 +111,11 @@ public final class Engine implements AutoCloseable {
         }
         PagedKvStorage storage = new PagedKvStorage(c.numLayers(), c.kvRowWidth(), config.blockSize(), totalBlocks);
         this.kv = new KvCacheManager(storage, modelSeed(model, config.blockSize()), config.prefixCaching());
+        boolean tier = !(store instanceof NoopKvBlockStore) && config.prefixCaching();
+        if (!(store instanceof NoopKvBlockStore) && !config.prefixCaching()) {
+            LOG.warn("Prefix caching is off: the distributed KV tier is not used");
+        }
+        this.remote = tier ? new RemoteKvTier(store, kv, RemoteKvTier.DEFAULT_RECENT_CAPACITY) : null;
         this.scheduler = new Scheduler(new SchedulerConfig(config.maxBatchedTokens(), config.maxRunning(),
                 Integer.MAX_VALUE), kv);
         Set<Integer> eos = new HashSet<>(c.eosTokenIds());
@@ -97,11 +123,13 @@ public final class Engine implements AutoCloseable {
             eos.addAll(tokenizer.stopIds());
         }
         this.eosIds = Set.copyOf(eos);
-        this.status = new EngineStatus(false, 0, 0, config.maxWaiting(), kv.stats(), 0, 0, 0, Map.of());
+        this.status = new EngineStatus(false, 0, 0, config.maxWaiting(), kv.stats(), 0, 0, 0, Map.of(),
+                remote == null ? null : new EngineStatus.Remote(0, 0, 0, 0));
         this.thread = Thread.ofPlatform().name("expertmesh-engine").daemon().unstarted(this::loop);
         LOG.info("Engine: {} KV blocks of {} tokens ({} MiB), {} tokens and {} sequences per step, queue {}, "
-                        + "prefix caching {}", totalBlocks, config.blockSize(), config.kvBudgetBytes() >> 20,
-                config.maxBatchedTokens(), config.maxRunning(), config.maxWaiting(), config.prefixCaching());
+                        + "prefix caching {}, distributed KV tier {}", totalBlocks, config.blockSize(),
+                config.kvBudgetBytes() >> 20, config.maxBatchedTokens(), config.maxRunning(), config.maxWaiting(),
+                config.prefixCaching(), remote == null ? "off" : store.getClass().getSimpleName());
         thread.start();
     }
 
@@ -145,7 +173,17 @@ public final class Engine implements AutoCloseable {
             throw new EngineRejection(EngineRejection.Reason.QUEUE_FULL, "the waiting queue is full ("
                     + config.maxWaiting() + " requests); retry later");
         }
-        Active a = new Active(request, listener, maxTotal, System.nanoTime());
+        long arrival = System.nanoTime();
+        RemoteKvTier.Hits hits;
+        try {
+            // On the caller's (gRPC) thread: the step loop never waits on the store. Best effort: a miss on error.
+            hits = remote == null ? RemoteKvTier.Hits.NONE : remote.lookup(request.prompt());
+        } catch (RuntimeException e) {
+            LOG.warn("Distributed KV lookup for {} failed; computing the prompt", request.requestId(), e);
+            hits = RemoteKvTier.Hits.NONE;
+        }
+        Active a = new Active(request, listener, maxTotal, arrival);
+        a.remoteHits = hits;
         unfinished.incrementAndGet();
         inbox.add(a);
         LockSupport.unpark(thread);
@@ -182,6 +220,24 @@ public final class Engine implements AutoCloseable {
 
     public EngineStatus status() {
         return status;
+    }
+
+    /**
+     * The distributed-tier keys of {@code prompt}'s reusable full blocks, as a lookup at submit asks for them
+     * (any thread; for diagnostics and tests).
+     */
+    public List<BlockKey> blockKeys(int[] prompt) {
+        BlockHash[] h = kv.prefixHashes(prompt, kv.maxReusableBlocks(prompt.length));
+        List<BlockKey> keys = new ArrayList<>(h.length);
+        for (BlockHash x : h) {
+            keys.add(new BlockKey(x.hi(), x.lo()));
+        }
+        return keys;
+    }
+
+    /** The distributed KV store's counters (any thread), or null when the tier is off. */
+    public KvStoreStats kvStoreStats() {
+        return remote == null ? null : remote.storeStats();
     }
 
     @Override
@@ -240,6 +296,8 @@ public final class Engine implements AutoCloseable {
         Active a;
         while ((a = inbox.poll()) != null) {
             SequenceState seq = new SequenceState(a.request.requestId(), a.request.prompt(), a.maxTotal, arrivals++);
+            seq.setRemoteHits(a.remoteHits);
+            a.remoteHits = null;
             a.seq = seq;
             a.stepper = new TokenStepper(a.request.prompt(), a.request.params(), tokenizer, eosIds, a.maxTotal,
                     a.request.logprobs(), samplerScratch);
@@ -363,7 +421,9 @@ public final class Engine implements AutoCloseable {
             }
         }
         status = new EngineStatus(draining, running, waiting, config.maxWaiting(), kv.stats(), steps, generated,
-                scheduler.preemptions(), Map.copyOf(finishedCounts));
+                scheduler.preemptions(), Map.copyOf(finishedCounts), remote == null ? null
+                : new EngineStatus.Remote(kv.adoptedBlocks(), remote.publishedBlocks(), remote.skippedRecent(),
+                        remote.localSkips()));
     }
 
     /** One request in the engine; fields other than {@code cancelled} belong to the engine thread. */
@@ -378,6 +438,8 @@ public final class Engine implements AutoCloseable {
         long firstScheduled;
         long firstToken;
         int cachedTokens;
+        /** Blocks found in the distributed tier at submit; handed to the sequence at admission. */
+        RemoteKvTier.Hits remoteHits;
 
         Active(EngineRequest request, SequenceListener listener, int maxTotal, long arrival) {
             this.request = request;

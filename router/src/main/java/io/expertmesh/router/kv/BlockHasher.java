@@ -83,6 +83,11 @@ public final class BlockHasher {
         return seed;
     }
 
+    /** A new hasher with the same seed and width (hashers are not thread-safe; give each thread its own). */
+    public BlockHasher copy() {
+        return new BlockHasher(seed, keepBits);
+    }
+
     /** Hash of the block holding {@code tokens[off, off+len)} whose predecessor has hash {@code parent}. */
     public BlockHash hash(BlockHash parent, int[] tokens, int off, int len) {
         int n = 24 + 4 * len;

@@ -2,6 +2,8 @@ package io.expertmesh.router.kv;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Ref-counted KV blocks, after vLLM's {@code block_pool.py}.
@@ -25,7 +27,8 @@ import java.util.HashMap;
  * trade that rare reuse for a simpler map).
  *
  * <p>State lives in parallel int arrays indexed by block id (no objects per block, no allocation after
- * construction except map entries). Not thread-safe: the engine's step thread is the only caller.
+ * construction except map entries). Not thread-safe: the engine's step thread is the only caller, except
+ * {@link #probablyCached}.
  */
 public final class BlockPool {
     /** Returned by lookups that find nothing. */
@@ -42,6 +45,8 @@ public final class BlockPool {
     private final BlockHash[] hashOf;
     private final int[] tokens;
     private final HashMap<BlockHash, Integer> cached;
+    /** The keys of {@link #cached}, readable from any thread (see {@link #probablyCached}). */
+    private final Set<BlockHash> cachedView = ConcurrentHashMap.newKeySet();
 
     public BlockPool(int numBlocks, int blockSize) {
         if (numBlocks <= 0 || blockSize <= 0) {
@@ -144,6 +149,15 @@ public final class BlockPool {
         return b == null ? NO_BLOCK : b;
     }
 
+    /**
+     * Whether a block with {@code hash} is cached now; any thread. The answer may be stale by the time the caller
+     * acts on it (the engine thread evicts and registers concurrently), so use it only as a hint, e.g. to skip
+     * asking the distributed tier for blocks this router holds.
+     */
+    public boolean probablyCached(BlockHash hash) {
+        return cachedView.contains(hash);
+    }
+
     /** True when cached {@code block} was registered with token ids {@code ids[off, off+blockSize)}. */
     public boolean tokensMatch(int block, int[] ids, int off) {
         int base = block * blockSize;
@@ -162,6 +176,7 @@ public final class BlockPool {
             return false;
         }
         hashOf[block] = hash;
+        cachedView.add(hash);
         System.arraycopy(ids, off, tokens, block * blockSize, blockSize);
         return true;
     }
@@ -177,6 +192,7 @@ public final class BlockPool {
         BlockHash h = hashOf[b];
         if (h != null) {
             cached.remove(h);
+            cachedView.remove(h);
             hashOf[b] = null;
         }
     }

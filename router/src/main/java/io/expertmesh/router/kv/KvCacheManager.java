@@ -1,6 +1,9 @@
 package io.expertmesh.router.kv;
 
+import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.router.scheduler.SequenceState;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * Gives sequences KV blocks, after vLLM's {@code kv_cache_manager.py}: per-sequence {@link BlockTable}s,
@@ -22,9 +25,27 @@ import io.expertmesh.router.scheduler.SequenceState;
  * known token is never reused: with {@code L} tokens at most {@code floor((L-1)/blockSize)} blocks hit, so at
  * least one token is computed and its logits give the next token (vLLM does the same).
  *
- * <p>Not thread-safe: the engine's step thread is the only caller.
+ * <p><b>Distributed tier.</b> Blocks found in the distributed KV store ({@code kv-cache}) are adopted between
+ * the two admission calls by {@link #adoptRemoteBlocks}: they are imported into the local prefix cache and
+ * become pending hits like local ones. Full prompt blocks computed here are reported to a
+ * {@link ComputedBlockListener} (the publisher) from {@link #cacheFullBlocks}.
+ *
+ * <p>Not thread-safe: the engine's step thread is the only caller, except {@link #prefixHashes}.
  */
 public final class KvCacheManager {
+    /** Told about each full prompt block this manager saw computed locally (not a prefix hit, not adopted). */
+    @FunctionalInterface
+    public interface ComputedBlockListener {
+        /**
+         * Called on the engine thread from {@link #cacheFullBlocks}, right after the step that filled the block.
+         *
+         * @param index   the block's index in the sequence (covers tokens {@code [index·blockSize, +blockSize)})
+         * @param blockId where its rows are in {@link #storage()}
+         * @param hash    its chained hash
+         */
+        void onComputed(SequenceState seq, int index, int blockId, BlockHash hash);
+    }
+
     private final PagedKvStorage storage;
     private final BlockPool pool;
     private final BlockHasher hasher;
@@ -33,6 +54,8 @@ public final class KvCacheManager {
     private final int[] scratch;
     private long prefixQueryTokens;
     private long prefixHitTokens;
+    private long adoptedBlocks;
+    private ComputedBlockListener computedListener;
 
     /** A manager whose pool covers every block of {@code storage}. */
     public KvCacheManager(PagedKvStorage storage, long modelSeed, boolean prefixCaching) {
@@ -75,6 +98,45 @@ public final class KvCacheManager {
 
     public boolean prefixCaching() {
         return prefixCaching;
+    }
+
+    /** Sets (or clears, with null) the listener told about locally computed full prompt blocks. */
+    public void setComputedBlockListener(ComputedBlockListener listener) {
+        this.computedListener = listener;
+    }
+
+    /** Blocks imported from the distributed tier by {@link #adoptRemoteBlocks} since start. */
+    public long adoptedBlocks() {
+        return adoptedBlocks;
+    }
+
+    /**
+     * The full blocks of a sequence of {@code numTokens} tokens that a prefix hit may cover:
+     * {@code floor((numTokens-1)/blockSize)} (the block holding the last token is always computed).
+     */
+    public int maxReusableBlocks(int numTokens) {
+        return numTokens <= 0 ? 0 : (numTokens - 1) / blockSize;
+    }
+
+    /**
+     * The chained hashes of the first {@code numBlocks} full blocks of {@code tokens}, exactly as
+     * {@link #allocatePrefix} and {@link #cacheFullBlocks} compute them (same seed, same hasher). Thread-safe
+     * (uses a hasher of its own), so the engine can call it on a gRPC thread to look the prefix up in the
+     * distributed tier before admission.
+     */
+    public BlockHash[] prefixHashes(int[] tokens, int numBlocks) {
+        if (numBlocks < 0 || (long) numBlocks * blockSize > tokens.length) {
+            throw new IllegalArgumentException(numBlocks + " blocks of " + blockSize + " need more than "
+                    + tokens.length + " tokens");
+        }
+        BlockHasher h = hasher.copy();
+        BlockHash[] out = new BlockHash[numBlocks];
+        BlockHash parent = BlockHash.ROOT;
+        for (int i = 0; i < numBlocks; i++) {
+            parent = h.hash(parent, tokens, i * blockSize, blockSize);
+            out[i] = parent;
+        }
+        return out;
     }
 
     /** Blocks needed to hold {@code tokens} positions. */
@@ -135,6 +197,105 @@ public final class KvCacheManager {
     }
 
     /**
+     * How many of {@code hashes}, from the first, the local prefix cache holds now (any thread; a hint that may
+     * be stale, see {@link BlockPool#probablyCached}).
+     */
+    public int locallyCachedPrefix(BlockHash[] hashes) {
+        int n = 0;
+        while (n < hashes.length && pool.probablyCached(hashes[n])) {
+            n++;
+        }
+        return n;
+    }
+
+    /** {@link #adoptRemoteBlocks(SequenceState, int, List)} with the remote blocks starting at block 0. */
+    public int adoptRemoteBlocks(SequenceState seq, List<KvBlock> remote) {
+        return adoptRemoteBlocks(seq, 0, remote);
+    }
+
+    /**
+     * Between {@link #allocatePrefix} and {@link #allocateSlots}: imports the blocks of the distributed tier
+     * that follow the local hit into the local prefix cache, so they become pending hits like local ones, and
+     * raises {@code seq}'s computed and cached counts by them. {@code remote.get(i)} is block {@code first + i}
+     * of the sequence (what a lookup of its prefix returned); those before the local hit are skipped, nothing is
+     * adopted when the local hit ends before {@code first} (a gap: the lookup skipped blocks that were cached
+     * locally then but have been evicted since), and adoption
+     * stops at the first block that does not fit: other geometry, another hash or other token ids than the
+     * sequence's (never wrong output), a hash held locally by a block with other tokens, or no free block.
+     *
+     * <p>Each imported block takes a free block (evicting the least recently used cached one, as computing it
+     * would), gets the rows copied in and its hash registered, and is then released to the free queue as a
+     * cached block; the pending local hits and the imported blocks are held while importing, so importing
+     * never evicts them. A remote block whose hash is already cached locally (its predecessor had been
+     * evicted) is reused without copying. If {@link #allocateSlots} then fails, nothing leaks: the imported
+     * blocks stay in the local cache, where the next {@link #allocatePrefix} finds them.
+     *
+     * @return blocks adopted (0 when prefix caching is off or nothing follows the local hit)
+     */
+    public int adoptRemoteBlocks(SequenceState seq, int first, List<KvBlock> remote) {
+        if (!prefixCaching || remote.isEmpty()) {
+            return 0;
+        }
+        BlockTable table = tableOf(seq);
+        if (table.size != 0) {
+            throw new IllegalStateException(seq.requestId() + " already holds " + table.size + " blocks");
+        }
+        int start = table.pending;
+        int max = Math.min(first + remote.size(), maxReusableBlocks(seq.numTokens()));
+        if (start < first || start >= max) {
+            return 0;
+        }
+        for (int i = 0; i < start; i++) {
+            pool.touch(table.ids[i]);
+        }
+        int n = start;
+        for (int i = start; i < max; i++) {
+            KvBlock rb = remote.get(i - first);
+            if (!rb.hasGeometry(storage.numLayers(), storage.rowWidth(), blockSize)) {
+                break;
+            }
+            BlockHash h = hashOfBlock(seq, table, i);
+            if (rb.key().hi() != h.hi() || rb.key().lo() != h.lo()) {
+                break;
+            }
+            seq.copyTokens(i * blockSize, blockSize, scratch, 0);
+            if (!Arrays.equals(scratch, rb.tokenIds())) {
+                break;
+            }
+            int b = pool.lookup(h);
+            if (b != BlockPool.NO_BLOCK) {
+                if (!pool.tokensMatch(b, scratch, 0)) {
+                    break;
+                }
+                pool.touch(b);
+            } else {
+                if (!pool.allocate(1, table.ids, i)) {
+                    break;
+                }
+                b = table.ids[i];
+                for (int l = 0; l < storage.numLayers(); l++) {
+                    rb.copyLayerInto(l, storage.block(b, l));
+                }
+                if (!pool.cache(b, h, scratch, 0)) {
+                    pool.free(b);
+                    break;
+                }
+            }
+            table.ids[i] = b;
+            n++;
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            pool.free(table.ids[i]);
+        }
+        table.pending = n;
+        int cachedTokens = n * blockSize;
+        seq.setNumComputedTokens(cachedTokens);
+        seq.setNumCachedTokens(cachedTokens);
+        adoptedBlocks += n - start;
+        return n - start;
+    }
+
+    /**
      * Makes room for tokens up to {@code computed + numNewTokens}: takes the pending prefix hits (if any) and
      * enough new blocks. Returns false, taking nothing, when the pool cannot supply them; pending prefix hits
      * are then dropped and the sequence's computed and cached counts reset to 0 (call {@link #allocatePrefix}
@@ -188,7 +349,9 @@ public final class KvCacheManager {
     /**
      * After a step: registers the hashes of {@code seq}'s blocks that are now full of computed tokens, so later
      * sequences with the same prefix reuse them. Blocks already cached (prefix hits) and hashes another block
-     * already holds are skipped.
+     * already holds are skipped. Each newly full block that lies wholly in the prompt and was computed here
+     * (prefix hits and adopted blocks are registered at admission, so they never come by) goes to the
+     * {@link ComputedBlockListener}, if one is set.
      */
     public void cacheFullBlocks(SequenceState seq) {
         if (!prefixCaching) {
@@ -202,6 +365,9 @@ public final class KvCacheManager {
             if (!pool.isCached(b)) {
                 seq.copyTokens(i * blockSize, blockSize, scratch, 0);
                 pool.cache(b, h, scratch, 0);
+            }
+            if (computedListener != null && (i + 1) * blockSize <= seq.numPromptTokens()) {
+                computedListener.onComputed(seq, i, b, h);
             }
         }
         table.numRegistered = Math.max(table.numRegistered, full);

@@ -1,6 +1,7 @@
 package io.expertmesh.router.scheduler;
 
 import io.expertmesh.router.kv.KvCacheManager;
+import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,7 +23,9 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Then waiting sequences, FCFS</b>, while budget, {@code maxRunning} and blocks allow, unless this
  *       step preempted (admitting would just thrash). A prompt longer than the remaining budget is split
  *       (chunked prefill) so running decodes are never stalled behind it. A waiting sequence that does not
- *       fit waits; it never causes a preemption, and nothing behind it overtakes it.</li>
+ *       fit waits; it never causes a preemption, and nothing behind it overtakes it. Admission is
+ *       {@code allocatePrefix} (local prefix hit), then {@code adoptRemoteBlocks} with the blocks the engine
+ *       found in the distributed tier (once per sequence), then {@code allocateSlots}.</li>
  * </ol>
  * The running list is kept in arrival order, so preemption victims come from its tail, which this step has
  * not scheduled yet.
@@ -122,6 +125,10 @@ public final class Scheduler {
         while (!preempted && budget > 0 && running.size() < config.maxRunning() && !waiting.isEmpty()) {
             SequenceState seq = waiting.peekFirst();
             kv.allocatePrefix(seq);
+            RemoteKvTier.Hits remote = seq.takeRemoteHits();
+            if (!remote.blocks().isEmpty()) {
+                kv.adoptRemoteBlocks(seq, remote.first(), remote.blocks());
+            }
             int n = Math.min(seq.numTokens() - seq.numComputedTokens(), budget);
             if (!kv.allocateSlots(seq, n)) {
                 break;

@@ -2,6 +2,7 @@ package io.expertmesh.router.scheduler;
 
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.router.kv.BlockTable;
+import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.Arrays;
 
 /**
@@ -44,6 +45,7 @@ public final class SequenceState {
     private int numCachedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
     private BlockTable blockTable;
+    private RemoteKvTier.Hits remoteHits = RemoteKvTier.Hits.NONE;
 
     /**
      * @param maxTotalTokens prompt plus the most output tokens it may produce; the block table never needs
@@ -166,6 +168,21 @@ public final class SequenceState {
     /** KV manager only. */
     public void setNumCachedTokens(int n) {
         this.numCachedTokens = n;
+    }
+
+    /**
+     * The engine, before {@link Scheduler#add}: the prompt's blocks found in the distributed KV tier, adopted at
+     * admission.
+     */
+    public void setRemoteHits(RemoteKvTier.Hits hits) {
+        this.remoteHits = hits == null ? RemoteKvTier.Hits.NONE : hits;
+    }
+
+    /** Scheduler only: the remote hits, handed over once (later admissions find them in the local cache). */
+    RemoteKvTier.Hits takeRemoteHits() {
+        RemoteKvTier.Hits h = remoteHits;
+        remoteHits = RemoteKvTier.Hits.NONE;
+        return h;
     }
 
     /** Scheduler only. */

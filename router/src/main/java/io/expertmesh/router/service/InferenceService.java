@@ -173,7 +173,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void getStatus(GetStatusRequest request, StreamObserver<ServerStatus> observer) {
         unary(observer, () -> {
             Served s = served();
-            return ProtoMapping.status(!draining, s.engine().status());
+            return ProtoMapping.status(!draining, s.engine().status(), s.engine().kvStoreStats());
         });
     }
 

@@ -1,6 +1,8 @@
 package io.expertmesh.router.service;
 
 import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.kvcache.KvStoreStats;
+import io.expertmesh.proto.inference.v1.DistributedKvStatus;
 import io.expertmesh.proto.inference.v1.FinishReason;
 import io.expertmesh.proto.inference.v1.Finished;
 import io.expertmesh.proto.inference.v1.KvCacheStatus;
@@ -45,14 +47,30 @@ final class ProtoMapping {
                 .build();
     }
 
-    static ServerStatus status(boolean serving, EngineStatus s) {
+    /** @param store the store's counters, or null when the distributed tier is off */
+    static ServerStatus status(boolean serving, EngineStatus s, KvStoreStats store) {
         KvCacheStats kv = s.kv();
-        return ServerStatus.newBuilder().setServing(serving).setDraining(s.draining()).setRunning(s.running())
+        ServerStatus.Builder b = ServerStatus.newBuilder().setServing(serving).setDraining(s.draining()).setRunning(s.running())
                 .setWaiting(s.waiting()).setMaxWaiting(s.maxWaiting()).setSteps(s.steps())
                 .setGeneratedTokens(s.generatedTokens()).setPreemptions(s.preemptions()).putAllFinished(s.finished())
                 .setKvCache(KvCacheStatus.newBuilder().setBlockSize(kv.blockSize()).setTotalBlocks(kv.totalBlocks())
                         .setFreeBlocks(kv.freeBlocks()).setCachedBlocks(kv.cachedBlocks())
-                        .setPrefixQueryTokens(kv.prefixQueryTokens()).setPrefixHitTokens(kv.prefixHitTokens()))
-                .build();
+                        .setPrefixQueryTokens(kv.prefixQueryTokens()).setPrefixHitTokens(kv.prefixHitTokens()));
+        if (store != null && s.remote() != null) {
+            b.setKvStore(distributed(store, s.remote()));
+        }
+        return b.build();
+    }
+
+    static DistributedKvStatus distributed(KvStoreStats st, EngineStatus.Remote r) {
+        return DistributedKvStatus.newBuilder().setLookups(st.lookups()).setHits(st.hits())
+                .setHitBlocks(st.hitBlocks()).setHitTokens(st.hitTokens()).setAdoptedBlocks(r.adoptedBlocks())
+                .setCorruptBlocks(st.corruptBlocks()).setMismatchedBlocks(st.mismatchedBlocks())
+                .setLookupErrors(st.lookupErrors()).setBytesIn(st.bytesIn()).setBytesOut(st.bytesOut())
+                .setPublishes(st.publishes()).setPublished(st.published()).setPublishDrops(st.publishDrops())
+                .setPublishErrors(st.publishErrors()).setPublishQueueDepth(st.publishQueueDepth())
+                .setPublishSkippedRecent(r.publishSkippedRecent()).setGetMeanMicros(st.getMeanMicros())
+                .setGetMaxMicros(st.getMaxMicros()).setPutMeanMicros(st.putMeanMicros())
+                .setPutMaxMicros(st.putMaxMicros()).setLookupsSkippedLocal(r.lookupsSkippedLocal()).build();
     }
 }

@@ -1,0 +1,59 @@
+package io.expertmesh.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.expertmesh.kvcache.KvStoreConfig;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code serve --kv-*} options become the router's {@link KvStoreConfig}; {@code cache-node} is registered. */
+class KvStoreOptionsTest {
+    private static KvStoreConfig parse(String... args) {
+        ServeCommand serve = new ServeCommand();
+        new CommandLine(serve).parseArgs(args);
+        return serve.kvStoreConfig();
+    }
+
+    @Test
+    void serve_noKvFlags_tierOff() {
+        assertEquals(KvStoreConfig.Mode.NONE, parse().mode());
+    }
+
+    @Test
+    void serve_hazelcastClient_membersAndClusterName() {
+        KvStoreConfig c = parse("--kv-store", "hazelcast-client", "--kv-members", "10.0.0.1:5801, 10.0.0.2:5802",
+                "--kv-cluster-name", "prod-kv", "--kv-publish-queue", "64");
+        assertEquals(KvStoreConfig.Mode.CLIENT, c.mode());
+        assertEquals(List.of("10.0.0.1:5801", "10.0.0.2:5802"), c.members());
+        assertEquals("prod-kv", c.clusterName());
+        assertEquals(64, c.publishQueueCapacity());
+    }
+
+    @Test
+    void serve_embedded_portAndHost() {
+        KvStoreConfig c = parse("--kv-store", "embedded", "--kv-port", "5901", "--kv-host", "10.1.2.3",
+                "--kv-max-heap-mb", "256");
+        assertEquals(KvStoreConfig.Mode.EMBEDDED, c.mode());
+        assertEquals(5901, c.memberPort());
+        assertEquals("10.1.2.3", c.memberHost());
+        assertEquals(256, c.maxHeapMbPerMember());
+    }
+
+    @Test
+    void serve_unknownKvStore_rejected() {
+        assertThrows(CommandLine.ParameterException.class, () -> parse("--kv-store", "redis"));
+    }
+
+    @Test
+    void serve_clientWithoutMembers_rejected() {
+        assertThrows(IllegalArgumentException.class, () -> parse("--kv-store", "hazelcast-client"));
+    }
+
+    @Test
+    void main_cacheNode_isASubcommand() {
+        assertTrue(Main.commandLine().getSubcommands().containsKey("cache-node"));
+    }
+}
