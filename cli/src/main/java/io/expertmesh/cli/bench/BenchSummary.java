@@ -120,7 +120,7 @@ public record BenchSummary(String label, double requestRate, int maxConcurrency,
     }
 
     private static void line(StringBuilder sb, String name, String value) {
-        sb.append(String.format(java.util.Locale.ROOT, "%-44s%16s%n", name, value));
+        sb.append(String.format(java.util.Locale.ROOT, "%-48s%12s%n", name, value));
     }
 
     private static String f(double d) {

@@ -146,7 +146,8 @@ public final class HtmlReport {
                 sb.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", px,
                         py, colours[s]));
                 if (s == 1) {
-                    sb.append(text(px + 4, py - 4, r.label(), "start"));
+                    boolean right = px > W - 80; // keep labels near the right edge inside the chart
+                    sb.append(text(right ? px - 4 : px + 4, py - 4, r.label(), right ? "end" : "start"));
                 }
             }
             sb.append("<polyline fill=\"none\" stroke=\"").append(colours[s]).append("\" points=\"").append(pts)
