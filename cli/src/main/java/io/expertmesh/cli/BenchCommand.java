@@ -65,7 +65,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--max-concurrency", paramLabel = "C",
             description = "Most requests in flight; alone, a closed loop of C clients.")
     Integer maxConcurrency;
-    @Option(names = "--sweep", split = ",", paramLabel = "R1,R2,...",
+    @Option(names = "--sweep", split = ",", paramLabel = "R1,R2,...", hideParamSyntax = true,
             description = "Run once per request rate (requests/s; 'inf' allowed) and draw the throughput-latency "
                     + "curve.")
     List<String> sweep;
@@ -100,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
             description = "Keep generating past EOS so outputs have the asked length (default: on; "
                     + "--no-ignore-eos to stop at EOS).")
     boolean ignoreEos;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the prompts, lengths and arrival gaps.")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the prompts, lengths and arrival gaps.")
     long seed;
     @Option(names = "--max-context", paramLabel = "TOKENS",
             description = "Context used to cut prompt + output (default: the router's max_context).")

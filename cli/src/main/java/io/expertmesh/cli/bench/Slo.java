@@ -70,11 +70,15 @@ public record Slo(double ttftMs, double tpotMs) {
         }
         StringBuilder sb = new StringBuilder();
         if (!Double.isNaN(ttftMs)) {
-            sb.append("ttft:").append(ttftMs);
+            sb.append("ttft:").append(ms(ttftMs));
         }
         if (!Double.isNaN(tpotMs)) {
-            sb.append(sb.isEmpty() ? "" : ",").append("tpot:").append(tpotMs);
+            sb.append(sb.isEmpty() ? "" : ",").append("tpot:").append(ms(tpotMs));
         }
         return sb.toString();
+    }
+
+    private static String ms(double d) {
+        return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
     }
 }
