@@ -181,7 +181,7 @@ public final class BenchRunner {
         }
         long drainUntil = Math.max(System.nanoTime(), sendUntil) + plan.drainTimeout().toNanos();
         synchronized (doneSignal) {
-            while (records.size() < sent) {
+            while (counters.done.get() < sent) {
                 long left = drainUntil - System.nanoTime();
                 if (left <= 0) {
                     break;
@@ -189,13 +189,13 @@ public final class BenchRunner {
                 TimeUnit.NANOSECONDS.timedWait(doneSignal, left);
             }
         }
-        if (records.size() < sent) {
+        if (counters.done.get() < sent) {
             log.warn("{} requests still running {} after the last was sent; cancelling them",
-                    sent - records.size(), plan.drainTimeout());
+                    sent - counters.done.get(), plan.drainTimeout());
             running.forEach(c -> c.cancel("bench: drain timeout"));
             synchronized (doneSignal) {
                 long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-                while (records.size() < sent && until - System.nanoTime() > 0) {
+                while (counters.done.get() < sent && until - System.nanoTime() > 0) {
                     TimeUnit.NANOSECONDS.timedWait(doneSignal, until - System.nanoTime());
                 }
             }
@@ -307,8 +307,8 @@ public final class BenchRunner {
             if (error != null) {
                 counters.failed.incrementAndGet();
             }
+            records.add(r); // before the count: the waiting thread copies the records once the count is reached
             counters.done.incrementAndGet();
-            records.add(r);
             synchronized (doneSignal) {
                 doneSignal.notifyAll();
             }
