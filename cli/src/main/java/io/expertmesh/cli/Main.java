@@ -6,8 +6,8 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code expertmesh} command line. */
 @Command(name = "expertmesh", mixinStandardHelpOptions = true, version = "expertmesh 0.1.0",
         description = "Expert-parallel serving for Mixture-of-Experts language models.",
-        subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchModelCommand.class,
-                CacheNodeCommand.class,
+        subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchCommand.class,
+                BenchModelCommand.class, CacheNodeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

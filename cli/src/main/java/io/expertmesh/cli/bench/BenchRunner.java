@@ -1,0 +1,317 @@
+package io.expertmesh.cli.bench;
+
+import io.expertmesh.client.ExpertMeshClient;
+import io.expertmesh.client.ExpertMeshException;
+import io.expertmesh.client.GenerateCall;
+import io.expertmesh.client.GenerateListener;
+import io.expertmesh.proto.inference.v1.Finished;
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.proto.inference.v1.GeneratedToken;
+import io.expertmesh.proto.inference.v1.TokenIds;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends a workload to a router and records what each request saw.
+ *
+ * <p>Open loop: with an {@link ArrivalProcess}, request {@code i} is due at the sum of the first {@code i} gaps
+ * after the start (a late request goes out at once, so the offered rate holds on average). Closed loop: without
+ * one, requests go out as fast as the concurrency limit allows. Both may be combined (a rate capped by a
+ * concurrency limit, as vLLM's {@code --max-concurrency}).
+ *
+ * <p>Bounds: no request is sent after {@code duration}; requests still running then get {@code drainTimeout}
+ * more and are then cancelled (recorded as CANCELLED). Warm-up requests run first, closed loop, and are not
+ * recorded.
+ */
+public final class BenchRunner {
+    private static final Logger log = LoggerFactory.getLogger(BenchRunner.class);
+
+    /**
+     * What to run.
+     *
+     * @param warmup         requests sent first and not recorded
+     * @param requests       the measured requests
+     * @param arrivals       open-loop arrivals, or {@code null} for closed loop
+     * @param maxConcurrency most requests in flight, 0 for no limit (then {@code arrivals} is required)
+     * @param duration       no request is sent after this
+     * @param drainTimeout   how long running requests may take after the last is sent
+     * @param ignoreEos      sent as {@code ignore_eos}, so outputs have the asked length
+     * @param seed           seed of the arrival gaps
+     */
+    public record Plan(List<Workload.Item> warmup, List<Workload.Item> requests, ArrivalProcess arrivals,
+                       int maxConcurrency, Duration duration, Duration drainTimeout, boolean ignoreEos, long seed) {
+        public Plan {
+            warmup = List.copyOf(warmup);
+            requests = List.copyOf(requests);
+            Objects.requireNonNull(duration, "duration");
+            Objects.requireNonNull(drainTimeout, "drainTimeout");
+            if (maxConcurrency < 0) {
+                throw new IllegalArgumentException("--max-concurrency must be >= 1, got " + maxConcurrency);
+            }
+            if (arrivals == null && maxConcurrency == 0) {
+                throw new IllegalArgumentException("give --request-rate, --max-concurrency, or both");
+            }
+            if (duration.isNegative() || duration.isZero() || drainTimeout.isNegative()) {
+                throw new IllegalArgumentException("--duration must be positive and --drain-timeout >= 0");
+            }
+        }
+    }
+
+    /** The records of the measured requests (in completion order) and the measured duration. */
+    public record Result(List<RequestRecord> records, long durationNanos, int notSent) {
+    }
+
+    /** Counters for a progress line; read from any thread. */
+    public static final class Counters {
+        final AtomicInteger sent = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        final AtomicInteger failed = new AtomicInteger();
+        final AtomicLong outputTokens = new AtomicLong();
+        volatile int total;
+        volatile long startNanos = System.nanoTime();
+        volatile boolean warmup;
+
+        public int sent() {
+            return sent.get();
+        }
+
+        public int done() {
+            return done.get();
+        }
+
+        public int failed() {
+            return failed.get();
+        }
+
+        public long outputTokens() {
+            return outputTokens.get();
+        }
+
+        public int total() {
+            return total;
+        }
+
+        public boolean warmup() {
+            return warmup;
+        }
+
+        public double elapsedSeconds() {
+            return (System.nanoTime() - startNanos) / 1e9;
+        }
+    }
+
+    private final ExpertMeshClient client;
+    private final Counters counters = new Counters();
+
+    public BenchRunner(ExpertMeshClient client) {
+        this.client = Objects.requireNonNull(client, "client");
+    }
+
+    /** Live counters of the phase in progress. */
+    public Counters counters() {
+        return counters;
+    }
+
+    /** Runs the warm-up, then the measured requests. */
+    public Result run(Plan plan) throws InterruptedException {
+        if (!plan.warmup().isEmpty()) {
+            counters.warmup = true;
+            int c = plan.maxConcurrency() > 0 ? plan.maxConcurrency() : Math.min(4, plan.warmup().size());
+            Result w = execute(plan.warmup(), null, c, plan, "warmup");
+            log.info("warm-up: {} requests, {} failed", w.records().size(),
+                    w.records().stream().filter(r -> !r.ok()).count());
+        }
+        counters.warmup = false;
+        return execute(plan.requests(), plan.arrivals(), plan.maxConcurrency(), plan, "bench");
+    }
+
+    private Result execute(List<Workload.Item> items, ArrivalProcess arrivals, int maxConcurrency, Plan plan,
+                           String idPrefix) throws InterruptedException {
+        counters.sent.set(0);
+        counters.done.set(0);
+        counters.failed.set(0);
+        counters.outputTokens.set(0);
+        counters.total = items.size();
+        Semaphore slots = maxConcurrency > 0 ? new Semaphore(maxConcurrency) : null;
+        ConcurrentLinkedQueue<RequestRecord> records = new ConcurrentLinkedQueue<>();
+        Set<Call> running = ConcurrentHashMap.newKeySet();
+        SplittableRandom random = new SplittableRandom(plan.seed() ^ 0x9E3779B97F4A7C15L);
+        Object doneSignal = new Object();
+
+        long start = System.nanoTime();
+        counters.startNanos = start;
+        long sendUntil = start + plan.duration().toNanos();
+        long due = start;
+        int sent = 0;
+        for (int i = 0; i < items.size(); i++) {
+            if (arrivals != null) {
+                due += arrivals.nextGapNanos(random);
+                if (due - sendUntil >= 0) {
+                    break;
+                }
+                parkUntil(due);
+            }
+            if (slots != null) {
+                long left = sendUntil - System.nanoTime();
+                if (left <= 0 || !slots.tryAcquire(left, TimeUnit.NANOSECONDS)) {
+                    break;
+                }
+            } else if (System.nanoTime() - sendUntil >= 0) {
+                break;
+            }
+            Call call = new Call(items.get(i), slots, records, running, doneSignal);
+            running.add(call);
+            call.start(client, request(items.get(i), idPrefix + "-" + i, plan.ignoreEos()));
+            sent++;
+            counters.sent.incrementAndGet();
+        }
+        long drainUntil = Math.max(System.nanoTime(), sendUntil) + plan.drainTimeout().toNanos();
+        synchronized (doneSignal) {
+            while (counters.done.get() < sent) {
+                long left = drainUntil - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                TimeUnit.NANOSECONDS.timedWait(doneSignal, left);
+            }
+        }
+        if (counters.done.get() < sent) {
+            log.warn("{} requests still running {} after the last was sent; cancelling them",
+                    sent - counters.done.get(), plan.drainTimeout());
+            running.forEach(c -> c.cancel("bench: drain timeout"));
+            synchronized (doneSignal) {
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (counters.done.get() < sent && until - System.nanoTime() > 0) {
+                    TimeUnit.NANOSECONDS.timedWait(doneSignal, until - System.nanoTime());
+                }
+            }
+        }
+        List<RequestRecord> out = new ArrayList<>(records);
+        long end = out.stream().mapToLong(RequestRecord::endNanos).max().orElse(System.nanoTime());
+        if (sent < items.size()) {
+            log.warn("--duration {} reached: {} of {} requests were not sent", plan.duration(), items.size() - sent,
+                    items.size());
+        }
+        return new Result(out, Math.max(0, end - start), items.size() - sent);
+    }
+
+    static GenerateRequest request(Workload.Item item, String id, boolean ignoreEos) {
+        TokenIds.Builder ids = TokenIds.newBuilder();
+        for (int t : item.promptIds()) {
+            ids.addIds(t);
+        }
+        return GenerateRequest.newBuilder().setRequestId(id).setTokenIds(ids).setMaxTokens(item.maxTokens())
+                .setIgnoreEos(ignoreEos).build();
+    }
+
+    private static void parkUntil(long deadline) throws InterruptedException {
+        for (long left = deadline - System.nanoTime(); left > 0; left = deadline - System.nanoTime()) {
+            LockSupport.parkNanos(left);
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+        }
+    }
+
+    /** One request in flight: collects its timeline from the listener callbacks. */
+    private final class Call implements GenerateListener {
+        private final Workload.Item item;
+        private final Semaphore slots;
+        private final ConcurrentLinkedQueue<RequestRecord> records;
+        private final Set<Call> running;
+        private final Object doneSignal;
+        private final List<long[]> chunks = new ArrayList<>(); // {nanos, tokens}
+        private long startNanos;
+        private volatile GenerateCall handle;
+        private boolean ended;
+
+        Call(Workload.Item item, Semaphore slots, ConcurrentLinkedQueue<RequestRecord> records, Set<Call> running,
+             Object doneSignal) {
+            this.item = item;
+            this.slots = slots;
+            this.records = records;
+            this.running = running;
+            this.doneSignal = doneSignal;
+        }
+
+        void start(ExpertMeshClient client, GenerateRequest request) {
+            synchronized (this) {
+                startNanos = System.nanoTime();
+            }
+            try {
+                handle = client.generate(request, this);
+            } catch (RuntimeException e) {
+                onError(ExpertMeshException.from(e));
+            }
+        }
+
+        void cancel(String reason) {
+            GenerateCall h = handle;
+            if (h != null) {
+                h.cancel(reason);
+            }
+        }
+
+        @Override
+        public synchronized void onTokens(List<GeneratedToken> tokens) {
+            chunks.add(new long[] {System.nanoTime(), tokens.size()});
+            counters.outputTokens.addAndGet(tokens.size());
+        }
+
+        @Override
+        public void onFinished(Finished finished) {
+            long now = System.nanoTime();
+            end(now, finished.getUsage().getPromptTokens(), finished.getUsage().getCachedPromptTokens(), null);
+        }
+
+        @Override
+        public void onError(ExpertMeshException error) {
+            long now = System.nanoTime();
+            Status.Code code = error.getStatus().getCode();
+            end(now, item.promptIds().length, 0, code == Status.Code.OK ? Status.Code.UNKNOWN : code);
+        }
+
+        private void end(long now, int promptTokens, int cached, Status.Code error) {
+            RequestRecord r;
+            synchronized (this) {
+                if (ended) {
+                    return;
+                }
+                ended = true;
+                long[] at = new long[chunks.size()];
+                int[] n = new int[chunks.size()];
+                for (int i = 0; i < at.length; i++) {
+                    at[i] = chunks.get(i)[0];
+                    n[i] = (int) chunks.get(i)[1];
+                }
+                r = new RequestRecord(startNanos, at, n, now, promptTokens, cached, error);
+            }
+            running.remove(this);
+            if (slots != null) {
+                slots.release();
+            }
+            if (error != null) {
+                counters.failed.incrementAndGet();
+            }
+            records.add(r); // before the count: the waiting thread copies the records once the count is reached
+            counters.done.incrementAndGet();
+            synchronized (doneSignal) {
+                doneSignal.notifyAll();
+            }
+        }
+    }
+}
