@@ -70,14 +70,18 @@ final class ServeCommand implements Callable<Integer> {
         }
     }
 
-    // Default none: an embedded Hazelcast member in every `serve` adds seconds to start-up and claims a fixed
-    // port, which breaks running two routers (or the smoke test next to a router) on one host without extra
-    // flags. Turn the tier on with --kv-store embedded (routers form a cluster through --kv-members) or
-    // --kv-store hazelcast-client --kv-members of cache nodes.
+    // Default embedded: every router carries a Hazelcast member, and routers on one host find each other with no
+    // flags: each takes the first free port of --kv-port .. --kv-port + --kv-port-count - 1 and joins all of
+    // them. Across hosts, list the members with --kv-members.
     @Option(names = "--kv-store", paramLabel = "MODE", converter = KvStoreModeConverter.class,
-            description = "Distributed KV tier: embedded (a Hazelcast member in this router), hazelcast-client "
-                    + "(a client of --kv-members), or none (default none).")
-    KvStoreMode kvStore = KvStoreMode.none;
+            description = "Distributed KV tier: embedded (a Hazelcast member in this router; default), "
+                    + "hazelcast-client (a client of --kv-members), or none.")
+    KvStoreMode kvStore = KvStoreMode.embedded;
+
+    @Option(names = "--kv-port-count", paramLabel = "N",
+            description = "Embedded member: ports tried from --kv-port on, and (without --kv-members) the local "
+                    + "ports joined (default 10).")
+    int kvPortCount = 10;
 
     @Option(names = "--kv-members", paramLabel = "HOST:PORT,...",
             description = "Hazelcast members, one host:port each: embedded joins them, hazelcast-client connects "
@@ -118,9 +122,51 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     KvStoreConfig kvStoreConfig() {
-        return KvStoreConfig.builder(kvStore.mode).clusterName(kvClusterName).members(kvMembers)
-                .memberHost(kvHost).memberPort(kvPort).maxHeapMbPerMember(kvMaxHeapMb)
+        String members = kvMembers;
+        int memberPort = kvPort;
+        if (kvStore == KvStoreMode.embedded) {
+            if (kvPortCount < 1 || kvPort + kvPortCount - 1 > 65535) {
+                throw new IllegalArgumentException("--kv-port-count must be >= 1 and keep ports <= 65535");
+            }
+            memberPort = firstFreePort(kvHost, kvPort, kvPortCount);
+            if (members.isBlank()) {
+                StringBuilder local = new StringBuilder();
+                for (int p = kvPort; p < kvPort + kvPortCount; p++) {
+                    local.append(local.isEmpty() ? "" : ",").append(kvHost).append(':').append(p);
+                }
+                members = local.toString();
+            }
+        }
+        return KvStoreConfig.builder(kvStore.mode).clusterName(kvClusterName).members(members)
+                .memberHost(kvHost).memberPort(memberPort).maxHeapMbPerMember(kvMaxHeapMb)
                 .publishQueueCapacity(kvPublishQueue).build();
+    }
+
+    /**
+     * The first port in [from, from + count) that can be bound on {@code host}; {@code from} itself when the host
+     * is not an address of this machine (nothing to probe: the member will bind it or fail clearly).
+     */
+    static int firstFreePort(String host, int from, int count) {
+        try {
+            java.net.InetAddress addr = java.net.InetAddress.getByName(host);
+            if (!addr.isLoopbackAddress() && !addr.isAnyLocalAddress()
+                    && java.net.NetworkInterface.getByInetAddress(addr) == null) {
+                return from;
+            }
+        } catch (IOException unknown) {
+            return from;
+        }
+        for (int p = from; p < from + count; p++) {
+            try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
+                probe.setReuseAddress(false);
+                probe.bind(new java.net.InetSocketAddress(host, p));
+                return p;
+            } catch (IOException busy) {
+                // taken: try the next one
+            }
+        }
+        throw new IllegalArgumentException("no free port for the embedded KV member in " + host + ":" + from + ".."
+                + (from + count - 1) + "; use --kv-port, --kv-port-count or --kv-store none");
     }
 
     @Override

@@ -18,8 +18,28 @@ class KvStoreOptionsTest {
     }
 
     @Test
-    void serve_noKvFlags_tierOff() {
-        assertEquals(KvStoreConfig.Mode.NONE, parse().mode());
+    void serve_noKvFlags_embeddedMemberJoiningTheLocalPortRange() {
+        KvStoreConfig c = parse();
+        assertEquals(KvStoreConfig.Mode.EMBEDDED, c.mode());
+        assertEquals(10, c.members().size());
+        assertEquals("127.0.0.1:5801", c.members().get(0));
+        assertEquals("127.0.0.1:5810", c.members().get(9));
+        assertTrue(c.memberPort() >= 5801 && c.memberPort() <= 5810);
+    }
+
+    @Test
+    void serve_kvStoreNone_tierOff() {
+        assertEquals(KvStoreConfig.Mode.NONE, parse("--kv-store", "none").mode());
+    }
+
+    @Test
+    void firstFreePort_firstTaken_takesTheNext() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            int p = taken.getLocalPort();
+            int chosen = ServeCommand.firstFreePort("127.0.0.1", p, 3);
+            assertTrue(chosen > p && chosen < p + 3, "chose " + chosen + " next to busy " + p);
+        }
     }
 
     @Test
