@@ -52,6 +52,11 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--tokens", paramLabel = "N", description = "With --engine: tokens per stream (default 64).")
     int tokensPerStream = 64;
 
+    @Option(names = "--kv-store-compare", description = "With --engine: decode throughput with the distributed KV "
+            + "tier publishing (an embedded Hazelcast member on a free loopback port) against no tier; prefix "
+            + "caching on in both.")
+    boolean kvStoreCompare;
+
     @Override
     public Integer call() {
         if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
@@ -72,7 +77,11 @@ final class BenchModelCommand implements Callable<Integer> {
                 bandwidth, bandwidth * 1e9 / activeBytes);
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
         if (engine) {
-            EngineBench.run(model, batches, context, tokensPerStream, activeBytes, bandwidth, result, err);
+            if (kvStoreCompare) {
+                EngineBench.runKvStoreComparison(model, batches, context, tokensPerStream, result, err);
+            } else {
+                EngineBench.run(model, batches, context, tokensPerStream, activeBytes, bandwidth, result, err);
+            }
             if (json) {
                 System.out.println(result);
             }

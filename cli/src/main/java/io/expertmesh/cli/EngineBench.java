@@ -5,6 +5,10 @@ import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.kvcache.KvBlockStore;
+import io.expertmesh.kvcache.KvStoreConfig;
+import io.expertmesh.kvcache.KvStores;
+import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineConfig;
@@ -46,6 +50,52 @@ final class EngineBench {
                                     tps * activeBytes / 1e9, 100 * tps * activeBytes / 1e9 / bandwidth) : "");
                     out.put(Integer.toString(n), tps);
                 }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Decode throughput with the distributed KV tier on (an embedded member of a one-member cluster on a free
+     * loopback port; every prompt's full blocks are published) and off, alternating, each measured twice; prefix
+     * caching is on in both (the tier needs it) and prompts are unique, so nothing is served from either cache.
+     */
+    static void runKvStoreComparison(ModelOptions options, List<Integer> streams, int prompt, int tokens,
+                                     ObjectNode result, PrintStream err) {
+        try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
+                options.newKernels(), (a, b) -> { })) {
+            ObjectNode out = result.putObject("engine_decode_kv_store");
+            int maxStreams = streams.stream().max(Integer::compare).orElse(1);
+            EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
+                    maxStreams * 2, true);
+            SplittableRandom rnd = new SplittableRandom(5);
+            int port;
+            try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+                port = s.getLocalPort();
+            }
+            KvStoreConfig embedded = KvStoreConfig.builder(KvStoreConfig.Mode.EMBEDDED)
+                    .clusterName("bench-" + java.util.UUID.randomUUID()).members(List.of("127.0.0.1:" + port))
+                    .memberPort(port).publishQueueCapacity(1024).build();
+            try (KvBlockStore store = KvStores.create(embedded)) {
+                for (int round = 0; round < 2; round++) {
+                    for (boolean publishing : new boolean[] {false, true}) {
+                        String mode = publishing ? "publishing" : "off";
+                        try (Engine engine = publishing ? new Engine(model, config, store)
+                                : new Engine(model, config, new NoopKvBlockStore())) {
+                            measure(engine, 1, prompt, 16, rnd); // JIT warm-up
+                            for (int n : streams) {
+                                double tps = measure(engine, n, prompt, tokens, rnd);
+                                err.printf("engine decode, KV tier %-10s round %d, %2d streams: %8.1f tokens/s "
+                                        + "aggregate%n", mode, round + 1, n, tps);
+                                ObjectNode byMode = out.has(mode) ? (ObjectNode) out.get(mode) : out.putObject(mode);
+                                (byMode.has(Integer.toString(n)) ? (com.fasterxml.jackson.databind.node.ArrayNode)
+                                        byMode.get(Integer.toString(n)) : byMode.putArray(Integer.toString(n))).add(tps);
+                            }
+                        }
+                    }
+                }
+                err.printf("KV store: %s%n", store.stats());
             }
         } catch (IOException e) {
             throw new IllegalStateException(e);
