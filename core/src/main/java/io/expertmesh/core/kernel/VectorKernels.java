@@ -213,7 +213,7 @@ public final class VectorKernels implements Kernels {
     public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         Objects.checkFromIndexSize(aOff, n, a.length);
         Objects.checkFromIndexSize(bOff, n, b.length);
-        return dotKernel(a, aOff, b, bOff, n, KernelScratch.get().lanes);
+        return dotKernel(a, aOff, b, bOff, n);
     }
 
     @Override
@@ -225,14 +225,17 @@ public final class VectorKernels implements Kernels {
         Objects.checkFromIndexSize(qOff, dim, q.length);
         Objects.checkFromIndexSize(kOff, (count - 1) * stride + dim, k.length);
         Objects.checkFromIndexSize(outOff, count, out.length);
-        float[] lanes = KernelScratch.get().lanes;
         for (int i = 0; i < count; i++) {
-            out[outOff + i] = dotKernel(q, qOff, k, kOff + i * stride, dim, lanes) * scale;
+            out[outOff + i] = dotKernel(q, qOff, k, kOff + i * stride, dim) * scale;
         }
     }
 
-    /** Two accumulators over 2L-element steps, one L step, a scalar fma tail, the fixed lane tree. */
-    private static float dotKernel(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes) {
+    /**
+     * Two accumulators over 2L-element steps, one L step, a scalar fma tail, the fixed lane tree (kept in
+     * registers: attention calls this for every run of cached rows, and a per-call scratch lookup cost more than
+     * the dot product of a short run).
+     */
+    private static float dotKernel(float[] a, int aOff, float[] b, int bOff, int n) {
         int step = 2 * L;
         int main = n / step * step;
         FloatVector a0 = FloatVector.zero(F);
@@ -250,8 +253,7 @@ public final class VectorKernels implements Kernels {
         for (; i < n; i++) {
             tail = Math.fma(a[aOff + i], b[bOff + i], tail);
         }
-        a0.add(a1).intoArray(lanes, 0);
-        return VectorMath.reduce(lanes) + tail;
+        return VectorMath.reduceInRegisters(a0.add(a1)) + tail;
     }
 
     @Override

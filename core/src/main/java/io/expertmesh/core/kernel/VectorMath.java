@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -75,6 +76,31 @@ final class VectorMath {
     }
 
     /** Whether {@link #reduce8} uses the permute network (8 or 16 lanes: AVX2, AVX-512) or the scalar tree. */
+    /** Rotations by L/2, L/4, ... 1 lanes: the in-register form of {@link #reduce}'s halving tree. */
+    private static final VectorShuffle<Float>[] HALVINGS = halvings();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halvings() {
+        int levels = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] s = new VectorShuffle[levels];
+        for (int k = 0, width = L >> 1; width > 0; k++, width >>= 1) {
+            int w = width;
+            s[k] = VectorShuffle.fromOp(F, i -> (i + w) % L);
+        }
+        return s;
+    }
+
+    /**
+     * {@link #reduce} of one vector without a scratch array: lane i + lane i+L/2, then i + i+L/4, ... — the same
+     * additions in the same order, so the same bits; rotations keep it in registers.
+     */
+    static float reduceInRegisters(FloatVector v) {
+        for (VectorShuffle<Float> rot : HALVINGS) {
+            v = v.add(v.rearrange(rot));
+        }
+        return v.lane(0);
+    }
+
     private static final boolean NETWORK = L == 8 || L == 16;
     // Index vectors of the reduction network, level by level: see pairIndex().
     private static final FloatVector LO1 = pairIndex(L, false);

@@ -86,4 +86,19 @@ class VectorMathTest {
             }
         }
     }
+
+    @Test
+    void reduceInRegisters_matchesScalarTreeBitForBit() {
+        java.util.Random rnd = new java.util.Random(21);
+        float[] lanes = new float[VectorMath.L];
+        for (int round = 0; round < 50_000; round++) {
+            for (int i = 0; i < lanes.length; i++) {
+                lanes[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(9) - 4));
+            }
+            jdk.incubator.vector.FloatVector v = jdk.incubator.vector.FloatVector.fromArray(VectorMath.F, lanes, 0);
+            float expected = VectorMath.reduce(lanes.clone());
+            org.junit.jupiter.api.Assertions.assertEquals(Float.floatToRawIntBits(expected),
+                    Float.floatToRawIntBits(VectorMath.reduceInRegisters(v)), "round " + round);
+        }
+    }
 }
