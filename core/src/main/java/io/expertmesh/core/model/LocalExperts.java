@@ -9,6 +9,7 @@ import java.util.Arrays;
  * The routed experts of one layer held in this process. Tokens are grouped by expert so each expert's weights
  * are read once per step, whatever the number of tokens routed to it, and all active experts run as two parallel
  * steps (gate and up projections of every expert, then every down projection) rather than three per expert.
+ * One instance serves one forward pass at a time (its grouping buffers are reused).
  */
 public final class LocalExperts implements RoutedExperts {
     private final Mlp[] experts;
@@ -17,13 +18,28 @@ public final class LocalExperts implements RoutedExperts {
     private final int[] start;
     private final int[] fill;
     private int[] order;
+    private int[] tokenOf;
+    private final int intermediate;
 
+    /**
+     * @param experts indexed by expert id; {@code null} for an expert not held in this process (an expert
+     *                worker's shard), which then must not be routed to
+     */
     public LocalExperts(Mlp[] experts, int hidden) {
         this.experts = experts.clone();
         this.hidden = hidden;
         this.start = new int[experts.length + 1];
         this.fill = new int[experts.length];
         this.order = new int[0];
+        this.tokenOf = new int[0];
+        int inter = 0;
+        for (Mlp m : experts) {
+            if (m != null) {
+                inter = m.intermediate();
+                break;
+            }
+        }
+        this.intermediate = inter;
     }
 
     public Mlp expert(int e) {
@@ -37,12 +53,55 @@ public final class LocalExperts implements RoutedExperts {
     @Override
     public void run(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, StepContext ctx) {
         int n = tokens * topK;
+        int[] tokenOf = tokenBuffer(n);
+        for (int i = 0; i < n; i++) {
+            tokenOf[i] = i / topK;
+        }
+        runPairs(xn, n, tokenOf, ids, weights, out, ctx);
+    }
+
+    /**
+     * As {@link #run(float[], int, int[], float[], int, float[], StepContext)} with a varying number of experts
+     * per token (an expert worker gets, per token, only the experts it holds): token {@code t}'s (expert, weight)
+     * pairs are {@code ids/weights[offsets[t] .. offsets[t+1])}, {@code offsets[0] == 0}. For every token,
+     * {@code out[t] += Σ weight · expert_id(xn[t])} in ascending expert id (pairs of one expert in pair order),
+     * the same bits as the fixed top-k form for the same pairs. Experts absent from this layer ({@code null})
+     * must not be named.
+     */
+    public void run(float[] xn, int tokens, int[] offsets, int[] ids, float[] weights, float[] out,
+                    StepContext ctx) {
+        if (offsets[0] != 0) {
+            throw new IllegalArgumentException("offsets[0] must be 0, got " + offsets[0]);
+        }
+        int n = offsets[tokens];
+        int[] tokenOf = tokenBuffer(n);
+        for (int t = 0; t < tokens; t++) {
+            for (int i = offsets[t]; i < offsets[t + 1]; i++) {
+                tokenOf[i] = t;
+            }
+        }
+        runPairs(xn, n, tokenOf, ids, weights, out, ctx);
+    }
+
+    private int[] tokenBuffer(int n) {
+        if (tokenOf.length < n) {
+            tokenOf = new int[n];
+        }
+        return tokenOf;
+    }
+
+    /** Pair {@code i < n} is (token {@code tokenOf[i]}, expert {@code ids[i]}, weight {@code weights[i]}). */
+    private void runPairs(float[] xn, int n, int[] tokenOf, int[] ids, float[] weights, float[] out,
+                          StepContext ctx) {
         if (order.length < n) {
             order = new int[n];
         }
         // Counting sort of (token, slot) pairs by expert, keeping token order within an expert.
         Arrays.fill(start, 0);
         for (int i = 0; i < n; i++) {
+            if (experts[ids[i]] == null) {
+                throw new IllegalArgumentException("expert " + ids[i] + " is not held here");
+            }
             start[ids[i] + 1]++;
         }
         for (int e = 0; e < experts.length; e++) {
@@ -52,7 +111,7 @@ public final class LocalExperts implements RoutedExperts {
         for (int i = 0; i < n; i++) {
             order[fill[ids[i]]++] = i;
         }
-        int inter = experts.length == 0 ? 0 : experts[0].intermediate();
+        int inter = intermediate;
         Scratch s = ctx.scratch();
         float[] in = s.floats(Slot.EXPERT_IN, n * hidden);
         float[] h1 = s.floats(Slot.EXPERT_H1, n * inter);
@@ -60,7 +119,7 @@ public final class LocalExperts implements RoutedExperts {
         float[] res = s.floats(Slot.EXPERT_OUT, n * hidden);
         // Row j of the gathered buffers is pair order[j]: expert-major, so each expert's rows are contiguous.
         for (int j = 0; j < n; j++) {
-            int token = order[j] / topK;
+            int token = tokenOf[order[j]];
             System.arraycopy(xn, token * hidden, in, j * hidden, hidden);
         }
         Kernels k = ctx.kernels();
@@ -86,7 +145,7 @@ public final class LocalExperts implements RoutedExperts {
         // Ascending expert id per token, whatever the batch: a token's sum does not depend on its neighbours.
         for (int j = 0; j < n; j++) {
             int pair = order[j];
-            k.axpy(weights[pair], res, j * hidden, out, (pair / topK) * hidden, hidden);
+            k.axpy(weights[pair], res, j * hidden, out, tokenOf[pair] * hidden, hidden);
         }
     }
 }

@@ -18,6 +18,20 @@ public final class StepContext {
         this.scratch = scratch;
     }
 
+    /**
+     * A context for running single layers outside a {@link Transformer} (an expert worker's experts, tests):
+     * its own scratch buffers, layer 0, no rotary rows. Like a Scratch, it serves one caller at a time.
+     */
+    public static StepContext standalone(Kernels kernels) {
+        return new StepContext(kernels, new Scratch());
+    }
+
+    /** Sets the layer index reported by {@link #layer()} (standalone contexts). */
+    public StepContext atLayer(int layer) {
+        this.layer = layer;
+        return this;
+    }
+
     public Kernels kernels() {
         return kernels;
     }

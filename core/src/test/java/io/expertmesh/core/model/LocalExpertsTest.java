@@ -89,4 +89,35 @@ class LocalExpertsTest {
                     "row " + t + " of the batch");
         }
     }
+
+    @Test
+    void runWithOffsets_varyingExpertsPerToken_sameBitsAsFixedTopKOverTheSamePairs() {
+        Random rnd = new Random(3);
+        Mlp[] all = new Mlp[6];
+        LocalExperts full = experts(6, rnd);
+        for (int e = 0; e < 6; e++) {
+            all[e] = e % 2 == 0 ? full.expert(e) : null;
+        }
+        LocalExperts evenOnly = new LocalExperts(all, HIDDEN);
+        int tokens = 3;
+        float[] x = new float[tokens * HIDDEN];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        // token 0: experts 4, 0; token 1: expert 2; token 2: experts 0, 2, 4
+        int[] offsets = {0, 2, 3, 6};
+        int[] ids = {4, 0, 2, 0, 2, 4};
+        float[] w = {0.3f, 0.7f, 1.1f, 0.2f, 0.5f, 0.9f};
+        float[] got = new float[tokens * HIDDEN];
+        evenOnly.run(x, tokens, offsets, ids, w, got, ctx());
+        for (int t = 0; t < tokens; t++) {
+            int k = offsets[t + 1] - offsets[t];
+            float[] want = new float[HIDDEN];
+            full.run(java.util.Arrays.copyOfRange(x, t * HIDDEN, (t + 1) * HIDDEN), 1,
+                    java.util.Arrays.copyOfRange(ids, offsets[t], offsets[t + 1]),
+                    java.util.Arrays.copyOfRange(w, offsets[t], offsets[t + 1]), k, want, ctx());
+            assertArrayEquals(want, java.util.Arrays.copyOfRange(got, t * HIDDEN, (t + 1) * HIDDEN),
+                    "token " + t);
+        }
+    }
 }
