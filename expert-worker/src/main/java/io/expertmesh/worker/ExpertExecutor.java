@@ -1,0 +1,104 @@
+package io.expertmesh.worker;
+
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.StepContext;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Runs a worker's experts: pure compute over plain arrays, no gRPC. One call groups its tokens by expert and
+ * runs each expert once on its batch with core's {@link io.expertmesh.core.model.LocalExperts} (the same code
+ * and kernels as a single-process forward pass, so an F32 result is bit-identical to a local run of the same
+ * experts); each token gets the weighted sum of its experts in ascending expert id.
+ *
+ * <p>Thread-safe: calls are serialised (the kernels already spread one call over every core, and the step's
+ * scratch buffers are shared), and loading or unloading waits for a running call to finish.
+ */
+public final class ExpertExecutor implements AutoCloseable {
+    private final ExpertShard shard;
+    private final StepContext ctx;
+
+    public ExpertExecutor(ExpertShard shard, Kernels kernels) {
+        this.shard = shard;
+        this.ctx = StepContext.standalone(kernels);
+    }
+
+    /** The shard's model facts (immutable: safe to read without the lock). */
+    public ExpertShard shard() {
+        return shard;
+    }
+
+    /**
+     * For every token {@code t < tokens}: {@code out[t] = Σ weights[i] · expert_{ids[i]}(xn[t])} over
+     * {@code i ∈ [offsets[t], offsets[t+1])}, summed in ascending expert id from zero.
+     *
+     * @throws ExpertNotHeldException if an expert is not held (now: it may have been unloaded since validation)
+     */
+    public synchronized float[] run(int layer, float[] xn, int tokens, int[] offsets, int[] ids, float[] weights) {
+        int n = offsets[tokens];
+        List<Integer> missing = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (!shard.holds(layer, ids[i]) && !missing.contains(ids[i])) {
+                missing.add(ids[i]);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new ExpertNotHeldException(layer, missing.stream().sorted().mapToInt(Integer::intValue).toArray());
+        }
+        float[] out = new float[tokens * shard.config().hiddenSize()];
+        shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
+        shard.countTokens(layer, ids, n);
+        return out;
+    }
+
+    /** Loads {@code ids} of MoE layer {@code layer}; returns those newly loaded, ascending. */
+    public synchronized int[] load(int layer, int[] ids) {
+        return Arrays.stream(ids).sorted().distinct().filter(e -> shard.load(layer, e)).toArray();
+    }
+
+    /** Unloads {@code ids} of {@code layer}; returns those that were held, ascending. */
+    public synchronized int[] unload(int layer, int[] ids) {
+        return Arrays.stream(ids).sorted().distinct().filter(e -> shard.unload(layer, e)).toArray();
+    }
+
+    /** Held experts of {@code layer} with their token counts: {@code [ids, counts]}. */
+    public synchronized LayerUsage usage(int layer) {
+        int[] held = shard.held(layer);
+        long[] served = new long[held.length];
+        for (int i = 0; i < held.length; i++) {
+            served[i] = shard.tokensServed(layer, held[i]);
+        }
+        return new LayerUsage(layer, held, served);
+    }
+
+    /** The experts of one layer held now and the tokens each has served since it was loaded. */
+    public record LayerUsage(int layer, int[] expertIds, long[] tokensServed) {
+    }
+
+    /** An expert named in a call is not held by this worker. */
+    public static final class ExpertNotHeldException extends RuntimeException {
+        private final int layer;
+        private final int[] experts;
+
+        public ExpertNotHeldException(int layer, int[] experts) {
+            super("layer " + layer + ": expert" + (experts.length == 1 ? " " : "s ")
+                    + Arrays.toString(experts).replaceAll("[\\[\\]]", "") + " not held by this worker");
+            this.layer = layer;
+            this.experts = experts.clone();
+        }
+
+        public int layer() {
+            return layer;
+        }
+
+        public int[] experts() {
+            return experts.clone();
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        shard.close();
+    }
+}

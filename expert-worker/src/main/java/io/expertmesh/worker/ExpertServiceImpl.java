@@ -1,0 +1,292 @@
+package io.expertmesh.worker;
+
+import com.google.protobuf.ByteString;
+import io.expertmesh.core.tensor.Bf16;
+import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
+import io.expertmesh.proto.expert.v1.GetWorkerStatusResponse;
+import io.expertmesh.proto.expert.v1.HiddenEncoding;
+import io.expertmesh.proto.expert.v1.LayerExperts;
+import io.expertmesh.proto.expert.v1.LayerStatus;
+import io.expertmesh.proto.expert.v1.LoadExpertsRequest;
+import io.expertmesh.proto.expert.v1.LoadExpertsResponse;
+import io.expertmesh.proto.expert.v1.RunExpertsRequest;
+import io.expertmesh.proto.expert.v1.RunExpertsResponse;
+import io.expertmesh.proto.expert.v1.UnloadExpertsRequest;
+import io.expertmesh.proto.expert.v1.UnloadExpertsResponse;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Maps {@code expertmesh.expert.v1.ExpertService} calls onto an {@link ExpertExecutor}: validates every request
+ * against the model (errors are {@code Status.X.withDescription(...)}, never a crash), decodes hidden states,
+ * encodes results. UNAVAILABLE until {@link #serve} is called.
+ */
+public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImplBase {
+    private static final Logger LOG = LoggerFactory.getLogger(ExpertServiceImpl.class);
+
+    private volatile ExpertExecutor executor;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong served = new AtomicLong();
+
+    /** Starts answering with {@code loaded}. */
+    void serve(ExpertExecutor loaded) {
+        this.executor = loaded;
+    }
+
+    @Override
+    public void runExperts(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out) {
+        inFlight.incrementAndGet();
+        try {
+            ExpertExecutor ex = ready();
+            Validated v = validate(req, ex.shard());
+            float[] result = ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+            out.onNext(RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
+                    .setOutputs(encode(result, req.getEncoding())).build());
+            out.onCompleted();
+            served.incrementAndGet();
+        } catch (ExpertExecutor.ExpertNotHeldException e) {
+            out.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+        } catch (RuntimeException e) {
+            LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
+            out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    @Override
+    public void loadExperts(LoadExpertsRequest req, StreamObserver<LoadExpertsResponse> out) {
+        try {
+            ExpertExecutor ex = ready();
+            for (LayerExperts l : req.getLayersList()) {
+                checkLayerExperts(l, ex.shard());
+            }
+            LoadExpertsResponse.Builder b = LoadExpertsResponse.newBuilder();
+            for (LayerExperts l : req.getLayersList()) {
+                int[] loaded = ex.load(l.getLayer(), ids(l));
+                if (loaded.length > 0) {
+                    b.addLoaded(layerExperts(l.getLayer(), loaded));
+                }
+                LOG.info("Loaded layer {} experts {}", l.getLayer(), Arrays.toString(loaded));
+            }
+            out.onNext(b.build());
+            out.onCompleted();
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+        } catch (RuntimeException e) {
+            LOG.error("LoadExperts failed", e);
+            out.onError(Status.FAILED_PRECONDITION.withDescription("cannot load experts: " + e.getMessage())
+                    .asRuntimeException());
+        }
+    }
+
+    @Override
+    public void unloadExperts(UnloadExpertsRequest req, StreamObserver<UnloadExpertsResponse> out) {
+        try {
+            ExpertExecutor ex = ready();
+            for (LayerExperts l : req.getLayersList()) {
+                checkLayerExperts(l, ex.shard());
+            }
+            UnloadExpertsResponse.Builder b = UnloadExpertsResponse.newBuilder();
+            for (LayerExperts l : req.getLayersList()) {
+                int[] dropped = ex.unload(l.getLayer(), ids(l));
+                if (dropped.length > 0) {
+                    b.addUnloaded(layerExperts(l.getLayer(), dropped));
+                }
+                LOG.info("Unloaded layer {} experts {}", l.getLayer(), Arrays.toString(dropped));
+            }
+            out.onNext(b.build());
+            out.onCompleted();
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+        } catch (RuntimeException e) {
+            LOG.error("UnloadExperts failed", e);
+            out.onError(Status.INTERNAL.withDescription("UnloadExperts failed: " + e).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void getWorkerStatus(GetWorkerStatusRequest req, StreamObserver<GetWorkerStatusResponse> out) {
+        try {
+            ExpertExecutor ex = ready();
+            ExpertShard shard = ex.shard();
+            GetWorkerStatusResponse.Builder b = GetWorkerStatusResponse.newBuilder()
+                    .setModel(shard.dir().toString())
+                    .setArchitecture(shard.config().architecture().hfName())
+                    .setHiddenSize(shard.config().hiddenSize())
+                    .setNumRoutedExperts(shard.config().numRoutedExperts())
+                    .setRequestsInFlight(inFlight.get())
+                    .setRequestsServed(served.get());
+            for (int layer : shard.moeLayers()) {
+                b.addMoeLayers(layer);
+                ExpertExecutor.LayerUsage u = ex.usage(layer);
+                if (u.expertIds().length > 0) {
+                    LayerStatus.Builder l = LayerStatus.newBuilder().setLayer(layer);
+                    for (int i = 0; i < u.expertIds().length; i++) {
+                        l.addExpertIds(u.expertIds()[i]).addTokensServed(u.tokensServed()[i]);
+                    }
+                    b.addLayers(l);
+                }
+            }
+            out.onNext(b.build());
+            out.onCompleted();
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+        } catch (RuntimeException e) {
+            LOG.error("GetWorkerStatus failed", e);
+            out.onError(Status.INTERNAL.withDescription("GetWorkerStatus failed: " + e).asRuntimeException());
+        }
+    }
+
+    private ExpertExecutor ready() {
+        ExpertExecutor ex = executor;
+        if (ex == null) {
+            throw Status.UNAVAILABLE.withDescription("the worker is still loading its experts").asRuntimeException();
+        }
+        return ex;
+    }
+
+    /** A request's arrays, checked and decoded. */
+    private record Validated(float[] xn, int[] offsets, int[] ids, float[] weights) {
+    }
+
+    static Validated validate(RunExpertsRequest req, ExpertShard shard) {
+        int hidden = shard.config().hiddenSize();
+        int experts = shard.config().numRoutedExperts();
+        int tokens = req.getNumTokens();
+        if (tokens < 1) {
+            throw invalid("num_tokens must be >= 1, got " + tokens);
+        }
+        checkMoeLayer(req.getLayer(), shard);
+        if (req.getHiddenSize() != hidden) {
+            throw Status.FAILED_PRECONDITION.withDescription("hidden_size " + req.getHiddenSize()
+                    + " does not match the model's hidden size " + hidden).asRuntimeException();
+        }
+        int width = switch (req.getEncoding()) {
+            case HIDDEN_ENCODING_BF16 -> 2;
+            case HIDDEN_ENCODING_F32 -> 4;
+            default -> throw invalid("unknown hidden encoding " + req.getEncodingValue());
+        };
+        long want = (long) tokens * hidden * width;
+        if (req.getHiddenStates().size() != want) {
+            throw invalid("hidden_states has " + req.getHiddenStates().size() + " bytes; expected num_tokens "
+                    + tokens + " × hidden_size " + hidden + " × " + width + " bytes (" + req.getEncoding() + ") = "
+                    + want);
+        }
+        if (req.getAssignmentsPerTokenCount() != tokens) {
+            throw invalid("assignments_per_token has " + req.getAssignmentsPerTokenCount()
+                    + " entries; expected one per token (" + tokens + ")");
+        }
+        int[] offsets = new int[tokens + 1];
+        for (int t = 0; t < tokens; t++) {
+            int a = req.getAssignmentsPerToken(t);
+            if (a < 1 || a > experts) {
+                throw invalid("assignments_per_token[" + t + "] is " + a + "; must be 1.." + experts);
+            }
+            offsets[t + 1] = offsets[t] + a;
+        }
+        int n = offsets[tokens];
+        if (req.getExpertIdsCount() != n || req.getWeightsCount() != n) {
+            throw invalid("assignments_per_token sums to " + n + " but there are " + req.getExpertIdsCount()
+                    + " expert_ids and " + req.getWeightsCount() + " weights");
+        }
+        int[] ids = new int[n];
+        float[] weights = new float[n];
+        for (int t = 0; t < tokens; t++) {
+            for (int i = offsets[t]; i < offsets[t + 1]; i++) {
+                int e = req.getExpertIds(i);
+                if (e < 0 || e >= experts) {
+                    throw Status.FAILED_PRECONDITION.withDescription("token " + t + ": unknown expert id " + e
+                            + " (the model has experts 0-" + (experts - 1) + ")").asRuntimeException();
+                }
+                for (int j = offsets[t]; j < i; j++) {
+                    if (ids[j] == e) {
+                        throw invalid("token " + t + " names expert " + e + " twice");
+                    }
+                }
+                float w = req.getWeights(i);
+                if (!Float.isFinite(w)) {
+                    throw invalid("token " + t + ": weight " + w + " of expert " + e + " is not finite");
+                }
+                ids[i] = e;
+                weights[i] = w;
+            }
+        }
+        return new Validated(decode(req.getHiddenStates(), req.getEncoding(), tokens * hidden), offsets, ids,
+                weights);
+    }
+
+    private static void checkLayerExperts(LayerExperts l, ExpertShard shard) {
+        checkMoeLayer(l.getLayer(), shard);
+        int experts = shard.config().numRoutedExperts();
+        for (int e : l.getExpertIdsList()) {
+            if (e < 0 || e >= experts) {
+                throw Status.FAILED_PRECONDITION.withDescription("layer " + l.getLayer() + ": unknown expert id " + e
+                        + " (the model has experts 0-" + (experts - 1) + ")").asRuntimeException();
+            }
+        }
+    }
+
+    private static void checkMoeLayer(int layer, ExpertShard shard) {
+        if (!shard.isMoeLayer(layer)) {
+            throw Status.FAILED_PRECONDITION.withDescription("layer " + layer + " is not an MoE layer of this model"
+                    + " (MoE layers: " + Arrays.toString(shard.moeLayers()) + ")").asRuntimeException();
+        }
+    }
+
+    private static StatusRuntimeException invalid(String message) {
+        return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+    }
+
+    private static int[] ids(LayerExperts l) {
+        return l.getExpertIdsList().stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static LayerExperts layerExperts(int layer, int[] ids) {
+        LayerExperts.Builder b = LayerExperts.newBuilder().setLayer(layer);
+        for (int e : ids) {
+            b.addExpertIds(e);
+        }
+        return b.build();
+    }
+
+    /** Little-endian values of {@code encoding} to floats. */
+    static float[] decode(ByteString bytes, HiddenEncoding encoding, int count) {
+        ByteBuffer buf = bytes.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        float[] x = new float[count];
+        if (encoding == HiddenEncoding.HIDDEN_ENCODING_F32) {
+            buf.asFloatBuffer().get(x);
+        } else {
+            for (int i = 0; i < count; i++) {
+                x[i] = Bf16.toFloat(buf.getShort());
+            }
+        }
+        return x;
+    }
+
+    /** Floats to little-endian values of {@code encoding} (BF16: rounded to nearest even). */
+    static ByteString encode(float[] x, HiddenEncoding encoding) {
+        boolean f32 = encoding == HiddenEncoding.HIDDEN_ENCODING_F32;
+        ByteBuffer buf = ByteBuffer.allocate(x.length * (f32 ? 4 : 2)).order(ByteOrder.LITTLE_ENDIAN);
+        if (f32) {
+            buf.asFloatBuffer().put(x);
+        } else {
+            for (float v : x) {
+                buf.putShort(Bf16.fromFloat(v));
+            }
+        }
+        buf.rewind();
+        return ByteString.copyFrom(buf);
+    }
+}

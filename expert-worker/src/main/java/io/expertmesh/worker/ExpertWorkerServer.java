@@ -1,0 +1,123 @@
+package io.expertmesh.worker;
+
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Owns an expert worker's lifecycle: the gRPC server ({@code ExpertService} and {@code grpc.health.v1}), mapping
+ * the configured experts in the background (health NOT_SERVING and calls UNAVAILABLE until then), and shutdown.
+ */
+public final class ExpertWorkerServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ExpertWorkerServer.class);
+    /** Largest request accepted: a prefill chunk of thousands of tokens of a wide model in F32, with room. */
+    static final int MAX_INBOUND_BYTES = 256 << 20;
+    private static final String SERVICE = ExpertServiceGrpc.SERVICE_NAME;
+
+    private final WorkerConfig config;
+    private final Kernels kernels;
+    private final ExpertServiceImpl service = new ExpertServiceImpl();
+    private final HealthStatusManager health = new HealthStatusManager();
+    private final Server server;
+    private final CompletableFuture<ExpertExecutor> loaded = new CompletableFuture<>();
+
+    /** A worker on a real socket ({@code config.port()}). */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels) {
+        this(config, kernels, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+    }
+
+    /** A worker on the given transport (tests use in-process servers). */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder) {
+        this.config = config;
+        this.kernels = kernels;
+        this.server = builder.addService(service).addService(health.getHealthService()).build();
+        health.setStatus("", ServingStatus.NOT_SERVING);
+        health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
+    }
+
+    /** Starts listening, then maps the configured experts of every MoE layer on a background thread. */
+    public ExpertWorkerServer start() throws IOException {
+        server.start();
+        LOG.info("Expert worker listening on port {}; loading experts {} of {}", port(), config.experts(),
+                config.modelDir());
+        Thread.ofPlatform().name("expertmesh-expert-loader").daemon().start(() -> {
+            try {
+                ExpertShard shard = ExpertShard.open(config.modelDir());
+                ExpertExecutor ex = new ExpertExecutor(shard, kernels);
+                int[] ids = config.experts().resolve(shard.config().numRoutedExperts());
+                int[] layers = shard.moeLayers();
+                for (int layer : layers) {
+                    ex.load(layer, ids);
+                }
+                service.serve(ex);
+                health.setStatus("", ServingStatus.SERVING);
+                health.setStatus(SERVICE, ServingStatus.SERVING);
+                LOG.info("Expert worker serving {} experts × {} MoE layers of {} on port {}", ids.length,
+                        layers.length, config.modelDir(), port());
+                loaded.complete(ex);
+            } catch (RuntimeException | Error e) {
+                LOG.error("Loading the experts failed", e);
+                loaded.completeExceptionally(e);
+            }
+        });
+        return this;
+    }
+
+    /** Waits for the experts; rethrows a loading failure. */
+    public ExpertExecutor awaitLoaded() throws InterruptedException {
+        try {
+            return loaded.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    /** NOT_SERVING, then a graceful stop: running calls get a few seconds. */
+    public void shutdown() throws InterruptedException {
+        health.enterTerminalState();
+        server.shutdown();
+        if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+            server.shutdownNow();
+        }
+        closeExecutor();
+    }
+
+    public void awaitTermination() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    @Override
+    public void close() {
+        server.shutdownNow();
+        try {
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        closeExecutor();
+    }
+
+    private void closeExecutor() {
+        ExpertExecutor ex = loaded.getNow(null);
+        if (ex != null) {
+            ex.close();
+        }
+    }
+}
