@@ -1,0 +1,53 @@
+package io.expertmesh.cli;
+
+import io.expertmesh.worker.ExpertSelection;
+import io.expertmesh.worker.ExpertWorkerServer;
+import io.expertmesh.worker.WorkerConfig;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code expertmesh worker}: an expert worker holding some routed experts of every MoE layer of a model and
+ * serving {@code expertmesh.expert.v1.ExpertService} on a gRPC port until SIGTERM.
+ */
+@Command(name = "worker", mixinStandardHelpOptions = true,
+        description = "Serve a shard of a model's routed experts (ExpertService) on a gRPC port.")
+final class WorkerCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerCommand.class);
+
+    @Mixin
+    ModelOptions model = new ModelOptions();
+
+    @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50061; 0 = any free port).")
+    int port = 50061;
+
+    @Option(names = "--experts", paramLabel = "SPEC",
+            description = "Routed experts to hold in every MoE layer: all (default), ids and ranges such as 0-7 "
+                    + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
+    String experts = "all";
+
+    @Override
+    public Integer call() throws Exception {
+        Path dir = model.resolveModelDir();
+        WorkerConfig config = new WorkerConfig(dir, port, ExpertSelection.parse(experts));
+        LOG.info("Effective configuration: {}", config);
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels()).start();
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
+            try {
+                server.shutdown();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        server.awaitLoaded();
+        System.err.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
+                + " on port " + server.port());
+        server.awaitTermination();
+        return 0;
+    }
+}
