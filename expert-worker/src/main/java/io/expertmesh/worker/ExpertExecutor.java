@@ -36,7 +36,39 @@ public final class ExpertExecutor implements AutoCloseable {
      * @throws ExpertNotHeldException if an expert is not held (now: it may have been unloaded since validation)
      */
     public synchronized float[] run(int layer, float[] xn, int tokens, int[] offsets, int[] ids, float[] weights) {
+        checkHeld(layer, ids, offsets[tokens]);
+        float[] out = new float[tokens * shard.config().hiddenSize()];
+        shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
+        shard.countTokens(layer, ids, offsets[tokens]);
+        return out;
+    }
+
+    /**
+     * Every entry's expert output, unweighted: row {@code i < offsets[tokens]} is {@code expert_{ids[i]}(xn[t])}
+     * for the token {@code t} of entry {@code i}, exactly (each entry runs as its own row with weight 1, and
+     * {@code fma(1, r, 0) == r}); experts still run once each on their whole batch.
+     */
+    public synchronized float[] runPerAssignment(int layer, float[] xn, int tokens, int[] offsets, int[] ids) {
         int n = offsets[tokens];
+        checkHeld(layer, ids, n);
+        int hidden = shard.config().hiddenSize();
+        float[] rows = new float[n * hidden];
+        int[] each = new int[n + 1];
+        for (int t = 0; t < tokens; t++) {
+            for (int i = offsets[t]; i < offsets[t + 1]; i++) {
+                System.arraycopy(xn, t * hidden, rows, i * hidden, hidden);
+                each[i + 1] = i + 1;
+            }
+        }
+        float[] ones = new float[n];
+        Arrays.fill(ones, 1f);
+        float[] out = new float[n * hidden];
+        shard.runner(layer).run(rows, n, each, ids, ones, out, ctx.atLayer(layer));
+        shard.countTokens(layer, ids, n);
+        return out;
+    }
+
+    private void checkHeld(int layer, int[] ids, int n) {
         List<Integer> missing = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             if (!shard.holds(layer, ids[i]) && !missing.contains(ids[i])) {
@@ -46,10 +78,6 @@ public final class ExpertExecutor implements AutoCloseable {
         if (!missing.isEmpty()) {
             throw new ExpertNotHeldException(layer, missing.stream().sorted().mapToInt(Integer::intValue).toArray());
         }
-        float[] out = new float[tokens * shard.config().hiddenSize()];
-        shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
-        shard.countTokens(layer, ids, n);
-        return out;
     }
 
     /** Loads {@code ids} of MoE layer {@code layer}; returns those newly loaded, ascending. */

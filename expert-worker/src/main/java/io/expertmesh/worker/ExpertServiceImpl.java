@@ -10,6 +10,7 @@ import io.expertmesh.proto.expert.v1.LayerExperts;
 import io.expertmesh.proto.expert.v1.LayerStatus;
 import io.expertmesh.proto.expert.v1.LoadExpertsRequest;
 import io.expertmesh.proto.expert.v1.LoadExpertsResponse;
+import io.expertmesh.proto.expert.v1.OutputMode;
 import io.expertmesh.proto.expert.v1.RunExpertsRequest;
 import io.expertmesh.proto.expert.v1.RunExpertsResponse;
 import io.expertmesh.proto.expert.v1.UnloadExpertsRequest;
@@ -48,9 +49,11 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         try {
             ExpertExecutor ex = ready();
             Validated v = validate(req, ex.shard());
-            float[] result = ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+            float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
+                    ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
+                    : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
             out.onNext(RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
-                    .setOutputs(encode(result, req.getEncoding())).build());
+                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding())).build());
             out.onCompleted();
             served.incrementAndGet();
         } catch (ExpertExecutor.ExpertNotHeldException e) {
@@ -178,6 +181,9 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
             case HIDDEN_ENCODING_F32 -> 4;
             default -> throw invalid("unknown hidden encoding " + req.getEncodingValue());
         };
+        if (req.getOutputMode() == OutputMode.UNRECOGNIZED) {
+            throw invalid("unknown output mode " + req.getOutputModeValue());
+        }
         long want = (long) tokens * hidden * width;
         if (req.getHiddenStates().size() != want) {
             throw invalid("hidden_states has " + req.getHiddenStates().size() + " bytes; expected num_tokens "

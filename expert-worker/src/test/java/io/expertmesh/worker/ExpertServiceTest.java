@@ -154,6 +154,8 @@ class ExpertServiceTest {
                         "assignments_per_token[0] is 0"),
                 new Bad("unknown encoding", b -> b.setEncodingValue(7), Status.Code.INVALID_ARGUMENT,
                         "unknown hidden encoding 7"),
+                new Bad("unknown output mode", b -> b.setOutputModeValue(9), Status.Code.INVALID_ARGUMENT,
+                        "unknown output mode 9"),
                 new Bad("expert twice in a token", b -> b.clearAssignmentsPerToken().clearExpertIds().clearWeights()
                         .addAllAssignmentsPerToken(List.of(2, 1, 1, 1)).addAllExpertIds(List.of(3, 3, 1, 2, 4))
                         .addAllWeights(List.of(1f, 1f, 1f, 1f, 1f)), Status.Code.INVALID_ARGUMENT,
