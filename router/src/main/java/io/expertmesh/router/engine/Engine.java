@@ -140,10 +140,6 @@ public final class Engine implements AutoCloseable {
                 c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
 
-    public ModelConfig modelConfig() {
-        return model.config();
-    }
-
     public EngineConfig config() {
         return config;
     }
