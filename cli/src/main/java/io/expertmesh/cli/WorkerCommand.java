@@ -27,7 +27,7 @@ final class WorkerCommand implements Callable<Integer> {
     int port = 50061;
 
     @Option(names = "--experts", paramLabel = "SPEC",
-            description = "Routed experts to hold in every MoE layer: all (default), ids and ranges such as 0-7 "
+            description = "Routed experts to hold in every MoE layer: all (default), none (a router assigns them), ids and ranges such as 0-7 "
                     + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
     String experts = "all";
 

@@ -8,17 +8,18 @@ import java.util.stream.IntStream;
 
 /**
  * Which routed experts (of every MoE layer) a worker loads at start-up, parsed from {@code --experts}:
- * {@code all}; a list of ids and ranges ({@code 0-7}, {@code 0-3,9,12-15}); or {@code shard:I/N}, every expert
- * {@code e} with {@code e % N == I}.
+ * {@code all}; {@code none} (a worker whose experts a router assigns with LoadExperts); a list of ids and ranges
+ * ({@code 0-7}, {@code 0-3,9,12-15}); or {@code shard:I/N}, every expert {@code e} with {@code e % N == I}.
  *
  * @param spec the text it was parsed from, for logs
  */
 public record ExpertSelection(String spec, Kind kind, int[] ranges, int shardIndex, int shardCount) {
 
     /** The forms of a selection. */
-    public enum Kind { ALL, RANGES, SHARD }
+    public enum Kind { ALL, NONE, RANGES, SHARD }
 
     public static final ExpertSelection ALL = new ExpertSelection("all", Kind.ALL, new int[0], 0, 1);
+    public static final ExpertSelection NONE = new ExpertSelection("none", Kind.NONE, new int[0], 0, 1);
 
     public ExpertSelection {
         ranges = ranges.clone();
@@ -29,6 +30,9 @@ public record ExpertSelection(String spec, Kind kind, int[] ranges, int shardInd
         String s = spec.trim().toLowerCase(Locale.ROOT);
         if (s.equals("all")) {
             return ALL;
+        }
+        if (s.equals("none")) {
+            return NONE;
         }
         if (s.startsWith("shard:")) {
             String[] in = s.substring(6).split("/", -1);
@@ -64,7 +68,7 @@ public record ExpertSelection(String spec, Kind kind, int[] ranges, int shardInd
             }
             return v;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--experts expects all, ids and ranges (0-7,9) or shard:I/N; '"
+            throw new IllegalArgumentException("--experts expects all, none, ids and ranges (0-7,9) or shard:I/N; '"
                     + text + "' in '" + spec + "' is not a non-negative number");
         }
     }
@@ -73,6 +77,7 @@ public record ExpertSelection(String spec, Kind kind, int[] ranges, int shardInd
     public int[] resolve(int numExperts) {
         return switch (kind) {
             case ALL -> IntStream.range(0, numExperts).toArray();
+            case NONE -> new int[0];
             case SHARD -> IntStream.range(0, numExperts).filter(e -> e % shardCount == shardIndex)
                     .toArray();
             case RANGES -> {

@@ -13,6 +13,7 @@ class ExpertSelectionTest {
         assertArrayEquals(new int[]{0, 1, 2, 3, 4, 5, 6, 7}, ExpertSelection.parse("0-7").resolve(16));
         assertArrayEquals(new int[]{1, 2, 5, 9}, ExpertSelection.parse("9,1-2,5").resolve(16));
         assertArrayEquals(new int[]{1, 4, 7}, ExpertSelection.parse("shard:1/3").resolve(8));
+        assertArrayEquals(new int[0], ExpertSelection.parse("none").resolve(8));
     }
 
     @Test
