@@ -2,12 +2,16 @@ package io.expertmesh.worker;
 
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.security.MethodScopes;
+import io.expertmesh.security.ServerSecurity;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -31,16 +35,36 @@ public final class ExpertWorkerServer implements AutoCloseable {
     private final Server server;
     private final CompletableFuture<ExpertExecutor> loaded = new CompletableFuture<>();
 
-    /** A worker on a real socket ({@code config.port()}). */
+    /** A plaintext worker on a real socket ({@code config.port()}). */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels) {
-        this(config, kernels, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+        this(config, kernels, ServerSecurity.plaintext());
+    }
+
+    /**
+     * A worker on a real socket with TLS as {@code security} says. With mutual TLS only routers with a certificate
+     * the client CA signed connect, and of those only the allowed names may call {@code ExpertService}
+     * (PERMISSION_DENIED otherwise); health stays open to any certificate of the CA.
+     */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security) {
+        this(config, kernels, NettyServerBuilder.forPort(config.port(), security.credentials())
+                .maxInboundMessageSize(MAX_INBOUND_BYTES), security.interceptors(MethodScopes.builder().build()));
+        LOG.info("Expert worker security: {}", security);
+        security.warnings().forEach(w -> LOG.warn("Expert worker security: {}", w));
     }
 
     /** A worker on the given transport (tests use in-process servers). */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder) {
+        this(config, kernels, builder, List.of());
+    }
+
+    /** A worker on the given transport with these interceptors around every service. */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder,
+                              List<ServerInterceptor> interceptors) {
         this.config = config;
         this.kernels = kernels;
-        this.server = builder.addService(service).addService(health.getHealthService()).build();
+        builder.addService(service).addService(health.getHealthService());
+        interceptors.forEach(builder::intercept);
+        this.server = builder.build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }

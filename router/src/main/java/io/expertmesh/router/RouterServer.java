@@ -7,13 +7,18 @@ import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.service.InferenceService;
 import io.expertmesh.router.service.Utf8CheckedService;
+import io.expertmesh.security.MethodScopes;
+import io.expertmesh.security.Scope;
+import io.expertmesh.security.ServerSecurity;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -29,6 +34,11 @@ public final class RouterServer implements AutoCloseable {
     /** Largest request accepted: long prompts as token ids, with room to spare. */
     static final int MAX_INBOUND_BYTES = 16 << 20;
     private static final String SERVICE = InferenceServiceGrpc.SERVICE_NAME;
+    /**
+     * What a bearer token needs per service: the inference API {@code generate}; health and reflection open; any
+     * other service (admin and cluster calls, present or future) {@code admin}.
+     */
+    public static final MethodScopes AUTH_SCOPES = MethodScopes.builder().service(SERVICE, Scope.GENERATE).build();
 
     private final RouterConfig config;
     private final InferenceService inference;
@@ -39,17 +49,35 @@ public final class RouterServer implements AutoCloseable {
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
 
-    /** A router on a real socket ({@code config.port()}). */
+    /** A plaintext router on a real socket ({@code config.port()}), no bearer tokens. */
     public RouterServer(RouterConfig config) {
-        this(config, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+        this(config, ServerSecurity.plaintext());
+    }
+
+    /**
+     * A router on a real socket ({@code config.port()}) with TLS, mutual TLS and bearer tokens as {@code security}
+     * says; its PEM files are read and checked here (a {@link io.expertmesh.security.TlsConfigException} if bad).
+     */
+    public RouterServer(RouterConfig config, ServerSecurity security) {
+        this(config, NettyServerBuilder.forPort(config.port(), security.credentials())
+                .maxInboundMessageSize(MAX_INBOUND_BYTES), security.interceptors(AUTH_SCOPES));
+        LOG.info("Router security: {}", security);
+        security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
     }
 
     /** A router on the given transport (tests use in-process servers). */
     public RouterServer(RouterConfig config, ServerBuilder<?> builder) {
+        this(config, builder, List.of());
+    }
+
+    /** A router on the given transport with these interceptors around every service (e.g. the token check). */
+    public RouterServer(RouterConfig config, ServerBuilder<?> builder, List<ServerInterceptor> interceptors) {
         this.config = config;
         this.inference = new InferenceService(config.maxBufferedTokens());
-        this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
-                .addService(ProtoReflectionServiceV1.newInstance()).build();
+        builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance());
+        interceptors.forEach(builder::intercept);
+        this.server = builder.build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
