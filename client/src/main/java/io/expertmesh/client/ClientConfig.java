@@ -1,5 +1,7 @@
 package io.expertmesh.client;
 
+import io.expertmesh.security.BearerToken;
+import io.expertmesh.security.TlsFiles;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -21,9 +23,16 @@ import java.util.Objects;
  *                              {@code too_many_pings}; lower this only together with the router's setting
  * @param keepAliveTimeout      how long a ping may go unanswered before the connection is declared dead
  * @param keepAliveWithoutCalls also ping while no call is open (off: an idle client costs the router nothing)
+ * @param tls                   TLS to the router: trust roots ({@code null} in it: the JDK's) and optionally a client
+ *                              certificate for a router with mutual TLS; {@code null}: plaintext (or the builder's
+ *                              {@code credentials})
+ * @param token                 bearer token sent with every call, or {@code null}; sent only over TLS or to a
+ *                              loopback address (the call fails UNAUTHENTICATED otherwise); masked in
+ *                              {@link #toString()}
  */
 public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, int maxInboundMessageSize,
-                           Duration keepAliveTime, Duration keepAliveTimeout, boolean keepAliveWithoutCalls) {
+                           Duration keepAliveTime, Duration keepAliveTimeout, boolean keepAliveWithoutCalls,
+                           TlsFiles tls, BearerToken token) {
 
     /** Default of {@link #unaryDeadline}: the helpers answer in milliseconds; 10 s covers a busy router. */
     public static final Duration DEFAULT_UNARY_DEADLINE = Duration.ofSeconds(10);
@@ -53,31 +62,46 @@ public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, in
     /** The defaults: 10 s unary deadline, no Generate deadline, 16 MiB messages, keepalive every 5 min. */
     public static ClientConfig defaults() {
         return new ClientConfig(DEFAULT_UNARY_DEADLINE, null, DEFAULT_MAX_INBOUND_MESSAGE_SIZE,
-                DEFAULT_KEEP_ALIVE_TIME, DEFAULT_KEEP_ALIVE_TIMEOUT, false);
+                DEFAULT_KEEP_ALIVE_TIME, DEFAULT_KEEP_ALIVE_TIMEOUT, false, null, null);
     }
 
     /** This config with another unary deadline. */
     public ClientConfig withUnaryDeadline(Duration deadline) {
         return new ClientConfig(deadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls);
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
     }
 
     /** This config with another Generate deadline ({@code null}: none). */
     public ClientConfig withGenerateDeadline(Duration deadline) {
         return new ClientConfig(unaryDeadline, deadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls);
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
     }
 
     /** This config with another largest accepted message size. */
     public ClientConfig withMaxInboundMessageSize(int bytes) {
         return new ClientConfig(unaryDeadline, generateDeadline, bytes, keepAliveTime, keepAliveTimeout,
-                keepAliveWithoutCalls);
+                keepAliveWithoutCalls, tls, token);
     }
 
     /** This config with other keepalive settings. */
     public ClientConfig withKeepAlive(Duration time, Duration timeout, boolean withoutCalls) {
         return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, time, timeout,
-                withoutCalls);
+                withoutCalls, tls, token);
+    }
+
+    /** This config over TLS with these files ({@code TlsFiles.client(caPem)}); {@code null}: plaintext. */
+    public ClientConfig withTls(TlsFiles files) {
+        if (files != null && files.requireClientAuth()) {
+            throw new IllegalArgumentException("client TLS files cannot require client auth (a server setting)");
+        }
+        return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
+                keepAliveTimeout, keepAliveWithoutCalls, files, token);
+    }
+
+    /** This config sending {@code token} as {@code authorization: Bearer ...}; {@code null}: no token. */
+    public ClientConfig withToken(BearerToken token) {
+        return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
     }
 
     private static void requirePositive(Duration d, String name) {

@@ -13,6 +13,8 @@ import io.expertmesh.proto.inference.v1.ModelInfo;
 import io.expertmesh.proto.inference.v1.ServerStatus;
 import io.expertmesh.proto.inference.v1.TokenizeRequest;
 import io.expertmesh.proto.inference.v1.TokenizeResponse;
+import io.expertmesh.security.BearerTokenCredentials;
+import io.expertmesh.security.TlsCredentials;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
 import io.grpc.Context;
@@ -72,9 +74,16 @@ public final class ExpertMeshClient implements AutoCloseable {
         this.ownedChannel = ownedChannel;
         this.config = config;
         // also set per stub so a channel made by the caller gets the same limit
-        this.blocking = InferenceServiceGrpc.newBlockingStub(channel)
+        var blockingStub = InferenceServiceGrpc.newBlockingStub(channel)
                 .withMaxInboundMessageSize(config.maxInboundMessageSize());
-        this.async = InferenceServiceGrpc.newStub(channel).withMaxInboundMessageSize(config.maxInboundMessageSize());
+        var asyncStub = InferenceServiceGrpc.newStub(channel).withMaxInboundMessageSize(config.maxInboundMessageSize());
+        if (config.token() != null) {
+            BearerTokenCredentials bearer = new BearerTokenCredentials(config.token());
+            blockingStub = blockingStub.withCallCredentials(bearer);
+            asyncStub = asyncStub.withCallCredentials(bearer);
+        }
+        this.blocking = blockingStub;
+        this.async = asyncStub;
     }
 
     /** A plaintext client of the router at {@code target} ({@code host:port}) with the default config. */
@@ -89,7 +98,8 @@ public final class ExpertMeshClient implements AutoCloseable {
 
     /**
      * A client over a channel the caller made and owns (in-process channels in tests, a channel with interceptors);
-     * {@link #close()} leaves it open. Only the deadlines and the message size limit of {@code config} apply.
+     * {@link #close()} leaves it open. Only the deadlines, the message size limit and the bearer token of
+     * {@code config} apply (the channel's own credentials decide TLS).
      */
     public static ExpertMeshClient over(Channel channel, ClientConfig config) {
         Objects.requireNonNull(channel, "channel");
@@ -100,7 +110,7 @@ public final class ExpertMeshClient implements AutoCloseable {
     /** Builds a client: the target, the channel credentials (plaintext by default) and the config. */
     public static final class Builder {
         private final String target;
-        private ChannelCredentials credentials = InsecureChannelCredentials.create();
+        private ChannelCredentials credentials;
         private ClientConfig config = ClientConfig.defaults();
 
         private Builder(String target) {
@@ -112,7 +122,8 @@ public final class ExpertMeshClient implements AutoCloseable {
 
         /**
          * The channel credentials: plaintext ({@link InsecureChannelCredentials}) by default; for TLS pass
-         * {@code TlsChannelCredentials.create()} or one built with trust roots and a client certificate.
+         * {@code TlsChannelCredentials.create()} or one built with trust roots and a client certificate. Or set
+         * {@link ClientConfig#withTls} instead (not both).
          */
         public Builder credentials(ChannelCredentials credentials) {
             this.credentials = Objects.requireNonNull(credentials, "credentials");
@@ -127,14 +138,20 @@ public final class ExpertMeshClient implements AutoCloseable {
 
         /** Creates the channel (it connects lazily, on the first call) and the client. */
         public ExpertMeshClient build() {
-            ManagedChannel channel = Grpc.newChannelBuilder(target, credentials)
+            if (credentials != null && config.tls() != null) {
+                throw new IllegalArgumentException("TLS is set twice: in the builder's credentials and in "
+                        + "ClientConfig.tls; set one");
+            }
+            ChannelCredentials creds = credentials != null ? credentials
+                    : config.tls() != null ? TlsCredentials.channel(config.tls()) : InsecureChannelCredentials.create();
+            ManagedChannel channel = Grpc.newChannelBuilder(target, creds)
                     .maxInboundMessageSize(config.maxInboundMessageSize())
                     .keepAliveTime(config.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
                     .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)
                     .keepAliveWithoutCalls(config.keepAliveWithoutCalls())
                     .userAgent("expertmesh-java-client/0.1")
                     .build();
-            log.debug("ExpertMesh client for {} ({}), {}", target, credentials.getClass().getSimpleName(), config);
+            log.debug("ExpertMesh client for {} ({}), {}", target, creds.getClass().getSimpleName(), config);
             return new ExpertMeshClient(target, channel, channel, config);
         }
     }

@@ -3,9 +3,12 @@ package io.expertmesh.client.fake;
 import io.expertmesh.client.ClientConfig;
 import io.expertmesh.client.ExpertMeshClient;
 import io.grpc.Grpc;
-import io.grpc.InsecureServerCredentials;
+import io.expertmesh.security.MethodScopes;
+import io.expertmesh.security.Scope;
+import io.expertmesh.security.ServerSecurity;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
@@ -47,10 +50,21 @@ public final class FakeRouter implements AutoCloseable {
 
     /** The service and the gRPC health service (SERVING) on a real plaintext socket, port 0 on all interfaces. */
     public static FakeRouter onSocket(FakeInferenceService service) {
+        return onSocket(service, ServerSecurity.plaintext());
+    }
+
+    /**
+     * The same on a socket protected as {@code security} says (TLS, mutual TLS, bearer tokens with the router's
+     * rules: the inference API needs {@code generate}, health is open).
+     */
+    public static FakeRouter onSocket(FakeInferenceService service, ServerSecurity security) {
         HealthStatusManager health = new HealthStatusManager();
         try {
-            Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(service)
-                    .addService(health.getHealthService()).build().start();
+            ServerBuilder<?> builder = Grpc.newServerBuilderForPort(0, security.credentials()).addService(service)
+                    .addService(health.getHealthService());
+            security.interceptors(MethodScopes.builder().service("expertmesh.inference.v1.InferenceService",
+                    Scope.GENERATE).build()).forEach(builder::intercept);
+            Server server = builder.build().start();
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus("expertmesh.inference.v1.InferenceService", ServingStatus.SERVING);
             return new FakeRouter(service, server, null, health);
