@@ -54,6 +54,8 @@ final class BenchCommand implements Callable<Integer> {
     String target;
     @Option(names = "--allow-remote", description = "Allow a target that is not a loopback address.")
     boolean allowRemote;
+    @picocli.CommandLine.Mixin
+    ClientSecurityOptions security = new ClientSecurityOptions();
 
     @Option(names = "--request-rate", paramLabel = "R",
             description = "Requests per second, open loop (default: as fast as --max-concurrency allows).")
@@ -135,7 +137,8 @@ final class BenchCommand implements Callable<Integer> {
         checkLoopback();
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (ExpertMeshClient client = ExpertMeshClient.connect(target)) {
+        try (ExpertMeshClient client = ExpertMeshClient.builder(target)
+                .config(security.applyTo(io.expertmesh.client.ClientConfig.defaults())).build()) {
             ModelInfo info = client.modelInfo();
             int context = maxContext != null ? maxContext : info.getShape().getMaxContext();
             Workload workload = new Workload(in, out, prefixGroups, prefixLen, info.getShape().getVocabSize(),

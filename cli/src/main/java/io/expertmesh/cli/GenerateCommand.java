@@ -26,7 +26,8 @@ import picocli.CommandLine.Spec;
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
             "0:finished (stop or length)",
-            "2:bad arguments, or the router rejected the request (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...)",
+            "2:bad arguments, or the router rejected the request (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, "
+                    + "UNAUTHENTICATED, PERMISSION_DENIED, ...)",
             "3:the router could not be reached or failed (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ...), "
                     + "or it ended the generation as cancelled or error"})
 final class GenerateCommand implements Callable<Integer> {
@@ -44,6 +45,8 @@ final class GenerateCommand implements Callable<Integer> {
     PromptOptions prompt = new PromptOptions();
     @Mixin
     SamplingOptions sampling = new SamplingOptions();
+    @Mixin
+    ClientSecurityOptions security = new ClientSecurityOptions();
 
     @Option(names = "--json", description = "One JSON object per token per line, then a summary line.")
     boolean json;
@@ -69,7 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         sampling.params(); // the same checks and messages as run, before anything is sent
         GenerateRequest request = sampling.applyTo(prompt.applyTo(GenerateRequest.newBuilder()), json).build();
-        ClientConfig config = ClientConfig.defaults();
+        ClientConfig config = security.applyTo(ClientConfig.defaults());
         if (deadlineMs != null) {
             if (deadlineMs <= 0) {
                 throw new IllegalArgumentException("--deadline-ms must be positive, got " + deadlineMs);
@@ -117,10 +120,15 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    /** 2 when the request was refused for what it asked (fix it or retry later), 3 when the router failed. */
+    /**
+     * 2 when the request was refused for what it asked or carried (fix it, its credentials, or retry later), 3 when
+     * the router failed or could not be reached.
+     */
     static int exitCode(Status.Code code) {
         return switch (code) {
-            case INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION, RESOURCE_EXHAUSTED -> REJECTED;
+            // a missing, unknown or insufficient token is the caller's to fix, like a bad argument
+            case INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, UNAUTHENTICATED,
+                 PERMISSION_DENIED -> REJECTED;
             default -> SERVER_ERROR;
         };
     }

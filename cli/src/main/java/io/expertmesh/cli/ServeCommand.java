@@ -5,6 +5,8 @@ import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.security.BearerTokens;
+import io.expertmesh.security.ServerSecurity;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -27,6 +29,14 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
+
+    @Mixin
+    ServerTlsOptions tls = new ServerTlsOptions();
+
+    @Option(names = "--auth-tokens", paramLabel = "FILE",
+            description = "Bearer tokens the public API accepts, one 'TOKEN SCOPE[,SCOPE]' per line (scopes: "
+                    + "generate, admin; # comments). Without it no token is needed.")
+    Path authTokens;
 
     @Option(names = "--kv-block-size", paramLabel = "N", description = "Tokens per KV block (default 16).")
     int blockSize = 16;
@@ -175,6 +185,11 @@ final class ServeCommand implements Callable<Integer> {
                 + (from + count - 1) + "; use --kv-port, --kv-port-count or --kv-store none");
     }
 
+    /** TLS, mutual TLS and bearer tokens of the public API, from the flags (files are read by the server). */
+    ServerSecurity serverSecurity() {
+        return new ServerSecurity(tls.files(), authTokens == null ? null : BearerTokens.load(authTokens), null);
+    }
+
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
@@ -182,7 +197,7 @@ final class ServeCommand implements Callable<Integer> {
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig());
         LOG.info("Effective configuration: {}", config);
-        RouterServer server = new RouterServer(config);
+        RouterServer server = new RouterServer(config, serverSecurity());
         server.start(() -> {
             try {
                 return LoadedModel.open(dir, model.newKernels(), (done, total) -> { });

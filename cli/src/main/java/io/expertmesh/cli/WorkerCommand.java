@@ -1,5 +1,7 @@
 package io.expertmesh.cli;
 
+import io.expertmesh.security.AllowedClients;
+import io.expertmesh.security.ServerSecurity;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
 import io.expertmesh.worker.WorkerConfig;
@@ -31,12 +33,27 @@ final class WorkerCommand implements Callable<Integer> {
                     + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
     String experts = "all";
 
+    @Mixin
+    ServerTlsOptions tls = new ServerTlsOptions();
+
+    // Default: with mutual TLS, any certificate the client CA signed may call. That is right when the CA signs
+    // only routers; with one CA for the whole cluster, name the routers here so a worker's or a user's
+    // certificate of the same CA gets PERMISSION_DENIED.
+    @Option(names = "--allowed-clients", paramLabel = "NAME,...",
+            description = "With --tls-client-ca: only client certificates with one of these names as CN or "
+                    + "subject alternative name may call ExpertService (default: any the CA signed).")
+    String allowedClients;
+
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
         WorkerConfig config = new WorkerConfig(dir, port, ExpertSelection.parse(experts));
+        if (allowedClients != null && tls.clientCa == null) {
+            throw new IllegalArgumentException("--allowed-clients needs mutual TLS (--tls-client-ca)");
+        }
+        ServerSecurity security = new ServerSecurity(tls.files(), null, AllowedClients.parse(allowedClients));
         LOG.info("Effective configuration: {}", config);
-        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels()).start();
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), security).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {
                 server.shutdown();
