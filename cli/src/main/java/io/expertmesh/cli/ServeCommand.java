@@ -33,6 +33,9 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     ServerTlsOptions tls = new ServerTlsOptions();
 
+    @Mixin
+    WorkerTlsOptions workerTls = new WorkerTlsOptions();
+
     @Option(names = "--auth-tokens", paramLabel = "FILE",
             description = "Bearer tokens the public API accepts, one 'TOKEN SCOPE[,SCOPE]' per line (scopes: "
                     + "generate, admin; # comments). Without it no token is needed.")
@@ -197,7 +200,10 @@ final class ServeCommand implements Callable<Integer> {
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig());
         LOG.info("Effective configuration: {}", config);
-        RouterServer server = new RouterServer(config, serverSecurity());
+        RouterServer server = new RouterServer(config, serverSecurity()).workerChannels(workerTls.channels());
+        if (workerTls.files() != null) {
+            LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
+        }
         server.start(() -> {
             try {
                 return LoadedModel.open(dir, model.newKernels(), (done, total) -> { });

@@ -168,4 +168,42 @@ class SecureCommandsTest {
             assertFalse(l.contains(TOKEN) || l.contains(ADMIN_TOKEN), l);
         }
     }
+
+    @Test
+    void serve_workerTlsFlags_makeMutualTlsChannels() {
+        ServeCommand serve = new ServeCommand();
+        TestCa.Issued router = ca.client("router");
+        new CommandLine(serve).parseArgs("--worker-tls-ca", ca.certFile().toString(), "--worker-tls-cert",
+                router.cert().toString(), "--worker-tls-key", router.key().toString());
+        assertEquals(TlsFiles.client(ca.certFile(), router.cert(), router.key()), serve.workerTls.files());
+        assertTrue(serve.workerTls.channels().credentials() instanceof io.grpc.TlsChannelCredentials);
+        ServeCommand plain = new ServeCommand();
+        new CommandLine(plain).parseArgs();
+        assertTrue(plain.workerTls.channels().credentials() instanceof io.grpc.InsecureChannelCredentials);
+    }
+
+    @Test
+    void serve_inconsistentTlsFlags_exit2WithTheFlag() {
+        RunCommandTest.Run r = RunCommandTest.run("serve", "--model", RunCommandTest.FIXTURE.toString(), "--port",
+                "0", "--kv-store", "none", "--tls-client-ca", ca.certFile().toString());
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("--tls-client-ca needs --tls-cert and --tls-key"), r.err());
+        r = RunCommandTest.run("serve", "--model", RunCommandTest.FIXTURE.toString(), "--port", "0", "--kv-store",
+                "none", "--worker-tls-cert", cert.cert().toString(), "--worker-tls-key", cert.key().toString());
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("--worker-tls-ca"), r.err());
+        TestCa.Issued other = ca.client("other");
+        r = RunCommandTest.run("serve", "--model", RunCommandTest.FIXTURE.toString(), "--port", "0", "--kv-store",
+                "none", "--tls-cert", cert.cert().toString(), "--tls-key", other.key().toString());
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("does not belong"), r.err());
+    }
+
+    @Test
+    void worker_allowedClientsWithoutMutualTls_exits2() {
+        RunCommandTest.Run r = RunCommandTest.run("worker", "--model", RunCommandTest.FIXTURE.toString(), "--port",
+                "0", "--allowed-clients", "router");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("--allowed-clients needs mutual TLS"), r.err());
+    }
 }

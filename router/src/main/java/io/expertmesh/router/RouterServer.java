@@ -124,7 +124,12 @@ public final class RouterServer implements AutoCloseable {
                 if (config.experts() != null) {
                     cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
                             config.experts(), workerChannels, dispatchObserver);
-                    cluster.start();
+                    try {
+                        cluster.start();
+                    } catch (InterruptedException | RuntimeException e) {
+                        cluster.close(); // its channels to the workers, and its health-check thread
+                        throw e;
+                    }
                 }
                 LoadedModel m = loader.load(cluster == null ? null : cluster.routedExperts());
                 Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
