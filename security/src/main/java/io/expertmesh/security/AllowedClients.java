@@ -55,6 +55,7 @@ public final class AllowedClients {
 
     @Override
     public String toString() {
-        return names == null ? "any certificate signed by the client CA" : "CN/SAN in " + names.stream().sorted().toList();
+        return names == null ? "any certificate signed by the client CA"
+                : "CN/SAN in " + names.stream().sorted().toList();
     }
 }

@@ -7,6 +7,7 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -30,8 +31,8 @@ public final class BearerTokenInterceptor implements ServerInterceptor {
     private final MethodScopes scopes;
 
     public BearerTokenInterceptor(BearerTokens tokens, MethodScopes scopes) {
-        this.tokens = java.util.Objects.requireNonNull(tokens, "tokens");
-        this.scopes = java.util.Objects.requireNonNull(scopes, "scopes");
+        this.tokens = Objects.requireNonNull(tokens, "tokens");
+        this.scopes = Objects.requireNonNull(scopes, "scopes");
     }
 
     @Override

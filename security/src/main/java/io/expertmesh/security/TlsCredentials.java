@@ -23,7 +23,8 @@ import java.util.List;
  * handshake with an SSL stack trace.
  */
 public final class TlsCredentials {
-    private static final byte[] PROBE = "expertmesh key/certificate match".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] PROBE =
+            "expertmesh key/certificate match".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private TlsCredentials() {
     }
