@@ -171,4 +171,18 @@ class DistributedExpertsTest {
             assertThrows(IllegalArgumentException.class, () -> r.server.experts().register("not an address"));
         }
     }
+
+    @Test
+    void workerOfAnotherModel_routerFailsToLoadNamingTheDifference() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(TestModels.FIXTURE, 1)) {
+            RouterConfig config = new RouterConfig(0, model, ENGINE, 4096, java.time.Duration.ofSeconds(2),
+                    io.expertmesh.kvcache.KvStoreConfig.builder(io.expertmesh.kvcache.KvStoreConfig.Mode.NONE).build(),
+                    ExpertWorkers.config(workers.addresses(1), 0));
+            try (TestRouter r = new TestRouter(config, (RouterServer.ModelLoader) f -> TestModels.load(model, f))) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, r.server::awaitLoaded);
+                assertTrue(e.getMessage().contains("serves another model") && e.getMessage().contains("hidden size"),
+                        e.getMessage());
+            }
+        }
+    }
 }
