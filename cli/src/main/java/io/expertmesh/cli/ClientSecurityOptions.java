@@ -2,7 +2,13 @@ package io.expertmesh.cli;
 
 import io.expertmesh.client.ClientConfig;
 import io.expertmesh.security.BearerToken;
+import io.expertmesh.security.BearerTokenCredentials;
+import io.expertmesh.security.TlsCredentials;
 import io.expertmesh.security.TlsFiles;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.stub.AbstractStub;
 import java.nio.file.Path;
 import java.util.function.UnaryOperator;
 import picocli.CommandLine.Option;
@@ -58,5 +64,18 @@ final class ClientSecurityOptions {
             }
         }
         return config.withTls(files).withToken(token);
+    }
+
+    /** A raw channel to {@code target} with these options' TLS (for stubs other than the client library's). */
+    ManagedChannel channel(String target) {
+        ClientConfig c = applyTo(ClientConfig.defaults());
+        return Grpc.newChannelBuilder(target, c.tls() == null ? InsecureChannelCredentials.create()
+                : TlsCredentials.channel(c.tls())).build();
+    }
+
+    /** {@code stub} sending these options' bearer token, if any. */
+    <S extends AbstractStub<S>> S withToken(S stub) {
+        BearerToken token = applyTo(ClientConfig.defaults()).token();
+        return token == null ? stub : stub.withCallCredentials(new BearerTokenCredentials(token));
     }
 }

@@ -1,6 +1,13 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.security.AllowedClients;
+import io.expertmesh.security.BearerToken;
+import io.expertmesh.security.BearerTokenCredentials;
+import io.expertmesh.security.TlsCredentials;
+import io.expertmesh.security.TlsFiles;
+import io.grpc.CallCredentials;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import io.expertmesh.security.ServerSecurity;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
@@ -33,6 +40,22 @@ final class WorkerCommand implements Callable<Integer> {
                     + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
     String experts = "all";
 
+    @Option(names = "--register-with", paramLabel = "HOST:PORT",
+            description = "A router to join at start (it gives this worker experts by a rebalance).")
+    String registerWith;
+
+    @Option(names = "--advertise", paramLabel = "HOST:PORT",
+            description = "Address the router reaches this worker at (default 127.0.0.1:<port>).")
+    String advertise;
+
+    @Option(names = "--register-tls-ca", paramLabel = "FILE",
+            description = "PEM CA certificate(s) of the router's TLS certificate, for --register-with.")
+    Path registerTlsCa;
+
+    @Option(names = "--register-token-file", paramLabel = "FILE",
+            description = "Bearer token (admin scope) for --register-with, when the router checks tokens.")
+    Path registerTokenFile;
+
     @Mixin
     ServerTlsOptions tls = new ServerTlsOptions();
 
@@ -51,6 +74,14 @@ final class WorkerCommand implements Callable<Integer> {
         if (allowedClients != null && tls.clientCa == null) {
             throw new IllegalArgumentException("--allowed-clients needs mutual TLS (--tls-client-ca)");
         }
+        if ((registerTlsCa != null || registerTokenFile != null) && registerWith == null) {
+            throw new IllegalArgumentException("--register-tls-ca and --register-token-file go with --register-with");
+        }
+        // read before anything starts, so a bad file is a usage error and not a failure in the background
+        ChannelCredentials toRouter = registerTlsCa == null ? InsecureChannelCredentials.create()
+                : TlsCredentials.channel(TlsFiles.client(registerTlsCa));
+        CallCredentials registerToken = registerTokenFile == null ? null
+                : new BearerTokenCredentials(BearerToken.fromFile(registerTokenFile));
         ServerSecurity security = new ServerSecurity(tls.files(), null, AllowedClients.parse(allowedClients));
         LOG.info("Effective configuration: {}", config);
         ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), security).start();
@@ -64,6 +95,11 @@ final class WorkerCommand implements Callable<Integer> {
         server.awaitLoaded();
         System.err.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
                 + " on port " + server.port());
+        if (registerWith != null) {
+            String self = advertise != null ? advertise : "127.0.0.1:" + server.port();
+            Thread.ofPlatform().name("expertmesh-register").daemon().start(() -> RouterRegistration.register(
+                    registerWith, self, toRouter, registerToken));
+        }
         server.awaitTermination();
         return 0;
     }

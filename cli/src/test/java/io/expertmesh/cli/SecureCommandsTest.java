@@ -206,4 +206,48 @@ class SecureCommandsTest {
         assertEquals(2, r.exit(), r.err());
         assertTrue(r.err().contains("--allowed-clients needs mutual TLS"), r.err());
     }
+
+    @Test
+    void adminAndRegistration_sendTlsAndToken_toARealRouter() throws Exception {
+        RouterConfig config = new RouterConfig(0, RunCommandTest.FIXTURE, new EngineConfig(16, 1L << 20, 64, 4, 4,
+                true), 64, Duration.ofSeconds(1));
+        try (RouterServer real = new RouterServer(config, new ServerSecurity(TlsFiles.server(cert.cert(),
+                cert.key()), BearerTokens.load(serverTokens), null)).start(() -> {
+                    try {
+                        return io.expertmesh.core.LoadedModel.open(RunCommandTest.FIXTURE,
+                                new io.expertmesh.core.kernel.ScalarKernels(), (a, b) -> { });
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                })) {
+            real.awaitLoaded();
+            String target = "localhost:" + real.port();
+            String[] tls = {"--target", target, "--tls-ca", ca.certFile().toString()};
+            // admin prints to the process's stderr: capture it
+            java.io.PrintStream saved = System.err;
+            java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+            System.setErr(new java.io.PrintStream(err, true));
+            try {
+                RunCommandTest.run(withEnv(java.util.Map.of()), concat(new String[] {"admin", "status"}, tls,
+                        new String[] {"--token-file", adminToken.toString()}));
+                RunCommandTest.run(withEnv(java.util.Map.of()), concat(new String[] {"admin", "status"}, tls,
+                        new String[] {"--token-file", clientToken.toString()}));
+            } finally {
+                System.setErr(saved);
+            }
+            String out = err.toString();
+            // the admin token passed TLS and the token check: the service itself answered (no workers here)
+            assertTrue(out.contains("FAILED_PRECONDITION"), out);
+            assertTrue(out.contains("PERMISSION_DENIED"), out);
+            // a worker registering with a token lacking the admin scope gives up at once instead of retrying
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(30), () ->
+                    RouterRegistration.register(target, "127.0.0.1:1", io.expertmesh.security.TlsCredentials.channel(
+                            TlsFiles.client(ca.certFile())), new io.expertmesh.security.BearerTokenCredentials(
+                            io.expertmesh.security.BearerToken.of(TOKEN))));
+        }
+    }
+
+    static String[] concat(String[]... parts) {
+        return java.util.Arrays.stream(parts).flatMap(java.util.Arrays::stream).toArray(String[]::new);
+    }
 }

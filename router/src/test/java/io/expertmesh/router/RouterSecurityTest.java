@@ -132,4 +132,17 @@ class RouterSecurityTest {
             plain.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
+
+    @Test
+    void clusterService_needsTheAdminScope() {
+        var cluster = io.expertmesh.proto.cluster.v1.ClusterServiceGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(10, TimeUnit.SECONDS);
+        var request = io.expertmesh.proto.cluster.v1.GetClusterStatusRequest.getDefaultInstance();
+        assertEquals(Status.Code.UNAUTHENTICATED, code(() -> cluster.getClusterStatus(request)));
+        assertEquals(Status.Code.PERMISSION_DENIED, code(() -> cluster.withCallCredentials(
+                new BearerTokenCredentials(BearerToken.of(GENERATE))).getClusterStatus(request)));
+        // the admin token gets through to the service, which answers that this router has no workers
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> cluster.withCallCredentials(
+                new BearerTokenCredentials(BearerToken.of(ADMIN_ONLY))).getClusterStatus(request)));
+    }
 }
