@@ -60,7 +60,7 @@ public final class CudaDevice {
     /** Probes once (later calls return the cached answer); never throws. */
     public static synchronized CudaProbe probe() {
         if (probe == null) {
-            probe = runProbe();
+            probe = runProbe(CudaKernelCatalog.get());
             if (probe.available()) {
                 LOG.info("GPU: {}; {}", probe.describe(), CudaKernelCatalog.get().describe());
             } else {
@@ -87,8 +87,8 @@ public final class CudaDevice {
         return info;
     }
 
-    private static CudaProbe runProbe() {
-        CudaKernelCatalog catalog = CudaKernelCatalog.get();
+    /** The probe proper; package-private so a test can show that a jar without kernels is "no GPU". */
+    static CudaProbe runProbe(CudaKernelCatalog catalog) {
         if (!catalog.hasKernels()) {
             return CudaProbe.none(catalog.describe());
         }
@@ -137,12 +137,29 @@ public final class CudaDevice {
             instance.current.set(true);
             return found;
         } catch (LinkageError e) {
-            return CudaProbe.none("CUDA driver library not loadable (" + e + ")");
+            return CudaProbe.none("CUDA driver not loadable (" + conciseLinkError(e) + ")");
         } catch (jcuda.CudaException e) {
             return CudaProbe.none("CUDA error during start-up: " + e.getMessage());
         } catch (RuntimeException e) {
             return CudaProbe.none("GPU start-up failed: " + e);
         }
+    }
+
+    /**
+     * JCuda's UnsatisfiedLinkError message holds every load attempt with its stack trace; the line naming the
+     * missing library (usually {@code libcuda.so.1: cannot open shared object file}) is the useful part.
+     */
+    static String conciseLinkError(LinkageError e) {
+        String msg = String.valueOf(e.getMessage());
+        for (String line : msg.split("\\R")) {
+            int i = line.indexOf("cannot open shared object file");
+            if (i >= 0) {
+                String lib = line.substring(0, Math.max(0, i - 2));
+                lib = lib.substring(lib.lastIndexOf(' ') + 1);
+                return lib.replaceAll(":$", "") + ": cannot open shared object file";
+            }
+        }
+        return e.getClass().getSimpleName() + ": " + msg.lines().findFirst().orElse("");
     }
 
     private static int attribute(CUdevice dev, int attr) {

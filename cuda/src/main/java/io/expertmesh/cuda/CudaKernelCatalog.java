@@ -21,6 +21,11 @@ public final class CudaKernelCatalog {
     private final List<String> modules;
     private final String compiler;
 
+    /** A catalog of the given modules (tests: the state of a build without nvcc). */
+    static CudaKernelCatalog of(List<String> modules, String compiler) {
+        return new CudaKernelCatalog(List.copyOf(modules), compiler);
+    }
+
     private CudaKernelCatalog(List<String> modules, String compiler) {
         this.modules = modules;
         this.compiler = compiler;
