@@ -23,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * <p>The seam passes host {@code float[]} activations per primitive, so the small row operations (norms, RoPE,
  * softmax, the attention dot products) stay on the CPU kernels: a round trip per 576-element row would cost more
  * than the work. The products use float32 activations and accumulation, so logits match the CPU to float32
- * rounding and greedy tokens are the same. Calls are serialised (one device, one stream).
+ * rounding and greedy tokens are the same. Calls are serialised (one device, one stream). One instance serves
+ * one loaded model: weights are cached by the address of their mapped bytes, so a model closed and another
+ * mapped at the same address must get a new instance (close this one).
  */
 public final class CudaKernels implements Kernels, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CudaKernels.class);
@@ -55,6 +57,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
 
     @Override
     public synchronized void matmul(Matrix w, float[] x, int xOff, float[] out, int outOff, int batch) {
+        device.makeCurrent();
         DeviceBuffer dw = weight(w);
         xBuf = atLeast(xBuf, (long) batch * w.cols());
         outBuf = atLeast(outBuf, (long) batch * w.rows());

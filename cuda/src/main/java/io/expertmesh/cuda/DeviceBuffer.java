@@ -37,6 +37,7 @@ public final class DeviceBuffer implements AutoCloseable {
 
     public static DeviceBuffer of(int[] a) {
         DeviceBuffer b = new DeviceBuffer((long) a.length * Integer.BYTES);
+        b.check(b.bytes);
         cuMemcpyHtoD(b.ptr, Pointer.to(a), b.bytes);
         return b;
     }
@@ -80,10 +81,13 @@ public final class DeviceBuffer implements AutoCloseable {
 
     /** Fills every 32-bit word with {@code v}'s bits (tests poison outputs with NaN). */
     public void fill(float v) {
+        check(0);
         cuMemsetD32(ptr, Float.floatToRawIntBits(v), bytes / 4);
     }
 
     private void check(long n) {
+        // Any thread may copy (the engine's step thread is not the loading thread): the context must be current.
+        CudaDevice.get().makeCurrent();
         if (freed) {
             throw new IllegalStateException("device buffer already freed");
         }
@@ -95,6 +99,7 @@ public final class DeviceBuffer implements AutoCloseable {
     @Override
     public void close() {
         if (!freed) {
+            CudaDevice.get().makeCurrent();
             freed = true;
             cuMemFree(ptr);
         }
