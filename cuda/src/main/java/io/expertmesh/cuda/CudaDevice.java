@@ -24,6 +24,7 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +43,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class CudaDevice {
     private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
+    /** The legacy default stream (handle 0): every launch, copy and timing event uses it, so they are ordered. */
+    public static final CUstream DEFAULT_STREAM = new CUstream();
     private static CudaProbe probe;
     private static CudaDevice instance;
 
@@ -196,6 +199,10 @@ public final class CudaDevice {
             cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
             sharedOptIn.put(f, sharedBytes);
         }
+        if (gx < 1 || gy < 1 || gz < 1 || gy > 65_535 || gz > 65_535 || threads < 1 || threads > 1024) {
+            throw new CudaException(name + ": bad launch shape grid (" + gx + ", " + gy + ", " + gz + ") x "
+                    + threads + " threads");
+        }
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
@@ -207,7 +214,7 @@ public final class CudaDevice {
                         + " has unsupported type " + args[i].getClass().getName());
             };
         }
-        cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, null, Pointer.to(params), null);
+        cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, Pointer.to(params), null);
     }
 
     /** Waits for all launched work; throws with the driver's message when a kernel failed. */

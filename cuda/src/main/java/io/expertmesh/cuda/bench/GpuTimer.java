@@ -29,9 +29,9 @@ final class GpuTimer {
         double[] t = new double[reps];
         float[] ms = {0};
         for (int i = 0; i < reps; i++) {
-            cuEventRecord(start, null);
+            cuEventRecord(start, CudaDevice.DEFAULT_STREAM);
             work.run();
-            cuEventRecord(end, null);
+            cuEventRecord(end, CudaDevice.DEFAULT_STREAM);
             cuEventSynchronize(end);
             cuEventElapsedTime(ms, start, end);
             t[i] = ms[0] / 1e3;
