@@ -13,6 +13,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * Every GPU kernel against its CPU reference, on fresh random inputs at sizes that are not multiples of 8, 16 or
@@ -34,29 +35,43 @@ public final class KernelChecks {
         this.rnd = new RandomData(seed);
     }
 
-    /** Runs every check. */
+    /**
+     * Runs every check. A check that throws (a CUDA error, a bad launch) is reported as failed with the message
+     * and the rest still run: after a sticky error (an illegal address) they will fail too, but the first failure
+     * names the culprit.
+     */
     public List<CheckResult> all() {
+        List<Supplier<CheckResult>> checks = List.of(
+                () -> rmsNorm(7, 1001),
+                () -> rope(true, 5, 3, 66),
+                () -> rope(false, 5, 3, 66),
+                () -> swiglu(10_007),
+                () -> topkGate("v3 sigmoid+bias+groups", 37, 64, 6, true, true, 8, 3, true, 2.5f),
+                () -> topkGate("v3 full 256", 5, 256, 8, true, true, 8, 4, true, 2.5f),
+                () -> topkGate("mixtral softmax top2", 37, 8, 2, false, false, 1, 1, true, 1f),
+                () -> topkGate("qwen2 softmax no-renorm", 37, 60, 4, false, false, 1, 1, false, 1f),
+                () -> linear(true, 333, 1001, 11),
+                () -> linear(true, 257, 1024, 9),
+                () -> linear(false, 129, 1000, 3),
+                () -> gemmBf16(100, 77, 1001),
+                () -> gemmBf16(257, 130, 72),
+                () -> groupedGemm(new int[]{3, 0, 70, 17, 1}, 96, 200),
+                () -> mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0),
+                () -> mlaDecode(new int[]{1, 5, 130}, 16, 64, 3),
+                () -> mlaDecode(new int[]{777}, 128, 16, 0),
+                () -> mlaDecode(new int[]{4096, 4095, 3000}, 16, 64, 0),
+                () -> gqaDecode(new int[]{1, 45, 300}, 12, 4, 72, 16),
+                () -> gqaDecode(new int[]{17, 2}, 8, 8, 128, 32),
+                () -> prefill(45, 19, 6, 2, 72, 40),
+                () -> prefill(33, 0, 4, 4, 128, 128));
         List<CheckResult> r = new ArrayList<>();
-        r.add(rmsNorm(7, 1001));
-        r.add(rope(true, 5, 3, 66));
-        r.add(rope(false, 5, 3, 66));
-        r.add(swiglu(10_007));
-        r.add(topkGate("v3 sigmoid+bias+groups", 37, 64, 6, true, true, 8, 3, true, 2.5f));
-        r.add(topkGate("mixtral softmax top2", 37, 8, 2, false, false, 1, 1, true, 1f));
-        r.add(topkGate("qwen2 softmax no-renorm", 37, 60, 4, false, false, 1, 1, false, 1f));
-        r.add(linear(true, 333, 1001, 11));
-        r.add(linear(true, 257, 1024, 9));
-        r.add(linear(false, 129, 1000, 3));
-        r.add(gemmBf16(100, 77, 1001));
-        r.add(gemmBf16(257, 130, 72));
-        r.add(groupedGemm(new int[]{3, 0, 70, 17, 1}, 96, 200));
-        r.add(mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0));
-        r.add(mlaDecode(new int[]{1, 5, 130}, 16, 64, 3));
-        r.add(mlaDecode(new int[]{777}, 128, 16, 0));
-        r.add(gqaDecode(new int[]{1, 45, 300}, 12, 4, 72, 16));
-        r.add(gqaDecode(new int[]{17, 2}, 8, 8, 128, 32));
-        r.add(prefill(45, 19, 6, 2, 72, 40));
-        r.add(prefill(33, 0, 4, 4, 128, 128));
+        for (int i = 0; i < checks.size(); i++) {
+            try {
+                r.add(checks.get(i).get());
+            } catch (RuntimeException e) {
+                r.add(new CheckResult("check " + i, Double.NaN, 0, "error: " + e));
+            }
+        }
         return r;
     }
 
