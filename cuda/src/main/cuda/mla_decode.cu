@@ -70,7 +70,12 @@ __device__ __forceinline__ void mla_load_tile(__nv_bfloat16* dst, const __nv_bfl
     }
 }
 
-template <int DL, int DR, int STAGES>
+// REG: the O accumulators (4 fragments per warp) and the warp's Q fragments stay in registers across tiles, and
+// O is rescaled in registers: each thread learns which row each of its accumulator elements holds by loading a
+// fragment from a matrix whose every element is its row index (the layout is fixed per fragment type, so this
+// holds for every later fragment). Without REG, O lives in shared memory and is loaded/stored every tile (the
+// first version; kept as a benchmark baseline).
+template <int DL, int DR, int STAGES, bool REG>
 __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __restrict__ q,
                                                       const __nv_bfloat16* __restrict__ cache,
                                                       const int* __restrict__ blockTable, const int* __restrict__ seqLens,
@@ -125,6 +130,31 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
     // Scores in the log2 domain: exp2f(s*scale*log2e - m) = exp(s*scale - m').
     const float scaleLog2 = scale * 1.4426950408889634f;
 
+    constexpr int KSTEPS = D / 16;
+    constexpr int KHALF = KSTEPS / 2;
+    constexpr int NF = DL / 16;
+    constexpr int FPW = NF / (MLA_THREADS / 32);  // O fragments per warp
+    static_assert(KSTEPS % 2 == 0 && NF % (MLA_THREADS / 32) == 0, "shape does not split evenly over the warps");
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[REG ? KHALF : 1];
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> oacc[REG ? FPW : 1];
+    int rowOf[REG ? 8 : 1];
+    if constexpr (REG) {
+        static_assert(sizeof(oacc[0].x) / sizeof(float) == 8, "expected 8 accumulator elements per thread");
+        // Row indices through the O area (not yet used): element (r, c) = r.
+        for (int i = threadIdx.x; i < MLA_HEADS * Dm::OLD; i += MLA_THREADS) O[i] = static_cast<float>(i / Dm::OLD);
+        __syncthreads();
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> probe;
+        wmma::load_matrix_sync(probe, O, Dm::OLD, wmma::mem_row_major);
+#pragma unroll
+        for (int e = 0; e < 8; e++) rowOf[e] = static_cast<int>(probe.x[e]);
+#pragma unroll
+        for (int f = 0; f < FPW; f++) wmma::fill_fragment(oacc[f], 0.f);
+        __syncthreads();  // Qs complete (written above) and the probe read before anyone reuses O
+        const int half = warp >> 2;
+#pragma unroll
+        for (int ks = 0; ks < KHALF; ks++) wmma::load_matrix_sync(qf[ks], Qs + (half * KHALF + ks) * 16, DP);
+    }
+
     for (int t = 0; t < nTiles; t++) {
         const int row0 = start + t * MLA_TILE;
         const int rows = min(MLA_TILE, end - row0);
@@ -144,17 +174,25 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
         {
             const int nf = warp & 3;
             const int half = warp >> 2;
-            constexpr int KSTEPS = D / 16;
-            const int kBegin = half * (KSTEPS / 2);
-            const int kEnd = half ? KSTEPS : KSTEPS / 2;
+            const int kBegin = half * KHALF;
+            const int kEnd = kBegin + KHALF;
             wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
             wmma::fill_fragment(acc, 0.f);
-            for (int ks = kBegin; ks < kEnd; ks++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-                wmma::load_matrix_sync(fa, Qs + ks * 16, DP);
-                wmma::load_matrix_sync(fb, Kt + nf * 16 * DP + ks * 16, DP);
-                wmma::mma_sync(acc, fa, fb, acc);
+            if constexpr (REG) {
+#pragma unroll
+                for (int ks = 0; ks < KHALF; ks++) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+                    wmma::load_matrix_sync(fb, Kt + nf * 16 * DP + (kBegin + ks) * 16, DP);
+                    wmma::mma_sync(acc, qf[ks], fb, acc);
+                }
+            } else {
+                for (int ks = kBegin; ks < kEnd; ks++) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+                    wmma::load_matrix_sync(fa, Qs + ks * 16, DP);
+                    wmma::load_matrix_sync(fb, Kt + nf * 16 * DP + ks * 16, DP);
+                    wmma::mma_sync(acc, fa, fb, acc);
+                }
             }
             wmma::store_matrix_sync(S + half * MLA_HEADS * Dm::SLD + nf * 16, acc, Dm::SLD, wmma::mem_row_major);
         }
@@ -183,26 +221,45 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
         }
         __syncthreads();
 
-        // O = O * alpha + P V: DL/16 column fragments, spread over the 8 warps; each warp rescales its own columns.
-        constexpr int NF = DL / 16;
-        for (int f = warp; f < NF; f += MLA_THREADS / 32) {
-            float* Of = O + f * 16;
-            for (int e = lane; e < MLA_HEADS * 16; e += 32) {
-                const int i = e >> 4, c = e & 15;
-                Of[i * Dm::OLD + c] *= aRow[i];
-            }
-            __syncwarp();
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::load_matrix_sync(acc, Of, Dm::OLD, wmma::mem_row_major);
+        // O = O * alpha + P V: DL/16 column fragments, FPW per warp (warp w owns fragments w, w+8, ...).
+        if constexpr (REG) {
+            float alpha[8];
 #pragma unroll
-            for (int ks = 0; ks < MLA_TILE / 16; ks++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fp;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fv;
-                wmma::load_matrix_sync(fp, P + ks * 16, Dm::PLD);
-                wmma::load_matrix_sync(fv, Kt + ks * 16 * DP + f * 16, DP);
-                wmma::mma_sync(acc, fp, fv, acc);
+            for (int e = 0; e < 8; e++) alpha[e] = aRow[rowOf[e]];
+#pragma unroll
+            for (int j = 0; j < FPW; j++) {
+                const int f = warp + j * (MLA_THREADS / 32);
+#pragma unroll
+                for (int e = 0; e < 8; e++) oacc[j].x[e] *= alpha[e];
+#pragma unroll
+                for (int ks = 0; ks < MLA_TILE / 16; ks++) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fp;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fv;
+                    wmma::load_matrix_sync(fp, P + ks * 16, Dm::PLD);
+                    wmma::load_matrix_sync(fv, Kt + ks * 16 * DP + f * 16, DP);
+                    wmma::mma_sync(oacc[j], fp, fv, oacc[j]);
+                }
             }
-            wmma::store_matrix_sync(Of, acc, Dm::OLD, wmma::mem_row_major);
+        } else {
+            for (int f = warp; f < NF; f += MLA_THREADS / 32) {
+                float* Of = O + f * 16;
+                for (int e = lane; e < MLA_HEADS * 16; e += 32) {
+                    const int i = e >> 4, c = e & 15;
+                    Of[i * Dm::OLD + c] *= aRow[i];
+                }
+                __syncwarp();
+                wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+                wmma::load_matrix_sync(acc, Of, Dm::OLD, wmma::mem_row_major);
+#pragma unroll
+                for (int ks = 0; ks < MLA_TILE / 16; ks++) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fp;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fv;
+                    wmma::load_matrix_sync(fp, P + ks * 16, Dm::PLD);
+                    wmma::load_matrix_sync(fv, Kt + ks * 16 * DP + f * 16, DP);
+                    wmma::mma_sync(acc, fp, fv, acc);
+                }
+                wmma::store_matrix_sync(Of, acc, Dm::OLD, wmma::mem_row_major);
+            }
         }
         // Everyone is done with Kt, P and aRow before the next tile's load overwrites them.
         __syncthreads();
@@ -213,6 +270,13 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
         }
     }
 
+    if constexpr (REG) {
+#pragma unroll
+        for (int j = 0; j < FPW; j++) {
+            wmma::store_matrix_sync(O + (warp + j * (MLA_THREADS / 32)) * 16, oacc[j], Dm::OLD, wmma::mem_row_major);
+        }
+        __syncthreads();
+    }
     // Normalised partial output and its log-sum-exp (natural log) for the merge.
     for (int idx = threadIdx.x; idx < MLA_HEADS * DL; idx += MLA_THREADS) {
         const int i = idx / DL, c = idx % DL;
@@ -230,14 +294,24 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS, 1)
 mla_decode_split_512_64_s2(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ cache,
                            const int* __restrict__ blockTable, const int* __restrict__ seqLens, float* __restrict__ oPart,
                            float* __restrict__ lsePart, int H, int maxPages, int pageSize, int splits, float scale) {
-    mla_decode_split_impl<512, 64, 2>(q, cache, blockTable, seqLens, oPart, lsePart, H, maxPages, pageSize, splits, scale);
+    mla_decode_split_impl<512, 64, 2, true>(q, cache, blockTable, seqLens, oPart, lsePart, H, maxPages, pageSize,
+                                               splits, scale);
 }
 
 extern "C" __global__ void __launch_bounds__(MLA_THREADS, 1)
 mla_decode_split_512_64_s1(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ cache,
                            const int* __restrict__ blockTable, const int* __restrict__ seqLens, float* __restrict__ oPart,
                            float* __restrict__ lsePart, int H, int maxPages, int pageSize, int splits, float scale) {
-    mla_decode_split_impl<512, 64, 1>(q, cache, blockTable, seqLens, oPart, lsePart, H, maxPages, pageSize, splits, scale);
+    mla_decode_split_impl<512, 64, 1, true>(q, cache, blockTable, seqLens, oPart, lsePart, H, maxPages, pageSize,
+                                               splits, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(MLA_THREADS, 1)
+mla_decode_split_512_64_s2_smem_o(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ cache,
+                           const int* __restrict__ blockTable, const int* __restrict__ seqLens, float* __restrict__ oPart,
+                           float* __restrict__ lsePart, int H, int maxPages, int pageSize, int splits, float scale) {
+    mla_decode_split_impl<512, 64, 2, false>(q, cache, blockTable, seqLens, oPart, lsePart, H, maxPages, pageSize,
+                                               splits, scale);
 }
 
 // out[b, h, :] = sum_s w_s * oPart[b, h, s, :] / sum_s w_s with w_s = exp(lse_s - max lse); empty splits

@@ -20,15 +20,37 @@ public final class MlaDecode {
 
     private final CudaDevice device;
     private final int stages;
+    private final boolean smemAccumulators;
 
+    /** The default kernel: O accumulated in registers, two stages where shared memory allows. */
     public MlaDecode(CudaDevice device) {
+        this(device, false);
+    }
+
+    /**
+     * @param smemAccumulators the first version (O kept in shared memory, loaded and stored every tile), kept as
+     *                         a benchmark baseline; needs two stages
+     */
+    public MlaDecode(CudaDevice device, boolean smemAccumulators) {
         this.device = device;
         // Double-buffered tiles need ~208 KB of shared memory (Hopper: 227 KB); smaller GPUs get one stage.
         this.stages = sharedBytes(2) <= device.info().maxSharedPerBlockOptin() ? 2 : 1;
+        if (smemAccumulators && stages != 2) {
+            throw new CudaException("the shared-memory-accumulator MLA kernel needs " + sharedBytes(2)
+                    + " bytes of shared memory per block; " + device.info().name() + " allows "
+                    + device.info().maxSharedPerBlockOptin());
+        }
+        this.smemAccumulators = smemAccumulators;
     }
 
     public int stages() {
         return stages;
+    }
+
+    /** The split kernel this instance launches. */
+    public String kernelName() {
+        return smemAccumulators ? "mla_decode_split_512_64_s2_smem_o"
+                : stages == 2 ? "mla_decode_split_512_64_s2" : "mla_decode_split_512_64_s1";
     }
 
     /** Shared memory of one block, as the kernel's MlaSmem lays it out. */
@@ -72,7 +94,7 @@ public final class MlaDecode {
         fits(out, (long) batch * heads * LATENT, "out");
         fits(oPart, partialFloats(batch, heads, splits), "oPart");
         fits(lsePart, (long) batch * heads * splits, "lsePart");
-        device.launch(stages == 2 ? "mla_decode_split_512_64_s2" : "mla_decode_split_512_64_s1", headGroups(heads),
+        device.launch(kernelName(), headGroups(heads),
                 splits, batch, 256, sharedBytes(stages), q, cache, blockTable, seqLens, oPart, lsePart, heads,
                 maxPages, pageSize, splits, scale);
         device.launch("mla_decode_merge", batch * heads, 1, 1, 128, 0, oPart, lsePart, out, splits, LATENT);

@@ -26,7 +26,8 @@ class CudaKernelCatalogTest {
             "elementwise", Set.of("rms_norm_f32", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32",
                     "topk_gate_f32"),
             "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
-            "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1", "mla_decode_merge"),
+            "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1",
+                    "mla_decode_split_512_64_s2_smem_o", "mla_decode_merge"),
             "attention", Set.of("gqa_decode_paged", "prefill_causal"));
 
     static Optional<Path> tool(String name) {

@@ -79,6 +79,12 @@ class GpuKernelsTest {
     }
 
     @Test
+    void mlaDecode_sharedMemoryAccumulatorBaseline_matchesReference() {
+        pass(checks.mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0, true));
+        pass(checks.mlaDecode(new int[]{65}, 3, 7, 5, true));
+    }
+
+    @Test
     void mlaDecode_moreSplitsThanTiles_emptySplitsIgnoredByMerge() {
         pass(checks.mlaDecode(new int[]{1, 5, 130}, 16, 64, 3));
         pass(checks.mlaDecode(new int[]{65}, 3, 7, 5));

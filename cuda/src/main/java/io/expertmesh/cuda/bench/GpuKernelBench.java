@@ -46,9 +46,10 @@ public final class GpuKernelBench {
         System.out.printf("device-to-device copy: %.0f GB/s (read + write)%n%n", copyBandwidth / 1e9);
         System.out.printf("%-48s %10s %10s %9s %9s %8s%n", "kernel", "time us", "MB moved", "GB/s", "TFLOP/s",
                 "% copy");
-        double mla = mlaDecode(64, 4096, 16, 64);
-        mlaDecode(64, 4096, 128, 64);
-        mlaDecode(1, 32768, 16, 64);
+        double mla = mlaDecode(64, 4096, 16, 64, false);
+        mlaDecode(64, 4096, 16, 64, true);
+        mlaDecode(64, 4096, 128, 64, false);
+        mlaDecode(1, 32768, 16, 64, false);
         gqaDecode(64, 4096, 32, 8, 128, 16);
         prefill(2048, 16, 16, 128, 128);
         prefill(2048, 16, 16, 192, 128);
@@ -122,8 +123,8 @@ public final class GpuKernelBench {
         return bytes / seconds / copyBandwidth;
     }
 
-    private double mlaDecode(int batch, int len, int heads, int pageSize) {
-        MlaDecode mla = new MlaDecode(device);
+    private double mlaDecode(int batch, int len, int heads, int pageSize, boolean smemAccumulators) {
+        MlaDecode mla = new MlaDecode(device, smemAccumulators);
         int maxPages = (len + pageSize - 1) / pageSize;
         int pages = batch * maxPages;
         int[] table = new int[pages];
@@ -146,8 +147,8 @@ public final class GpuKernelBench {
         double bytes = (double) batch * len * MlaDecode.ROW * 2 + (double) batch * heads * MlaDecode.ROW * 2
                 + (double) batch * heads * MlaDecode.LATENT * 4;
         double flops = 2.0 * batch * heads * len * (MlaDecode.ROW + MlaDecode.LATENT);
-        double frac = report(String.format("mla_decode B%d L%d H%d (splits %d, stages %d)", batch, len, heads,
-                splits, mla.stages()), t, bytes, flops);
+        double frac = report(String.format("mla_decode B%d L%d H%d %s splits %d", batch, len, heads,
+                smemAccumulators ? "smem-O" : "reg-O", splits), t, bytes, flops);
         cache.close();
         buffers.remove(cache);
         return frac;

@@ -60,6 +60,7 @@ public final class KernelChecks {
                 () -> mlaDecode(new int[]{1, 5, 130}, 16, 64, 3),
                 () -> mlaDecode(new int[]{777}, 128, 16, 0),
                 () -> mlaDecode(new int[]{4096, 4095, 3000}, 16, 64, 0),
+                () -> mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0, true),
                 () -> gqaDecode(new int[]{1, 45, 300}, 12, 4, 72, 16),
                 () -> gqaDecode(new int[]{17, 2}, 8, 8, 128, 32),
                 () -> prefill(45, 19, 6, 2, 72, 40),
@@ -246,6 +247,10 @@ public final class KernelChecks {
 
     /** Paged MLA decode; {@code forcedSplits} 0 = the planner's choice. Pages are handed out shuffled. */
     public CheckResult mlaDecode(int[] lens, int heads, int pageSize, int forcedSplits) {
+        return mlaDecode(lens, heads, pageSize, forcedSplits, false);
+    }
+
+    public CheckResult mlaDecode(int[] lens, int heads, int pageSize, int forcedSplits, boolean smemAccumulators) {
         int batch = lens.length;
         int row = MlaDecode.ROW;
         int maxLen = Arrays.stream(lens).max().orElseThrow();
@@ -261,7 +266,7 @@ public final class KernelChecks {
         float scale = (float) (1 / Math.sqrt(192));
         double[] ref = References.mlaDecode(RandomData.toDouble(q), RandomData.toDouble(cache), table, lens, batch,
                 heads, MlaDecode.LATENT, row, maxPages, pageSize, scale);
-        MlaDecode mla = new MlaDecode(device);
+        MlaDecode mla = new MlaDecode(device, smemAccumulators);
         int splits = forcedSplits > 0 ? forcedSplits : mla.splitsFor(batch, heads, maxLen);
         int outN = batch * heads * MlaDecode.LATENT;
         try (DeviceBuffer dq = DeviceBuffer.of(q); DeviceBuffer dc = DeviceBuffer.of(cache);
@@ -272,7 +277,7 @@ public final class KernelChecks {
             mla.run(dq, dc, dt, dl, out, oPart, lse, batch, heads, maxPages, pageSize, pages, splits, scale);
             return new CheckResult("mla_decode lens " + Arrays.toString(lens) + " h" + heads + " page" + pageSize,
                     Errors.relativeL2(download(out, outN), ref), BF16_TOL,
-                    "splits " + splits + ", stages " + mla.stages());
+                    mla.kernelName() + ", splits " + splits);
         }
     }
 
