@@ -21,6 +21,10 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   (cd "$root" && mvn -B -q -DskipTests package dependency:copy-dependencies -DincludeScope=runtime -pl cuda -am >&2)
 fi
 lib="$root/cuda/target/dependency"
+if [ ! -d "$lib" ]; then
+  echo "pack: $lib is missing; run without SKIP_BUILD" >&2
+  exit 1
+fi
 jar="$root/cuda/target/cuda-0.1.0-SNAPSHOT.jar"
 if ! "$py" -c 'import sys, zipfile; sys.exit(0 if "io/expertmesh/cuda/ptx/index.txt" in zipfile.ZipFile(sys.argv[1]).namelist() else 1)' "$jar"; then
   echo "pack: the cuda jar holds no PTX kernels (built without nvcc); build where nvcc is installed" >&2
