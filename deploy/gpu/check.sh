@@ -3,7 +3,8 @@
 # random inputs (NaN-poisoned outputs, odd sizes) and greedy generation on the fixture models, GPU vs CPU;
 # (2) the kernel benchmark: per kernel time, GB/s, TFLOP/s and % of the measured device-to-device copy
 # bandwidth, with MLA decode at batch 64 x 4096 context against the 70 % target; (3) greedy generation through
-# the pack's launcher on each fixture with --device cuda and cpu, token ids compared.
+# the pack's launcher on each fixture with --device cuda and cpu, token ids compared; (4) the kernel checks
+# again under compute-sanitizer's memcheck, where it is installed.
 # Usage: deploy/gpu/check.sh [PACK_DIR] (default deploy/gpu/target/expertmesh-gpu, made by pack.sh). The full
 # log goes to $OUT/gpu-check.log when $OUT is set (the device tool's output folder). Exit 0 only if all passed.
 set -uo pipefail
@@ -40,6 +41,14 @@ for m in "${fixtures[@]}"; do
     status=1
   fi
 done
+
+# Out-of-bounds accesses that happen to pass the value checks (a read past a buffer into zeros) show here.
+# MEMCHECK=0 skips it (it adds about a minute).
+if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+  section "kernel checks under compute-sanitizer memcheck"
+  timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20 \
+    "$pack/bin/gpu-check" --seed 1 || status=1
+fi
 
 section "result"
 [ "$status" = 0 ] && echo "GPU CHECK PASSED" || echo "GPU CHECK FAILED"
