@@ -25,15 +25,15 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 fixtures=("$pack/fixtures/deepseek-v3-tiny/bf16" "$pack/fixtures/mixtral-tiny" "$pack/fixtures/qwen3-moe-tiny")
 
 section "kernel checks and greedy GPU vs CPU"
-timeout 300 "$pack/bin/gpu-check" --seed "$(date +%s)" "${fixtures[@]}" || status=1
+timeout 120 "$pack/bin/gpu-check" --seed "$(date +%s)" "${fixtures[@]}" || status=1
 
 section "kernel benchmark"
-timeout 240 "$pack/bin/gpu-bench" || status=1
+timeout 120 "$pack/bin/gpu-bench" || status=1
 
 section "greedy generation through the launcher, cuda vs cpu"
 for m in "${fixtures[@]}"; do
-  gpu=$(timeout 60 "$pack/bin/greedy-run" "$m" 1,17,42,99,5,200,3,77 16 cuda 2>/dev/null | grep '^tokens:')
-  cpu=$(timeout 60 "$pack/bin/greedy-run" "$m" 1,17,42,99,5,200,3,77 16 cpu 2>/dev/null | grep '^tokens:')
+  gpu=$(timeout 20 "$pack/bin/greedy-run" "$m" 1,17,42,99,5,200,3,77 16 cuda 2>/dev/null | grep '^tokens:')
+  cpu=$(timeout 20 "$pack/bin/greedy-run" "$m" 1,17,42,99,5,200,3,77 16 cpu 2>/dev/null | grep '^tokens:')
   if [ -n "$gpu" ] && [ "$gpu" = "$cpu" ]; then
     echo "SAME  $(basename "$(dirname "$m")")/$(basename "$m") $gpu"
   else
@@ -46,7 +46,7 @@ done
 # MEMCHECK=0 skips it (it adds about a minute).
 if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   section "kernel checks under compute-sanitizer memcheck"
-  timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20 \
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20 \
     "$pack/bin/gpu-check" --seed 1 || status=1
 fi
 
