@@ -48,7 +48,9 @@ public final class Readiness {
                     throw new NotReadyException(what + " ended before it was serving (last health: " + last + ")");
                 }
                 try {
-                    ServingStatus s = health.withDeadlineAfter(1, TimeUnit.SECONDS)
+                    // A process still starting refuses the connection at once; the deadline only bounds a hung one
+                    // (and a first call's channel set-up, which takes seconds on a busy machine).
+                    ServingStatus s = health.withDeadlineAfter(5, TimeUnit.SECONDS)
                             .check(HealthCheckRequest.getDefaultInstance()).getStatus();
                     if (s == ServingStatus.SERVING) {
                         return;
