@@ -44,7 +44,7 @@ final class HealthCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--target port must be in 1..65535 and --wait-seconds >= 0");
         }
         try {
-            Readiness.awaitGrpcServing(target, host, port, Duration.ofSeconds(waitSeconds), () -> false);
+            Readiness.awaitGrpcServing("the process", host, port, Duration.ofSeconds(waitSeconds), () -> false);
             spec.commandLine().getOut().println("SERVING");
             spec.commandLine().getOut().flush();
             return 0;
