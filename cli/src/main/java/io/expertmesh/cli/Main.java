@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "expertmesh", mixinStandardHelpOptions = true, version = "expertmesh 0.1.0",
         description = "Expert-parallel serving for Mixture-of-Experts language models.",
         subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchCommand.class,
-                BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class, ClusterCommand.class, HealthCommand.class,
+                BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class, AdminCommand.class,
+                ClusterCommand.class, HealthCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     /** The long-running commands, whose options also come from {@code EXPERTMESH_*} variables (containers). */
