@@ -107,6 +107,10 @@ final class ClusterCommand implements Callable<Integer> {
             }
             try {
                 supervisor.stopAll();
+                err.println("expertmesh cluster: stopped " + supervisor.children().stream()
+                        .map(c -> c.name() + " (exit " + (c.exit().isDone() ? c.exit().join().exitCode() : "?") + ")")
+                        .collect(java.util.stream.Collectors.joining(", ")));
+                err.flush();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
