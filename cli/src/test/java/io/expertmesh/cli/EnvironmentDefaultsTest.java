@@ -35,6 +35,15 @@ class EnvironmentDefaultsTest {
     }
 
     @Test
+    void serve_workersFromVariable_splitLikeTheFlag() {
+        ServeCommand s = parse(Map.of("EXPERTMESH_WORKERS", "expert-worker-0.expert-workers:50061,"
+                + "expert-worker-1.expert-workers:50061", "EXPERTMESH_REDUNDANT_EXPERTS", "1"), "serve");
+        assertEquals(java.util.List.of("expert-worker-0.expert-workers:50061", "expert-worker-1.expert-workers:50061"),
+                s.workers);
+        assertEquals(1, s.redundantExperts);
+    }
+
+    @Test
     void serve_flagAndVariable_flagWins() {
         ServeCommand s = parse(Map.of("EXPERTMESH_PORT", "6001"), "serve", "--port", "7001");
         assertEquals(7001, s.port);
