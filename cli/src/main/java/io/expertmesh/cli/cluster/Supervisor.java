@@ -35,9 +35,16 @@ public final class Supervisor implements AutoCloseable {
 
     /** Starts {@code spec}'s process; its stdout and stderr go to the sink, merged, line by line. */
     public ManagedChild start(ChildSpec spec) throws IOException {
-        if (stopping) {
-            throw new IllegalStateException("the supervisor is stopping; not starting " + spec.name());
+        // Under the stop lock: a child started while stopAll() walks the list would be missed and left running.
+        synchronized (stopLock) {
+            if (stopping) {
+                throw new IllegalStateException("the supervisor is stopping; not starting " + spec.name());
+            }
+            return launch(spec);
         }
+    }
+
+    private ManagedChild launch(ChildSpec spec) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(spec.command()).redirectErrorStream(true);
         pb.environment().keySet().removeAll(spec.unsetEnv());
         pb.environment().putAll(spec.env());
