@@ -38,13 +38,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TwoRouterProcessesTest {
     private static final int PREFIX = 1024;
-    /** As {@code hazelcast.jvm.flags} in the root pom and bin/expertmesh. */
-    private static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-Xmx1g",
-            "--add-modules", "java.se", "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
-            "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
-            "--add-opens", "java.management/sun.management=ALL-UNNAMED",
-            "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED", "-Dai.djl.offline=true");
     private static final Pattern SERVING = Pattern.compile("expertmesh serving .* on port (\\d+)");
 
     @TempDir
@@ -72,7 +65,7 @@ class TwoRouterProcessesTest {
     private CompletableFuture<Router> launch(String name, Path model, List<String> kvArgs) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElseThrow());
-        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(ChildProcesses.JVM_FLAGS);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.expertmesh.cli.Main", "serve",
                 "--model", model.toString(), "--port", "0", "--threads", "2", "--kv-cache-mb", "64",
                 "--kv-block-size", "16", "--max-batched-tokens", "1024"));
