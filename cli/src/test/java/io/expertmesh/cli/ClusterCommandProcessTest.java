@@ -55,10 +55,16 @@ class ClusterCommandProcessTest {
     }
 
     private Cluster start(String... args) throws Exception {
+        return start(java.util.Map.of(), args);
+    }
+
+    private Cluster start(java.util.Map<String, String> env, String... args) throws Exception {
         List<String> cliArgs = new ArrayList<>(List.of("cluster", "--model", MODEL, "--port", "0", "--threads", "1",
                 "--drain-grace-seconds", "5", "--startup-timeout-seconds", "120"));
         cliArgs.addAll(Arrays.asList(args));
-        Process p = new ProcessBuilder(JavaCommand.of(Main.class.getName(), cliArgs)).start();
+        ProcessBuilder pb = new ProcessBuilder(JavaCommand.of(Main.class.getName(), cliArgs));
+        pb.environment().putAll(env);
+        Process p = pb.start();
         started.add(p);
         List<String> out = new CopyOnWriteArrayList<>();
         List<String> err = new CopyOnWriteArrayList<>();
@@ -115,7 +121,9 @@ class ClusterCommandProcessTest {
 
     @Test
     void cluster_generateMatchesRun_prefixedLogs_sigtermStopsEveryChild() throws Exception {
-        Cluster c = start("--workers", "2", "--cache-nodes", "1");
+        // A serve option in the cluster's environment must not reach the router (0 would fail its validation):
+        // the cluster configures its children with flags only.
+        Cluster c = start(java.util.Map.of("EXPERTMESH_MAX_RUNNING", "0"), "--workers", "2", "--cache-nodes", "1");
         List<ProcessHandle> kids = children(c.process());
         assertEquals(4, kids.size(), "a cache node, two workers and a router: " + kids);
         TokenIds.Builder ids = TokenIds.newBuilder();
