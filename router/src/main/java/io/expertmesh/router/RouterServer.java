@@ -7,6 +7,8 @@ import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.service.InferenceService;
 import io.expertmesh.router.service.Utf8CheckedService;
+import io.expertmesh.router.telemetry.RouterTelemetry;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -31,6 +33,7 @@ public final class RouterServer implements AutoCloseable {
     private static final String SERVICE = InferenceServiceGrpc.SERVICE_NAME;
 
     private final RouterConfig config;
+    private final RouterTelemetry telemetry;
     private final InferenceService inference;
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
@@ -39,15 +42,27 @@ public final class RouterServer implements AutoCloseable {
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
 
-    /** A router on a real socket ({@code config.port()}). */
+    /** A router on a real socket ({@code config.port()}), without telemetry. */
     public RouterServer(RouterConfig config) {
-        this(config, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+        this(config, Telemetry.noop());
     }
 
-    /** A router on the given transport (tests use in-process servers). */
+    /** A router on a real socket ({@code config.port()}) reporting to {@code telemetry} (which the caller closes). */
+    public RouterServer(RouterConfig config, Telemetry telemetry) {
+        this(config, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry);
+    }
+
+    /** A router on the given transport (tests use in-process servers), without telemetry. */
     public RouterServer(RouterConfig config, ServerBuilder<?> builder) {
+        this(config, builder, Telemetry.noop());
+    }
+
+    /** A router on the given transport reporting to {@code telemetry} (which the caller closes). */
+    public RouterServer(RouterConfig config, ServerBuilder<?> builder, Telemetry telemetry) {
         this.config = config;
-        this.inference = new InferenceService(config.maxBufferedTokens());
+        this.telemetry = new RouterTelemetry(telemetry);
+        this.inference = new InferenceService(config.maxBufferedTokens(), this.telemetry);
+        telemetry.configureServer(builder);
         this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
@@ -67,7 +82,8 @@ public final class RouterServer implements AutoCloseable {
                 KvBlockStore store = KvStores.create(config.kvStore());
                 kvStore = store;
                 LoadedModel m = loader.get();
-                Engine e = new Engine(m, config.engine(), store);
+                Engine e = new Engine(m, config.engine(), store, telemetry.stepObserver());
+                telemetry.bind(e);
                 model = m;
                 engine = e;
                 inference.serve(m, e);
@@ -128,6 +144,7 @@ public final class RouterServer implements AutoCloseable {
         if (store != null) {
             store.close();
         }
+        telemetry.close();
     }
 
     public void awaitTermination() throws InterruptedException {
@@ -149,5 +166,6 @@ public final class RouterServer implements AutoCloseable {
         if (m != null) {
             m.close();
         }
+        telemetry.close();
     }
 }

@@ -172,21 +172,19 @@ public final class Telemetry implements AutoCloseable {
      * Adds gRPC's standard server metrics and a server span per call (parent: the trace context in the
      * caller's metadata) to a server about to be built.
      */
-    public <T extends ServerBuilder<T>> T configureServer(T builder) {
+    public void configureServer(ServerBuilder<?> builder) {
         if (sdk != null) {
             grpc.configureServerBuilder(builder);
             builder.intercept(serverInterceptor);
         }
-        return builder;
     }
 
     /** Adds gRPC's standard client metrics and trace context injection to a channel about to be built. */
-    public <T extends ManagedChannelBuilder<T>> T configureChannel(T builder) {
+    public void configureChannel(ManagedChannelBuilder<?> builder) {
         if (sdk != null) {
             grpc.configureChannelBuilder(builder);
             builder.intercept(clientInterceptor);
         }
-        return builder;
     }
 
     /** Only the trace context injection, for channels built elsewhere; none for {@link #noop()}. */

@@ -75,9 +75,12 @@ class TracePropagationTest {
                     out.onCompleted();
                 })).build();
         String name = InProcessServerBuilder.generateName();
-        grpcServer = server.configureServer(InProcessServerBuilder.forName(name)).addService(echo)
-                .addService(new HealthStatusManager().getHealthService()).build().start();
-        channel = client.configureChannel(InProcessChannelBuilder.forName(name)).build();
+        InProcessServerBuilder sb = InProcessServerBuilder.forName(name);
+        server.configureServer(sb);
+        grpcServer = sb.addService(echo).addService(new HealthStatusManager().getHealthService()).build().start();
+        InProcessChannelBuilder cb = InProcessChannelBuilder.forName(name);
+        client.configureChannel(cb);
+        channel = cb.build();
     }
 
     @AfterEach

@@ -80,6 +80,7 @@ public final class Engine implements AutoCloseable {
     private final Map<SequenceState, Active> active = new IdentityHashMap<>();
     private final Map<String, Long> finishedCounts = new TreeMap<>();
     private final Thread thread;
+    private final StepObserver stepObserver;
     private volatile boolean draining;
     private volatile boolean stopped;
     private volatile boolean cancelEverything;
@@ -98,6 +99,12 @@ public final class Engine implements AutoCloseable {
      * needs prefix caching; with it off the store is not used.
      */
     public Engine(LoadedModel model, EngineConfig config, KvBlockStore store) {
+        this(model, config, store, StepObserver.NONE);
+    }
+
+    /** An engine whose forward passes {@code stepObserver} watches (telemetry). */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, StepObserver stepObserver) {
+        this.stepObserver = stepObserver;
         this.model = model;
         this.transformer = model.transformer();
         this.tokenizer = model.tokenizer().orElse(null);
@@ -341,6 +348,7 @@ public final class Engine implements AutoCloseable {
                 a.firstScheduled = System.nanoTime();
                 a.cachedTokens = seq.numCachedTokens();
                 queued.decrementAndGet();
+                a.listener.onScheduled();
             }
             KvCache cache = seq.kvCache();
             for (int i = ch.start(); i < ch.start() + ch.numTokens(); i++) {
@@ -358,7 +366,10 @@ public final class Engine implements AutoCloseable {
         if (logits.length < rows * vocab) {
             logits = new float[rows * vocab];
         }
-        transformer.forward(new ForwardBatch(tokens, positions, caches, logitRows), logits);
+        try (StepObserver.StepScope ignored = stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
+                : stepObserver.beforeForward(listenersOf(chunks), n)) {
+            transformer.forward(new ForwardBatch(tokens, positions, caches, logitRows), logits);
+        }
         scheduler.onStepDone(chunks);
         steps++;
         long now = System.nanoTime();
@@ -377,6 +388,14 @@ public final class Engine implements AutoCloseable {
                 end(a, d.finishReason(), d.stopString(), d.stopTokenId(), null);
             }
         }
+    }
+
+    private List<SequenceListener> listenersOf(List<ScheduledChunk> chunks) {
+        List<SequenceListener> l = new ArrayList<>(chunks.size());
+        for (ScheduledChunk ch : chunks) {
+            l.add(active.get(ch.seq()).listener);
+        }
+        return l;
     }
 
     /** Ends a request: frees its blocks at once and tells its listener. */
