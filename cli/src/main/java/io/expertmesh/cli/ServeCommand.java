@@ -5,6 +5,8 @@ import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.telemetry.TelemetryConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -24,6 +26,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model = new ModelOptions();
+
+    @Mixin
+    MetricsOptions metrics = new MetricsOptions();
 
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
@@ -182,7 +187,8 @@ final class ServeCommand implements Callable<Integer> {
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig());
         LOG.info("Effective configuration: {}", config);
-        RouterServer server = new RouterServer(config);
+        Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
+        RouterServer server = new RouterServer(config, telemetry);
         server.start(() -> {
             try {
                 return LoadedModel.open(dir, model.newKernels(), (done, total) -> { });
@@ -195,6 +201,8 @@ final class ServeCommand implements Callable<Integer> {
                 server.drain();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                telemetry.close(); // flushes spans and metrics still batched for an exporter
             }
         });
         Runtime.getRuntime().addShutdownHook(hook);
