@@ -132,9 +132,11 @@ class RouterTelemetryTest {
             String body = after.body();
             for (String name : List.of("expertmesh_router_time_to_first_token_seconds_bucket",
                     "expertmesh_router_inter_token_latency_seconds_bucket",
-                    "expertmesh_router_e2e_request_latency_seconds_count", "expertmesh_router_requests_running",
-                    "expertmesh_router_requests_waiting", "expertmesh_router_kv_blocks",
-                    "expertmesh_router_prefix_cache_hit_rate", "grpc_server_call_duration_seconds_count")) {
+                    "expertmesh_router_e2e_request_latency_seconds_count", "expertmesh_router_queue_time_seconds_count",
+                    "expertmesh_router_requests_running{", "expertmesh_router_requests_waiting{",
+                    "expertmesh_router_kv_blocks{", "expertmesh_router_prefix_cache_hit_rate_ratio{",
+                    "expertmesh_router_prefix_cache_hit_tokens_total{", "expertmesh_router_requests_total{",
+                    "expertmesh_router_prompt_tokens_total{", "grpc_server_call_duration_seconds_count{")) {
                 assertTrue(body.contains(name), name + " missing in\n" + body);
             }
             assertTrue(Double.isNaN(value(before, "expertmesh_router_generation_tokens_total"))
