@@ -92,7 +92,11 @@ class WorkerTelemetryTest {
                 .orElseThrow(() -> new AssertionError(workerSpans.getFinishedSpanItems().toString()));
         assertEquals(SpanKind.SERVER, s.getKind());
         assertEquals(dispatch.getSpanContext().getTraceId(), s.getTraceId());
-        assertEquals(dispatch.getSpanContext().getSpanId(), s.getParentSpanId());
+        // The caller's channel wraps the call in a CLIENT span under "dispatch layer 2"; that span is the parent.
+        SpanData call = routerSpans.getFinishedSpanItems().stream().filter(x -> x.getKind() == SpanKind.CLIENT)
+                .findFirst().orElseThrow();
+        assertEquals(dispatch.getSpanContext().getSpanId(), call.getParentSpanId());
+        assertEquals(call.getSpanId(), s.getParentSpanId());
         assertEquals(2L, s.getAttributes().get(AttributeKey.longKey("expertmesh.layer")));
         assertEquals(5L, s.getAttributes().get(AttributeKey.longKey("expertmesh.tokens")));
         assertEquals((long) req.getExpertIdsCount(), s.getAttributes().get(AttributeKey.longKey(

@@ -52,7 +52,7 @@ public final class Telemetry implements AutoCloseable {
     private final OpenTelemetrySdk sdk;
     private final PrometheusEndpoint endpoint;
     private final GrpcOpenTelemetry grpc;
-    private final TraceContextClientInterceptor clientInterceptor;
+    private final TextMapPropagator propagator;
     private final TracingServerInterceptor serverInterceptor;
 
     private Telemetry(OpenTelemetry otel, OpenTelemetrySdk sdk, PrometheusEndpoint endpoint) {
@@ -61,12 +61,11 @@ public final class Telemetry implements AutoCloseable {
         this.endpoint = endpoint;
         if (sdk == null) {
             this.grpc = null;
-            this.clientInterceptor = null;
+            this.propagator = null;
             this.serverInterceptor = null;
         } else {
             this.grpc = GrpcOpenTelemetry.newBuilder().sdk(otel).build();
-            TextMapPropagator propagator = otel.getPropagators().getTextMapPropagator();
-            this.clientInterceptor = new TraceContextClientInterceptor(propagator);
+            this.propagator = otel.getPropagators().getTextMapPropagator();
             this.serverInterceptor = new TracingServerInterceptor(otel.getTracer(SCOPE), propagator);
         }
     }
@@ -179,17 +178,34 @@ public final class Telemetry implements AutoCloseable {
         }
     }
 
-    /** Adds gRPC's standard client metrics and trace context injection to a channel about to be built. */
+    /**
+     * Adds gRPC's standard client metrics and tracing to a channel about to be built: a CLIENT span per call made
+     * under a sampled span, and the trace context in every call's metadata.
+     */
     public void configureChannel(ManagedChannelBuilder<?> builder) {
+        configureChannel(builder, ClientSpanCustomizer.NONE);
+    }
+
+    /** As {@link #configureChannel(ManagedChannelBuilder)}, with {@code customizer} naming the CLIENT spans. */
+    public void configureChannel(ManagedChannelBuilder<?> builder, ClientSpanCustomizer customizer) {
         if (sdk != null) {
             grpc.configureChannelBuilder(builder);
-            builder.intercept(clientInterceptor);
+            builder.intercept(clientInterceptor(customizer));
         }
     }
 
-    /** Only the trace context injection, for channels built elsewhere; none for {@link #noop()}. */
-    public List<ClientInterceptor> clientInterceptors() {
-        return sdk == null ? List.of() : List.of(clientInterceptor);
+    /** Only the tracing interceptor, for channels built elsewhere; a pass-through for {@link #noop()}. */
+    public ClientInterceptor clientInterceptor(ClientSpanCustomizer customizer) {
+        if (sdk == null) {
+            return new ClientInterceptor() {
+                @Override
+                public <Q, R> io.grpc.ClientCall<Q, R> interceptCall(io.grpc.MethodDescriptor<Q, R> method,
+                        io.grpc.CallOptions options, io.grpc.Channel next) {
+                    return next.newCall(method, options);
+                }
+            };
+        }
+        return new TracingClientInterceptor(tracer(), propagator, customizer);
     }
 
     /** Stops the endpoint, then flushes and shuts the SDK down (exporters get a few seconds). */

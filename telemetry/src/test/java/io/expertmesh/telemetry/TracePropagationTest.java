@@ -68,19 +68,22 @@ class TracePropagationTest {
     void start() throws IOException {
         client = Telemetry.create(TelemetryConfig.withoutEndpoint("client"), clientSpans);
         server = Telemetry.create(TelemetryConfig.withoutEndpoint("server"), serverSpans, serverMetrics);
-        ServerServiceDefinition echo = ServerServiceDefinition.builder("test.Echo")
+        String name = InProcessServerBuilder.generateName();
+        InProcessServerBuilder sb = InProcessServerBuilder.forName(name);
+        server.configureServer(sb);
+        grpcServer = sb.addService(echo()).addService(new HealthStatusManager().getHealthService()).build().start();
+        InProcessChannelBuilder cb = InProcessChannelBuilder.forName(name);
+        client.configureChannel(cb, (span, request) -> span.updateName("say " + request));
+        channel = cb.build();
+    }
+
+    private ServerServiceDefinition echo() {
+        return ServerServiceDefinition.builder("test.Echo")
                 .addMethod(SAY, ServerCalls.asyncUnaryCall((req, out) -> {
                     seenByHandler.set(Span.current().getSpanContext());
                     out.onNext("echo " + req);
                     out.onCompleted();
                 })).build();
-        String name = InProcessServerBuilder.generateName();
-        InProcessServerBuilder sb = InProcessServerBuilder.forName(name);
-        server.configureServer(sb);
-        grpcServer = sb.addService(echo).addService(new HealthStatusManager().getHealthService()).build().start();
-        InProcessChannelBuilder cb = InProcessChannelBuilder.forName(name);
-        client.configureChannel(cb);
-        channel = cb.build();
     }
 
     @AfterEach
@@ -92,20 +95,24 @@ class TracePropagationTest {
     }
 
     @Test
-    void call_underClientSpan_serverSpanIsItsChild() {
+    void call_underSampledSpan_clientSpanThenServerSpan() {
         Span dispatch = client.tracer().spanBuilder("dispatch").startSpan();
         try (Scope ignored = dispatch.makeCurrent()) {
             assertEquals("echo hi", ClientCalls.blockingUnaryCall(channel, SAY, CallOptions.DEFAULT, "hi"));
         } finally {
             dispatch.end();
         }
+        SpanData c = clientSpans.getFinishedSpanItems().stream().filter(x -> x.getKind() == SpanKind.CLIENT)
+                .findFirst().orElseThrow();
+        assertEquals("say hi", c.getName()); // named by the customizer from the request
+        assertEquals(dispatch.getSpanContext().getSpanId(), c.getParentSpanId());
         List<SpanData> spans = serverSpans.getFinishedSpanItems();
         assertEquals(1, spans.size(), spans.toString());
         SpanData s = spans.getFirst();
         assertEquals("test.Echo/Say", s.getName());
         assertEquals(SpanKind.SERVER, s.getKind());
         assertEquals(dispatch.getSpanContext().getTraceId(), s.getTraceId());
-        assertEquals(dispatch.getSpanContext().getSpanId(), s.getParentSpanId());
+        assertEquals(c.getSpanId(), s.getParentSpanId());
         assertTrue(s.getParentSpanContext().isRemote());
         // The handler ran with the server span current (services add attributes and children to it).
         assertEquals(s.getSpanContext(), seenByHandler.get());
@@ -114,10 +121,44 @@ class TracePropagationTest {
     }
 
     @Test
-    void call_withoutClientSpan_serverSpanStartsATrace() {
+    void call_withoutClientSpan_noClientSpanAndServerSpanStartsATrace() {
         ClientCalls.blockingUnaryCall(channel, SAY, CallOptions.DEFAULT, "hi");
         SpanData s = serverSpans.getFinishedSpanItems().getFirst();
         assertFalse(s.getParentSpanContext().isValid());
+        assertTrue(clientSpans.getFinishedSpanItems().isEmpty());
+    }
+
+    @Test
+    void call_overRealSocket_contextReachesServer() throws Exception {
+        io.grpc.ServerBuilder<?> sb = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0);
+        server.configureServer(sb);
+        Server socketServer = sb.addService(echo()).build().start();
+        io.grpc.ManagedChannelBuilder<?> cb = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+                .forAddress("127.0.0.1", socketServer.getPort()).usePlaintext();
+        client.configureChannel(cb);
+        ManagedChannel socketChannel = cb.build();
+        try {
+            Span dispatch = client.tracer().spanBuilder("dispatch").startSpan();
+            try (Scope ignored = dispatch.makeCurrent()) {
+                ClientCalls.blockingUnaryCall(socketChannel, SAY, CallOptions.DEFAULT, "hi");
+            } finally {
+                dispatch.end();
+            }
+            SpanData c = clientSpans.getFinishedSpanItems().stream().filter(x -> x.getKind() == SpanKind.CLIENT)
+                    .findFirst().orElseThrow();
+            assertEquals("127.0.0.1:" + socketServer.getPort(), c.getAttributes().get(
+                    io.opentelemetry.api.common.AttributeKey.stringKey("server.address")));
+            // The server span ends as the call closes, which the client may see first: wait for it briefly.
+            for (int i = 0; i < 200 && serverSpans.getFinishedSpanItems().isEmpty(); i++) {
+                Thread.sleep(5);
+            }
+            SpanData s = serverSpans.getFinishedSpanItems().getFirst();
+            assertEquals(dispatch.getSpanContext().getTraceId(), s.getTraceId());
+            assertEquals(c.getSpanId(), s.getParentSpanId());
+        } finally {
+            socketChannel.shutdownNow();
+            socketServer.shutdownNow();
+        }
     }
 
     @Test
