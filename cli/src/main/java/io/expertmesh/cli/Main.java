@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "expertmesh", mixinStandardHelpOptions = true, version = "expertmesh 0.1.0",
         description = "Expert-parallel serving for Mixture-of-Experts language models.",
         subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchCommand.class,
-                BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class,
+                BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class, AdminCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

@@ -5,8 +5,10 @@ import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.router.experts.ExpertClusterConfig;
 import io.expertmesh.telemetry.Telemetry;
 import io.expertmesh.telemetry.TelemetryConfig;
+import io.expertmesh.router.experts.WireFormat;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -18,7 +20,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code expertmesh serve}: the router with its experts in process, on a gRPC port. */
+/** {@code expertmesh serve}: the router on a gRPC port, its routed experts in process or on expert workers. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over gRPC (expertmesh.inference.v1.InferenceService, health, reflection).")
 final class ServeCommand implements Callable<Integer> {
@@ -120,6 +122,61 @@ final class ServeCommand implements Callable<Integer> {
             description = "Blocks requested from the store at once while walking a prefix (default 32).")
     int kvLookupBatch = 32;
 
+    @Option(names = "--workers", paramLabel = "HOST:PORT,...", split = ",",
+            description = "Expert workers (`expertmesh worker --experts none`) that run the routed experts; without "
+                    + "it they run in this process.")
+    java.util.List<String> workers = new java.util.ArrayList<>();
+
+    @Option(names = "--redundant-experts", paramLabel = "R",
+            description = "With --workers: extra replicas per MoE layer for the most loaded experts (default 0).")
+    int redundantExperts;
+
+    @Option(names = "--expert-wire", paramLabel = "FORMAT",
+            description = "With --workers: exact (F32, per-expert outputs; bit-identical to one process; default) "
+                    + "or bf16 (half the bytes out, one sum per worker back).")
+    String expertWire = "exact";
+
+    @Option(names = "--micro-batches", paramLabel = "N",
+            description = "With --workers: 2 (default) overlaps one micro-batch's compute with the other's expert "
+                    + "calls; 1 runs each step as one batch.")
+    int microBatches = 2;
+
+    @Option(names = "--dispatch-timeout-ms", paramLabel = "MS",
+            description = "With --workers: deadline of one expert call (default 30000).")
+    long dispatchTimeoutMs = 30_000;
+
+    @Option(names = "--rebalance-interval-seconds", paramLabel = "S",
+            description = "With --workers: re-place experts by observed load every S seconds (default 0: only on "
+                    + "request, `expertmesh admin rebalance`, or when a worker joins).")
+    long rebalanceSeconds;
+
+    @Option(names = "--worker-startup-timeout-seconds", paramLabel = "S",
+            description = "With --workers: how long to wait for the workers to be SERVING (default 120).")
+    long workerStartupSeconds = 120;
+
+    /** The expert cluster settings, or null when the experts run in this process. */
+    ExpertClusterConfig expertClusterConfig() {
+        if (workers.isEmpty()) {
+            if (redundantExperts != 0) {
+                throw new IllegalArgumentException("--redundant-experts needs --workers");
+            }
+            return null;
+        }
+        WireFormat wire = switch (expertWire.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "exact" -> WireFormat.EXACT;
+            case "bf16" -> WireFormat.BF16;
+            default -> throw new IllegalArgumentException("--expert-wire must be exact or bf16, got '" + expertWire
+                    + "'");
+        };
+        if (dispatchTimeoutMs < 1) {
+            throw new IllegalArgumentException("--dispatch-timeout-ms must be >= 1, got " + dispatchTimeoutMs);
+        }
+        return new ExpertClusterConfig(workers.stream().map(String::strip).filter(w -> !w.isEmpty()).toList(),
+                redundantExperts, wire, Duration.ofMillis(dispatchTimeoutMs), Duration.ofSeconds(120),
+                Duration.ofSeconds(1), Duration.ofSeconds(Math.max(1, workerStartupSeconds)),
+                Duration.ofSeconds(Math.max(0, rebalanceSeconds)), microBatches);
+    }
+
     static final class KvStoreModeConverter implements picocli.CommandLine.ITypeConverter<KvStoreMode> {
         @Override
         public KvStoreMode convert(String value) {
@@ -185,13 +242,13 @@ final class ServeCommand implements Callable<Integer> {
         Path dir = model.resolveModelDir();
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
-                Duration.ofSeconds(drainGraceSeconds), kvStoreConfig());
+                Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
         RouterServer server = new RouterServer(config, telemetry);
-        server.start(() -> {
+        server.start((RouterServer.ModelLoader) experts -> {
             try {
-                return LoadedModel.open(dir, model.newKernels(), (done, total) -> { });
+                return LoadedModel.open(dir, model.newKernels(), (done, total) -> { }, experts);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -36,6 +36,14 @@ final class WorkerCommand implements Callable<Integer> {
                     + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
     String experts = "all";
 
+    @Option(names = "--register-with", paramLabel = "HOST:PORT",
+            description = "A router to join at start (it gives this worker experts by a rebalance).")
+    String registerWith;
+
+    @Option(names = "--advertise", paramLabel = "HOST:PORT",
+            description = "Address the router reaches this worker at (default 127.0.0.1:<port>).")
+    String advertise;
+
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
@@ -55,6 +63,11 @@ final class WorkerCommand implements Callable<Integer> {
         server.awaitLoaded();
         System.err.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
                 + " on port " + server.port());
+        if (registerWith != null) {
+            String self = advertise != null ? advertise : "127.0.0.1:" + server.port();
+            Thread.ofPlatform().name("expertmesh-register").daemon().start(() -> RouterRegistration.register(
+                    registerWith, self));
+        }
         server.awaitTermination();
         return 0;
     }

@@ -44,6 +44,16 @@ public final class LoadedModel implements AutoCloseable {
      */
     public static LoadedModel open(Path dir, Kernels kernels, BiConsumer<Integer, Integer> progress)
             throws IOException {
+        return open(dir, kernels, progress, null);
+    }
+
+    /**
+     * As {@link #open(Path, Kernels, BiConsumer)}, with the routed experts of every MoE layer made by
+     * {@code routedExperts} (a router whose experts run on expert workers) instead of read from the checkpoint;
+     * null: local experts.
+     */
+    public static LoadedModel open(Path dir, Kernels kernels, BiConsumer<Integer, Integer> progress,
+                                   ModelBuilder.RoutedExpertsFactory routedExperts) throws IOException {
         if (!Files.isDirectory(dir)) {
             throw new IOException("model directory " + dir + " does not exist");
         }
@@ -51,7 +61,8 @@ public final class LoadedModel implements AutoCloseable {
         long start = System.nanoTime();
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
-            Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress).build();
+            Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress)
+                    .routedExperts(routedExperts).build();
             ModelTokenizer tokenizer = ModelTokenizer.loadIfPresent(dir).orElse(null);
             LOG.info("Loaded {} from {}: {} layers, hidden {}, {} routed experts, tokenizer {} ({} ms)",
                     config.architecture().hfName(), dir, config.numLayers(), config.hiddenSize(),

@@ -1,7 +1,8 @@
 package io.expertmesh.worker;
 
 import com.google.protobuf.ByteString;
-import io.expertmesh.core.tensor.Bf16;
+import com.google.protobuf.UnsafeByteOperations;
+import io.expertmesh.core.tensor.HiddenCodec;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusResponse;
@@ -18,8 +19,6 @@ import io.expertmesh.proto.expert.v1.UnloadExpertsResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -299,30 +298,14 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     /** Little-endian values of {@code encoding} to floats. */
     static float[] decode(ByteString bytes, HiddenEncoding encoding, int count) {
-        ByteBuffer buf = bytes.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         float[] x = new float[count];
-        if (encoding == HiddenEncoding.HIDDEN_ENCODING_F32) {
-            buf.asFloatBuffer().get(x);
-        } else {
-            for (int i = 0; i < count; i++) {
-                x[i] = Bf16.toFloat(buf.getShort());
-            }
-        }
+        HiddenCodec.decode(bytes.asReadOnlyByteBuffer(), encoding == HiddenEncoding.HIDDEN_ENCODING_F32, x, 0, count);
         return x;
     }
 
     /** Floats to little-endian values of {@code encoding} (BF16: rounded to nearest even). */
     static ByteString encode(float[] x, HiddenEncoding encoding) {
-        boolean f32 = encoding == HiddenEncoding.HIDDEN_ENCODING_F32;
-        ByteBuffer buf = ByteBuffer.allocate(x.length * (f32 ? 4 : 2)).order(ByteOrder.LITTLE_ENDIAN);
-        if (f32) {
-            buf.asFloatBuffer().put(x);
-        } else {
-            for (float v : x) {
-                buf.putShort(Bf16.fromFloat(v));
-            }
-        }
-        buf.rewind();
-        return ByteString.copyFrom(buf);
+        return UnsafeByteOperations.unsafeWrap(HiddenCodec.encode(x, 0, x.length,
+                encoding == HiddenEncoding.HIDDEN_ENCODING_F32));
     }
 }

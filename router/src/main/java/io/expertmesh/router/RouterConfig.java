@@ -2,6 +2,7 @@ package io.expertmesh.router;
 
 import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.router.experts.ExpertClusterConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -15,9 +16,16 @@ import java.time.Duration;
  * @param drainGrace        how long a drain lets running requests finish before cancelling them
  * @param kvStore           the distributed KV tier: an embedded Hazelcast member, a client of cache nodes, or
  *                          none ({@link KvStoreConfig.Mode#NONE})
+ * @param experts           expert workers that run the routed experts, or null to run them in process
  */
 public record RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace,
-                           KvStoreConfig kvStore) {
+                           KvStoreConfig kvStore, ExpertClusterConfig experts) {
+
+    /** A router with its experts in process. */
+    public RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace,
+                        KvStoreConfig kvStore) {
+        this(port, modelDir, engine, maxBufferedTokens, drainGrace, kvStore, null);
+    }
 
     /** A router without a distributed KV tier. */
     public RouterConfig(int port, Path modelDir, EngineConfig engine, int maxBufferedTokens, Duration drainGrace) {

@@ -5,6 +5,11 @@ import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
+import io.expertmesh.core.model.ModelBuilder;
+import io.expertmesh.router.experts.DispatchObserver;
+import io.expertmesh.router.experts.ExpertCluster;
+import io.expertmesh.router.experts.WorkerChannels;
+import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
 import io.expertmesh.router.service.Utf8CheckedService;
 import io.expertmesh.router.telemetry.RouterTelemetry;
@@ -41,6 +46,15 @@ public final class RouterServer implements AutoCloseable {
     private volatile LoadedModel model;
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
+    private volatile ExpertCluster experts;
+    private WorkerChannels workerChannels = WorkerChannels.plaintext();
+    private DispatchObserver dispatchObserver = DispatchObserver.NONE;
+
+    /** Opens the model, with its routed experts made by {@code experts} (null: in process). */
+    @FunctionalInterface
+    public interface ModelLoader {
+        LoadedModel load(ModelBuilder.RoutedExpertsFactory experts);
+    }
 
     /** A router on a real socket ({@code config.port()}), without telemetry. */
     public RouterServer(RouterConfig config) {
@@ -57,13 +71,17 @@ public final class RouterServer implements AutoCloseable {
         this(config, builder, Telemetry.noop());
     }
 
-    /** A router on the given transport reporting to {@code telemetry} (which the caller closes). */
+    /**
+     * A router on the given transport reporting to {@code telemetry} (which the caller closes): request spans
+     * and serving metrics, and on the channels to expert workers, dispatch spans, trace context and RPC metrics.
+     */
     public RouterServer(RouterConfig config, ServerBuilder<?> builder, Telemetry telemetry) {
         this.config = config;
         this.telemetry = new RouterTelemetry(telemetry);
         this.inference = new InferenceService(config.maxBufferedTokens(), this.telemetry);
         telemetry.configureServer(builder);
         this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
+                .addService(new ClusterServiceImpl(() -> experts))
                 .addService(ProtoReflectionServiceV1.newInstance()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
@@ -75,15 +93,35 @@ public final class RouterServer implements AutoCloseable {
      * port is taken) fails the load like a model that cannot be read.
      */
     public RouterServer start(Supplier<LoadedModel> loader) throws IOException {
+        if (config.experts() != null) {
+            throw new IllegalStateException("a router with expert workers needs a ModelLoader");
+        }
+        return start(experts -> loader.get());
+    }
+
+    /**
+     * As {@link #start(Supplier)}; with expert workers configured, first connects to them and places the experts
+     * (a worker serving another model fails the load), then loads the model without its routed experts.
+     */
+    public RouterServer start(ModelLoader loader) throws IOException {
         server.start();
         LOG.info("Router listening on port {}; loading the model from {}", port(), config.modelDir());
         Thread.ofPlatform().name("expertmesh-model-loader").daemon().start(() -> {
             try {
                 KvBlockStore store = KvStores.create(config.kvStore());
                 kvStore = store;
-                LoadedModel m = loader.get();
-                Engine e = new Engine(m, config.engine(), store, telemetry.stepObserver());
+                ExpertCluster cluster = null;
+                if (config.experts() != null) {
+                    cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
+                            config.experts(), telemetry.workerChannels(workerChannels),
+                            telemetry.dispatchObserver(dispatchObserver));
+                    cluster.start();
+                }
+                LoadedModel m = loader.load(cluster == null ? null : cluster.routedExperts());
+                Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
+                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver());
                 telemetry.bind(e);
+                experts = cluster;
                 model = m;
                 engine = e;
                 inference.serve(m, e);
@@ -91,6 +129,12 @@ public final class RouterServer implements AutoCloseable {
                 health.setStatus(SERVICE, ServingStatus.SERVING);
                 LOG.info("Router serving {} on port {}", m.dir(), port());
                 loaded.complete(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                loaded.completeExceptionally(e);
+            } catch (IOException e) {
+                LOG.error("Loading the model failed", e);
+                loaded.completeExceptionally(new java.io.UncheckedIOException(e));
             } catch (RuntimeException | Error e) {
                 LOG.error("Loading the model failed", e);
                 loaded.completeExceptionally(e);
@@ -120,6 +164,23 @@ public final class RouterServer implements AutoCloseable {
         return engine;
     }
 
+    /** The expert workers, once started; null when the experts run in process. */
+    public ExpertCluster experts() {
+        return experts;
+    }
+
+    /** How channels to expert workers are made (TLS, interceptors); set before {@link #start}. */
+    public RouterServer workerChannels(WorkerChannels channels) {
+        this.workerChannels = channels;
+        return this;
+    }
+
+    /** Sees every expert dispatch (telemetry); set before {@link #start}. */
+    public RouterServer dispatchObserver(DispatchObserver observer) {
+        this.dispatchObserver = observer;
+        return this;
+    }
+
     /**
      * Graceful drain: NOT_SERVING and no new generations, running ones get {@code config.drainGrace()} to
      * finish, the rest are ended as cancelled; then the server stops and the distributed KV store is closed
@@ -140,6 +201,10 @@ public final class RouterServer implements AutoCloseable {
         if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
             server.shutdownNow();
         }
+        ExpertCluster cluster = experts;
+        if (cluster != null) {
+            cluster.close();
+        }
         KvBlockStore store = kvStore;
         if (store != null) {
             store.close();
@@ -157,6 +222,10 @@ public final class RouterServer implements AutoCloseable {
         Engine e = engine;
         if (e != null) {
             e.close();
+        }
+        ExpertCluster cluster = experts;
+        if (cluster != null) {
+            cluster.close();
         }
         KvBlockStore store = kvStore;
         if (store != null) {

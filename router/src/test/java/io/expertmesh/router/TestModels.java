@@ -41,8 +41,13 @@ final class TestModels {
     }
 
     static LoadedModel load(Path dir) {
+        return load(dir, null);
+    }
+
+    /** {@code dir} with its routed experts made by {@code experts} (null: in process). */
+    static LoadedModel load(Path dir, io.expertmesh.core.model.ModelBuilder.RoutedExpertsFactory experts) {
         try {
-            return LoadedModel.open(dir, new VectorKernels(ComputePool.create(2)), (a, b) -> { });
+            return LoadedModel.open(dir, new VectorKernels(ComputePool.create(2)), (a, b) -> { }, experts);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

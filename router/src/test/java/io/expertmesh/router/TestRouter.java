@@ -53,6 +53,16 @@ final class TestRouter implements AutoCloseable {
         async = InferenceServiceGrpc.newStub(channel);
     }
 
+    /** A router whose routed experts run on expert workers, opened by {@code loader}. */
+    TestRouter(RouterConfig config, RouterServer.ModelLoader loader) throws IOException {
+        String name = InProcessServerBuilder.generateName();
+        server = new RouterServer(config, InProcessServerBuilder.forName(name).directExecutor());
+        server.start(loader);
+        channel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        blocking = InferenceServiceGrpc.newBlockingStub(channel);
+        async = InferenceServiceGrpc.newStub(channel);
+    }
+
     /** A router with a distributed KV tier; starts loading (call {@code server.awaitLoaded()}). */
     static TestRouter withKvStore(Path modelDir, EngineConfig engine, KvStoreConfig kvStore) throws IOException {
         return new TestRouter(new RouterConfig(0, modelDir, engine, 4096, Duration.ofSeconds(2), kvStore),

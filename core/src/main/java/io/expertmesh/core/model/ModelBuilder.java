@@ -20,6 +20,7 @@ public final class ModelBuilder {
     private final WeightSource w;
     private final Kernels kernels;
     private BiConsumer<Integer, Integer> progress = (done, total) -> { };
+    private RoutedExpertsFactory routedExperts;
 
     public ModelBuilder(ModelConfig config, WeightSource weights, Kernels kernels) {
         this.c = config;
@@ -33,6 +34,21 @@ public final class ModelBuilder {
         return this;
     }
 
+    /**
+     * Where the routed experts of each MoE layer run instead of in this process (a router whose experts are on
+     * expert workers): their weights are then not read here.
+     */
+    public ModelBuilder routedExperts(RoutedExpertsFactory factory) {
+        this.routedExperts = factory;
+        return this;
+    }
+
+    /** Makes the routed experts of one MoE layer. */
+    @FunctionalInterface
+    public interface RoutedExpertsFactory {
+        RoutedExperts forLayer(int layer);
+    }
+
     public Transformer build() {
         int hidden = c.hiddenSize();
         Arena arena = Arena.ofShared();
@@ -42,7 +58,7 @@ public final class ModelBuilder {
             for (int l = 0; l < blocks.length; l++) {
                 String p = "model.layers." + l + ".";
                 Attention attn = c.architecture().usesMla() ? mla(p + "self_attn.", arena) : gqa(p + "self_attn.");
-                FeedForward ffn = c.isMoeLayer(l) ? moe(p) : dense(p + "mlp.");
+                FeedForward ffn = c.isMoeLayer(l) ? moe(p, l) : dense(p + "mlp.");
                 blocks[l] = new Block(w.vector(p + "input_layernorm.weight", hidden), attn,
                         w.vector(p + "post_attention_layernorm.weight", hidden), ffn, c.rmsNormEps(), hidden);
                 progress.accept(l + 1, blocks.length);
@@ -115,7 +131,7 @@ public final class ModelBuilder {
                 w.matrix(p + down + ".weight", hidden, inter));
     }
 
-    private Moe moe(String layerPrefix) {
+    private Moe moe(String layerPrefix, int layer) {
         int hidden = c.hiddenSize();
         int n = c.numRoutedExperts();
         boolean mixtral = c.architecture() == Architecture.MIXTRAL;
@@ -125,12 +141,8 @@ public final class ModelBuilder {
         float[] bias = w.has(biasName) ? w.vector(biasName, n) : null;
         Gate gate = new Gate(gateW, bias, c.scoring(), c.expertsPerToken(), c.nGroup(), c.topkGroup(),
                 c.normTopkProb(), c.routedScalingFactor());
-        Mlp[] experts = new Mlp[n];
-        for (int e = 0; e < n; e++) {
-            String ep = p + "experts." + e + ".";
-            experts[e] = mixtral ? mlp(ep, c.moeIntermediateSize(), "w1", "w3", "w2")
-                    : mlp(ep, c.moeIntermediateSize(), "gate_proj", "up_proj", "down_proj");
-        }
+        RoutedExperts routed = routedExperts == null ? localExperts(p, mixtral)
+                : routedExperts.forLayer(layer);
         Mlp shared = null;
         Matrix sharedGate = null;
         if (c.sharedExpertSize() > 0) {
@@ -140,7 +152,17 @@ public final class ModelBuilder {
                 sharedGate = w.matrix(p + "shared_expert_gate.weight", 1, hidden);
             }
         }
-        return new Moe(gate, new LocalExperts(experts, hidden), shared, sharedGate, hidden);
+        return new Moe(gate, routed, shared, sharedGate, hidden);
+    }
+
+    private LocalExperts localExperts(String p, boolean mixtral) {
+        Mlp[] experts = new Mlp[c.numRoutedExperts()];
+        for (int e = 0; e < experts.length; e++) {
+            String ep = p + "experts." + e + ".";
+            experts[e] = mixtral ? mlp(ep, c.moeIntermediateSize(), "w1", "w3", "w2")
+                    : mlp(ep, c.moeIntermediateSize(), "gate_proj", "up_proj", "down_proj");
+        }
+        return new LocalExperts(experts, c.hiddenSize());
     }
 
     /** A same-dtype transposed copy, so the absorbed query product reads rows contiguously. */

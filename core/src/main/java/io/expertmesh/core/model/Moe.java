@@ -24,8 +24,12 @@ public record Moe(Gate gate, RoutedExperts routed, Mlp shared, Matrix sharedGate
         float[] weights = ctx.scratch().floats(Slot.TOPK_WEIGHTS, tokens * k);
         gate.route(xn, tokens, ids, weights, ctx);
         Arrays.fill(out, 0, tokens * hidden, 0f);
-        routed.run(xn, tokens, ids, weights, k, out, ctx);
-        if (shared != null) {
+        // Remote experts are in flight while the shared expert runs here; the routed outputs are added first,
+        // as in a local run, so the sum is the same.
+        RoutedExperts.Pending routedOut = routed.start(xn, tokens, ids, weights, k, out, ctx);
+        if (shared == null) {
+            routedOut.finish();
+        } else {
             float[] s = ctx.scratch().floats(Slot.SHARED_OUT, tokens * hidden);
             shared.forward(xn, s, tokens, ctx);
             float[] g = null;
@@ -33,6 +37,7 @@ public record Moe(Gate gate, RoutedExperts routed, Mlp shared, Matrix sharedGate
                 g = ctx.scratch().floats(Slot.SHARED_GATE, tokens);
                 ctx.kernels().matmul(sharedGate, xn, 0, g, 0, tokens);
             }
+            routedOut.finish();
             for (int t = 0; t < tokens; t++) {
                 float w = g == null ? 1f : (float) (1.0 / (1.0 + Math.exp(-g[t])));
                 ctx.kernels().axpy(w, s, t * hidden, out, t * hidden, hidden);

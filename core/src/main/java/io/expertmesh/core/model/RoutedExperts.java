@@ -12,4 +12,25 @@ public interface RoutedExperts {
      * the sum taken in ascending expert id so a token's result does not depend on the rest of the batch.
      */
     void run(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, StepContext ctx);
+
+    /**
+     * Starts {@link #run}: the caller may compute something else (the shared expert) before
+     * {@link Pending#finish()} adds the routed outputs into {@code out}. Remote experts send their requests
+     * here and wait in {@code finish}; the arguments are read before this returns, except {@code out} and
+     * {@code ctx}, which {@code finish} uses. Local experts just run.
+     */
+    default Pending start(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                          StepContext ctx) {
+        run(xn, tokens, ids, weights, topK, out, ctx);
+        return Pending.DONE;
+    }
+
+    /** Routed experts started by {@link #start}. */
+    @FunctionalInterface
+    interface Pending {
+        Pending DONE = () -> { };
+
+        /** Waits for the experts and adds their outputs into the {@code out} given to {@code start}. */
+        void finish();
+    }
 }

@@ -61,6 +61,20 @@ public final class Transformer implements AutoCloseable {
      * {@code logits[j·vocab, (j+1)·vocab)}.
      */
     public void forward(ForwardBatch batch, float[] logits) {
+        forward(batch, logits, ctx);
+    }
+
+    /**
+     * A step context of its own (scratch buffers) for running a second batch at the same time as another, on
+     * another thread: two micro-batches of a step, one computing while the other waits on remote experts. The
+     * kernels must then not be used by both at once (the caller serialises the compute).
+     */
+    public StepContext newStepContext() {
+        return new StepContext(kernels, new Scratch());
+    }
+
+    /** As {@link #forward(ForwardBatch, float[])} with the given step context (one forward pass at a time). */
+    public void forward(ForwardBatch batch, float[] logits, StepContext ctx) {
         int t = batch.size();
         int hidden = config.hiddenSize();
         int vocab = config.vocabSize();

@@ -15,8 +15,9 @@ import io.expertmesh.core.sample.FinishReason;
  * @param ttftNanos          admission to first token (0 if none)
  * @param totalNanos         admission to the end
  * @param error              what failed, for {@link FinishReason#ERROR}; else null
+ * @param unavailable        the error is that no expert worker could serve (the call ends UNAVAILABLE)
  */
 public record Completion(FinishReason reason, String stopString, Integer stopTokenId, int promptTokens,
                          int completionTokens, int cachedPromptTokens, long queueNanos, long ttftNanos,
-                         long totalNanos, String error) {
+                         long totalNanos, String error, boolean unavailable) {
 }

@@ -6,6 +6,7 @@ import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.generate.TokenStepper;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
+import io.expertmesh.core.model.StepContext;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.sample.FinishReason;
 import io.expertmesh.core.sample.SamplerScratch;
@@ -25,6 +26,7 @@ import io.expertmesh.router.scheduler.Scheduler;
 import io.expertmesh.router.scheduler.SchedulerConfig;
 import io.expertmesh.router.scheduler.SequenceState;
 import io.expertmesh.router.scheduler.SequenceStatus;
+import io.expertmesh.router.experts.ExpertsUnavailableException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -33,9 +35,14 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,6 +96,11 @@ public final class Engine implements AutoCloseable {
     private long generated;
     private long arrivals;
     private float[] logits = new float[0];
+    private float[] logits2 = new float[0];
+    /** Two micro-batches per step when experts are remote; null: one batch. */
+    private final MicroBatching microBatching;
+    private final ExecutorService microBatchThread;
+    private final StepContext secondContext;
 
     public Engine(LoadedModel model, EngineConfig config) {
         this(model, config, new NoopKvBlockStore());
@@ -99,13 +111,33 @@ public final class Engine implements AutoCloseable {
      * needs prefix caching; with it off the store is not used.
      */
     public Engine(LoadedModel model, EngineConfig config, KvBlockStore store) {
-        this(model, config, store, StepObserver.NONE);
+        this(model, config, store, null);
     }
 
-    /** An engine whose forward passes {@code stepObserver} watches (telemetry). */
-    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, StepObserver stepObserver) {
+    /**
+     * Splitting each step of two or more sequences into two micro-batches run on two threads that share
+     * {@code lock} for compute (a remote expert dispatch releases it while waiting), so the network hop of one
+     * hides behind the other's compute.
+     *
+     * @param lock the compute lock shared with the expert dispatch
+     */
+    public record MicroBatching(ReentrantLock lock) {
+    }
+
+    /** An engine with a distributed KV tier and, when {@code microBatching} is not null, two micro-batches. */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching) {
+        this(model, config, store, microBatching, StepObserver.NONE);
+    }
+
+    /** As above, with {@code stepObserver} watching each forward pass (telemetry). */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
+                  StepObserver stepObserver) {
         this.stepObserver = stepObserver;
         this.model = model;
+        this.microBatching = microBatching;
+        this.microBatchThread = microBatching == null ? null : Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().name("expertmesh-microbatch").daemon().factory());
+        this.secondContext = microBatching == null ? null : model.transformer().newStepContext();
         this.transformer = model.transformer();
         this.tokenizer = model.tokenizer().orElse(null);
         this.config = config;
@@ -253,6 +285,9 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (microBatchThread != null) {
+            microBatchThread.shutdownNow();
+        }
     }
 
     private void loop() {
@@ -283,6 +318,15 @@ public final class Engine implements AutoCloseable {
         }
         try {
             step(chunks);
+        } catch (ExpertsUnavailableException e) {
+            // No live worker holds some experts: the step's requests fail as UNAVAILABLE, naming them.
+            LOG.error("Step failed: {}; ending its {} requests", e.getMessage(), chunks.size());
+            for (ScheduledChunk ch : chunks) {
+                Active a = active.get(ch.seq());
+                if (a != null) {
+                    end(a, FinishReason.ERROR, null, null, e.getMessage(), true);
+                }
+            }
         } catch (RuntimeException | Error e) {
             LOG.error("Step failed; ending its {} requests with an error", chunks.size(), e);
             for (ScheduledChunk ch : chunks) {
@@ -328,6 +372,123 @@ public final class Engine implements AutoCloseable {
     }
 
     private void step(List<ScheduledChunk> chunks) {
+        for (ScheduledChunk ch : chunks) {
+            Active a = active.get(ch.seq());
+            if (a.firstScheduled == 0) {
+                a.firstScheduled = System.nanoTime();
+                a.cachedTokens = ch.seq().numCachedTokens();
+                queued.decrementAndGet();
+                a.listener.onScheduled();
+            }
+        }
+        int split = microBatching == null ? chunks.size() : splitPoint(chunks);
+        Prepared first = prepare(chunks.subList(0, split));
+        int vocab = model.config().vocabSize();
+        logits = grown(logits, first.rowOwner.length * vocab);
+        if (split == chunks.size()) {
+            try (StepObserver.StepScope ignored = observe(chunks, first)) {
+                transformer.forward(first.batch, logits);
+            }
+            scheduler.onStepDone(chunks);
+            sample(first.rowOwner, logits);
+        } else {
+            // Two micro-batches: while one waits on its experts (the dispatch releases the compute lock), the
+            // other computes; each runs the same operations it would alone, so outputs do not change.
+            Prepared second = prepare(chunks.subList(split, chunks.size()));
+            List<ScheduledChunk> firstChunks = chunks.subList(0, split);
+            // Listeners are read here, on the engine thread that owns the active map; the scope opens on the
+            // thread that runs the micro-batch (trace context is per thread).
+            List<SequenceListener> secondListeners = listenersOf(chunks.subList(split, chunks.size()));
+            logits2 = grown(logits2, second.rowOwner.length * vocab);
+            ReentrantLock lock = microBatching.lock();
+            float[] secondLogits = logits2;
+            Future<?> other = microBatchThread.submit(() -> {
+                lock.lock();
+                try (StepObserver.StepScope ignored = observeListeners(secondListeners, second)) {
+                    transformer.forward(second.batch, secondLogits, secondContext);
+                } finally {
+                    lock.unlock();
+                }
+            });
+            RuntimeException failed = null;
+            lock.lock();
+            try (StepObserver.StepScope ignored = observe(firstChunks, first)) {
+                transformer.forward(first.batch, logits);
+            } catch (RuntimeException e) {
+                failed = e;
+            } finally {
+                lock.unlock();
+            }
+            try {
+                other.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted waiting for the second micro-batch", e);
+            } catch (ExecutionException e) {
+                if (failed == null) {
+                    failed = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+                }
+            }
+            if (failed != null) {
+                throw failed;
+            }
+            scheduler.onStepDone(chunks);
+            sample(first.rowOwner, logits);
+            sample(second.rowOwner, logits2);
+        }
+        steps++;
+    }
+
+    private StepObserver.StepScope observe(List<ScheduledChunk> chunks, Prepared p) {
+        return stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
+                : observeListeners(listenersOf(chunks), p);
+    }
+
+    private StepObserver.StepScope observeListeners(List<SequenceListener> listeners, Prepared p) {
+        return stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
+                : stepObserver.beforeForward(listeners, p.batch.tokens().length);
+    }
+
+    /** Engine thread only (it owns the active map). */
+    private List<SequenceListener> listenersOf(List<ScheduledChunk> chunks) {
+        if (stepObserver == StepObserver.NONE) {
+            return List.of();
+        }
+        List<SequenceListener> l = new ArrayList<>(chunks.size());
+        for (ScheduledChunk ch : chunks) {
+            l.add(active.get(ch.seq()).listener);
+        }
+        return l;
+    }
+
+    /** Where to cut the step in two micro-batches of about equal tokens (whole chunks); the size when it can't. */
+    private static int splitPoint(List<ScheduledChunk> chunks) {
+        if (chunks.size() < 2) {
+            return chunks.size();
+        }
+        int total = 0;
+        for (ScheduledChunk ch : chunks) {
+            total += ch.numTokens();
+        }
+        int acc = 0;
+        for (int i = 0; i < chunks.size() - 1; i++) {
+            acc += chunks.get(i).numTokens();
+            if (2 * acc >= total) {
+                return i + 1;
+            }
+        }
+        return chunks.size() - 1;
+    }
+
+    private static float[] grown(float[] a, int size) {
+        return a.length < size ? new float[size] : a;
+    }
+
+    /** One forward batch of chunks, and which chunk owns each logits row. */
+    private record Prepared(ForwardBatch batch, ScheduledChunk[] rowOwner) {
+    }
+
+    private static Prepared prepare(List<ScheduledChunk> chunks) {
         int n = 0;
         int rows = 0;
         for (ScheduledChunk ch : chunks) {
@@ -343,13 +504,6 @@ public final class Engine implements AutoCloseable {
         int r = 0;
         for (ScheduledChunk ch : chunks) {
             SequenceState seq = ch.seq();
-            Active a = active.get(seq);
-            if (a.firstScheduled == 0) {
-                a.firstScheduled = System.nanoTime();
-                a.cachedTokens = seq.numCachedTokens();
-                queued.decrementAndGet();
-                a.listener.onScheduled();
-            }
             KvCache cache = seq.kvCache();
             for (int i = ch.start(); i < ch.start() + ch.numTokens(); i++) {
                 tokens[k] = seq.tokenAt(i);
@@ -362,21 +516,16 @@ public final class Engine implements AutoCloseable {
                 rowOwner[r++] = ch;
             }
         }
+        return new Prepared(new ForwardBatch(tokens, positions, caches, logitRows), rowOwner);
+    }
+
+    private void sample(ScheduledChunk[] rowOwner, float[] rowLogits) {
         int vocab = model.config().vocabSize();
-        if (logits.length < rows * vocab) {
-            logits = new float[rows * vocab];
-        }
-        try (StepObserver.StepScope ignored = stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
-                : stepObserver.beforeForward(listenersOf(chunks), n)) {
-            transformer.forward(new ForwardBatch(tokens, positions, caches, logitRows), logits);
-        }
-        scheduler.onStepDone(chunks);
-        steps++;
         long now = System.nanoTime();
-        for (int j = 0; j < rows; j++) {
+        for (int j = 0; j < rowOwner.length; j++) {
             SequenceState seq = rowOwner[j].seq();
             Active a = active.get(seq);
-            TokenEvent event = a.stepper.next(logits, j * vocab, vocab, seq.numTokens());
+            TokenEvent event = a.stepper.next(rowLogits, j * vocab, vocab, seq.numTokens());
             seq.appendToken(event.tokenId());
             generated++;
             if (a.firstToken == 0) {
@@ -390,16 +539,13 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private List<SequenceListener> listenersOf(List<ScheduledChunk> chunks) {
-        List<SequenceListener> l = new ArrayList<>(chunks.size());
-        for (ScheduledChunk ch : chunks) {
-            l.add(active.get(ch.seq()).listener);
-        }
-        return l;
-    }
-
     /** Ends a request: frees its blocks at once and tells its listener. */
     private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error) {
+        end(a, reason, stopString, stopToken, error, false);
+    }
+
+    private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error,
+                     boolean unavailable) {
         if (active.remove(a.seq) == null) {
             return;
         }
@@ -416,7 +562,7 @@ public final class Engine implements AutoCloseable {
         long now = System.nanoTime();
         Completion c = new Completion(reason, stopString, stopToken, a.request.prompt().length, a.stepper.generated(),
                 a.cachedTokens, a.firstScheduled == 0 ? 0 : a.firstScheduled - a.arrival,
-                a.firstToken == 0 ? 0 : a.firstToken - a.arrival, now - a.arrival, error);
+                a.firstToken == 0 ? 0 : a.firstToken - a.arrival, now - a.arrival, error, unavailable);
         try {
             a.listener.onFinished(c);
         } catch (RuntimeException e) {

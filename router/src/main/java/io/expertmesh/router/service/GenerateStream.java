@@ -31,6 +31,8 @@ final class GenerateStream implements SequenceListener {
     private final int maxBuffered;
     private final List<GeneratedToken> pending = new ArrayList<>();
     private Finished finished;
+    /** Set when the request failed in a way the caller should see as a status (no expert worker left). */
+    private Status failure;
     private boolean closed;
     private volatile Engine.Handle handle;
 
@@ -104,6 +106,9 @@ final class GenerateStream implements SequenceListener {
                 return;
             }
             finished = ProtoMapping.finished(c);
+            if (c.unavailable()) {
+                failure = Status.UNAVAILABLE.withDescription(c.error());
+            }
         }
         drain();
     }
@@ -114,14 +119,19 @@ final class GenerateStream implements SequenceListener {
             return;
         }
         while (observer.isReady() && (!pending.isEmpty() || finished != null)) {
+            if (failure != null && pending.isEmpty()) {
+                closed = true;
+                observer.onError(failure.asRuntimeException());
+                return;
+            }
             GenerateResponse.Builder r = GenerateResponse.newBuilder().setRequestId(requestId).addAllTokens(pending);
             pending.clear();
-            if (finished != null) {
+            if (finished != null && failure == null) {
                 r.setFinished(finished);
             }
             try {
                 observer.onNext(r.build());
-                if (finished != null) {
+                if (finished != null && failure == null) {
                     closed = true;
                     observer.onCompleted();
                     return;

@@ -5,6 +5,10 @@ import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
 import io.expertmesh.router.engine.StepObserver;
 import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.proto.expert.v1.RunExpertsRequest;
+import io.expertmesh.router.experts.DispatchObserver;
+import io.expertmesh.router.experts.WorkerChannels;
+import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.Tracer;
 import java.time.Instant;
 
@@ -42,6 +46,28 @@ public final class RouterTelemetry implements AutoCloseable {
 
     public StepObserver stepObserver() {
         return steps;
+    }
+
+    /**
+     * {@code channels} with tracing (a {@code dispatch layer L} CLIENT span per RunExperts call made under a
+     * sampled step, the trace context in the metadata) and gRPC's client metrics added.
+     */
+    public WorkerChannels workerChannels(WorkerChannels channels) {
+        return channels.alsoConfigure(b -> telemetry.configureChannel(b, RouterTelemetry::nameDispatchSpan));
+    }
+
+    /** {@code next} with the dispatch metrics recorded first. */
+    public DispatchObserver dispatchObserver(DispatchObserver next) {
+        return new DispatchMetrics(telemetry.meter(), next);
+    }
+
+    private static void nameDispatchSpan(Span span, Object request) {
+        if (request instanceof RunExpertsRequest r) {
+            span.updateName("dispatch layer " + r.getLayer());
+            span.setAttribute("expertmesh.layer", r.getLayer());
+            span.setAttribute("expertmesh.tokens", r.getNumTokens());
+            span.setAttribute("expertmesh.assignments", r.getExpertIdsCount());
+        }
     }
 
     /** Reports this engine's queue, KV cache and prefix cache state from now on. */

@@ -1,0 +1,43 @@
+package io.expertmesh.core.tensor;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Hidden-state vectors as little-endian bytes, the expert worker wire format: IEEE float32 (exact) or bfloat16
+ * (rounded to nearest even, half the bytes). Shared by the router (sending) and the worker (receiving).
+ */
+public final class HiddenCodec {
+    private HiddenCodec() {
+    }
+
+    /** Bytes per value. */
+    public static int width(boolean f32) {
+        return f32 ? 4 : 2;
+    }
+
+    /** {@code x[off, off + count)} as little-endian bytes. */
+    public static byte[] encode(float[] x, int off, int count, boolean f32) {
+        ByteBuffer buf = ByteBuffer.allocate(count * width(f32)).order(ByteOrder.LITTLE_ENDIAN);
+        if (f32) {
+            buf.asFloatBuffer().put(x, off, count);
+        } else {
+            for (int i = 0; i < count; i++) {
+                buf.putShort(Bf16.fromFloat(x[off + i]));
+            }
+        }
+        return buf.array();
+    }
+
+    /** Reads {@code count} values from {@code bytes} (position on) into {@code dst[off, off + count)}. */
+    public static void decode(ByteBuffer bytes, boolean f32, float[] dst, int off, int count) {
+        ByteBuffer buf = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
+        if (f32) {
+            buf.asFloatBuffer().get(dst, off, count);
+        } else {
+            for (int i = 0; i < count; i++) {
+                dst[off + i] = Bf16.toFloat(buf.getShort());
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package io.expertmesh.router.experts;
+
+import io.grpc.Status;
+
+/** Sees every expert dispatch (telemetry). Called on the thread that ran the step or the RPC's callback. */
+public interface DispatchObserver {
+    DispatchObserver NONE = new DispatchObserver() {
+    };
+
+    /** One RunExperts call to {@code worker} for {@code tokens} tokens of {@code layer} ended with {@code status}. */
+    default void onRpc(int layer, String worker, int tokens, long nanos, Status status) {
+    }
+
+    /** One layer's whole dispatch (every worker, retries included) took {@code nanos}. */
+    default void onLayer(int layer, int tokens, long nanos) {
+    }
+}

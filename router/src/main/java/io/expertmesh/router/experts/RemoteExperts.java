@@ -1,0 +1,256 @@
+package io.expertmesh.router.experts;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.protobuf.UnsafeByteOperations;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.RoutedExperts;
+import io.expertmesh.core.model.StepContext;
+import io.expertmesh.core.tensor.HiddenCodec;
+import io.expertmesh.proto.expert.v1.HiddenEncoding;
+import io.expertmesh.proto.expert.v1.OutputMode;
+import io.expertmesh.proto.expert.v1.RunExpertsRequest;
+import io.expertmesh.proto.expert.v1.RunExpertsResponse;
+import io.grpc.Status;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * The routed experts of one MoE layer, run on expert workers: {@link #start} groups the step's (token, expert)
+ * pairs by the worker holding each expert (an expert with several replicas goes to the one with the fewest pairs
+ * so far), sends one RunExperts call per worker, all in parallel, each with a deadline; {@link Pending#finish}
+ * waits for them with the compute lock released (so a second micro-batch computes meanwhile), re-sends the
+ * pairs of a failed worker to the experts' other replicas (or to workers they were reassigned to) and adds
+ * the results. In {@link WireFormat#EXACT} the per-expert outputs are added here in ascending expert id, exactly
+ * as {@link io.expertmesh.core.model.LocalExperts} adds them in one process.
+ */
+final class RemoteExperts implements RoutedExperts {
+    private final ExpertCluster cluster;
+    private final int layer;
+    private final int hidden;
+
+    RemoteExperts(ExpertCluster cluster, int layer, int hidden) {
+        this.cluster = cluster;
+        this.layer = layer;
+        this.hidden = hidden;
+    }
+
+    @Override
+    public void run(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, StepContext ctx) {
+        start(xn, tokens, ids, weights, topK, out, ctx).finish();
+    }
+
+    @Override
+    public Pending start(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                         StepContext ctx) {
+        Dispatch d = new Dispatch(xn, tokens, Arrays.copyOf(ids, tokens * topK),
+                Arrays.copyOf(weights, tokens * topK), topK, out, ctx.kernels());
+        cluster.load().record(layer, d.ids);
+        d.send(allPairs(tokens * topK));
+        return d::finish;
+    }
+
+    private static int[] allPairs(int n) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = i;
+        }
+        return p;
+    }
+
+    /** One layer's dispatch: its calls in flight and the results gathered so far. */
+    private final class Dispatch {
+        final float[] xn;
+        final int tokens;
+        final int[] ids;
+        final float[] weights;
+        final int topK;
+        final float[] out;
+        final Kernels kernels;
+        final boolean exact = cluster.config().wire() == WireFormat.EXACT;
+        final long startNanos = System.nanoTime();
+        /** EXACT: row p = expert ids[p]'s output for its token, unweighted. */
+        final float[] rows;
+        /** BF16: per worker call, its tokens' weighted sums, added in worker order at the end. */
+        final Map<String, List<float[]>> sums = new TreeMap<>();
+        final Map<String, List<int[]>> sumTokens = new TreeMap<>();
+        List<Call> calls = new ArrayList<>();
+        long epoch;
+        int attempts;
+
+        Dispatch(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, Kernels kernels) {
+            this.xn = xn;
+            this.tokens = tokens;
+            this.ids = ids;
+            this.weights = weights;
+            this.topK = topK;
+            this.out = out;
+            this.kernels = kernels;
+            this.rows = exact ? new float[ids.length * hidden] : null;
+        }
+
+        /** Sends {@code pairs} (ascending) under the current placement. */
+        void send(int[] pairs) {
+            ExpertPlacement plan = cluster.placementFor(layer, ids, pairs);
+            epoch = plan.epoch();
+            Map<String, List<Integer>> byWorker = new LinkedHashMap<>();
+            Map<String, Integer> assigned = new LinkedHashMap<>();
+            List<String> missing = new ArrayList<>();
+            for (int p : pairs) {
+                String best = null;
+                for (String w : plan.replicasUnsafe(layer, ids[p])) {
+                    if (cluster.isLive(w) && (best == null || assigned.getOrDefault(w, 0) < assigned.get(best))) {
+                        best = w;
+                        assigned.putIfAbsent(w, 0);
+                    }
+                }
+                if (best == null) {
+                    missing.add(String.valueOf(ids[p]));
+                    continue;
+                }
+                assigned.merge(best, 1, Integer::sum);
+                byWorker.computeIfAbsent(best, k -> new ArrayList<>()).add(p);
+            }
+            if (!missing.isEmpty()) {
+                throw new ExpertsUnavailableException("no live expert worker holds layer " + layer + " expert(s) "
+                        + String.join(", ", missing.stream().distinct().toList()));
+            }
+            calls = new ArrayList<>();
+            byWorker.forEach((w, ps) -> calls.add(call(w, ps.stream().mapToInt(Integer::intValue).toArray())));
+        }
+
+        Call call(String worker, int[] pairs) {
+            // pairs ascend, so tokens come in ascending order, each with its pairs contiguous.
+            RunExpertsRequest.Builder req = RunExpertsRequest.newBuilder().setLayer(layer).setHiddenSize(hidden)
+                    .setEncoding(exact ? HiddenEncoding.HIDDEN_ENCODING_F32 : HiddenEncoding.HIDDEN_ENCODING_BF16)
+                    .setOutputMode(exact ? OutputMode.OUTPUT_MODE_PER_ASSIGNMENT : OutputMode.OUTPUT_MODE_COMBINED);
+            List<Integer> tokenList = new ArrayList<>();
+            int count = 0;
+            for (int i = 0; i < pairs.length; i++) {
+                int t = pairs[i] / topK;
+                req.addExpertIds(ids[pairs[i]]).addWeights(weights[pairs[i]]);
+                count++;
+                if (i + 1 == pairs.length || pairs[i + 1] / topK != t) {
+                    tokenList.add(t);
+                    req.addAssignmentsPerToken(count);
+                    count = 0;
+                }
+            }
+            int[] toks = tokenList.stream().mapToInt(Integer::intValue).toArray();
+            float[] x = new float[toks.length * hidden];
+            for (int i = 0; i < toks.length; i++) {
+                System.arraycopy(xn, toks[i] * hidden, x, i * hidden, hidden);
+            }
+            req.setNumTokens(toks.length).setHiddenStates(UnsafeByteOperations.unsafeWrap(
+                    HiddenCodec.encode(x, 0, x.length, exact)));
+            WorkerClient client = cluster.client(worker);
+            return new Call(client, pairs, toks, System.nanoTime(),
+                    client.run(req.build(), cluster.config().dispatchTimeout()));
+        }
+
+        void finish() {
+            while (true) {
+                List<Call> failed = new ArrayList<>();
+                List<Status> statuses = new ArrayList<>();
+                cluster.whileWaiting(() -> {
+                    for (Call c : calls) {
+                        Status s = await(c);
+                        if (!s.isOk()) {
+                            failed.add(c);
+                            statuses.add(s);
+                        }
+                    }
+                });
+                if (failed.isEmpty()) {
+                    break;
+                }
+                if (++attempts > cluster.maxAttempts()) {
+                    throw new ExpertsUnavailableException("layer " + layer + ": expert calls kept failing after "
+                            + attempts + " attempts; last: " + statuses.getLast());
+                }
+                List<Integer> retry = new ArrayList<>();
+                for (int i = 0; i < failed.size(); i++) {
+                    cluster.onCallFailed(failed.get(i).client.address(), statuses.get(i), epoch, layer);
+                    for (int p : failed.get(i).pairs) {
+                        retry.add(p);
+                    }
+                }
+                send(retry.stream().mapToInt(Integer::intValue).sorted().toArray());
+            }
+            combine();
+            cluster.onLayerDone(layer, tokens, System.nanoTime() - startNanos);
+        }
+
+        /** Waits for one call and keeps its outputs; its status. */
+        Status await(Call c) {
+            RunExpertsResponse r;
+            try {
+                r = c.future.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                c.future.cancel(true);
+                throw new IllegalStateException("interrupted waiting for expert worker " + c.client.address(), e);
+            } catch (ExecutionException e) {
+                Status s = Status.fromThrowable(e.getCause());
+                cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
+                return s;
+            }
+            int values = (exact ? c.pairs.length : c.tokens.length) * hidden;
+            if (r.getOutputs().size() != values * HiddenCodec.width(exact)) {
+                Status s = Status.INTERNAL.withDescription("worker " + c.client.address() + " returned "
+                        + r.getOutputs().size() + " output bytes, expected " + values * HiddenCodec.width(exact));
+                cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
+                return s;
+            }
+            cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, Status.OK);
+            if (exact) {
+                java.nio.ByteBuffer bytes = r.getOutputs().asReadOnlyByteBuffer();
+                for (int i = 0; i < c.pairs.length; i++) {
+                    bytes.position(i * hidden * 4);
+                    HiddenCodec.decode(bytes, true, rows, c.pairs[i] * hidden, hidden);
+                }
+            } else {
+                float[] sum = new float[values];
+                HiddenCodec.decode(r.getOutputs().asReadOnlyByteBuffer(), false, sum, 0, values);
+                sums.computeIfAbsent(c.client.address(), k -> new ArrayList<>()).add(sum);
+                sumTokens.computeIfAbsent(c.client.address(), k -> new ArrayList<>()).add(c.tokens);
+            }
+            return Status.OK;
+        }
+
+        void combine() {
+            if (exact) {
+                // Per token, its experts in ascending id, as LocalExperts adds them.
+                Integer[] order = new Integer[topK];
+                for (int t = 0; t < tokens; t++) {
+                    for (int j = 0; j < topK; j++) {
+                        order[j] = t * topK + j;
+                    }
+                    Arrays.sort(order, (a, b) -> Integer.compare(ids[a], ids[b]));
+                    for (int p : order) {
+                        kernels.axpy(weights[p], rows, p * hidden, out, t * hidden, hidden);
+                    }
+                }
+            } else {
+                sums.forEach((w, parts) -> {
+                    List<int[]> toks = sumTokens.get(w);
+                    for (int k = 0; k < parts.size(); k++) {
+                        int[] ts = toks.get(k);
+                        for (int i = 0; i < ts.length; i++) {
+                            kernels.axpy(1f, parts.get(k), i * hidden, out, ts[i] * hidden, hidden);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /** One RunExperts call: the pairs it carries and the tokens they belong to, ascending. */
+    private record Call(WorkerClient client, int[] pairs, int[] tokens, long sentNanos,
+                        ListenableFuture<RunExpertsResponse> future) {
+    }
+}

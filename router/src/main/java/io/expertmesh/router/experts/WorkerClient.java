@@ -1,0 +1,142 @@
+package io.expertmesh.router.experts;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
+import io.expertmesh.proto.expert.v1.GetWorkerStatusResponse;
+import io.expertmesh.proto.expert.v1.LayerExperts;
+import io.expertmesh.proto.expert.v1.LoadExpertsRequest;
+import io.expertmesh.proto.expert.v1.RunExpertsRequest;
+import io.expertmesh.proto.expert.v1.RunExpertsResponse;
+import io.expertmesh.proto.expert.v1.UnloadExpertsRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.ConcurrentHistogram;
+import org.HdrHistogram.Histogram;
+
+/**
+ * The router's connection to one expert worker: its channel, its liveness as the router sees it, and what the
+ * router measured of it (RunExperts latency, tokens sent, failures).
+ */
+public final class WorkerClient implements AutoCloseable {
+    private final String address;
+    private final ManagedChannel channel;
+    private final ExpertServiceGrpc.ExpertServiceFutureStub async;
+    private final ExpertServiceGrpc.ExpertServiceBlockingStub blocking;
+    private final HealthGrpc.HealthBlockingStub health;
+    private final Histogram latencyMicros = new ConcurrentHistogram(3_600_000_000L, 2);
+    private final AtomicLong tokens = new AtomicLong();
+    private final AtomicLong calls = new AtomicLong();
+    private final AtomicLong failures = new AtomicLong();
+    private volatile boolean live = true;
+    private volatile String lastError = "";
+
+    WorkerClient(String address, WorkerChannels channels) {
+        this.address = address;
+        this.channel = channels.open(address);
+        this.async = ExpertServiceGrpc.newFutureStub(channel);
+        this.blocking = ExpertServiceGrpc.newBlockingStub(channel);
+        this.health = HealthGrpc.newBlockingStub(channel);
+    }
+
+    public String address() {
+        return address;
+    }
+
+    public boolean live() {
+        return live;
+    }
+
+    void markDown(String why) {
+        live = false;
+        lastError = why;
+    }
+
+    void markLive() {
+        live = true;
+    }
+
+    public String lastError() {
+        return lastError;
+    }
+
+    ListenableFuture<RunExpertsResponse> run(RunExpertsRequest request, Duration deadline) {
+        return async.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).runExperts(request);
+    }
+
+    void recordCall(long nanos, int tokenCount, boolean ok) {
+        calls.incrementAndGet();
+        if (ok) {
+            latencyMicros.recordValue(Math.max(0, Math.min(nanos / 1000, latencyMicros.getHighestTrackableValue())));
+            tokens.addAndGet(tokenCount);
+        } else {
+            failures.incrementAndGet();
+        }
+    }
+
+    GetWorkerStatusResponse status(Duration deadline) {
+        return blocking.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+                .getWorkerStatus(GetWorkerStatusRequest.getDefaultInstance());
+    }
+
+    void load(Map<Integer, int[]> experts, Duration deadline) {
+        if (experts.isEmpty()) {
+            return;
+        }
+        LoadExpertsRequest.Builder b = LoadExpertsRequest.newBuilder();
+        experts.forEach((l, ids) -> b.addLayers(layer(l, ids)));
+        blocking.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).loadExperts(b.build());
+    }
+
+    void unload(Map<Integer, int[]> experts, Duration deadline) {
+        if (experts.isEmpty()) {
+            return;
+        }
+        UnloadExpertsRequest.Builder b = UnloadExpertsRequest.newBuilder();
+        experts.forEach((l, ids) -> b.addLayers(layer(l, ids)));
+        blocking.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).unloadExperts(b.build());
+    }
+
+    /** True when the worker answers its health check with SERVING within {@code deadline}. */
+    boolean healthy(Duration deadline) {
+        try {
+            return health.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus()
+                    == HealthCheckResponse.ServingStatus.SERVING;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static LayerExperts layer(int l, int[] ids) {
+        LayerExperts.Builder b = LayerExperts.newBuilder().setLayer(l);
+        for (int e : ids) {
+            b.addExpertIds(e);
+        }
+        return b.build();
+    }
+
+    /** RunExperts latency, tokens and failures measured so far. */
+    public Stats stats() {
+        Histogram h = latencyMicros.copy();
+        return new Stats(address, live, calls.get(), failures.get(), tokens.get(),
+                h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(50) / 1000.0,
+                h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(99) / 1000.0, lastError);
+    }
+
+    /** What the router measured of one worker; latencies in milliseconds. */
+    public record Stats(String address, boolean live, long calls, long failures, long tokens, double p50Millis,
+                        double p99Millis, String lastError) {
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+    }
+}

@@ -1,0 +1,156 @@
+package io.expertmesh.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.expertmesh.proto.inference.v1.GenerateRequest;
+import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.router.experts.ClusterStatus;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A router whose routed experts run on expert workers over loopback sockets produces exactly the tokens and
+ * logprobs of a router with its experts in process: with 1, 2 and 3 workers, with redundant replicas, while a
+ * worker is killed, and while the placement is rebalanced.
+ */
+class DistributedExpertsTest {
+    @TempDir
+    static Path tmp;
+    static Path model;
+    static List<GenerateRequest> requests;
+    static List<TestRouter.Result> local;
+    static final EngineConfig ENGINE = new EngineConfig(8, 64L << 20, 96, 32, 64, true);
+
+    @BeforeAll
+    static void reference() throws Exception {
+        model = TestModels.withTokenizer(tmp.resolve("model"));
+        Random rnd = new Random(5);
+        requests = new ArrayList<>();
+        for (int i = 0; i < 24; i++) {
+            requests.add(BatchInvarianceTest.randomRequest(rnd, 129280));
+        }
+        try (TestRouter r = TestRouter.started(model, ENGINE)) {
+            local = runAll(r, requests, x -> { });
+        }
+    }
+
+    /** Runs every request at once; {@code during} is called once the first tokens have come back. */
+    static List<TestRouter.Result> runAll(TestRouter r, List<GenerateRequest> reqs, Consumer<TestRouter> during)
+            throws Exception {
+        try (ExecutorService pool = Executors.newFixedThreadPool(reqs.size())) {
+            List<CompletableFuture<TestRouter.Result>> fs = new ArrayList<>();
+            for (GenerateRequest q : reqs) {
+                fs.add(CompletableFuture.supplyAsync(() -> r.generate(q), pool));
+            }
+            while (r.server.engine().status().generatedTokens() < 20 && !fs.getFirst().isDone()) {
+                Thread.sleep(5);
+            }
+            during.accept(r);
+            List<TestRouter.Result> out = new ArrayList<>();
+            for (CompletableFuture<TestRouter.Result> f : fs) {
+                out.add(f.get(180, TimeUnit.SECONDS));
+            }
+            return out;
+        }
+    }
+
+    static void assertSameAsLocal(List<TestRouter.Result> got) {
+        for (int i = 0; i < local.size(); i++) {
+            assertEquals(local.get(i).tokens(), got.get(i).tokens(), "request " + i + ": tokens and logprobs");
+            assertEquals(local.get(i).finished().getReason(), got.get(i).finished().getReason(), "request " + i);
+            assertEquals(local.get(i).finished().getUsage().getCompletionTokens(),
+                    got.get(i).finished().getUsage().getCompletionTokens(), "request " + i);
+        }
+    }
+
+    @Test
+    void oneTwoAndThreeWorkers_matchInProcessExactly() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 3)) {
+            for (int n = 1; n <= 3; n++) {
+                try (TestRouter r = ExpertWorkers.router(model, ENGINE,
+                        ExpertWorkers.config(workers.addresses(n), 0))) {
+                    assertSameAsLocal(runAll(r, requests, x -> { }));
+                    ClusterStatus s = r.server.experts().status();
+                    assertEquals(n, s.workers().size());
+                    for (ClusterStatus.Worker w : s.workers()) {
+                        assertTrue(w.stats().calls() > 0, "every worker is used: " + w.stats());
+                    }
+                    assertTrue(s.layers().getFirst().dispatches() > 0);
+                }
+            }
+        }
+    }
+
+    @Test
+    void oneMicroBatch_andRedundantReplicas_matchInProcessExactly() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 3);
+             TestRouter r = ExpertWorkers.router(model, ENGINE,
+                     ExpertWorkers.config(workers.addresses(3), 5).withMicroBatches(1))) {
+            assertEquals(2 * (8 + 5), r.server.experts().placement().replicaCount(), "2 MoE layers × (8 + 5)");
+            assertSameAsLocal(runAll(r, requests, x -> { }));
+        }
+    }
+
+    @Test
+    void killedWorker_withAReplicaOfEveryExpert_noRequestFailsAndOutputsMatch() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 3);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(3), 8))) {
+            assertSameAsLocal(runAll(r, requests, x -> workers.kill(1)));
+            ClusterStatus s = r.server.experts().status();
+            assertFalse(s.workers().get(1).stats().live(), "the killed worker is out");
+            assertTrue(s.unplaced().isEmpty());
+        }
+    }
+
+    @Test
+    void killedWorker_withoutRedundancy_itsExpertsAreReassignedAndOutputsMatch() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(2), 0))) {
+            assertSameAsLocal(runAll(r, requests, x -> workers.kill(0)));
+            ClusterStatus s = r.server.experts().status();
+            assertEquals(2 * 8, s.workers().get(1).experts().values().stream().mapToInt(a -> a.length).sum(),
+                    "the survivor holds every expert");
+        }
+    }
+
+    @Test
+    void rebalanceUnderLoad_noRequestFailsAndOutputsMatch() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(2), 3))) {
+            long before = r.server.experts().placement().epoch();
+            assertSameAsLocal(runAll(r, requests, x -> {
+                for (int i = 0; i < 4; i++) {
+                    x.server.experts().rebalance();
+                }
+            }));
+            assertTrue(r.server.experts().placement().epoch() >= before + 4);
+            assertEquals(4, r.server.experts().status().rebalances());
+        }
+    }
+
+    @Test
+    void noLiveWorker_requestFailsUnavailableNamingExperts() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 1);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(1), 0))) {
+            workers.kill(0);
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(requests.get(0)));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
+            assertTrue(e.getStatus().getDescription().contains("expert"), e.getStatus().getDescription());
+        }
+    }
+}
