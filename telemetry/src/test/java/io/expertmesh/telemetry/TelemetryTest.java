@@ -11,6 +11,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class TelemetryTest {
@@ -51,6 +52,27 @@ class TelemetryTest {
             assertFalse(s.getSpanContext().isSampled());
             assertFalse(s.isRecording());
             s.end();
+        }
+    }
+
+    @Test
+    void fromEnvironment_otlpOverHttpAndGrpc_exportersBuild() {
+        // Both OTLP protocols need a sender on the class path (a missing one fails at start-up, not here).
+        for (String protocol : List.of("http/protobuf", "grpc")) {
+            System.setProperty("otel.traces.exporter", "otlp");
+            System.setProperty("otel.metrics.exporter", "otlp");
+            System.setProperty("otel.exporter.otlp.protocol", protocol);
+            System.setProperty("otel.exporter.otlp.endpoint", "http://127.0.0.1:9");
+            try (Telemetry t = Telemetry.fromEnvironment(TelemetryConfig.withoutEndpoint("expertmesh-test"))) {
+                // Not ended: nothing is exported to the unreachable endpoint, so closing does not wait on it.
+                Span s = t.tracer().spanBuilder("x").startSpan();
+                assertTrue(s.getSpanContext().isSampled(), protocol + ": an exporter is set, so spans are sampled");
+            } finally {
+                for (String k : List.of("otel.traces.exporter", "otel.metrics.exporter", "otel.exporter.otlp.protocol",
+                        "otel.exporter.otlp.endpoint")) {
+                    System.clearProperty(k);
+                }
+            }
         }
     }
 
