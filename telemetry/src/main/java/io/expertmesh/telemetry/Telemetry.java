@@ -150,6 +150,11 @@ public final class Telemetry implements AutoCloseable {
         }
     }
 
+    /** False for {@link #noop()}: callers may skip work that only feeds telemetry. */
+    public boolean enabled() {
+        return sdk != null;
+    }
+
     public OpenTelemetry openTelemetry() {
         return otel;
     }

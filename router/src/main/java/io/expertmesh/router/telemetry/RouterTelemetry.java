@@ -11,6 +11,7 @@ import io.expertmesh.router.experts.WorkerChannels;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.Tracer;
 import java.time.Instant;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** The router's view of a process's {@link Telemetry}: request observation, step tracing and metrics. */
 public final class RouterTelemetry implements AutoCloseable {
@@ -18,6 +19,7 @@ public final class RouterTelemetry implements AutoCloseable {
     private final Tracer tracer;
     private final RouterMetrics metrics;
     private final StepTracing steps;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     public RouterTelemetry(Telemetry telemetry) {
         this.telemetry = telemetry;
@@ -44,8 +46,9 @@ public final class RouterTelemetry implements AutoCloseable {
                 now.getEpochSecond() * 1_000_000_000L + now.getNano());
     }
 
+    /** The step tracer; {@link StepObserver#NONE} without telemetry, so the engine skips it entirely. */
     public StepObserver stepObserver() {
-        return steps;
+        return telemetry.enabled() ? steps : StepObserver.NONE;
     }
 
     /**
@@ -78,6 +81,8 @@ public final class RouterTelemetry implements AutoCloseable {
     /** Unregisters the state gauges (the {@link Telemetry} itself belongs to whoever made it). */
     @Override
     public void close() {
-        metrics.close();
+        if (closed.compareAndSet(false, true)) {
+            metrics.close();
+        }
     }
 }
