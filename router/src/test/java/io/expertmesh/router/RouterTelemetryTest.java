@@ -91,6 +91,11 @@ class RouterTelemetryTest {
              TestRouter r = router(t)) {
             r.generate(request(6));
             r.generate(request(3));
+            // The engine publishes its status after the step that ended the request, which can be just after
+            // the client saw the end.
+            for (int i = 0; i < 500 && r.server.engine().status().running() > 0; i++) {
+                Thread.sleep(5);
+            }
             Map<String, MetricData> m = byName(reader.collectAllMetrics());
             assertEquals(2, histogram(m, "expertmesh.router.time_to_first_token").getCount());
             assertEquals(5 + 2, histogram(m, "expertmesh.router.inter_token_latency").getCount());
