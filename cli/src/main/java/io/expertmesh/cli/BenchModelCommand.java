@@ -57,8 +57,16 @@ final class BenchModelCommand implements Callable<Integer> {
             + "caching on in both.")
     boolean kvStoreCompare;
 
+    @Option(names = "--workers", paramLabel = "N",
+            description = "With --engine: also run the routed experts on N expert workers over loopback (in this "
+                    + "JVM), with one and two micro-batches, and a skewed workload before/after a rebalance.")
+    int workers;
+
+    @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
+    String expertWire = "exact";
+
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
             throw new IllegalArgumentException("--steps, --context, --prefill and --batches must be >= 1");
         }
@@ -77,7 +85,11 @@ final class BenchModelCommand implements Callable<Integer> {
                 bandwidth, bandwidth * 1e9 / activeBytes);
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
         if (engine) {
-            if (kvStoreCompare) {
+            if (workers > 0) {
+                DistributedBench.run(model, batches, context, tokensPerStream, workers,
+                        io.expertmesh.router.experts.WireFormat.valueOf(expertWire.strip().toUpperCase(
+                                java.util.Locale.ROOT)), result, err);
+            } else if (kvStoreCompare) {
                 EngineBench.runKvStoreComparison(model, batches, context, tokensPerStream, result, err);
             } else {
                 EngineBench.run(model, batches, context, tokensPerStream, activeBytes, bandwidth, result, err);

@@ -102,7 +102,7 @@ final class EngineBench {
         }
     }
 
-    private static double measure(Engine engine, int n, int prompt, int tokens, SplittableRandom rnd) {
+    static double measure(Engine engine, int n, int prompt, int tokens, SplittableRandom rnd) {
         CountDownLatch allStarted = new CountDownLatch(n);
         CountDownLatch firstDone = new CountDownLatch(1);
         CountDownLatch allDone = new CountDownLatch(n);

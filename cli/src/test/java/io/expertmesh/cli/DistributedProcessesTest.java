@@ -29,12 +29,19 @@ class DistributedProcessesTest {
     static final String PROMPT = "0,818,726,297,56,207,375,667";
 
     static List<String> worker() {
-        return List.of("worker", "--model", FIXTURE.toString(), "--port", "0", "--experts", "none", "--threads",
-                "1");
+        return worker(FIXTURE);
+    }
+
+    static List<String> worker(Path model) {
+        return List.of("worker", "--model", model.toString(), "--port", "0", "--experts", "none", "--threads", "1");
     }
 
     static List<String> router(List<String> workers, String... extra) {
-        List<String> a = new ArrayList<>(List.of("serve", "--model", FIXTURE.toString(), "--port", "0",
+        return router(FIXTURE, workers, extra);
+    }
+
+    static List<String> router(Path model, List<String> workers, String... extra) {
+        List<String> a = new ArrayList<>(List.of("serve", "--model", model.toString(), "--port", "0",
                 "--threads", "1", "--kv-store", "none", "--kv-cache-mb", "32", "--workers", String.join(",", workers)));
         a.addAll(List.of(extra));
         return a;
@@ -46,9 +53,23 @@ class DistributedProcessesTest {
             "--ignore-eos", "--json"};
         String[] sampled = {"--prompt-ids", PROMPT, "--max-tokens", "12", "--temperature", "0.9", "--top-p", "0.9",
             "--seed", "77", "--ignore-eos", "--json"};
+        assertDistributedEqualsRun(FIXTURE, List.of(greedy, sampled));
+    }
+
+    /** The benchmark model of {@code bench-model} (BF16, hidden 1024, 8 layers, 16 experts top-4; cached). */
+    @Test
+    void benchmarkModel_oneTwoAndThreeWorkerProcesses_generateReproducesRunExactly() throws Exception {
+        Path bench = io.expertmesh.core.synthetic.SyntheticModels.ensureBenchModel(
+                io.expertmesh.core.synthetic.SyntheticModels.defaultCacheRoot());
+        String[] greedy = {"--prompt-ids", "0,17,4242,31000,9,123,777,20000,5,8", "--max-tokens", "6",
+            "--temperature", "0", "--top-logprobs", "3", "--ignore-eos", "--json"};
+        assertDistributedEqualsRun(bench, List.<String[]>of(greedy));
+    }
+
+    private static void assertDistributedEqualsRun(Path model, List<String[]> cases) throws Exception {
         List<List<String>> expected = new ArrayList<>();
-        for (String[] s : List.of(greedy, sampled)) {
-            List<String> args = new ArrayList<>(List.of("run", "--model", FIXTURE.toString()));
+        for (String[] s : cases) {
+            List<String> args = new ArrayList<>(List.of("run", "--model", model.toString(), "--threads", "1"));
             args.addAll(List.of(s));
             RunCommandTest.Run run = RunCommandTest.run(args.toArray(String[]::new));
             assertEquals(0, run.exit(), run.err());
@@ -57,13 +78,13 @@ class DistributedProcessesTest {
         try (ChildProcesses procs = new ChildProcesses()) {
             List<String> workers = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
-                workers.add(procs.start("worker-" + i, worker()).address());
+                workers.add(procs.start("worker-" + i, worker(model)).address());
             }
             for (int n = 1; n <= 3; n++) {
-                ChildProcesses.Child router = procs.start("router-" + n, router(workers.subList(0, n)));
-                for (int k = 0; k < 2; k++) {
+                ChildProcesses.Child router = procs.start("router-" + n, router(model, workers.subList(0, n)));
+                for (int k = 0; k < cases.size(); k++) {
                     List<String> args = new ArrayList<>(List.of("generate", "--target", router.address()));
-                    args.addAll(List.of(k == 0 ? greedy : sampled));
+                    args.addAll(List.of(cases.get(k)));
                     RunCommandTest.Run gen = RunCommandTest.run(args.toArray(String[]::new));
                     assertEquals(0, gen.exit(), gen.err() + "\n" + String.join("\n", router.output()));
                     assertEquals(expected.get(k), ServeGenerateTest.comparable(gen.out()), n + " worker(s)");

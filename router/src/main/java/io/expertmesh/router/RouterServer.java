@@ -111,13 +111,21 @@ public final class RouterServer implements AutoCloseable {
                 KvBlockStore store = KvStores.create(config.kvStore());
                 kvStore = store;
                 ExpertCluster cluster = null;
-                if (config.experts() != null) {
-                    cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
-                            config.experts(), telemetry.workerChannels(workerChannels),
-                            telemetry.dispatchObserver(dispatchObserver));
-                    cluster.start();
+                LoadedModel m;
+                try {
+                    if (config.experts() != null) {
+                        cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
+                                config.experts(), telemetry.workerChannels(workerChannels),
+                                telemetry.dispatchObserver(dispatchObserver));
+                        cluster.start();
+                    }
+                    m = loader.load(cluster == null ? null : cluster.routedExperts());
+                } catch (RuntimeException | IOException | InterruptedException e) {
+                    if (cluster != null) {
+                        cluster.close();
+                    }
+                    throw e;
                 }
-                LoadedModel m = loader.load(cluster == null ? null : cluster.routedExperts());
                 Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
                         ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver());
                 telemetry.bind(e);

@@ -153,4 +153,36 @@ class DistributedExpertsTest {
             assertTrue(e.getStatus().getDescription().contains("expert"), e.getStatus().getDescription());
         }
     }
+
+    @Test
+    void workerRegisteringAtRuntime_getsExpertsAndServes() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(1), 0))) {
+            String late = workers.addresses(2).get(1);
+            r.server.experts().register(late);
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!r.server.experts().placement().byWorker().containsKey(late)) {
+                assertTrue(System.nanoTime() < end, "the registered worker never got experts");
+                Thread.sleep(20);
+            }
+            assertSameAsLocal(runAll(r, requests, x -> { }));
+            ClusterStatus s = r.server.experts().status();
+            assertTrue(s.workers().get(1).stats().calls() > 0, "the new worker serves: " + s.workers().get(1));
+            assertThrows(IllegalArgumentException.class, () -> r.server.experts().register("not an address"));
+        }
+    }
+
+    @Test
+    void workerOfAnotherModel_routerFailsToLoadNamingTheDifference() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(TestModels.FIXTURE, 1)) {
+            RouterConfig config = new RouterConfig(0, model, ENGINE, 4096, java.time.Duration.ofSeconds(2),
+                    io.expertmesh.kvcache.KvStoreConfig.builder(io.expertmesh.kvcache.KvStoreConfig.Mode.NONE).build(),
+                    ExpertWorkers.config(workers.addresses(1), 0));
+            try (TestRouter r = new TestRouter(config, (RouterServer.ModelLoader) f -> TestModels.load(model, f))) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, r.server::awaitLoaded);
+                assertTrue(e.getMessage().contains("serves another model") && e.getMessage().contains("hidden size"),
+                        e.getMessage());
+            }
+        }
+    }
 }

@@ -9,9 +9,10 @@ import java.util.List;
  * groups when there are at least as many groups as workers, so node-limited routing ({@code topk_group}) keeps a
  * token's experts on few workers; without load statistics units go to workers in contiguous ranges, with them
  * by longest-processing-time packing (heaviest unit to the least loaded worker, at most ⌈units/workers⌉ each).
- * Then, EPLB-style, {@code redundant} extra replicas per layer go to the experts with the highest load per
- * replica, each on the least loaded worker that does not hold it yet (the router splits an expert's tokens
- * evenly over its replicas, so a replica halves, thirds, … its load).
+ * Then {@code redundant} extra replicas per layer: with measured load, EPLB-style, the copies of the hottest
+ * experts and all primaries are packed together by load (the router splits an expert's tokens evenly over its
+ * replicas, so a copy halves, thirds, … its load); without, each extra copy goes to the least loaded worker
+ * that does not hold that expert yet.
  */
 public final class PlacementPlanner {
     private final int groups;
@@ -40,8 +41,9 @@ public final class PlacementPlanner {
         String[][][] r = shape.copy();
         for (int l : shape.moeLayers()) {
             double[] weight = weights(load == null ? null : load[l], n);
-            int[][] holders = primaries(weight, load != null && total(load[l]) > 0, workers.size());
-            holders = replicate(holders, weight, workers.size(), redundant);
+            boolean measured = load != null && total(load[l]) > 0;
+            int[][] holders = measured && redundant > 0 ? packReplicas(weight, workers.size(), redundant)
+                    : replicate(primaries(weight, measured, workers.size()), weight, workers.size(), redundant);
             for (int e = 0; e < n; e++) {
                 r[l][e] = Arrays.stream(holders[e]).mapToObj(workers::get).toArray(String[]::new);
             }
@@ -126,6 +128,63 @@ public final class PlacementPlanner {
         return t;
     }
 
+    /**
+     * EPLB with measured load: replica counts first (each extra copy to the expert with the most load per copy),
+     * then every copy, heaviest first, onto the least loaded worker that does not hold that expert yet and has
+     * fewer than its share of copies.
+     */
+    private static int[][] packReplicas(double[] weight, int workers, int redundant) {
+        int n = weight.length;
+        int[] count = new int[n];
+        Arrays.fill(count, 1);
+        for (int r = 0; r < redundant; r++) {
+            int best = -1;
+            for (int e = 0; e < n; e++) {
+                if (count[e] < workers && (best < 0 || weight[e] / count[e] > weight[best] / count[best])) {
+                    best = e;
+                }
+            }
+            if (best < 0) {
+                break;
+            }
+            count[best]++;
+        }
+        List<int[]> copies = new ArrayList<>();
+        for (int e = 0; e < n; e++) {
+            for (int c = 0; c < count[e]; c++) {
+                copies.add(new int[]{e, c});
+            }
+        }
+        copies.sort((a, b) -> {
+            double wa = weight[a[0]] / count[a[0]];
+            double wb = weight[b[0]] / count[b[0]];
+            return wa != wb ? Double.compare(wb, wa) : a[0] != b[0] ? Integer.compare(a[0], b[0])
+                    : Integer.compare(a[1], b[1]);
+        });
+        int cap = (copies.size() + workers - 1) / workers;
+        double[] load = new double[workers];
+        int[] held = new int[workers];
+        List<List<Integer>> h = new ArrayList<>();
+        for (int e = 0; e < n; e++) {
+            h.add(new ArrayList<>());
+        }
+        for (int[] copy : copies) {
+            List<Integer> mine = h.get(copy[0]);
+            int w = argMin(load, i -> !mine.contains(i) && held[i] < cap);
+            if (w < 0) {
+                w = argMin(load, i -> !mine.contains(i));
+            }
+            mine.add(w);
+            load[w] += weight[copy[0]] / count[copy[0]];
+            held[w]++;
+        }
+        int[][] out = new int[n][];
+        for (int e = 0; e < n; e++) {
+            out[e] = h.get(e).stream().mapToInt(Integer::intValue).toArray();
+        }
+        return out;
+    }
+
     /** One holder per expert: units (groups or single experts) spread contiguously or packed by load. */
     private int[][] primaries(double[] weight, boolean measured, int workers) {
         int n = weight.length;
@@ -183,18 +242,20 @@ public final class PlacementPlanner {
         int cap = (n + redundant + workers - 1) / workers;
         boolean[] full = new boolean[n];
         for (int added = 0; added < redundant; ) {
-            int best = -1;
-            for (int e = 0; e < n; e++) {
-                if (!full[e] && h.get(e).size() < workers
-                        && (best < 0 || weight[e] / h.get(e).size() > weight[best] / h.get(best).size())) {
-                    best = e;
-                }
+            // Relieve the bottleneck: the busiest worker's expert with the most load per replica, else any's.
+            int busiest = argMin(negate(workerLoad), i -> true);
+            int best = hottest(h, weight, full, workers, e -> h.get(e).contains(busiest));
+            if (best < 0) {
+                best = hottest(h, weight, full, workers, e -> true);
             }
             if (best < 0) {
                 break;
             }
             List<Integer> mine = h.get(best);
             int w = argMin(workerLoad, i -> !mine.contains(i) && held[i] < cap);
+            if (w < 0) {
+                w = argMin(workerLoad, i -> !mine.contains(i)); // every worker at its share: exceed it by one
+            }
             if (w < 0) {
                 full[best] = true;
                 continue;
@@ -212,6 +273,27 @@ public final class PlacementPlanner {
         int[][] out = new int[n][];
         for (int e = 0; e < n; e++) {
             out[e] = h.get(e).stream().mapToInt(Integer::intValue).toArray();
+        }
+        return out;
+    }
+
+    /** The expert passing {@code which} with the most load per replica that can take another replica; -1 if none. */
+    private static int hottest(List<List<Integer>> holders, double[] weight, boolean[] full, int workers,
+                               java.util.function.IntPredicate which) {
+        int best = -1;
+        for (int e = 0; e < weight.length; e++) {
+            if (!full[e] && holders.get(e).size() < workers && which.test(e) && (best < 0
+                    || weight[e] / holders.get(e).size() > weight[best] / holders.get(best).size())) {
+                best = e;
+            }
+        }
+        return best;
+    }
+
+    private static double[] negate(double[] v) {
+        double[] out = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = -v[i];
         }
         return out;
     }
