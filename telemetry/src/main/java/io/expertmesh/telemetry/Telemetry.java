@@ -101,6 +101,11 @@ public final class Telemetry implements AutoCloseable {
         Telemetry t = new Telemetry(sdk, sdk, endpoint);
         t.startEndpoint(config);
         ConfigProperties p = effective.get();
+        if (p == null || p.getBoolean("otel.sdk.disabled", false)) {
+            LOG.info("Telemetry: OpenTelemetry SDK disabled (otel.sdk.disabled); Prometheus {}",
+                    endpoint == null ? "off" : config.metricsHost() + ":" + endpoint.port() + "/metrics");
+            return t;
+        }
         LOG.info("Telemetry: service {}, traces exporter {}, metrics exporter {}, sampler {}, Prometheus {}",
                 p.getString("otel.service.name"), p.getString("otel.traces.exporter"),
                 p.getString("otel.metrics.exporter"), p.getString("otel.traces.sampler", "parentbased_always_on"),

@@ -77,6 +77,16 @@ class TelemetryTest {
     }
 
     @Test
+    void fromEnvironment_sdkDisabled_startsAndRecordsNothing() {
+        System.setProperty("otel.sdk.disabled", "true");
+        try (Telemetry t = Telemetry.fromEnvironment(TelemetryConfig.withoutEndpoint("expertmesh-test"))) {
+            assertFalse(t.tracer().spanBuilder("x").startSpan().isRecording());
+        } finally {
+            System.clearProperty("otel.sdk.disabled");
+        }
+    }
+
+    @Test
     void withoutEndpoint_hasNoMetricsPort() {
         try (Telemetry t = Telemetry.fromEnvironment(TelemetryConfig.withoutEndpoint("expertmesh-test"))) {
             assertTrue(t.metricsPort().isEmpty());
