@@ -6,6 +6,8 @@ import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.experts.ExpertClusterConfig;
+import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.telemetry.TelemetryConfig;
 import io.expertmesh.router.experts.WireFormat;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -26,6 +28,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model = new ModelOptions();
+
+    @Mixin
+    MetricsOptions metrics = new MetricsOptions();
 
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
@@ -240,7 +245,8 @@ final class ServeCommand implements Callable<Integer> {
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
-        RouterServer server = new RouterServer(config);
+        Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
+        RouterServer server = new RouterServer(config, telemetry);
         server.start((RouterServer.ModelLoader) experts -> {
             try {
                 return LoadedModel.open(dir, model.newKernels(), (done, total) -> { }, experts);
@@ -253,6 +259,8 @@ final class ServeCommand implements Callable<Integer> {
                 server.drain();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                telemetry.close(); // flushes spans and metrics still batched for an exporter
             }
         });
         Runtime.getRuntime().addShutdownHook(hook);

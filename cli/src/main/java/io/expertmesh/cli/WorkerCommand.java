@@ -1,5 +1,7 @@
 package io.expertmesh.cli;
 
+import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.telemetry.TelemetryConfig;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
 import io.expertmesh.worker.WorkerConfig;
@@ -23,6 +25,9 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
 
+    @Mixin
+    MetricsOptions metrics = new MetricsOptions();
+
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50061; 0 = any free port).")
     int port = 50061;
 
@@ -44,12 +49,15 @@ final class WorkerCommand implements Callable<Integer> {
         Path dir = model.resolveModelDir();
         WorkerConfig config = new WorkerConfig(dir, port, ExpertSelection.parse(experts));
         LOG.info("Effective configuration: {}", config);
-        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels()).start();
+        Telemetry telemetry = metrics.start(TelemetryConfig.WORKER);
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), telemetry).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {
                 server.shutdown();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                telemetry.close();
             }
         }));
         server.awaitLoaded();

@@ -2,6 +2,7 @@ package io.expertmesh.worker;
 
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -26,20 +27,36 @@ public final class ExpertWorkerServer implements AutoCloseable {
 
     private final WorkerConfig config;
     private final Kernels kernels;
-    private final ExpertServiceImpl service = new ExpertServiceImpl();
+    private final ExpertServiceImpl service;
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
     private final CompletableFuture<ExpertExecutor> loaded = new CompletableFuture<>();
 
-    /** A worker on a real socket ({@code config.port()}). */
+    /** A worker on a real socket ({@code config.port()}), without telemetry. */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels) {
-        this(config, kernels, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+        this(config, kernels, Telemetry.noop());
     }
 
-    /** A worker on the given transport (tests use in-process servers). */
+    /** A worker on a real socket ({@code config.port()}) reporting to {@code telemetry} (the caller closes it). */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, Telemetry telemetry) {
+        this(config, kernels, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES),
+                telemetry);
+    }
+
+    /** A worker on the given transport (tests use in-process servers), without telemetry. */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder) {
+        this(config, kernels, builder, Telemetry.noop());
+    }
+
+    /**
+     * A worker on the given transport reporting to {@code telemetry}: a server span per call (a child of the
+     * caller's trace context), gRPC's standard server metrics and the worker's own ({@link WorkerTelemetry}).
+     */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder, Telemetry telemetry) {
         this.config = config;
         this.kernels = kernels;
+        this.service = new ExpertServiceImpl(new WorkerTelemetry(telemetry));
+        telemetry.configureServer(builder);
         this.server = builder.addService(service).addService(health.getHealthService()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);

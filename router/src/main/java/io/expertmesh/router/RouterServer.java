@@ -12,6 +12,8 @@ import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
 import io.expertmesh.router.service.Utf8CheckedService;
+import io.expertmesh.router.telemetry.RouterTelemetry;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -36,6 +38,7 @@ public final class RouterServer implements AutoCloseable {
     private static final String SERVICE = InferenceServiceGrpc.SERVICE_NAME;
 
     private final RouterConfig config;
+    private final RouterTelemetry telemetry;
     private final InferenceService inference;
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
@@ -53,15 +56,30 @@ public final class RouterServer implements AutoCloseable {
         LoadedModel load(ModelBuilder.RoutedExpertsFactory experts);
     }
 
-    /** A router on a real socket ({@code config.port()}). */
+    /** A router on a real socket ({@code config.port()}), without telemetry. */
     public RouterServer(RouterConfig config) {
-        this(config, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES));
+        this(config, Telemetry.noop());
     }
 
-    /** A router on the given transport (tests use in-process servers). */
+    /** A router on a real socket ({@code config.port()}) reporting to {@code telemetry} (which the caller closes). */
+    public RouterServer(RouterConfig config, Telemetry telemetry) {
+        this(config, NettyServerBuilder.forPort(config.port()).maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry);
+    }
+
+    /** A router on the given transport (tests use in-process servers), without telemetry. */
     public RouterServer(RouterConfig config, ServerBuilder<?> builder) {
+        this(config, builder, Telemetry.noop());
+    }
+
+    /**
+     * A router on the given transport reporting to {@code telemetry} (which the caller closes): request spans
+     * and serving metrics, and on the channels to expert workers, dispatch spans, trace context and RPC metrics.
+     */
+    public RouterServer(RouterConfig config, ServerBuilder<?> builder, Telemetry telemetry) {
         this.config = config;
-        this.inference = new InferenceService(config.maxBufferedTokens());
+        this.telemetry = new RouterTelemetry(telemetry);
+        this.inference = new InferenceService(config.maxBufferedTokens(), this.telemetry);
+        telemetry.configureServer(builder);
         this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
                 .addService(new ClusterServiceImpl(() -> experts))
                 .addService(ProtoReflectionServiceV1.newInstance()).build();
@@ -97,7 +115,8 @@ public final class RouterServer implements AutoCloseable {
                 try {
                     if (config.experts() != null) {
                         cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
-                                config.experts(), workerChannels, dispatchObserver);
+                                config.experts(), telemetry.workerChannels(workerChannels),
+                                telemetry.dispatchObserver(dispatchObserver));
                         cluster.start();
                     }
                     m = loader.load(cluster == null ? null : cluster.routedExperts());
@@ -108,7 +127,8 @@ public final class RouterServer implements AutoCloseable {
                     throw e;
                 }
                 Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
-                        ? null : new Engine.MicroBatching(cluster.computeLock()));
+                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver());
+                telemetry.bind(e);
                 experts = cluster;
                 model = m;
                 engine = e;
@@ -197,6 +217,7 @@ public final class RouterServer implements AutoCloseable {
         if (store != null) {
             store.close();
         }
+        telemetry.close();
     }
 
     public void awaitTermination() throws InterruptedException {
@@ -222,5 +243,6 @@ public final class RouterServer implements AutoCloseable {
         if (m != null) {
             m.close();
         }
+        telemetry.close();
     }
 }
