@@ -1,5 +1,8 @@
 package io.expertmesh.cli;
 
+import io.expertmesh.cli.cluster.SupervisedChild;
+import java.util.List;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -8,10 +11,14 @@ import picocli.CommandLine.Command;
         description = "Expert-parallel serving for Mixture-of-Experts language models.",
         subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchCommand.class,
                 BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class, AdminCommand.class,
+                ClusterCommand.class, HealthCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
+    /** The long-running commands, whose options also come from {@code EXPERTMESH_*} variables (containers). */
+    static final List<String> ENV_CONFIGURED = List.of("serve", "worker", "cluster", "cache-node");
 
     public static void main(String[] args) {
+        SupervisedChild.installIfSupervised(System.getenv());
         System.exit(commandLine().execute(args));
     }
 
@@ -21,8 +28,17 @@ public final class Main {
 
     /** The command line with {@code factory} making the commands (tests inject a {@link GenerateCommand}). */
     static CommandLine commandLine(CommandLine.IFactory factory) {
+        return commandLine(factory, System.getenv());
+    }
+
+    /** The command line reading option defaults of {@link #ENV_CONFIGURED} from {@code env}. */
+    static CommandLine commandLine(CommandLine.IFactory factory, Map<String, String> env) {
         CommandLine cl = new CommandLine(new Main(), factory);
         cl.setExecutionExceptionHandler(new UserErrorHandler());
+        EnvironmentDefaults defaults = new EnvironmentDefaults(env);
+        for (String name : ENV_CONFIGURED) {
+            cl.getSubcommands().get(name).setDefaultValueProvider(defaults);
+        }
         return cl;
     }
 }

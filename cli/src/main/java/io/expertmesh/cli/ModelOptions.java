@@ -6,6 +6,9 @@ import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.cuda.CudaDevice;
+import io.expertmesh.cuda.CudaKernels;
+import io.expertmesh.cuda.CudaProbe;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -13,7 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
-/** Options shared by commands that load a model: which directory, how many threads, which kernels. */
+/** Options shared by commands that load a model: which directory, how many threads, which kernels and device. */
 final class ModelOptions {
     private static final Logger LOG = LoggerFactory.getLogger(ModelOptions.class);
 
@@ -29,15 +32,45 @@ final class ModelOptions {
             description = "CPU kernels: vector (Vector API, default) or scalar (the reference).")
     String kernels = "vector";
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto",
+            description = "Where the matrix products run: cpu (default), cuda (the GPU; an error when there is "
+                    + "none) or auto (the GPU when one is usable, else the CPU).")
+    String device = "cpu";
+
     Path resolveModelDir() {
         return model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
+    }
+
+    /**
+     * Whether the products run on the GPU, from {@code --device}; throws a user error for {@code cuda} without a
+     * usable GPU (the reason is the probe's) or an unknown value. Commands that load the model later (serve)
+     * call this first so a bad flag fails at start-up.
+     */
+    boolean useGpu() {
+        return switch (device) {
+            case "cpu" -> false;
+            case "cuda" -> {
+                CudaProbe probe = CudaDevice.probe();
+                if (!probe.available()) {
+                    throw new IllegalArgumentException("--device cuda: " + probe.describe());
+                }
+                yield true;
+            }
+            // The probe logs its answer once (device, or why there is none); auto then simply follows it.
+            case "auto" -> CudaDevice.probe().available();
+            default -> throw new IllegalArgumentException("--device must be cpu, cuda or auto, got " + device);
+        };
     }
 
     Kernels newKernels() {
         if (threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
+        boolean gpu = useGpu();
         ComputePool pool = ComputePool.create(threads);
+        if (gpu) {
+            return new CudaKernels(pool);
+        }
         return switch (kernels) {
             case "vector" -> new VectorKernels(pool);
             case "scalar" -> new ScalarKernels(pool);
@@ -49,8 +82,13 @@ final class ModelOptions {
     LoadedModel load(PrintWriter err) throws IOException {
         Path dir = resolveModelDir();
         Kernels k = newKernels();
-        LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}", kernels, threads,
-                jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);
+        if (k instanceof CudaKernels) {
+            LOG.info("Backend: GPU {} for matrix products, CPU vector kernels for the rest, {} threads",
+                    CudaDevice.probe().describe(), threads);
+        } else {
+            LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}", kernels, threads,
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);
+        }
         boolean tty = System.console() != null;
         return LoadedModel.open(dir, k, (done, total) -> {
             if (tty) {

@@ -8,6 +8,8 @@ import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.security.BearerTokens;
 import io.expertmesh.security.ServerSecurity;
 import io.expertmesh.router.experts.ExpertClusterConfig;
+import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.telemetry.TelemetryConfig;
 import io.expertmesh.router.experts.WireFormat;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -28,6 +30,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model = new ModelOptions();
+
+    @Mixin
+    MetricsOptions metrics = new MetricsOptions();
 
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
@@ -253,11 +258,14 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
+        model.useGpu();  // a bad --device fails here, not in the background load
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
-        RouterServer server = new RouterServer(config, serverSecurity()).workerChannels(workerTls.channels());
+        Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
+        RouterServer server = new RouterServer(config, serverSecurity(), telemetry)
+                .workerChannels(workerTls.channels());
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
         }
@@ -273,6 +281,8 @@ final class ServeCommand implements Callable<Integer> {
                 server.drain();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                telemetry.close(); // flushes spans and metrics still batched for an exporter
             }
         });
         Runtime.getRuntime().addShutdownHook(hook);

@@ -9,6 +9,8 @@ import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.expertmesh.security.ServerSecurity;
+import io.expertmesh.telemetry.Telemetry;
+import io.expertmesh.telemetry.TelemetryConfig;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
 import io.expertmesh.worker.WorkerConfig;
@@ -31,6 +33,9 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model = new ModelOptions();
+
+    @Mixin
+    MetricsOptions metrics = new MetricsOptions();
 
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50061; 0 = any free port).")
     int port = 50061;
@@ -84,12 +89,15 @@ final class WorkerCommand implements Callable<Integer> {
                 : new BearerTokenCredentials(BearerToken.fromFile(registerTokenFile));
         ServerSecurity security = new ServerSecurity(tls.files(), null, AllowedClients.parse(allowedClients));
         LOG.info("Effective configuration: {}", config);
-        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), security).start();
+        Telemetry telemetry = metrics.start(TelemetryConfig.WORKER);
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), security, telemetry).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {
                 server.shutdown();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                telemetry.close();
             }
         }));
         server.awaitLoaded();

@@ -247,6 +247,15 @@ class SecureCommandsTest {
         }
     }
 
+    @Test
+    void health_overTls_isServing_plaintextIsNot() {
+        RunCommandTest.Run r = RunCommandTest.run("health", "--target", router.target(), "--tls-ca",
+                ca.certFile().toString());
+        assertEquals(0, r.exit(), r.err());
+        r = RunCommandTest.run("health", "--target", router.target());
+        assertEquals(1, r.exit(), r.err());
+    }
+
     static String[] concat(String[]... parts) {
         return java.util.Arrays.stream(parts).flatMap(java.util.Arrays::stream).toArray(String[]::new);
     }

@@ -33,9 +33,19 @@ import org.slf4j.LoggerFactory;
 public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImplBase {
     private static final Logger LOG = LoggerFactory.getLogger(ExpertServiceImpl.class);
 
+    private final RunExpertsObserver observer;
     private volatile ExpertExecutor executor;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong served = new AtomicLong();
+
+    public ExpertServiceImpl() {
+        this(RunExpertsObserver.NONE);
+    }
+
+    /** A service reporting every RunExperts call to {@code observer} (telemetry). */
+    public ExpertServiceImpl(RunExpertsObserver observer) {
+        this.observer = observer;
+    }
 
     /** Starts answering with {@code loaded}. */
     void serve(ExpertExecutor loaded) {
@@ -45,25 +55,45 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     @Override
     public void runExperts(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out) {
         inFlight.incrementAndGet();
+        long start = System.nanoTime();
+        Status.Code code = Status.Code.OK;
+        Validated v = null;
         try {
             ExpertExecutor ex = ready();
-            Validated v = validate(req, ex.shard());
+            v = validate(req, ex.shard());
             float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
                     ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
                     : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
-            out.onNext(RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
-                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding())).build());
+            RunExpertsResponse response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
+                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding())).build();
+            observe(req, v, start, code);
+            out.onNext(response);
             out.onCompleted();
             served.incrementAndGet();
         } catch (ExpertExecutor.ExpertNotHeldException e) {
+            code = Status.Code.FAILED_PRECONDITION;
+            observe(req, null, start, code);
             out.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
         } catch (StatusRuntimeException e) {
+            code = e.getStatus().getCode();
+            observe(req, null, start, code);
             out.onError(e);
         } catch (RuntimeException e) {
             LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
+            observe(req, null, start, Status.Code.INTERNAL);
             out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
         } finally {
             inFlight.decrementAndGet();
+        }
+    }
+
+    /** Before the response is sent: the call's span is still open and the observer's attributes land on it. */
+    private void observe(RunExpertsRequest req, Validated v, long start, Status.Code code) {
+        try {
+            observer.onRunExperts(req.getLayer(), req.getNumTokens(), v == null ? null : v.ids,
+                    v == null ? 0 : v.ids.length, System.nanoTime() - start, code);
+        } catch (RuntimeException e) {
+            LOG.warn("RunExperts observer failed", e);
         }
     }
 

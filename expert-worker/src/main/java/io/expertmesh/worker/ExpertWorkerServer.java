@@ -4,6 +4,7 @@ import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.ServerSecurity;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptor;
@@ -30,41 +31,63 @@ public final class ExpertWorkerServer implements AutoCloseable {
 
     private final WorkerConfig config;
     private final Kernels kernels;
-    private final ExpertServiceImpl service = new ExpertServiceImpl();
+    private final ExpertServiceImpl service;
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
     private final CompletableFuture<ExpertExecutor> loaded = new CompletableFuture<>();
 
-    /** A plaintext worker on a real socket ({@code config.port()}). */
+    /** A plaintext worker on a real socket ({@code config.port()}), without telemetry. */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels) {
-        this(config, kernels, ServerSecurity.plaintext());
+        this(config, kernels, Telemetry.noop());
+    }
+
+    /** A plaintext worker on a real socket reporting to {@code telemetry} (the caller closes it). */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, Telemetry telemetry) {
+        this(config, kernels, ServerSecurity.plaintext(), telemetry);
+    }
+
+    /** A worker on a real socket protected as {@code security} says, without telemetry. */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security) {
+        this(config, kernels, security, Telemetry.noop());
     }
 
     /**
-     * A worker on a real socket with TLS as {@code security} says. With mutual TLS only routers with a certificate
-     * the client CA signed connect, and of those only the allowed names may call {@code ExpertService}
-     * (PERMISSION_DENIED otherwise); health stays open to any certificate of the CA.
+     * A worker on a real socket with TLS as {@code security} says, reporting to {@code telemetry}. With mutual TLS
+     * only callers with a certificate the client CA signed connect, and of those only the allowed names may call
+     * {@code ExpertService} (PERMISSION_DENIED otherwise); health stays open to any certificate of the CA.
      */
-    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security) {
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security, Telemetry telemetry) {
         this(config, kernels, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES), security.interceptors(MethodScopes.builder().build()));
+                .maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry,
+                security.interceptors(MethodScopes.builder().build()));
         LOG.info("Expert worker security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Expert worker security: {}", w));
     }
 
-    /** A worker on the given transport (tests use in-process servers). */
+    /** A worker on the given transport (tests use in-process servers), without telemetry. */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder) {
-        this(config, kernels, builder, List.of());
+        this(config, kernels, builder, Telemetry.noop());
     }
 
-    /** A worker on the given transport with these interceptors around every service. */
-    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder,
+    /** A worker on the given transport reporting to {@code telemetry}, with no interceptors of its own. */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder, Telemetry telemetry) {
+        this(config, kernels, builder, telemetry, List.of());
+    }
+
+    /**
+     * A worker on the given transport reporting to {@code telemetry}: a server span per call (a child of the
+     * caller's trace context), gRPC's standard server metrics and the worker's own ({@link WorkerTelemetry});
+     * {@code interceptors} (the client-certificate check) run around every service.
+     */
+    public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerBuilder<?> builder, Telemetry telemetry,
                               List<ServerInterceptor> interceptors) {
         this.config = config;
         this.kernels = kernels;
-        builder.addService(service).addService(health.getHealthService());
+        this.service = new ExpertServiceImpl(new WorkerTelemetry(telemetry));
+        telemetry.configureServer(builder);
+        // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
-        this.server = builder.build();
+        this.server = builder.addService(service).addService(health.getHealthService()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }

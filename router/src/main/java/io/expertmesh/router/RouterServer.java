@@ -15,6 +15,8 @@ import io.expertmesh.router.service.Utf8CheckedService;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.Scope;
 import io.expertmesh.security.ServerSecurity;
+import io.expertmesh.router.telemetry.RouterTelemetry;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptor;
@@ -46,6 +48,7 @@ public final class RouterServer implements AutoCloseable {
     public static final MethodScopes AUTH_SCOPES = MethodScopes.builder().service(SERVICE, Scope.GENERATE).build();
 
     private final RouterConfig config;
+    private final RouterTelemetry telemetry;
     private final InferenceService inference;
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
@@ -63,36 +66,59 @@ public final class RouterServer implements AutoCloseable {
         LoadedModel load(ModelBuilder.RoutedExpertsFactory experts);
     }
 
-    /** A plaintext router on a real socket ({@code config.port()}), no bearer tokens. */
+    /** A plaintext router on a real socket ({@code config.port()}), without telemetry. */
     public RouterServer(RouterConfig config) {
-        this(config, ServerSecurity.plaintext());
+        this(config, Telemetry.noop());
+    }
+
+    /** A plaintext router on a real socket reporting to {@code telemetry} (which the caller closes). */
+    public RouterServer(RouterConfig config, Telemetry telemetry) {
+        this(config, ServerSecurity.plaintext(), telemetry);
+    }
+
+    /** A router on a real socket protected as {@code security} says, without telemetry. */
+    public RouterServer(RouterConfig config, ServerSecurity security) {
+        this(config, security, Telemetry.noop());
     }
 
     /**
      * A router on a real socket ({@code config.port()}) with TLS, mutual TLS and bearer tokens as {@code security}
-     * says; its PEM files are read and checked here (a {@link io.expertmesh.security.TlsConfigException} if bad).
+     * says (its PEM files are read and checked here: a {@link io.expertmesh.security.TlsConfigException} if bad),
+     * reporting to {@code telemetry} (which the caller closes).
      */
-    public RouterServer(RouterConfig config, ServerSecurity security) {
+    public RouterServer(RouterConfig config, ServerSecurity security, Telemetry telemetry) {
         this(config, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES), security.interceptors(AUTH_SCOPES));
+                .maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry, security.interceptors(AUTH_SCOPES));
         LOG.info("Router security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
     }
 
-    /** A router on the given transport (tests use in-process servers). */
+    /** A router on the given transport (tests use in-process servers), without telemetry. */
     public RouterServer(RouterConfig config, ServerBuilder<?> builder) {
-        this(config, builder, List.of());
+        this(config, builder, Telemetry.noop());
     }
 
-    /** A router on the given transport with these interceptors around every service (e.g. the token check). */
-    public RouterServer(RouterConfig config, ServerBuilder<?> builder, List<ServerInterceptor> interceptors) {
+    /** A router on the given transport reporting to {@code telemetry}, with no interceptors of its own. */
+    public RouterServer(RouterConfig config, ServerBuilder<?> builder, Telemetry telemetry) {
+        this(config, builder, telemetry, List.of());
+    }
+
+    /**
+     * A router on the given transport reporting to {@code telemetry} (which the caller closes): request spans
+     * and serving metrics, and on the channels to expert workers, dispatch spans, trace context and RPC metrics;
+     * {@code interceptors} (the token and client-certificate checks) run around every service.
+     */
+    public RouterServer(RouterConfig config, ServerBuilder<?> builder, Telemetry telemetry,
+                        List<ServerInterceptor> interceptors) {
         this.config = config;
-        this.inference = new InferenceService(config.maxBufferedTokens());
-        builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
-                .addService(new ClusterServiceImpl(() -> experts))
-                .addService(ProtoReflectionServiceV1.newInstance());
+        this.telemetry = new RouterTelemetry(telemetry);
+        this.inference = new InferenceService(config.maxBufferedTokens(), this.telemetry);
+        telemetry.configureServer(builder);
+        // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
-        this.server = builder.build();
+        this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
+                .addService(new ClusterServiceImpl(() -> experts))
+                .addService(ProtoReflectionServiceV1.newInstance()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
@@ -125,7 +151,8 @@ public final class RouterServer implements AutoCloseable {
                 try {
                     if (config.experts() != null) {
                         cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
-                                config.experts(), workerChannels, dispatchObserver);
+                                config.experts(), telemetry.workerChannels(workerChannels),
+                                telemetry.dispatchObserver(dispatchObserver));
                         cluster.start();
                     }
                     m = loader.load(cluster == null ? null : cluster.routedExperts());
@@ -136,7 +163,8 @@ public final class RouterServer implements AutoCloseable {
                     throw e;
                 }
                 Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
-                        ? null : new Engine.MicroBatching(cluster.computeLock()));
+                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver());
+                telemetry.bind(e);
                 experts = cluster;
                 model = m;
                 engine = e;
@@ -225,6 +253,7 @@ public final class RouterServer implements AutoCloseable {
         if (store != null) {
             store.close();
         }
+        telemetry.close();
     }
 
     public void awaitTermination() throws InterruptedException {
@@ -250,5 +279,6 @@ public final class RouterServer implements AutoCloseable {
         if (m != null) {
             m.close();
         }
+        telemetry.close();
     }
 }

@@ -8,6 +8,7 @@ import io.expertmesh.proto.inference.v1.GeneratedToken;
 import io.expertmesh.proto.inference.v1.Finished;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.telemetry.Telemetry;
 import io.grpc.ManagedChannel;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
@@ -40,18 +41,22 @@ final class TestRouter implements AutoCloseable {
     }
 
     TestRouter(RouterConfig config, Supplier<LoadedModel> loader) throws IOException {
-        String name = InProcessServerBuilder.generateName();
-        server = new RouterServer(config, InProcessServerBuilder.forName(name).directExecutor());
-        server.start(loader);
-        channel = InProcessChannelBuilder.forName(name).directExecutor().build();
-        blocking = InferenceServiceGrpc.newBlockingStub(channel);
-        async = InferenceServiceGrpc.newStub(channel);
+        this(config, loader, Telemetry.noop());
+    }
+
+    TestRouter(RouterConfig config, Supplier<LoadedModel> loader, Telemetry telemetry) throws IOException {
+        this(config, (RouterServer.ModelLoader) experts -> loader.get(), telemetry);
     }
 
     /** A router whose routed experts run on expert workers, opened by {@code loader}. */
     TestRouter(RouterConfig config, RouterServer.ModelLoader loader) throws IOException {
+        this(config, loader, Telemetry.noop());
+    }
+
+    /** As above, reporting to {@code telemetry}. */
+    TestRouter(RouterConfig config, RouterServer.ModelLoader loader, Telemetry telemetry) throws IOException {
         String name = InProcessServerBuilder.generateName();
-        server = new RouterServer(config, InProcessServerBuilder.forName(name).directExecutor());
+        server = new RouterServer(config, InProcessServerBuilder.forName(name).directExecutor(), telemetry);
         server.start(loader);
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
         blocking = InferenceServiceGrpc.newBlockingStub(channel);

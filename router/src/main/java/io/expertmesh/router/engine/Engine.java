@@ -87,6 +87,7 @@ public final class Engine implements AutoCloseable {
     private final Map<SequenceState, Active> active = new IdentityHashMap<>();
     private final Map<String, Long> finishedCounts = new TreeMap<>();
     private final Thread thread;
+    private final StepObserver stepObserver;
     private volatile boolean draining;
     private volatile boolean stopped;
     private volatile boolean cancelEverything;
@@ -125,6 +126,13 @@ public final class Engine implements AutoCloseable {
 
     /** An engine with a distributed KV tier and, when {@code microBatching} is not null, two micro-batches. */
     public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching) {
+        this(model, config, store, microBatching, StepObserver.NONE);
+    }
+
+    /** As above, with {@code stepObserver} watching each forward pass (telemetry). */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
+                  StepObserver stepObserver) {
+        this.stepObserver = stepObserver;
         this.model = model;
         this.microBatching = microBatching;
         this.microBatchThread = microBatching == null ? null : Executors.newSingleThreadExecutor(
@@ -370,6 +378,7 @@ public final class Engine implements AutoCloseable {
                 a.firstScheduled = System.nanoTime();
                 a.cachedTokens = ch.seq().numCachedTokens();
                 queued.decrementAndGet();
+                a.listener.onScheduled();
             }
         }
         int split = microBatching == null ? chunks.size() : splitPoint(chunks);
@@ -377,19 +386,25 @@ public final class Engine implements AutoCloseable {
         int vocab = model.config().vocabSize();
         logits = grown(logits, first.rowOwner.length * vocab);
         if (split == chunks.size()) {
-            transformer.forward(first.batch, logits);
+            try (StepObserver.StepScope ignored = observe(chunks, first)) {
+                transformer.forward(first.batch, logits);
+            }
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
         } else {
             // Two micro-batches: while one waits on its experts (the dispatch releases the compute lock), the
             // other computes; each runs the same operations it would alone, so outputs do not change.
             Prepared second = prepare(chunks.subList(split, chunks.size()));
+            List<ScheduledChunk> firstChunks = chunks.subList(0, split);
+            // Listeners are read here, on the engine thread that owns the active map; the scope opens on the
+            // thread that runs the micro-batch (trace context is per thread).
+            List<SequenceListener> secondListeners = listenersOf(chunks.subList(split, chunks.size()));
             logits2 = grown(logits2, second.rowOwner.length * vocab);
             ReentrantLock lock = microBatching.lock();
             float[] secondLogits = logits2;
             Future<?> other = microBatchThread.submit(() -> {
                 lock.lock();
-                try {
+                try (StepObserver.StepScope ignored = observeListeners(secondListeners, second)) {
                     transformer.forward(second.batch, secondLogits, secondContext);
                 } finally {
                     lock.unlock();
@@ -397,7 +412,7 @@ public final class Engine implements AutoCloseable {
             });
             RuntimeException failed = null;
             lock.lock();
-            try {
+            try (StepObserver.StepScope ignored = observe(firstChunks, first)) {
                 transformer.forward(first.batch, logits);
             } catch (RuntimeException e) {
                 failed = e;
@@ -422,6 +437,28 @@ public final class Engine implements AutoCloseable {
             sample(second.rowOwner, logits2);
         }
         steps++;
+    }
+
+    private StepObserver.StepScope observe(List<ScheduledChunk> chunks, Prepared p) {
+        return stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
+                : observeListeners(listenersOf(chunks), p);
+    }
+
+    private StepObserver.StepScope observeListeners(List<SequenceListener> listeners, Prepared p) {
+        return stepObserver == StepObserver.NONE ? StepObserver.StepScope.NONE
+                : stepObserver.beforeForward(listeners, p.batch.tokens().length);
+    }
+
+    /** Engine thread only (it owns the active map). */
+    private List<SequenceListener> listenersOf(List<ScheduledChunk> chunks) {
+        if (stepObserver == StepObserver.NONE) {
+            return List.of();
+        }
+        List<SequenceListener> l = new ArrayList<>(chunks.size());
+        for (ScheduledChunk ch : chunks) {
+            l.add(active.get(ch.seq()).listener);
+        }
+        return l;
     }
 
     /** Where to cut the step in two micro-batches of about equal tokens (whole chunks); the size when it can't. */

@@ -8,6 +8,10 @@ import io.expertmesh.core.generate.TokenEvent;
  */
 public interface SequenceListener {
 
+    /** The request's first step was scheduled (the end of its wait in the queue). Default: nothing. */
+    default void onScheduled() {
+    }
+
     /** A generated token (text may be empty when held back). */
     void onToken(TokenEvent token);
 

@@ -17,6 +17,7 @@ import io.expertmesh.proto.inference.v1.TokenizeResponse;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineRejection;
 import io.expertmesh.router.engine.EngineRequest;
+import io.expertmesh.router.telemetry.RouterTelemetry;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -35,6 +36,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private static final Logger LOG = LoggerFactory.getLogger(InferenceService.class);
 
     private final int maxBufferedTokens;
+    private final RouterTelemetry telemetry;
     private volatile Served served;
     private volatile boolean draining;
 
@@ -44,7 +46,13 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     /** @param maxBufferedTokens tokens a slow client may leave unread before its stream is cut */
     public InferenceService(int maxBufferedTokens) {
+        this(maxBufferedTokens, RouterTelemetry.noop());
+    }
+
+    /** A service whose requests {@code telemetry} traces and measures. */
+    public InferenceService(int maxBufferedTokens, RouterTelemetry telemetry) {
         this.maxBufferedTokens = maxBufferedTokens;
+        this.telemetry = telemetry;
     }
 
     /** Makes the service answer with this model. */
@@ -82,7 +90,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             Served s = served();
             EngineRequest req = s.mapper().map(request);
             GenerateStream stream = new GenerateStream(observer, req.requestId(), req.logprobs(), maxBufferedTokens);
-            stream.attach(s.engine().submit(req, stream));
+            stream.attach(s.engine().submit(req, telemetry.observe(req, stream)));
         } catch (StatusRuntimeException e) {
             observer.onError(e);
         } catch (EngineRejection e) {

@@ -1,0 +1,238 @@
+package io.expertmesh.cli;
+
+import io.expertmesh.cli.cluster.ChildExit;
+import io.expertmesh.cli.cluster.ChildSpec;
+import io.expertmesh.cli.cluster.ClusterPlan;
+import io.expertmesh.cli.cluster.JavaCommand;
+import io.expertmesh.cli.cluster.ManagedChild;
+import io.expertmesh.cli.cluster.Readiness;
+import io.expertmesh.cli.cluster.SupervisedChild;
+import io.expertmesh.cli.cluster.Supervisor;
+import io.expertmesh.core.synthetic.SyntheticModels;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code expertmesh cluster}: a whole cluster on this machine, as child processes of this one: cache nodes,
+ * workers holding no experts, and a router that assigns the routed experts to them. Forwards every child's
+ * output with a prefix, and stops them all (router first, so it drains while the workers still answer) on
+ * SIGINT/SIGTERM or as soon as one of them dies.
+ */
+@Command(name = "cluster", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Run a router, N expert workers and the KV cache tier on this machine as child processes; "
+                + "prints the router's endpoint and stops every child on Ctrl-C or when one dies.",
+            "Child output is forwarded to stderr as [router] ..., [worker-0] ..., [cache-0] ...."},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"1:a child process died, or did not become ready",
+            "2:bad arguments",
+            "130/143:stopped by SIGINT/SIGTERM (every child stopped)"})
+final class ClusterCommand implements Callable<Integer> {
+    static final int CHILD_FAILED = 1;
+    private static final String HOST = "127.0.0.1";
+
+    @Option(names = "--model", paramLabel = "DIR",
+            description = "Hugging Face model directory. Default: the built-in DeepSeek-V3-architecture model.")
+    Path model;
+
+    @Option(names = "--workers", paramLabel = "N", description = "Expert worker processes (default 2).")
+    int workers = 2;
+
+    @Option(names = "--port", paramLabel = "P", description = "The router's gRPC port (default 50051; 0 = a free port).")
+    int port = 50051;
+
+    // Default 1: a standalone member that the router reaches as a Hazelcast client is the topology of the
+    // compose and Kubernetes deployments, so the default local run exercises the same path, and the tier (its
+    // blocks, its heap) lives outside the router's JVM. 0 keeps the tier in the router (serve's embedded member).
+    @Option(names = "--cache-nodes", paramLabel = "K",
+            description = "KV cache tier members (default 1; 0 = the router's embedded member).")
+    int cacheNodes = 1;
+
+    @Option(names = "--redundant-experts", paramLabel = "R",
+            description = "Passed to the router: extra replicas of routed experts (default: the router's).")
+    Integer redundantExperts;
+
+    // All the processes share this machine's cores: each takes an equal part by default instead of all of them.
+    @Option(names = "--threads", paramLabel = "N",
+            description = "Compute threads of each process (default: cores / (workers + 1), at least 1).")
+    Integer threads;
+
+    @Option(names = "--drain-grace-seconds", paramLabel = "S",
+            description = "On stop, how long the router's running requests may finish (default 30).")
+    long drainGraceSeconds = 30;
+
+    @Option(names = "--startup-timeout-seconds", paramLabel = "S",
+            description = "How long each process may take to become ready (default 600).")
+    long startupTimeoutSeconds = 600;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        validate();
+        Path dir = model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
+        ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), HOST, port == 0 ? freePort() : port,
+                freePorts(workers), freePorts(cacheNodes), redundantExperts, threads != null ? threads
+                : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds);
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Supervisor supervisor = new Supervisor(line -> {
+            err.println(line);
+            err.flush();
+        }, notice -> {
+            err.println("expertmesh cluster: " + notice);
+            err.flush();
+        });
+        Thread hook = Thread.ofPlatform().unstarted(() -> {
+            if (supervisor.children().stream().anyMatch(ManagedChild::isAlive)) {
+                err.println("expertmesh cluster: stopping (router first, then workers and cache nodes)");
+                err.flush();
+            }
+            try {
+                supervisor.stopAll();
+                err.println("expertmesh cluster: stopped " + supervisor.children().stream()
+                        .map(c -> c.name() + " (exit " + (c.exit().isDone() ? c.exit().join().exitCode() : "?") + ")")
+                        .collect(java.util.stream.Collectors.joining(", ")));
+                err.flush();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            run(plan, supervisor, out, err);
+            ChildExit died = supervisor.unexpectedExit().join();
+            err.println("expertmesh cluster: " + died.name() + " exited unexpectedly (exit code " + died.exitCode()
+                    + "); stopping the others");
+            err.flush();
+            return CHILD_FAILED;
+        } catch (Readiness.NotReadyException e) {
+            ChildExit died = supervisor.unexpectedExit().getNow(null);
+            err.println("expertmesh cluster: " + (died == null ? e.getMessage() : died.name()
+                    + " exited during start-up (exit code " + died.exitCode() + ")") + "; stopping the others");
+            err.flush();
+            return CHILD_FAILED;
+        } finally {
+            supervisor.stopAll();
+        }
+    }
+
+    private void validate() {
+        if (workers < 1) {
+            throw new IllegalArgumentException("--workers must be >= 1, got " + workers);
+        }
+        if (cacheNodes < 0) {
+            throw new IllegalArgumentException("--cache-nodes must be >= 0, got " + cacheNodes);
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
+        }
+        if (threads != null && threads < 1) {
+            throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        }
+        if (redundantExperts != null && redundantExperts < 0) {
+            throw new IllegalArgumentException("--redundant-experts must be >= 0, got " + redundantExperts);
+        }
+        if (drainGraceSeconds < 0 || startupTimeoutSeconds < 1) {
+            throw new IllegalArgumentException("--drain-grace-seconds must be >= 0 and --startup-timeout-seconds >= 1");
+        }
+        if (model != null && !model.toFile().isDirectory()) {
+            throw new IllegalArgumentException("--model " + model + " is not a directory");
+        }
+    }
+
+    /** Starts the children in order and waits for each to be ready; returns once the router is SERVING. */
+    private void run(ClusterPlan plan, Supervisor supervisor, PrintWriter out, PrintWriter err)
+            throws IOException, InterruptedException, Readiness.NotReadyException {
+        Duration startup = Duration.ofSeconds(startupTimeoutSeconds);
+        Map<String, String> env = Map.of(SupervisedChild.PARENT_PID_ENV, String.valueOf(ProcessHandle.current().pid()));
+        Set<String> unset = childUnsetEnv();
+        // Any child dying ends every wait: the cluster is not going to come up.
+        java.util.function.BooleanSupplier died = () -> supervisor.unexpectedExit().isDone();
+        // Stop stages: the router first (it drains while the workers still answer), then the rest together.
+        List<ManagedChild> caches = new ArrayList<>();
+        for (int i = 0; i < plan.cachePorts().size(); i++) {
+            caches.add(supervisor.start(new ChildSpec("cache-" + i, JavaCommand.of(Main.class.getName(),
+                    plan.cacheNodeArgs(i)), env, unset, 1, Duration.ofSeconds(20))));
+        }
+        List<ManagedChild> workerChildren = new ArrayList<>();
+        for (int i = 0; i < plan.workerPorts().size(); i++) {
+            workerChildren.add(supervisor.start(new ChildSpec("worker-" + i, JavaCommand.of(Main.class.getName(),
+                    plan.workerArgs(i)), env, unset, 1, Duration.ofSeconds(10))));
+        }
+        for (int i = 0; i < caches.size(); i++) {
+            ManagedChild c = caches.get(i);
+            Readiness.awaitTcp(c.name(), HOST, plan.cachePorts().get(i), startup, died);
+        }
+        for (int i = 0; i < workerChildren.size(); i++) {
+            ManagedChild w = workerChildren.get(i);
+            Readiness.awaitGrpcServing(w.name(), HOST, plan.workerPorts().get(i), startup, died);
+        }
+        ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
+                plan.routerArgs()), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
+        Readiness.awaitGrpcServing(router.name(), HOST, plan.routerPort(), startup, died);
+        out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + HOST + ":"
+                + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
+        out.flush();
+    }
+
+    /**
+     * The {@code EXPERTMESH_<OPTION>} variables the children must not inherit: the cluster's flags configure them,
+     * and {@code EXPERTMESH_PORT=…} meant for the cluster must not also move every worker.
+     */
+    private Set<String> childUnsetEnv() {
+        Set<String> names = new HashSet<>();
+        CommandLine root = spec.commandLine().getParent();
+        for (String cmd : Main.ENV_CONFIGURED) {
+            names.addAll(EnvironmentDefaults.variables(root.getSubcommands().get(cmd).getCommandSpec()));
+        }
+        return names;
+    }
+
+    private static List<Integer> freePorts(int n) {
+        // Held open together so the n ports are distinct; the moment between closing and the child binding is
+        // a race with other programs, which a child that cannot bind reports as its death.
+        List<ServerSocket> held = new ArrayList<>();
+        try {
+            List<Integer> ports = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                ServerSocket s = new ServerSocket();
+                held.add(s);
+                s.bind(new InetSocketAddress(InetAddress.getByName(HOST), 0));
+                ports.add(s.getLocalPort());
+            }
+            return ports;
+        } catch (IOException e) {
+            throw new UncheckedIOException("no free port on " + HOST, e);
+        } finally {
+            for (ServerSocket s : held) {
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                    // closing a probe socket
+                }
+            }
+        }
+    }
+
+    private static int freePort() {
+        return freePorts(1).getFirst();
+    }
+}

@@ -1,0 +1,62 @@
+package io.expertmesh.cli.cluster;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * What {@code expertmesh cluster} runs: the arguments of every child ({@code cache-node}s, {@code worker}s with no
+ * experts, and a {@code serve} router that assigns the experts to those workers), from the ports chosen for them.
+ * Pure: no processes, no sockets.
+ *
+ * @param model            the model directory every process loads
+ * @param host             the address the processes reach each other on
+ * @param routerPort       the router's gRPC port
+ * @param workerPorts      one gRPC port per worker
+ * @param cachePorts       one Hazelcast port per cache node; empty: the router's embedded member
+ * @param redundantExperts {@code serve --redundant-experts}; null: the router's default
+ * @param threads          {@code --threads} of every process
+ * @param drainGraceSeconds {@code serve --drain-grace-seconds}
+ */
+public record ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
+                          Integer redundantExperts, int threads, long drainGraceSeconds) {
+    public ClusterPlan {
+        workerPorts = List.copyOf(workerPorts);
+        cachePorts = List.copyOf(cachePorts);
+        if (workerPorts.isEmpty()) {
+            throw new IllegalArgumentException("a cluster needs at least one worker");
+        }
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+    }
+
+    public List<String> workerArgs(int i) {
+        return List.of("worker", "--model", model.toString(), "--port", String.valueOf(workerPorts.get(i)),
+                "--experts", "none", "--threads", String.valueOf(threads));
+    }
+
+    public List<String> cacheNodeArgs(int i) {
+        return List.of("cache-node", "--host", host, "--port", String.valueOf(cachePorts.get(i)),
+                "--members", join(cachePorts));
+    }
+
+    public List<String> routerArgs() {
+        List<String> args = new ArrayList<>(List.of("serve", "--model", model.toString(),
+                "--port", String.valueOf(routerPort), "--workers", join(workerPorts),
+                "--threads", String.valueOf(threads), "--drain-grace-seconds", String.valueOf(drainGraceSeconds)));
+        if (redundantExperts != null) {
+            args.addAll(List.of("--redundant-experts", String.valueOf(redundantExperts)));
+        }
+        if (!cachePorts.isEmpty()) {
+            args.addAll(List.of("--kv-store", "hazelcast-client", "--kv-members", join(cachePorts)));
+        }
+        return args;
+    }
+
+    /** {@code host:p1,host:p2,...}. */
+    private String join(List<Integer> ports) {
+        return ports.stream().map(p -> host + ":" + p).collect(Collectors.joining(","));
+    }
+}

@@ -1,0 +1,51 @@
+package io.expertmesh.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code expertmesh cluster}'s options and argument errors (no processes started). */
+class ClusterCommandTest {
+
+    @Test
+    void cluster_defaults_twoWorkersOneCacheNodePort50051() {
+        ClusterCommand c = (ClusterCommand) Main.commandLine(CommandLine.defaultFactory(), java.util.Map.of())
+                .parseArgs("cluster").subcommand().commandSpec().userObject();
+        assertEquals(2, c.workers);
+        assertEquals(1, c.cacheNodes);
+        assertEquals(50051, c.port);
+        assertNull(c.redundantExperts);
+        assertNull(c.model, "the built-in default model");
+    }
+
+    private static String runExpectingUsageError(String... args) {
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setErr(new PrintWriter(err));
+        assertEquals(2, cl.execute(args));
+        return err.toString();
+    }
+
+    @Test
+    void cluster_noWorkers_usageErrorBeforeStartingAnything() {
+        String err = runExpectingUsageError("cluster", "--workers", "0");
+        assertTrue(err.contains("--workers must be >= 1"), err);
+    }
+
+    @Test
+    void cluster_missingModelDirectory_usageError() {
+        String err = runExpectingUsageError("cluster", "--model", "/no/such/model");
+        assertTrue(err.contains("/no/such/model") && err.contains("not a directory"), err);
+    }
+
+    @Test
+    void cluster_negativeCacheNodesOrBadPort_usageError() {
+        assertTrue(runExpectingUsageError("cluster", "--cache-nodes", "-1").contains("--cache-nodes"));
+        assertTrue(runExpectingUsageError("cluster", "--port", "70000").contains("--port"));
+    }
+}

@@ -1,0 +1,73 @@
+package io.expertmesh.cli.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ClusterPlanTest {
+    private static final Path MODEL = Path.of("/models/v3");
+
+    @Test
+    void routerArgs_workersAndCacheNodes_listedAsHostPort() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001, 40002), List.of(45001, 45002),
+                null, 2, 30);
+        List<String> args = p.routerArgs();
+        assertEquals("serve", args.getFirst());
+        assertEquals("127.0.0.1:40001,127.0.0.1:40002", after(args, "--workers"));
+        assertEquals("50051", after(args, "--port"));
+        assertEquals("hazelcast-client", after(args, "--kv-store"));
+        assertEquals("127.0.0.1:45001,127.0.0.1:45002", after(args, "--kv-members"));
+        assertEquals("/models/v3", after(args, "--model"));
+        assertTrue(!args.contains("--redundant-experts"), "left to the router's default: " + args);
+    }
+
+    @Test
+    void routerArgs_noCacheNodes_embeddedMemberAndRedundantExperts() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(), 2, 4, 5);
+        List<String> args = p.routerArgs();
+        assertTrue(!args.contains("--kv-store"), "serve's default, the embedded member: " + args);
+        assertEquals("2", after(args, "--redundant-experts"));
+        assertEquals("5", after(args, "--drain-grace-seconds"));
+        assertEquals("4", after(args, "--threads"));
+    }
+
+    @Test
+    void workerArgs_holdNoExperts_onTheirOwnPort() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001, 40002), List.of(), null, 1, 30);
+        assertEquals(List.of("worker", "--model", "/models/v3", "--port", "40002", "--experts", "none", "--threads",
+                "1"), p.workerArgs(1));
+    }
+
+    @Test
+    void cacheNodeArgs_everyMemberListed() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(45001, 45002), null, 1, 30);
+        assertEquals(List.of("cache-node", "--host", "127.0.0.1", "--port", "45002", "--members",
+                "127.0.0.1:45001,127.0.0.1:45002"), p.cacheNodeArgs(1));
+    }
+
+    @Test
+    void noWorkers_rejected() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new ClusterPlan(MODEL, "127.0.0.1", 1, List.of(), List.of(), null, 1, 30));
+        assertTrue(e.getMessage().contains("at least one worker"));
+    }
+
+    @Test
+    void javaCommand_sameJvmFlagsWithoutDebugger() {
+        List<String> cmd = JavaCommand.of("/jdk/bin/java", List.of("--add-modules", "jdk.incubator.vector",
+                "-agentlib:jdwp=transport=dt_socket,server=y,address=5005", "-Xmx2g"), "a.jar:b.jar",
+                "io.expertmesh.cli.Main", List.of("worker", "--port", "1"));
+        assertEquals(List.of("/jdk/bin/java", "--add-modules", "jdk.incubator.vector", "-Xmx2g", "-cp", "a.jar:b.jar",
+                "io.expertmesh.cli.Main", "worker", "--port", "1"), cmd);
+    }
+
+    private static String after(List<String> args, String flag) {
+        int i = args.indexOf(flag);
+        assertTrue(i >= 0 && i + 1 < args.size(), flag + " in " + args);
+        return args.get(i + 1);
+    }
+}

@@ -1,0 +1,225 @@
+package io.expertmesh.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The GPU this process uses (device 0, its primary context) and the kernels loaded on it.
+ *
+ * <p>{@link #probe()} runs once per process and caches its answer. Without the driver library the first JCuda
+ * call throws {@link UnsatisfiedLinkError} and every later touch of the class {@link NoClassDefFoundError}, so the
+ * probe catches {@link LinkageError} and nothing else in this package touches JCuda before the probe said yes.
+ * The answer is logged once. A jar built without nvcc has no kernels: that is also "no GPU", with that reason.
+ *
+ * <p>All modules are loaded by the probe ({@code cuModuleLoadData} on the packaged PTX), so a driver that cannot
+ * JIT our PTX is found at start-up, not at the first forward pass. Launches are serialised by the callers
+ * ({@link CudaKernels} is synchronized); any thread may call: the context is made current on first use.
+ */
+public final class CudaDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
+    /** The legacy default stream (handle 0): every launch, copy and timing event uses it, so they are ordered. */
+    public static final CUstream DEFAULT_STREAM = new CUstream();
+    private static CudaProbe probe;
+    private static CudaDevice instance;
+
+    private final CudaProbe info;
+    private final CUcontext context;
+    private final Map<String, CUfunction> functions;
+    private final Map<CUfunction, Integer> sharedOptIn = new HashMap<>();
+    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+
+    private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions) {
+        this.info = info;
+        this.context = context;
+        this.functions = functions;
+    }
+
+    /** Probes once (later calls return the cached answer); never throws. */
+    public static synchronized CudaProbe probe() {
+        if (probe == null) {
+            probe = runProbe(CudaKernelCatalog.get());
+            if (probe.available()) {
+                LOG.info("GPU: {}; {}", probe.describe(), CudaKernelCatalog.get().describe());
+            } else {
+                LOG.info("GPU: {}", probe.describe());
+            }
+        }
+        return probe;
+    }
+
+    public static boolean available() {
+        return probe().available();
+    }
+
+    /** The device; throws {@link CudaException} with the probe's reason when there is none. */
+    public static CudaDevice get() {
+        CudaProbe p = probe();
+        if (!p.available()) {
+            throw new CudaException(p.describe());
+        }
+        return instance;
+    }
+
+    public CudaProbe info() {
+        return info;
+    }
+
+    /** The probe proper; package-private so a test can show that a jar without kernels is "no GPU". */
+    static CudaProbe runProbe(CudaKernelCatalog catalog) {
+        if (!catalog.hasKernels()) {
+            return CudaProbe.none(catalog.describe());
+        }
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            int[] count = {0};
+            cuDeviceGetCount(count);
+            if (count[0] == 0) {
+                return CudaProbe.none("the CUDA driver reports no device");
+            }
+            CUdevice dev = new CUdevice();
+            cuDeviceGet(dev, 0);
+            byte[] nameBytes = new byte[256];
+            cuDeviceGetName(nameBytes, nameBytes.length, dev);
+            String name = new String(nameBytes, StandardCharsets.US_ASCII).replace("\0", "").strip();
+            int major = attribute(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+            int minor = attribute(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+            if (major < 8) {
+                return CudaProbe.none(name + " has compute capability " + major + "." + minor
+                        + "; the kernels need 8.0 or newer");
+            }
+            CudaProbe found = new CudaProbe(null, name, major, minor,
+                    attribute(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+                    attribute(dev, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
+            CUcontext ctx = new CUcontext();
+            cuDevicePrimaryCtxRetain(ctx, dev);
+            cuCtxSetCurrent(ctx);
+            Map<String, CUfunction> fns = new HashMap<>();
+            for (String module : catalog.modules()) {
+                CUmodule m = new CUmodule();
+                try {
+                    cuModuleLoadData(m, catalog.ptx(module, found.ptxTarget()));
+                } catch (jcuda.CudaException e) {
+                    return CudaProbe.none("the driver rejected module " + module + "." + found.ptxTarget()
+                            + ".ptx: " + e.getMessage());
+                }
+                for (String entry : PtxEntries.of(new String(catalog.ptx(module, found.ptxTarget()),
+                        StandardCharsets.US_ASCII))) {
+                    CUfunction f = new CUfunction();
+                    cuModuleGetFunction(f, m, entry);
+                    fns.put(entry, f);
+                }
+            }
+            instance = new CudaDevice(found, ctx, fns);
+            instance.current.set(true);
+            return found;
+        } catch (LinkageError e) {
+            return CudaProbe.none("CUDA driver not loadable (" + conciseLinkError(e) + ")");
+        } catch (jcuda.CudaException e) {
+            return CudaProbe.none("CUDA error during start-up: " + e.getMessage());
+        } catch (RuntimeException e) {
+            return CudaProbe.none("GPU start-up failed: " + e);
+        }
+    }
+
+    /**
+     * JCuda's UnsatisfiedLinkError message holds every load attempt with its stack trace; the line naming the
+     * missing library (usually {@code libcuda.so.1: cannot open shared object file}) is the useful part.
+     */
+    static String conciseLinkError(LinkageError e) {
+        String msg = String.valueOf(e.getMessage());
+        for (String line : msg.split("\\R")) {
+            int i = line.indexOf("cannot open shared object file");
+            if (i >= 0) {
+                String lib = line.substring(0, Math.max(0, i - 2));
+                lib = lib.substring(lib.lastIndexOf(' ') + 1);
+                return lib.replaceAll(":$", "") + ": cannot open shared object file";
+            }
+        }
+        return e.getClass().getSimpleName() + ": " + msg.lines().findFirst().orElse("");
+    }
+
+    private static int attribute(CUdevice dev, int attr) {
+        int[] v = {0};
+        cuDeviceGetAttribute(v, attr, dev);
+        return v[0];
+    }
+
+    /** Makes the context current on the calling thread (once per thread). */
+    public void makeCurrent() {
+        if (!current.get()) {
+            cuCtxSetCurrent(context);
+            current.set(true);
+        }
+    }
+
+    /**
+     * Launches kernel {@code name} on a 1-D block of {@code threads} with {@code grid} = (gx, gy, gz) and
+     * {@code sharedBytes} of dynamic shared memory. Arguments: {@link DeviceBuffer}, {@link NativePointerObject}
+     * (a device pointer), {@link Integer} or {@link Float}, in the kernel's order. Asynchronous: errors of the
+     * kernel itself surface at the next {@link #synchronize()}.
+     */
+    public void launch(String name, int gx, int gy, int gz, int threads, int sharedBytes, Object... args) {
+        makeCurrent();
+        CUfunction f = functions.get(name);
+        if (f == null) {
+            throw new CudaException("no kernel " + name + " in the loaded modules " + CudaKernelCatalog.get().modules());
+        }
+        if (sharedBytes > 48 * 1024 && sharedOptIn.getOrDefault(f, 0) < sharedBytes) {
+            if (sharedBytes > info.maxSharedPerBlockOptin()) {
+                throw new CudaException(name + " needs " + sharedBytes + " bytes of shared memory; " + info.name()
+                        + " allows " + info.maxSharedPerBlockOptin());
+            }
+            cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+            sharedOptIn.put(f, sharedBytes);
+        }
+        if (gx < 1 || gy < 1 || gz < 1 || gy > 65_535 || gz > 65_535 || threads < 1 || threads > 1024) {
+            throw new CudaException(name + ": bad launch shape grid (" + gx + ", " + gy + ", " + gz + ") x "
+                    + threads + " threads");
+        }
+        Pointer[] params = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = switch (args[i]) {
+                case DeviceBuffer b -> Pointer.to(b.pointer());
+                case NativePointerObject p -> Pointer.to(p);
+                case Integer v -> Pointer.to(new int[]{v});
+                case Float v -> Pointer.to(new float[]{v});
+                default -> throw new IllegalArgumentException("kernel argument " + i + " of " + name
+                        + " has unsupported type " + args[i].getClass().getName());
+            };
+        }
+        cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, Pointer.to(params), null);
+    }
+
+    /** Waits for all launched work; throws with the driver's message when a kernel failed. */
+    public void synchronize() {
+        makeCurrent();
+        cuCtxSynchronize();
+    }
+}

@@ -1,0 +1,72 @@
+package io.expertmesh.cuda;
+
+import static io.expertmesh.cuda.ElementwiseOps.fits;
+import static io.expertmesh.cuda.ElementwiseOps.fitsBf16;
+import static io.expertmesh.cuda.ElementwiseOps.require;
+
+/** Launchers for {@code linear.cu}: products with a weight in the checkpoint's [out, in] layout. */
+public final class LinearOps {
+    private static final int WARPS_PER_BLOCK = 8;
+    private static final int TILE = 64;
+
+    private final CudaDevice device;
+
+    public LinearOps(CudaDevice device) {
+        this.device = device;
+    }
+
+    /**
+     * {@code out[b, r] = Σ_c w[r, c] · x[b, c]}: float32 activations and accumulation, weights bf16 or f32.
+     */
+    public void linear(DeviceBuffer w, boolean bf16Weights, DeviceBuffer x, DeviceBuffer out, int rows, int cols,
+                       int batch) {
+        require(rows > 0 && cols > 0 && batch > 0, "rows, cols and batch must be positive, got " + rows + ", "
+                + cols + ", " + batch);
+        if (bf16Weights) {
+            fitsBf16(w, (long) rows * cols, "weight");
+        } else {
+            fits(w, (long) rows * cols, "weight");
+        }
+        fits(x, (long) batch * cols, "x");
+        fits(out, (long) batch * rows, "out");
+        device.launch(bf16Weights ? "linear_bf16w_f32" : "linear_f32w_f32", (rows + WARPS_PER_BLOCK - 1)
+                / WARPS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+    }
+
+    /** Tensor cores: {@code C[m, n] = Σ_k A[m, k] · B[n, k]}, A and B bf16, C float32 [M, N]. */
+    public void gemmBf16(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k) {
+        require(m > 0 && n > 0 && k > 0, "M, N, K must be positive, got " + m + ", " + n + ", " + k);
+        fitsBf16(a, (long) m * k, "A");
+        fitsBf16(b, (long) n * k, "B");
+        fits(c, (long) m * n, "C");
+        device.launch("gemm_bf16_tc", (n + TILE - 1) / TILE, (m + TILE - 1) / TILE, 1, 128, 0, a, b, c, m, n, k);
+    }
+
+    /**
+     * Expert FFN products grouped by expert: rows {@code [offsets[e], offsets[e+1])} of A times expert e's
+     * weight {@code W[e]} ([N, K] each, stacked), into the same rows of C. {@code offsetsHost} is the same
+     * table as {@code offsets} (the host copy sizes the grid).
+     */
+    public void groupedGemmBf16(DeviceBuffer a, DeviceBuffer w, DeviceBuffer c, DeviceBuffer offsets,
+                                int[] offsetsHost, int n, int k) {
+        int experts = offsetsHost.length - 1;
+        require(experts >= 1 && offsetsHost[0] == 0, "offsets must start at 0 and name at least one expert");
+        int maxRows = 0;
+        for (int e = 0; e < experts; e++) {
+            int rows = offsetsHost[e + 1] - offsetsHost[e];
+            require(rows >= 0, "offsets must not decrease (expert " + e + ")");
+            maxRows = Math.max(maxRows, rows);
+        }
+        int total = offsetsHost[experts];
+        require(n > 0 && k > 0, "N and K must be positive, got " + n + ", " + k);
+        if (maxRows == 0) {
+            return;
+        }
+        fitsBf16(a, (long) total * k, "A");
+        fitsBf16(w, (long) experts * n * k, "W");
+        fits(c, (long) total * n, "C");
+        fits(offsets, experts + 1, "offsets");
+        device.launch("grouped_gemm_bf16_tc", (n + TILE - 1) / TILE, (maxRows + TILE - 1) / TILE, experts, 128, 0,
+                a, w, c, offsets, n, k);
+    }
+}

@@ -1,0 +1,63 @@
+package io.expertmesh.cuda.check;
+
+import io.expertmesh.core.kernel.ComputePool;
+import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.cuda.CudaDevice;
+import io.expertmesh.cuda.CudaKernelCatalog;
+import io.expertmesh.cuda.CudaKernels;
+import io.expertmesh.cuda.CudaProbe;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The GPU host's check without Maven or JUnit: every kernel against its CPU reference ({@link KernelChecks}),
+ * then greedy generation on each fixture model directory given, GPU against CPU. Exit 0 when everything
+ * passed, 1 when something failed, 3 when there is no usable GPU.
+ * Usage: {@code GpuCheck [--seed S] [MODEL_DIR ...]}.
+ */
+public final class GpuCheck {
+    private GpuCheck() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        long seed = System.nanoTime();
+        List<Path> models = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--seed")) {
+                seed = Long.parseLong(args[++i]);
+            } else {
+                models.add(Path.of(args[i]));
+            }
+        }
+        System.out.println("kernels: " + CudaKernelCatalog.get().describe());
+        CudaProbe probe = CudaDevice.probe();
+        System.out.println("device:  " + probe.describe());
+        if (!probe.available()) {
+            System.exit(3);
+        }
+        System.out.println("seed:    " + seed);
+        List<CheckResult> results = new ArrayList<>();
+        for (CheckResult r : new KernelChecks(CudaDevice.get(), seed).all()) {
+            System.out.println(r);
+            results.add(r);
+        }
+        int[] prompt = {1, 17, 42, 99, 5, 200, 3, 77};  // inside every fixture vocabulary (256)
+        for (Path dir : models) {
+            if (!Files.isDirectory(dir)) {
+                throw new IllegalArgumentException("model directory " + dir + " does not exist");
+            }
+            try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
+                 CudaKernels gpu = new CudaKernels(pool)) {
+                CheckResult r = GreedyComparison.compare(dir, gpu, new VectorKernels(pool), prompt, 16);
+                System.out.println(r);
+                results.add(r);
+            }
+        }
+        long failed = results.stream().filter(r -> !r.passed()).count();
+        System.out.println(failed == 0 ? "ALL " + results.size() + " GPU CHECKS PASSED"
+                : failed + " OF " + results.size() + " GPU CHECKS FAILED");
+        System.exit(failed == 0 ? 0 : 1);
+    }
+}

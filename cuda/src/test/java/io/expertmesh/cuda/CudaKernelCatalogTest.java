@@ -1,0 +1,110 @@
+package io.expertmesh.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The PTX build: runs on any machine; the nvcc/ptxas parts only where those tools are installed. */
+class CudaKernelCatalogTest {
+    /** Every kernel the Java launchers call, by module. */
+    static final Map<String, Set<String>> EXPECTED = Map.of(
+            "elementwise", Set.of("rms_norm_f32", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32",
+                    "topk_gate_f32"),
+            "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
+            "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1",
+                    "mla_decode_split_512_64_s2_smem_o", "mla_decode_merge"),
+            "attention", Set.of("gqa_decode_paged", "prefill_causal"));
+
+    static Optional<Path> tool(String name) {
+        for (String dir : (System.getenv().getOrDefault("PATH", "") + ":/usr/local/cuda/bin:/usr/local/bin")
+                .split(":")) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, name);
+            if (Files.isExecutable(p)) {
+                return Optional.of(p);
+            }
+        }
+        return Optional.empty();
+    }
+
+    @Test
+    void catalog_builtWithNvcc_holdsEveryModuleForBothTargetsWithItsKernels() {
+        assumeTrue(Boolean.getBoolean("expertmesh.ptx.built"), "built without the nvcc profile");
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        assertTrue(c.hasKernels(), c.describe());
+        assertEquals(new TreeSet<>(EXPECTED.keySet()), new TreeSet<>(c.modules()));
+        for (String module : c.modules()) {
+            for (String target : List.of("sm_90", "sm_80")) {
+                String ptx = new String(c.ptx(module, target), StandardCharsets.US_ASCII);
+                assertEquals(EXPECTED.get(module), Set.copyOf(PtxEntries.of(ptx)), module + "." + target);
+                String want = target.equals("sm_90") ? ".target sm_90" : ".target sm_80";
+                assertTrue(ptx.contains(want), module + "." + target + " lacks " + want);
+            }
+        }
+    }
+
+    @Test
+    void ptx_sm90_isAcceptedByPtxas(@TempDir Path tmp) throws IOException, InterruptedException {
+        Optional<Path> ptxas = tool("ptxas");
+        assumeTrue(ptxas.isPresent(), "ptxas not installed");
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        assumeTrue(c.hasKernels(), c.describe());
+        for (String module : c.modules()) {
+            byte[] z = c.ptx(module, "sm_90");
+            Path f = tmp.resolve(module + ".ptx");
+            Files.write(f, Arrays.copyOf(z, z.length - 1));  // without the driver's NUL terminator
+            Process p = new ProcessBuilder(ptxas.get().toString(), "-arch=sm_90", "-o", tmp.resolve(module + ".cubin")
+                    .toString(), f.toString()).redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "ptxas timed out on " + module);
+            assertEquals(0, p.exitValue(), module + ": " + log);
+            assertTrue(Files.size(tmp.resolve(module + ".cubin")) > 0, module);
+        }
+    }
+
+    @Test
+    void ptx_nulTerminatedForTheDriver() {
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        assumeTrue(c.hasKernels(), c.describe());
+        byte[] z = c.ptx("elementwise", "sm_90");
+        assertEquals(0, z[z.length - 1]);
+    }
+
+    @Test
+    void describe_withoutKernels_saysSo() {
+        CudaKernelCatalog empty = CudaKernelCatalog.of(List.of(), "none");
+        assertFalse(empty.hasKernels());
+        assertTrue(empty.describe().startsWith("no GPU kernels in this build"), empty.describe());
+        CudaKernelCatalog partial = CudaKernelCatalog.of(List.of("linear"), "nvcc");
+        assertFalse(partial.hasKernels());
+        assertTrue(partial.describe().contains("incomplete"), partial.describe());
+    }
+
+    @Test
+    void probe_jarWithoutKernels_isNoGpuWithThatReason() {
+        CudaProbe p = CudaDevice.runProbe(CudaKernelCatalog.of(List.of(), "none"));
+        assertFalse(p.available());
+        assertTrue(p.describe().startsWith("no GPU: no GPU kernels in this build"), p.describe());
+    }
+
+    @Test
+    void ptxEntries_parsesVisibleEntries() {
+        String ptx = ".visible .entry foo_bar(\n.param .u64 a\n)\n{ ret; }\n.visible .entry baz2 (\n)\n{ }\n"
+                + ".func notAKernel(\n)";
+        assertEquals(List.of("foo_bar", "baz2"), PtxEntries.of(ptx));
+    }
+}

@@ -1,0 +1,166 @@
+package io.expertmesh.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.yaml.snakeyaml.Yaml;
+
+/**
+ * deploy/compose/compose.yaml: checked by Docker's own parser when one is installed ({@code docker compose} or
+ * {@code docker-compose}: {@code config -q}), and always by a schema check of the Compose specification's keys
+ * that the file uses, plus the wiring (every variable an option of its command, depends_on and worker names).
+ */
+class ComposeFileTest {
+    private static final Path COMPOSE = DeployFiles.ROOT.resolve("compose/compose.yaml");
+    // From the Compose specification (compose-spec.json): the top-level and service properties.
+    private static final Set<String> TOP_LEVEL = Set.of("version", "name", "services", "networks", "volumes",
+            "secrets", "configs", "include", "models");
+    private static final Set<String> SERVICE_KEYS = Set.of("annotations", "attach", "build", "blkio_config",
+            "cap_add", "cap_drop", "cgroup", "cgroup_parent", "command", "configs", "container_name", "cpu_count",
+            "cpu_percent", "cpu_shares", "cpu_quota", "cpu_period", "cpu_rt_period", "cpu_rt_runtime", "cpus",
+            "cpuset", "credential_spec", "depends_on", "deploy", "develop", "device_cgroup_rules", "devices", "dns",
+            "dns_opt", "dns_search", "domainname", "entrypoint", "env_file", "environment", "expose", "extends",
+            "external_links", "extra_hosts", "gpus", "group_add", "healthcheck", "hostname", "image", "init", "ipc",
+            "isolation", "labels", "links", "logging", "mac_address", "mem_limit", "mem_reservation",
+            "mem_swappiness", "memswap_limit", "network_mode", "networks", "oom_kill_disable", "oom_score_adj",
+            "pid", "pids_limit", "platform", "ports", "privileged", "profiles", "pull_policy", "read_only",
+            "restart", "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period",
+            "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "user", "userns_mode", "uts",
+            "volumes", "volumes_from", "working_dir");
+    private static final Set<String> HEALTHCHECK_KEYS = Set.of("disable", "interval", "retries", "test", "timeout",
+            "start_period", "start_interval");
+    private static final Set<String> DEPENDS_CONDITIONS = Set.of("service_started", "service_healthy",
+            "service_completed_successfully");
+    private static final Set<String> RESTART = Set.of("no", "always", "on-failure", "unless-stopped");
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> load() throws IOException {
+        // SnakeYAML resolves the file's anchors and << merge keys, as Compose does.
+        return new Yaml().load(Files.readString(COMPOSE));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Map<String, Object>> services() throws IOException {
+        return (Map<String, Map<String, Object>>) load().get("services");
+    }
+
+    @Test
+    void compose_dockersOwnParser_acceptsIt_whenInstalled() throws Exception {
+        List<String> cmd = null;
+        for (List<String> candidate : List.of(List.of("docker", "compose"), List.of("docker-compose"))) {
+            if (runs(candidate, "version")) {
+                cmd = candidate;
+                break;
+            }
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(cmd != null,
+                "neither 'docker compose' nor 'docker-compose' is installed; the schema check below still runs");
+        List<String> full = new ArrayList<>(cmd);
+        full.addAll(List.of("-f", COMPOSE.toString(), "config", "-q"));
+        Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), String.join(" ", full) + ":\n" + out);
+    }
+
+    private static boolean runs(List<String> cmd, String arg) {
+        try {
+            List<String> full = new ArrayList<>(cmd);
+            full.add(arg);
+            Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void compose_keysOfTheComposeSpecification() throws IOException {
+        Map<String, Object> doc = load();
+        List<String> problems = new ArrayList<>();
+        for (String k : doc.keySet()) {
+            if (!TOP_LEVEL.contains(k) && !k.startsWith("x-")) {
+                problems.add("top-level key " + k);
+            }
+        }
+        for (var e : services().entrySet()) {
+            String s = e.getKey();
+            for (String k : e.getValue().keySet()) {
+                if (!SERVICE_KEYS.contains(k) && !k.startsWith("x-")) {
+                    problems.add(s + ": unknown service key " + k);
+                }
+            }
+            Object hc = e.getValue().get("healthcheck");
+            if (!(hc instanceof Map<?, ?> h)) {
+                problems.add(s + ": no healthcheck");
+            } else {
+                for (Object k : h.keySet()) {
+                    if (!HEALTHCHECK_KEYS.contains(k)) {
+                        problems.add(s + ": unknown healthcheck key " + k);
+                    }
+                }
+                if (!(h.get("test") instanceof List<?> test) || !"CMD".equals(test.getFirst())) {
+                    problems.add(s + ": healthcheck test must be an exec list starting with CMD");
+                }
+            }
+            Object restart = e.getValue().get("restart");
+            if (restart != null && !RESTART.contains(restart.toString())) {
+                problems.add(s + ": restart " + restart);
+            }
+            if (!(e.getValue().get("environment") instanceof Map<?, ?> env)) {
+                problems.add(s + ": environment must be a mapping");
+            } else {
+                env.values().forEach(v -> {
+                    if (!(v instanceof String)) {
+                        problems.add(s + ": environment values must be strings (quote numbers): " + v);
+                    }
+                });
+            }
+        }
+        assertEquals(List.of(), problems);
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void compose_wiring_variablesAreOptions_routerDependsOnHealthyWorkersAndCache() throws IOException {
+        Map<String, Map<String, Object>> services = services();
+        List<String> problems = new ArrayList<>();
+        for (var e : services.entrySet()) {
+            String command = ((List<String>) e.getValue().get("command")).getFirst();
+            problems.addAll(DeployFiles.unknownVariables(e.getKey(), command,
+                    (Map<String, ?>) e.getValue().get("environment")));
+        }
+        assertEquals(List.of(), problems);
+        Map<String, Object> router = services.get("router");
+        Map<String, String> env = (Map<String, String>) router.get("environment");
+        Map<String, Map<String, String>> deps = (Map<String, Map<String, String>>) router.get("depends_on");
+        for (String worker : env.get("EXPERTMESH_WORKERS").split(",")) {
+            String host = worker.substring(0, worker.indexOf(':'));
+            Map<String, Object> w = services.get(host);
+            assertNotNull(w, "router names worker " + host + ", a service of the file");
+            assertEquals("worker", ((List<?>) w.get("command")).getFirst());
+            assertEquals(worker.substring(worker.indexOf(':') + 1),
+                    ((Map<String, String>) w.get("environment")).get("EXPERTMESH_PORT"), host + " port");
+            assertEquals("service_healthy", deps.get(host).get("condition"), "router waits for " + host);
+        }
+        for (String member : env.get("EXPERTMESH_KV_MEMBERS").split(",")) {
+            String host = member.substring(0, member.indexOf(':'));
+            assertEquals("cache-node", ((List<?>) services.get(host).get("command")).getFirst());
+            assertEquals("service_healthy", deps.get(host).get("condition"), "router waits for " + host);
+        }
+        deps.values().forEach(d -> assertTrue(DEPENDS_CONDITIONS.contains(d.get("condition"))));
+    }
+}

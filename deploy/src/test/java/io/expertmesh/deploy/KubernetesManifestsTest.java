@@ -1,0 +1,230 @@
+package io.expertmesh.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** deploy/k8s: every manifest strictly valid, wired together, and the GPU overlay renders (with kubectl). */
+class KubernetesManifestsTest {
+    private static final Path K8S = DeployFiles.ROOT.resolve("k8s");
+    private static final Set<String> KUSTOMIZATION_KEYS = Set.of("apiVersion", "kind", "resources", "patches",
+            "labels", "namespace", "images", "configMapGenerator", "commonAnnotations");
+
+    /** The manifests of the base (every file but kustomization.yaml), strictly parsed. */
+    private static List<HasMetadata> base() throws IOException {
+        List<HasMetadata> all = new ArrayList<>();
+        for (Path p : DeployFiles.yamlFiles(K8S.resolve("base"))) {
+            if (!p.getFileName().toString().equals("kustomization.yaml")) {
+                all.addAll(StrictKubernetesYaml.parseAll(Files.readString(p)));
+            }
+        }
+        return all;
+    }
+
+    private static <T extends HasMetadata> T find(List<HasMetadata> all, Class<T> type, String name) {
+        return all.stream().filter(type::isInstance).map(type::cast).filter(o -> o.getMetadata().getName().equals(name))
+                .findFirst().orElseThrow(() -> new AssertionError("no " + type.getSimpleName() + " " + name));
+    }
+
+    @Test
+    void everyManifest_parsesStrictlyIntoTheKubernetesModel() throws IOException {
+        List<String> problems = new ArrayList<>();
+        int objects = 0;
+        for (Path p : DeployFiles.yamlFiles(K8S)) {
+            if (p.getFileName().toString().equals("kustomization.yaml")) {
+                continue;
+            }
+            try {
+                objects += StrictKubernetesYaml.parseAll(Files.readString(p)).size();
+            } catch (IOException | IllegalArgumentException e) {
+                problems.add(K8S.relativize(p) + ": " + e.getMessage());
+            }
+        }
+        assertEquals(List.of(), problems);
+        assertTrue(objects >= 8, "objects parsed: " + objects);
+    }
+
+    @Test
+    void strictParsing_misspeltField_fails() {
+        String bad = """
+                apiVersion: apps/v1
+                kind: StatefulSet
+                metadata: {name: x}
+                spec:
+                  template:
+                    spec:
+                      containers:
+                        - name: worker
+                          readinesProbe: {grpc: {port: 50061}}
+                """;
+        Exception e = assertThrows(Exception.class, () -> StrictKubernetesYaml.parseAll(bad));
+        assertTrue(e.getMessage().contains("readinesProbe"), e.getMessage());
+    }
+
+    @Test
+    void workers_statefulSetBehindHeadlessService_routerNamesEachReplica() throws IOException {
+        List<HasMetadata> all = base();
+        StatefulSet workers = find(all, StatefulSet.class, "expert-worker");
+        Service headless = find(all, Service.class, workers.getSpec().getServiceName());
+        assertEquals("None", headless.getSpec().getClusterIP());
+        assertEquals(workers.getSpec().getSelector().getMatchLabels(), headless.getSpec().getSelector());
+        int port = headless.getSpec().getPorts().getFirst().getPort();
+
+        Deployment router = find(all, Deployment.class, "expertmesh-router");
+        Container routerContainer = router.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < workers.getSpec().getReplicas(); i++) {
+            expected.add(workers.getMetadata().getName() + "-" + i + "." + headless.getMetadata().getName() + ":" + port);
+        }
+        assertEquals(String.join(",", expected), env(routerContainer).get("EXPERTMESH_WORKERS"));
+        // one init container waits for each worker
+        List<String> waited = router.getSpec().getTemplate().getSpec().getInitContainers().stream()
+                .map(c -> c.getArgs().get(c.getArgs().indexOf("--target") + 1)).toList();
+        assertEquals(expected, waited);
+    }
+
+    @Test
+    void cacheMembers_listEveryReplicaByStableName_inBothTheMembersAndTheRouter() throws IOException {
+        List<HasMetadata> all = base();
+        StatefulSet cache = find(all, StatefulSet.class, "expertmesh-cache");
+        Service headless = find(all, Service.class, cache.getSpec().getServiceName());
+        assertEquals("None", headless.getSpec().getClusterIP());
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < cache.getSpec().getReplicas(); i++) {
+            expected.add("expertmesh-cache-" + i + "." + headless.getMetadata().getName() + ":5801");
+        }
+        Container member = cache.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertEquals(String.join(",", expected), env(member).get("EXPERTMESH_MEMBERS"));
+        Container router = find(all, Deployment.class, "expertmesh-router").getSpec().getTemplate().getSpec()
+                .getContainers().getFirst();
+        assertEquals(String.join(",", expected), env(router).get("EXPERTMESH_KV_MEMBERS"));
+        assertEquals("hazelcast-client", env(router).get("EXPERTMESH_KV_STORE"));
+    }
+
+    @Test
+    void everyContainer_envNamesOptionsOfItsCommand_grpcProbesOnGrpcServers_nonRoot() throws IOException {
+        List<String> problems = new ArrayList<>();
+        for (HasMetadata o : base()) {
+            PodSpec pod = podSpec(o);
+            if (pod == null) {
+                continue;
+            }
+            assertTrue(pod.getSecurityContext().getRunAsNonRoot(), o.getMetadata().getName() + " runs as non-root");
+            List<Container> containers = new ArrayList<>(pod.getContainers());
+            containers.addAll(pod.getInitContainers());
+            for (Container c : containers) {
+                String command = c.getArgs().getFirst();
+                problems.addAll(DeployFiles.unknownVariables(o.getMetadata().getName() + "/" + c.getName(), command,
+                        env(c)));
+                assertFalse(c.getSecurityContext().getAllowPrivilegeEscalation(), c.getName());
+                if (command.equals("serve") || command.equals("worker")) {
+                    assertNotNull(c.getReadinessProbe().getGrpc(), c.getName() + " readiness is a gRPC probe");
+                    assertNotNull(c.getLivenessProbe().getGrpc(), c.getName() + " liveness is a gRPC probe");
+                    assertNotNull(c.getStartupProbe().getGrpc(), c.getName() + " startup is a gRPC probe");
+                    assertEquals(Integer.valueOf(env(c).get("EXPERTMESH_PORT")), c.getReadinessProbe().getGrpc().getPort(),
+                            c.getName() + " probes the port it serves");
+                    assertNotNull(c.getResources().getRequests().get("memory"), c.getName() + " requests memory");
+                }
+            }
+        }
+        assertEquals(List.of(), problems);
+    }
+
+    @Test
+    void kustomizations_knownKeys_referencedFilesExist() throws IOException {
+        for (Path k : DeployFiles.yamlFiles(K8S)) {
+            if (!k.getFileName().toString().equals("kustomization.yaml")) {
+                continue;
+            }
+            JsonNode doc = new YAMLMapper().readTree(k.toFile());
+            doc.fieldNames().forEachRemaining(f -> assertTrue(KUSTOMIZATION_KEYS.contains(f), k + ": unknown key " + f));
+            List<String> refs = new ArrayList<>();
+            doc.path("resources").forEach(r -> refs.add(r.asText()));
+            doc.path("patches").forEach(p -> refs.add(p.path("path").asText()));
+            assertFalse(refs.isEmpty(), k + " lists something");
+            for (String r : refs) {
+                assertTrue(Files.exists(k.getParent().resolve(r)), k + ": " + r + " does not exist");
+            }
+        }
+    }
+
+    /** With kubectl (it bundles kustomize) the overlays render, and the render is strictly valid too. */
+    @Test
+    void kustomize_gpuOverlay_givesWorkersOneGpuEach_baseNone() throws Exception {
+        assumeTrue(kubectlAvailable(), "kubectl not installed: the render check is skipped");
+        StatefulSet gpu = find(StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/gpu"))),
+                StatefulSet.class, "expert-worker");
+        Container worker = gpu.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertEquals(new Quantity("1"), worker.getResources().getLimits().get("nvidia.com/gpu"));
+        assertEquals("true", gpu.getSpec().getTemplate().getSpec().getNodeSelector().get("nvidia.com/gpu.present"));
+        assertNotNull(worker.getReadinessProbe().getGrpc(), "the patch keeps the base's probes");
+        List<HasMetadata> base = StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("base")));
+        Container cpuWorker = find(base, StatefulSet.class, "expert-worker").getSpec().getTemplate().getSpec()
+                .getContainers().getFirst();
+        assertFalse(cpuWorker.getResources().getLimits().containsKey("nvidia.com/gpu"));
+        assertEquals(base.size(), StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/gpu"))).size());
+    }
+
+    private static boolean kubectlAvailable() {
+        try {
+            Process p = new ProcessBuilder("kubectl", "version", "--client").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    private static String kustomize(Path dir) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("kubectl", "kustomize", dir.toString()).start();
+        byte[] err = new byte[0];
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        err = p.getErrorStream().readAllBytes();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "kubectl kustomize finished");
+        assertEquals(0, p.exitValue(), "kubectl kustomize " + dir + ": " + new String(err, StandardCharsets.UTF_8));
+        return out;
+    }
+
+    private static PodSpec podSpec(HasMetadata o) {
+        if (o instanceof Deployment d) {
+            return d.getSpec().getTemplate().getSpec();
+        }
+        if (o instanceof StatefulSet s) {
+            return s.getSpec().getTemplate().getSpec();
+        }
+        return null;
+    }
+
+    private static Map<String, String> env(Container c) {
+        Map<String, String> env = new LinkedHashMap<>();
+        for (EnvVar v : c.getEnv()) {
+            env.put(v.getName(), v.getValue());
+        }
+        return env;
+    }
+}
