@@ -62,6 +62,10 @@ final class BenchModelCommand implements Callable<Integer> {
                     + "JVM), with one and two micro-batches, and a skewed workload before/after a rebalance.")
     int workers;
 
+    @Option(names = "--skew-workers", paramLabel = "N",
+            description = "With --workers: workers of the skewed-workload rebalance test (default 4).")
+    int skewWorkers = 4;
+
     @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
     String expertWire = "exact";
 
@@ -86,7 +90,7 @@ final class BenchModelCommand implements Callable<Integer> {
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
         if (engine) {
             if (workers > 0) {
-                DistributedBench.run(model, batches, context, tokensPerStream, workers,
+                DistributedBench.run(model, batches, context, tokensPerStream, workers, skewWorkers,
                         io.expertmesh.router.experts.WireFormat.valueOf(expertWire.strip().toUpperCase(
                                 java.util.Locale.ROOT)), result, err);
             } else if (kvStoreCompare) {

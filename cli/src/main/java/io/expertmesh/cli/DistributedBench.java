@@ -41,7 +41,7 @@ final class DistributedBench {
     }
 
     static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, int workerCount,
-                    WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
+                    int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
         Path dir = SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
         int maxStreams = streams.stream().max(Integer::compare).orElse(1);
@@ -101,7 +101,32 @@ final class DistributedBench {
                     }
                 }
             }
-            skew(options, dir, config, engineConfig, addresses, wire, prompt, out, err);
+        } finally {
+            for (ExpertWorkerServer w : workers) {
+                w.close();
+            }
+        }
+        skew(options, dir, config, engineConfig, skewWorkers, wire, prompt, out, err);
+    }
+
+    /**
+     * A skewed workload: 32 greedy streams of only 2 distinct prompts, so each step routes to few experts; measured
+     * on its own workers (more workers, fewer experts each: the skew shows per worker) before and after a
+     * rebalance with 4 extra copies per layer.
+     */
+    private static void skew(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                             int workerCount, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
+            throws Exception {
+        List<ExpertWorkerServer> workers = new ArrayList<>();
+        try {
+            for (int i = 0; i < workerCount; i++) {
+                ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
+                        options.newKernels()).start();
+                w.awaitLoaded();
+                workers.add(w);
+            }
+            skew(options, dir, config, engineConfig, workers.stream().map(w -> "127.0.0.1:" + w.port()).toList(),
+                    wire, prompt, out, err);
         } finally {
             for (ExpertWorkerServer w : workers) {
                 w.close();
@@ -109,10 +134,6 @@ final class DistributedBench {
         }
     }
 
-    /**
-     * A skewed workload: 32 greedy streams of only 2 distinct prompts, so each step routes to few experts; measured
-     * before and after a rebalance with 4 extra copies per layer.
-     */
     private static void skew(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
                              List<String> addresses, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
             throws Exception {
