@@ -173,9 +173,14 @@ final class RemoteExperts implements RoutedExperts {
                             + attempts + " attempts; last: " + statuses.getLast());
                 }
                 List<Integer> retry = new ArrayList<>();
-                for (int i = 0; i < failed.size(); i++) {
-                    cluster.onCallFailed(failed.get(i).client.address(), statuses.get(i), epoch, layer);
-                    for (int p : failed.get(i).pairs) {
+                // Taking a worker out may load experts elsewhere (seconds): let the other micro-batch compute.
+                cluster.whileWaiting(() -> {
+                    for (int i = 0; i < failed.size(); i++) {
+                        cluster.onCallFailed(failed.get(i).client.address(), statuses.get(i), epoch, layer);
+                    }
+                });
+                for (Call c : failed) {
+                    for (int p : c.pairs) {
                         retry.add(p);
                     }
                 }
