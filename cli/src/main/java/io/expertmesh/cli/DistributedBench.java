@@ -50,13 +50,7 @@ final class DistributedBench {
         ObjectNode out = result.putObject("expert_parallel");
         List<ExpertWorkerServer> workers = new ArrayList<>();
         try {
-            for (int i = 0; i < workerCount; i++) {
-                ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
-                        options.newKernels()).start();
-                w.awaitLoaded();
-                workers.add(w);
-            }
-            List<String> addresses = workers.stream().map(w -> "127.0.0.1:" + w.port()).toList();
+            List<String> addresses = startWorkers(options, dir, workerCount, workers);
             List<Integer> reference;
             try (LoadedModel local = LoadedModel.open(dir, options.newKernels(), (a, b) -> { });
                  Engine engine = new Engine(local, engineConfig)) {
@@ -109,6 +103,18 @@ final class DistributedBench {
         skew(options, dir, config, engineConfig, skewWorkers, wire, prompt, out, err);
     }
 
+    /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */
+    private static List<String> startWorkers(ModelOptions options, Path dir, int count,
+                                             List<ExpertWorkerServer> started) throws Exception {
+        for (int i = 0; i < count; i++) {
+            ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
+                    options.newKernels()).start();
+            started.add(w);
+            w.awaitLoaded();
+        }
+        return started.stream().map(w -> "127.0.0.1:" + w.port()).toList();
+    }
+
     /**
      * A skewed workload: 32 greedy streams of only 2 distinct prompts, so each step routes to few experts; measured
      * on its own workers (more workers, fewer experts each: the skew shows per worker) before and after a
@@ -119,14 +125,8 @@ final class DistributedBench {
             throws Exception {
         List<ExpertWorkerServer> workers = new ArrayList<>();
         try {
-            for (int i = 0; i < workerCount; i++) {
-                ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
-                        options.newKernels()).start();
-                w.awaitLoaded();
-                workers.add(w);
-            }
-            skew(options, dir, config, engineConfig, workers.stream().map(w -> "127.0.0.1:" + w.port()).toList(),
-                    wire, prompt, out, err);
+            skew(options, dir, config, engineConfig, startWorkers(options, dir, workerCount, workers), wire, prompt,
+                    out, err);
         } finally {
             for (ExpertWorkerServer w : workers) {
                 w.close();
