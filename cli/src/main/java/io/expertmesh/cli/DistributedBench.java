@@ -100,7 +100,9 @@ final class DistributedBench {
                 w.close();
             }
         }
-        skew(options, dir, config, engineConfig, skewWorkers, wire, prompt, out, err);
+        // Its own step budget: 32 streams whatever --batches was.
+        EngineConfig skewConfig = new EngineConfig(16, 2L << 30, Math.max(512, 32 * prompt), 32, 64, false);
+        skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
     }
 
     /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */

@@ -55,6 +55,7 @@ public final class ExpertCluster implements AutoCloseable {
     private final AtomicLong rebalances = new AtomicLong();
     private volatile ExpertPlacement placement;
     private volatile Rebalance lastRebalance;
+    private volatile boolean closed;
 
     public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
                          DispatchObserver observer) {
@@ -454,10 +455,16 @@ public final class ExpertCluster implements AutoCloseable {
     }
 
     private void checkHealth() {
+        if (closed) {
+            return;
+        }
         boolean joined = false;
         for (String w : order) {
             WorkerClient c = clients.get(w);
             boolean ok = c.healthy(HEALTH_DEADLINE);
+            if (closed) {
+                return; // closing: the workers going away is expected
+            }
             if (c.live() && !ok) {
                 workerDown(w, "health check failed");
             } else if (!c.live() && ok) {
@@ -506,6 +513,7 @@ public final class ExpertCluster implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         background.shutdownNow();
         for (WorkerClient c : clients.values()) {
             c.close();
