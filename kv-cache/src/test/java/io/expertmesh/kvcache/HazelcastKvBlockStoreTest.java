@@ -252,7 +252,8 @@ class HazelcastKvBlockStoreTest {
         boolean accepted = client.publish(TestBlocks.tiny(10));
 
         assertTrue(got.isEmpty());
-        assertTrue(lookupMillis < 100, "an offline client fails lookups at once, took " + lookupMillis + " ms");
+        // "At once" against the seconds a reconnect attempt takes; generous for a loaded 2-core CI machine.
+        assertTrue(lookupMillis < 1000, "an offline client fails lookups at once, took " + lookupMillis + " ms");
         assertTrue(accepted, "publishing still queues");
         assertTrue(client.stats().lookupErrors() >= 1);
     }
