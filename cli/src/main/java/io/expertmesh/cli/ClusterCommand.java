@@ -3,12 +3,16 @@ package io.expertmesh.cli;
 import io.expertmesh.cli.cluster.ChildExit;
 import io.expertmesh.cli.cluster.ChildSpec;
 import io.expertmesh.cli.cluster.ClusterPlan;
+import io.expertmesh.cli.cluster.ClusterTls;
 import io.expertmesh.cli.cluster.JavaCommand;
 import io.expertmesh.cli.cluster.ManagedChild;
 import io.expertmesh.cli.cluster.Readiness;
 import io.expertmesh.cli.cluster.SupervisedChild;
 import io.expertmesh.cli.cluster.Supervisor;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.security.BearerTokens;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -81,16 +85,35 @@ final class ClusterCommand implements Callable<Integer> {
             description = "How long each process may take to become ready (default 600).")
     long startupTimeoutSeconds = 600;
 
+    // One directory instead of seven flags: the cluster needs one CA, one router certificate (which is also the
+    // client certificate of its worker links) and one worker certificate shared by its workers.
+    @Option(names = "--tls-dir", paramLabel = "DIR",
+            description = {"TLS everywhere gRPC goes: the router serves TLS, router-worker links use mutual TLS and "
+                    + "the workers let in only the router's certificate. DIR holds ca.pem, router.pem, "
+                    + "router-key.pem, worker.pem, worker-key.pem (PEM, PKCS#8 keys; both certificates must name "
+                    + "IP 127.0.0.1; router.pem needs serverAuth and clientAuth). Clients then pass "
+                    + "--tls-ca DIR/ca.pem. The KV cache tier stays plaintext on 127.0.0.1."})
+    Path tlsDir;
+
+    @Option(names = "--auth-tokens", paramLabel = "FILE",
+            description = "Passed to the router: bearer tokens its public API accepts ('TOKEN SCOPE[,SCOPE]' lines).")
+    Path authTokens;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
         validate();
+        ClusterTls tls = tlsDir == null ? null : ClusterTls.fromDirectory(tlsDir, HOST);
+        if (authTokens != null) {
+            BearerTokens.load(authTokens); // a bad file is exit 2 here, not a router that dies at start-up
+        }
         Path dir = model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
         ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), HOST, port == 0 ? freePort() : port,
                 freePorts(workers), freePorts(cacheNodes), redundantExperts, threads != null ? threads
-                : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds);
+                : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,
+                tls, authTokens == null ? null : authTokens.toAbsolutePath());
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Supervisor supervisor = new Supervisor(line -> {
@@ -181,15 +204,25 @@ final class ClusterCommand implements Callable<Integer> {
             ManagedChild c = caches.get(i);
             Readiness.awaitTcp(c.name(), HOST, plan.cachePorts().get(i), startup, died);
         }
+        // With TLS the checks speak TLS too; workers want a client certificate of the CA, so they get the router's.
+        ChannelCredentials toWorkers = plan.tls() == null ? InsecureChannelCredentials.create()
+                : plan.tls().workerClientCredentials();
+        ChannelCredentials toRouter = plan.tls() == null ? InsecureChannelCredentials.create()
+                : plan.tls().routerClientCredentials();
         for (int i = 0; i < workerChildren.size(); i++) {
             ManagedChild w = workerChildren.get(i);
-            Readiness.awaitGrpcServing(w.name(), HOST, plan.workerPorts().get(i), startup, died);
+            Readiness.awaitGrpcServing(w.name(), HOST, plan.workerPorts().get(i), toWorkers, startup, died);
         }
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
                 plan.routerArgs()), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
-        Readiness.awaitGrpcServing(router.name(), HOST, plan.routerPort(), startup, died);
+        Readiness.awaitGrpcServing(router.name(), HOST, plan.routerPort(), toRouter, startup, died);
         out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + HOST + ":"
                 + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
+        if (plan.tls() != null || plan.authTokens() != null) {
+            out.println("expertmesh cluster: clients connect with --target " + HOST + ":" + plan.routerPort()
+                    + (plan.tls() != null ? " --tls-ca " + plan.tls().ca() : "")
+                    + (plan.authTokens() != null ? " --token-file FILE (a token of " + plan.authTokens() + ")" : ""));
+        }
         out.flush();
     }
 

@@ -1,14 +1,29 @@
 package io.expertmesh.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.cli.cluster.JavaCommand;
+import io.expertmesh.client.ClientConfig;
 import io.expertmesh.client.ExpertMeshClient;
+import io.expertmesh.client.ExpertMeshException;
 import io.expertmesh.client.GenerateResult;
+import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.proto.inference.v1.SamplingParams;
 import io.expertmesh.proto.inference.v1.TokenIds;
+import io.expertmesh.security.BearerToken;
+import io.expertmesh.security.TestCa;
+import io.expertmesh.security.TlsCredentials;
+import io.expertmesh.security.TlsFiles;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,6 +31,8 @@ import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -26,6 +43,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code expertmesh cluster} as a real process tree on the reference fixture: a cache node, workers holding no
@@ -151,6 +169,81 @@ class ClusterCommandProcessTest {
         }
         assertTrue(c.err().stream().anyMatch(l -> l.contains("[router]") && l.contains("Draining")),
                 "the router drained first:\n" + String.join("\n", c.err()));
+    }
+
+    private static GenerateRequest referenceRequest() {
+        TokenIds.Builder ids = TokenIds.newBuilder();
+        Arrays.stream(PROMPT).forEach(ids::addIds);
+        return GenerateRequest.newBuilder().setTokenIds(ids).setMaxTokens(9).setIgnoreEos(true)
+                .setSampling(SamplingParams.newBuilder().setTemperature(0f)).build();
+    }
+
+    private static Status.Code generateFails(ClientConfig config, String target) {
+        try (ExpertMeshClient client = ExpertMeshClient.builder(target).config(config).build()) {
+            ExpertMeshException e = assertThrows(ExpertMeshException.class,
+                    () -> client.generate(referenceRequest()));
+            return e.getStatus().getCode();
+        }
+    }
+
+    @Test
+    void cluster_tlsDirAndTokens_generateNeedsTlsAndToken_workersAllowOnlyTheRouter(@TempDir Path dir)
+            throws Exception {
+        TestCa ca = TestCa.create(dir, "cluster");
+        TestCa.Issued router = ca.serverAndClient("router");
+        TestCa.Issued worker = ca.server("worker");
+        TestCa.Issued intruder = ca.client("intruder"); // the right CA, the wrong name
+        Path tls = Files.createDirectory(dir.resolve("tls"));
+        Files.copy(ca.certFile(), tls.resolve("ca.pem"));
+        Files.copy(router.cert(), tls.resolve("router.pem"));
+        Files.copy(router.key(), tls.resolve("router-key.pem"));
+        Files.copy(worker.cert(), tls.resolve("worker.pem"));
+        Files.copy(worker.key(), tls.resolve("worker-key.pem"));
+        String token = "cluster-tls-token-0123456789abcdef";
+        Path tokens = Files.write(dir.resolve("tokens.txt"), List.of(token + " generate"));
+
+        Cluster c = start("--workers", "1", "--cache-nodes", "0", "--tls-dir", tls.toString(),
+                "--auth-tokens", tokens.toString());
+        String target = "127.0.0.1:" + c.port();
+        ClientConfig overTls = ClientConfig.defaults().withTls(TlsFiles.client(tls.resolve("ca.pem")));
+
+        GenerateResult r;
+        try (ExpertMeshClient client = ExpertMeshClient.builder(target)
+                .config(overTls.withToken(BearerToken.of(token))).build()) {
+            r = client.generate(referenceRequest());
+        }
+        assertEquals(List.of(765, 164, 924, 360, 550, 932, 152, 385, 494),
+                r.tokens().stream().map(t -> t.getTokenId()).toList(), "the reference greedy tokens over TLS");
+        assertEquals(Status.Code.UNAVAILABLE, generateFails(ClientConfig.defaults(), target),
+                "a plaintext client cannot talk to the TLS router");
+        assertEquals(Status.Code.UNAUTHENTICATED, generateFails(overTls, target), "TLS without a token");
+        assertTrue(c.out().stream().anyMatch(l -> l.contains("--tls-ca " + tls.toAbsolutePath().resolve("ca.pem"))),
+                "the cluster tells clients what to pass: " + c.out());
+
+        // The worker: plaintext refused; a certificate of the cluster CA not named "router" gets no expert RPCs.
+        ProcessHandle workerProcess = children(c.process()).stream().filter(k -> commandLine(k).contains("worker"))
+                .findFirst().orElseThrow();
+        List<String> workerArgs = commandLine(workerProcess);
+        int workerPort = Integer.parseInt(workerArgs.get(workerArgs.indexOf("--port") + 1));
+        assertEquals(Status.Code.UNAVAILABLE, workerStatus(InsecureChannelCredentials.create(), workerPort));
+        assertEquals(Status.Code.PERMISSION_DENIED, workerStatus(TlsCredentials.channel(
+                TlsFiles.client(tls.resolve("ca.pem"), intruder.cert(), intruder.key())), workerPort));
+        assertEquals(Status.Code.OK, workerStatus(TlsCredentials.channel(TlsFiles.client(tls.resolve("ca.pem"),
+                tls.resolve("router.pem"), tls.resolve("router-key.pem"))), workerPort), "the router's certificate");
+    }
+
+    /** The status code of a GetWorkerStatus call to the worker on {@code port} over {@code credentials}. */
+    private static Status.Code workerStatus(ChannelCredentials credentials, int port) {
+        ManagedChannel ch = Grpc.newChannelBuilderForAddress("127.0.0.1", port, credentials).build();
+        try {
+            ExpertServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .getWorkerStatus(GetWorkerStatusRequest.getDefaultInstance());
+            return Status.Code.OK;
+        } catch (StatusRuntimeException e) {
+            return e.getStatus().getCode();
+        } finally {
+            ch.shutdownNow();
+        }
     }
 
     @Test

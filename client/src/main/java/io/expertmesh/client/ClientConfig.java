@@ -2,7 +2,9 @@ package io.expertmesh.client;
 
 import io.expertmesh.security.BearerToken;
 import io.expertmesh.security.TlsFiles;
+import io.grpc.ClientInterceptor;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -29,10 +31,16 @@ import java.util.Objects;
  * @param token                 bearer token sent with every call, or {@code null}; sent only over TLS or to a
  *                              loopback address (the call fails UNAUTHENTICATED otherwise); masked in
  *                              {@link #toString()}
+ * @param interceptors          gRPC client interceptors every call of the client goes through, the first of the
+ *                              list outermost (it sees each call first). The hook for tracing without this module
+ *                              depending on OpenTelemetry: e.g. {@code Telemetry.clientInterceptor(...)} of module
+ *                              {@code telemetry}, or OpenTelemetry's {@code GrpcTelemetry.newClientInterceptor()},
+ *                              puts the caller's current span context ({@code traceparent}) into each call's
+ *                              metadata, and the router's request span becomes its child. Empty by default
  */
 public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, int maxInboundMessageSize,
                            Duration keepAliveTime, Duration keepAliveTimeout, boolean keepAliveWithoutCalls,
-                           TlsFiles tls, BearerToken token) {
+                           TlsFiles tls, BearerToken token, List<ClientInterceptor> interceptors) {
 
     /** Default of {@link #unaryDeadline}: the helpers answer in milliseconds; 10 s covers a busy router. */
     public static final Duration DEFAULT_UNARY_DEADLINE = Duration.ofSeconds(10);
@@ -43,7 +51,20 @@ public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, in
     /** Default of {@link #keepAliveTimeout}. */
     public static final Duration DEFAULT_KEEP_ALIVE_TIMEOUT = Duration.ofSeconds(20);
 
+    /** Settings without interceptors. */
+    public ClientConfig(Duration unaryDeadline, Duration generateDeadline, int maxInboundMessageSize,
+                        Duration keepAliveTime, Duration keepAliveTimeout, boolean keepAliveWithoutCalls,
+                        TlsFiles tls, BearerToken token) {
+        this(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime, keepAliveTimeout,
+                keepAliveWithoutCalls, tls, token, List.of());
+    }
+
     public ClientConfig {
+        Objects.requireNonNull(interceptors, "interceptors (empty for none)");
+        if (interceptors.stream().anyMatch(Objects::isNull)) {
+            throw new IllegalArgumentException("interceptors must not contain null");
+        }
+        interceptors = List.copyOf(interceptors);
         Objects.requireNonNull(unaryDeadline, "unaryDeadline");
         Objects.requireNonNull(keepAliveTime, "keepAliveTime");
         Objects.requireNonNull(keepAliveTimeout, "keepAliveTimeout");
@@ -62,31 +83,31 @@ public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, in
     /** The defaults: 10 s unary deadline, no Generate deadline, 16 MiB messages, keepalive every 5 min. */
     public static ClientConfig defaults() {
         return new ClientConfig(DEFAULT_UNARY_DEADLINE, null, DEFAULT_MAX_INBOUND_MESSAGE_SIZE,
-                DEFAULT_KEEP_ALIVE_TIME, DEFAULT_KEEP_ALIVE_TIMEOUT, false, null, null);
+                DEFAULT_KEEP_ALIVE_TIME, DEFAULT_KEEP_ALIVE_TIMEOUT, false, null, null, List.of());
     }
 
     /** This config with another unary deadline. */
     public ClientConfig withUnaryDeadline(Duration deadline) {
         return new ClientConfig(deadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token, interceptors);
     }
 
     /** This config with another Generate deadline ({@code null}: none). */
     public ClientConfig withGenerateDeadline(Duration deadline) {
         return new ClientConfig(unaryDeadline, deadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token, interceptors);
     }
 
     /** This config with another largest accepted message size. */
     public ClientConfig withMaxInboundMessageSize(int bytes) {
         return new ClientConfig(unaryDeadline, generateDeadline, bytes, keepAliveTime, keepAliveTimeout,
-                keepAliveWithoutCalls, tls, token);
+                keepAliveWithoutCalls, tls, token, interceptors);
     }
 
     /** This config with other keepalive settings. */
     public ClientConfig withKeepAlive(Duration time, Duration timeout, boolean withoutCalls) {
         return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, time, timeout,
-                withoutCalls, tls, token);
+                withoutCalls, tls, token, interceptors);
     }
 
     /** This config over TLS with these files ({@code TlsFiles.client(caPem)}); {@code null}: plaintext. */
@@ -95,13 +116,23 @@ public record ClientConfig(Duration unaryDeadline, Duration generateDeadline, in
             throw new IllegalArgumentException("client TLS files cannot require client auth (a server setting)");
         }
         return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls, files, token);
+                keepAliveTimeout, keepAliveWithoutCalls, files, token, interceptors);
     }
 
     /** This config sending {@code token} as {@code authorization: Bearer ...}; {@code null}: no token. */
     public ClientConfig withToken(BearerToken token) {
         return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
-                keepAliveTimeout, keepAliveWithoutCalls, tls, token);
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token, interceptors);
+    }
+
+    /**
+     * This config with these client interceptors (replacing any set before), the first outermost; e.g.
+     * {@code withInterceptors(List.of(telemetry.clientInterceptor(ClientSpanCustomizer.NONE)))} to send the
+     * current trace context with every call.
+     */
+    public ClientConfig withInterceptors(List<ClientInterceptor> interceptors) {
+        return new ClientConfig(unaryDeadline, generateDeadline, maxInboundMessageSize, keepAliveTime,
+                keepAliveTimeout, keepAliveWithoutCalls, tls, token, interceptors);
     }
 
     private static void requirePositive(Duration d, String name) {

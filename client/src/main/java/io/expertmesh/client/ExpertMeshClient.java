@@ -18,6 +18,7 @@ import io.expertmesh.security.TlsCredentials;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
 import io.grpc.Context;
+import io.grpc.ClientInterceptors;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -73,6 +74,10 @@ public final class ExpertMeshClient implements AutoCloseable {
         this.target = target;
         this.ownedChannel = ownedChannel;
         this.config = config;
+        if (!config.interceptors().isEmpty()) {
+            // ClientInterceptors.intercept runs the last of its list first: reversed, the config's first is outermost
+            channel = ClientInterceptors.intercept(channel, config.interceptors().reversed());
+        }
         // also set per stub so a channel made by the caller gets the same limit
         var blockingStub = InferenceServiceGrpc.newBlockingStub(channel)
                 .withMaxInboundMessageSize(config.maxInboundMessageSize());
@@ -98,8 +103,8 @@ public final class ExpertMeshClient implements AutoCloseable {
 
     /**
      * A client over a channel the caller made and owns (in-process channels in tests, a channel with interceptors);
-     * {@link #close()} leaves it open. Only the deadlines, the message size limit and the bearer token of
-     * {@code config} apply (the channel's own credentials decide TLS).
+     * {@link #close()} leaves it open. Only the deadlines, the message size limit, the bearer token and the
+     * interceptors of {@code config} apply (the channel's own credentials decide TLS).
      */
     public static ExpertMeshClient over(Channel channel, ClientConfig config) {
         Objects.requireNonNull(channel, "channel");

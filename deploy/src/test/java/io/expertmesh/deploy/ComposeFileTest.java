@@ -23,6 +23,8 @@ import org.yaml.snakeyaml.Yaml;
  */
 class ComposeFileTest {
     private static final Path COMPOSE = DeployFiles.ROOT.resolve("compose/compose.yaml");
+    /** The TLS override, applied over {@link #COMPOSE}. */
+    private static final Path COMPOSE_TLS = DeployFiles.ROOT.resolve("compose/compose.tls.yaml");
     // From the Compose specification (compose-spec.json): the top-level and service properties.
     private static final Set<String> TOP_LEVEL = Set.of("version", "name", "services", "networks", "volumes",
             "secrets", "configs", "include", "models");
@@ -44,19 +46,52 @@ class ComposeFileTest {
             "service_completed_successfully");
     private static final Set<String> RESTART = Set.of("no", "always", "on-failure", "unless-stopped");
 
-    @SuppressWarnings("unchecked")
     private static Map<String, Object> load() throws IOException {
+        return load(COMPOSE);
+    }
+
+    private static Map<String, Object> load(Path file) throws IOException {
         // SnakeYAML resolves the file's anchors and << merge keys, as Compose does.
-        return new Yaml().load(Files.readString(COMPOSE));
+        return new Yaml().load(Files.readString(file));
+    }
+
+    private static Map<String, Map<String, Object>> services() throws IOException {
+        return services(COMPOSE);
     }
 
     @SuppressWarnings("unchecked")
-    private static Map<String, Map<String, Object>> services() throws IOException {
-        return (Map<String, Map<String, Object>>) load().get("services");
+    private static Map<String, Map<String, Object>> services(Path file) throws IOException {
+        return (Map<String, Map<String, Object>>) load(file).get("services");
     }
 
     @Test
     void compose_dockersOwnParser_acceptsIt_whenInstalled() throws Exception {
+        List<String> config = composeConfig(List.of(COMPOSE), "-q");
+        assertEquals("", String.join("\n", config));
+    }
+
+    /** With the TLS override: Compose accepts the merge, and the merged router and workers are TLS-configured. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void composeTls_dockersOwnParser_acceptsTheMerge_routerAndWorkersGetTls_whenInstalled() throws Exception {
+        Map<String, Map<String, Object>> merged = (Map<String, Map<String, Object>>) new Yaml()
+                .<Map<String, Object>>load(String.join("\n", composeConfig(List.of(COMPOSE, COMPOSE_TLS))))
+                .get("services");
+        for (var e : merged.entrySet()) {
+            String command = ((List<String>) e.getValue().get("command")).getFirst();
+            if (!command.equals("serve") && !command.equals("worker")) {
+                continue;
+            }
+            Map<String, String> env = (Map<String, String>) e.getValue().get("environment");
+            assertNotNull(env.get("EXPERTMESH_TLS_CERT"), e.getKey() + " serves TLS: " + env);
+            assertNotNull(env.get("EXPERTMESH_PORT"), e.getKey() + " keeps the base's variables: " + env);
+            List<String> test = (List<String>) ((Map<String, Object>) e.getValue().get("healthcheck")).get("test");
+            assertTrue(test.contains("--tls-ca"), e.getKey() + " health check speaks TLS: " + test);
+        }
+    }
+
+    /** {@code docker compose|docker-compose -f F... config ARGS}'s output lines; skips the test without either. */
+    private static List<String> composeConfig(List<Path> files, String... args) throws Exception {
         List<String> cmd = null;
         for (List<String> candidate : List.of(List.of("docker", "compose"), List.of("docker-compose"))) {
             if (runs(candidate, "version")) {
@@ -67,11 +102,17 @@ class ComposeFileTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(cmd != null,
                 "neither 'docker compose' nor 'docker-compose' is installed; the schema check below still runs");
         List<String> full = new ArrayList<>(cmd);
-        full.addAll(List.of("-f", COMPOSE.toString(), "config", "-q"));
-        Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
+        for (Path f : files) {
+            full.addAll(List.of("-f", f.toString()));
+        }
+        full.add("config");
+        full.addAll(List.of(args));
+        Process p = new ProcessBuilder(full).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(0, p.exitValue(), String.join(" ", full) + ":\n" + out);
+        assertEquals(0, p.exitValue(), String.join(" ", full) + ":\n" + out + err);
+        return out.isEmpty() ? List.of() : List.of(out.split("\n"));
     }
 
     private static boolean runs(List<String> cmd, String arg) {
@@ -87,16 +128,73 @@ class ComposeFileTest {
     }
 
     @Test
-    @SuppressWarnings("unchecked")
     void compose_keysOfTheComposeSpecification() throws IOException {
-        Map<String, Object> doc = load();
+        assertEquals(List.of(), specProblems(COMPOSE));
+    }
+
+    @Test
+    void composeTls_keysOfTheComposeSpecification() throws IOException {
+        assertEquals(List.of(), specProblems(COMPOSE_TLS));
+    }
+
+    /**
+     * The TLS override: it only adds to services of the base file, its variables are options of their commands,
+     * every serve and worker service gets TLS, and every file its variables and health checks name is mounted.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void composeTls_overridesBaseServices_variablesAreOptions_everyNamedFileMounted() throws IOException {
+        Map<String, Map<String, Object>> base = services();
+        Map<String, Map<String, Object>> tls = services(COMPOSE_TLS);
+        List<String> problems = new ArrayList<>();
+        for (var e : base.entrySet()) {
+            String command = ((List<String>) e.getValue().get("command")).getFirst();
+            if ((command.equals("serve") || command.equals("worker")) && !tls.containsKey(e.getKey())) {
+                problems.add(e.getKey() + " (" + command + ") has no TLS settings");
+            }
+        }
+        for (var e : tls.entrySet()) {
+            String s = e.getKey();
+            if (!base.containsKey(s)) {
+                problems.add(s + " is not a service of compose.yaml");
+                continue;
+            }
+            String command = ((List<String>) base.get(s).get("command")).getFirst();
+            Map<String, String> env = (Map<String, String>) e.getValue().get("environment");
+            problems.addAll(DeployFiles.unknownVariables(s, command, env));
+            if (env.get("EXPERTMESH_TLS_CERT") == null || env.get("EXPERTMESH_TLS_KEY") == null) {
+                problems.add(s + ": no EXPERTMESH_TLS_CERT/KEY");
+            }
+            if (command.equals("worker") && (env.get("EXPERTMESH_TLS_CLIENT_CA") == null
+                    || env.get("EXPERTMESH_ALLOWED_CLIENTS") == null)) {
+                problems.add(s + ": a worker needs mutual TLS and an allow list");
+            }
+            if (command.equals("serve") && env.get("EXPERTMESH_WORKER_TLS_CERT") == null) {
+                problems.add(s + ": the router needs its certificate for the workers");
+            }
+            List<String> mounted = ((List<String>) e.getValue().get("volumes")).stream()
+                    .map(v -> v.split(":")[1]).toList();
+            List<String> named = new ArrayList<>(env.values());
+            named.addAll((List<String>) ((Map<String, Object>) e.getValue().get("healthcheck")).get("test"));
+            for (String n : named) {
+                if (n.startsWith("/etc/expertmesh/") && !mounted.contains(n)) {
+                    problems.add(s + ": " + n + " is not mounted (mounts: " + mounted + ")");
+                }
+            }
+        }
+        assertEquals(List.of(), problems);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> specProblems(Path file) throws IOException {
+        Map<String, Object> doc = load(file);
         List<String> problems = new ArrayList<>();
         for (String k : doc.keySet()) {
             if (!TOP_LEVEL.contains(k) && !k.startsWith("x-")) {
                 problems.add("top-level key " + k);
             }
         }
-        for (var e : services().entrySet()) {
+        for (var e : services(file).entrySet()) {
             String s = e.getKey();
             for (String k : e.getValue().keySet()) {
                 if (!SERVICE_KEYS.contains(k) && !k.startsWith("x-")) {
@@ -130,7 +228,7 @@ class ComposeFileTest {
                 });
             }
         }
-        assertEquals(List.of(), problems);
+        return problems;
     }
 
     @Test

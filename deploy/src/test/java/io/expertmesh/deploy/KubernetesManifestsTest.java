@@ -190,6 +190,114 @@ class KubernetesManifestsTest {
         assertEquals(base.size(), StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/gpu"))).size());
     }
 
+    /**
+     * The TLS overlay's patches without kubectl: each patched container is one of the base's, and its variables
+     * are options of that container's command.
+     */
+    @Test
+    void tlsOverlay_patchedContainersExistInTheBase_variablesAreOptions() throws IOException {
+        List<HasMetadata> base = base();
+        List<String> problems = new ArrayList<>();
+        int patched = 0;
+        for (Path p : DeployFiles.yamlFiles(K8S.resolve("overlays/tls"))) {
+            if (p.getFileName().toString().equals("kustomization.yaml")) {
+                continue;
+            }
+            for (HasMetadata patch : StrictKubernetesYaml.parseAll(Files.readString(p))) {
+                PodSpec baseSpec = podSpec(find(base, patch.getClass(), patch.getMetadata().getName()));
+                List<Container> baseContainers = new ArrayList<>(baseSpec.getContainers());
+                baseContainers.addAll(baseSpec.getInitContainers());
+                PodSpec spec = podSpec(patch);
+                List<Container> containers = new ArrayList<>(spec.getContainers());
+                containers.addAll(spec.getInitContainers());
+                for (Container c : containers) {
+                    Container b = baseContainers.stream().filter(x -> x.getName().equals(c.getName())).findFirst()
+                            .orElse(null);
+                    if (b == null) {
+                        problems.add(p.getFileName() + ": container " + c.getName() + " is not in the base");
+                        continue;
+                    }
+                    patched++;
+                    problems.addAll(DeployFiles.unknownVariables(p.getFileName() + "/" + c.getName(),
+                            b.getArgs().getFirst(), env(c)));
+                }
+            }
+        }
+        assertEquals(List.of(), problems);
+        assertEquals(4, patched, "router, its two init containers, worker");
+    }
+
+    /**
+     * The TLS overlay rendered (with kubectl): the same objects as the base; routers and workers serve TLS; every
+     * probe is an exec of {@code expertmesh health} over TLS (a gRPC probe cannot do TLS) with a timeout a JVM start
+     * fits in; the init containers wait over mutual TLS; every file named is under a mount of a volume of the pod.
+     */
+    @Test
+    void kustomize_tlsOverlay_tlsEnv_execHealthProbesOverTls_everyNamedFileMounted() throws Exception {
+        assumeTrue(kubectlAvailable(), "kubectl not installed: the render check is skipped");
+        List<HasMetadata> tls = StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/tls")));
+        assertEquals(base().size(), tls.size());
+        List<String> problems = new ArrayList<>();
+        int servers = 0;
+        for (HasMetadata o : tls) {
+            PodSpec pod = podSpec(o);
+            if (pod == null) {
+                continue;
+            }
+            Set<String> volumes = new java.util.HashSet<>();
+            pod.getVolumes().forEach(v -> volumes.add(v.getName()));
+            List<Container> containers = new ArrayList<>(pod.getContainers());
+            containers.addAll(pod.getInitContainers());
+            for (Container c : containers) {
+                String where = o.getMetadata().getName() + "/" + c.getName();
+                String command = c.getArgs().getFirst();
+                problems.addAll(DeployFiles.unknownVariables(where, command, env(c)));
+                List<String> named = new ArrayList<>(env(c).values());
+                named.addAll(c.getArgs());
+                if (command.equals("serve") || command.equals("worker")) {
+                    servers++;
+                    if (env(c).get("EXPERTMESH_TLS_CERT") == null) {
+                        problems.add(where + ": no EXPERTMESH_TLS_CERT");
+                    }
+                    if (command.equals("worker") && env(c).get("EXPERTMESH_ALLOWED_CLIENTS") == null) {
+                        problems.add(where + ": a worker without an allow list");
+                    }
+                    for (var probe : List.of(c.getStartupProbe(), c.getReadinessProbe(), c.getLivenessProbe())) {
+                        if (probe.getGrpc() != null || probe.getExec() == null) {
+                            problems.add(where + ": a probe that is not exec only: " + probe);
+                            continue;
+                        }
+                        List<String> cmd = probe.getExec().getCommand();
+                        named.addAll(cmd);
+                        int target = cmd.indexOf("--target");
+                        if (!cmd.contains("health") || !cmd.contains("--tls-ca") || target < 0
+                                || !cmd.get(target + 1).endsWith(":" + env(c).get("EXPERTMESH_PORT"))) {
+                            problems.add(where + ": probe is not health over TLS on its port: " + cmd);
+                        }
+                        if (probe.getTimeoutSeconds() == null || probe.getTimeoutSeconds() < 5) {
+                            problems.add(where + ": exec probe timeout " + probe.getTimeoutSeconds() + " s");
+                        }
+                    }
+                } else if (command.equals("health") && !c.getArgs().contains("--tls-cert")) {
+                    problems.add(where + ": waits for a mutual-TLS worker without a certificate: " + c.getArgs());
+                }
+                List<String> mounts = c.getVolumeMounts().stream().map(m -> m.getMountPath() + "/").toList();
+                c.getVolumeMounts().forEach(m -> {
+                    if (!volumes.contains(m.getName())) {
+                        problems.add(where + ": mounts " + m.getName() + ", not a volume of the pod");
+                    }
+                });
+                for (String n : named) {
+                    if (n != null && n.startsWith("/etc/expertmesh/") && mounts.stream().noneMatch(n::startsWith)) {
+                        problems.add(where + ": " + n + " is under no mount " + mounts);
+                    }
+                }
+            }
+        }
+        assertEquals(List.of(), problems);
+        assertEquals(2, servers, "the router and the worker StatefulSet");
+    }
+
     private static boolean kubectlAvailable() {
         try {
             Process p = new ProcessBuilder("kubectl", "version", "--client").redirectErrorStream(true).start();

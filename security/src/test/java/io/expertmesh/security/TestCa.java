@@ -88,6 +88,15 @@ public final class TestCa {
                 Duration.ofDays(1));
     }
 
+    /**
+     * A certificate for localhost and 127.0.0.1 usable both to serve and as a client certificate (a router: it
+     * serves clients and calls mutual-TLS workers).
+     */
+    public Issued serverAndClient(String cn) {
+        return issue(cn, List.of("localhost"), List.of("127.0.0.1"), List.of(KeyPurposeId.id_kp_serverAuth,
+                KeyPurposeId.id_kp_clientAuth), Duration.ofDays(1));
+    }
+
     /** A client certificate with {@code cn} as its only name. */
     public Issued client(String cn) {
         return issue(cn, List.of(), List.of(), KeyPurposeId.id_kp_clientAuth, Duration.ofDays(1));
@@ -100,6 +109,11 @@ public final class TestCa {
     }
 
     private Issued issue(String cn, List<String> dns, List<String> ips, KeyPurposeId purpose, Duration validFor) {
+        return issue(cn, dns, ips, List.of(purpose), validFor);
+    }
+
+    private Issued issue(String cn, List<String> dns, List<String> ips, List<KeyPurposeId> purposes,
+                         Duration validFor) {
         KeyPair leafKeys = newKeyPair();
         Instant now = Instant.now();
         Instant from = validFor.isNegative() ? now.minus(Duration.ofDays(2)) : now.minus(Duration.ofHours(1));
@@ -108,7 +122,7 @@ public final class TestCa {
                     Date.from(now.plus(validFor)), new X500Name("CN=" + cn), leafKeys.getPublic());
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
             b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
-            b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(purpose));
+            b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(purposes.toArray(KeyPurposeId[]::new)));
             b.addExtension(Extension.authorityKeyIdentifier, false,
                     new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(cert));
             List<GeneralName> sans = new ArrayList<>();

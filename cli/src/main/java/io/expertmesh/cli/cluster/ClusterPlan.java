@@ -18,9 +18,19 @@ import java.util.stream.Collectors;
  * @param redundantExperts {@code serve --redundant-experts}; null: the router's default
  * @param threads          {@code --threads} of every process
  * @param drainGraceSeconds {@code serve --drain-grace-seconds}
+ * @param tls              the cluster's certificates; null: every gRPC link plaintext
+ * @param authTokens       {@code serve --auth-tokens}; null: the router asks for no token
  */
 public record ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
-                          Integer redundantExperts, int threads, long drainGraceSeconds) {
+                          Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
+                          Path authTokens) {
+    /** A plaintext cluster without tokens. */
+    public ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
+                       Integer redundantExperts, int threads, long drainGraceSeconds) {
+        this(model, host, routerPort, workerPorts, cachePorts, redundantExperts, threads, drainGraceSeconds, null,
+                null);
+    }
+
     public ClusterPlan {
         workerPorts = List.copyOf(workerPorts);
         cachePorts = List.copyOf(cachePorts);
@@ -33,8 +43,15 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
     }
 
     public List<String> workerArgs(int i) {
-        return List.of("worker", "--model", model.toString(), "--port", String.valueOf(workerPorts.get(i)),
-                "--experts", "none", "--threads", String.valueOf(threads));
+        List<String> args = new ArrayList<>(List.of("worker", "--model", model.toString(),
+                "--port", String.valueOf(workerPorts.get(i)), "--experts", "none", "--threads",
+                String.valueOf(threads)));
+        if (tls != null) {
+            // mutual TLS: only certificates of the cluster CA connect, and of those only the router's may call
+            args.addAll(List.of("--tls-cert", tls.workerCert().toString(), "--tls-key", tls.workerKey().toString(),
+                    "--tls-client-ca", tls.ca().toString(), "--allowed-clients", tls.routerName()));
+        }
+        return args;
     }
 
     public List<String> cacheNodeArgs(int i) {
@@ -51,6 +68,14 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
         }
         if (!cachePorts.isEmpty()) {
             args.addAll(List.of("--kv-store", "hazelcast-client", "--kv-members", join(cachePorts)));
+        }
+        if (tls != null) {
+            args.addAll(List.of("--tls-cert", tls.routerCert().toString(), "--tls-key", tls.routerKey().toString(),
+                    "--worker-tls-ca", tls.ca().toString(), "--worker-tls-cert", tls.routerCert().toString(),
+                    "--worker-tls-key", tls.routerKey().toString()));
+        }
+        if (authTokens != null) {
+            args.addAll(List.of("--auth-tokens", authTokens.toString()));
         }
         return args;
     }

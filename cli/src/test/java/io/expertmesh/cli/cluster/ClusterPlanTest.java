@@ -50,6 +50,36 @@ class ClusterPlanTest {
     }
 
     @Test
+    void tlsAndTokens_routerServesTlsAndCallsWorkersWithItsCertificate_workersAllowOnlyIt() {
+        Path d = Path.of("/tls");
+        ClusterTls tls = new ClusterTls(d.resolve("ca.pem"), d.resolve("router.pem"), d.resolve("router-key.pem"),
+                d.resolve("worker.pem"), d.resolve("worker-key.pem"), "router");
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(), null, 1, 30, tls,
+                Path.of("/etc/tokens.txt"));
+        List<String> r = p.routerArgs();
+        assertEquals("/tls/router.pem", after(r, "--tls-cert"));
+        assertEquals("/tls/router-key.pem", after(r, "--tls-key"));
+        assertTrue(!r.contains("--tls-client-ca"), "clients need no certificate: " + r);
+        assertEquals("/tls/ca.pem", after(r, "--worker-tls-ca"));
+        assertEquals("/tls/router.pem", after(r, "--worker-tls-cert"));
+        assertEquals("/tls/router-key.pem", after(r, "--worker-tls-key"));
+        assertEquals("/etc/tokens.txt", after(r, "--auth-tokens"));
+        List<String> w = p.workerArgs(0);
+        assertEquals("/tls/worker.pem", after(w, "--tls-cert"));
+        assertEquals("/tls/worker-key.pem", after(w, "--tls-key"));
+        assertEquals("/tls/ca.pem", after(w, "--tls-client-ca"));
+        assertEquals("router", after(w, "--allowed-clients"));
+    }
+
+    @Test
+    void noTls_noSecurityFlags() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(), null, 1, 30);
+        for (List<String> args : List.of(p.routerArgs(), p.workerArgs(0))) {
+            assertTrue(args.stream().noneMatch(a -> a.contains("tls") || a.contains("auth")), args.toString());
+        }
+    }
+
+    @Test
     void noWorkers_rejected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new ClusterPlan(MODEL, "127.0.0.1", 1, List.of(), List.of(), null, 1, 30));
