@@ -98,4 +98,26 @@ class DockerfileTest {
             }
         }
     }
+
+    /**
+     * The build stage runs {@code mvn -pl cli -am} over the root pom, which names every module: each module the
+     * reactor needs must have its pom and main sources copied, or the image build fails (no daemon here to catch
+     * it).
+     */
+    @Test
+    void buildStage_copiesEveryModuleOfTheRootPom() throws IOException {
+        String rootPom = Files.readString(REPO.resolve("pom.xml"));
+        Matcher m = Pattern.compile("<module>([^<]+)</module>").matcher(rootPom);
+        List<String> copied = instructions().stream().filter(i -> i.startsWith("COPY ") && !i.contains("--from="))
+                .map(i -> i.substring(5).strip().split("\\s+")[0]).toList();
+        while (m.find()) {
+            String module = m.group(1);
+            assertTrue(copied.contains(module + "/pom.xml") || copied.contains(module),
+                    "the Dockerfile copies " + module + "/pom.xml");
+            if (!module.equals("deploy")) {
+                assertTrue(copied.contains(module) || copied.contains(module + "/src/main"),
+                        "the Dockerfile copies " + module + "'s main sources");
+            }
+        }
+    }
 }
