@@ -29,6 +29,27 @@ public final class HiddenCodec {
         return buf.array();
     }
 
+    /**
+     * Rows {@code rows[i]} of the row-major {@code x} (rows of {@code width} values), in that order, as
+     * little-endian bytes: gathers and encodes in one pass.
+     */
+    public static byte[] encodeRows(float[] x, int[] rows, int width, boolean f32) {
+        ByteBuffer buf = ByteBuffer.allocate(rows.length * width * width(f32)).order(ByteOrder.LITTLE_ENDIAN);
+        if (f32) {
+            java.nio.FloatBuffer fb = buf.asFloatBuffer();
+            for (int r : rows) {
+                fb.put(x, r * width, width);
+            }
+        } else {
+            for (int r : rows) {
+                for (int c = 0; c < width; c++) {
+                    buf.putShort(Bf16.fromFloat(x[r * width + c]));
+                }
+            }
+        }
+        return buf.array();
+    }
+
     /** Reads {@code count} values from {@code bytes} (position on) into {@code dst[off, off + count)}. */
     public static void decode(ByteBuffer bytes, boolean f32, float[] dst, int off, int count) {
         ByteBuffer buf = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);

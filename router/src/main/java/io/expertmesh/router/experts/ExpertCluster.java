@@ -7,7 +7,6 @@ import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -441,7 +440,7 @@ public final class ExpertCluster implements AutoCloseable {
      * live and gets experts by a rebalance. A known address that was out is checked again.
      */
     public void register(String address) {
-        ExpertClusterConfig.of(List.of(address), 0); // validates host:port
+        ExpertClusterConfig.checkAddress(address);
         WorkerClient c;
         synchronized (planLock) {
             c = clients.get(address);
@@ -518,14 +517,5 @@ public final class ExpertCluster implements AutoCloseable {
         for (WorkerClient c : clients.values()) {
             c.close();
         }
-    }
-
-    /** For tests: the workers the router knows, in join order, with their liveness. */
-    Map<String, Boolean> liveness() {
-        Map<String, Boolean> m = new LinkedHashMap<>();
-        for (String w : order) {
-            m.put(w, clients.get(w).live());
-        }
-        return m;
     }
 }

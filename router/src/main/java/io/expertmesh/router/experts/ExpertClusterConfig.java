@@ -26,18 +26,7 @@ public record ExpertClusterConfig(List<String> workers, int redundantExperts, Wi
             throw new IllegalArgumentException("at least one expert worker address is required");
         }
         for (String w : workers) {
-            int colon = w.lastIndexOf(':');
-            if (colon <= 0 || colon == w.length() - 1) {
-                throw new IllegalArgumentException("expert worker address '" + w + "' is not host:port");
-            }
-            try {
-                int port = Integer.parseInt(w.substring(colon + 1));
-                if (port < 1 || port > 65535) {
-                    throw new NumberFormatException();
-                }
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("expert worker address '" + w + "' has no valid port");
-            }
+            checkAddress(w);
         }
         if (workers.stream().distinct().count() != workers.size()) {
             throw new IllegalArgumentException("expert worker addresses repeat: " + workers);
@@ -55,6 +44,22 @@ public record ExpertClusterConfig(List<String> workers, int redundantExperts, Wi
         }
         if (rebalanceInterval.isNegative()) {
             throw new IllegalArgumentException("rebalance interval must be >= 0, got " + rebalanceInterval);
+        }
+    }
+
+    /** Fails unless {@code address} is host:port with a port in 1..65535. */
+    public static void checkAddress(String address) {
+        int colon = address.lastIndexOf(':');
+        if (colon <= 0 || colon == address.length() - 1) {
+            throw new IllegalArgumentException("expert worker address '" + address + "' is not host:port");
+        }
+        try {
+            int port = Integer.parseInt(address.substring(colon + 1));
+            if (port < 1 || port > 65535) {
+                throw new NumberFormatException();
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expert worker address '" + address + "' has no valid port");
         }
     }
 

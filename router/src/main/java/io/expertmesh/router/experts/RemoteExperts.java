@@ -141,12 +141,8 @@ final class RemoteExperts implements RoutedExperts {
                 }
             }
             int[] toks = tokenList.stream().mapToInt(Integer::intValue).toArray();
-            float[] x = new float[toks.length * hidden];
-            for (int i = 0; i < toks.length; i++) {
-                System.arraycopy(xn, toks[i] * hidden, x, i * hidden, hidden);
-            }
             req.setNumTokens(toks.length).setHiddenStates(UnsafeByteOperations.unsafeWrap(
-                    HiddenCodec.encode(x, 0, x.length, exact)));
+                    HiddenCodec.encodeRows(xn, toks, hidden, exact)));
             WorkerClient client = cluster.client(worker);
             return new Call(client, pairs, toks, System.nanoTime(),
                     client.run(req.build(), cluster.config().dispatchTimeout()));
@@ -229,13 +225,17 @@ final class RemoteExperts implements RoutedExperts {
 
         void combine() {
             if (exact) {
-                // Per token, its experts in ascending id, as LocalExperts adds them.
-                Integer[] order = new Integer[topK];
+                // Per token, its experts in ascending id, as LocalExperts adds them (insertion sort: k is small).
+                int[] order = new int[topK];
                 for (int t = 0; t < tokens; t++) {
                     for (int j = 0; j < topK; j++) {
-                        order[j] = t * topK + j;
+                        int p = t * topK + j;
+                        int i = j;
+                        for (; i > 0 && ids[order[i - 1]] > ids[p]; i--) {
+                            order[i] = order[i - 1];
+                        }
+                        order[i] = p;
                     }
-                    Arrays.sort(order, (a, b) -> Integer.compare(ids[a], ids[b]));
                     for (int p : order) {
                         kernels.axpy(weights[p], rows, p * hidden, out, t * hidden, hidden);
                     }

@@ -1,0 +1,37 @@
+package io.expertmesh.core.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import java.nio.ByteBuffer;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class HiddenCodecTest {
+    @Test
+    void encodeRows_equalsEncodingTheGatheredRows_andDecodesBack() {
+        Random rnd = new Random(3);
+        int width = 37;
+        float[] x = new float[5 * width];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        int[] rows = {4, 0, 2};
+        float[] gathered = new float[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(x, rows[i] * width, gathered, i * width, width);
+        }
+        for (boolean f32 : new boolean[]{true, false}) {
+            byte[] bytes = HiddenCodec.encodeRows(x, rows, width, f32);
+            assertArrayEquals(HiddenCodec.encode(gathered, 0, gathered.length, f32), bytes);
+            float[] back = new float[gathered.length];
+            HiddenCodec.decode(ByteBuffer.wrap(bytes), f32, back, 0, back.length);
+            float[] expected = gathered.clone();
+            if (!f32) {
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] = Bf16.round(expected[i]);
+                }
+            }
+            assertArrayEquals(expected, back);
+        }
+    }
+}
