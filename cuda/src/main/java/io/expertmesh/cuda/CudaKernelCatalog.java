@@ -14,7 +14,7 @@ import java.util.List;
 public final class CudaKernelCatalog {
     static final String DIR = "/io/expertmesh/cuda/ptx/";
     /** The modules the Java launchers need; a build whose index lacks one is incomplete. */
-    public static final List<String> REQUIRED = List.of("elementwise", "linear", "mla_decode", "attention");
+    public static final List<String> REQUIRED = List.of("elementwise", "linear", "mla_decode", "attention", "forward");
 
     private static final CudaKernelCatalog INSTANCE = load();
 

@@ -28,7 +28,11 @@ class CudaKernelCatalogTest {
             "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
             "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1",
                     "mla_decode_split_512_64_s2_smem_o", "mla_decode_merge"),
-            "attention", Set.of("gqa_decode_paged", "prefill_causal"));
+            "attention", Set.of("gqa_decode_paged", "prefill_causal"),
+            "forward", Set.of("zero_f32", "add_f32", "add_bias_f32", "f32_to_bf16", "gated_add_f32", "embed_f32",
+                    "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32", "head_linear_bf16w_f32",
+                    "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
+                    "mla_attention_f32q"));
 
     static Optional<Path> tool(String name) {
         for (String dir : (System.getenv().getOrDefault("PATH", "") + ":/usr/local/cuda/bin:/usr/local/bin")
