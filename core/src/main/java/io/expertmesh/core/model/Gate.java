@@ -56,6 +56,47 @@ public final class Gate {
         return topK;
     }
 
+    /** The router weight {@code [experts, hidden]}. */
+    public Matrix weight() {
+        return weight;
+    }
+
+    /** {@code e_score_correction_bias}, or null. */
+    public float[] bias() {
+        return bias;
+    }
+
+    public Scoring scoring() {
+        return scoring;
+    }
+
+    public int nGroup() {
+        return nGroup;
+    }
+
+    public int topkGroup() {
+        return topkGroup;
+    }
+
+    public boolean normalize() {
+        return normalize;
+    }
+
+    public float scale() {
+        return scale;
+    }
+
+    /**
+     * Routes {@code tokens} rows of router logits {@code [tokens, experts]} computed elsewhere (a GPU, a test):
+     * the same rule as {@link #route}, which computes the logits itself. Not thread-safe (working rows).
+     */
+    public void routeLogits(float[] logits, int tokens, int[] ids, float[] weights) {
+        int e = numExperts();
+        for (int t = 0; t < tokens; t++) {
+            routeOne(logits, t * e, ids, weights, t * topK);
+        }
+    }
+
     /**
      * Routes {@code tokens} rows of {@code xn}: writes expert ids to {@code ids[t*topK + j]} and weights to
      * {@code weights[t*topK + j]}, in descending order of selection score.

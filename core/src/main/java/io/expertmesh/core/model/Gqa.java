@@ -46,6 +46,48 @@ public final class Gqa implements Attention {
         this.scale = (float) (1.0 / Math.sqrt(headDim));
     }
 
+    // Weights, for a forward pass that runs elsewhere (the GPU's DeviceForward uploads them once).
+
+    public Matrix wq() {
+        return wq;
+    }
+
+    public Matrix wk() {
+        return wk;
+    }
+
+    public Matrix wv() {
+        return wv;
+    }
+
+    public Matrix wo() {
+        return wo;
+    }
+
+    public float[] bq() {
+        return bq;
+    }
+
+    public float[] bk() {
+        return bk;
+    }
+
+    public float[] bv() {
+        return bv;
+    }
+
+    public float[] qNorm() {
+        return qNorm;
+    }
+
+    public float[] kNorm() {
+        return kNorm;
+    }
+
+    public float scale() {
+        return scale;
+    }
+
     @Override
     public void forward(ForwardBatch batch, float[] xn, float[] out, StepContext ctx) {
         Kernels k = ctx.kernels();

@@ -60,6 +60,44 @@ public final class Mla implements Attention {
         this.softmaxScale = (float) scale;
     }
 
+    // Weights, for a forward pass that runs elsewhere (the GPU's DeviceForward uploads them once).
+
+    public Matrix qA() {
+        return qA;
+    }
+
+    public float[] qANorm() {
+        return qANorm;
+    }
+
+    public Matrix qB() {
+        return qB;
+    }
+
+    public Matrix kvA() {
+        return kvA;
+    }
+
+    public float[] kvANorm() {
+        return kvANorm;
+    }
+
+    public Matrix[] wUkT() {
+        return wUkT;
+    }
+
+    public Matrix[] wUv() {
+        return wUv;
+    }
+
+    public Matrix o() {
+        return o;
+    }
+
+    public float softmaxScale() {
+        return softmaxScale;
+    }
+
     @Override
     public void forward(ForwardBatch batch, float[] xn, float[] out, StepContext ctx) {
         Kernels k = ctx.kernels();

@@ -50,6 +50,22 @@ public final class Transformer implements AutoCloseable {
         return blocks[layer];
     }
 
+    public Matrix embed() {
+        return embed;
+    }
+
+    public float[] finalNorm() {
+        return finalNorm;
+    }
+
+    public Matrix lmHead() {
+        return lmHead;
+    }
+
+    public Rope rope() {
+        return rope;
+    }
+
     /** A fresh contiguous KV cache able to hold {@code capacity} positions (at most the model's limit). */
     public KvCache newCache(int capacity) {
         return new ContiguousKvCache(config.numLayers(), config.kvRowWidth(),
