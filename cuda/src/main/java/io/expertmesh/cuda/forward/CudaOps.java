@@ -1,0 +1,361 @@
+package io.expertmesh.cuda.forward;
+
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+
+import io.expertmesh.core.tensor.Matrix;
+import io.expertmesh.cuda.AttentionOps;
+import io.expertmesh.cuda.CudaDevice;
+import io.expertmesh.cuda.DeviceBuffer;
+import io.expertmesh.cuda.ElementwiseOps;
+import io.expertmesh.cuda.LinearOps;
+import io.expertmesh.cuda.MlaDecode;
+import io.expertmesh.cuda.forward.DeviceTensor.Kind;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import jcuda.Pointer;
+
+/**
+ * {@link DeviceOps} on the GPU: each operation is one or two kernel launches (forward.cu for the operations the
+ * older launchers lack; elementwise.cu, linear.cu, attention.cu and mla_decode.cu through {@link ElementwiseOps},
+ * {@link LinearOps}, {@link AttentionOps} and {@link MlaDecode}), all on the default stream, so they run in call
+ * order and only {@code copyOut} waits. Every call checks its arguments first ({@link OpShapes}): a wrong size or
+ * kind is an {@link IllegalArgumentException} naming the argument, never a kernel reading past a buffer.
+ *
+ * <p>MLA attention with V3's shapes (latent 512, rope 64) runs the tensor-core split-KV kernel (the query rounded
+ * to bf16 first, its partial outputs in scratch this instance keeps); other shapes, or {@code fastMla = false},
+ * run the generic float32-query kernel. One thread drives an instance at a time (one forward pass); the scratch
+ * buffers are the only state.
+ */
+public final class CudaOps implements DeviceOps {
+    /** Names of the kernels this class launches itself or through the older launchers (catalog test). */
+    public static final List<String> KERNELS = List.of("zero_f32", "add_f32", "add_bias_f32", "f32_to_bf16",
+            "gated_add_f32", "embed_f32", "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32",
+            "head_linear_bf16w_f32", "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
+            "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
+            "linear_bf16w_f32", "linear_f32w_f32", "gqa_decode_paged", "mla_decode_split_512_64_s2",
+            "mla_decode_split_512_64_s1", "mla_decode_merge");
+    private static final long UPLOAD_CHUNK = 64L << 20;
+    private static final int GRID_STRIDE_BLOCKS = 8192;
+    private static final int MLA_THREADS = 128;
+    private static final int HEAD_LINEAR_WARPS = 8;
+
+    private final CudaDevice device;
+    private final ElementwiseOps elementwise;
+    private final LinearOps linear;
+    private final AttentionOps attention;
+    private final MlaDecode mla;
+    private final boolean fastMla;
+    private DeviceBuffer qBf16;
+    private DeviceBuffer oPart;
+    private DeviceBuffer lsePart;
+
+    /** With the fast MLA kernel for V3's shapes. */
+    public CudaOps(CudaDevice device) {
+        this(device, true);
+    }
+
+    /** @param fastMla run latent 512 + rope 64 on the tensor-core split kernel (else the generic kernel) */
+    public CudaOps(CudaDevice device, boolean fastMla) {
+        this.device = device;
+        this.elementwise = new ElementwiseOps(device);
+        this.linear = new LinearOps(device);
+        this.attention = new AttentionOps(device);
+        this.mla = new MlaDecode(device);
+        this.fastMla = fastMla;
+    }
+
+    @Override
+    public String name() {
+        return device.info().name();
+    }
+
+    /** This instance's tensor, open: anything else is a caller's mistake named by {@code what}. */
+    private DeviceBuffer b(DeviceTensor t, String what) {
+        if (!(t instanceof CudaTensor c) || c.owner() != this) {
+            throw new IllegalArgumentException(what + " is not a tensor of this CudaOps: " + t);
+        }
+        if (c.closed()) {
+            throw new IllegalArgumentException(what + " is closed");
+        }
+        return c.buffer();
+    }
+
+    private static int rowThreads(int n) {
+        return Math.clamp((n + 31) / 32 * 32, 32, 256);
+    }
+
+    private static int strideBlocks(long n) {
+        return (int) Math.clamp((n + 255) / 256, 1, GRID_STRIDE_BLOCKS);
+    }
+
+    @Override
+    public DeviceTensor allocate(Kind kind, long length) {
+        CudaTensor t = new CudaTensor(this, kind, length);
+        t.buffer().fill(0f);
+        return t;
+    }
+
+    @Override
+    public DeviceTensor upload(Matrix w) {
+        return uploadStacked(new Matrix[]{w});
+    }
+
+    @Override
+    public DeviceTensor uploadStacked(Matrix[] ws) {
+        long per = OpShapes.stacked(ws);
+        CudaTensor t = new CudaTensor(this, OpShapes.kindOf(ws[0]), per * ws.length);
+        device.makeCurrent();
+        long bytesPer = ws[0].data().byteSize();
+        for (int m = 0; m < ws.length; m++) {
+            copySegment(ws[m].data(), t.buffer(), m * bytesPer);
+        }
+        return t;
+    }
+
+    /**
+     * Chunked through the heap: a mapped segment has no JCuda Pointer, and one copy of a multi-gigabyte tensor
+     * would not fit a Java array.
+     */
+    private static void copySegment(MemorySegment seg, DeviceBuffer dst, long dstByte) {
+        for (long o = 0; o < seg.byteSize(); o += UPLOAD_CHUNK) {
+            long n = Math.min(UPLOAD_CHUNK, seg.byteSize() - o);
+            byte[] chunk = seg.asSlice(o, n).toArray(ValueLayout.JAVA_BYTE);
+            cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), Pointer.to(chunk), n);
+        }
+    }
+
+    @Override
+    public DeviceTensor upload(float[] v) {
+        CudaTensor t = new CudaTensor(this, Kind.F32, v.length);
+        t.buffer().upload(v, 0, v.length);
+        return t;
+    }
+
+    @Override
+    public void copyIn(float[] src, int srcOff, DeviceTensor dst, long dstOff, int n) {
+        OpShapes.copyIn(src.length, srcOff, dst, Kind.F32, dstOff, n);
+        DeviceBuffer d = b(dst, "copy destination");
+        if (n > 0) {
+            device.makeCurrent();
+            cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Float.BYTES),
+                    Pointer.to(src).withByteOffset((long) srcOff * Float.BYTES), (long) n * Float.BYTES);
+        }
+    }
+
+    @Override
+    public void copyIn(int[] src, DeviceTensor dst, int n) {
+        OpShapes.copyIn(src.length, 0, dst, Kind.I32, 0, n);
+        DeviceBuffer d = b(dst, "copy destination");
+        if (n > 0) {
+            device.makeCurrent();
+            cuMemcpyHtoD(d.pointer(), Pointer.to(src), (long) n * Integer.BYTES);
+        }
+    }
+
+    @Override
+    public void copyIn(short[] src, int srcOff, DeviceTensor dst, long dstOff, int n) {
+        OpShapes.copyIn(src.length, srcOff, dst, Kind.BF16, dstOff, n);
+        DeviceBuffer d = b(dst, "copy destination");
+        if (n > 0) {
+            device.makeCurrent();
+            cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Short.BYTES),
+                    Pointer.to(src).withByteOffset((long) srcOff * Short.BYTES), (long) n * Short.BYTES);
+        }
+    }
+
+    @Override
+    public void copyOut(DeviceTensor src, long srcOff, float[] dst, int dstOff, int n) {
+        OpShapes.copyOut(src, Kind.F32, srcOff, dst.length, dstOff, n);
+        DeviceBuffer s = b(src, "copy source");
+        device.synchronize();  // a failed kernel surfaces here with the driver's message
+        if (n > 0) {
+            cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Float.BYTES),
+                    s.pointer().withByteOffset(srcOff * Float.BYTES), (long) n * Float.BYTES);
+        }
+    }
+
+    @Override
+    public void copyOut(DeviceTensor src, int[] dst, int n) {
+        OpShapes.copyOut(src, Kind.I32, 0, dst.length, 0, n);
+        DeviceBuffer s = b(src, "copy source");
+        device.synchronize();
+        if (n > 0) {
+            cuMemcpyDtoH(Pointer.to(dst), s.pointer(), (long) n * Integer.BYTES);
+        }
+    }
+
+    @Override
+    public void zero(DeviceTensor x, int n) {
+        OpShapes.zero(x, n);
+        DeviceBuffer bx = b(x, "x");
+        if (n > 0) {
+            device.launch("zero_f32", strideBlocks(n), 1, 1, 256, 0, bx, n);
+        }
+    }
+
+    @Override
+    public void embed(DeviceTensor table, DeviceTensor ids, DeviceTensor out, int rows, int hidden) {
+        long vocab = OpShapes.embed(table, ids, out, rows, hidden);
+        device.launch(table.kind() == Kind.BF16 ? "embed_bf16" : "embed_f32", rows, 1, 1, rowThreads(hidden), 0,
+                b(table, "embedding table"), b(ids, "ids"), b(out, "out"), hidden, (int) vocab);
+    }
+
+    @Override
+    public void rmsNorm(DeviceTensor x, int xStride, DeviceTensor w, float eps, DeviceTensor out, int outStride,
+                        int rows, int n) {
+        OpShapes.rmsNorm(x, xStride, w, eps, out, outStride, rows, n);
+        device.launch("rms_norm_strided_f32", rows, 1, 1, rowThreads(n), 0, b(x, "x"), xStride, b(w, "weight"),
+                b(out, "out"), outStride, n, eps);
+    }
+
+    @Override
+    public void rope(boolean interleaved, DeviceTensor x, DeviceTensor cos, DeviceTensor sin, int rows, int heads,
+                     int rowStride, int headStride, int offset, int dim, int csStride) {
+        OpShapes.rope(x, cos, sin, rows, heads, rowStride, headStride, offset, dim, csStride);
+        elementwise.rope(interleaved, b(x, "x"), b(cos, "cos"), b(sin, "sin"), rows, heads, rowStride, headStride,
+                offset, dim, csStride);
+    }
+
+    @Override
+    public void linear(DeviceTensor w, DeviceTensor x, DeviceTensor out, int rows, int cols, int batch) {
+        OpShapes.linear(w, x, out, rows, cols, batch);
+        linear.linear(b(w, "weight"), w.kind() == Kind.BF16, b(x, "x"), b(out, "out"), rows, cols, batch);
+    }
+
+    @Override
+    public void headLinear(DeviceTensor w, int heads, int rows, int cols, DeviceTensor x, int xRow, int xHead,
+                           int xOff, DeviceTensor out, int oRow, int oHead, int oOff, int tokens) {
+        OpShapes.headLinear(w, heads, rows, cols, x, xRow, xHead, xOff, out, oRow, oHead, oOff, tokens);
+        device.launch(w.kind() == Kind.BF16 ? "head_linear_bf16w_f32" : "head_linear_f32w_f32",
+                (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, heads, 1, HEAD_LINEAR_WARPS * 32, 0,
+                b(w, "weight"), rows, cols, b(x, "x"), xRow, xHead, xOff, b(out, "out"), oRow, oHead, oOff, tokens);
+    }
+
+    @Override
+    public void copyStrided(DeviceTensor src, int sRow, int sHead, int sOff, DeviceTensor dst, int dRow, int dHead,
+                            int dOff, int rows, int heads, int n) {
+        OpShapes.copyStrided(src, sRow, sHead, sOff, dst, dRow, dHead, dOff, rows, heads, n);
+        device.launch("copy_strided_f32", rows, heads, 1, rowThreads(n), 0, b(src, "src"), sRow, sHead, sOff,
+                b(dst, "dst"), dRow, dHead, dOff, n);
+    }
+
+    @Override
+    public void addBias(DeviceTensor x, DeviceTensor bias, int rows, int n) {
+        OpShapes.addBias(x, bias, rows, n);
+        device.launch("add_bias_f32", rows, 1, 1, rowThreads(n), 0, b(x, "x"), b(bias, "bias"), n);
+    }
+
+    @Override
+    public void add(DeviceTensor y, DeviceTensor x, int n) {
+        OpShapes.add(y, x, n);
+        device.launch("add_f32", strideBlocks(n), 1, 1, 256, 0, b(y, "y"), b(x, "x"), n);
+    }
+
+    @Override
+    public void swiglu(DeviceTensor gate, DeviceTensor up, DeviceTensor out, int n) {
+        OpShapes.swiglu(gate, up, out, n);
+        elementwise.swiglu(b(gate, "gate"), b(up, "up"), b(out, "out"), n);
+    }
+
+    @Override
+    public void kvWrite(DeviceTensor src, int srcStride, DeviceTensor pool, int poolRow, int dstOff,
+                        DeviceTensor slots, int rows, int n) {
+        int poolSlots = OpShapes.kvWrite(src, srcStride, pool, poolRow, dstOff, slots, rows, n);
+        device.launch("kv_write_bf16", rows, 1, 1, rowThreads(n), 0, b(src, "src"), srcStride, b(pool, "pool"),
+                poolRow, dstOff, b(slots, "slots"), n, poolSlots);
+    }
+
+    @Override
+    public void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
+                             DeviceTensor out, int tokens, int heads, int latent, int rope, int maxBlocks,
+                             int blockSize, float scale) {
+        int poolBlocks = OpShapes.mlaAttention(q, pool, blockTable, seqLens, out, tokens, heads, latent, rope,
+                maxBlocks, blockSize, scale);
+        DeviceBuffer bq = b(q, "q");
+        DeviceBuffer bp = b(pool, "pool");
+        DeviceBuffer bt = b(blockTable, "block table");
+        DeviceBuffer bl = b(seqLens, "seqLens");
+        DeviceBuffer bo = b(out, "out");
+        if (fastMla && latent == MlaDecode.LATENT && rope == MlaDecode.ROPE) {
+            int n = tokens * heads * MlaDecode.ROW;
+            qBf16 = atLeast(qBf16, (long) n * Short.BYTES);
+            device.launch("f32_to_bf16", strideBlocks(n), 1, 1, 256, 0, bq, qBf16, n);
+            // Lengths live on the device: plan for the longest the table allows; splits past a sequence's end
+            // are empty and the merge skips them.
+            int splits = mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            oPart = atLeast(oPart, MlaDecode.partialFloats(tokens, heads, splits) * Float.BYTES);
+            lsePart = atLeast(lsePart, (long) tokens * heads * splits * Float.BYTES);
+            mla.run(qBf16, bp, bt, bl, bo, oPart, lsePart, tokens, heads, maxBlocks, blockSize, poolBlocks, splits,
+                    scale);
+        } else {
+            device.launch("mla_attention_f32q", heads, tokens, 1, MLA_THREADS, (2 * latent + rope) * Float.BYTES,
+                    bq, bp, bt, bl, bo, heads, latent, rope, maxBlocks, blockSize, poolBlocks, scale);
+        }
+    }
+
+    /** Scratch that grows geometrically; freeing an old buffer waits for the kernels that used it (cuMemFree). */
+    private static DeviceBuffer atLeast(DeviceBuffer b, long bytes) {
+        if (b != null && b.bytes() >= bytes) {
+            return b;
+        }
+        long size = Math.max(bytes, b == null ? 0 : b.bytes() * 2);
+        if (b != null) {
+            b.close();
+        }
+        return DeviceBuffer.allocate(size);
+    }
+
+    @Override
+    public void gqaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
+                             DeviceTensor out, int tokens, int heads, int kvHeads, int dim, int maxBlocks,
+                             int blockSize, float scale) {
+        int poolBlocks = OpShapes.gqaAttention(q, pool, blockTable, seqLens, out, tokens, heads, kvHeads, dim,
+                maxBlocks, blockSize, scale);
+        attention.gqaDecode(b(q, "q"), b(pool, "pool"), b(blockTable, "block table"), b(seqLens, "seqLens"),
+                b(out, "out"), tokens, heads, kvHeads, dim, maxBlocks, blockSize, poolBlocks, scale);
+    }
+
+    @Override
+    public void topkGate(DeviceTensor logits, DeviceTensor bias, int tokens, int experts, int k, boolean sigmoid,
+                         int nGroup, int topkGroup, boolean normalize, float scale, DeviceTensor ids,
+                         DeviceTensor weights) {
+        OpShapes.topkGate(logits, bias, tokens, experts, k, nGroup, topkGroup, ids, weights);
+        elementwise.topkGate(b(logits, "logits"), bias == null ? null : b(bias, "bias"), tokens, experts, k,
+                sigmoid, nGroup, topkGroup, normalize, scale, b(ids, "ids"), b(weights, "weights"));
+    }
+
+    @Override
+    public void gatherRows(DeviceTensor src, DeviceTensor idx, int idxOff, DeviceTensor dst, int rows, int n) {
+        int srcRows = OpShapes.gatherRows(src, idx, idxOff, dst, rows, n);
+        device.launch("gather_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"), idxOff,
+                b(dst, "dst"), n, srcRows);
+    }
+
+    @Override
+    public void scatterAddRows(DeviceTensor src, DeviceTensor idx, DeviceTensor w, int idxOff, DeviceTensor dst,
+                               int rows, int n) {
+        int dstRows = OpShapes.scatterAddRows(src, idx, w, idxOff, dst, rows, n);
+        device.launch("scatter_add_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"),
+                b(w, "w"), idxOff, b(dst, "dst"), n, dstRows);
+    }
+
+    @Override
+    public void gatedAdd(DeviceTensor y, DeviceTensor x, DeviceTensor g, int rows, int n) {
+        OpShapes.gatedAdd(y, x, g, rows, n);
+        device.launch("gated_add_f32", rows, 1, 1, rowThreads(n), 0, b(y, "y"), b(x, "x"), b(g, "g"), n);
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer s : new DeviceBuffer[]{qBf16, oPart, lsePart}) {
+            if (s != null) {
+                s.close();
+            }
+        }
+        qBf16 = null;
+        oPart = null;
+        lsePart = null;
+    }
+}
