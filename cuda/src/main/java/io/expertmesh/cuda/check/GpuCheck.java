@@ -13,7 +13,7 @@ import java.util.List;
 
 /**
  * The GPU host's check without Maven or JUnit: every kernel against its CPU reference ({@link KernelChecks}),
- * then greedy generation on each fixture model directory given, GPU against CPU. Exit 0 when everything
+ * every operation of the device-resident forward pass against the host emulation ({@link ForwardOpsChecks}), then greedy generation on each fixture model directory given, GPU against CPU. Exit 0 when everything
  * passed, 1 when something failed, 3 when there is no usable GPU.
  * Usage: {@code GpuCheck [--seed S] [MODEL_DIR ...]}.
  */
@@ -42,6 +42,12 @@ public final class GpuCheck {
         for (CheckResult r : new KernelChecks(CudaDevice.get(), seed).all()) {
             System.out.println(r);
             results.add(r);
+        }
+        try (ForwardOpsChecks forward = new ForwardOpsChecks(CudaDevice.get(), seed)) {
+            for (CheckResult r : forward.all()) {
+                System.out.println(r);
+                results.add(r);
+            }
         }
         int[] prompt = {1, 17, 42, 99, 5, 200, 3, 77};  // inside every fixture vocabulary (256)
         for (Path dir : models) {

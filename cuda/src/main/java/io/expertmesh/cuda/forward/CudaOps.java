@@ -71,10 +71,13 @@ public final class CudaOps implements DeviceOps {
         return device.info().name();
     }
 
-    /** This instance's tensor, open: anything else is a caller's mistake named by {@code what}. */
-    private DeviceBuffer b(DeviceTensor t, String what) {
-        if (!(t instanceof CudaTensor c) || c.owner() != this) {
-            throw new IllegalArgumentException(what + " is not a tensor of this CudaOps: " + t);
+    /**
+     * The device memory of an open CudaTensor: anything else is a caller's mistake named by {@code what}. Tensors of
+     * any CudaOps are accepted (there is one device per process, so their memory is the same kind).
+     */
+    private static DeviceBuffer b(DeviceTensor t, String what) {
+        if (!(t instanceof CudaTensor c)) {
+            throw new IllegalArgumentException(what + " is not a CudaOps tensor: " + t);
         }
         if (c.closed()) {
             throw new IllegalArgumentException(what + " is closed");
@@ -92,7 +95,7 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public DeviceTensor allocate(Kind kind, long length) {
-        CudaTensor t = new CudaTensor(this, kind, length);
+        CudaTensor t = new CudaTensor(kind, length);
         t.buffer().fill(0f);
         return t;
     }
@@ -105,7 +108,7 @@ public final class CudaOps implements DeviceOps {
     @Override
     public DeviceTensor uploadStacked(Matrix[] ws) {
         long per = OpShapes.stacked(ws);
-        CudaTensor t = new CudaTensor(this, OpShapes.kindOf(ws[0]), per * ws.length);
+        CudaTensor t = new CudaTensor(OpShapes.kindOf(ws[0]), per * ws.length);
         device.makeCurrent();
         long bytesPer = ws[0].data().byteSize();
         for (int m = 0; m < ws.length; m++) {
@@ -128,7 +131,7 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public DeviceTensor upload(float[] v) {
-        CudaTensor t = new CudaTensor(this, Kind.F32, v.length);
+        CudaTensor t = new CudaTensor(Kind.F32, v.length);
         t.buffer().upload(v, 0, v.length);
         return t;
     }

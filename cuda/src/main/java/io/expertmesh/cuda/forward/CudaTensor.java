@@ -10,12 +10,10 @@ public final class CudaTensor implements DeviceTensor {
     private final Kind kind;
     private final long length;
     private final DeviceBuffer buffer;
-    private final CudaOps owner;
     private boolean closed;
 
-    CudaTensor(CudaOps owner, Kind kind, long length) {
+    CudaTensor(Kind kind, long length) {
         OpShapes.tensor(kind, length);
-        this.owner = owner;
         this.kind = kind;
         this.length = length;
         this.buffer = DeviceBuffer.allocate((length * kind.bytes() + 3) / 4 * 4);
@@ -37,10 +35,6 @@ public final class CudaTensor implements DeviceTensor {
             throw new IllegalStateException("tensor already closed");
         }
         return buffer;
-    }
-
-    CudaOps owner() {
-        return owner;
     }
 
     boolean closed() {
