@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.expertmesh.cuda.forward.CudaOps;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +17,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,6 +62,34 @@ class CudaKernelCatalogTest {
                 assertTrue(ptx.contains(want), module + "." + target + " lacks " + want);
             }
         }
+    }
+
+    @Test
+    void cudaOps_everyKernelItLaunches_isAnEntryOfThePtx() {
+        assumeTrue(Boolean.getBoolean("expertmesh.ptx.built"), "built without the nvcc profile");
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        for (String target : List.of("sm_90", "sm_80")) {
+            Set<String> entries = new TreeSet<>();
+            for (String module : c.modules()) {
+                entries.addAll(PtxEntries.of(new String(c.ptx(module, target), StandardCharsets.US_ASCII)));
+            }
+            for (String kernel : CudaOps.KERNELS) {
+                assertTrue(entries.contains(kernel), kernel + " is not an entry of the " + target + " PTX");
+            }
+        }
+    }
+
+    /** CudaOps.KERNELS is kept by hand: every kernel-name literal in CudaOps's source must be on it. */
+    @Test
+    void cudaOps_kernelList_namesEveryKernelLiteralOfItsSource() throws IOException {
+        String src = Files.readString(Path.of("src/main/java/io/expertmesh/cuda/forward/CudaOps.java"));
+        Matcher m = Pattern.compile("\"([a-z0-9]+(?:_[a-z0-9]+)+)\"").matcher(src);
+        int launches = 0;
+        while (m.find()) {
+            assertTrue(CudaOps.KERNELS.contains(m.group(1)), m.group(1) + " is launched but not in CudaOps.KERNELS");
+            launches++;
+        }
+        assertTrue(launches > CudaOps.KERNELS.size(), "the source names its kernels at the launch sites too");
     }
 
     @Test
