@@ -11,6 +11,9 @@ import io.expertmesh.cuda.DeviceBuffer;
 import io.expertmesh.cuda.ElementwiseOps;
 import io.expertmesh.cuda.LinearOps;
 import io.expertmesh.cuda.MlaDecode;
+import io.expertmesh.cuda.forward.CudaOps;
+import io.expertmesh.cuda.forward.DeviceTensor;
+import io.expertmesh.cuda.forward.DeviceTensor.Kind;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -50,6 +53,10 @@ public final class GpuKernelBench {
         mlaDecode(64, 4096, 16, 64, true);
         mlaDecode(64, 4096, 128, 64, false);
         mlaDecode(1, 32768, 16, 64, false);
+        mlaAttention(64, 4096, 16, 512, 64, 64, true);
+        mlaAttention(64, 4096, 16, 512, 64, 64, false);
+        mlaAttention(64, 4096, 16, 32, 16, 16, false);
+        mlaAttention(4, 1024, 16, 32, 16, 16, false);
         gqaDecode(64, 4096, 32, 8, 128, 16);
         prefill(2048, 16, 16, 128, 128);
         prefill(2048, 16, 16, 192, 128);
@@ -152,6 +159,51 @@ public final class GpuKernelBench {
         cache.close();
         buffers.remove(cache);
         return frac;
+    }
+
+    /**
+     * MLA attention as the device-resident forward pass calls it ({@link CudaOps#mlaAttention}: float32 query).
+     * {@code fast}: V3's 512 + 64 on the tensor-core split kernel, the query conversion and merge included;
+     * otherwise the generic kernel (one block per token and head, online softmax over 64-position chunks).
+     */
+    private void mlaAttention(int batch, int len, int heads, int latent, int rope, int blockSize, boolean fast) {
+        int row = latent + rope;
+        int maxBlocks = (len + blockSize - 1) / blockSize;
+        int blocks = batch * maxBlocks;
+        int[] table = new int[blocks];
+        for (int i = 0; i < blocks; i++) {
+            table[i] = (int) ((i * 2654435761L) % blocks);
+        }
+        int[] lens = new int[batch];
+        java.util.Arrays.fill(lens, len);
+        try (CudaOps ops = new CudaOps(device, fast);
+             DeviceTensor pool = ops.allocate(Kind.BF16, (long) blocks * blockSize * row);
+             DeviceTensor q = ops.allocate(Kind.F32, (long) batch * heads * row);
+             DeviceTensor out = ops.allocate(Kind.F32, (long) batch * heads * latent);
+             DeviceTensor dt = ops.allocate(Kind.I32, blocks);
+             DeviceTensor dl = ops.allocate(Kind.I32, batch)) {
+            short[] pattern = new short[1 << 22];
+            for (int i = 0; i < pattern.length; i++) {
+                pattern[i] = Bf16.fromFloat((float) random.nextGaussian());
+            }
+            for (long o = 0; o < pool.length(); o += pattern.length) {
+                ops.copyIn(pattern, 0, pool, o, (int) Math.min(pattern.length, pool.length() - o));
+            }
+            float[] qv = new float[(int) q.length()];
+            for (int i = 0; i < qv.length; i++) {
+                qv[i] = (float) random.nextGaussian();
+            }
+            ops.copyIn(qv, 0, q, 0, qv.length);
+            ops.copyIn(table, dt, blocks);
+            ops.copyIn(lens, dl, batch);
+            float scale = (float) (1 / Math.sqrt(row));
+            double t = GpuTimer.median(device, 2, 10, () -> ops.mlaAttention(q, pool, dt, dl, out, batch, heads,
+                    latent, rope, maxBlocks, blockSize, scale));
+            double bytes = (double) batch * len * row * 2 + (double) batch * heads * (row + latent) * 4;
+            double flops = 2.0 * batch * heads * len * (row + latent);
+            report(String.format("CudaOps.mla %s B%d L%d H%d %d+%d", fast && latent == 512 && rope == 64 ? "fast"
+                    : "generic", batch, len, heads, latent, rope), t, bytes, flops);
+        }
     }
 
     private void gqaDecode(int batch, int len, int heads, int kvHeads, int dim, int pageSize) {
