@@ -3,6 +3,8 @@ package io.expertmesh.cuda.forward;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.config.ModelConfig.Scoring;
 import io.expertmesh.core.model.BlockKvCache;
+import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.core.model.ForwardBackend.HostBlocks;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.Gate;
 import io.expertmesh.core.model.KvCache;
@@ -33,13 +35,14 @@ import io.expertmesh.cuda.forward.DeviceWeights.MoeWeights;
  * (device only). One {@link Runner} per thread; two runners (two micro-batches) may alternate steps when the
  * caller serialises their compute, as the router's engine does.
  */
-public final class DeviceForward implements AutoCloseable {
+public final class DeviceForward implements ForwardBackend {
     private final Transformer model;
     private final ModelConfig c;
     private final DeviceOps ops;
     private final DeviceWeights weights;
     private final DeviceKvPool pool;
-    private final DeviceKvPool.HostBlocks hostBlocks;
+    private final HostBlocks hostBlocks;
+    private final java.util.List<Runner> runners = new java.util.ArrayList<>();
 
     /**
      * Uploads {@code model}'s weights and allocates a pool of {@code numBlocks × blockSize} positions per layer.
@@ -48,7 +51,7 @@ public final class DeviceForward implements AutoCloseable {
      *                   outside a step ({@link #hostWrote}); null when there is none
      */
     public DeviceForward(Transformer model, DeviceOps ops, int numBlocks, int blockSize,
-                         DeviceKvPool.HostBlocks hostBlocks) {
+                         HostBlocks hostBlocks) {
         this.model = model;
         this.c = model.config();
         this.ops = ops;
@@ -68,15 +71,27 @@ public final class DeviceForward implements AutoCloseable {
     }
 
     /** Where it runs and what it holds, for the start-up log. */
+    @Override
     public String describe() {
         return "forward pass on " + ops.name() + ": weights " + (weights.bytes() >> 20) + " MiB, KV pool "
                 + (pool.bytes() >> 20) + " MiB (" + pool.numBlocks() + " blocks of " + pool.blockSize()
                 + " positions)";
     }
 
+    /** A backend factory for the router's engine: the engine sizes the pool and gives its host blocks. */
+    public static Factory factory(DeviceOps ops) {
+        return (model, numBlocks, blockSize, hostBlocks) -> new DeviceForward(model, ops, numBlocks, blockSize,
+                hostBlocks);
+    }
+
     /** A runner with its own working tensors, for one thread. */
+    @Override
     public Runner newRunner() {
-        return new Runner();
+        Runner r = new Runner();
+        synchronized (runners) {
+            runners.add(r);
+        }
+        return r;
     }
 
     /** A cache of {@code capacity} positions that lives on the device only (standalone use). */
@@ -85,6 +100,7 @@ public final class DeviceForward implements AutoCloseable {
     }
 
     /** The host wrote its copy of {@code blockId} (an imported prefix): the next step uploads it first. */
+    @Override
     public void hostWrote(int blockId) {
         if (hostBlocks == null) {
             throw new IllegalStateException("this forward pass has no host copy of its blocks");
@@ -94,12 +110,16 @@ public final class DeviceForward implements AutoCloseable {
 
     @Override
     public void close() {
+        synchronized (runners) {
+            runners.forEach(Runner::close);
+            runners.clear();
+        }
         pool.close();
         weights.close();
     }
 
     /** Runs steps; one per thread. */
-    public final class Runner implements AutoCloseable {
+    public final class Runner implements ForwardBackend.Runner, AutoCloseable {
         private final DeviceScratch s = new DeviceScratch(ops);
         private final StepContext hostCtx = StepContext.standalone(model.kernels());
         private float[] cosH = new float[0];
@@ -122,6 +142,7 @@ public final class DeviceForward implements AutoCloseable {
          * One step, as {@link Transformer#forward(ForwardBatch, float[])}: the logits of row
          * {@code batch.logitRows()[j]} go to {@code logits[j·vocab, (j+1)·vocab)}.
          */
+        @Override
         public void forward(ForwardBatch batch, float[] logits) {
             t = batch.size();
             int hidden = c.hiddenSize();

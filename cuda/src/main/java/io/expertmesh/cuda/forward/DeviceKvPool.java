@@ -1,6 +1,7 @@
 package io.expertmesh.cuda.forward;
 
 import io.expertmesh.core.model.BlockKvCache;
+import io.expertmesh.core.model.ForwardBackend.HostBlocks;
 import io.expertmesh.core.tensor.Bf16;
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -15,7 +16,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * before the next step reads them. Standalone use (no host cache: tests, the GPU check) takes blocks from this
  * pool's own free list through {@link #newCache}.
  */
-public final class DeviceKvPool implements AutoCloseable {
+final class DeviceKvPool implements AutoCloseable {
     private final DeviceOps ops;
     private final DeviceTensor[] layers;
     private final int numBlocks;
@@ -87,12 +88,6 @@ public final class DeviceKvPool implements AutoCloseable {
                 ops.copyIn(staging, 0, layers[l], (long) b * blockSize * row, blockSize * row);
             }
         }
-    }
-
-    /** The host copy of a block: {@code blockSize × row} floats of one layer. */
-    @FunctionalInterface
-    public interface HostBlocks {
-        float[] rows(int blockId, int layer);
     }
 
     /** A cache of {@code capacity} positions on blocks from this pool's free list (standalone use). */
