@@ -1,6 +1,7 @@
 package io.expertmesh.router;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
@@ -37,6 +38,7 @@ import org.slf4j.LoggerFactory;
  * model in the background (health NOT_SERVING and UNAVAILABLE until it is loaded), and the drain that ends it.
  */
 public final class RouterServer implements AutoCloseable {
+    private ForwardBackend.Factory forwardBackend = ForwardBackend.CPU;
     private static final Logger LOG = LoggerFactory.getLogger(RouterServer.class);
     /** Largest request accepted: long prompts as token ids, with room to spare. */
     static final int MAX_INBOUND_BYTES = 16 << 20;
@@ -163,7 +165,8 @@ public final class RouterServer implements AutoCloseable {
                     throw e;
                 }
                 Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
-                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver());
+                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver(),
+                        forwardBackend);
                 telemetry.bind(e);
                 experts = cluster;
                 model = m;
@@ -211,6 +214,15 @@ public final class RouterServer implements AutoCloseable {
     /** The expert workers, once started; null when the experts run in process. */
     public ExpertCluster experts() {
         return experts;
+    }
+
+    /**
+     * Where the engine's forward steps run ({@link ForwardBackend#CPU} unless set; module cuda's
+     * {@code DeviceForward.factory} on a GPU); set before {@link #start}.
+     */
+    public RouterServer forwardBackend(ForwardBackend.Factory factory) {
+        this.forwardBackend = java.util.Objects.requireNonNull(factory, "factory");
+        return this;
     }
 
     /** How channels to expert workers are made (TLS, interceptors); set before {@link #start}. */

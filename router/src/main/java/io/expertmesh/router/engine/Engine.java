@@ -5,8 +5,8 @@ import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.generate.TokenStepper;
 import io.expertmesh.core.model.ForwardBatch;
+import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.model.KvCache;
-import io.expertmesh.core.model.StepContext;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.sample.FinishReason;
 import io.expertmesh.core.sample.SamplerScratch;
@@ -100,7 +100,9 @@ public final class Engine implements AutoCloseable {
     /** Two micro-batches per step when experts are remote; null: one batch. */
     private final MicroBatching microBatching;
     private final ExecutorService microBatchThread;
-    private final StepContext secondContext;
+    private final ForwardBackend backend;
+    private final ForwardBackend.Runner firstRunner;
+    private final ForwardBackend.Runner secondRunner;
 
     public Engine(LoadedModel model, EngineConfig config) {
         this(model, config, new NoopKvBlockStore());
@@ -132,12 +134,20 @@ public final class Engine implements AutoCloseable {
     /** As above, with {@code stepObserver} watching each forward pass (telemetry). */
     public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
                   StepObserver stepObserver) {
+        this(model, config, store, microBatching, stepObserver, ForwardBackend.CPU);
+    }
+
+    /**
+     * As above, with the forward steps run by the backend {@code backend} makes once the paged KV cache is sized
+     * ({@link ForwardBackend#CPU}, or module cuda's device-resident pass on a GPU).
+     */
+    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
+                  StepObserver stepObserver, ForwardBackend.Factory backend) {
         this.stepObserver = stepObserver;
         this.model = model;
         this.microBatching = microBatching;
         this.microBatchThread = microBatching == null ? null : Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().name("expertmesh-microbatch").daemon().factory());
-        this.secondContext = microBatching == null ? null : model.transformer().newStepContext();
         this.transformer = model.transformer();
         this.tokenizer = model.tokenizer().orElse(null);
         this.config = config;
@@ -149,6 +159,11 @@ public final class Engine implements AutoCloseable {
                     + " bytes holds no block of " + config.blockSize() + " tokens");
         }
         PagedKvStorage storage = new PagedKvStorage(c.numLayers(), c.kvRowWidth(), config.blockSize(), totalBlocks);
+        this.backend = backend.create(transformer, totalBlocks, config.blockSize(), storage::block);
+        storage.onHostWrite(this.backend::hostWrote);
+        this.firstRunner = this.backend.newRunner();
+        this.secondRunner = microBatching == null ? null : this.backend.newRunner();
+        LOG.info("Engine: {}", this.backend.describe());
         this.kv = new KvCacheManager(storage, modelSeed(model, config.blockSize()), config.prefixCaching());
         boolean tier = !(store instanceof NoopKvBlockStore) && config.prefixCaching();
         if (!(store instanceof NoopKvBlockStore) && !config.prefixCaching()) {
@@ -288,6 +303,9 @@ public final class Engine implements AutoCloseable {
         if (microBatchThread != null) {
             microBatchThread.shutdownNow();
         }
+        if (!thread.isAlive()) {
+            backend.close();  // a step still running after the wait keeps the backend's memory (leak, not crash)
+        }
     }
 
     private void loop() {
@@ -387,7 +405,7 @@ public final class Engine implements AutoCloseable {
         logits = grown(logits, first.rowOwner.length * vocab);
         if (split == chunks.size()) {
             try (StepObserver.StepScope ignored = observe(chunks, first)) {
-                transformer.forward(first.batch, logits);
+                firstRunner.forward(first.batch, logits);
             }
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
@@ -405,7 +423,7 @@ public final class Engine implements AutoCloseable {
             Future<?> other = microBatchThread.submit(() -> {
                 lock.lock();
                 try (StepObserver.StepScope ignored = observeListeners(secondListeners, second)) {
-                    transformer.forward(second.batch, secondLogits, secondContext);
+                    secondRunner.forward(second.batch, secondLogits);
                 } finally {
                     lock.unlock();
                 }
@@ -413,7 +431,7 @@ public final class Engine implements AutoCloseable {
             RuntimeException failed = null;
             lock.lock();
             try (StepObserver.StepScope ignored = observe(firstChunks, first)) {
-                transformer.forward(first.batch, logits);
+                firstRunner.forward(first.batch, logits);
             } catch (RuntimeException e) {
                 failed = e;
             } finally {

@@ -1,5 +1,6 @@
 package io.expertmesh.router.kv;
 
+import io.expertmesh.core.model.BlockKvCache;
 import io.expertmesh.core.model.KvCache;
 
 /**
@@ -13,7 +14,7 @@ import io.expertmesh.core.model.KvCache;
  * taken ("pending", committed by {@link KvCacheManager#allocateSlots}). Owned by {@link KvCacheManager};
  * single-threaded.
  */
-public final class BlockTable implements KvCache {
+public final class BlockTable implements BlockKvCache {
     private final PagedKvStorage storage;
     private final int blockSize;
     private final int rowWidth;
@@ -50,6 +51,16 @@ public final class BlockTable implements KvCache {
     @Override
     public int contiguousRows(int pos) {
         return blockSize - pos % blockSize;
+    }
+
+    @Override
+    public int blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public int blockOf(int pos) {
+        return ids[pos / blockSize];
     }
 
     @Override

@@ -276,6 +276,7 @@ public final class KvCacheManager {
                 for (int l = 0; l < storage.numLayers(); l++) {
                     rb.copyLayerInto(l, storage.block(b, l));
                 }
+                storage.hostWrote(b);
                 if (!pool.cache(b, h, scratch, 0)) {
                     pool.free(b);
                     break;

@@ -1,5 +1,7 @@
 package io.expertmesh.router.kv;
 
+import java.util.function.IntConsumer;
+
 /**
  * Block-structured KV memory: {@code numBlocks} blocks × {@code numLayers} arrays of
  * {@code blockSize·rowWidth} floats, allocated once at start-up and never resized.
@@ -15,6 +17,7 @@ public final class PagedKvStorage {
     private final int rowWidth;
     private final int blockSize;
     private final float[][][] blocks;
+    private volatile IntConsumer hostWriteListener = b -> { };
 
     public PagedKvStorage(int numLayers, int rowWidth, int blockSize, int numBlocks) {
         if (numLayers <= 0 || rowWidth <= 0 || blockSize <= 0 || numBlocks <= 0) {
@@ -43,6 +46,19 @@ public final class PagedKvStorage {
             throw new IllegalArgumentException("numLayers, rowWidth and blockSize must be positive");
         }
         return (int) Math.min(Integer.MAX_VALUE, Math.max(0, budgetBytes) / per);
+    }
+
+    /**
+     * Who is told when a block's floats are written outside a forward step (a prefix imported from the
+     * distributed tier): a device that holds its own copy of the blocks uploads them again.
+     */
+    public void onHostWrite(IntConsumer listener) {
+        this.hostWriteListener = listener;
+    }
+
+    /** Announces that {@code blockId}'s floats were written outside a forward step. */
+    public void hostWrote(int blockId) {
+        hostWriteListener.accept(blockId);
     }
 
     /** The floats of block {@code blockId} for {@code layer}: {@code blockSize} rows of {@code rowWidth}. */
