@@ -6,6 +6,7 @@ import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaKernelCatalog;
 import io.expertmesh.cuda.CudaKernels;
 import io.expertmesh.cuda.CudaProbe;
+import io.expertmesh.cuda.forward.CudaOps;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,9 +14,11 @@ import java.util.List;
 
 /**
  * The GPU host's check without Maven or JUnit: every kernel against its CPU reference ({@link KernelChecks}),
- * every operation of the device-resident forward pass against the host emulation ({@link ForwardOpsChecks}), then greedy generation on each fixture model directory given, GPU against CPU. Exit 0 when everything
- * passed, 1 when something failed, 3 when there is no usable GPU.
- * Usage: {@code GpuCheck [--seed S] [MODEL_DIR ...]}.
+ * every operation of the device-resident forward pass against the host emulation ({@link ForwardOpsChecks}),
+ * then greedy generation on each fixture model directory given, GPU against CPU: with CudaKernels under core's
+ * forward pass ({@link GreedyComparison}) and with the device-resident forward pass on CudaOps
+ * ({@link DeviceGreedyComparison}). Exit 0 when everything passed, 1 when something failed, 3 when there is no
+ * usable GPU. Usage: {@code GpuCheck [--seed S] [MODEL_DIR ...]}.
  */
 public final class GpuCheck {
     private GpuCheck() {
@@ -57,6 +60,12 @@ public final class GpuCheck {
             try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
                  CudaKernels gpu = new CudaKernels(pool)) {
                 CheckResult r = GreedyComparison.compare(dir, gpu, new VectorKernels(pool), prompt, 16);
+                System.out.println(r);
+                results.add(r);
+            }
+            try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
+                 CudaOps ops = new CudaOps(CudaDevice.get())) {
+                CheckResult r = DeviceGreedyComparison.compare(dir, pool, ops, prompt, 16);
                 System.out.println(r);
                 results.add(r);
             }
