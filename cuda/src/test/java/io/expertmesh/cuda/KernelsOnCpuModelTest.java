@@ -1,0 +1,41 @@
+package io.expertmesh.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA C of forward.cu, elementwise.cu and attention.cu compiled with g++ and run on a CPU model of the CUDA
+ * execution (src/test/emu: a thread per CUDA thread, barriers for __syncthreads and shuffles) against
+ * double-precision references: indexing, guards and reductions are tested on machines without a GPU. Skipped
+ * where g++ is not installed. Races and tensor-core kernels are out of its reach; GpuCheck is the real test.
+ */
+class KernelsOnCpuModelTest {
+
+    @Test
+    void kernels_onTheCpuModel_matchReferences() throws Exception {
+        assumeTrue(CudaKernelCatalogTest.tool("g++").isPresent(), "g++ not installed");
+        long seed = System.nanoTime() & 0xffffffffL;
+        Path dir = Path.of("target", "emu");
+        Files.createDirectories(dir);
+        Path logFile = dir.resolve("log.txt");
+        // Output to a file, so a deadlocked model (a barrier never reached) times out instead of blocking a read.
+        Process p = new ProcessBuilder("bash", "src/test/emu/run.sh", dir.toString(), Long.toString(seed))
+                .redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
+        boolean done = p.waitFor(300, TimeUnit.SECONDS);
+        if (!done) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+        String log = Files.readString(logFile, StandardCharsets.UTF_8);
+        assertTrue(done, "timed out:\n" + log);
+        assertEquals(0, p.exitValue(), log);
+        assertTrue(log.contains("ALL PASSED") && log.contains("mla_attention_f32q"), log);
+    }
+}
