@@ -25,8 +25,8 @@ import jcuda.Pointer;
  *
  * <p>MLA attention with V3's shapes (latent 512, rope 64) runs the tensor-core split-KV kernel (the query rounded
  * to bf16 first, its partial outputs in scratch this instance keeps); other shapes, or {@code fastMla = false},
- * run the generic float32-query kernel. One thread drives an instance at a time (one forward pass); the scratch
- * buffers are the only state.
+ * run the generic float32-query kernel. The scratch buffers are the only state (guarded: two runners may share an
+ * instance); every launch goes to the one default stream, so calls from several threads run in call order.
  */
 public final class CudaOps implements DeviceOps {
     /** Names of the kernels this class launches itself or through the older launchers (catalog test). */
@@ -271,9 +271,9 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
-    public void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
-                             DeviceTensor out, int tokens, int heads, int latent, int rope, int maxBlocks,
-                             int blockSize, float scale) {
+    public synchronized void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable,
+                                          DeviceTensor seqLens, DeviceTensor out, int tokens, int heads, int latent,
+                                          int rope, int maxBlocks, int blockSize, float scale) {
         int poolBlocks = OpShapes.mlaAttention(q, pool, blockTable, seqLens, out, tokens, heads, latent, rope,
                 maxBlocks, blockSize, scale);
         DeviceBuffer bq = b(q, "q");
@@ -351,7 +351,7 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         for (DeviceBuffer s : new DeviceBuffer[]{qBf16, oPart, lsePart}) {
             if (s != null) {
                 s.close();
