@@ -1,6 +1,7 @@
 package io.expertmesh.core.generate;
 
 import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.model.Transformer;
@@ -14,19 +15,28 @@ import java.util.function.Consumer;
 /**
  * Generates one sequence in this process: chunked prefill, then one decode step per token, sampling, stop rules
  * and incremental detokenisation. This is the single-process path of {@code expertmesh run}; the router's
- * scheduler batches many sequences with the same pieces.
+ * scheduler batches many sequences with the same pieces. One generation at a time.
  */
 public final class Generator {
     /** Prompt tokens per prefill step: bounds the step's scratch memory for long prompts. */
     static final int PREFILL_CHUNK = 512;
 
     private final Transformer model;
+    private final ForwardBackend backend;
+    private final ForwardBackend.Runner runner;
     private final ModelTokenizer tokenizer;
     private final Set<Integer> eosIds;
 
     /** @param tokenizer may be null (a model directory without tokenizer files): events then carry no text */
     public Generator(Transformer model, ModelTokenizer tokenizer) {
+        this(model, tokenizer, ForwardBackend.CPU.create(model, 1, 1, null));
+    }
+
+    /** Generates with the forward steps on {@code backend} (a GPU's device-resident pass). */
+    public Generator(Transformer model, ModelTokenizer tokenizer, ForwardBackend backend) {
         this.model = model;
+        this.backend = backend;
+        this.runner = backend.newRunner();
         this.tokenizer = tokenizer;
         Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
         if (tokenizer != null) {
@@ -57,9 +67,19 @@ public final class Generator {
     public GenerationResult generate(int[] prompt, SamplingParams params, Consumer<TokenEvent> sink) {
         validate(prompt, params);
         ModelConfig c = model.config();
-        int vocab = c.vocabSize();
         int capacity = Math.min(c.maxPositions(), prompt.length + params.maxTokens());
-        KvCache cache = model.newCache(capacity);
+        KvCache cache = backend.newCache(capacity);
+        try {
+            return generate(prompt, params, sink, cache, capacity);
+        } finally {
+            backend.release(cache);
+        }
+    }
+
+    private GenerationResult generate(int[] prompt, SamplingParams params, Consumer<TokenEvent> sink,
+                                      KvCache cache, int capacity) {
+        ModelConfig c = model.config();
+        int vocab = c.vocabSize();
         TokenStepper stepper = new TokenStepper(prompt, params, tokenizer, eosIds, capacity, true, null);
 
         long start = System.nanoTime();
@@ -68,7 +88,7 @@ public final class Generator {
             int to = Math.min(prompt.length, from + PREFILL_CHUNK);
             int[] chunk = Arrays.copyOfRange(prompt, from, to);
             int[] rows = to == prompt.length ? new int[]{chunk.length - 1} : new int[0];
-            model.forward(ForwardBatch.ofSequence(chunk, from, cache, rows), logits);
+            runner.forward(ForwardBatch.ofSequence(chunk, from, cache, rows), logits);
         }
         long firstToken = 0;
         int[] one = new int[1];
@@ -83,7 +103,7 @@ public final class Generator {
                 break;
             }
             one[0] = event.tokenId();
-            model.forward(ForwardBatch.ofSequence(one, position, cache, 0), logits);
+            runner.forward(ForwardBatch.ofSequence(one, position, cache, 0), logits);
         }
         long end = System.nanoTime();
         return new GenerationResult(stepper.decision().finishReason(), prompt.length, stepper.generated(),

@@ -17,6 +17,15 @@ public interface ForwardBackend extends AutoCloseable {
      */
     void hostWrote(int blockId);
 
+    /**
+     * A cache for one sequence outside an engine's paged cache (single-process generation), of at least
+     * {@code capacity} positions; give it back with {@link #release}.
+     */
+    KvCache newCache(int capacity);
+
+    /** Returns a cache from {@link #newCache} (a device backend's blocks go back to its pool). */
+    void release(KvCache cache);
+
     /** One line for the start-up log: where steps run and what that holds. */
     String describe();
 
@@ -52,6 +61,16 @@ public interface ForwardBackend extends AutoCloseable {
         @Override
         public void hostWrote(int blockId) {
             // The CPU reads the host blocks themselves.
+        }
+
+        @Override
+        public KvCache newCache(int capacity) {
+            return model.newCache(capacity);
+        }
+
+        @Override
+        public void release(KvCache cache) {
+            // Garbage-collected.
         }
 
         @Override

@@ -95,8 +95,21 @@ public final class DeviceForward implements ForwardBackend {
     }
 
     /** A cache of {@code capacity} positions that lives on the device only (standalone use). */
+    @Override
     public DeviceKvCache newCache(int capacity) {
         return pool.newCache(Math.min(capacity, c.maxPositions()));
+    }
+
+    @Override
+    public void release(KvCache cache) {
+        if (cache instanceof DeviceKvCache d) {
+            d.close();
+        }
+    }
+
+    /** Blocks of {@code blockSize} one sequence of {@code capacity} positions needs (single-process runs). */
+    public static int blocksFor(int capacity, int blockSize) {
+        return (capacity + blockSize - 1) / blockSize;
     }
 
     /** The host wrote its copy of {@code blockId} (an imported prefix): the next step uploads it first. */

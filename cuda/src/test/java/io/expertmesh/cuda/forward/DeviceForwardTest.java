@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.generate.Generator;
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.model.BlockKvCache;
@@ -14,8 +15,10 @@ import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.model.Moe;
 import io.expertmesh.core.model.RoutedExperts;
 import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.sample.SamplingParams;
+import io.expertmesh.cuda.check.CheckResult;
+import io.expertmesh.cuda.check.DeviceForwardCheck;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -32,7 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class DeviceForwardTest {
     private static final Path FIXTURES = Path.of("../core/src/test/resources/fixtures");
-    private static final double LOGIT_TOL = 2e-2;
+    private static final double LOGIT_TOL = DeviceForwardCheck.LOGIT_TOL;
     private static ComputePool pool;
 
     @BeforeAll
@@ -53,17 +56,10 @@ class DeviceForwardTest {
     @ValueSource(strings = {"deepseek-v3-tiny/bf16", "deepseek-v3-tiny/f32", "deepseek-v3-qlora0",
             "deepseek-v3-groups4", "deepseek-v3-long-yarn", "mixtral-tiny", "qwen2-moe-tiny", "qwen3-moe-tiny"})
     void greedy_everyFamily_sameTokensAndLogitsAsCpu(String fixture) throws Exception {
-        try (LoadedModel m = open(fixture);
-             DeviceForward dev = new DeviceForward(m.transformer(), new HostOps(), 16, 4, null)) {
-            int[] prompt = {1, 17, 42, 99, 5, 200, 3, 77, 12, 9, 31};  // 11 tokens: crosses blocks of 4
-            Run cpu = greedyCpu(m.transformer(), prompt, 10);
-            Run gpu = greedyDevice(dev, prompt, 10);
-            assertEquals(cpu.tokens, gpu.tokens, fixture + ": greedy tokens");
-            for (int i = 0; i < cpu.logits.size(); i++) {
-                double err = relL2(gpu.logits.get(i), cpu.logits.get(i));
-                assertTrue(err < LOGIT_TOL, fixture + " step " + i + ": logits differ by " + err);
-            }
-        }
+        int[] prompt = {1, 17, 42, 99, 5, 200, 3, 77, 12, 9, 31};  // 11 tokens: crosses blocks of 4
+        CheckResult r = DeviceForwardCheck.compare(FIXTURES.resolve(fixture), new HostOps(), new VectorKernels(pool),
+                prompt, 10, 4);
+        assertTrue(r.passed(), r.toString());
     }
 
     @Test
@@ -160,11 +156,28 @@ class DeviceForwardTest {
              DeviceForward onDevice = new DeviceForward(local.transformer(), new HostOps(), 16, 4, null);
              DeviceForward viaHost = new DeviceForward(remote.transformer(), new HostOps(), 16, 4, null)) {
             int[] prompt = {8, 6, 7, 5, 3, 0, 9};
-            Run a = greedyDevice(onDevice, prompt, 6);
-            Run b = greedyDevice(viaHost, prompt, 6);
-            assertEquals(a.tokens, b.tokens);
-            for (int i = 0; i < a.logits.size(); i++) {
-                assertTrue(relL2(b.logits.get(i), a.logits.get(i)) < 1e-5, "step " + i);
+            DeviceForwardCheck.Greedy a = DeviceForwardCheck.onDevice(onDevice, prompt, 6);
+            DeviceForwardCheck.Greedy b = DeviceForwardCheck.onDevice(viaHost, prompt, 6);
+            assertEquals(a.tokens(), b.tokens());
+            for (int i = 0; i < a.logits().size(); i++) {
+                assertTrue(relL2(b.logits().get(i), a.logits().get(i)) < 1e-5, "step " + i);
+            }
+        }
+    }
+
+    @Test
+    void generator_onDeviceBackend_sameTokensAsCpu_andGivesBlocksBack() throws Exception {
+        try (LoadedModel m = open("qwen3-moe-tiny");
+             DeviceForward dev = new DeviceForward(m.transformer(), new HostOps(), 5, 4, null)) {
+            int[] prompt = {4, 8, 15, 16, 23, 42};
+            SamplingParams greedy = SamplingParams.greedy().withMaxTokens(12).withIgnoreEos(true);
+            List<Integer> cpu = new java.util.ArrayList<>();
+            new Generator(m.transformer(), null).generate(prompt, greedy, e -> cpu.add(e.tokenId()));
+            Generator onDevice = new Generator(m.transformer(), null, dev);
+            for (int round = 0; round < 3; round++) {  // 18 positions need all 5 blocks: each run must free them
+                List<Integer> got = new java.util.ArrayList<>();
+                onDevice.generate(prompt, greedy, e -> got.add(e.tokenId()));
+                assertEquals(cpu, got, "round " + round);
             }
         }
     }
@@ -193,43 +206,6 @@ class DeviceForwardTest {
     }
 
     // ---- helpers
-
-    private record Run(List<Integer> tokens, List<float[]> logits) {
-    }
-
-    private static Run greedyCpu(Transformer tr, int[] prompt, int steps) {
-        int vocab = tr.config().vocabSize();
-        KvCache cache = tr.newCache(prompt.length + steps + 1);
-        List<Integer> out = new ArrayList<>();
-        List<float[]> logits = new ArrayList<>();
-        float[] lg = new float[vocab];
-        tr.forward(ForwardBatch.ofSequence(prompt, 0, cache, prompt.length - 1), lg);
-        for (int s = 0; s < steps; s++) {
-            logits.add(lg.clone());
-            int next = argmax(lg);
-            out.add(next);
-            tr.forward(ForwardBatch.ofSequence(new int[]{next}, prompt.length + s, cache, 0), lg);
-        }
-        return new Run(out, logits);
-    }
-
-    private static Run greedyDevice(DeviceForward dev, int[] prompt, int steps) {
-        int vocab = dev.config().vocabSize();
-        List<Integer> out = new ArrayList<>();
-        List<float[]> logits = new ArrayList<>();
-        float[] lg = new float[vocab];
-        try (DeviceKvCache cache = dev.newCache(prompt.length + steps + 1)) {
-            DeviceForward.Runner r = dev.newRunner();
-            r.forward(ForwardBatch.ofSequence(prompt, 0, cache, prompt.length - 1), lg);
-            for (int s = 0; s < steps; s++) {
-                logits.add(lg.clone());
-                int next = argmax(lg);
-                out.add(next);
-                r.forward(ForwardBatch.ofSequence(new int[]{next}, prompt.length + s, cache, 0), lg);
-            }
-        }
-        return new Run(out, logits);
-    }
 
     static int argmax(float[] x) {
         int best = 0;
