@@ -17,7 +17,7 @@ import java.util.List;
  * every operation of the device-resident forward pass against the host emulation ({@link ForwardOpsChecks}),
  * then greedy generation on each fixture model directory given, GPU against CPU: with CudaKernels under core's
  * forward pass ({@link GreedyComparison}) and with the device-resident forward pass on CudaOps
- * ({@link DeviceGreedyComparison}). Exit 0 when everything passed, 1 when something failed, 3 when there is no
+ * ({@link DeviceForwardCheck}). Exit 0 when everything passed, 1 when something failed, 3 when there is no
  * usable GPU. Usage: {@code GpuCheck [--seed S] [MODEL_DIR ...]}.
  */
 public final class GpuCheck {
@@ -65,7 +65,7 @@ public final class GpuCheck {
             }
             try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
                  CudaOps ops = new CudaOps(CudaDevice.get())) {
-                CheckResult r = DeviceGreedyComparison.compare(dir, pool, ops, prompt, 16);
+                CheckResult r = DeviceForwardCheck.compare(dir, ops, new VectorKernels(pool), prompt, 16, 16);
                 System.out.println(r);
                 results.add(r);
             }
