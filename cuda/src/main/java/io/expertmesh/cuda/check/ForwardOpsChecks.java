@@ -1,11 +1,9 @@
 package io.expertmesh.cuda.check;
 
-import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.forward.CudaOps;
-import io.expertmesh.cuda.forward.CudaTensor;
 import io.expertmesh.cuda.forward.DeviceOps;
 import io.expertmesh.cuda.forward.DeviceTensor;
 import io.expertmesh.cuda.forward.DeviceTensor.Kind;
@@ -26,15 +24,24 @@ import java.util.function.Supplier;
  * the GPU rounds an operand to bf16 (the fast MLA kernel's query and probabilities), exact for bf16 stores.
  */
 public final class ForwardOpsChecks implements AutoCloseable {
-    private final CudaOps gpu;
-    private final CudaOps gpuGeneric;
+    private final DeviceOps gpu;
+    private final DeviceOps gpuGeneric;
     private final HostOps host = new HostOps();
     private final RandomData rnd;
     private final List<DeviceTensor> open = new ArrayList<>();
 
+    /** CudaOps as it serves (fast MLA kernel for 512 + 64), and one with the generic MLA kernel for every shape. */
     public ForwardOpsChecks(CudaDevice device, long seed) {
-        this.gpu = new CudaOps(device);
-        this.gpuGeneric = new CudaOps(device, false);
+        this(new CudaOps(device), new CudaOps(device, false), seed);
+    }
+
+    /**
+     * Checks {@code ops} (and {@code genericMlaOps} for the generic MLA checks at 512 + 64) against HostOps; the
+     * tests run the checks themselves this way on HostOps, without a GPU. {@link #close} closes both.
+     */
+    ForwardOpsChecks(DeviceOps ops, DeviceOps genericMlaOps, long seed) {
+        this.gpu = ops;
+        this.gpuGeneric = genericMlaOps;
         this.rnd = new RandomData(seed);
     }
 
@@ -158,8 +165,11 @@ public final class ForwardOpsChecks implements AutoCloseable {
         gpu.copyOut(t.g, 5, got, 3, n - 5);
         float[] want = new float[n];
         host.copyOut(t.h, 5, want, 3, n - 5);
-        for (int i = 0; i < 3; i++) {
-            got[i] = 0;
+        // Elements outside [3, n - 2) were not copied: zero, as in want.
+        for (int i = 0; i < n; i++) {
+            if (i < 3 || i >= n - 2) {
+                got[i] = 0;
+            }
         }
         return new CheckResult("ops copyIn/copyOut offsets", Errors.relativeL2(got, want), 0, "");
     }
@@ -283,49 +293,28 @@ public final class ForwardOpsChecks implements AutoCloseable {
     }
 
     /**
-     * Rows into the bf16 pool at scattered slots: the pool (read back whole from the GPU) must equal the host
-     * emulation's rounding bit for bit, background included. HostOps has no bf16 read-back, so the reference
-     * pool is rebuilt here with {@link Bf16#fromFloat}, HostOps's rounding.
+     * Rows into the bf16 pool at scattered slots: the whole pool, background included, must equal the host
+     * emulation's bit for bit. DeviceOps has no bf16 read-back; embedding every slot as a token (an exact bf16 to
+     * float32 widening, checked on its own) reads the pool back on both sides.
      */
     public CheckResult kvWrite(int rows, int n, int poolRow, int dstOff) {
         int slotsInPool = rows * 3 + 1;
         int srcStride = n + 4;
-        short[] background = rnd.bf16(slotsInPool * poolRow, 1);
-        Both pool = bf16(background);
-        float[] src = rnd.gaussian(rows * srcStride, 3);
-        Both dSrc = f32(src);
-        int[] perm = rnd.permutation(slotsInPool);
-        int[] slots = Arrays.copyOf(perm, rows);
-        Both dSlots = i32(slots);
-        host.kvWrite(dSrc.h, srcStride, pool.h, poolRow, dstOff, dSlots.h, rows, n);
-        gpu.kvWrite(dSrc.g, srcStride, pool.g, poolRow, dstOff, dSlots.g, rows, n);
-        short[] want = background.clone();
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < n; j++) {
-                want[slots[r] * poolRow + dstOff + j] = Bf16.fromFloat(src[r * srcStride + j]);
-            }
+        Both pool = bf16(rnd.bf16(slotsInPool * poolRow, 1));
+        Both src = f32(rnd.gaussian(rows * srcStride, 3));
+        Both slots = i32(Arrays.copyOf(rnd.permutation(slotsInPool), rows));
+        host.kvWrite(src.h, srcStride, pool.h, poolRow, dstOff, slots.h, rows, n);
+        gpu.kvWrite(src.g, srcStride, pool.g, poolRow, dstOff, slots.g, rows, n);
+        int[] every = new int[slotsInPool];
+        for (int i = 0; i < slotsInPool; i++) {
+            every[i] = i;
         }
-        short[] got = downloadBf16((CudaTensor) pool.g, want.length);
-        int differ = 0;
-        for (int i = 0; i < want.length; i++) {
-            if (got[i] != want[i]) {
-                differ++;
-            }
-        }
-        return new CheckResult("ops kv_write_bf16 " + rows + " rows of " + n + " into row " + poolRow,
-                differ == 0 ? 0 : Double.NaN, 0, differ == 0 ? "bit-exact" : differ + " bf16 values differ");
-    }
-
-    private static short[] downloadBf16(CudaTensor t, int n) {
-        int[] words = new int[(n + 1) / 2];
-        CudaDevice.get().synchronize();
-        t.buffer().download(words);
-        short[] s = new short[n];
-        for (int i = 0; i < n; i++) {
-            int w = words[i / 2];
-            s[i] = (short) (i % 2 == 0 ? w : w >>> 16);  // little-endian: the even element is the low half
-        }
-        return s;
+        Both ids = i32(every);
+        Both back = poisoned(slotsInPool * poolRow);
+        host.embed(pool.h, ids.h, back.h, slotsInPool, poolRow);
+        gpu.embed(pool.g, ids.g, back.g, slotsInPool, poolRow);
+        return compare("kv_write_bf16 " + rows + " rows of " + n + " into row " + poolRow, back,
+                slotsInPool * poolRow, 0, "whole pool, bit-exact");
     }
 
     /** Pages of the pool handed out shuffled, one table row per token. */
@@ -350,7 +339,7 @@ public final class ForwardOpsChecks implements AutoCloseable {
         Both q = f32(rnd.gaussian(tokens * heads * row, 1));
         Both out = poisoned(tokens * heads * latent);
         float scale = (float) (1 / Math.sqrt(row));
-        CudaOps ops = fast ? gpu : gpuGeneric;
+        DeviceOps ops = fast ? gpu : gpuGeneric;
         host.mlaAttention(q.h, pool.h, table.h, seqLens.h, out.h, tokens, heads, latent, rope, maxBlocks, blockSize,
                 scale);
         ops.mlaAttention(q.g, pool.g, table.g, seqLens.g, out.g, tokens, heads, latent, rope, maxBlocks, blockSize,
