@@ -15,6 +15,7 @@ import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
@@ -51,13 +52,16 @@ public final class CudaDevice {
     private final CudaProbe info;
     private final CUcontext context;
     private final Map<String, CUfunction> functions;
+    private final Map<String, List<String>> parameters;
     private final Map<CUfunction, Integer> sharedOptIn = new HashMap<>();
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
-    private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions) {
+    private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions,
+                       Map<String, List<String>> parameters) {
         this.info = info;
         this.context = context;
         this.functions = functions;
+        this.parameters = parameters;
     }
 
     /** Probes once (later calls return the cached answer); never throws. */
@@ -121,6 +125,7 @@ public final class CudaDevice {
             cuDevicePrimaryCtxRetain(ctx, dev);
             cuCtxSetCurrent(ctx);
             Map<String, CUfunction> fns = new HashMap<>();
+            Map<String, List<String>> params = new HashMap<>();
             for (String module : catalog.modules()) {
                 CUmodule m = new CUmodule();
                 try {
@@ -129,14 +134,15 @@ public final class CudaDevice {
                     return CudaProbe.none("the driver rejected module " + module + "." + found.ptxTarget()
                             + ".ptx: " + e.getMessage());
                 }
-                for (String entry : PtxEntries.of(new String(catalog.ptx(module, found.ptxTarget()),
-                        StandardCharsets.US_ASCII))) {
+                String text = new String(catalog.ptx(module, found.ptxTarget()), StandardCharsets.US_ASCII);
+                for (String entry : PtxEntries.of(text)) {
                     CUfunction f = new CUfunction();
                     cuModuleGetFunction(f, m, entry);
                     fns.put(entry, f);
                 }
+                params.putAll(PtxEntries.signatures(text));
             }
-            instance = new CudaDevice(found, ctx, fns);
+            instance = new CudaDevice(found, ctx, fns, params);
             instance.current.set(true);
             return found;
         } catch (LinkageError e) {
@@ -182,14 +188,18 @@ public final class CudaDevice {
     /**
      * Launches kernel {@code name} on a 1-D block of {@code threads} with {@code grid} = (gx, gy, gz) and
      * {@code sharedBytes} of dynamic shared memory. Arguments: {@link DeviceBuffer}, {@link NativePointerObject}
-     * (a device pointer), {@link Integer} or {@link Float}, in the kernel's order. Asynchronous: errors of the
-     * kernel itself surface at the next {@link #synchronize()}.
+     * (a device pointer), {@link Integer} or {@link Float}, in the kernel's order, checked against the parameter
+     * types in the PTX. Asynchronous: errors of the kernel itself surface at the next {@link #synchronize()}.
      */
     public void launch(String name, int gx, int gy, int gz, int threads, int sharedBytes, Object... args) {
         makeCurrent();
         CUfunction f = functions.get(name);
         if (f == null) {
             throw new CudaException("no kernel " + name + " in the loaded modules " + CudaKernelCatalog.get().modules());
+        }
+        String bad = PtxEntries.mismatch(name, parameters.getOrDefault(name, List.of()), args);
+        if (bad != null) {
+            throw new IllegalArgumentException(bad);
         }
         if (sharedBytes > 48 * 1024 && sharedOptIn.getOrDefault(f, 0) < sharedBytes) {
             if (sharedBytes > info.maxSharedPerBlockOptin()) {

@@ -137,6 +137,39 @@ class CudaKernelCatalogTest {
     }
 
     @Test
+    void ptxSignatures_parsedAndLaunchArgumentsMatchedAgainstThem() {
+        String ptx = ".visible .entry k(\n\t.param .u64 k_param_0,\n\t.param .u32 k_param_1,\n\t.param .f32 k_param_2\n)"
+                + "\n{ ret; }\n.visible .entry none(\n)\n{ }\n";
+        Map<String, List<String>> sigs = PtxEntries.signatures(ptx);
+        assertEquals(List.of("u64", "u32", "f32"), sigs.get("k"));
+        assertEquals(List.of(), sigs.get("none"));
+        Object pointer = new Object();  // anything not Integer or Float is launched as a device pointer
+        assertEquals(null, PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 3, 1.5f}));
+        assertEquals("k takes 3 arguments, got 2", PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 3}));
+        assertEquals("k argument 1 is Float; the kernel's parameter 1 is .u32",
+                PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 2f, 1.5f}));
+        assertEquals("k argument 0 is Integer; the kernel's parameter 0 is .u64",
+                PtxEntries.mismatch("k", sigs.get("k"), new Object[]{7, 3, 1.5f}));
+    }
+
+    @Test
+    void ptxSignatures_builtWithNvcc_everyEntryHasOne() {
+        assumeTrue(Boolean.getBoolean("expertmesh.ptx.built"), "built without the nvcc profile");
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        for (String module : c.modules()) {
+            String ptx = new String(c.ptx(module, "sm_90"), StandardCharsets.US_ASCII);
+            Map<String, List<String>> sigs = PtxEntries.signatures(ptx);
+            assertEquals(Set.copyOf(PtxEntries.of(ptx)), sigs.keySet(), module);
+            sigs.forEach((k, types) -> assertTrue(!types.isEmpty() && types.stream().allMatch(
+                    t -> t.equals("u64") || t.equals("u32") || t.equals("f32")), k + " " + types));
+        }
+        // CudaOps's generic MLA kernel: 5 pointers, 6 ints, the scale.
+        String fwd = new String(c.ptx("forward", "sm_90"), StandardCharsets.US_ASCII);
+        assertEquals(List.of("u64", "u64", "u64", "u64", "u64", "u32", "u32", "u32", "u32", "u32", "u32", "f32"),
+                PtxEntries.signatures(fwd).get("mla_attention_f32q"));
+    }
+
+    @Test
     void ptxEntries_parsesVisibleEntries() {
         String ptx = ".visible .entry foo_bar(\n.param .u64 a\n)\n{ ret; }\n.visible .entry baz2 (\n)\n{ }\n"
                 + ".func notAKernel(\n)";
