@@ -14,6 +14,7 @@ import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
+import io.expertmesh.router.engine.StepObserver;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
@@ -35,12 +36,14 @@ final class EngineBench {
     static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, double activeBytes,
                     double bandwidth, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
-                options.newKernels(), (a, b) -> { })) {
+                options.newCpuKernels(), (a, b) -> { })) {
             ObjectNode out = result.putObject("engine_decode");
             int maxStreams = streams.stream().max(Integer::compare).orElse(1);
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
                     maxStreams * 2, false);
-            try (Engine engine = new Engine(model, config)) {
+            // --device cuda: the engine's steps on the GPU's device-resident pass.
+            try (Engine engine = new Engine(model, config, new NoopKvBlockStore(), null, StepObserver.NONE,
+                    options.forwardBackend())) {
                 SplittableRandom rnd = new SplittableRandom(5);
                 measure(engine, 1, prompt, 16, rnd); // JIT warm-up
                 for (int n : streams) {

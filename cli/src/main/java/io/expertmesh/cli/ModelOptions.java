@@ -5,10 +5,13 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaKernels;
 import io.expertmesh.cuda.CudaProbe;
+import io.expertmesh.cuda.forward.CudaOps;
+import io.expertmesh.cuda.forward.DeviceForward;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -33,8 +36,9 @@ final class ModelOptions {
     String kernels = "vector";
 
     @Option(names = "--device", paramLabel = "cpu|cuda|auto",
-            description = "Where the matrix products run: cpu (default), cuda (the GPU; an error when there is "
-                    + "none) or auto (the GPU when one is usable, else the CPU).")
+            description = "Where the model runs: cpu (default), cuda (the GPU; an error when there is none) or "
+                    + "auto (the GPU when one is usable, else the CPU). On the GPU, run and serve keep weights, "
+                    + "activations and the KV cache in device memory; a worker runs its experts' products there.")
     String device = "cpu";
 
     Path resolveModelDir() {
@@ -62,15 +66,20 @@ final class ModelOptions {
         };
     }
 
+    /**
+     * Kernels for a model whose products run on the GPU when {@code --device} picks it ({@link CudaKernels}: an
+     * expert worker's experts), else on the CPU.
+     */
     Kernels newKernels() {
-        if (threads < 1) {
-            throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
-        }
-        boolean gpu = useGpu();
-        ComputePool pool = ComputePool.create(threads);
-        if (gpu) {
-            return new CudaKernels(pool);
-        }
+        return useGpu() ? new CudaKernels(newPool()) : newCpuKernels();
+    }
+
+    /**
+     * The CPU kernels ({@code --kernels}), for a model whose forward steps run on {@link #forwardBackend()}: on a
+     * GPU the device pass uploads the weights it needs itself, and the host only combines remote experts.
+     */
+    Kernels newCpuKernels() {
+        ComputePool pool = newPool();
         return switch (kernels) {
             case "vector" -> new VectorKernels(pool);
             case "scalar" -> new ScalarKernels(pool);
@@ -78,13 +87,32 @@ final class ModelOptions {
         };
     }
 
-    /** Loads the model, showing progress on a terminal. */
+    private ComputePool newPool() {
+        if (threads < 1) {
+            throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        }
+        return ComputePool.create(threads);
+    }
+
+    /**
+     * Where a router's (or {@code run}'s) forward steps run: on the GPU the device-resident pass (weights,
+     * activations and the paged KV cache in device memory, every layer's kernels there), else core's CPU pass.
+     */
+    ForwardBackend.Factory forwardBackend() {
+        if (!useGpu()) {
+            return ForwardBackend.CPU;
+        }
+        LOG.info("Backend: GPU {}: the whole forward pass and the KV cache on the device",
+                CudaDevice.probe().describe());
+        return DeviceForward.factory(new CudaOps(CudaDevice.get()));
+    }
+
+    /** Loads the model with the CPU kernels (see {@link #forwardBackend()}), showing progress on a terminal. */
     LoadedModel load(PrintWriter err) throws IOException {
         Path dir = resolveModelDir();
-        Kernels k = newKernels();
-        if (k instanceof CudaKernels) {
-            LOG.info("Backend: GPU {} for matrix products, CPU vector kernels for the rest, {} threads",
-                    CudaDevice.probe().describe(), threads);
+        Kernels k = newCpuKernels();
+        if (useGpu()) {
+            LOG.info("Host kernels: CPU {}, {} threads (remote-expert combine, sampling)", kernels, threads);
         } else {
             LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}", kernels, threads,
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);

@@ -1,6 +1,7 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
@@ -258,20 +259,20 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
-        model.useGpu();  // a bad --device fails here, not in the background load
+        ForwardBackend.Factory backend = model.forwardBackend();  // a bad --device fails here, not in the load
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
         RouterServer server = new RouterServer(config, serverSecurity(), telemetry)
-                .workerChannels(workerTls.channels());
+                .workerChannels(workerTls.channels()).forwardBackend(backend);
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
         }
         server.start((RouterServer.ModelLoader) experts -> {
             try {
-                return LoadedModel.open(dir, model.newKernels(), (done, total) -> { }, experts);
+                return LoadedModel.open(dir, model.newCpuKernels(), (done, total) -> { }, experts);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -109,7 +109,7 @@ public final class DeviceForward implements ForwardBackend {
 
     /** Blocks of {@code blockSize} one sequence of {@code capacity} positions needs (single-process runs). */
     public static int blocksFor(int capacity, int blockSize) {
-        return (capacity + blockSize - 1) / blockSize;
+        return Math.max(1, (capacity + blockSize - 1) / blockSize);
     }
 
     /** The host wrote its copy of {@code blockId} (an imported prefix): the next step uploads it first. */
