@@ -1,10 +1,12 @@
-// The kernels of forward.cu, elementwise.cu and attention.cu on the CPU execution model (emu.h), against plain
+// The kernels of src/main/cuda on the CPU execution model (emu.h; tensor cores on inc/mma.h), against plain
 // double-precision references at odd sizes, outputs poisoned with NaN (or a background that must survive), with
 // the launch shapes their Java launchers use. Prints one line per check; exit 1 when one failed. See run.sh.
 #include "emu.h"
 #include "forward.cu"
 #include "elementwise.cu"
 #include "attention.cu"
+#include "linear.cu"
+#include "mla_decode.cu"
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -50,6 +52,7 @@ static std::vector<double> dbl(const std::vector<float>& f) { return std::vector
 static unsigned rowThreads(int n) { return std::clamp((n + 31) / 32 * 32, 32, 256); }
 
 static void elementwiseAndAttention();
+static void linearAndMla();
 
 int main(int argc, char** argv) {
     unsigned seed = argc > 1 ? static_cast<unsigned>(std::strtoul(argv[1], nullptr, 10)) : 12345u;
@@ -299,6 +302,7 @@ int main(int argc, char** argv) {
               out, w, 1e-5);
     }
     elementwiseAndAttention();
+    linearAndMla();
     std::printf(failures ? "%d FAILED\n" : "ALL PASSED\n", failures);
     return failures ? 1 : 0;
 }
@@ -484,4 +488,123 @@ static void elementwiseAndAttention() {
         });
         check("prefill_causal T21 past19 h4/2 d72/40", out, w, 1e-5);
     }
+}
+
+// ---- linear.cu and mla_decode.cu ------------------------------------------------------------------------------------
+
+static std::vector<double> gemmRef(const std::vector<__nv_bfloat16>& a, const std::vector<__nv_bfloat16>& b, int m,
+                                   int n, int k) {
+    std::vector<double> c((size_t) m * n);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int t = 0; t < k; t++) s += (double) tof(a[(size_t) i * k + t]) * tof(b[(size_t) j * k + t]);
+            c[(size_t) i * n + j] = s;
+        }
+    return c;
+}
+
+template <int STAGES, bool REG>
+static void mlaCase(const char* kernel, const std::vector<int>& lens, int heads, int page, int splits) {
+    constexpr int DL = 512, D = 576;
+    int batch = (int) lens.size(), maxLen = *std::max_element(lens.begin(), lens.end());
+    int maxPages = (maxLen + page - 1) / page, pages = batch * maxPages + 3;
+    std::vector<int> perm(pages);
+    for (int i = 0; i < pages; i++) perm[i] = i;
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<int> table(perm.begin(), perm.begin() + batch * maxPages);
+    auto q = bf(gauss((size_t) batch * heads * D));
+    auto cache = bf(gauss((size_t) pages * page * D));
+    float scale = 1 / std::sqrt(192.f);
+    std::vector<double> w((size_t) batch * heads * DL);
+    for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++) {
+            std::vector<double> s(lens[b]);
+            double m = -INFINITY, sum = 0;
+            for (int p = 0; p < lens[b]; p++) {
+                size_t row = (size_t) (table[b * maxPages + p / page] * page + p % page) * D;
+                double acc = 0;
+                for (int d = 0; d < D; d++) acc += (double) tof(q[((size_t) b * heads + h) * D + d]) * tof(cache[row + d]);
+                s[p] = acc * scale;
+                m = std::max(m, s[p]);
+            }
+            for (double& v : s) sum += v = std::exp(v - m);
+            for (int d = 0; d < DL; d++) {
+                double o = 0;
+                for (int p = 0; p < lens[b]; p++)
+                    o += s[p] / sum * tof(cache[(size_t) (table[b * maxPages + p / page] * page + p % page) * D + d]);
+                w[((size_t) b * heads + h) * DL + d] = o;
+            }
+        }
+    auto oPart = nans((size_t) batch * heads * splits * DL);
+    auto lse = nans((size_t) batch * heads * splits);
+    auto out = nans((size_t) batch * heads * DL);
+    unsigned groups = (heads + MLA_HEADS - 1) / MLA_HEADS;
+    emuLaunch({groups, (unsigned) splits, (unsigned) batch}, MLA_THREADS, MlaSmem<DL, 64, STAGES>::TOTAL, [&] {
+        mla_decode_split_impl<DL, 64, STAGES, REG>(q.data(), cache.data(), table.data(), lens.data(), oPart.data(),
+                                                   lse.data(), heads, maxPages, page, splits, scale);
+    });
+    emuLaunch({(unsigned) (batch * heads)}, 128, 0,
+              [&] { mla_decode_merge(oPart.data(), lse.data(), out.data(), splits, DL); });
+    std::string l;
+    for (int x : lens) l += std::to_string(x) + ",";
+    check(std::string(kernel) + " + merge lens " + l + " h" + std::to_string(heads) + " page" + std::to_string(page) +
+                  " splits " + std::to_string(splits),
+          out, w, 1e-2);
+}
+
+static void linearAndMla() {
+    for (int bfW = 0; bfW < 2; bfW++) {
+        for (int cols : {1001, 1024}) {  // scalar path, 16-byte vector path
+            int rows = 37, batch = 11;
+            auto wf = gauss((size_t) rows * cols, 0.05);
+            auto wb = bf(wf);
+            auto x = gauss((size_t) batch * cols);
+            auto out = nans((size_t) batch * rows);
+            std::vector<double> w(out.size());
+            for (int b = 0; b < batch; b++)
+                for (int r = 0; r < rows; r++) {
+                    double s = 0;
+                    for (int c = 0; c < cols; c++)
+                        s += (bfW ? tof(wb[(size_t) r * cols + c]) : wf[(size_t) r * cols + c]) * (double) x[(size_t) b * cols + c];
+                    w[(size_t) b * rows + r] = s;
+                }
+            emuLaunch({(unsigned) (rows + 7) / 8}, 256, 0, [&] {
+                if (bfW) linear_bf16w_f32(wb.data(), x.data(), out.data(), rows, cols, batch);
+                else linear_f32w_f32(wf.data(), x.data(), out.data(), rows, cols, batch);
+            });
+            check(std::string(bfW ? "linear_bf16w_f32" : "linear_f32w_f32") + " 37x" + std::to_string(cols) + " b11",
+                  out, w, 1e-5);
+        }
+    }
+    {  // tensor-core GEMM with ragged edges
+        int m = 100, n = 77, k = 72;
+        auto a = bf(gauss((size_t) m * k)), b = bf(gauss((size_t) n * k, 0.05));
+        auto c = nans((size_t) m * n);
+        emuLaunch({(unsigned) (n + 63) / 64, (unsigned) (m + 63) / 64}, 128, 0,
+                  [&] { gemm_bf16_tc(a.data(), b.data(), c.data(), m, n, k); });
+        check("gemm_bf16_tc 100x77x72", c, gemmRef(a, b, m, n, k), 1e-5);
+        std::vector<int> rowsPer = {3, 0, 70, 17};
+        std::vector<int> off = {0};
+        for (int r : rowsPer) off.push_back(off.back() + r);
+        int E = (int) rowsPer.size(), N = 33, K = 45, total = off.back();
+        auto A = bf(gauss((size_t) total * K)), W = bf(gauss((size_t) E * N * K, 0.05));
+        auto C = nans((size_t) total * N);
+        std::vector<double> want((size_t) total * N);
+        for (int e = 0; e < E; e++) {
+            if (rowsPer[e] == 0) continue;
+            std::vector<__nv_bfloat16> ae(A.begin() + (size_t) off[e] * K, A.begin() + (size_t) off[e + 1] * K);
+            std::vector<__nv_bfloat16> we(W.begin() + (size_t) e * N * K, W.begin() + (size_t) (e + 1) * N * K);
+            auto ce = gemmRef(ae, we, rowsPer[e], N, K);
+            std::copy(ce.begin(), ce.end(), want.begin() + (size_t) off[e] * N);
+        }
+        emuLaunch({(unsigned) (N + 63) / 64, (unsigned) (70 + 63) / 64, (unsigned) E}, 128, 0,
+                  [&] { grouped_gemm_bf16_tc(A.data(), W.data(), C.data(), off.data(), N, K); });
+        check("grouped_gemm_bf16_tc [3,0,70,17]x33x45", C, want, 1e-5);
+    }
+    // MLA decode (V3 shapes) on the wmma model: both accumulator variants, one and two stages, empty splits
+    mlaCase<2, true>("mla_decode_split_512_64_s2", {1, 63, 64, 200}, 20, 16, 2);
+    mlaCase<1, true>("mla_decode_split_512_64_s1", {65, 3}, 3, 7, 1);
+    mlaCase<2, false>("mla_decode_split_512_64_s2_smem_o", {1, 130}, 17, 16, 3);
+    mlaCase<2, true>("mla_decode_split_512_64_s2", {5, 130}, 16, 64, 3);
 }

@@ -23,3 +23,4 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     return {static_cast<uint16_t>(u >> 16)};
 }
 inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {__bfloat162float(h.x), __bfloat162float(h.y)}; }
+inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
