@@ -76,6 +76,7 @@ LAUNCH
 launcher greedy-run io.expertmesh.cuda.check.GreedyRun
 launcher gpu-check io.expertmesh.cuda.check.GpuCheck
 launcher gpu-bench io.expertmesh.cuda.bench.GpuKernelBench
+launcher forward-bench io.expertmesh.cuda.bench.DeviceForwardBench
 
 size=$(du -sb "$out" | cut -f1)
 echo "pack: $out is $((size / 1024 / 1024)) MiB ($size bytes)" >&2
