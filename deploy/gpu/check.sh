@@ -23,7 +23,8 @@ section() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 section "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || true
 
-fixtures=("$pack/fixtures/deepseek-v3-tiny/bf16" "$pack/fixtures/mixtral-tiny" "$pack/fixtures/qwen3-moe-tiny")
+fixtures=("$pack/fixtures/deepseek-v3-tiny/bf16" "$pack/fixtures/deepseek-v3-qlora0" "$pack/fixtures/mixtral-tiny"
+          "$pack/fixtures/qwen2-moe-tiny" "$pack/fixtures/qwen3-moe-tiny")
 
 section "kernel checks and greedy GPU vs CPU"
 timeout 120 "$pack/bin/gpu-check" --seed "$(date +%s)" "${fixtures[@]}" || status=1
