@@ -2,7 +2,8 @@
 # The GPU host's check, one command, no JDK or Maven needed: (1) every kernel against its CPU reference on fresh
 # random inputs (NaN-poisoned outputs, odd sizes) and greedy generation on the fixture models, GPU vs CPU;
 # (2) the kernel benchmark: per kernel time, GB/s, TFLOP/s and % of the measured device-to-device copy
-# bandwidth, with MLA decode at batch 64 x 4096 context against the 70 % target; (3) greedy generation through
+# bandwidth, with MLA decode at batch 64 x 4096 context against the 70 % target; (2b) decode tokens/s of the whole
+# device-resident forward pass on the benchmark model; (3) greedy generation through
 # the pack's launcher on each fixture with --device cuda and cpu, token ids compared; (4) the kernel checks
 # again under compute-sanitizer's memcheck, where it is installed.
 # Usage: deploy/gpu/check.sh [PACK_DIR] (default deploy/gpu/target/expertmesh-gpu, made by pack.sh). The full
@@ -22,13 +23,18 @@ section() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 section "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || true
 
-fixtures=("$pack/fixtures/deepseek-v3-tiny/bf16" "$pack/fixtures/mixtral-tiny" "$pack/fixtures/qwen3-moe-tiny")
+fixtures=("$pack/fixtures/deepseek-v3-tiny/bf16" "$pack/fixtures/deepseek-v3-qlora0" "$pack/fixtures/mixtral-tiny"
+          "$pack/fixtures/qwen2-moe-tiny" "$pack/fixtures/qwen3-moe-tiny")
 
 section "kernel checks and greedy GPU vs CPU"
 timeout 120 "$pack/bin/gpu-check" --seed "$(date +%s)" "${fixtures[@]}" || status=1
 
 section "kernel benchmark"
 timeout 120 "$pack/bin/gpu-bench" || status=1
+
+section "device forward pass: decode throughput on the benchmark model"
+# The model (~0.7 GB) is written outside $OUT: the device tool brings back everything under $OUT.
+timeout 150 "$pack/bin/forward-bench" "${TMPDIR:-/tmp}/expertmesh-bench-cache" || status=1
 
 section "greedy generation through the launcher, cuda vs cpu"
 for m in "${fixtures[@]}"; do

@@ -55,7 +55,7 @@ for f in "$lib"/*.jar; do
 done
 
 fx="$root/core/src/test/resources/fixtures"
-for m in deepseek-v3-tiny/bf16 mixtral-tiny qwen3-moe-tiny; do
+for m in deepseek-v3-tiny/bf16 deepseek-v3-qlora0 mixtral-tiny qwen2-moe-tiny qwen3-moe-tiny; do
   mkdir -p "$out/fixtures/$m"
   cp "$fx/$m/config.json" "$fx/$m/model.safetensors" "$out/fixtures/$m/"
 done
@@ -76,6 +76,7 @@ LAUNCH
 launcher greedy-run io.expertmesh.cuda.check.GreedyRun
 launcher gpu-check io.expertmesh.cuda.check.GpuCheck
 launcher gpu-bench io.expertmesh.cuda.bench.GpuKernelBench
+launcher forward-bench io.expertmesh.cuda.bench.DeviceForwardBench
 
 size=$(du -sb "$out" | cut -f1)
 echo "pack: $out is $((size / 1024 / 1024)) MiB ($size bytes)" >&2

@@ -58,6 +58,23 @@ public final class SyntheticModels {
     }
 
     /**
+     * DeepSeek-V3's attention shapes (16 heads of a TP-8 shard, kv_lora 512, rope 64, nope 128, v 128) in a model
+     * small enough to write in a second: hidden 256, 2 layers (the first dense), 8 experts top-2, vocabulary 1024.
+     * The GPU check runs the device forward pass on it, the only fixture that takes the fast MLA kernel.
+     */
+    public static ObjectNode v3AttentionConfig() {
+        ObjectNode c = deepseekBase();
+        c.put("vocab_size", 1024).put("hidden_size", 256).put("intermediate_size", 512)
+                .put("moe_intermediate_size", 128).put("num_hidden_layers", 2).put("num_attention_heads", 16)
+                .put("num_key_value_heads", 16).put("n_shared_experts", 1).put("n_routed_experts", 8)
+                .put("routed_scaling_factor", 2.5).put("kv_lora_rank", 512).put("q_lora_rank", 384)
+                .put("qk_rope_head_dim", 64).put("v_head_dim", 128).put("qk_nope_head_dim", 128)
+                .put("n_group", 1).put("topk_group", 1).put("num_experts_per_tok", 2)
+                .put("first_k_dense_replace", 1).put("max_position_embeddings", 4096);
+        return c;
+    }
+
+    /**
      * The benchmark model: hidden 1024, 8 layers (first dense, intermediate 2816), 16 routed experts top-4
      * (moe intermediate 704) + 1 shared, q_lora 384, kv_lora 256, qk_nope 64, qk_rope 32, v 64, vocab 32000,
      * 16 heads — about 280 MB of BF16 weights read per decoded token.

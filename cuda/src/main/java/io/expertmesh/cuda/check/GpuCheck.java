@@ -2,6 +2,7 @@ package io.expertmesh.cuda.check;
 
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaKernelCatalog;
 import io.expertmesh.cuda.CudaKernels;
@@ -65,7 +66,20 @@ public final class GpuCheck {
             }
             try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
                  CudaOps ops = new CudaOps(CudaDevice.get())) {
-                CheckResult r = DeviceForwardCheck.compare(dir, ops, new VectorKernels(pool), prompt, 16, 16);
+                CheckResult r = DeviceForwardCheck.compare(dir, ops, new VectorKernels(pool), prompt, 16, 4);
+                System.out.println(r);
+                results.add(r);
+            }
+        }
+        // V3's attention shapes: the whole pass through the fast tensor-core MLA kernel, then the generic one.
+        Path v3 = Files.createTempDirectory("expertmesh-v3-attention");
+        SyntheticModels.writeModel(SyntheticModels.v3AttentionConfig(), seed, v3);
+        for (boolean fast : new boolean[]{true, false}) {
+            try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
+                 CudaOps ops = new CudaOps(CudaDevice.get(), fast)) {
+                CheckResult r = DeviceForwardCheck.compare(v3, ops, new VectorKernels(pool), prompt, 16, 4);
+                r = new CheckResult(r.name() + (fast ? " (fast MLA)" : " (generic MLA)"), r.error(), r.tolerance(),
+                        r.detail());
                 System.out.println(r);
                 results.add(r);
             }

@@ -1,19 +1,24 @@
 package io.expertmesh.cuda.check;
 
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.generate.Generator;
 import io.expertmesh.core.kernel.ComputePool;
-import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.cuda.CudaDevice;
-import io.expertmesh.cuda.CudaKernels;
 import io.expertmesh.cuda.CudaProbe;
+import io.expertmesh.cuda.forward.CudaOps;
+import io.expertmesh.cuda.forward.DeviceForward;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
  * Greedy generation from prompt token ids on the GPU pack (which carries no full CLI): prints the device used and
- * the generated ids. Usage: {@code GreedyRun MODEL_DIR IDS [TOKENS] [cpu|cuda|auto]}, e.g.
+ * the generated ids. {@code cuda} runs the device-resident forward pass ({@code run}'s and {@code serve}'s GPU path). Usage: {@code GreedyRun MODEL_DIR IDS [TOKENS] [cpu|cuda|auto]}, e.g.
  * {@code GreedyRun fixtures/mixtral-tiny 1,17,42 8 auto}. Exit 2 on bad arguments or {@code cuda} without a GPU.
  */
 public final class GreedyRun {
@@ -58,14 +63,20 @@ public final class GreedyRun {
             }
             default -> throw new IllegalArgumentException("device must be cpu, cuda or auto, got " + device);
         };
-        try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors())) {
-            Kernels k = gpu ? new CudaKernels(pool) : new VectorKernels(pool);
-            System.out.println("device: " + (gpu ? CudaDevice.probe().describe() : "cpu ("
-                    + CudaDevice.probe().describe() + ")"));
-            List<Integer> ids = GreedyComparison.greedy(dir, k, prompt, tokens);
-            System.out.println("tokens: " + ids);
-            if (k instanceof CudaKernels c) {
-                c.close();
+        try (ComputePool pool = ComputePool.create(Runtime.getRuntime().availableProcessors());
+             LoadedModel model = LoadedModel.open(dir, new VectorKernels(pool), (a, b) -> { })) {
+            int capacity = prompt.length + tokens;
+            // On the GPU: the device-resident forward pass, as `run` and `serve` use it.
+            ForwardBackend.Factory factory = gpu ? DeviceForward.factory(new CudaOps(CudaDevice.get()))
+                    : ForwardBackend.CPU;
+            try (ForwardBackend backend = factory.create(model.transformer(), DeviceForward.blocksFor(capacity, 16),
+                    16, null)) {
+                System.out.println("device: " + (gpu ? backend.describe() : "cpu (" + CudaDevice.probe().describe()
+                        + ")"));
+                List<Integer> ids = new ArrayList<>();
+                new Generator(model.transformer(), null, backend).generate(prompt,
+                        SamplingParams.greedy().withMaxTokens(tokens).withIgnoreEos(true), e -> ids.add(e.tokenId()));
+                System.out.println("tokens: " + ids);
             }
         }
         return 0;

@@ -63,6 +63,16 @@ class DeviceForwardTest {
     }
 
     @Test
+    void v3AttentionShapes_sameTokensAndLogitsAsCpu(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        // The model the GPU check runs through the fast MLA kernel (latent 512, rope 64, 16 heads).
+        io.expertmesh.core.synthetic.SyntheticModels.writeModel(
+                io.expertmesh.core.synthetic.SyntheticModels.v3AttentionConfig(), 3, dir);
+        CheckResult r = DeviceForwardCheck.compare(dir, new HostOps(), new VectorKernels(pool),
+                new int[]{1, 17, 42, 99, 5}, 4, 4);
+        assertTrue(r.passed(), r.toString());
+    }
+
+    @Test
     void mixedBatch_prefillAndDecodeOfOtherSequences_eachRowAsWhenAlone() throws Exception {
         try (LoadedModel m = open("deepseek-v3-tiny/f32");
              DeviceForward dev = new DeviceForward(m.transformer(), new HostOps(), 32, 4, null)) {
