@@ -114,7 +114,7 @@ public final class DeviceForwardCheck {
         return (dir.getParent() == null ? "" : dir.getParent().getFileName() + "/") + dir.getFileName();
     }
 
-    static int argmax(float[] x) {
+    public static int argmax(float[] x) {
         int best = 0;
         for (int i = 1; i < x.length; i++) {
             if (x[i] > x[best]) {

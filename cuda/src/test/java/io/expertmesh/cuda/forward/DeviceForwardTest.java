@@ -152,7 +152,7 @@ class DeviceForwardTest {
                 dev.newRunner().forward(ForwardBatch.ofSequence(new int[]{next}, prompt.length, imported, 0),
                         devNext);
                 assertTrue(relL2(devNext, cpuNext) < LOGIT_TOL, "decode over uploaded host blocks");
-                assertEquals(argmax(cpuNext), argmax(devNext));
+                assertEquals(DeviceForwardCheck.argmax(cpuNext), DeviceForwardCheck.argmax(devNext));
             }
         }
     }
@@ -216,16 +216,6 @@ class DeviceForwardTest {
     }
 
     // ---- helpers
-
-    static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
 
     static double relL2(float[] got, float[] want) {
         double num = 0;
