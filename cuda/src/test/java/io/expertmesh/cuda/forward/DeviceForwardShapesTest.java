@@ -54,7 +54,7 @@ class DeviceForwardShapesTest {
                 DeviceForward.Runner r = dev.newRunner();
                 r.forward(ForwardBatch.ofSequence(prompt, 0, cache, prompt.length - 1), lg);
                 for (int s = 0; s < 2; s++) {
-                    r.forward(ForwardBatch.ofSequence(new int[]{DeviceForwardTest.argmax(lg)}, prompt.length + s,
+                    r.forward(ForwardBatch.ofSequence(new int[]{io.expertmesh.cuda.check.DeviceForwardCheck.argmax(lg)}, prompt.length + s,
                             cache, 0), lg);
                 }
             }
