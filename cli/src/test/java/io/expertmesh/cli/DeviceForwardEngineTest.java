@@ -82,6 +82,57 @@ class DeviceForwardEngineTest {
         }
     }
 
+    @Test
+    void engine_twoMicroBatchesAndRemoteExperts_onDevicePass_sameOutputsAsOneBatch() throws Exception {
+        // A router whose routed experts are "elsewhere" (dispatched from the host, run when finished) with two
+        // micro-batches: two runners of one device pass alternate under the compute lock.
+        int[][] prompts = {{1, 5, 9, 13, 17}, {2, 4, 6}, {7, 3, 99, 150, 6, 8}, {11, 12}};
+        List<SamplingParams> params = List.of(SamplingParams.greedy().withMaxTokens(6),
+                SamplingParams.defaults().withSeed(5L).withTemperature(0.9f).withMaxTokens(6));
+        Path fixture = Path.of("../core/src/test/resources/fixtures/qwen2-moe-tiny");
+        try (ComputePool pool = ComputePool.create(2);
+             LoadedModel local = LoadedModel.open(fixture, new VectorKernels(pool), (a, b) -> { });
+             LoadedModel remote = LoadedModel.open(fixture, new VectorKernels(pool), (a, b) -> { },
+                     layer -> new DeferredExperts(((io.expertmesh.core.model.Moe) local.transformer().block(layer)
+                             .ffn()).routed()))) {
+            List<List<Integer>> oneBatch;
+            try (Engine e = engine(remote, new NoopKvBlockStore(), DeviceForward.factory(new HostOps()))) {
+                oneBatch = runAll(e, prompts, params);
+            }
+            List<List<Integer>> twoBatches;
+            try (Engine e = new Engine(remote, CONFIG, new NoopKvBlockStore(),
+                    new Engine.MicroBatching(new java.util.concurrent.locks.ReentrantLock()),
+                    io.expertmesh.router.engine.StepObserver.NONE, DeviceForward.factory(new HostOps()))) {
+                twoBatches = runAll(e, prompts, params);
+            }
+            assertEquals(oneBatch, twoBatches);
+        }
+    }
+
+    /** Routed experts that run only when finished, as on a worker (arguments copied at start). */
+    private record DeferredExperts(io.expertmesh.core.model.RoutedExperts local)
+            implements io.expertmesh.core.model.RoutedExperts {
+        @Override
+        public void run(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                        io.expertmesh.core.model.StepContext ctx) {
+            start(xn, tokens, ids, weights, topK, out, ctx).finish();
+        }
+
+        @Override
+        public Pending start(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                             io.expertmesh.core.model.StepContext ctx) {
+            float[] x = xn.clone();
+            int[] i = ids.clone();
+            float[] w = weights.clone();
+            // LocalExperts keeps working buffers: one layer's experts run one batch at a time.
+            return () -> {
+                synchronized (local) {
+                    local.run(x, tokens, i, w, topK, out, ctx);
+                }
+            };
+        }
+    }
+
     private static Engine engine(LoadedModel model, KvBlockStore store, ForwardBackend.Factory backend) {
         return new Engine(model, CONFIG, store, null, io.expertmesh.router.engine.StepObserver.NONE, backend);
     }
