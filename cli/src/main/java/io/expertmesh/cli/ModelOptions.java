@@ -5,12 +5,14 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaKernels;
 import io.expertmesh.cuda.CudaProbe;
 import io.expertmesh.cuda.forward.CudaOps;
+import io.expertmesh.cuda.forward.DeviceExperts;
 import io.expertmesh.cuda.forward.DeviceForward;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -38,7 +40,7 @@ final class ModelOptions {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto",
             description = "Where the model runs: cpu (default), cuda (the GPU; an error when there is none) or "
                     + "auto (the GPU when one is usable, else the CPU). On the GPU, run and serve keep weights, "
-                    + "activations and the KV cache in device memory; a worker runs its experts' products there.")
+                    + "activations and the KV cache in device memory, and a worker its experts.")
     String device = "cpu";
 
     Path resolveModelDir() {
@@ -67,8 +69,8 @@ final class ModelOptions {
     }
 
     /**
-     * Kernels for a model whose products run on the GPU when {@code --device} picks it ({@link CudaKernels}: an
-     * expert worker's experts), else on the CPU.
+     * Kernels for a model whose products run on the GPU when {@code --device} picks it ({@link CudaKernels}: the
+     * benchmarks' kernel sets), else on the CPU.
      */
     Kernels newKernels() {
         return useGpu() ? new CudaKernels(newPool()) : newCpuKernels();
@@ -92,6 +94,18 @@ final class ModelOptions {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
         return ComputePool.create(threads);
+    }
+
+    /**
+     * Where an expert worker's experts run: on the GPU in device memory ({@link DeviceExperts}: weights uploaded
+     * when an expert is loaded, freed when unloaded), else on the CPU kernels.
+     */
+    ExpertRunner.Factory expertRunners() {
+        if (!useGpu()) {
+            return ExpertRunner.Factory.CPU;
+        }
+        LOG.info("Backend: GPU {}: the experts in device memory", CudaDevice.probe().describe());
+        return new DeviceExperts(new CudaOps(CudaDevice.get()));
     }
 
     /**

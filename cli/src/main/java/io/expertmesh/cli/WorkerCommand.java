@@ -1,5 +1,6 @@
 package io.expertmesh.cli;
 
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.security.AllowedClients;
 import io.expertmesh.security.BearerToken;
 import io.expertmesh.security.BearerTokenCredentials;
@@ -88,9 +89,11 @@ final class WorkerCommand implements Callable<Integer> {
         CallCredentials registerToken = registerTokenFile == null ? null
                 : new BearerTokenCredentials(BearerToken.fromFile(registerTokenFile));
         ServerSecurity security = new ServerSecurity(tls.files(), null, AllowedClients.parse(allowedClients));
+        ExpertRunner.Factory runners = model.expertRunners();  // --device: a missing GPU fails before anything starts
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.WORKER);
-        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newKernels(), security, telemetry).start();
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newCpuKernels(), security, telemetry)
+                .expertRunners(runners).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {
                 server.shutdown();

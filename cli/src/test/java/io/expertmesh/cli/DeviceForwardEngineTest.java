@@ -109,6 +109,42 @@ class DeviceForwardEngineTest {
         }
     }
 
+    @Test
+    void routerOnDevicePass_withWorkerOnDeviceExperts_sameGreedyTokensAsCpu() throws Exception {
+        // The GPU deployment's shape: a router running attention on its device pass, dispatching to a worker
+        // whose experts are in device memory (both on HostOps here), over a real loopback socket.
+        int[][] prompts = {{1, 5, 9, 13, 17, 21}, {2, 4, 6}, {7, 3, 99, 150, 6, 8, 10}};
+        List<SamplingParams> greedy = List.of(SamplingParams.greedy().withMaxTokens(8));
+        try (ComputePool pool = ComputePool.create(2);
+             LoadedModel cpuModel = LoadedModel.open(FIXTURE, new VectorKernels(pool), (a, b) -> { })) {
+            List<List<Integer>> cpu;
+            try (Engine e = engine(cpuModel, new NoopKvBlockStore(), ForwardBackend.CPU)) {
+                cpu = runAll(e, prompts, greedy);
+            }
+            io.expertmesh.worker.ExpertWorkerServer worker = new io.expertmesh.worker.ExpertWorkerServer(
+                    new io.expertmesh.worker.WorkerConfig(FIXTURE, 0, io.expertmesh.worker.ExpertSelection.NONE),
+                    new VectorKernels(pool)).expertRunners(new io.expertmesh.cuda.forward.DeviceExperts(new HostOps()))
+                    .start();
+            try (io.expertmesh.router.experts.ExpertCluster cluster = new io.expertmesh.router.experts.ExpertCluster(
+                    cpuModel.config(), io.expertmesh.router.experts.ExpertClusterConfig.of(
+                            List.of("127.0.0.1:" + worker.port()), 0),
+                    io.expertmesh.router.experts.WorkerChannels.plaintext(),
+                    io.expertmesh.router.experts.DispatchObserver.NONE)) {
+                worker.awaitLoaded();
+                cluster.start();
+                try (LoadedModel routerModel = LoadedModel.open(FIXTURE, new VectorKernels(pool), (a, b) -> { },
+                        cluster.routedExperts());
+                     Engine e = new Engine(routerModel, CONFIG, new NoopKvBlockStore(),
+                             new Engine.MicroBatching(cluster.computeLock()),
+                             io.expertmesh.router.engine.StepObserver.NONE, DeviceForward.factory(new HostOps()))) {
+                    assertEquals(cpu, runAll(e, prompts, greedy));
+                }
+            } finally {
+                worker.close();
+            }
+        }
+    }
+
     /** Routed experts that run only when finished, as on a worker (arguments copied at start). */
     private record DeferredExperts(io.expertmesh.core.model.RoutedExperts local)
             implements io.expertmesh.core.model.RoutedExperts {

@@ -2,7 +2,7 @@ package io.expertmesh.worker;
 
 import io.expertmesh.core.config.Architecture;
 import io.expertmesh.core.config.ModelConfig;
-import io.expertmesh.core.model.LocalExperts;
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.Mlp;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.tensor.Matrix;
@@ -24,27 +24,34 @@ public final class ExpertShard implements AutoCloseable {
     private final Mlp[][] experts;
     /** [layer][expert]: tokens served since the expert was loaded. */
     private final long[][] tokensServed;
-    /** [layer]: the layer's experts as core's runner, rebuilt after each change; null when stale. */
-    private final LocalExperts[] runners;
+    /** [layer]: the layer's experts as a runner, rebuilt after each change; null when stale. */
+    private final ExpertRunner[] runners;
+    private final ExpertRunner.Factory runnerFactory;
 
-    ExpertShard(ModelConfig config, Checkpoint checkpoint) {
+    ExpertShard(ModelConfig config, Checkpoint checkpoint, ExpertRunner.Factory runnerFactory) {
         this.config = config;
         this.checkpoint = checkpoint;
+        this.runnerFactory = runnerFactory;
         int layers = config.numLayers();
         this.experts = new Mlp[layers][config.numRoutedExperts()];
         this.tokensServed = new long[layers][config.numRoutedExperts()];
-        this.runners = new LocalExperts[layers];
+        this.runners = new ExpertRunner[layers];
     }
 
-    /** Opens the model in {@code dir} with no experts loaded yet. */
+    /** Opens the model in {@code dir} with no experts loaded yet; experts run on the CPU. */
     public static ExpertShard open(Path dir) {
+        return open(dir, ExpertRunner.Factory.CPU);
+    }
+
+    /** Opens the model in {@code dir} with no experts loaded yet; experts run on runners {@code factory} makes. */
+    public static ExpertShard open(Path dir, ExpertRunner.Factory factory) {
         ModelConfig config;
         try {
             config = ModelConfig.load(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + dir.resolve("config.json"), e);
         }
-        return new ExpertShard(config, Checkpoint.open(dir));
+        return new ExpertShard(config, Checkpoint.open(dir), factory);
     }
 
     public ModelConfig config() {
@@ -100,11 +107,11 @@ public final class ExpertShard implements AutoCloseable {
         return true;
     }
 
-    /** Core's grouped runner over this layer's held experts (unheld ones are null in it). */
-    LocalExperts runner(int layer) {
-        LocalExperts r = runners[layer];
+    /** The grouped runner over this layer's held experts (unheld ones are null in it). */
+    ExpertRunner runner(int layer) {
+        ExpertRunner r = runners[layer];
         if (r == null) {
-            r = new LocalExperts(experts[layer], config.hiddenSize());
+            r = runnerFactory.create(layer, experts[layer].clone(), config.hiddenSize());
             runners[layer] = r;
         }
         return r;

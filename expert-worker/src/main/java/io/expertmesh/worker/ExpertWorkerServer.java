@@ -1,6 +1,7 @@
 package io.expertmesh.worker;
 
 import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.ServerSecurity;
@@ -35,6 +36,7 @@ public final class ExpertWorkerServer implements AutoCloseable {
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
     private final CompletableFuture<ExpertExecutor> loaded = new CompletableFuture<>();
+    private ExpertRunner.Factory expertRunners = ExpertRunner.Factory.CPU;
 
     /** A plaintext worker on a real socket ({@code config.port()}), without telemetry. */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels) {
@@ -92,6 +94,15 @@ public final class ExpertWorkerServer implements AutoCloseable {
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
 
+    /**
+     * Where the experts run ({@link ExpertRunner.Factory#CPU} unless set: the kernels given at construction;
+     * module cuda's {@code DeviceExperts} on a GPU); set before {@link #start}.
+     */
+    public ExpertWorkerServer expertRunners(ExpertRunner.Factory factory) {
+        this.expertRunners = java.util.Objects.requireNonNull(factory, "factory");
+        return this;
+    }
+
     /** Starts listening, then maps the configured experts of every MoE layer on a background thread. */
     public ExpertWorkerServer start() throws IOException {
         server.start();
@@ -99,7 +110,7 @@ public final class ExpertWorkerServer implements AutoCloseable {
                 config.modelDir());
         Thread.ofPlatform().name("expertmesh-expert-loader").daemon().start(() -> {
             try {
-                ExpertShard shard = ExpertShard.open(config.modelDir());
+                ExpertShard shard = ExpertShard.open(config.modelDir(), expertRunners);
                 ExpertExecutor ex = new ExpertExecutor(shard, kernels);
                 int[] ids = config.experts().resolve(shard.config().numRoutedExperts());
                 int[] layers = shard.moeLayers();

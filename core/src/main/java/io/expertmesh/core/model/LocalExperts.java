@@ -11,7 +11,7 @@ import java.util.Arrays;
  * steps (gate and up projections of every expert, then every down projection) rather than three per expert.
  * One instance serves one forward pass at a time (its grouping buffers are reused).
  */
-public final class LocalExperts implements RoutedExperts {
+public final class LocalExperts implements RoutedExperts, ExpertRunner {
     private final Mlp[] experts;
     private final int hidden;
     // Grouping buffers, grown with the batch: (token, slot) pairs of expert e are order[start[e] .. start[e+1]).
@@ -68,6 +68,7 @@ public final class LocalExperts implements RoutedExperts {
      * the same bits as the fixed top-k form for the same pairs. Experts absent from this layer ({@code null})
      * must not be named.
      */
+    @Override
     public void run(float[] xn, int tokens, int[] offsets, int[] ids, float[] weights, float[] out,
                     StepContext ctx) {
         if (offsets[0] != 0) {

@@ -359,16 +359,8 @@ public final class DeviceForward implements ForwardBackend {
             ops.linear(g.wo(), headsOut, out, hidden, qw, t);
         }
 
-        /** {@code out = down(silu(gate(in)) · up(in))} for {@code rows} rows. */
         private void mlp(MlpWeights m, DeviceTensor in, DeviceTensor out, int rows) {
-            int hidden = c.hiddenSize();
-            int inter = m.intermediate();
-            DeviceTensor h1 = s.f32(Slot.EXPERT_H1, (long) rows * inter);
-            DeviceTensor h2 = s.f32(Slot.EXPERT_H2, (long) rows * inter);
-            ops.linear(m.gate(), in, h1, inter, hidden, rows);
-            ops.linear(m.up(), in, h2, inter, hidden, rows);
-            ops.swiglu(h1, h2, h1, rows * inter);
-            ops.linear(m.down(), h1, out, hidden, inter, rows);
+            DeviceMlps.forward(ops, s, m, in, out, rows, c.hiddenSize());
         }
 
         private void moe(int l, MoeWeights m, DeviceTensor xn, DeviceTensor out) {
@@ -416,7 +408,7 @@ public final class DeviceForward implements ForwardBackend {
                 ops.copyIn(remoteOut, 0, out, 0, t * hidden);
             } else {
                 ops.zero(out, t * hidden);
-                localExperts(m, xn, out, idsH, wH, experts, k);
+                localExperts(m, xn, out, idsH, wH, k);
             }
             if (shared != null) {
                 if (sharedGate != null) {
@@ -427,48 +419,13 @@ public final class DeviceForward implements ForwardBackend {
             }
         }
 
-        /**
-         * Routed experts on the device: tokens grouped by expert, experts run in ascending id, each adding its
-         * gate-weighted output into its tokens' rows, so every token sums its experts in ascending id (the CPU's
-         * order) whatever else is in the batch.
-         */
-        private void localExperts(MoeWeights m, DeviceTensor xn, DeviceTensor out, int[] ids, float[] w,
-                                  int experts, int k) {
-            int hidden = c.hiddenSize();
-            int[] offsets = new int[experts + 1];
-            for (int id : ids) {
-                offsets[id + 1]++;
+        /** Routed experts on the device, on the (token, expert, weight) pairs of the top-k choices. */
+        private void localExperts(MoeWeights m, DeviceTensor xn, DeviceTensor out, int[] ids, float[] w, int k) {
+            int[] tokenOf = new int[t * k];
+            for (int i = 0; i < tokenOf.length; i++) {
+                tokenOf[i] = i / k;
             }
-            int most = 0;
-            for (int e = 0; e < experts; e++) {
-                most = Math.max(most, offsets[e + 1]);
-                offsets[e + 1] += offsets[e];
-            }
-            int[] fill = offsets.clone();
-            int[] rowOf = new int[t * k];
-            float[] weightOf = new float[t * k];
-            for (int i = 0; i < t; i++) {
-                for (int j = 0; j < k; j++) {
-                    int e = ids[i * k + j];
-                    rowOf[fill[e]] = i;
-                    weightOf[fill[e]++] = w[i * k + j];
-                }
-            }
-            DeviceTensor idx = s.i32(Slot.ROUTE_IDX, (long) t * k);
-            DeviceTensor rw = s.f32(Slot.ROUTE_W, (long) t * k);
-            ops.copyIn(rowOf, idx, t * k);
-            ops.copyIn(weightOf, 0, rw, 0, t * k);
-            DeviceTensor in = s.f32(Slot.EXPERT_IN, (long) most * hidden);
-            DeviceTensor y = s.f32(Slot.EXPERT_OUT, (long) most * hidden);
-            for (int e = 0; e < experts; e++) {
-                int n = offsets[e + 1] - offsets[e];
-                if (n == 0) {
-                    continue;
-                }
-                ops.gatherRows(xn, idx, offsets[e], in, n, hidden);
-                mlp(m.experts()[e], in, y, n);
-                ops.scatterAddRows(y, idx, rw, offsets[e], out, n, hidden);
-            }
+            DeviceMlps.grouped(ops, s, m.experts(), xn, out, t * k, tokenOf, ids, w, c.hiddenSize());
         }
 
         /** Keeps part of this layer's new KV rows for the host's copy of the cache (written after the step). */

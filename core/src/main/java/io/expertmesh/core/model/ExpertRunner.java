@@ -1,0 +1,26 @@
+package io.expertmesh.core.model;
+
+/**
+ * Runs the held experts of one MoE layer on (token, expert, weight) pairs: an expert worker's work. core's
+ * {@link LocalExperts} runs them on the CPU kernels; module cuda's {@code DeviceExperts} runs them in device
+ * memory.
+ */
+public interface ExpertRunner {
+
+    /**
+     * Token {@code t}'s pairs are {@code ids/weights[offsets[t] .. offsets[t+1])} ({@code offsets[0] == 0}); for
+     * every token, {@code out[t] += Σ weight · expert_id(xn[t])} in ascending expert id. An expert not held
+     * here must not be named.
+     */
+    void run(float[] xn, int tokens, int[] offsets, int[] ids, float[] weights, float[] out, StepContext ctx);
+
+    /** Makes the runner of one layer's experts; called again whenever the layer's held experts change. */
+    @FunctionalInterface
+    interface Factory {
+        /** The CPU's: {@link LocalExperts}. */
+        Factory CPU = (layer, experts, hidden) -> new LocalExperts(experts, hidden);
+
+        /** @param experts indexed by expert id, {@code null} where not held */
+        ExpertRunner create(int layer, Mlp[] experts, int hidden);
+    }
+}
