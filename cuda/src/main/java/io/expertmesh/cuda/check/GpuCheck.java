@@ -69,6 +69,9 @@ public final class GpuCheck {
                 CheckResult r = DeviceForwardCheck.compare(dir, ops, new VectorKernels(pool), prompt, 16, 4);
                 System.out.println(r);
                 results.add(r);
+                r = DeviceExpertsCheck.compare(dir, ops, new VectorKernels(pool), seed);
+                System.out.println(r);
+                results.add(r);
             }
         }
         // V3's attention shapes: the whole pass through the fast tensor-core MLA kernel, then the generic one.

@@ -11,8 +11,9 @@ import io.expertmesh.core.model.LocalExperts;
 import io.expertmesh.core.model.Mlp;
 import io.expertmesh.core.model.Moe;
 import io.expertmesh.core.model.StepContext;
+import io.expertmesh.cuda.check.CheckResult;
+import io.expertmesh.cuda.check.DeviceExpertsCheck;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -21,24 +22,11 @@ import org.junit.jupiter.api.Test;
 class DeviceExpertsTest {
     private static final Path FIXTURE = Path.of("../core/src/test/resources/fixtures/deepseek-v3-tiny/f32");
 
-    /** Random pairs over the held experts: per token 0..3 distinct experts, ascending. */
-    private record Pairs(int[] offsets, int[] ids, float[] weights) {
-        static Pairs random(Random rnd, int tokens, List<Integer> held) {
-            int[] offsets = new int[tokens + 1];
-            List<Integer> ids = new ArrayList<>();
-            for (int t = 0; t < tokens; t++) {
-                List<Integer> pool = new ArrayList<>(held);
-                java.util.Collections.shuffle(pool, rnd);
-                List<Integer> mine = new ArrayList<>(pool.subList(0, rnd.nextInt(Math.min(4, pool.size() + 1))));
-                mine.sort(null);
-                ids.addAll(mine);
-                offsets[t + 1] = ids.size();
-            }
-            float[] w = new float[ids.size()];
-            for (int i = 0; i < w.length; i++) {
-                w[i] = rnd.nextFloat();
-            }
-            return new Pairs(offsets, ids.stream().mapToInt(Integer::intValue).toArray(), w);
+    @Test
+    void checkOfTheGpuHost_passesOnHostOps() throws Exception {
+        try (ComputePool pool = ComputePool.create(2)) {
+            CheckResult r = DeviceExpertsCheck.compare(FIXTURE, new HostOps(), new VectorKernels(pool), 5);
+            assertTrue(r.passed(), r.toString());
         }
     }
 
@@ -75,16 +63,7 @@ class DeviceExpertsTest {
 
     private static void compare(ExpertRunner device, LocalExperts cpu, StepContext ctx, Random rnd, int tokens,
                                 int hidden, List<Integer> held) {
-        float[] xn = new float[tokens * hidden];
-        for (int i = 0; i < xn.length; i++) {
-            xn[i] = (float) rnd.nextGaussian();
-        }
-        Pairs p = Pairs.random(rnd, tokens, held);
-        float[] want = new float[tokens * hidden];
-        float[] got = new float[tokens * hidden];
-        cpu.run(xn, tokens, p.offsets, p.ids, p.weights, want, ctx);
-        device.run(xn, tokens, p.offsets, p.ids, p.weights, got, ctx);
-        double err = DeviceForwardTest.relL2(got, want);
-        assertTrue(err < 1e-5, "relative L2 " + err);
+        CheckResult r = DeviceExpertsCheck.compare("experts " + held, device, cpu, ctx, rnd, tokens, hidden, held);
+        assertTrue(r.passed(), r.toString());
     }
 }
