@@ -12,6 +12,7 @@ import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
+import io.expertmesh.router.engine.StepObserver;
 import io.expertmesh.router.experts.ClusterStatus;
 import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.ExpertCluster;
@@ -52,8 +53,10 @@ final class DistributedBench {
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers);
             List<Integer> reference;
-            try (LoadedModel local = LoadedModel.open(dir, options.newKernels(), (a, b) -> { });
-                 Engine engine = new Engine(local, engineConfig)) {
+            // --device cuda: routers on the device pass, workers' experts in device memory.
+            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { });
+                 Engine engine = new Engine(local, engineConfig, new NoopKvBlockStore(), null, StepObserver.NONE,
+                         options.forwardBackend())) {
                 reference = greedy(engine, prompt);
                 EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
                 for (int n : streams) {
@@ -67,10 +70,11 @@ final class DistributedBench {
                 try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
                         DispatchObserver.NONE)) {
                     cluster.start();
-                    try (LoadedModel m = LoadedModel.open(dir, options.newKernels(), (a, b) -> { },
+                    try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                             cluster.routedExperts());
                          Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
-                                 micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)) {
+                                 micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null,
+                                 StepObserver.NONE, options.forwardBackend())) {
                         List<Integer> got = greedy(engine, prompt);
                         boolean same = got.equals(reference);
                         err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
@@ -110,7 +114,7 @@ final class DistributedBench {
                                              List<ExpertWorkerServer> started) throws Exception {
         for (int i = 0; i < count; i++) {
             ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
-                    options.newKernels()).start();
+                    options.newCpuKernels()).expertRunners(options.expertRunners()).start();
             started.add(w);
             w.awaitLoaded();
         }
@@ -142,9 +146,11 @@ final class DistributedBench {
         ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 4).withWire(wire);
         try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(), DispatchObserver.NONE)) {
             cluster.start();
-            try (LoadedModel m = LoadedModel.open(dir, options.newKernels(), (a, b) -> { }, cluster.routedExperts());
+            try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                    cluster.routedExperts());
                  Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
-                         new Engine.MicroBatching(cluster.computeLock()))) {
+                         new Engine.MicroBatching(cluster.computeLock()), StepObserver.NONE,
+                         options.forwardBackend())) {
                 skewedLoad(engine, prompt);
                 double before = meanWorkerImbalance(cluster.status());
                 double expertImbalance = cluster.status().layers().stream()
