@@ -137,6 +137,14 @@ public final class DeviceForward implements ForwardBackend {
         private final StepContext hostCtx = StepContext.standalone(model.kernels());
         private float[] cosH = new float[0];
         private float[] sinH = new float[0];
+        // Host rows of one MoE layer (the chosen experts; the input and output of remote experts) and of the
+        // step's new KV rows, grown with the batch and reused by every layer and step.
+        private int[] idsH = new int[0];
+        private float[] weightsH = new float[0];
+        private int[] tokenOfH = new int[0];
+        private float[] xnH = new float[0];
+        private float[] remoteOutH = new float[0];
+        private float[] kvRowsH = new float[0];
         // Per-step geometry, set by forward().
         private int t;
         private int maxBlocks;
@@ -374,26 +382,30 @@ public final class DeviceForward implements ForwardBackend {
             DeviceTensor wts = s.f32(Slot.TOPK_WEIGHTS, (long) t * k);
             ops.topkGate(gl, m.bias(), t, experts, k, gate.scoring() == Scoring.SIGMOID, gate.nGroup(),
                     gate.topkGroup(), gate.normalize(), gate.scale(), ids, wts);
-            int[] idsH = new int[t * k];
-            float[] wH = new float[t * k];
+            if (idsH.length < t * k) {
+                idsH = new int[t * k];
+                weightsH = new float[t * k];
+            }
             ops.copyOut(ids, idsH, t * k);
-            ops.copyOut(wts, 0, wH, 0, t * k);
-            for (int id : idsH) {
-                if (id < 0 || id >= experts) {
-                    throw new IllegalStateException("the device gate chose expert " + id + " of " + experts);
+            ops.copyOut(wts, 0, weightsH, 0, t * k);
+            for (int i = 0; i < t * k; i++) {
+                if (idsH[i] < 0 || idsH[i] >= experts) {
+                    throw new IllegalStateException("the device gate chose expert " + idsH[i] + " of " + experts);
                 }
             }
             // The shared expert first, into its own tensor; it is added after the routed experts, as on the CPU.
             DeviceTensor shared = null;
             DeviceTensor sharedGate = null;
             RoutedExperts.Pending remote = null;
-            float[] remoteOut = null;
             if (m.experts() == null) {
                 // Experts on expert workers: dispatched from the host while the shared expert runs here.
-                float[] xnH = new float[t * hidden];
+                if (xnH.length < t * hidden) {
+                    xnH = new float[t * hidden];
+                    remoteOutH = new float[t * hidden];
+                }
                 ops.copyOut(xn, 0, xnH, 0, t * hidden);
-                remoteOut = new float[t * hidden];
-                remote = m.source().routed().start(xnH, t, idsH, wH, k, remoteOut, hostCtx.atLayer(l));
+                java.util.Arrays.fill(remoteOutH, 0, t * hidden, 0f);  // remote experts add into it
+                remote = m.source().routed().start(xnH, t, idsH, weightsH, k, remoteOutH, hostCtx.atLayer(l));
             }
             if (m.shared() != null) {
                 shared = s.f32(Slot.SHARED_OUT, (long) t * hidden);
@@ -405,10 +417,10 @@ public final class DeviceForward implements ForwardBackend {
             }
             if (remote != null) {
                 remote.finish();
-                ops.copyIn(remoteOut, 0, out, 0, t * hidden);
+                ops.copyIn(remoteOutH, 0, out, 0, t * hidden);
             } else {
                 ops.zero(out, t * hidden);
-                localExperts(m, xn, out, idsH, wH, k);
+                localExperts(m, xn, out, k);
             }
             if (shared != null) {
                 if (sharedGate != null) {
@@ -420,12 +432,14 @@ public final class DeviceForward implements ForwardBackend {
         }
 
         /** Routed experts on the device, on the (token, expert, weight) pairs of the top-k choices. */
-        private void localExperts(MoeWeights m, DeviceTensor xn, DeviceTensor out, int[] ids, float[] w, int k) {
-            int[] tokenOf = new int[t * k];
-            for (int i = 0; i < tokenOf.length; i++) {
-                tokenOf[i] = i / k;
+        private void localExperts(MoeWeights m, DeviceTensor xn, DeviceTensor out, int k) {
+            if (tokenOfH.length < t * k) {
+                tokenOfH = new int[t * k];
             }
-            DeviceMlps.grouped(ops, s, m.experts(), xn, out, t * k, tokenOf, ids, w, c.hiddenSize());
+            for (int i = 0; i < t * k; i++) {
+                tokenOfH[i] = i / k;
+            }
+            DeviceMlps.grouped(ops, s, m.experts(), xn, out, t * k, tokenOfH, idsH, weightsH, c.hiddenSize());
         }
 
         /** Keeps part of this layer's new KV rows for the host's copy of the cache (written after the step). */
@@ -440,8 +454,12 @@ public final class DeviceForward implements ForwardBackend {
         private void writeHostRows(ForwardBatch batch) {
             int row = c.kvRowWidth();
             int layers = c.numLayers();
-            float[] rows = new float[layers * t * row];
-            ops.copyOut(kvRows, 0, rows, 0, rows.length);
+            int n = layers * t * row;
+            if (kvRowsH.length < n) {
+                kvRowsH = new float[n];
+            }
+            float[] rows = kvRowsH;
+            ops.copyOut(kvRows, 0, rows, 0, n);
             for (int i = 0; i < t; i++) {
                 KvCache cache = batch.caches()[i];
                 if (cache instanceof DeviceKvCache) {

@@ -24,7 +24,6 @@ final class DeviceKvPool implements AutoCloseable {
     private final int row;
     private final ConcurrentLinkedQueue<Integer> hostWritten = new ConcurrentLinkedQueue<>();
     private final ArrayDeque<Integer> free = new ArrayDeque<>();
-    private boolean standaloneUsed;
 
     DeviceKvPool(DeviceOps ops, int numLayers, int numBlocks, int blockSize, int row) {
         if (numBlocks <= 0 || blockSize <= 0) {
@@ -97,7 +96,6 @@ final class DeviceKvPool implements AutoCloseable {
             throw new IllegalStateException("the device KV pool has " + free.size() + " free blocks of "
                     + blockSize + " positions; a cache of " + capacity + " needs " + blocks);
         }
-        standaloneUsed = true;
         int[] ids = new int[blocks];
         for (int i = 0; i < blocks; i++) {
             ids[i] = free.poll();
@@ -109,10 +107,6 @@ final class DeviceKvPool implements AutoCloseable {
         for (int id : ids) {
             free.add(id);
         }
-    }
-
-    boolean standaloneUsed() {
-        return standaloneUsed;
     }
 
     @Override

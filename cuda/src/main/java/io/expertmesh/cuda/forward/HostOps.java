@@ -1,10 +1,6 @@
 package io.expertmesh.cuda.forward;
 
-import static io.expertmesh.cuda.forward.OpChecks.extent;
-import static io.expertmesh.cuda.forward.OpChecks.fits;
-import static io.expertmesh.cuda.forward.OpChecks.positive;
 import static io.expertmesh.cuda.forward.OpChecks.require;
-import static io.expertmesh.cuda.forward.OpChecks.weight;
 
 import io.expertmesh.core.config.ModelConfig.Scoring;
 import io.expertmesh.core.model.Gate;
@@ -19,7 +15,9 @@ import java.lang.foreign.ValueLayout;
  * The scalar reference of {@link DeviceOps} on Java arrays: plain loops in the order the contract states, float32
  * arithmetic, the pool in bf16 exactly as a GPU stores it. It lets {@link DeviceForward} run (slowly) on any
  * machine, which is how its orchestration is tested without a GPU, and it is what each CUDA kernel is checked
- * against on a GPU host. Single-threaded; not for serving.
+ * against on a GPU host. Its argument checks are {@link CudaOps}'s ({@link OpShapes}), so a call it accepts is
+ * one the GPU accepts; it also checks the indices held in tensors (token ids, slots, block tables), which a GPU
+ * cannot look at without waiting. Single-threaded; not for serving.
  */
 public final class HostOps implements DeviceOps {
 
@@ -47,14 +45,11 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public DeviceTensor uploadStacked(Matrix[] ws) {
-        require(ws.length > 0, "no matrices to upload");
+        long per = OpShapes.stacked(ws);
         Matrix first = ws[0];
-        long per = (long) first.rows() * first.cols();
-        HostTensor out = new HostTensor(first.dtype() == DType.BF16 ? Kind.BF16 : Kind.F32, per * ws.length);
+        HostTensor out = new HostTensor(OpShapes.kindOf(first), per * ws.length);
         for (int m = 0; m < ws.length; m++) {
             Matrix w = ws[m];
-            require(w.dtype() == first.dtype() && w.rows() == first.rows() && w.cols() == first.cols(),
-                    "stacked matrices must share shape and dtype: " + w.name() + " differs from " + first.name());
             MemorySegment dst = out.kind == Kind.BF16 ? MemorySegment.ofArray(out.h) : MemorySegment.ofArray(out.f);
             MemorySegment.copy(w.data(), 0, dst, m * per * first.dtype().bytes(), w.data().byteSize());
         }
@@ -70,48 +65,44 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void copyIn(float[] src, int srcOff, DeviceTensor dst, long dstOff, int n) {
-        fits(dst, Kind.F32, dstOff + n, "copy destination");
+        OpShapes.copyIn(src.length, srcOff, dst, Kind.F32, dstOff, n);
         System.arraycopy(src, srcOff, t(dst).f, (int) dstOff, n);
     }
 
     @Override
     public void copyIn(int[] src, DeviceTensor dst, int n) {
-        fits(dst, Kind.I32, n, "copy destination");
+        OpShapes.copyIn(src.length, 0, dst, Kind.I32, 0, n);
         System.arraycopy(src, 0, t(dst).i, 0, n);
     }
 
     @Override
     public void copyIn(short[] src, int srcOff, DeviceTensor dst, long dstOff, int n) {
-        fits(dst, Kind.BF16, dstOff + n, "copy destination");
+        OpShapes.copyIn(src.length, srcOff, dst, Kind.BF16, dstOff, n);
         System.arraycopy(src, srcOff, t(dst).h, (int) dstOff, n);
     }
 
     @Override
     public void copyOut(DeviceTensor src, long srcOff, float[] dst, int dstOff, int n) {
-        fits(src, Kind.F32, srcOff + n, "copy source");
+        OpShapes.copyOut(src, Kind.F32, srcOff, dst.length, dstOff, n);
         System.arraycopy(t(src).f, (int) srcOff, dst, dstOff, n);
     }
 
     @Override
     public void copyOut(DeviceTensor src, int[] dst, int n) {
-        fits(src, Kind.I32, n, "copy source");
+        OpShapes.copyOut(src, Kind.I32, 0, dst.length, 0, n);
         System.arraycopy(t(src).i, 0, dst, 0, n);
     }
 
     @Override
     public void zero(DeviceTensor x, int n) {
-        fits(x, Kind.F32, n, "x");
+        OpShapes.zero(x, n);
         java.util.Arrays.fill(t(x).f, 0, n, 0f);
     }
 
     @Override
     public void embed(DeviceTensor table, DeviceTensor ids, DeviceTensor out, int rows, int hidden) {
-        positive("rows and hidden", rows, hidden);
-        weight(table, hidden, "embedding table");
-        fits(ids, Kind.I32, rows, "ids");
-        fits(out, Kind.F32, (long) rows * hidden, "out");
+        long vocab = OpShapes.embed(table, ids, out, rows, hidden);
         HostTensor tb = t(table);
-        long vocab = tb.length() / hidden;
         for (int r = 0; r < rows; r++) {
             int id = t(ids).i[r];
             require(id >= 0 && id < vocab, "token id " + id + " outside the table of " + vocab);
@@ -124,11 +115,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void rmsNorm(DeviceTensor x, int xStride, DeviceTensor w, float eps, DeviceTensor out, int outStride,
                         int rows, int n) {
-        positive("rows and n", rows, n);
-        require(xStride >= n && outStride >= n, "strides must be at least n = " + n);
-        fits(x, Kind.F32, extent(rows, xStride, 1, 0, 0, n), "x");
-        fits(out, Kind.F32, extent(rows, outStride, 1, 0, 0, n), "out");
-        fits(w, Kind.F32, n, "weight");
+        OpShapes.rmsNorm(x, xStride, w, eps, out, outStride, rows, n);
         float[] xf = t(x).f;
         float[] of = t(out).f;
         float[] wf = t(w).f;
@@ -148,11 +135,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void rope(boolean interleaved, DeviceTensor x, DeviceTensor cos, DeviceTensor sin, int rows, int heads,
                      int rowStride, int headStride, int offset, int dim, int csStride) {
-        positive("rows, heads and dim", rows, heads, dim);
-        require(dim % 2 == 0, "rope dim must be even, got " + dim);
-        fits(x, Kind.F32, extent(rows, rowStride, heads, headStride, offset, dim), "x");
-        fits(cos, Kind.F32, extent(rows, csStride, 1, 0, 0, dim / 2), "cos");
-        fits(sin, Kind.F32, extent(rows, csStride, 1, 0, 0, dim / 2), "sin");
+        OpShapes.rope(x, cos, sin, rows, heads, rowStride, headStride, offset, dim, csStride);
         float[] v = t(x).f;
         float[] c = t(cos).f;
         float[] s = t(sin).f;
@@ -176,10 +159,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void linear(DeviceTensor w, DeviceTensor x, DeviceTensor out, int rows, int cols, int batch) {
-        positive("rows, cols and batch", rows, cols, batch);
-        weight(w, (long) rows * cols, "weight");
-        fits(x, Kind.F32, (long) batch * cols, "x");
-        fits(out, Kind.F32, (long) batch * rows, "out");
+        OpShapes.linear(w, x, out, rows, cols, batch);
         HostTensor wt = t(w);
         float[] xf = t(x).f;
         float[] of = t(out).f;
@@ -197,10 +177,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void headLinear(DeviceTensor w, int heads, int rows, int cols, DeviceTensor x, int xRow, int xHead,
                            int xOff, DeviceTensor out, int oRow, int oHead, int oOff, int tokens) {
-        positive("heads, rows, cols and tokens", heads, rows, cols, tokens);
-        weight(w, (long) heads * rows * cols, "weight");
-        fits(x, Kind.F32, extent(tokens, xRow, heads, xHead, xOff, cols), "x");
-        fits(out, Kind.F32, extent(tokens, oRow, heads, oHead, oOff, rows), "out");
+        OpShapes.headLinear(w, heads, rows, cols, x, xRow, xHead, xOff, out, oRow, oHead, oOff, tokens);
         HostTensor wt = t(w);
         float[] xf = t(x).f;
         float[] of = t(out).f;
@@ -220,9 +197,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void copyStrided(DeviceTensor src, int sRow, int sHead, int sOff, DeviceTensor dst, int dRow, int dHead,
                             int dOff, int rows, int heads, int n) {
-        positive("rows, heads and n", rows, heads, n);
-        fits(src, Kind.F32, extent(rows, sRow, heads, sHead, sOff, n), "src");
-        fits(dst, Kind.F32, extent(rows, dRow, heads, dHead, dOff, n), "dst");
+        OpShapes.copyStrided(src, sRow, sHead, sOff, dst, dRow, dHead, dOff, rows, heads, n);
         for (int r = 0; r < rows; r++) {
             for (int h = 0; h < heads; h++) {
                 System.arraycopy(t(src).f, r * sRow + h * sHead + sOff, t(dst).f, r * dRow + h * dHead + dOff, n);
@@ -232,9 +207,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void addBias(DeviceTensor x, DeviceTensor bias, int rows, int n) {
-        positive("rows and n", rows, n);
-        fits(x, Kind.F32, (long) rows * n, "x");
-        fits(bias, Kind.F32, n, "bias");
+        OpShapes.addBias(x, bias, rows, n);
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < n; j++) {
                 t(x).f[r * n + j] += t(bias).f[j];
@@ -244,9 +217,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void add(DeviceTensor y, DeviceTensor x, int n) {
-        positive("n", n);
-        fits(y, Kind.F32, n, "y");
-        fits(x, Kind.F32, n, "x");
+        OpShapes.add(y, x, n);
         for (int j = 0; j < n; j++) {
             t(y).f[j] += t(x).f[j];
         }
@@ -254,10 +225,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void swiglu(DeviceTensor gate, DeviceTensor up, DeviceTensor out, int n) {
-        positive("n", n);
-        fits(gate, Kind.F32, n, "gate");
-        fits(up, Kind.F32, n, "up");
-        fits(out, Kind.F32, n, "out");
+        OpShapes.swiglu(gate, up, out, n);
         for (int j = 0; j < n; j++) {
             float g = t(gate).f[j];
             t(out).f[j] = g / (1f + (float) Math.exp(-g)) * t(up).f[j];
@@ -267,13 +235,7 @@ public final class HostOps implements DeviceOps {
     @Override
     public void kvWrite(DeviceTensor src, int srcStride, DeviceTensor pool, int poolRow, int dstOff,
                         DeviceTensor slots, int rows, int n) {
-        positive("rows, n and poolRow", rows, n, poolRow);
-        require(dstOff >= 0 && dstOff + n <= poolRow, "row part [" + dstOff + ", " + (dstOff + n)
-                + ") outside a pool row of " + poolRow);
-        fits(src, Kind.F32, extent(rows, srcStride, 1, 0, 0, n), "src");
-        fits(slots, Kind.I32, rows, "slots");
-        require(pool != null && pool.kind() == Kind.BF16, "pool must be BF16");
-        long poolSlots = pool.length() / poolRow;
+        long poolSlots = OpShapes.kvWrite(src, srcStride, pool, poolRow, dstOff, slots, rows, n);
         for (int r = 0; r < rows; r++) {
             int slot = t(slots).i[r];
             require(slot >= 0 && slot < poolSlots, "slot " + slot + " outside the pool of " + poolSlots);
@@ -291,10 +253,8 @@ public final class HostOps implements DeviceOps {
         return (int) slot;
     }
 
-    private static void checkTable(DeviceTensor blockTable, DeviceTensor seqLens, int tokens, int maxBlocks,
-                                   int blockSize) {
-        fits(blockTable, Kind.I32, (long) tokens * maxBlocks, "block table");
-        fits(seqLens, Kind.I32, tokens, "seqLens");
+    /** The sequence lengths held in {@code seqLens} (values a GPU kernel can only clamp). */
+    private static void checkLengths(DeviceTensor seqLens, int tokens, int maxBlocks, int blockSize) {
         for (int i = 0; i < tokens; i++) {
             int len = t(seqLens).i[i];
             require(len >= 1 && len <= (long) maxBlocks * blockSize, "sequence length " + len + " of token " + i
@@ -306,12 +266,10 @@ public final class HostOps implements DeviceOps {
     public void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
                              DeviceTensor out, int tokens, int heads, int latent, int rope, int maxBlocks,
                              int blockSize, float scale) {
-        positive("tokens, heads, latent, maxBlocks and blockSize", tokens, heads, latent, maxBlocks, blockSize);
+        OpShapes.mlaAttention(q, pool, blockTable, seqLens, out, tokens, heads, latent, rope, maxBlocks, blockSize,
+                scale);
+        checkLengths(seqLens, tokens, maxBlocks, blockSize);
         int row = latent + rope;
-        fits(q, Kind.F32, (long) tokens * heads * row, "q");
-        fits(out, Kind.F32, (long) tokens * heads * latent, "out");
-        require(pool != null && pool.kind() == Kind.BF16, "pool must be BF16");
-        checkTable(blockTable, seqLens, tokens, maxBlocks, blockSize);
         long poolSlots = pool.length() / row;
         HostTensor pl = t(pool);
         for (int i = 0; i < tokens; i++) {
@@ -346,15 +304,11 @@ public final class HostOps implements DeviceOps {
     public void gqaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
                              DeviceTensor out, int tokens, int heads, int kvHeads, int dim, int maxBlocks,
                              int blockSize, float scale) {
-        positive("tokens, heads, kvHeads, dim, maxBlocks and blockSize", tokens, heads, kvHeads, dim, maxBlocks,
-                blockSize);
-        require(heads % kvHeads == 0, "heads " + heads + " must be a multiple of kv heads " + kvHeads);
+        OpShapes.gqaAttention(q, pool, blockTable, seqLens, out, tokens, heads, kvHeads, dim, maxBlocks, blockSize,
+                scale);
+        checkLengths(seqLens, tokens, maxBlocks, blockSize);
         int kw = kvHeads * dim;
         int row = 2 * kw;
-        fits(q, Kind.F32, (long) tokens * heads * dim, "q");
-        fits(out, Kind.F32, (long) tokens * heads * dim, "out");
-        require(pool != null && pool.kind() == Kind.BF16, "pool must be BF16");
-        checkTable(blockTable, seqLens, tokens, maxBlocks, blockSize);
         long poolSlots = pool.length() / row;
         HostTensor pl = t(pool);
         int group = heads / kvHeads;
@@ -405,13 +359,9 @@ public final class HostOps implements DeviceOps {
     public void topkGate(DeviceTensor logits, DeviceTensor bias, int tokens, int experts, int k, boolean sigmoid,
                          int nGroup, int topkGroup, boolean normalize, float scale, DeviceTensor ids,
                          DeviceTensor weights) {
-        positive("tokens and experts", tokens, experts);
-        fits(logits, Kind.F32, (long) tokens * experts, "logits");
-        fits(ids, Kind.I32, (long) tokens * k, "ids");
-        fits(weights, Kind.F32, (long) tokens * k, "weights");
+        OpShapes.topkGate(logits, bias, tokens, experts, k, nGroup, topkGroup, ids, weights);
         float[] b = null;
         if (bias != null) {
-            fits(bias, Kind.F32, experts, "bias");
             b = java.util.Arrays.copyOf(t(bias).f, experts);
         }
         // core's Gate is the definition of routing; a gate whose weight is never read applies it to these logits.
@@ -423,13 +373,10 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void gatherRows(DeviceTensor src, DeviceTensor idx, int idxOff, DeviceTensor dst, int rows, int n) {
-        positive("rows and n", rows, n);
-        fits(idx, Kind.I32, (long) idxOff + rows, "idx");
-        fits(dst, Kind.F32, (long) rows * n, "dst");
-        require(src != null && src.kind() == Kind.F32, "src must be F32");
+        int srcRows = OpShapes.gatherRows(src, idx, idxOff, dst, rows, n);
         for (int r = 0; r < rows; r++) {
             int from = t(idx).i[idxOff + r];
-            require(from >= 0 && (long) (from + 1) * n <= src.length(), "row " + from + " outside src");
+            require(from >= 0 && from < srcRows, "row " + from + " outside src");
             System.arraycopy(t(src).f, from * n, t(dst).f, r * n, n);
         }
     }
@@ -437,14 +384,10 @@ public final class HostOps implements DeviceOps {
     @Override
     public void scatterAddRows(DeviceTensor src, DeviceTensor idx, DeviceTensor w, int idxOff, DeviceTensor dst,
                                int rows, int n) {
-        positive("rows and n", rows, n);
-        fits(src, Kind.F32, (long) rows * n, "src");
-        fits(idx, Kind.I32, (long) idxOff + rows, "idx");
-        fits(w, Kind.F32, (long) idxOff + rows, "w");
-        require(dst != null && dst.kind() == Kind.F32, "dst must be F32");
+        int dstRows = OpShapes.scatterAddRows(src, idx, w, idxOff, dst, rows, n);
         for (int r = 0; r < rows; r++) {
             int to = t(idx).i[idxOff + r];
-            require(to >= 0 && (long) (to + 1) * n <= dst.length(), "row " + to + " outside dst");
+            require(to >= 0 && to < dstRows, "row " + to + " outside dst");
             float a = t(w).f[idxOff + r];
             for (int j = 0; j < n; j++) {
                 t(dst).f[to * n + j] += a * t(src).f[r * n + j];
@@ -454,10 +397,7 @@ public final class HostOps implements DeviceOps {
 
     @Override
     public void gatedAdd(DeviceTensor y, DeviceTensor x, DeviceTensor g, int rows, int n) {
-        positive("rows and n", rows, n);
-        fits(y, Kind.F32, (long) rows * n, "y");
-        fits(x, Kind.F32, (long) rows * n, "x");
-        fits(g, Kind.F32, rows, "g");
+        OpShapes.gatedAdd(y, x, g, rows, n);
         for (int r = 0; r < rows; r++) {
             float s = (float) (1.0 / (1.0 + Math.exp(-t(g).f[r])));
             for (int j = 0; j < n; j++) {
