@@ -1,8 +1,11 @@
 package io.expertmesh.worker;
 
+import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
+import com.google.rpc.ErrorInfo;
 import io.expertmesh.core.tensor.HiddenCodec;
+import io.expertmesh.proto.expert.v1.ErrorReason;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusResponse;
@@ -18,10 +21,12 @@ import io.expertmesh.proto.expert.v1.UnloadExpertsRequest;
 import io.expertmesh.proto.expert.v1.UnloadExpertsResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,6 +57,22 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         this.executor = loaded;
     }
 
+    /** FAILED_PRECONDITION with an ErrorInfo the router reads by reason, not by message text. */
+    static StatusRuntimeException notHeld(ExpertExecutor.ExpertNotHeldException e) {
+        ErrorInfo info = ErrorInfo.newBuilder().setDomain(ERROR_DOMAIN)
+                .setReason(ErrorReason.ERROR_REASON_EXPERTS_NOT_HELD.name())
+                .putMetadata("layer", String.valueOf(e.layer()))
+                .putMetadata("experts", Arrays.stream(e.experts()).mapToObj(String::valueOf)
+                        .collect(Collectors.joining(",")))
+                .build();
+        return StatusProto.toStatusRuntimeException(com.google.rpc.Status.newBuilder()
+                .setCode(Status.Code.FAILED_PRECONDITION.value()).setMessage(e.getMessage())
+                .addDetails(Any.pack(info)).build());
+    }
+
+    /** ErrorInfo.domain of this service's errors. */
+    public static final String ERROR_DOMAIN = "expertmesh.expert.v1";
+
     @Override
     public void runExperts(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out) {
         inFlight.incrementAndGet();
@@ -73,7 +94,7 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         } catch (ExpertExecutor.ExpertNotHeldException e) {
             code = Status.Code.FAILED_PRECONDITION;
             observe(req, null, start, code);
-            out.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
+            out.onError(notHeld(e));
         } catch (StatusRuntimeException e) {
             code = e.getStatus().getCode();
             observe(req, null, start, code);

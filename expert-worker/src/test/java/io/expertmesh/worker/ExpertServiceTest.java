@@ -183,6 +183,12 @@ class ExpertServiceTest {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.runExperts(odd));
         assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("expert 5 not held"), e.getStatus().getDescription());
+        // the router reads the typed reason, not the text
+        com.google.rpc.ErrorInfo info = io.grpc.protobuf.StatusProto.fromThrowable(e).getDetails(0)
+                .unpack(com.google.rpc.ErrorInfo.class);
+        assertEquals("ERROR_REASON_EXPERTS_NOT_HELD", info.getReason());
+        assertEquals(ExpertServiceImpl.ERROR_DOMAIN, info.getDomain());
+        assertEquals("5", info.getMetadataOrThrow("experts"));
     }
 
     @Test

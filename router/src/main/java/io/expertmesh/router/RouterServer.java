@@ -59,6 +59,7 @@ public final class RouterServer implements AutoCloseable {
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
     private volatile ExpertCluster experts;
+    private volatile boolean draining;
     private WorkerChannels workerChannels = WorkerChannels.plaintext();
     private DispatchObserver dispatchObserver = DispatchObserver.NONE;
 
@@ -172,8 +173,14 @@ public final class RouterServer implements AutoCloseable {
                 model = m;
                 engine = e;
                 inference.serve(m, e);
-                health.setStatus("", ServingStatus.SERVING);
-                health.setStatus(SERVICE, ServingStatus.SERVING);
+                if (cluster != null) {
+                    // SERVING only while every routed expert has a live holder (and not draining)
+                    ExpertCluster c = cluster;
+                    inference.expertsServable(c::servable);
+                    c.onServableChange(this::setServing);
+                } else {
+                    setServing(true);
+                }
                 LOG.info("Router serving {} on port {}", m.dir(), port());
                 loaded.complete(e);
             } catch (InterruptedException e) {
@@ -188,6 +195,13 @@ public final class RouterServer implements AutoCloseable {
             }
         });
         return this;
+    }
+
+    /** The health status: SERVING when {@code serving} and not draining; a drain is never undone. */
+    private synchronized void setServing(boolean serving) {
+        ServingStatus status = serving && !draining ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+        health.setStatus("", status);
+        health.setStatus(SERVICE, status);
     }
 
     /** Waits for the model; rethrows a loading failure. */
@@ -244,8 +258,8 @@ public final class RouterServer implements AutoCloseable {
      */
     public void drain() throws InterruptedException {
         LOG.info("Draining: no new requests; {} s for running ones", config.drainGrace().toSeconds());
-        health.setStatus("", ServingStatus.NOT_SERVING);
-        health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
+        draining = true;
+        setServing(false);
         inference.startDrain();
         Engine e = engine;
         if (e != null && !e.awaitIdle(config.drainGrace().toMillis(), TimeUnit.MILLISECONDS)) {

@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -7,10 +8,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.proto.inference.v1.GetStatusRequest;
 import io.expertmesh.router.experts.ClusterStatus;
+import io.expertmesh.router.experts.ExpertClusterConfig;
+import io.expertmesh.router.experts.WireFormat;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -21,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -151,6 +160,101 @@ class DistributedExpertsTest {
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(requests.get(0)));
             assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
             assertTrue(e.getStatus().getDescription().contains("expert"), e.getStatus().getDescription());
+        }
+    }
+
+    /** Workers behind proxies that can freeze; the dispatch deadline is far beyond the test's timeout. */
+    static ExpertClusterConfig frozenTestConfig(List<String> workers, int redundant, Duration healthInterval,
+                                                ExpertClusterConfig.Hedge hedge) {
+        return new ExpertClusterConfig(workers, redundant, WireFormat.EXACT, Duration.ofMinutes(10),
+                Duration.ofSeconds(20), healthInterval, Duration.ofSeconds(20), Duration.ZERO, 2, hedge);
+    }
+
+    @Test
+    @Timeout(value = 150, unit = TimeUnit.SECONDS)
+    void frozenWorker_withoutReplicas_itsCallsInFlightMoveOnceHealthTakesItOut() throws Exception {
+        // Hedging off: only the health check can find the frozen worker; its calls in flight must not wait for
+        // the 10-minute dispatch deadline.
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             FreezableProxy proxy = new FreezableProxy(workers.servers.get(1).port());
+             TestRouter r = ExpertWorkers.router(model, ENGINE, frozenTestConfig(
+                     List.of(workers.addresses(1).getFirst(), proxy.address()), 0, Duration.ofMillis(200),
+                     ExpertClusterConfig.Hedge.OFF))) {
+            assertSameAsLocal(runAll(r, requests, x -> proxy.freeze()));
+            ClusterStatus s = r.server.experts().status();
+            assertFalse(s.workers().get(1).stats().live(), "the frozen worker is out");
+            assertEquals(2 * 8, s.workers().get(0).experts().values().stream().mapToInt(a -> a.length).sum(),
+                    "the other worker holds every expert");
+            proxy.unfreeze();
+        }
+    }
+
+    @Test
+    @Timeout(value = 150, unit = TimeUnit.SECONDS)
+    void frozenWorker_withReplicas_slowCallsAreHedgedToReplicasBeforeHealthNotices() throws Exception {
+        // Health checks every 10 minutes: only hedging (4 × the observed p99) can route around the freeze.
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             FreezableProxy proxy = new FreezableProxy(workers.servers.get(1).port());
+             TestRouter r = ExpertWorkers.router(model, ENGINE, frozenTestConfig(
+                     List.of(workers.addresses(1).getFirst(), proxy.address()), 8, Duration.ofMinutes(10),
+                     ExpertClusterConfig.Hedge.DEFAULT))) {
+            assertSameAsLocal(runAll(r, requests, x -> { })); // the p99 to hedge by
+            assertTrue(r.server.experts().status().workers().get(1).stats().calls() >= 32);
+            assertSameAsLocal(runAll(r, requests, x -> proxy.freeze()));
+            assertTrue(r.server.experts().hedges() > 0, "calls were hedged");
+            assertTrue(r.server.experts().status().workers().get(1).stats().live(),
+                    "a slow worker is not taken out by hedging; its health check decides");
+            proxy.unfreeze();
+        }
+    }
+
+    @Test
+    void noLiveWorker_healthIsNotServingUntilAWorkerIsBack() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 2);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(1), 0))) {
+            String spare = workers.addresses(2).get(1);
+            HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(r.channel);
+            assertEquals(ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            assertTrue(r.blocking.getStatus(GetStatusRequest.getDefaultInstance()).getServing());
+
+            workers.kill(0);
+            await().atMost(Duration.ofSeconds(60)).until(() ->
+                    health.check(HealthCheckRequest.getDefaultInstance()).getStatus() == ServingStatus.NOT_SERVING);
+            assertFalse(r.blocking.getStatus(GetStatusRequest.getDefaultInstance()).getServing(),
+                    "GetStatus agrees with health");
+
+            r.server.experts().register(spare);
+            await().atMost(Duration.ofSeconds(60)).until(() ->
+                    health.check(HealthCheckRequest.getDefaultInstance()).getStatus() == ServingStatus.SERVING);
+            assertTrue(r.blocking.getStatus(GetStatusRequest.getDefaultInstance()).getServing());
+            assertEquals(local.getFirst().tokens(), r.generate(requests.getFirst()).tokens());
+        }
+    }
+
+    @Test
+    void workerLosingItsExperts_refusesWithTypedReason_andTheRouterReloadsThem() throws Exception {
+        try (ExpertWorkers workers = new ExpertWorkers(model, 1);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(1), 0))) {
+            // As if the worker restarted: it no longer holds what the router's plan gives it.
+            io.grpc.ManagedChannel ch = io.grpc.ManagedChannelBuilder.forTarget(workers.addresses(1).getFirst())
+                    .usePlaintext().build();
+            try {
+                var stub = io.expertmesh.proto.expert.v1.ExpertServiceGrpc.newBlockingStub(ch);
+                var unload = io.expertmesh.proto.expert.v1.UnloadExpertsRequest.newBuilder();
+                for (int layer : stub.getWorkerStatus(io.expertmesh.proto.expert.v1.GetWorkerStatusRequest
+                        .getDefaultInstance()).getMoeLayersList()) {
+                    var l = io.expertmesh.proto.expert.v1.LayerExperts.newBuilder().setLayer(layer);
+                    for (int e = 0; e < 8; e++) {
+                        l.addExpertIds(e);
+                    }
+                    unload.addLayers(l);
+                }
+                stub.unloadExperts(unload.build());
+            } finally {
+                ch.shutdownNow();
+            }
+            assertSameAsLocal(runAll(r, requests, x -> { }));
+            assertTrue(r.server.experts().status().workers().getFirst().stats().live(), "reloaded, not taken out");
         }
     }
 

@@ -52,6 +52,10 @@ public final class ExpertCluster implements AutoCloseable {
     private final ReentrantLock computeLock = new ReentrantLock();
     private final ScheduledExecutorService background;
     private final AtomicLong rebalances = new AtomicLong();
+    private final AtomicLong hedges = new AtomicLong();
+    /** Told whether every routed expert has a live holder, whenever that changes (the router's health). */
+    private volatile java.util.function.Consumer<Boolean> servableListener = b -> { };
+    private volatile boolean lastServable = true;
     private volatile ExpertPlacement placement;
     private volatile Rebalance lastRebalance;
     private volatile boolean closed;
@@ -251,6 +255,60 @@ public final class ExpertCluster implements AutoCloseable {
         observer.onRpc(layer, c.address(), tokens, nanos, status);
     }
 
+    void onHedged(int layer, WorkerClient c, long nanos) {
+        hedges.incrementAndGet();
+        LOG.debug("Layer {}: call to expert worker {} unanswered after {} ms; re-sending its pairs to replicas",
+                layer, c.address(), nanos / 1_000_000);
+    }
+
+    /** Expert calls given up on as slow and re-sent to replicas (hedged) so far. */
+    public long hedges() {
+        return hedges.get();
+    }
+
+    /**
+     * True when every routed expert of every MoE layer has a live holder: the router can serve any request. A
+     * router whose experts are not all held is not SERVING, although it still answers requests whose experts
+     * are held.
+     */
+    public boolean servable() {
+        ExpertPlacement p = placement;
+        for (int l : p.moeLayers()) {
+            for (int e = 0; e < p.numExperts(); e++) {
+                boolean any = false;
+                for (String w : p.replicasUnsafe(l, e)) {
+                    any |= isLive(w);
+                }
+                if (!any) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** Calls {@code listener} with {@link #servable()} now and whenever it changes. */
+    public synchronized void onServableChange(java.util.function.Consumer<Boolean> listener) {
+        servableListener = listener;
+        lastServable = servable();
+        listener.accept(lastServable);
+    }
+
+    /** Tells the listener if servability changed (after a plan change or a liveness change). */
+    private synchronized void refreshServable() {
+        boolean now = servable();
+        if (now != lastServable) {
+            lastServable = now;
+            if (now) {
+                LOG.info("Every routed expert has a live holder again: SERVING");
+            } else {
+                LOG.error("Routed experts without a live holder: NOT_SERVING until a worker comes back ({})",
+                        placement.unplaced());
+            }
+            servableListener.accept(now);
+        }
+    }
+
     void onLayerDone(int layer, int tokens, long nanos) {
         layerMicros[layer].recordValue(Math.min(nanos / 1000, layerMicros[layer].getHighestTrackableValue()));
         observer.onLayer(layer, tokens, nanos);
@@ -258,10 +316,11 @@ public final class ExpertCluster implements AutoCloseable {
 
     /**
      * A RunExperts call of {@code layer} sent under plan {@code epoch} failed: decides whether the worker is
-     * out (then its experts move), the plan changed under the call (retry), or the call itself was wrong
-     * (thrown: the step fails).
+     * out (then its experts move), the plan changed under the call (retry), the worker lost its experts
+     * ({@code expertsNotHeld}, from the error's ErrorInfo: reload them), or the call itself was wrong (thrown:
+     * the step fails).
      */
-    void onCallFailed(String worker, Status status, long epoch, int layer) {
+    void onCallFailed(String worker, Status status, boolean expertsNotHeld, long epoch, int layer) {
         switch (status.getCode()) {
             case INVALID_ARGUMENT -> throw new IllegalStateException("expert worker " + worker + " rejected layer "
                     + layer + ": " + status.getDescription());
@@ -270,7 +329,7 @@ public final class ExpertCluster implements AutoCloseable {
                 if (placement.epoch() != epoch) {
                     return; // a rebalance moved experts while the call was in flight: re-send under the new plan
                 }
-                if (why.contains("not held")) {
+                if (expertsNotHeld) {
                     reloadWorker(worker, why);
                     return;
                 }
@@ -308,6 +367,7 @@ public final class ExpertCluster implements AutoCloseable {
         c.markDown(why);
         LOG.warn("Expert worker {} is out ({}); moving its experts", c.address(), why);
         placement = settle(placement.without(c.address()), placement);
+        refreshServable();
     }
 
     /**
@@ -480,6 +540,7 @@ public final class ExpertCluster implements AutoCloseable {
         if (joined) {
             rebalanceQuietly();
         }
+        refreshServable();
     }
 
     /** What the router knows of its workers and experts now. */

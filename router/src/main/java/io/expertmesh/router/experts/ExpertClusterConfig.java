@@ -15,10 +15,43 @@ import java.util.List;
  * @param startupTimeout    how long start-up waits for the listed workers to be SERVING
  * @param rebalanceInterval automatic rebalancing by observed load; zero: only on request or when a worker joins
  * @param microBatches      1, or 2 to overlap one micro-batch's compute with the other's expert dispatch
+ * @param hedge             when a slow RunExperts call's pairs are re-sent to other replicas
  */
 public record ExpertClusterConfig(List<String> workers, int redundantExperts, WireFormat wire,
                                   Duration dispatchTimeout, Duration controlTimeout, Duration healthInterval,
-                                  Duration startupTimeout, Duration rebalanceInterval, int microBatches) {
+                                  Duration startupTimeout, Duration rebalanceInterval, int microBatches,
+                                  Hedge hedge) {
+
+    /**
+     * Hedging of slow expert calls: a RunExperts call still unanswered after {@code p99Multiple} times its
+     * worker's observed p99 (at least {@code floor}, and only once the worker has answered {@code minCalls}
+     * calls) is cancelled and its pairs re-sent to other live replicas of their experts, without taking the
+     * worker out (its health check decides that). Pairs whose expert has no other replica keep waiting.
+     *
+     * @param p99Multiple 0 turns hedging off
+     */
+    public record Hedge(double p99Multiple, Duration floor, int minCalls) {
+        /** Re-send after 4× p99 and at least 250 ms, once 32 calls were seen. */
+        public static final Hedge DEFAULT = new Hedge(4, Duration.ofMillis(250), 32);
+        public static final Hedge OFF = new Hedge(0, Duration.ofMillis(250), 32);
+
+        public Hedge {
+            if (!(p99Multiple >= 0) || Double.isInfinite(p99Multiple)) {
+                throw new IllegalArgumentException("hedge p99 multiple must be >= 0 and finite, got " + p99Multiple);
+            }
+            if (floor.isNegative() || minCalls < 1) {
+                throw new IllegalArgumentException("hedge floor must be >= 0 and min calls >= 1");
+            }
+        }
+    }
+
+    /** As the canonical constructor, with {@link Hedge#DEFAULT}. */
+    public ExpertClusterConfig(List<String> workers, int redundantExperts, WireFormat wire, Duration dispatchTimeout,
+                               Duration controlTimeout, Duration healthInterval, Duration startupTimeout,
+                               Duration rebalanceInterval, int microBatches) {
+        this(workers, redundantExperts, wire, dispatchTimeout, controlTimeout, healthInterval, startupTimeout,
+                rebalanceInterval, microBatches, Hedge.DEFAULT);
+    }
 
     public ExpertClusterConfig {
         workers = List.copyOf(workers);
@@ -42,6 +75,7 @@ public record ExpertClusterConfig(List<String> workers, int redundantExperts, Wi
         if (microBatches != 1 && microBatches != 2) {
             throw new IllegalArgumentException("micro-batches must be 1 or 2, got " + microBatches);
         }
+        java.util.Objects.requireNonNull(hedge, "hedge");
         if (rebalanceInterval.isNegative()) {
             throw new IllegalArgumentException("rebalance interval must be >= 0, got " + rebalanceInterval);
         }
@@ -74,11 +108,16 @@ public record ExpertClusterConfig(List<String> workers, int redundantExperts, Wi
 
     public ExpertClusterConfig withWire(WireFormat w) {
         return new ExpertClusterConfig(workers, redundantExperts, w, dispatchTimeout, controlTimeout, healthInterval,
-                startupTimeout, rebalanceInterval, microBatches);
+                startupTimeout, rebalanceInterval, microBatches, hedge);
     }
 
     public ExpertClusterConfig withMicroBatches(int n) {
         return new ExpertClusterConfig(workers, redundantExperts, wire, dispatchTimeout, controlTimeout,
-                healthInterval, startupTimeout, rebalanceInterval, n);
+                healthInterval, startupTimeout, rebalanceInterval, n, hedge);
+    }
+
+    public ExpertClusterConfig withHedge(Hedge h) {
+        return new ExpertClusterConfig(workers, redundantExperts, wire, dispatchTimeout, controlTimeout,
+                healthInterval, startupTimeout, rebalanceInterval, microBatches, h);
     }
 }

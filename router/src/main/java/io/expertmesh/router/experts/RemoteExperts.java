@@ -17,7 +17,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The routed experts of one MoE layer, run on expert workers: {@link #start} groups the step's (token, expert)
@@ -25,10 +30,14 @@ import java.util.concurrent.ExecutionException;
  * so far), sends one RunExperts call per worker, all in parallel, each with a deadline; {@link Pending#finish}
  * waits for them with the compute lock released (so a second micro-batch computes meanwhile), re-sends the
  * pairs of a failed worker to the experts' other replicas (or to workers they were reassigned to) and adds
- * the results. In {@link WireFormat#EXACT} the per-expert outputs are added here in ascending expert id, exactly
+ * the results. A call that outlives its worker's hedge time ({@link ExpertClusterConfig.Hedge}) is cancelled and
+ * its pairs re-sent to other replicas; a call to a worker taken out while it was in flight is cancelled at once
+ * (see {@link WorkerClient#markDown}) and its pairs re-sent. In {@link WireFormat#EXACT} the per-expert outputs are added here in ascending expert id, exactly
  * as {@link io.expertmesh.core.model.LocalExperts} adds them in one process.
  */
 final class RemoteExperts implements RoutedExperts {
+    /** The status of a call given up on as slow: its pairs are re-sent, its worker is not taken out. */
+    private static final Status HEDGED = Status.DEADLINE_EXCEEDED.withDescription("hedged: re-sent to a replica");
     private final ExpertCluster cluster;
     private final int layer;
     private final int hidden;
@@ -79,6 +88,10 @@ final class RemoteExperts implements RoutedExperts {
         final Map<String, List<float[]>> sums = new TreeMap<>();
         final Map<String, List<int[]>> sumTokens = new TreeMap<>();
         List<Call> calls = new ArrayList<>();
+        /** Workers whose calls of this dispatch were given up on as slow: other replicas are preferred. */
+        final Set<String> slow = new HashSet<>();
+        /** Failed calls whose worker said it does not hold the experts (it restarted): reload, not take out. */
+        final Set<Call> notHeld = new HashSet<>();
         long epoch;
         int attempts;
 
@@ -102,9 +115,16 @@ final class RemoteExperts implements RoutedExperts {
             List<String> missing = new ArrayList<>();
             for (int p : pairs) {
                 String best = null;
+                boolean bestSlow = false;
                 for (String w : plan.replicasUnsafe(layer, ids[p])) {
-                    if (cluster.isLive(w) && (best == null || assigned.getOrDefault(w, 0) < assigned.get(best))) {
+                    if (!cluster.isLive(w)) {
+                        continue;
+                    }
+                    boolean isSlow = slow.contains(w);
+                    if (best == null || (bestSlow && !isSlow)
+                            || (bestSlow == isSlow && assigned.getOrDefault(w, 0) < assigned.get(best))) {
                         best = w;
+                        bestSlow = isSlow;
                         assigned.putIfAbsent(w, 0);
                     }
                 }
@@ -172,7 +192,10 @@ final class RemoteExperts implements RoutedExperts {
                 // Taking a worker out may load experts elsewhere (seconds): let the other micro-batch compute.
                 cluster.whileWaiting(() -> {
                     for (int i = 0; i < failed.size(); i++) {
-                        cluster.onCallFailed(failed.get(i).client.address(), statuses.get(i), epoch, layer);
+                        if (statuses.get(i) != HEDGED) {
+                            cluster.onCallFailed(failed.get(i).client.address(), statuses.get(i),
+                                    notHeld.contains(failed.get(i)), epoch, layer);
+                        }
                     }
                 });
                 for (Call c : failed) {
@@ -186,17 +209,40 @@ final class RemoteExperts implements RoutedExperts {
             cluster.onLayerDone(layer, tokens, System.nanoTime() - startNanos);
         }
 
-        /** Waits for one call and keeps its outputs; its status. */
+        /**
+         * Waits for one call and keeps its outputs; its status: {@link #HEDGED} when it outlived its worker's hedge
+         * time while another replica could take some of its pairs, UNAVAILABLE when its worker was taken out.
+         */
         Status await(Call c) {
             RunExpertsResponse r;
+            long hedgeAfter = hedgeable(c) ? c.client.hedgeAfterNanos(cluster.config().hedge().p99Multiple(),
+                    cluster.config().hedge().floor(), cluster.config().hedge().minCalls()) : Long.MAX_VALUE;
             try {
-                r = c.future.get();
+                if (hedgeAfter == Long.MAX_VALUE) {
+                    r = c.future.get();
+                } else {
+                    long left = c.sentNanos + hedgeAfter - System.nanoTime();
+                    r = c.future.get(Math.max(0, left), TimeUnit.NANOSECONDS);
+                }
+            } catch (TimeoutException e) {
+                c.future.cancel(false);
+                slow.add(c.client.address());
+                cluster.onHedged(layer, c.client, System.nanoTime() - c.sentNanos);
+                return HEDGED;
+            } catch (CancellationException e) {
+                Status s = Status.UNAVAILABLE.withDescription("expert worker " + c.client.address()
+                        + " was taken out while the call was in flight (" + c.client.lastError() + ")");
+                cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
+                return s;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 c.future.cancel(true);
                 throw new IllegalStateException("interrupted waiting for expert worker " + c.client.address(), e);
             } catch (ExecutionException e) {
                 Status s = Status.fromThrowable(e.getCause());
+                if (WorkerErrors.expertsNotHeld(e.getCause())) {
+                    notHeld.add(c);
+                }
                 cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
                 return s;
             }
@@ -221,6 +267,19 @@ final class RemoteExperts implements RoutedExperts {
                 sumTokens.computeIfAbsent(c.client.address(), k -> new ArrayList<>()).add(c.tokens);
             }
             return Status.OK;
+        }
+
+        /** Whether some of the call's pairs have a live replica on another worker to be re-sent to. */
+        boolean hedgeable(Call c) {
+            ExpertPlacement plan = cluster.placement();
+            for (int p : c.pairs) {
+                for (String w : plan.replicasUnsafe(layer, ids[p])) {
+                    if (!w.equals(c.client.address()) && !slow.contains(w) && cluster.isLive(w)) {
+                        return true;
+                    }
+                }
+            }
+            return false;
         }
 
         void combine() {

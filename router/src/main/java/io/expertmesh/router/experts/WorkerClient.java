@@ -1,6 +1,7 @@
 package io.expertmesh.router.experts;
 
 import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusRequest;
 import io.expertmesh.proto.expert.v1.GetWorkerStatusResponse;
@@ -15,6 +16,8 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.ConcurrentHistogram;
@@ -34,6 +37,12 @@ public final class WorkerClient implements AutoCloseable {
     private final AtomicLong tokens = new AtomicLong();
     private final AtomicLong calls = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
+    private final AtomicLong okCalls = new AtomicLong();
+    private static final int P99_REFRESH_CALLS = 32;
+    /** The RunExperts p99 as of the last refresh; -1 before the first answer. */
+    private volatile long p99Nanos = -1;
+    /** RunExperts calls not yet answered: cancelled when the worker is taken out, so their pairs move at once. */
+    private final Set<ListenableFuture<RunExpertsResponse>> inFlight = ConcurrentHashMap.newKeySet();
     private volatile boolean live = true;
     private volatile String lastError = "";
 
@@ -53,9 +62,17 @@ public final class WorkerClient implements AutoCloseable {
         return live;
     }
 
+    /**
+     * Takes the worker out and cancels its calls in flight: a frozen worker (SIGSTOP, a long GC pause, a dead
+     * host whose TCP connection has not timed out yet) would otherwise hold every dispatch waiting on it until
+     * the dispatch deadline, although the health check already knows it is gone.
+     */
     void markDown(String why) {
         live = false;
         lastError = why;
+        for (ListenableFuture<RunExpertsResponse> f : inFlight) {
+            f.cancel(false);
+        }
     }
 
     void markLive() {
@@ -66,8 +83,29 @@ public final class WorkerClient implements AutoCloseable {
         return lastError;
     }
 
+    /** Sends one RunExperts call; the future is cancelled if the worker is taken out before it answers. */
     ListenableFuture<RunExpertsResponse> run(RunExpertsRequest request, Duration deadline) {
-        return async.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).runExperts(request);
+        ListenableFuture<RunExpertsResponse> f =
+                async.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).runExperts(request);
+        inFlight.add(f);
+        f.addListener(() -> inFlight.remove(f), MoreExecutors.directExecutor());
+        if (!live) {
+            f.cancel(false); // taken out between the caller's liveness check and the send
+        }
+        return f;
+    }
+
+    /**
+     * How long a RunExperts call may run before its pairs are re-sent to other replicas: {@code multiple} times
+     * this worker's observed p99, but not below {@code floor}; unbounded until {@code minCalls} calls were seen
+     * (no p99 to speak of yet).
+     */
+    long hedgeAfterNanos(double multiple, Duration floor, int minCalls) {
+        long p99 = p99Nanos;
+        if (multiple <= 0 || okCalls.get() < minCalls || p99 < 0) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(floor.toNanos(), (long) Math.min(Long.MAX_VALUE / 2.0, multiple * p99));
     }
 
     void recordCall(long nanos, int tokenCount, boolean ok) {
@@ -75,6 +113,11 @@ public final class WorkerClient implements AutoCloseable {
         if (ok) {
             latencyMicros.recordValue(Math.max(0, Math.min(nanos / 1000, latencyMicros.getHighestTrackableValue())));
             tokens.addAndGet(tokenCount);
+            long n = okCalls.incrementAndGet();
+            if (n <= P99_REFRESH_CALLS || n % P99_REFRESH_CALLS == 0) {
+                // a percentile walks the whole histogram: refreshed now and then, not read per call
+                p99Nanos = TimeUnit.MICROSECONDS.toNanos(latencyMicros.getValueAtPercentile(99));
+            }
         } else {
             failures.incrementAndGet();
         }

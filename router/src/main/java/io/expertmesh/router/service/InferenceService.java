@@ -39,6 +39,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final RouterTelemetry telemetry;
     private volatile Served served;
     private volatile boolean draining;
+    /** Whether every routed expert has a live holder (always, when the experts run in process). */
+    private volatile java.util.function.BooleanSupplier expertsServable = () -> true;
 
     /** The loaded model and its engine, published together. */
     private record Served(LoadedModel model, Engine engine, GenerateRequestMapper mapper) {
@@ -59,6 +61,11 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void serve(LoadedModel model, Engine engine) {
         served = new Served(model, engine, new GenerateRequestMapper(model.config(),
                 model.tokenizer().orElse(null)));
+    }
+
+    /** Makes GetStatus report {@code serving=false} while {@code servable} says some expert has no holder. */
+    public void expertsServable(java.util.function.BooleanSupplier servable) {
+        this.expertsServable = servable;
     }
 
     /** Stops admitting new generations (UNAVAILABLE); running ones continue. */
@@ -181,7 +188,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void getStatus(GetStatusRequest request, StreamObserver<ServerStatus> observer) {
         unary(observer, () -> {
             Served s = served();
-            return ProtoMapping.status(!draining, s.engine().status(), s.engine().kvStoreStats());
+            return ProtoMapping.status(!draining && expertsServable.getAsBoolean(), s.engine().status(),
+                    s.engine().kvStoreStats());
         });
     }
 
