@@ -26,6 +26,11 @@ import org.slf4j.LoggerFactory;
  * rounding and greedy tokens are the same. Calls are serialised (one device, one stream). One instance serves
  * one loaded model: weights are cached by the address of their mapped bytes, so a model closed and another
  * mapped at the same address must get a new instance (close this one).
+ *
+ * <p>Why this exists beside {@link io.expertmesh.cuda.forward.DeviceForward}, which is the GPU serving path
+ * ({@code --device cuda} for run, serve and worker): it runs the CPU forward pass with only the products swapped,
+ * so {@code bench-model}'s per-kernel table and {@code GpuCheck} can compare each GPU product with its CPU twin
+ * inside an otherwise identical model; nothing serves through it.
  */
 public final class CudaKernels implements Kernels, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CudaKernels.class);

@@ -60,7 +60,9 @@ public final class ExpertWorkerServer implements AutoCloseable {
      */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security, Telemetry telemetry) {
         this(config, kernels, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry,
+                .maxInboundMessageSize(MAX_INBOUND_BYTES)
+                // routers ping every 30 s (WorkerChannels); grpc's default minimum of 5 min would answer GOAWAY
+                .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true), telemetry,
                 security.interceptors(MethodScopes.builder().build()));
         LOG.info("Expert worker security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Expert worker security: {}", w));

@@ -1,6 +1,8 @@
 package io.expertmesh.cuda.check;
 
 import io.expertmesh.core.kernel.ScalarKernels;
+import io.expertmesh.core.model.Gate;
+import io.expertmesh.core.config.ModelConfig.Scoring;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.cuda.AttentionOps;
@@ -156,10 +158,10 @@ public final class KernelChecks {
         float[] bias = withBias ? rnd.gaussian(experts, 0.1) : null;
         int[] refIds = new int[tokens * k];
         float[] refW = new float[tokens * k];
-        for (int t = 0; t < tokens; t++) {
-            References.gate(logits, t * experts, bias, experts, k, sigmoid, nGroup, topkGroup, normalize, scale, refIds,
-                    refW, t * k);
-        }
+        // core's Gate is the definition of routing; its weight is unused when the logits are given
+        Matrix none = new Matrix("gate", DType.F32, experts, 1, MemorySegment.ofArray(new float[experts]));
+        new Gate(none, bias, sigmoid ? Scoring.SIGMOID : Scoring.SOFTMAX, k, nGroup, topkGroup, normalize, scale)
+                .routeLogits(logits, tokens, refIds, refW);
         try (DeviceBuffer dl = DeviceBuffer.of(logits); DeviceBuffer db = bias == null ? null : DeviceBuffer.of(bias);
              DeviceBuffer ids = DeviceBuffer.allocate((long) tokens * k * 4);
              DeviceBuffer w = poisoned((long) tokens * k)) {

@@ -2,7 +2,7 @@ package io.expertmesh.cuda.check;
 
 /**
  * Plain-loop CPU references (double accumulation) for the kernels that core's ScalarKernels has no method for:
- * attention over paged or contiguous bf16 caches, bf16 products, and MoE gating as core's {@code Gate} defines it.
+ * attention over paged or contiguous bf16 caches, bf16 products.
  */
 public final class References {
     private References() {
@@ -134,83 +134,4 @@ public final class References {
         return out;
     }
 
-    /**
-     * MoE routing of one token, as core's {@code Gate.routeOne} (which is the definition; this copy exists
-     * because that method needs a model's step context): sigmoid or softmax scores, bias for selection only,
-     * group limit, top-k with ties to the lower id, optional renormalisation, times scale.
-     */
-    public static void gate(float[] logits, int off, float[] bias, int experts, int k, boolean sigmoid, int nGroup,
-                            int topkGroup, boolean normalize, float scale, int[] ids, float[] weights, int outOff) {
-        float[] scores = new float[experts];
-        float[] choice = new float[experts];
-        if (sigmoid) {
-            for (int i = 0; i < experts; i++) {
-                scores[i] = (float) (1.0 / (1.0 + Math.exp(-logits[off + i])));
-            }
-        } else {
-            float max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < experts; i++) {
-                max = Math.max(max, logits[off + i]);
-            }
-            float sum = 0f;
-            for (int i = 0; i < experts; i++) {
-                scores[i] = (float) Math.exp(logits[off + i] - max);
-                sum += scores[i];
-            }
-            for (int i = 0; i < experts; i++) {
-                scores[i] /= sum;
-            }
-        }
-        for (int i = 0; i < experts; i++) {
-            choice[i] = bias == null ? scores[i] : scores[i] + bias[i];
-        }
-        if (nGroup > 1 && topkGroup < nGroup) {
-            int per = experts / nGroup;
-            float[] g = new float[nGroup];
-            for (int gi = 0; gi < nGroup; gi++) {
-                float first = Float.NEGATIVE_INFINITY;
-                float second = Float.NEGATIVE_INFINITY;
-                for (int i = gi * per; i < (gi + 1) * per; i++) {
-                    if (choice[i] > first) {
-                        second = first;
-                        first = choice[i];
-                    } else if (choice[i] > second) {
-                        second = choice[i];
-                    }
-                }
-                g[gi] = bias != null ? first + (per > 1 ? second : 0f) : first;
-            }
-            boolean[] kept = new boolean[nGroup];
-            for (int n = 0; n < topkGroup; n++) {
-                int best = -1;
-                for (int gi = 0; gi < nGroup; gi++) {
-                    if (!kept[gi] && (best < 0 || g[gi] > g[best])) {
-                        best = gi;
-                    }
-                }
-                kept[best] = true;
-            }
-            for (int i = 0; i < experts; i++) {
-                if (!kept[i / per]) {
-                    choice[i] = Float.NEGATIVE_INFINITY;
-                }
-            }
-        }
-        float sum = 0f;
-        for (int j = 0; j < k; j++) {
-            int best = -1;
-            for (int i = 0; i < experts; i++) {
-                if (choice[i] != Float.NEGATIVE_INFINITY && (best < 0 || choice[i] > choice[best])) {
-                    best = i;
-                }
-            }
-            ids[outOff + j] = best;
-            weights[outOff + j] = scores[best];
-            sum += scores[best];
-            choice[best] = Float.NEGATIVE_INFINITY;
-        }
-        for (int j = 0; j < k; j++) {
-            weights[outOff + j] = (normalize ? weights[outOff + j] / sum : weights[outOff + j]) * scale;
-        }
-    }
 }

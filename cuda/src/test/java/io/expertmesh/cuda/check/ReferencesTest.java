@@ -5,55 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.expertmesh.core.config.ModelConfig.Scoring;
-import io.expertmesh.core.model.Gate;
-import io.expertmesh.core.tensor.DType;
-import io.expertmesh.core.tensor.Matrix;
-import java.lang.foreign.MemorySegment;
-import java.lang.reflect.Method;
-import java.util.Random;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 
 /** The CPU references the GPU checks trust, checked here (no GPU needed) against core's own definitions. */
 class ReferencesTest {
-
-    @ParameterizedTest
-    @CsvSource({"64,6,true,true,8,3,true,2.5", "8,2,false,false,1,1,true,1", "60,4,false,false,1,1,false,1",
-            "256,8,true,true,8,4,true,2.5", "32,4,false,false,4,2,true,1"})
-    void gate_sameIdsAndWeightsAsCoreGate(int experts, int k, boolean sigmoid, boolean withBias, int nGroup,
-                                          int topkGroup, boolean normalize, float scale) throws Exception {
-        Random r = new Random(experts * 31L + k);
-        float[] bias = null;
-        if (withBias) {
-            bias = new float[experts];
-            for (int i = 0; i < experts; i++) {
-                bias[i] = (float) (r.nextGaussian() * 0.1);
-            }
-        }
-        Matrix w = new Matrix("gate", DType.F32, experts, 4, MemorySegment.ofArray(new float[experts * 4]));
-        Gate gate = new Gate(w, bias, sigmoid ? Scoring.SIGMOID : Scoring.SOFTMAX, k, nGroup, topkGroup, normalize,
-                scale);
-        Method routeOne = Gate.class.getDeclaredMethod("routeOne", float[].class, int.class, int[].class,
-                float[].class, int.class);
-        routeOne.setAccessible(true);
-        for (int t = 0; t < 20; t++) {
-            float[] logits = new float[experts];
-            for (int i = 0; i < experts; i++) {
-                logits[i] = (float) (r.nextGaussian() * 2);
-            }
-            int[] wantIds = new int[k];
-            float[] wantW = new float[k];
-            routeOne.invoke(gate, logits, 0, wantIds, wantW, 0);
-            int[] gotIds = new int[k];
-            float[] gotW = new float[k];
-            References.gate(logits, 0, bias, experts, k, sigmoid, nGroup, topkGroup, normalize, scale, gotIds, gotW,
-                    0);
-            assertArrayEquals(wantIds, gotIds);
-            assertArrayEquals(wantW, gotW);
-        }
-    }
 
     @Test
     void mlaDecode_oneTokenContext_returnsThatTokensLatent() {

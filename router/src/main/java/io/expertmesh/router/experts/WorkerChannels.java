@@ -6,7 +6,9 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -45,10 +47,23 @@ public record WorkerChannels(ChannelCredentials credentials, List<ClientIntercep
         return new WorkerChannels(credentials, interceptors, configurer.andThen(more));
     }
 
+    /**
+     * HTTP/2 keepalive on worker channels: a ping after this long without a frame. The health check (every
+     * second) keeps a channel busy while a worker is known; the ping catches a connection that died without a
+     * FIN (a host gone, a NAT or firewall dropping idle flows) between checks, and keeps such middleboxes from
+     * dropping a quiet connection. Workers permit pings this often ({@code ExpertWorkerServer}).
+     */
+    static final Duration KEEPALIVE_TIME = Duration.ofSeconds(30);
+    /** An unanswered ping closes the connection after this long; calls on it fail UNAVAILABLE and are re-sent. */
+    static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
+
     /** A channel to the worker at {@code address} ({@code host:port}). */
     public ManagedChannel open(String address) {
         ManagedChannelBuilder<?> b = Grpc.newChannelBuilder(address, credentials)
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES).intercept(interceptors);
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES).intercept(interceptors)
+                .keepAliveTime(KEEPALIVE_TIME.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(KEEPALIVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveWithoutCalls(true);
         configurer.accept(b);
         return b.build();
     }
