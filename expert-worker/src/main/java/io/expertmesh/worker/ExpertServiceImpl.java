@@ -320,13 +320,16 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     /** Little-endian values of {@code encoding} to floats. */
     static float[] decode(ByteString bytes, HiddenEncoding encoding, int count) {
         float[] x = new float[count];
-        HiddenCodec.decode(bytes.asReadOnlyByteBuffer(), encoding == HiddenEncoding.HIDDEN_ENCODING_F32, x, 0, count);
+        codec(encoding).decode(bytes.asReadOnlyByteBuffer(), x, 0, count);
         return x;
     }
 
     /** Floats to little-endian values of {@code encoding} (BF16: rounded to nearest even). */
     static ByteString encode(float[] x, HiddenEncoding encoding) {
-        return UnsafeByteOperations.unsafeWrap(HiddenCodec.encode(x, 0, x.length,
-                encoding == HiddenEncoding.HIDDEN_ENCODING_F32));
+        return UnsafeByteOperations.unsafeWrap(codec(encoding).encode(x, 0, x.length));
+    }
+
+    private static HiddenCodec codec(HiddenEncoding encoding) {
+        return encoding == HiddenEncoding.HIDDEN_ENCODING_F32 ? HiddenCodec.F32 : HiddenCodec.BF16;
     }
 }

@@ -2,24 +2,37 @@ package io.expertmesh.core.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 
 /**
- * Hidden-state vectors as little-endian bytes, the expert worker wire format: IEEE float32 (exact) or bfloat16
- * (rounded to nearest even, half the bytes). Shared by the router (sending) and the worker (receiving).
+ * Hidden-state vectors as little-endian bytes, the expert worker wire format: {@link #F32} (IEEE float32, exact)
+ * or {@link #BF16} (bfloat16 rounded to nearest even, half the bytes). Shared by the router (sending) and the
+ * worker (receiving).
  */
-public final class HiddenCodec {
-    private HiddenCodec() {
+public enum HiddenCodec {
+    F32(4),
+    BF16(2);
+
+    private final int width;
+
+    HiddenCodec(int width) {
+        this.width = width;
+    }
+
+    /** {@link #F32} when {@code exact}, else {@link #BF16}. */
+    public static HiddenCodec exact(boolean exact) {
+        return exact ? F32 : BF16;
     }
 
     /** Bytes per value. */
-    public static int width(boolean f32) {
-        return f32 ? 4 : 2;
+    public int width() {
+        return width;
     }
 
     /** {@code x[off, off + count)} as little-endian bytes. */
-    public static byte[] encode(float[] x, int off, int count, boolean f32) {
-        ByteBuffer buf = ByteBuffer.allocate(count * width(f32)).order(ByteOrder.LITTLE_ENDIAN);
-        if (f32) {
+    public byte[] encode(float[] x, int off, int count) {
+        ByteBuffer buf = ByteBuffer.allocate(count * width).order(ByteOrder.LITTLE_ENDIAN);
+        if (this == F32) {
             buf.asFloatBuffer().put(x, off, count);
         } else {
             for (int i = 0; i < count; i++) {
@@ -30,20 +43,20 @@ public final class HiddenCodec {
     }
 
     /**
-     * Rows {@code rows[i]} of the row-major {@code x} (rows of {@code width} values), in that order, as
+     * Rows {@code rows[i]} of the row-major {@code x} (rows of {@code rowWidth} values), in that order, as
      * little-endian bytes: gathers and encodes in one pass.
      */
-    public static byte[] encodeRows(float[] x, int[] rows, int width, boolean f32) {
-        ByteBuffer buf = ByteBuffer.allocate(rows.length * width * width(f32)).order(ByteOrder.LITTLE_ENDIAN);
-        if (f32) {
-            java.nio.FloatBuffer fb = buf.asFloatBuffer();
+    public byte[] encodeRows(float[] x, int[] rows, int rowWidth) {
+        ByteBuffer buf = ByteBuffer.allocate(rows.length * rowWidth * width).order(ByteOrder.LITTLE_ENDIAN);
+        if (this == F32) {
+            FloatBuffer fb = buf.asFloatBuffer();
             for (int r : rows) {
-                fb.put(x, r * width, width);
+                fb.put(x, r * rowWidth, rowWidth);
             }
         } else {
             for (int r : rows) {
-                for (int c = 0; c < width; c++) {
-                    buf.putShort(Bf16.fromFloat(x[r * width + c]));
+                for (int c = 0; c < rowWidth; c++) {
+                    buf.putShort(Bf16.fromFloat(x[r * rowWidth + c]));
                 }
             }
         }
@@ -51,9 +64,9 @@ public final class HiddenCodec {
     }
 
     /** Reads {@code count} values from {@code bytes} (position on) into {@code dst[off, off + count)}. */
-    public static void decode(ByteBuffer bytes, boolean f32, float[] dst, int off, int count) {
+    public void decode(ByteBuffer bytes, float[] dst, int off, int count) {
         ByteBuffer buf = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
-        if (f32) {
+        if (this == F32) {
             buf.asFloatBuffer().get(dst, off, count);
         } else {
             for (int i = 0; i < count; i++) {

@@ -20,13 +20,13 @@ class HiddenCodecTest {
         for (int i = 0; i < rows.length; i++) {
             System.arraycopy(x, rows[i] * width, gathered, i * width, width);
         }
-        for (boolean f32 : new boolean[]{true, false}) {
-            byte[] bytes = HiddenCodec.encodeRows(x, rows, width, f32);
-            assertArrayEquals(HiddenCodec.encode(gathered, 0, gathered.length, f32), bytes);
+        for (HiddenCodec codec : HiddenCodec.values()) {
+            byte[] bytes = codec.encodeRows(x, rows, width);
+            assertArrayEquals(codec.encode(gathered, 0, gathered.length), bytes);
             float[] back = new float[gathered.length];
-            HiddenCodec.decode(ByteBuffer.wrap(bytes), f32, back, 0, back.length);
+            codec.decode(ByteBuffer.wrap(bytes), back, 0, back.length);
             float[] expected = gathered.clone();
-            if (!f32) {
+            if (codec == HiddenCodec.BF16) {
                 for (int i = 0; i < expected.length; i++) {
                     expected[i] = Bf16.round(expected[i]);
                 }

@@ -81,6 +81,7 @@ final class RemoteExperts implements RoutedExperts {
         final float[] out;
         final Kernels kernels;
         final boolean exact = cluster.config().wire() == WireFormat.EXACT;
+        final HiddenCodec codec = HiddenCodec.exact(exact);
         final long startNanos = System.nanoTime();
         /** EXACT: row p = expert ids[p]'s output for its token, unweighted. */
         final float[] rows;
@@ -162,7 +163,7 @@ final class RemoteExperts implements RoutedExperts {
             }
             int[] toks = tokenList.stream().mapToInt(Integer::intValue).toArray();
             req.setNumTokens(toks.length).setHiddenStates(UnsafeByteOperations.unsafeWrap(
-                    HiddenCodec.encodeRows(xn, toks, hidden, exact)));
+                    codec.encodeRows(xn, toks, hidden)));
             WorkerClient client = cluster.client(worker);
             return new Call(client, pairs, toks, System.nanoTime(),
                     client.run(req.build(), cluster.config().dispatchTimeout()));
@@ -247,9 +248,9 @@ final class RemoteExperts implements RoutedExperts {
                 return s;
             }
             int values = (exact ? c.pairs.length : c.tokens.length) * hidden;
-            if (r.getOutputs().size() != values * HiddenCodec.width(exact)) {
+            if (r.getOutputs().size() != values * codec.width()) {
                 Status s = Status.INTERNAL.withDescription("worker " + c.client.address() + " returned "
-                        + r.getOutputs().size() + " output bytes, expected " + values * HiddenCodec.width(exact));
+                        + r.getOutputs().size() + " output bytes, expected " + values * codec.width());
                 cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
                 return s;
             }
@@ -258,11 +259,11 @@ final class RemoteExperts implements RoutedExperts {
                 java.nio.ByteBuffer bytes = r.getOutputs().asReadOnlyByteBuffer();
                 for (int i = 0; i < c.pairs.length; i++) {
                     bytes.position(i * hidden * 4);
-                    HiddenCodec.decode(bytes, true, rows, c.pairs[i] * hidden, hidden);
+                    HiddenCodec.F32.decode(bytes, rows, c.pairs[i] * hidden, hidden);
                 }
             } else {
                 float[] sum = new float[values];
-                HiddenCodec.decode(r.getOutputs().asReadOnlyByteBuffer(), false, sum, 0, values);
+                HiddenCodec.BF16.decode(r.getOutputs().asReadOnlyByteBuffer(), sum, 0, values);
                 sums.computeIfAbsent(c.client.address(), k -> new ArrayList<>()).add(sum);
                 sumTokens.computeIfAbsent(c.client.address(), k -> new ArrayList<>()).add(c.tokens);
             }
