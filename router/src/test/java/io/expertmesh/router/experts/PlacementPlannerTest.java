@@ -69,8 +69,8 @@ class PlacementPlannerTest {
         PlacementPlanner planner = new PlacementPlanner(1);
         ExpertPlacement even = planner.plan(SHAPE, W3, null, 0);
         ExpertPlacement balanced = planner.plan(even, W3, load, 3);
-        double before = ExpertCluster.meanImbalance(even, load, W3);
-        double after = ExpertCluster.meanImbalance(balanced, load, W3);
+        double before = PlanManager.meanImbalance(even, load, W3);
+        double after = PlanManager.meanImbalance(balanced, load, W3);
         assertTrue(before > 2.5, "contiguous placement of a skewed load: " + before);
         assertTrue(after < 1.3, "after rebalancing: " + after);
         System.out.printf("skewed load: worker imbalance %.3f contiguous, %.3f rebalanced%n", before, after);
