@@ -1,38 +1,43 @@
 #!/usr/bin/env bash
-# Packs the GPU node's compute stack for a host that may have no JDK: a jlinked Java runtime, the model core and
-# the CUDA kernels (core + cuda jars and their libraries), the fixture models and launchers, in one folder under
-# 64 MiB (the device tool's carry limit). Usage: deploy/gpu/pack.sh [OUT_DIR] (default
-# deploy/gpu/target/expertmesh-gpu). Builds with Maven first (package, never install; SKIP_BUILD=1 skips); the
-# PTX kernels are in the cuda jar only when nvcc was found at build time, and the script refuses a jar without.
+# Packs the GPU node's checks for a host that may have no JDK: a jlinked Java runtime, the gpu-check module with
+# the model core and the CUDA kernels (core + cuda jars and their libraries), the CPU's greedy tokens on the
+# fixtures (computed here, so the device's time is not spent on them) and launchers. The fixture models are not
+# copied: the device tool carries the working tree, and check.sh reads them from core's test resources there.
+# The tree and the pack must fit the device tool's carry limit (64 MiB together); this script refuses more than
+# 60 MiB. Usage: deploy/gpu/pack.sh [OUT_DIR] (default deploy/gpu/target/expertmesh-gpu). Builds with Maven first
+# (package, never install; SKIP_BUILD=1 skips); the PTX kernels are in the cuda jar only when nvcc was found at
+# build time, and the script refuses a jar without.
 #
 # Not in the pack: the gRPC serving stack and Hazelcast. The whole CLI's libraries are 83 MB and the smallest
 # runtime ~40 MB, so the pack runs the GPU checks, the kernel benchmark and greedy generation (GreedyRun), not
 # `serve`/`worker`; a GPU host that serves needs a JDK 25 and the normal build (bin/expertmesh ... --device cuda).
-# Also dropped: tokenizer natives (fixtures have no tokenizer), JCuda's NVRTC/PTX-compiler bindings (we load
-# PTX, never compile), libjvm's symbol table.
+# Also dropped: the tokenizer libraries and the default model's tokenizer resource (fixtures have no tokenizer), JCuda's
+# NVRTC/PTX-compiler bindings (we load PTX, never compile) and its runtime-API binding (we use the driver API),
+# libjvm's symbol table.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-$root/deploy/gpu/target/expertmesh-gpu}"
-limit=$((64 * 1024 * 1024))
+limit=$((60 * 1024 * 1024))
 source "$root/bin/java-env"
 py="$(command -v python3)"
+source "$root/deploy/gpu/fixtures.sh"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  (cd "$root" && mvn -B -q -DskipTests package dependency:copy-dependencies -DincludeScope=runtime -pl cuda -am >&2)
+  (cd "$root" && mvn -B -q -DskipTests package dependency:copy-dependencies -DincludeScope=runtime -pl gpu-check -am >&2)
 fi
-lib="$root/cuda/target/dependency"
+lib="$root/gpu-check/target/dependency"
 if [ ! -d "$lib" ]; then
   echo "pack: $lib is missing; run without SKIP_BUILD" >&2
   exit 1
 fi
-jar="$root/cuda/target/cuda-0.1.0-SNAPSHOT.jar"
+jar="$lib/cuda-0.1.0-SNAPSHOT.jar"
 if ! "$py" -c 'import sys, zipfile; sys.exit(0 if "io/expertmesh/cuda/ptx/index.txt" in zipfile.ZipFile(sys.argv[1]).namelist() else 1)' "$jar"; then
   echo "pack: the cuda jar holds no PTX kernels (built without nvcc); build where nvcc is installed" >&2
   exit 1
 fi
 
 rm -rf "$out"
-mkdir -p "$out/lib" "$out/bin" "$out/fixtures"
+mkdir -p "$out/lib" "$out/bin"
 # What jdeps finds in these jars, less the optional ones (java.sql for jackson's date types, java.desktop for
 # jinjava's bean introspection: neither runs here). jdk.incubator.vector carries the CPU kernels.
 modules=java.base,java.logging,java.naming,java.management,jdk.unsupported,jdk.incubator.vector
@@ -44,20 +49,22 @@ if command -v strip >/dev/null; then
   strip --strip-unneeded "$out/runtime/lib/server/libjvm.so"
 fi
 
-cp "$jar" "$out/lib/"
+cp "$root/gpu-check/target/gpu-check-0.1.0-SNAPSHOT.jar" "$out/lib/"
 for f in "$lib"/*.jar; do
   name="$(basename "$f")"
   case "$name" in
-    tokenizers-*.jar) "$py" "$root/deploy/gpu/slim_jar.py" "$f" "$out/lib/$name" '^native/lib/' ;;
-    jcuda-natives-*.jar) "$py" "$root/deploy/gpu/slim_jar.py" "$f" "$out/lib/$name" 'JNvPTXCompiler|JNvrtc' ;;
+    # The tokenizer (DJL's Hugging Face binding), the chat-template engine (jinjava) and the libraries only they
+    # use: the fixtures have no tokenizer, so neither runs here (the pack-time greedy run below loads a model and
+    # generates without them, and fails the pack if a class is missing).
+    tokenizers-*|api-*|jna-*|gson-*|commons-compress-*|commons-codec-*|commons-io-*| \
+    jinjava-*|guava-*|failureaccess-*|listenablefuture-*|j2objc-*|javassist-*|re2j-*|commons-lang3-*|commons-net-*| \
+    java-ipv6-*|annotations-*|jsr305-*|jackson-dataformat-yaml-*|snakeyaml-*|jackson-datatype-jdk8-*|big-math-*| \
+    error_prone_annotations-*|immutables-exceptions-*|algebra-*|hubspot-style-*|immutable-collection-encodings-*| \
+    encode-*|derive4j-annotation-*) ;;
+    jcuda-natives-*.jar) "$py" "$root/deploy/gpu/slim_jar.py" "$f" "$out/lib/$name" 'JNvPTXCompiler|JNvrtc|JCudaRuntime' ;;
+    core-*.jar) "$py" "$root/deploy/gpu/slim_jar.py" "$f" "$out/lib/$name" '^io/expertmesh/core/tokenizer/deepseek-v3/' ;;
     *) cp "$f" "$out/lib/" ;;
   esac
-done
-
-fx="$root/core/src/test/resources/fixtures"
-for m in deepseek-v3-tiny/bf16 deepseek-v3-qlora0 mixtral-tiny qwen2-moe-tiny qwen3-moe-tiny; do
-  mkdir -p "$out/fixtures/$m"
-  cp "$fx/$m/config.json" "$fx/$m/model.safetensors" "$out/fixtures/$m/"
 done
 
 launcher() {  # name, main class
@@ -73,14 +80,28 @@ exec "\$here/runtime/bin/java" --add-modules jdk.incubator.vector --enable-nativ
 LAUNCH
   chmod +x "$out/bin/$1"
 }
-launcher greedy-run io.expertmesh.cuda.check.GreedyRun
-launcher gpu-check io.expertmesh.cuda.check.GpuCheck
-launcher gpu-bench io.expertmesh.cuda.bench.GpuKernelBench
-launcher forward-bench io.expertmesh.cuda.bench.DeviceForwardBench
+launcher greedy-run io.expertmesh.gpucheck.GreedyRun
+launcher gpu-check io.expertmesh.gpucheck.GpuCheck
+launcher gpu-bench io.expertmesh.gpucheck.bench.GpuKernelBench
+launcher forward-bench io.expertmesh.gpucheck.bench.DeviceForwardBench
 
-size=$(du -sb "$out" | cut -f1)
-echo "pack: $out is $((size / 1024 / 1024)) MiB ($size bytes)" >&2
-if [ "$size" -ge "$limit" ]; then
-  echo "pack: over the 64 MiB limit" >&2
+# The CPU's greedy tokens on each fixture, by the pack's own runtime and code: check.sh compares the device's with
+# these instead of spending device time on the CPU side.
+: >"$out/greedy-cpu.txt"
+for m in $(deploy_fixtures); do
+  tokens=$("$out/bin/greedy-run" "$root/$m" "$GREEDY_PROMPT" "$GREEDY_TOKENS" cpu | grep '^tokens:')
+  [ -n "$tokens" ] || { echo "pack: greedy-run on the CPU failed for $m" >&2; exit 1; }
+  echo "$m $tokens" >>"$out/greedy-cpu.txt"
+done
+
+pack_size=$(du -sb "$out" | cut -f1)
+# What the device tool carries besides the pack: tracked files and untracked ones git does not ignore.
+tree_size=$(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null \
+  | awk '$2 == "total" {s += $1} END {print s + 0}')
+total=$((pack_size + tree_size))
+echo "pack: $out is $((pack_size / 1024 / 1024)) MiB; tree $((tree_size / 1024 / 1024)) MiB; together" \
+  "$((total / 1024 / 1024)) MiB ($total bytes) of the 60 MiB this script allows (the device carries 64)" >&2
+if [ "$total" -ge "$limit" ]; then
+  echo "pack: tree + pack over 60 MiB" >&2
   exit 1
 fi
