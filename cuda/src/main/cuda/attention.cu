@@ -65,7 +65,8 @@ extern "C" __global__ void __launch_bounds__(GQA_THREADS) gqa_decode_paged(
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int d = threadIdx.x + r * GQA_THREADS;
-        if (d < D) out[(static_cast<size_t>(b) * Hq + h) * D + d] = o[r] / l;
+        // len 0 (an empty sequence): no keys, l = 0; write zeros, not 0/0
+        if (d < D) out[(static_cast<size_t>(b) * Hq + h) * D + d] = l > 0.f ? o[r] / l : 0.f;
     }
 }
 

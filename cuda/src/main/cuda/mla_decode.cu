@@ -98,7 +98,9 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
     const int split = blockIdx.y;
     const int b = blockIdx.z;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int len = seqLens[b];
+    // A length past the block table's reach would read page ids beyond the sequence's row: clamp, as the generic
+    // kernel (forward.cu) does.
+    const int len = min(seqLens[b], maxPages * pageSize);
     // Splits cover whole tiles so only the last tile of a sequence is partial.
     const int tilesTotal = (len + MLA_TILE - 1) / MLA_TILE;
     const int tilesPer = (tilesTotal + splits - 1) / splits;
@@ -315,7 +317,8 @@ mla_decode_split_512_64_s2_smem_o(const __nv_bfloat16* __restrict__ q, const __n
 }
 
 // out[b, h, :] = sum_s w_s * oPart[b, h, s, :] / sum_s w_s with w_s = exp(lse_s - max lse); empty splits
-// (lse = -inf) are skipped, never multiplied (their oPart was not written). Grid B*H blocks, DL/4.. threads.
+// (lse = -inf) are skipped, never multiplied (their oPart was not written); all empty gives zeros. Grid B*H
+// blocks, DL/4.. threads.
 extern "C" __global__ void mla_decode_merge(const float* __restrict__ oPart, const float* __restrict__ lsePart,
                                             float* __restrict__ out, int splits, int DL) {
     const size_t bh = blockIdx.x;
@@ -331,6 +334,7 @@ extern "C" __global__ void mla_decode_merge(const float* __restrict__ oPart, con
         for (int s = 0; s < splits; s++) {
             if (lse[s] != -INFINITY) acc += expf(lse[s] - m) * oPart[(bh * splits + s) * DL + c];
         }
-        out[bh * DL + c] = acc / denom;
+        // An empty sequence (len 0: every split empty) has no softmax: zeros, not 0/0.
+        out[bh * DL + c] = denom > 0.f ? acc / denom : 0.f;
     }
 }

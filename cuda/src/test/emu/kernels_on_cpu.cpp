@@ -415,7 +415,7 @@ static void elementwiseAndAttention() {
     }
     struct GqaCase { std::vector<int> lens; int heads, kvHeads, dim, page; };
     for (const GqaCase& c : {GqaCase{{1, 45, 300}, 12, 4, 72, 16}, GqaCase{{17, 2}, 8, 8, 128, 7},
-                             GqaCase{{33}, 2, 1, 256, 5}}) {
+                             GqaCase{{33}, 2, 1, 256, 5}, GqaCase{{0, 30}, 4, 2, 64, 8}}) {  // len 0: zeros
         int batch = (int) c.lens.size(), maxLen = *std::max_element(c.lens.begin(), c.lens.end());
         int maxPages = (maxLen + c.page - 1) / c.page, pages = batch * maxPages + 2, rowW = 2 * c.kvHeads * c.dim;
         std::vector<int> perm(pages);
@@ -607,4 +607,5 @@ static void linearAndMla() {
     mlaCase<1, true>("mla_decode_split_512_64_s1", {65, 3}, 3, 7, 1);
     mlaCase<2, false>("mla_decode_split_512_64_s2_smem_o", {1, 130}, 17, 16, 3);
     mlaCase<2, true>("mla_decode_split_512_64_s2", {5, 130}, 16, 64, 3);
+    mlaCase<2, true>("mla_decode_split_512_64_s2", {0, 70}, 16, 64, 2);  // an empty sequence: zeros, not 0/0
 }

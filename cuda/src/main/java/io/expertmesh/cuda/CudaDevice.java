@@ -15,6 +15,7 @@ import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.List;
 import java.util.Map;
 import jcuda.NativePointerObject;
@@ -53,7 +54,8 @@ public final class CudaDevice {
     private final CUcontext context;
     private final Map<String, CUfunction> functions;
     private final Map<String, List<String>> parameters;
-    private final Map<CUfunction, Integer> sharedOptIn = new HashMap<>();
+    /** Kernels opted in to more than 48 KB of shared memory; launches come from router and device-expert threads. */
+    private final Map<CUfunction, Integer> sharedOptIn = new ConcurrentHashMap<>();
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
     private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions,
@@ -207,7 +209,7 @@ public final class CudaDevice {
                         + " allows " + info.maxSharedPerBlockOptin());
             }
             cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
-            sharedOptIn.put(f, sharedBytes);
+            sharedOptIn.merge(f, sharedBytes, Math::max);
         }
         if (gx < 1 || gy < 1 || gz < 1 || gy > 65_535 || gz > 65_535 || threads < 1 || threads > 1024) {
             throw new CudaException(name + ": bad launch shape grid (" + gx + ", " + gy + ", " + gz + ") x "
