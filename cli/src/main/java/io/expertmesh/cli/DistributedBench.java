@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.generate.TokenEvent;
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.kvcache.NoopKvBlockStore;
@@ -90,11 +91,20 @@ final class DistributedBench {
                                     .average().orElse(0);
                             double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
                                     .average().orElse(0);
+                            ClusterStatus.Breakdown d = s.breakdown();
                             err.printf("%d workers, %d micro-batch, %2d streams: %8.1f tokens/s aggregate; per-layer "
-                                    + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, since start)%n",
-                                    workerCount, micro, n, tps, p50, p99);
+                                    + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, since start); per call "
+                                    + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
+                                    + "%.3f/%.3f ms%n", workerCount, micro, n, tps, p50, p99, d.queueP50Millis(),
+                                    d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
+                                    d.overheadP50Millis(), d.overheadP99Millis());
                             ObjectNode r = out.with(key).putObject(Integer.toString(n));
-                            r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99);
+                            r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99)
+                                    .put("queue_p50_ms", d.queueP50Millis()).put("queue_p99_ms", d.queueP99Millis())
+                                    .put("compute_p50_ms", d.computeP50Millis())
+                                    .put("compute_p99_ms", d.computeP99Millis())
+                                    .put("overhead_p50_ms", d.overheadP50Millis())
+                                    .put("overhead_p99_ms", d.overheadP99Millis());
                         }
                     }
                 }
@@ -104,17 +114,65 @@ final class DistributedBench {
                 w.close();
             }
         }
+        transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, out, err);
         // Its own step budget: 32 streams whatever --batches was.
         EngineConfig skewConfig = new EngineConfig(16, 2L << 30, Math.max(512, 32 * prompt), 32, 64, false);
         skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
     }
 
     /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */
+    /**
+     * The transport floor: the same dispatches to workers whose experts return at once (outputs are zeros, so the
+     * tokens mean nothing): what remains is serialization, transport and wake-ups, with the breakdown per call.
+     */
+    private static void transportFloor(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                                       List<Integer> streams, int prompt, int tokens, int workerCount,
+                                       WireFormat wire, ObjectNode out, PrintStream err) throws Exception {
+        List<ExpertWorkerServer> workers = new ArrayList<>();
+        ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
+        try {
+            List<String> addresses = startWorkers(options, dir, workerCount, workers, skip);
+            ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(1);
+            try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
+                    DispatchObserver.NONE)) {
+                cluster.start();
+                try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                        cluster.routedExperts());
+                     Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(), null, StepObserver.NONE,
+                             options.forwardBackend())) {
+                    EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                    for (int n : streams) {
+                        double tps = EngineBench.measure(engine, n, prompt, tokens,
+                                new java.util.SplittableRandom(n));
+                        ClusterStatus.Breakdown d = cluster.status().breakdown();
+                        err.printf("transport floor (workers skip the experts), %2d streams: %8.1f tokens/s; per "
+                                + "call p50/p99 overhead %.3f/%.3f ms, worker queue %.3f/%.3f ms (since start)%n",
+                                n, tps, d.overheadP50Millis(), d.overheadP99Millis(), d.queueP50Millis(),
+                                d.queueP99Millis());
+                        out.with("transport_floor").putObject(Integer.toString(n)).put("tokens_per_s", tps)
+                                .put("overhead_p50_ms", d.overheadP50Millis())
+                                .put("overhead_p99_ms", d.overheadP99Millis());
+                    }
+                }
+            }
+        } finally {
+            for (ExpertWorkerServer w : workers) {
+                w.close();
+            }
+        }
+    }
+
     private static List<String> startWorkers(ModelOptions options, Path dir, int count,
                                              List<ExpertWorkerServer> started) throws Exception {
+        return startWorkers(options, dir, count, started, options.expertRunners());
+    }
+
+    private static List<String> startWorkers(ModelOptions options, Path dir, int count,
+                                             List<ExpertWorkerServer> started, ExpertRunner.Factory runners)
+            throws Exception {
         for (int i = 0; i < count; i++) {
             ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
-                    options.newCpuKernels()).expertRunners(options.expertRunners()).start();
+                    options.newCpuKernels()).expertRunners(runners).start();
             started.add(w);
             w.awaitLoaded();
         }

@@ -82,11 +82,23 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         try {
             ExpertExecutor ex = ready();
             v = validate(req, ex.shard());
-            float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
-                    ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
-                    : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+            float[] result;
+            long queued = System.nanoTime();
+            long computing;
+            // The executor computes one call at a time (its methods lock it): taking its lock here first tells
+            // the time waiting for it (queueing) from the time in the experts (compute).
+            synchronized (ex) {
+                computing = System.nanoTime();
+                result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
+                        ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
+                        : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+            }
+            long computed = System.nanoTime();
             RunExpertsResponse response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
-                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding())).build();
+                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding()))
+                    .setQueueMicros((computing - queued) / 1000).setComputeMicros((computed - computing) / 1000)
+                    .build();
+            observer.onTimes(req.getLayer(), computing - queued, computed - computing);
             observe(req, v, start, code);
             out.onNext(response);
             out.onCompleted();

@@ -19,4 +19,11 @@ public interface RunExpertsObserver {
      * @param code    OK, or the status the call ended with
      */
     void onRunExperts(int layer, int tokens, int[] ids, int entries, long nanos, Status.Code code);
+
+    /**
+     * A successful call's split, just before {@link #onRunExperts}: {@code queueNanos} waiting for the compute
+     * (another call held it), {@code computeNanos} in the experts.
+     */
+    default void onTimes(int layer, long queueNanos, long computeNanos) {
+    }
 }

@@ -40,6 +40,15 @@ public final class WorkerTelemetry implements RunExpertsObserver {
     }
 
     @Override
+    public void onTimes(int layer, long queueNanos, long computeNanos) {
+        Span span = Span.current();
+        if (span.isRecording()) {
+            span.setAttribute("expertmesh.queue_us", queueNanos / 1000);
+            span.setAttribute("expertmesh.compute_us", computeNanos / 1000);
+        }
+    }
+
+    @Override
     public void onRunExperts(int layer, int tokenCount, int[] ids, int entries, long nanos, Status.Code code) {
         Span span = Span.current();
         if (span.isRecording()) {

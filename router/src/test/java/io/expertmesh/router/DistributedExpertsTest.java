@@ -100,6 +100,11 @@ class DistributedExpertsTest {
                         assertTrue(w.stats().calls() > 0, "every worker is used: " + w.stats());
                     }
                     assertTrue(s.layers().getFirst().dispatches() > 0);
+                    // every successful call's time is split by what the worker reports
+                    ClusterStatus.Breakdown d = s.breakdown();
+                    assertTrue(d.calls() > 0 && d.calls() <= s.workers().stream()
+                            .mapToLong(w -> w.stats().calls()).sum(), d.toString());
+                    assertTrue(d.computeP99Millis() > 0, "the workers report compute time: " + d);
                 }
             }
         }

@@ -11,6 +11,13 @@ public interface DispatchObserver {
     default void onRpc(int layer, String worker, int tokens, long nanos, Status status) {
     }
 
+    /**
+     * A successful RunExperts call's split: the worker's queueing and compute as it reported them, and the
+     * overhead (the call's time at the router minus both: serialization, transport, wake-ups).
+     */
+    default void onRpcTimes(int layer, String worker, long queueNanos, long computeNanos, long overheadNanos) {
+    }
+
     /** One layer's whole dispatch (every worker, retries included) took {@code nanos}. */
     default void onLayer(int layer, int tokens, long nanos) {
     }

@@ -23,6 +23,9 @@ final class DispatchStats {
     private final Histogram[] layerMicros;
     private final Map<String, AtomicLongArray> workerTokens = new ConcurrentHashMap<>();
     private final AtomicLong hedges = new AtomicLong();
+    private final Histogram queueMicros = new ConcurrentHistogram(3_600_000_000L, 2);
+    private final Histogram computeMicros = new ConcurrentHistogram(3_600_000_000L, 2);
+    private final Histogram overheadMicros = new ConcurrentHistogram(3_600_000_000L, 2);
 
     DispatchStats(int numLayers, int[] moeLayers, DispatchObserver observer) {
         this.numLayers = numLayers;
@@ -40,6 +43,36 @@ final class DispatchStats {
             workerTokens.computeIfAbsent(c.address(), k -> new AtomicLongArray(numLayers)).addAndGet(layer, tokens);
         }
         observer.onRpc(layer, c.address(), tokens, nanos, status);
+    }
+
+    /**
+     * A successful call took {@code totalNanos} at the router, of which the worker reports {@code queueMicros}
+     * waiting and {@code computeMicros} computing; the rest is overhead. Clock granularity can make the rest
+     * slightly negative: it counts as zero.
+     */
+    void onRpcTimes(int layer, WorkerClient c, long totalNanos, long queueMicros, long computeMicros) {
+        long overheadNanos = Math.max(0, totalNanos - (queueMicros + computeMicros) * 1000);
+        record(this.queueMicros, queueMicros);
+        record(this.computeMicros, computeMicros);
+        record(this.overheadMicros, overheadNanos / 1000);
+        observer.onRpcTimes(layer, c.address(), queueMicros * 1000, computeMicros * 1000, overheadNanos);
+    }
+
+    private static void record(Histogram h, long micros) {
+        h.recordValue(Math.max(0, Math.min(micros, h.getHighestTrackableValue())));
+    }
+
+    /** Where RunExperts time went, over every successful call since start. */
+    ClusterStatus.Breakdown breakdown() {
+        Histogram q = queueMicros.copy();
+        Histogram c = computeMicros.copy();
+        Histogram o = overheadMicros.copy();
+        return new ClusterStatus.Breakdown(q.getTotalCount(), millis(q, 50), millis(q, 99), millis(c, 50),
+                millis(c, 99), millis(o, 50), millis(o, 99));
+    }
+
+    private static double millis(Histogram h, double percentile) {
+        return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(percentile) / 1000.0;
     }
 
     /** A whole layer's dispatch (all workers, retries included) took {@code nanos}. */

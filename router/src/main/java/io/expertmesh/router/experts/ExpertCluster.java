@@ -166,6 +166,10 @@ public final class ExpertCluster implements AutoCloseable {
         stats.onLayerDone(layer, tokens, nanos);
     }
 
+    void onRpcTimes(int layer, WorkerClient c, long totalNanos, long queueMicros, long computeMicros) {
+        stats.onRpcTimes(layer, c, totalNanos, queueMicros, computeMicros);
+    }
+
     void onHedged(int layer, WorkerClient c, long nanos) {
         stats.onHedged(layer, c, nanos);
     }
@@ -207,7 +211,7 @@ public final class ExpertCluster implements AutoCloseable {
                     h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(99) / 1000.0));
         }
         return new ClusterStatus(p.epoch(), config.redundantExperts(), config.wire(), ws, layers,
-                plans.rebalances(), plans.lastRebalance(), p.unplaced());
+                plans.rebalances(), plans.lastRebalance(), p.unplaced(), stats.breakdown(), stats.hedges());
     }
 
     /** The last rebalance: mean worker-load imbalance (max/mean) of the old and new plan on the same load. */

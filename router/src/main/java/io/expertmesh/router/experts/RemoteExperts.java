@@ -254,7 +254,9 @@ final class RemoteExperts implements RoutedExperts {
                 cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, s);
                 return s;
             }
-            cluster.onRpc(layer, c.client, c.tokens.length, System.nanoTime() - c.sentNanos, Status.OK);
+            long took = System.nanoTime() - c.sentNanos;
+            cluster.onRpc(layer, c.client, c.tokens.length, took, Status.OK);
+            cluster.onRpcTimes(layer, c.client, took, r.getQueueMicros(), r.getComputeMicros());
             if (exact) {
                 java.nio.ByteBuffer bytes = r.getOutputs().asReadOnlyByteBuffer();
                 for (int i = 0; i < c.pairs.length; i++) {

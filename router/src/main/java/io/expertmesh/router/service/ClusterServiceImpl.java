@@ -73,7 +73,12 @@ public final class ClusterServiceImpl extends ClusterServiceGrpc.ClusterServiceI
     static io.expertmesh.proto.cluster.v1.ClusterStatus toProto(ClusterStatus s) {
         var b = io.expertmesh.proto.cluster.v1.ClusterStatus.newBuilder().setEpoch(s.epoch())
                 .setRedundantExperts(s.redundantExperts()).setWireFormat(s.wire().name())
-                .setRebalances(s.rebalances()).addAllUnplaced(s.unplaced());
+                .setRebalances(s.rebalances()).addAllUnplaced(s.unplaced()).setHedgedCalls(s.hedges());
+        ClusterStatus.Breakdown d = s.breakdown();
+        b.setBreakdown(io.expertmesh.proto.cluster.v1.DispatchBreakdown.newBuilder().setCalls(d.calls())
+                .setQueueP50Ms(d.queueP50Millis()).setQueueP99Ms(d.queueP99Millis())
+                .setComputeP50Ms(d.computeP50Millis()).setComputeP99Ms(d.computeP99Millis())
+                .setOverheadP50Ms(d.overheadP50Millis()).setOverheadP99Ms(d.overheadP99Millis()));
         if (s.lastRebalance() != null) {
             b.setLastRebalanceImbalanceBefore(s.lastRebalance().imbalanceBefore())
                     .setLastRebalanceImbalanceAfter(s.lastRebalance().imbalanceAfter());

@@ -24,6 +24,9 @@ final class DispatchMetrics implements DispatchObserver {
     private final DoubleHistogram rpcDuration;
     private final LongCounter rpcTokens;
     private final DoubleHistogram layerDuration;
+    private final DoubleHistogram rpcQueue;
+    private final DoubleHistogram rpcCompute;
+    private final DoubleHistogram rpcOverhead;
     private final Map<String, Attributes> rpcAttributes = new ConcurrentHashMap<>();
     private final Map<Integer, Attributes> layerAttributes = new ConcurrentHashMap<>();
 
@@ -37,6 +40,27 @@ final class DispatchMetrics implements DispatchObserver {
         layerDuration = meter.histogramBuilder("expertmesh.router.layer_dispatch.duration").setUnit("s")
                 .setDescription("One MoE layer's expert dispatch: every worker, retries included, by layer")
                 .setExplicitBucketBoundariesAdvice(Buckets.RPC_SECONDS).build();
+        rpcQueue = part(meter, "queue", "waiting on the worker for its expert compute (the worker reports it)");
+        rpcCompute = part(meter, "compute", "in the worker's experts (the worker reports it)");
+        rpcOverhead = part(meter, "overhead",
+                "the call's time at the router minus the worker's queueing and compute: serialization, transport, "
+                        + "wake-ups");
+    }
+
+    private static DoubleHistogram part(Meter meter, String name, String what) {
+        return meter.histogramBuilder("expertmesh.router.expert_rpc." + name).setUnit("s")
+                .setDescription("Successful RunExperts calls, time " + what + ", by worker")
+                .setExplicitBucketBoundariesAdvice(Buckets.RPC_SECONDS).build();
+    }
+
+    @Override
+    public void onRpcTimes(int layer, String worker, long queueNanos, long computeNanos, long overheadNanos) {
+        Attributes a = rpcAttributes.computeIfAbsent(worker + '\n' + Status.Code.OK,
+                k -> Attributes.of(WORKER, worker, STATUS, Status.Code.OK.name()));
+        rpcQueue.record(queueNanos / 1e9, a);
+        rpcCompute.record(computeNanos / 1e9, a);
+        rpcOverhead.record(overheadNanos / 1e9, a);
+        next.onRpcTimes(layer, worker, queueNanos, computeNanos, overheadNanos);
     }
 
     @Override
