@@ -7,7 +7,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A standalone member of the KV tier (later {@code bin/expertmesh cache-node}): holds blocks for routers that
  * run in CLIENT mode, or alongside routers that run EMBEDDED members, with the same map configuration.
- * Stops gracefully on SIGTERM (its partitions move to the other members first).
+ * Stops gracefully on SIGTERM (its partitions move to the other members first). It listens on {@code --host}
+ * only, and holds no {@link KvSecret}: routers sign and check blocks, a node only stores them.
  *
  * <pre>
  * java $HAZELCAST_ADD_OPENS -cp ... io.expertmesh.kvcache.KvCacheNode \
