@@ -24,8 +24,10 @@ import java.util.List;
  *
  * <p>Loopback-safe by default: multicast and auto-detection off, tcp-ip join with members listed one by one,
  * no phone-home, logging through SLF4J. A member listens on its configured address only: Hazelcast's default
- * binds every interface ({@code *:port}), which put a {@code --host 127.0.0.1} tier on the network. A JVM that runs a member or client should be started with the
- * module flags from Hazelcast's documentation, or Hazelcast logs a warning and falls back to slower paths:
+ * binds every interface ({@code *:port}), which put a {@code --host 127.0.0.1} tier on the network.
+ *
+ * <p>A JVM that runs a member or client should be started with the module flags from Hazelcast's documentation,
+ * or Hazelcast logs a warning and falls back to slower paths:
  * <pre>
  * --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED
  * --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED
