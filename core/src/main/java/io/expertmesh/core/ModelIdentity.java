@@ -4,6 +4,7 @@ import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.safetensors.TensorInfo;
 import io.expertmesh.core.safetensors.WeightDigests;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,8 +12,10 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 /**
  * What a model is, independent of where it lives: SHA-256 over its {@code config.json}, every tensor's name,
@@ -46,8 +49,21 @@ public record ModelIdentity(String hex) {
                     + t.file().getFileName());
             files.put(t.file().getFileName().toString(), t.file());
         }
-        for (var f : files.entrySet()) {
-            update(md, "file " + f.getKey() + " sha256 " + digests.digest(f.getValue()));
+        // Shards are hashed in parallel (a sharded checkpoint has up to hundreds of files), then folded in name order.
+        Map<String, String> sha;
+        try {
+            sha = files.entrySet().parallelStream().collect(Collectors.toMap(Map.Entry::getKey, f -> {
+                try {
+                    return digests.digest(f.getValue());
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }));
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        for (String name : files.keySet()) {
+            update(md, "file " + name + " sha256 " + sha.get(name));
         }
         return new ModelIdentity(HexFormat.of().formatHex(md.digest()));
     }
