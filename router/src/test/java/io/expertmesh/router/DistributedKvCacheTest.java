@@ -198,7 +198,8 @@ class DistributedKvCacheTest {
                     .mapToInt(Integer::intValue).toArray());
 
             // The attack of issue 14: a client with no secret rewrites block 10 with other KV and a recomputed
-            // checksum. Without the MAC, router B would adopt it and produce other tokens with no error.
+            // checksum (keeping the old MAC). Without the MAC check, router B would adopt it and produce other
+            // tokens with no error.
             ClientConfig anonymous = HazelcastConfigs.client(KvStoreConfig.builder(KvStoreConfig.Mode.CLIENT)
                     .clusterName(cluster).members(ports.stream().map(p -> "127.0.0.1:" + p).toList()).build());
             anonymous.getConnectionStrategyConfig().setAsyncStart(false);
@@ -210,9 +211,11 @@ class DistributedKvCacheTest {
                 for (int i = 0; i < data.length; i++) {
                     data[i] = -data[i];
                 }
+                // Valid CRC, wrong MAC: the genuine block's MAC replayed on other contents.
                 KvBlock forged = KvBlock.of(good.key(), good.tokenIds(), good.numLayers(), good.rowWidth(),
-                        good.blockSize(), data);
+                        good.blockSize(), data).withMac(good.mac());
                 assertTrue(forged.verify(), "the forgery passes the checksum");
+                assertTrue(good.mac() != null, "router A signed what it published");
                 map.set(forged.key(), forged);
             } finally {
                 forger.shutdown();
