@@ -139,10 +139,13 @@ if [ $shaping = proxy ]; then
     pids+=($!)
   done
 fi
+# The KV tier is on the bridge, not loopback: the router signs and checks its blocks with a secret made for this
+# run (every router of a tier would get the same file). It lives in $logs, removed on exit.
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$logs/kv-secret")
 # The router is started last but listed first in pids, so teardown stops it first.
 ip netns exec "$pfx"r bin/expertmesh serve --model "$model" --port 50051 --threads "$threads" \
   --workers "${addr[w0]}:$wport,${addr[w1]}:$wport" --kv-store hazelcast-client --kv-members "${addr[c]}:5801" \
-  --drain-grace-seconds 5 >"$logs/router.log" 2>&1 &
+  --kv-secret-file "$logs/kv-secret" --drain-grace-seconds 5 >"$logs/router.log" 2>&1 &
 pids=($! "${pids[@]}")
 
 ip netns exec "$pfx"r bin/expertmesh health --target "${addr[r]}:50051" --wait-seconds 300 >/dev/null 2>"$logs/health.log" \

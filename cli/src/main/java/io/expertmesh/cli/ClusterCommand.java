@@ -10,6 +10,7 @@ import io.expertmesh.cli.cluster.Readiness;
 import io.expertmesh.cli.cluster.SupervisedChild;
 import io.expertmesh.cli.cluster.Supervisor;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.kvcache.KvSecret;
 import io.expertmesh.security.BearerTokens;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
@@ -19,7 +20,9 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -92,7 +95,8 @@ final class ClusterCommand implements Callable<Integer> {
                     + "the workers let in only the router's certificate. DIR holds ca.pem, router.pem, "
                     + "router-key.pem, worker.pem, worker-key.pem (PEM, PKCS#8 keys; both certificates must name "
                     + "IP 127.0.0.1; router.pem needs serverAuth and clientAuth). Clients then pass "
-                    + "--tls-ca DIR/ca.pem. The KV cache tier stays plaintext on 127.0.0.1."})
+                    + "--tls-ca DIR/ca.pem. The KV cache tier stays plaintext on 127.0.0.1 (its blocks are signed "
+                    + "with a secret generated for each run)."})
     Path tlsDir;
 
     @Option(names = "--auth-tokens", paramLabel = "FILE",
@@ -113,7 +117,7 @@ final class ClusterCommand implements Callable<Integer> {
         ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), HOST, port == 0 ? freePort() : port,
                 freePorts(workers), freePorts(cacheNodes), redundantExperts, threads != null ? threads
                 : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,
-                tls, authTokens == null ? null : authTokens.toAbsolutePath());
+                tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile());
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Supervisor supervisor = new Supervisor(line -> {
@@ -155,6 +159,25 @@ final class ClusterCommand implements Callable<Integer> {
         } finally {
             supervisor.stopAll();
         }
+    }
+
+    /**
+     * A fresh KV secret for this run, in an owner-only file deleted when the cluster exits. The tier is on
+     * 127.0.0.1 and lives as long as this process, so no secret needs to outlast it; signing anyway keeps other
+     * users of this host (who can reach 127.0.0.1) from feeding the router blocks, and runs the MAC path in
+     * every local cluster.
+     */
+    static Path kvSecretFile() throws IOException {
+        Path dir = Files.createTempDirectory("expertmesh-cluster-"); // owner-only on POSIX file systems
+        Path file = dir.resolve("kv-secret");
+        boolean posix = file.getFileSystem().supportedFileAttributeViews().contains("posix");
+        if (posix) {
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
+        Files.writeString(file, KvSecret.randomText() + "\n");
+        dir.toFile().deleteOnExit();
+        file.toFile().deleteOnExit(); // registered last, deleted first
+        return file;
     }
 
     private void validate() {

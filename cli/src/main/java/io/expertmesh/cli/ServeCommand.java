@@ -2,6 +2,7 @@ package io.expertmesh.cli;
 
 import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.kvcache.KvSecret;
 import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
@@ -92,8 +93,9 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     // Default embedded: every router carries a Hazelcast member, and routers on one host find each other with no
-    // flags: each takes the first free port of --kv-port .. --kv-port + --kv-port-count - 1 and joins all of
-    // them. Across hosts, list the members with --kv-members.
+    // flags: each binds the first free port of --kv-port .. --kv-port + --kv-port-count - 1 (chosen at bind time,
+    // so routers started at once do not race for one port) and joins all of them. Across hosts, list the members
+    // with --kv-members.
     @Option(names = "--kv-store", paramLabel = "MODE", converter = KvStoreModeConverter.class,
             description = "Distributed KV tier: embedded (a Hazelcast member in this router; default), "
                     + "hazelcast-client (a client of --kv-members), or none.")
@@ -103,6 +105,20 @@ final class ServeCommand implements Callable<Integer> {
             description = "Embedded member: ports tried from --kv-port on, and (without --kv-members) the local "
                     + "ports joined (default 10).")
     int kvPortCount = 10;
+
+    // The tier's blocks are signed with this secret and only blocks signed with it are adopted: the checksum
+    // alone is recomputed by anyone who can reach a member. Required (or --kv-insecure) when the tier is not
+    // loopback-only; EXPERTMESH_KV_SECRET_FILE sets it like every other option.
+    @Option(names = "--kv-secret-file", paramLabel = "FILE",
+            description = "Secret (at least 32 characters, e.g. `openssl rand -hex 32`) every router of the tier "
+                    + "shares: blocks are signed with HMAC-SHA256 and unsigned or forged ones are misses. Required "
+                    + "when the tier is not loopback-only, unless --kv-insecure.")
+    Path kvSecretFile;
+
+    @Option(names = "--kv-insecure",
+            description = "Allow a KV tier reachable from other hosts without --kv-secret-file (blocks are then "
+                    + "checked by checksum only, which a forger recomputes).")
+    boolean kvInsecure;
 
     @Option(names = "--kv-members", paramLabel = "HOST:PORT,...",
             description = "Hazelcast members, one host:port each: embedded joins them, hazelcast-client connects "
@@ -205,12 +221,12 @@ final class ServeCommand implements Callable<Integer> {
 
     KvStoreConfig kvStoreConfig() {
         String members = kvMembers;
-        int memberPort = kvPort;
+        int portCount = 1;
         if (kvStore == KvStoreMode.embedded) {
             if (kvPortCount < 1 || kvPort + kvPortCount - 1 > 65535) {
                 throw new IllegalArgumentException("--kv-port-count must be >= 1 and keep ports <= 65535");
             }
-            memberPort = firstFreePort(kvHost, kvPort, kvPortCount);
+            portCount = kvPortCount;
             if (members.isBlank()) {
                 StringBuilder local = new StringBuilder();
                 for (int p = kvPort; p < kvPort + kvPortCount; p++) {
@@ -220,35 +236,10 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         return KvStoreConfig.builder(kvStore.mode).clusterName(kvClusterName).members(members)
-                .memberHost(kvHost).memberPort(memberPort).maxHeapMbPerMember(kvMaxHeapMb)
-                .publishQueueCapacity(kvPublishQueue).lookupBatch(kvLookupBatch).build();
-    }
-
-    /**
-     * The first port in [from, from + count) that can be bound on {@code host}; {@code from} itself when the host
-     * is not an address of this machine (nothing to probe: the member will bind it or fail clearly).
-     */
-    static int firstFreePort(String host, int from, int count) {
-        try {
-            java.net.InetAddress addr = java.net.InetAddress.getByName(host);
-            if (!addr.isLoopbackAddress() && !addr.isAnyLocalAddress()
-                    && java.net.NetworkInterface.getByInetAddress(addr) == null) {
-                return from;
-            }
-        } catch (IOException unknown) {
-            return from;
-        }
-        for (int p = from; p < from + count; p++) {
-            try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
-                probe.setReuseAddress(false);
-                probe.bind(new java.net.InetSocketAddress(host, p));
-                return p;
-            } catch (IOException busy) {
-                // taken: try the next one
-            }
-        }
-        throw new IllegalArgumentException("no free port for the embedded KV member in " + host + ":" + from + ".."
-                + (from + count - 1) + "; use --kv-port, --kv-port-count or --kv-store none");
+                .memberHost(kvHost).memberPort(kvPort).memberPortCount(portCount).maxHeapMbPerMember(kvMaxHeapMb)
+                .publishQueueCapacity(kvPublishQueue).lookupBatch(kvLookupBatch)
+                .secret(kvStore == KvStoreMode.none || kvSecretFile == null ? null : KvSecret.read(kvSecretFile))
+                .insecure(kvInsecure).build();
     }
 
     /** TLS, mutual TLS and bearer tokens of the public API, from the flags (files are read by the server). */
@@ -260,9 +251,11 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Path dir = model.resolveModelDir();
         ForwardBackend.Factory backend = model.forwardBackend();  // a bad --device fails here, not in the load
+        KvStoreConfig kv = kvStoreConfig();
+        kv.requireSecretWhenExposed(); // before the model loads: one line, exit 2
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
-                Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
+                Duration.ofSeconds(drainGraceSeconds), kv, expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
         RouterServer server = new RouterServer(config, serverSecurity(), telemetry)

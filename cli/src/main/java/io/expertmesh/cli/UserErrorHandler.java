@@ -1,6 +1,7 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.core.safetensors.ModelLoadException;
+import io.expertmesh.kvcache.KvStoreStartException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;
@@ -17,7 +18,7 @@ final class UserErrorHandler implements IExecutionExceptionHandler {
     @Override
     public int handleExecutionException(Exception e, CommandLine cl, ParseResult parsed) throws Exception {
         if (e instanceof IllegalArgumentException || e instanceof ModelLoadException || e instanceof IOException
-                || e instanceof UncheckedIOException) {
+                || e instanceof UncheckedIOException || e instanceof KvStoreStartException) {
             cl.getErr().println("expertmesh " + cl.getCommandName() + ": " + e.getMessage());
             return USAGE_ERROR;
         }

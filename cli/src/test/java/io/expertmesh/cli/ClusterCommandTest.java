@@ -4,8 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.expertmesh.kvcache.KvSecret;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -29,6 +33,19 @@ class ClusterCommandTest {
         cl.setErr(new PrintWriter(err));
         assertEquals(2, cl.execute(args));
         return err.toString();
+    }
+
+    @Test
+    void kvSecretFile_freshOwnerOnlySecretPerRun() throws Exception {
+        Path a = ClusterCommand.kvSecretFile();
+        Path b = ClusterCommand.kvSecretFile();
+
+        KvSecret.read(a); // long enough, readable
+        assertTrue(!Files.readString(a).equals(Files.readString(b)), "one per run");
+        if (a.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            assertEquals("rw-------", PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(a)));
+        }
     }
 
     @Test

@@ -235,7 +235,7 @@ class DeviceForwardEngineTest {
 
         @Override
         public KvStoreStats stats() {
-            return new KvStoreStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, map.size(), map.size(), 0, 0, 0, 0, 0, 0, 0);
+            return new KvStoreStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, map.size(), map.size(), 0, 0, 0, 0, 0, 0, 0, 0);
         }
 
         @Override

@@ -1,12 +1,16 @@
 package io.expertmesh.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.kvcache.KvStoreConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** {@code serve --kv-*} options become the router's {@link KvStoreConfig}; {@code cache-node} is registered. */
@@ -24,7 +28,9 @@ class KvStoreOptionsTest {
         assertEquals(10, c.members().size());
         assertEquals("127.0.0.1:5801", c.members().get(0));
         assertEquals("127.0.0.1:5810", c.members().get(9));
-        assertTrue(c.memberPort() >= 5801 && c.memberPort() <= 5810);
+        assertEquals(5801, c.memberPort(), "the range's first port; the member binds the first free one");
+        assertEquals(10, c.memberPortCount());
+        assertEquals(null, c.secret());
     }
 
     @Test
@@ -33,13 +39,24 @@ class KvStoreOptionsTest {
     }
 
     @Test
-    void firstFreePort_firstTaken_takesTheNext() throws Exception {
-        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
-                java.net.InetAddress.getLoopbackAddress())) {
-            int p = taken.getLocalPort();
-            int chosen = ServeCommand.firstFreePort("127.0.0.1", p, 3);
-            assertTrue(chosen > p && chosen < p + 3, "chose " + chosen + " next to busy " + p);
-        }
+    void serve_exposedTierWithoutSecret_refusedInOneLine_secretFileOrInsecureAccepted(@TempDir Path tmp)
+            throws Exception {
+        Path secret = tmp.resolve("kv-secret");
+        Files.writeString(secret, "0123456789abcdef0123456789abcdef\n");
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse("--kv-store", "hazelcast-client", "--kv-members", "cache-0:5801")
+                        .requireSecretWhenExposed());
+        KvStoreConfig signed = parse("--kv-store", "hazelcast-client", "--kv-members", "cache-0:5801",
+                "--kv-secret-file", secret.toString());
+        KvStoreConfig insecure = parse("--kv-host", "10.1.2.3", "--kv-insecure");
+
+        assertTrue(e.getMessage().contains("--kv-secret-file"), e.getMessage());
+        assertNotNull(signed.secret());
+        signed.requireSecretWhenExposed();
+        insecure.requireSecretWhenExposed();
+        assertThrows(IllegalArgumentException.class, () -> parse("--kv-secret-file", tmp.resolve("none").toString()),
+                "a missing secret file");
     }
 
     @Test

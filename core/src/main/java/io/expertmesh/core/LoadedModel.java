@@ -6,7 +6,10 @@ import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
+import io.expertmesh.core.safetensors.WeightDigests;
+import io.expertmesh.core.synthetic.SyntheticModels;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -26,6 +29,7 @@ public final class LoadedModel implements AutoCloseable {
     private final Checkpoint checkpoint;
     private final Transformer transformer;
     private final ModelTokenizer tokenizer;
+    private ModelIdentity identity;
 
     private LoadedModel(Path dir, ModelConfig config, Checkpoint checkpoint, Transformer transformer,
                         ModelTokenizer tokenizer) {
@@ -81,6 +85,28 @@ public final class LoadedModel implements AutoCloseable {
 
     public ModelConfig config() {
         return config;
+    }
+
+    /**
+     * The model's identity (config, tensor names, dtypes, shapes and a SHA-256 of the weights; never the path),
+     * computed on first call: reads every weight file once, unless its digest is cached under
+     * {@code $EXPERTMESH_CACHE} (see {@link WeightDigests}).
+     *
+     * @throws UncheckedIOException when a weight file cannot be read
+     */
+    public synchronized ModelIdentity identity() {
+        if (identity == null) {
+            long start = System.nanoTime();
+            try {
+                identity = ModelIdentity.of(dir, checkpoint,
+                        WeightDigests.under(SyntheticModels.defaultCacheRoot()));
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read the weights of " + dir + " to identify the model: "
+                        + e.getMessage(), e);
+            }
+            LOG.info("Model identity {} ({} ms)", identity, (System.nanoTime() - start) / 1_000_000);
+        }
+        return identity;
     }
 
     public Transformer transformer() {

@@ -261,4 +261,21 @@ class ComposeFileTest {
         }
         deps.values().forEach(d -> assertTrue(DEPENDS_CONDITIONS.contains(d.get("condition"))));
     }
+
+    /** cache-0 is on the compose network, not loopback: the router signs its blocks with a compose secret. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void compose_router_kvSecretFileIsAComposeSecretOfAnIgnoredFile() throws IOException {
+        Map<String, Object> router = services().get("router");
+        String file = ((Map<String, String>) router.get("environment")).get("EXPERTMESH_KV_SECRET_FILE");
+        assertNotNull(file, "a router of a networked KV tier needs EXPERTMESH_KV_SECRET_FILE");
+        String name = file.substring("/run/secrets/".length());
+        assertEquals("/run/secrets/" + name, file);
+        assertTrue(((List<String>) router.get("secrets")).contains(name), "the router mounts secret " + name);
+        Map<String, Map<String, String>> secrets = (Map<String, Map<String, String>>) load(COMPOSE).get("secrets");
+        String source = secrets.get(name).get("file");
+        String ignored = Files.readString(DeployFiles.ROOT.resolve("../.gitignore"));
+        assertTrue(ignored.contains("/deploy/compose/" + source.replaceFirst("^\\./", "")),
+                source + " is git-ignored: no secret is committed");
+    }
 }

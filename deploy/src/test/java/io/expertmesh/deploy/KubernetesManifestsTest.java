@@ -126,6 +126,21 @@ class KubernetesManifestsTest {
         assertEquals("hazelcast-client", env(router).get("EXPERTMESH_KV_STORE"));
     }
 
+    /** The cache tier is on the pod network: the router signs its blocks with a secret mounted from a Secret. */
+    @Test
+    void router_kvSecretFileUnderAMountOfASecretVolume() throws IOException {
+        PodSpec pod = find(base(), Deployment.class, "expertmesh-router").getSpec().getTemplate().getSpec();
+        Container router = pod.getContainers().getFirst();
+        String file = env(router).get("EXPERTMESH_KV_SECRET_FILE");
+        assertNotNull(file, "a router of a pod-network KV tier needs EXPERTMESH_KV_SECRET_FILE");
+        var mount = router.getVolumeMounts().stream().filter(m -> file.startsWith(m.getMountPath() + "/"))
+                .findFirst().orElseThrow(() -> new AssertionError(file + " is under no mount of the router"));
+        var volume = pod.getVolumes().stream().filter(v -> v.getName().equals(mount.getName())).findFirst()
+                .orElseThrow(() -> new AssertionError("no volume " + mount.getName()));
+        assertNotNull(volume.getSecret(), "the secret comes from a Secret, not the image or a ConfigMap");
+        assertEquals(file.substring(file.lastIndexOf('/') + 1), "kv-secret");
+    }
+
     @Test
     void everyContainer_envNamesOptionsOfItsCommand_grpcProbesOnGrpcServers_nonRoot() throws IOException {
         List<String> problems = new ArrayList<>();

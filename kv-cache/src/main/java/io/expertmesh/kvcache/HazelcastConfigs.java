@@ -13,6 +13,8 @@ import com.hazelcast.config.NearCacheConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -21,8 +23,11 @@ import java.util.List;
  * cache nodes and clients cannot drift apart.
  *
  * <p>Loopback-safe by default: multicast and auto-detection off, tcp-ip join with members listed one by one,
- * no phone-home, logging through SLF4J. A JVM that runs a member or client should be started with the
- * module flags from Hazelcast's documentation, or Hazelcast logs a warning and falls back to slower paths:
+ * no phone-home, logging through SLF4J. A member listens on its configured address only: Hazelcast's default
+ * binds every interface ({@code *:port}), which put a {@code --host 127.0.0.1} tier on the network.
+ *
+ * <p>A JVM that runs a member or client should be started with the module flags from Hazelcast's documentation,
+ * or Hazelcast logs a warning and falls back to slower paths:
  * <pre>
  * --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED
  * --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED
@@ -51,11 +56,18 @@ public final class HazelcastConfigs {
         c.setProperty("hazelcast.shutdownhook.enabled", Boolean.toString(gracefulShutdownHook));
         c.setProperty("hazelcast.shutdownhook.policy", "GRACEFUL");
         c.setProperty("hazelcast.health.monitoring.level", "OFF");
-        // Advertise the configured host rather than whatever interface the address picker finds first.
-        c.setProperty("hazelcast.local.localAddress", cfg.memberHost());
+        // Bind and advertise the configured host only. bind.any=false makes the member listen on the picked
+        // address instead of the wildcard; localAddress and the single interface make that address the host's.
+        String address = bindAddress(cfg.memberHost());
+        c.setProperty("hazelcast.local.localAddress", address);
+        c.setProperty("hazelcast.socket.bind.any", "false");
 
         NetworkConfig net = c.getNetworkConfig();
-        net.setPort(cfg.memberPort()).setPortAutoIncrement(false);
+        net.getInterfaces().setEnabled(true).setInterfaces(List.of(address));
+        // The first free port of [port, port + count) at bind time: Hazelcast tries them in order, so members
+        // started at once on one host each get their own port instead of racing for a probed one.
+        net.setPort(cfg.memberPort()).setPortCount(cfg.memberPortCount())
+                .setPortAutoIncrement(cfg.memberPortCount() > 1);
         JoinConfig join = net.getJoin();
         join.getMulticastConfig().setEnabled(false);
         join.getAutoDetectionConfig().setEnabled(false);
@@ -71,6 +83,15 @@ public final class HazelcastConfigs {
                 .addSerializer(new KvSerializers.BlockKeySerializer())
                 .addSerializer(new KvSerializers.KvBlockSerializer());
         return c;
+    }
+
+    /** The IP literal of {@code host} (a name is resolved once, here, as the member would). */
+    static String bindAddress(String host) {
+        try {
+            return InetAddress.getByName(host).getHostAddress();
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("cannot resolve the KV member's host '" + host + "'", e);
+        }
     }
 
     /**

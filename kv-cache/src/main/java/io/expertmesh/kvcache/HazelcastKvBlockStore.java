@@ -22,11 +22,13 @@ import org.slf4j.LoggerFactory;
  * <p><b>Lookups</b> walk the prefix in batches of {@code lookupBatch} keys: the batch's reads go out at once
  * ({@code getAsync} per key, so the member-side work runs in parallel and one deadline bounds the whole
  * lookup), then the results are taken in order until the first miss. Each hit must carry its key, pass
- * {@link KvBlock#verify()} and, when given, have the expected token ids. Any failure — timeout, a member
+ * {@link KvBlock#verify()}, carry a valid MAC when the store has a {@link KvSecret} ({@link BlockAuthenticator})
+ * and, when given, have the expected token ids. Any failure — timeout, a member
  * leaving, a client offline, a block that does not deserialise — ends the walk with the hits so far.
  *
  * <p><b>Publishing</b> offers to a bounded queue; one daemon thread stores blocks with {@code IMap.set}
- * (no old value comes back). Blocks are content-addressed, so storing one twice is harmless.
+ * (no old value comes back), signing each first when the store has a secret. Blocks are content-addressed, so
+ * storing one twice is harmless.
  */
 public final class HazelcastKvBlockStore implements KvBlockStore {
     private static final Logger log = LoggerFactory.getLogger(HazelcastKvBlockStore.class);
@@ -42,10 +44,12 @@ public final class HazelcastKvBlockStore implements KvBlockStore {
     private final ArrayBlockingQueue<KvBlock> queue;
     private final Thread publisher;
     private final StatsRecorder stats = new StatsRecorder();
+    private final BlockAuthenticator authenticator;
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile long closeDeadline;
     private long lastPublishWarn = System.nanoTime() - WARN_EVERY_NANOS;
     private volatile long lastLookupWarn = System.nanoTime() - WARN_EVERY_NANOS;
+    private volatile long lastForgeryWarn = System.nanoTime() - WARN_EVERY_NANOS;
 
     /**
      * A store on {@code hz}'s map for {@code cfg.namespace()}; the instance (member or client) must have been
@@ -59,6 +63,7 @@ public final class HazelcastKvBlockStore implements KvBlockStore {
         this.mapName = cfg.mapName();
         this.lookupTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(cfg.lookupTimeoutMillis());
         this.lookupBatch = cfg.lookupBatch();
+        this.authenticator = cfg.secret() == null ? null : new BlockAuthenticator(cfg.secret());
         this.queue = new ArrayBlockingQueue<>(cfg.publishQueueCapacity());
         this.publisher = Thread.ofPlatform().daemon().name("kv-publish-" + cfg.namespace()).unstarted(this::drain);
         this.publisher.start();
@@ -120,6 +125,18 @@ public final class HazelcastKvBlockStore implements KvBlockStore {
                     key, mapName);
             return false;
         }
+        if (authenticator != null && !authenticator.verify(b)) {
+            stats.unauthenticatedBlocks.increment();
+            long now = System.nanoTime();
+            // Warn at most every 10 s: a forger (or a router with another secret) could otherwise flood the log.
+            if (now - lastForgeryWarn >= WARN_EVERY_NANOS) {
+                lastForgeryWarn = now;
+                log.warn("KV block {} in map {} has {} MAC: written without this tier's secret (a forgery, or a "
+                        + "router with another or no --kv-secret-file); treating it as a miss ({} so far)", key,
+                        mapName, b.mac() == null ? "no" : "a wrong", stats.unauthenticatedBlocks.sum());
+            }
+            return false;
+        }
         if (expected != null && !Arrays.equals(expected, b.tokenIds())) {
             stats.mismatchedBlocks.increment();
             log.debug("KV block {} holds other tokens than expected (hash collision?); treating it as a miss", key);
@@ -168,9 +185,10 @@ public final class HazelcastKvBlockStore implements KvBlockStore {
     }
 
     private void store(KvBlock b) {
+        KvBlock stored = authenticator == null ? b : authenticator.signed(b); // off the clock: put latency is I/O
         long t0 = System.nanoTime();
         try {
-            map().set(b.key(), b);
+            map().set(b.key(), stored);
             stats.put(System.nanoTime() - t0);
             stats.published.increment();
             stats.bytesOut.add(b.payloadBytes());

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.zip.CRC32C;
 
 /**
@@ -18,15 +19,19 @@ import java.util.zip.CRC32C;
  * little-endian: {@code key.hi}, {@code key.lo} (int64), {@code numLayers}, {@code rowWidth},
  * {@code blockSize} (int32), every token id (int32), every float's raw IEEE-754 bits (int32, so NaN payloads
  * count). The 32-bit value is held in the low half of {@link #checksum}. It catches corruption and entries
- * stored under the wrong key; it is no defence against a deliberate forger (the cluster is trusted).
+ * stored under the wrong key; it is no defence against a deliberate forger, who can recompute it.
  * Costs about 0.2 ms for a 2.2 MB DeepSeek-V3 block.
+ *
+ * <p><b>MAC.</b> Against forgers, a store with a {@link KvSecret} adds {@link #mac}: HMAC-SHA256 over the same
+ * bytes as the checksum (see {@link BlockAuthenticator}); null on a block nobody signed. The MAC is a tag about
+ * the contents, not part of them: {@link #equals} ignores it.
  *
  * <p><b>Ownership.</b> The arrays are not copied: a block handed to {@link KvBlockStore#publish} must not be
  * changed afterwards (publishing is asynchronous), and a block returned by a lookup belongs to the caller.
  * {@link #fromLayers} copies, so a router can build blocks straight from its paged storage.
  */
 public record KvBlock(BlockKey key, int[] tokenIds, int numLayers, int rowWidth, int blockSize, float[] data,
-                      long checksum) {
+                      long checksum, byte[] mac) {
 
     public KvBlock {
         Objects.requireNonNull(key, "key");
@@ -43,6 +48,17 @@ public record KvBlock(BlockKey key, int[] tokenIds, int numLayers, int rowWidth,
             throw new IllegalArgumentException("data must hold numLayers·blockSize·rowWidth = "
                     + (long) numLayers * blockSize * rowWidth + " floats, got " + data.length);
         }
+    }
+
+    /** A block without a MAC. */
+    public KvBlock(BlockKey key, int[] tokenIds, int numLayers, int rowWidth, int blockSize, float[] data,
+                   long checksum) {
+        this(key, tokenIds, numLayers, rowWidth, blockSize, data, checksum, null);
+    }
+
+    /** This block with {@code mac} as its MAC (the arrays are shared, not copied). */
+    public KvBlock withMac(byte[] mac) {
+        return new KvBlock(key, tokenIds, numLayers, rowWidth, blockSize, data, checksum, mac);
     }
 
     /** A block with its checksum computed; {@code data} is taken as is (layer-major, see the class comment). */
@@ -97,29 +113,39 @@ public record KvBlock(BlockKey key, int[] tokenIds, int numLayers, int rowWidth,
     public static long checksumOf(BlockKey key, int[] tokenIds, int numLayers, int rowWidth, int blockSize,
                                   float[] data) {
         CRC32C crc = new CRC32C();
+        writeCovered(key, tokenIds, numLayers, rowWidth, blockSize, data, crc::update);
+        return crc.getValue();
+    }
+
+    /** Hands {@code sink} the bytes the checksum and the MAC cover, in order (see the class comment). */
+    void writeCovered(Consumer<ByteBuffer> sink) {
+        writeCovered(key, tokenIds, numLayers, rowWidth, blockSize, data, sink);
+    }
+
+    private static void writeCovered(BlockKey key, int[] tokenIds, int numLayers, int rowWidth, int blockSize,
+                                     float[] data, Consumer<ByteBuffer> sink) {
         ByteBuffer buf = ByteBuffer.allocate(64 * 1024).order(ByteOrder.LITTLE_ENDIAN);
         buf.putLong(key.hi()).putLong(key.lo()).putInt(numLayers).putInt(rowWidth).putInt(blockSize);
         buf.flip();
-        crc.update(buf);
+        sink.accept(buf);
         int chunk = buf.capacity() / 4;
         for (int i = 0; i < tokenIds.length; i += chunk) {
             int n = Math.min(chunk, tokenIds.length - i);
             buf.clear();
             buf.asIntBuffer().put(tokenIds, i, n);
             buf.limit(4 * n);
-            crc.update(buf);
+            sink.accept(buf);
         }
         for (int i = 0; i < data.length; i += chunk) {
             int n = Math.min(chunk, data.length - i);
             buf.clear();
             buf.asFloatBuffer().put(data, i, n); // raw bits: FloatBuffer.put keeps NaN payloads on a heap buffer
             buf.limit(4 * n);
-            crc.update(buf);
+            sink.accept(buf);
         }
-        return crc.getValue();
     }
 
-    /** Contents compare by value (records compare arrays by identity). */
+    /** Contents compare by value (records compare arrays by identity); the MAC is not compared. */
     @Override
     public boolean equals(Object o) {
         return o instanceof KvBlock b && key.equals(b.key) && numLayers == b.numLayers && rowWidth == b.rowWidth
@@ -135,6 +161,6 @@ public record KvBlock(BlockKey key, int[] tokenIds, int numLayers, int rowWidth,
     @Override
     public String toString() {
         return "KvBlock[key=" + key + ", layers=" + numLayers + ", rowWidth=" + rowWidth + ", blockSize="
-                + blockSize + ", checksum=" + Long.toHexString(checksum) + "]";
+                + blockSize + ", checksum=" + Long.toHexString(checksum) + (mac == null ? ", unsigned]" : ", signed]");
     }
 }

@@ -3,6 +3,7 @@ package io.expertmesh.kvcache;
 import com.hazelcast.nio.serialization.compact.CompactReader;
 import com.hazelcast.nio.serialization.compact.CompactSerializer;
 import com.hazelcast.nio.serialization.compact.CompactWriter;
+import com.hazelcast.nio.serialization.FieldKind;
 
 /**
  * Compact serializers of the tier's types. The type names ({@code expertmesh.kv.*}) and field names are the
@@ -43,9 +44,11 @@ final class KvSerializers {
         @Override
         public KvBlock read(CompactReader in) {
             BlockKey key = new BlockKey(in.readInt64("keyHi"), in.readInt64("keyLo"));
+            // "mac" came with block signing: entries written before it (or by an unsigned store) lack it.
+            byte[] mac = in.getFieldKind("mac") == FieldKind.ARRAY_OF_INT8 ? in.readArrayOfInt8("mac") : null;
             return new KvBlock(key, in.readArrayOfInt32("tokenIds"), in.readInt32("numLayers"),
                     in.readInt32("rowWidth"), in.readInt32("blockSize"), in.readArrayOfFloat32("data"),
-                    in.readInt64("checksum"));
+                    in.readInt64("checksum"), mac);
         }
 
         @Override
@@ -59,6 +62,7 @@ final class KvSerializers {
             out.writeInt32("blockSize", b.blockSize());
             out.writeArrayOfFloat32("data", b.data());
             out.writeInt64("checksum", b.checksum());
+            out.writeArrayOfInt8("mac", b.mac()); // null for an unsigned block
         }
 
         @Override

@@ -17,8 +17,11 @@ import java.util.regex.Pattern;
  * @param members              {@code host:port} of members, one by one (ranges are not accepted). EMBEDDED:
  *                             the tcp-ip join list (empty: a cluster of this member alone); CLIENT: where to
  *                             connect (required)
- * @param memberHost           EMBEDDED: the address this member advertises (default {@code 127.0.0.1})
- * @param memberPort           EMBEDDED: this member's port, no auto-increment (default 5801)
+ * @param memberHost           EMBEDDED: the address this member binds (that interface only, never the wildcard)
+ *                             and advertises (default {@code 127.0.0.1})
+ * @param memberPort           EMBEDDED: this member's port, or the first of its range (default 5801)
+ * @param memberPortCount      EMBEDDED: ports from {@code memberPort} on that the member may bind, the first free
+ *                             one at bind time (default 1: exactly {@code memberPort})
  * @param backupCount          synchronous backups of each entry, 0..6 (default 1: survives losing one member)
  * @param maxEntriesPerMember  bound by entry count per member (eviction {@code PER_NODE}, LRU); 0 = unused
  * @param maxHeapMbPerMember   bound by heap per member in MB (eviction {@code USED_HEAP_SIZE}, LRU; default
@@ -34,12 +37,17 @@ import java.util.regex.Pattern;
  * @param partitionCount       Hazelcast partitions; must be equal on all members (default 271)
  * @param connectTimeoutMillis CLIENT: how long {@link KvStores#create} waits for the first connection before
  *                             going on without it (the client keeps reconnecting; default 10000)
+ * @param secret               the key blocks are signed and checked with ({@link BlockAuthenticator}); null:
+ *                             blocks are neither signed nor checked (default)
+ * @param insecure             allow a tier reachable from other hosts without a secret (see
+ *                             {@link #requireSecretWhenExposed()}; default false)
  */
 public record KvStoreConfig(Mode mode, String clusterName, String namespace, List<String> members,
-                            String memberHost, int memberPort, int backupCount, int maxEntriesPerMember,
-                            int maxHeapMbPerMember, boolean nearCache, int nearCacheMaxEntries,
-                            int publishQueueCapacity, int lookupTimeoutMillis, int lookupBatch,
-                            int partitionCount, int connectTimeoutMillis) {
+                            String memberHost, int memberPort, int memberPortCount, int backupCount,
+                            int maxEntriesPerMember, int maxHeapMbPerMember, boolean nearCache,
+                            int nearCacheMaxEntries, int publishQueueCapacity, int lookupTimeoutMillis,
+                            int lookupBatch, int partitionCount, int connectTimeoutMillis, KvSecret secret,
+                            boolean insecure) {
 
     /** Where the tier lives relative to this process. */
     public enum Mode { EMBEDDED, CLIENT, NONE }
@@ -67,6 +75,10 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
             throw new IllegalArgumentException("CLIENT mode needs at least one member host:port");
         }
         checkPort(memberPort, "memberPort");
+        if (memberPortCount < 1 || memberPort + memberPortCount - 1 > 65535) {
+            throw new IllegalArgumentException("memberPortCount must be >= 1 and keep ports <= 65535, got "
+                    + memberPortCount + " from " + memberPort);
+        }
         if (backupCount < 0 || backupCount > 6) {
             throw new IllegalArgumentException("backupCount must be in [0, 6], got " + backupCount);
         }
@@ -81,6 +93,47 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
         positive(lookupBatch, "lookupBatch");
         positive(partitionCount, "partitionCount");
         positive(connectTimeoutMillis, "connectTimeoutMillis");
+    }
+
+    /**
+     * Whether hosts other than this one can reach the tier: an embedded member on a non-loopback address, or a
+     * member listed that is not loopback. Only literal loopback addresses and {@code localhost} count as
+     * loopback (no name is resolved: a name that happens to resolve to 127.0.0.1 today is not trusted).
+     */
+    public boolean reachableFromOtherHosts() {
+        if (mode == Mode.NONE) {
+            return false;
+        }
+        if (mode == Mode.EMBEDDED && !isLoopback(memberHost)) {
+            return true;
+        }
+        return members.stream().anyMatch(m -> !isLoopback(m.substring(0, m.lastIndexOf(':'))));
+    }
+
+    /**
+     * Refuses a tier reachable from other hosts whose blocks nobody signs: anyone who can reach a member could
+     * then write blocks this router adopts (the checksum is no defence, a forger recomputes it).
+     *
+     * @throws IllegalArgumentException naming the exposed address and the two ways out
+     */
+    public void requireSecretWhenExposed() {
+        if (secret == null && !insecure && reachableFromOtherHosts()) {
+            String where = mode == Mode.EMBEDDED && !isLoopback(memberHost) ? memberHost : String.join(",", members);
+            throw new IllegalArgumentException("the KV tier (" + where + ") is reachable from other hosts, so its "
+                    + "blocks could be forged: give every router the same --kv-secret-file, or --kv-insecure to "
+                    + "accept unauthenticated blocks");
+        }
+    }
+
+    static boolean isLoopback(String host) {
+        if (host.equalsIgnoreCase("localhost")) {
+            return true;
+        }
+        try {
+            return java.net.InetAddress.ofLiteral(host).isLoopbackAddress();
+        } catch (IllegalArgumentException notALiteral) {
+            return false;
+        }
     }
 
     /** The IMap holding this namespace's blocks. */
@@ -107,11 +160,13 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
 
     public Builder toBuilder() {
         return new Builder(mode).clusterName(clusterName).namespace(namespace).members(members)
-                .memberHost(memberHost).memberPort(memberPort).backupCount(backupCount)
+                .memberHost(memberHost).memberPort(memberPort).memberPortCount(memberPortCount)
+                .backupCount(backupCount)
                 .maxEntriesPerMember(maxEntriesPerMember).maxHeapMbPerMember(maxHeapMbPerMember)
                 .nearCache(nearCache).nearCacheMaxEntries(nearCacheMaxEntries)
                 .publishQueueCapacity(publishQueueCapacity).lookupTimeoutMillis(lookupTimeoutMillis)
-                .lookupBatch(lookupBatch).partitionCount(partitionCount).connectTimeoutMillis(connectTimeoutMillis);
+                .lookupBatch(lookupBatch).partitionCount(partitionCount).connectTimeoutMillis(connectTimeoutMillis)
+                .secret(secret).insecure(insecure);
     }
 
     private static void checkHostPort(String s) {
@@ -142,6 +197,7 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
         private List<String> members = List.of();
         private String memberHost = "127.0.0.1";
         private int memberPort = 5801;
+        private int memberPortCount = 1;
         private int backupCount = 1;
         private int maxEntriesPerMember = 0;
         private int maxHeapMbPerMember = 1024;
@@ -152,6 +208,8 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
         private int lookupBatch = 8;
         private int partitionCount = 271;
         private int connectTimeoutMillis = 10_000;
+        private KvSecret secret;
+        private boolean insecure;
 
         private Builder(Mode mode) {
             this.mode = mode;
@@ -163,6 +221,7 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
         public Builder members(String csv) { members = parseMembers(csv); return this; }
         public Builder memberHost(String v) { memberHost = v; return this; }
         public Builder memberPort(int v) { memberPort = v; return this; }
+        public Builder memberPortCount(int v) { memberPortCount = v; return this; }
         public Builder backupCount(int v) { backupCount = v; return this; }
         /** Bounds by entry count, clearing the heap bound. */
         public Builder maxEntriesPerMember(int v) { maxEntriesPerMember = v; if (v > 0) { maxHeapMbPerMember = 0; } return this; }
@@ -175,11 +234,14 @@ public record KvStoreConfig(Mode mode, String clusterName, String namespace, Lis
         public Builder lookupBatch(int v) { lookupBatch = v; return this; }
         public Builder partitionCount(int v) { partitionCount = v; return this; }
         public Builder connectTimeoutMillis(int v) { connectTimeoutMillis = v; return this; }
+        public Builder secret(KvSecret v) { secret = v; return this; }
+        public Builder insecure(boolean v) { insecure = v; return this; }
 
         public KvStoreConfig build() {
-            return new KvStoreConfig(mode, clusterName, namespace, members, memberHost, memberPort, backupCount,
-                    maxEntriesPerMember, maxHeapMbPerMember, nearCache, nearCacheMaxEntries, publishQueueCapacity,
-                    lookupTimeoutMillis, lookupBatch, partitionCount, connectTimeoutMillis);
+            return new KvStoreConfig(mode, clusterName, namespace, members, memberHost, memberPort, memberPortCount,
+                    backupCount, maxEntriesPerMember, maxHeapMbPerMember, nearCache, nearCacheMaxEntries,
+                    publishQueueCapacity, lookupTimeoutMillis, lookupBatch, partitionCount, connectTimeoutMillis,
+                    secret, insecure);
         }
     }
 }

@@ -22,10 +22,12 @@ package io.expertmesh.kvcache;
  * @param getMaxMicros     slowest block read, microseconds
  * @param putMeanMicros    mean time of one block write, microseconds
  * @param putMaxMicros     slowest block write, microseconds
+ * @param unauthenticatedBlocks entries found that passed their checksum but not the MAC of this store's secret
+ *                         (forged, or written by a router with another or no secret); misses
  */
 public record KvStoreStats(long lookups, long lookupBlocks, long hits, long hitBlocks, long hitTokens,
                            long corruptBlocks, long mismatchedBlocks, long lookupErrors, long bytesIn,
                            long bytesOut, long publishes, long published, long publishDrops, long publishErrors,
                            int publishQueueDepth, double getMeanMicros, long getMaxMicros, double putMeanMicros,
-                           long putMaxMicros) {
+                           long putMaxMicros, long unauthenticatedBlocks) {
 }

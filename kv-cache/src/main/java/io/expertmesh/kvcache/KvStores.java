@@ -24,14 +24,26 @@ public final class KvStores {
      * cluster not reachable by then is logged, not fatal: lookups miss and the client keeps reconnecting.
      * The returned store owns the member or client and shuts it down on {@link KvBlockStore#close()}.
      *
-     * @throws IllegalStateException when the member or client cannot start (e.g. the member's port is taken)
+     * @throws IllegalArgumentException when the tier is reachable from other hosts and has no secret (see
+     *                                  {@link KvStoreConfig#requireSecretWhenExposed()})
+     * @throws KvStoreStartException    when the member or client cannot start (e.g. every port of the member's
+     *                                  range is taken)
      */
     public static KvBlockStore create(KvStoreConfig cfg) {
         log.info("KV store: {}", cfg);
+        cfg.requireSecretWhenExposed();
+        if (cfg.mode() != KvStoreConfig.Mode.NONE) {
+            if (cfg.secret() != null) {
+                log.info("KV blocks are signed and checked with HMAC-SHA256 ({})", cfg.secret());
+            } else if (cfg.reachableFromOtherHosts()) {
+                log.warn("KV tier reachable from other hosts without a secret (--kv-insecure): anyone who can reach "
+                        + "it can write blocks this router adopts");
+            }
+        }
         return switch (cfg.mode()) {
             case NONE -> new NoopKvBlockStore();
-            case EMBEDDED -> new HazelcastKvBlockStore(start(() -> HazelcastConfigs.startMember(cfg, false)), cfg,
-                    true);
+            case EMBEDDED -> new HazelcastKvBlockStore(start(cfg, () -> HazelcastConfigs.startMember(cfg, false)),
+                    cfg, true);
             case CLIENT -> new HazelcastKvBlockStore(startClient(cfg), cfg, true);
         };
     }
@@ -44,7 +56,7 @@ public final class KvStores {
                 connected.countDown();
             }
         }));
-        HazelcastInstance client = start(() -> HazelcastClient.newHazelcastClient(cc));
+        HazelcastInstance client = start(cfg, () -> HazelcastClient.newHazelcastClient(cc));
         try {
             if (!connected.await(cfg.connectTimeoutMillis(), TimeUnit.MILLISECONDS)) {
                 log.warn("KV tier {} at {} not reachable within {} ms; lookups miss until the client connects",
@@ -56,11 +68,23 @@ public final class KvStores {
         return client;
     }
 
-    private static HazelcastInstance start(java.util.function.Supplier<HazelcastInstance> starter) {
+    private static HazelcastInstance start(KvStoreConfig cfg, java.util.function.Supplier<HazelcastInstance> starter) {
         try {
             return starter.get();
         } catch (RuntimeException e) {
-            throw new IllegalStateException("cannot start the KV store's Hazelcast instance: " + e.getMessage(), e);
+            String where = cfg.mode() == KvStoreConfig.Mode.CLIENT ? "client of " + cfg.members()
+                    : "member on " + cfg.memberHost() + ":" + cfg.memberPort() + (cfg.memberPortCount() == 1 ? ""
+                    : ".." + (cfg.memberPort() + cfg.memberPortCount() - 1));
+            throw new KvStoreStartException("cannot start the KV store's Hazelcast " + where + ": "
+                    + firstLine(e.getMessage()), e);
         }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "(no message)";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
     }
 }

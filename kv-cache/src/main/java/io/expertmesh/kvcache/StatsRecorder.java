@@ -12,6 +12,7 @@ final class StatsRecorder {
     final LongAdder hitTokens = new LongAdder();
     final LongAdder corruptBlocks = new LongAdder();
     final LongAdder mismatchedBlocks = new LongAdder();
+    final LongAdder unauthenticatedBlocks = new LongAdder();
     final LongAdder lookupErrors = new LongAdder();
     final LongAdder bytesIn = new LongAdder();
     final LongAdder bytesOut = new LongAdder();
@@ -39,7 +40,7 @@ final class StatsRecorder {
         return new KvStoreStats(lookups.sum(), lookupBlocks.sum(), hits.sum(), hitBlocks.sum(), hitTokens.sum(),
                 corruptBlocks.sum(), mismatchedBlocks.sum(), lookupErrors.sum(), bytesIn.sum(), bytesOut.sum(),
                 publishes.sum(), published.sum(), publishDrops.sum(), publishErrors.sum(), queueDepth,
-                get.meanMicros(), get.maxMicros(), put.meanMicros(), put.maxMicros());
+                get.meanMicros(), get.maxMicros(), put.meanMicros(), put.maxMicros(), unauthenticatedBlocks.sum());
     }
 
     private static final class Latency {

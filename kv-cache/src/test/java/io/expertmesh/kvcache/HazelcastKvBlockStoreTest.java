@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** The Hazelcast tier on real members over loopback TCP, each test on its own cluster name and ports. */
 class HazelcastKvBlockStoreTest {
@@ -116,29 +117,33 @@ class HazelcastKvBlockStoreTest {
     void publish_queueFull_returnsFalseWithoutBlockingAndCountsDrops() {
         cluster = new TestCluster(2);
         HazelcastKvBlockStore a = cluster.startStore(cluster.member(0).publishQueueCapacity(2).build());
-        cluster.startStore(cluster.member(1).build());
-        // 1 MB blocks (16 layers × 16 rows × 1024): storing one takes milliseconds, offering one microseconds.
-        List<KvBlock> blocks = new ArrayList<>();
-        for (int i = 0; i < 100; i++) {
-            blocks.add(TestBlocks.random(500 + i, 16, 1024, 16));
+        HazelcastKvBlockStore b = cluster.startStore(cluster.member(1).build());
+        List<KvBlock> blocks = TestBlocks.tinyChain(5, 100);
+        // Hold the publisher: its first block's key is locked by this thread, so its IMap.set waits for the
+        // unlock, and the queue (2) fills whatever the machine's speed. Were publish() to block on a full queue,
+        // this test would never get to the unlock.
+        b.map().lock(blocks.get(0).key());
+        int accepted;
+        try {
+            accepted = 0;
+            for (KvBlock x : blocks) {
+                accepted += a.publish(x) ? 1 : 0;
+            }
+            KvStoreStats s = a.stats();
+            assertEquals(100, s.publishes() + s.publishDrops());
+            assertEquals(accepted, s.publishes());
+            // The first block is always accepted (the queue is empty); the publisher takes at most that one out
+            // before it waits, so at most 2 more fit.
+            assertTrue(accepted >= 2 && accepted <= 3, "accepted " + accepted + ": " + s);
+            assertEquals(0, s.published(), "nothing stored while the first block's key is locked");
+        } finally {
+            b.map().unlock(blocks.get(0).key());
         }
 
-        int accepted = 0;
-        long maxNanos = 0;
-        for (KvBlock x : blocks) {
-            long t0 = System.nanoTime();
-            accepted += a.publish(x) ? 1 : 0;
-            maxNanos = Math.max(maxNanos, System.nanoTime() - t0);
-        }
-
-        KvStoreStats s = a.stats();
-        assertTrue(s.publishDrops() > 0, "some blocks dropped: " + s);
-        assertEquals(100, s.publishes() + s.publishDrops());
-        assertEquals(accepted, s.publishes());
-        assertTrue(maxNanos < 20_000_000, "slowest publish call " + maxNanos / 1000 + " µs");
         TestCluster.awaitPublished(a, accepted);
         assertEquals(accepted, a.stats().published());
         assertEquals(0, a.stats().publishErrors());
+        assertEquals(blocks.subList(0, 1), a.getPrefix(List.of(blocks.get(0).key())));
     }
 
     @Test
@@ -232,12 +237,16 @@ class HazelcastKvBlockStoreTest {
     }
 
     @Test
+    @Timeout(120)
     void getPrefix_clientAfterClusterGone_missesWithoutThrowingOrWaiting() {
         cluster = new TestCluster(1);
         KvStoreConfig node0 = cluster.member(0).build();
         HazelcastInstance n0 = cluster.track(KvCacheNode.start(node0, false));
+        // A lookup deadline longer than the test's timeout: a lookup that returns proves the offline client
+        // failed it at once rather than waiting for the deadline (or for a reconnect that never comes).
         KvBlockStore client = cluster.track(KvStores.create(KvStoreConfig.builder(KvStoreConfig.Mode.CLIENT)
-                .clusterName(cluster.clusterName).members(cluster.memberList()).build()));
+                .clusterName(cluster.clusterName).members(cluster.memberList()).lookupTimeoutMillis(3_600_000)
+                .build()));
         KvBlock block = TestBlocks.tiny(9);
         client.publish(block);
         TestCluster.awaitPublished(client, 1);
@@ -246,16 +255,13 @@ class HazelcastKvBlockStoreTest {
         n0.getLifecycleService().terminate();
         TestCluster.awaitTrue(Duration.ofSeconds(10), () -> client.getPrefix(List.of(block.key())).isEmpty(),
                 "lookups to miss");
-        long t0 = System.nanoTime();
+        long errorsBefore = client.stats().lookupErrors();
         List<KvBlock> got = client.getPrefix(List.of(block.key()));
-        long lookupMillis = (System.nanoTime() - t0) / 1_000_000;
         boolean accepted = client.publish(TestBlocks.tiny(10));
 
         assertTrue(got.isEmpty());
-        // "At once" against the seconds a reconnect attempt takes; generous for a loaded 2-core CI machine.
-        assertTrue(lookupMillis < 1000, "an offline client fails lookups at once, took " + lookupMillis + " ms");
+        assertEquals(errorsBefore + 1, client.stats().lookupErrors(), "the lookup failed (offline), counted");
         assertTrue(accepted, "publishing still queues");
-        assertTrue(client.stats().lookupErrors() >= 1);
     }
 
     @Test

@@ -47,8 +47,8 @@ class KvStoreConfigTest {
     void build_bothBounds_throws() {
         KvStoreConfig c = KvStoreConfig.builder(KvStoreConfig.Mode.EMBEDDED).build();
         assertThrows(IllegalArgumentException.class, () -> new KvStoreConfig(c.mode(), c.clusterName(),
-                c.namespace(), c.members(), c.memberHost(), c.memberPort(), c.backupCount(), 10, 10, false, 1, 1, 1,
-                1, 1, 1));
+                c.namespace(), c.members(), c.memberHost(), c.memberPort(), 1, c.backupCount(), 10, 10, false, 1, 1,
+                1, 1, 1, 1, null, false));
     }
 
     @Test
@@ -65,6 +65,8 @@ class KvStoreConfigTest {
         assertTrue(hc.getNetworkConfig().getJoin().getTcpIpConfig().isEnabled());
         assertEquals(List.of("127.0.0.1:5801"), hc.getNetworkConfig().getJoin().getTcpIpConfig().getMembers());
         assertEquals("false", hc.getProperty("hazelcast.phone.home.enabled"));
+        assertEquals("false", hc.getProperty("hazelcast.socket.bind.any"), "listens on 127.0.0.1 only");
+        assertFalse(hc.getNetworkConfig().isPortAutoIncrement(), "one port unless a range is asked for");
         MapConfig m = hc.getMapConfig("expertmesh-kv-anything");
         assertEquals(MaxSizePolicy.USED_HEAP_SIZE, m.getEvictionConfig().getMaxSizePolicy());
         assertEquals(1024, m.getEvictionConfig().getSize());

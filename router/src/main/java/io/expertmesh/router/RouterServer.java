@@ -3,6 +3,7 @@ package io.expertmesh.router;
 import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.kvcache.KvBlockStore;
+import io.expertmesh.kvcache.KvStoreStartException;
 import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
@@ -189,6 +190,10 @@ public final class RouterServer implements AutoCloseable {
             } catch (IOException e) {
                 LOG.error("Loading the model failed", e);
                 loaded.completeExceptionally(new java.io.UncheckedIOException(e));
+            } catch (KvStoreStartException e) {
+                // The operator's to fix (e.g. every port of --kv-port's range taken): one line, no stack trace.
+                LOG.error("{}", e.getMessage());
+                loaded.completeExceptionally(e);
             } catch (RuntimeException | Error e) {
                 LOG.error("Loading the model failed", e);
                 loaded.completeExceptionally(e);

@@ -20,10 +20,21 @@ import java.util.stream.Collectors;
  * @param drainGraceSeconds {@code serve --drain-grace-seconds}
  * @param tls              the cluster's certificates; null: every gRPC link plaintext
  * @param authTokens       {@code serve --auth-tokens}; null: the router asks for no token
+ * @param kvSecretFile     {@code serve --kv-secret-file}: the router signs and checks KV blocks with it (the tier
+ *                         is loopback-only, so it is optional; {@code cluster} passes one generated per run so
+ *                         that another local user who reaches 127.0.0.1 cannot feed the router blocks); null: none
  */
 public record ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
                           Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
-                          Path authTokens) {
+                          Path authTokens, Path kvSecretFile) {
+    /** A cluster whose router checks no KV block MAC. */
+    public ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
+                       Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
+                       Path authTokens) {
+        this(model, host, routerPort, workerPorts, cachePorts, redundantExperts, threads, drainGraceSeconds, tls,
+                authTokens, null);
+    }
+
     /** A plaintext cluster without tokens. */
     public ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
                        Integer redundantExperts, int threads, long drainGraceSeconds) {
@@ -76,6 +87,9 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
         }
         if (authTokens != null) {
             args.addAll(List.of("--auth-tokens", authTokens.toString()));
+        }
+        if (kvSecretFile != null) {
+            args.addAll(List.of("--kv-secret-file", kvSecretFile.toString()));
         }
         return args;
     }

@@ -36,6 +36,17 @@ class ClusterPlanTest {
     }
 
     @Test
+    void routerArgs_kvSecretFile_passedToTheRouterOnly() {
+        Path secret = Path.of("/tmp/expertmesh-cluster-1/kv-secret");
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(45001), null, 1, 30,
+                null, null, secret);
+        assertEquals(secret.toString(), after(p.routerArgs(), "--kv-secret-file"));
+        assertTrue(!p.cacheNodeArgs(0).contains("--kv-secret-file"), "cache nodes never judge blocks");
+        assertTrue(!new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(), null, 1, 30)
+                .routerArgs().contains("--kv-secret-file"));
+    }
+
+    @Test
     void workerArgs_holdNoExperts_onTheirOwnPort() {
         ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001, 40002), List.of(), null, 1, 30);
         assertEquals(List.of("worker", "--model", "/models/v3", "--port", "40002", "--experts", "none", "--threads",

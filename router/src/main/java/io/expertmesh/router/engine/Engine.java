@@ -187,10 +187,13 @@ public final class Engine implements AutoCloseable {
         thread.start();
     }
 
-    /** Seeds block hashes with what makes KV blocks interchangeable: the model, its dtype and KV layout. */
+    /**
+     * Seeds block hashes with what makes KV blocks interchangeable: the model's identity (its config, tensors and
+     * weights' digest; never its path, which two containers with other weights may share), dtype and KV layout.
+     */
     private static long modelSeed(LoadedModel model, int blockSize) {
         ModelConfig c = model.config();
-        return BlockHasher.seedOf(model.dir().toAbsolutePath().normalize().toString(), "f32", blockSize,
+        return BlockHasher.seedOf(model.identity().hex(), "f32", blockSize,
                 c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
 

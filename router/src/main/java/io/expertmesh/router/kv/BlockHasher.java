@@ -17,8 +17,9 @@ import java.security.NoSuchAlgorithmException;
  * block (see {@link BlockPool#tokensMatch}) so a collision inside one block costs a miss, never wrong output.
  * Cost: one digest per full block (not per token), about a microsecond for 16 tokens.
  *
- * <p><b>The seed</b> covers everything besides the tokens that decides a block's contents: the model (id and
- * revision), the weight dtype, the block size and the KV row layout (layers × row width). Caches of
+ * <p><b>The seed</b> covers everything besides the tokens that decides a block's contents: the model (its
+ * {@code ModelIdentity}: config, tensors and a digest of the weights, never the directory's path), the weight
+ * dtype, the block size and the KV row layout (layers × row width). Caches of
  * different models or layouts can then share one distributed tier without ever matching. Build it with
  * {@link #seedOf}; {@link KvCacheManager} also folds in its storage's geometry.
  *
@@ -55,7 +56,8 @@ public final class BlockHasher {
     /**
      * The seed of a model's block hashes: SHA-256 of the fields, folded to 64 bits.
      *
-     * @param modelId  model name and revision (e.g. the checkpoint's id or its config hash)
+     * @param modelId  what identifies the weights (the engine passes {@code LoadedModel.identity()}); never a
+     *                 path, which says nothing about what the files hold
      * @param dtype    the KV cache element type ("f32", "bf16")
      * @param kvLayout the row layout, e.g. "mla:32+8" or "gqa:8x128", plus the number of layers
      */

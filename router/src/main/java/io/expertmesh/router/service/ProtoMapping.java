@@ -71,6 +71,7 @@ final class ProtoMapping {
                 .setPublishErrors(st.publishErrors()).setPublishQueueDepth(st.publishQueueDepth())
                 .setPublishSkippedRecent(r.publishSkippedRecent()).setGetMeanMicros(st.getMeanMicros())
                 .setGetMaxMicros(st.getMaxMicros()).setPutMeanMicros(st.putMeanMicros())
-                .setPutMaxMicros(st.putMaxMicros()).setLookupsSkippedLocal(r.lookupsSkippedLocal()).build();
+                .setPutMaxMicros(st.putMaxMicros()).setLookupsSkippedLocal(r.lookupsSkippedLocal())
+                .setUnauthenticatedBlocks(st.unauthenticatedBlocks()).build();
     }
 }

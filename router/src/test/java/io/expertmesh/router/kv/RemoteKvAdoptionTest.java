@@ -54,7 +54,7 @@ class RemoteKvAdoptionTest {
 
         @Override
         public KvStoreStats stats() {
-            return new KvStoreStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, publishes, publishes, 0, 0, 0, 0, 0, 0, 0);
+            return new KvStoreStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, publishes, publishes, 0, 0, 0, 0, 0, 0, 0, 0);
         }
 
         @Override

@@ -1,0 +1,75 @@
+package io.expertmesh.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import io.expertmesh.kvcache.BlockKey;
+import io.expertmesh.router.engine.EngineConfig;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The keys a router gives KV blocks in the distributed tier follow the model's contents (issue 14 #3): copies of
+ * one model in different directories share blocks; other weights under one path never do.
+ */
+class ModelIdentityBlockKeysTest {
+    private static final EngineConfig ENGINE = new EngineConfig(16, 8L << 20, 256, 8, 8, true);
+    private static final int[] PROMPT = new int[64];
+
+    static {
+        for (int i = 0; i < PROMPT.length; i++) {
+            PROMPT[i] = 1 + (i * 37) % 1000;
+        }
+    }
+
+    @TempDir
+    Path tmp;
+
+    private static Path copyFixture(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        for (String f : List.of("config.json", "model.safetensors")) {
+            Files.copy(TestModels.FIXTURE.resolve(f), dir.resolve(f));
+        }
+        return dir;
+    }
+
+    private static List<BlockKey> keys(Path model) throws Exception {
+        try (TestRouter r = TestRouter.started(model, ENGINE)) {
+            return r.server.engine().blockKeys(PROMPT);
+        }
+    }
+
+    @Test
+    void blockKeys_identicalCopiesInOtherDirectories_equal() throws Exception {
+        List<BlockKey> a = keys(copyFixture(tmp.resolve("a")));
+        List<BlockKey> b = keys(copyFixture(tmp.resolve("containers/b/model")));
+
+        assertFalse(a.isEmpty());
+        assertEquals(a, b);
+    }
+
+    @Test
+    void blockKeys_samePathOtherWeights_differ() throws Exception {
+        Path dir = copyFixture(tmp.resolve("model"));
+        List<BlockKey> before = keys(dir);
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve("model.safetensors").toFile(), "rw")) {
+            f.seek(f.length() - 1);
+            int b = f.read();
+            f.seek(f.length() - 1);
+            f.write(b ^ 1);
+        }
+
+        List<BlockKey> after = keys(dir);
+
+        assertEquals(before.size(), after.size());
+        for (int i = 0; i < before.size(); i++) {
+            assertNotEquals(before.get(i), after.get(i), "block " + i);
+        }
+    }
+}
