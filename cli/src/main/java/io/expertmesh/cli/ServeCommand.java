@@ -39,6 +39,9 @@ final class ServeCommand implements Callable<Integer> {
     int port = 50051;
 
     @Mixin
+    ListenOptions listen = new ListenOptions();
+
+    @Mixin
     ServerTlsOptions tls = new ServerTlsOptions();
 
     @Mixin
@@ -265,7 +268,9 @@ final class ServeCommand implements Callable<Integer> {
                 Duration.ofSeconds(drainGraceSeconds), kvStoreConfig(), expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
-        RouterServer server = new RouterServer(config, serverSecurity(), telemetry)
+        ServerSecurity security = serverSecurity();
+        RouterServer server = new RouterServer(config, listen.serverBuilder("Router", port, security,
+                ListenOptions.ROUTER_MAX_INBOUND_BYTES), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
