@@ -293,7 +293,9 @@ final class ServeCommand implements Callable<Integer> {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         server.awaitLoaded();
-        System.err.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        // stdout, as worker and cache-node: the one stream a script reads for "ready" (logs go to stderr)
+        System.out.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        System.out.flush();
         server.awaitTermination();
         return 0;
     }

@@ -111,8 +111,9 @@ final class WorkerCommand implements Callable<Integer> {
             }
         }));
         server.awaitLoaded();
-        System.err.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
+        System.out.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
                 + " on port " + server.port());
+        System.out.flush();
         if (registerWith != null) {
             String self = advertise != null ? advertise
                     : (listen.isWildcard() ? "127.0.0.1" : listen.host.strip()) + ":" + server.port();
