@@ -67,7 +67,7 @@ final class BenchModelCommand implements Callable<Integer> {
     int skewWorkers = 4;
 
     @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
-    String expertWire = "exact";
+    io.expertmesh.router.experts.WireFormat expertWire = io.expertmesh.router.experts.WireFormat.EXACT;
 
     @Override
     public Integer call() throws Exception {
@@ -90,9 +90,8 @@ final class BenchModelCommand implements Callable<Integer> {
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
         if (engine) {
             if (workers > 0) {
-                DistributedBench.run(model, batches, context, tokensPerStream, workers, skewWorkers,
-                        io.expertmesh.router.experts.WireFormat.valueOf(expertWire.strip().toUpperCase(
-                                java.util.Locale.ROOT)), result, err);
+                DistributedBench.run(model, batches, context, tokensPerStream, workers, skewWorkers, expertWire,
+                        result, err);
             } else if (kvStoreCompare) {
                 EngineBench.runKvStoreComparison(model, batches, context, tokensPerStream, result, err);
             } else {

@@ -7,6 +7,7 @@ import io.expertmesh.cli.cluster.ClusterTls;
 import io.expertmesh.cli.cluster.JavaCommand;
 import io.expertmesh.cli.cluster.ManagedChild;
 import io.expertmesh.cli.cluster.Readiness;
+import io.expertmesh.cli.cluster.RestartPolicy;
 import io.expertmesh.cli.cluster.SupervisedChild;
 import io.expertmesh.cli.cluster.Supervisor;
 import io.expertmesh.core.synthetic.SyntheticModels;
@@ -39,20 +40,30 @@ import picocli.CommandLine.Spec;
 /**
  * {@code expertmesh cluster}: a whole cluster on this machine, as child processes of this one: cache nodes,
  * workers holding no experts, and a router that assigns the routed experts to them. Forwards every child's
- * output with a prefix, and stops them all (router first, so it drains while the workers still answer) on
- * SIGINT/SIGTERM or as soon as one of them dies.
+ * output with a prefix, restarts a child that dies (with a growing wait; the router takes a restarted worker back
+ * and gives it experts again), and stops them all (router first, so it drains while the workers still answer) on
+ * SIGINT/SIGTERM or when a child keeps crashing.
  */
 @Command(name = "cluster", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Run a router, N expert workers and the KV cache tier on this machine as child processes; "
-                + "prints the router's endpoint and stops every child on Ctrl-C or when one dies.",
+                + "prints the router's endpoint, restarts a child that dies, and stops every child on Ctrl-C or "
+                + "when one keeps crashing.",
             "Child output is forwarded to stderr as [router] ..., [worker-0] ..., [cache-0] ...."},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"1:a child process died, or did not become ready",
+        exitCodeList = {"1:a child process kept crashing (more than --max-restarts exits within "
+                + "--restart-window-seconds), or did not become ready",
             "2:bad arguments",
             "130/143:stopped by SIGINT/SIGTERM (every child stopped)"})
 final class ClusterCommand implements Callable<Integer> {
     static final int CHILD_FAILED = 1;
-    private static final String HOST = "127.0.0.1";
+
+    // Loopback by default: without --tls-dir nothing here authenticates a caller, so the router, the workers and
+    // the cache tier must not be reachable from other machines unless asked for.
+    @Option(names = "--host", paramLabel = "ADDRESS",
+            description = "The address every child binds and the others reach it at (default 127.0.0.1: this "
+                    + "machine only). Another address exposes the router, the workers and the cache tier to the "
+                    + "network: use --tls-dir and --auth-tokens then.")
+    String host = "127.0.0.1";
 
     @Option(names = "--model", paramLabel = "DIR",
             description = "Hugging Face model directory. Default: the built-in DeepSeek-V3-architecture model.")
@@ -88,6 +99,18 @@ final class ClusterCommand implements Callable<Integer> {
             description = "How long each process may take to become ready (default 600).")
     long startupTimeoutSeconds = 600;
 
+    // A supervisor's usual answer to a dead child: the router already survives a worker or the cache tier going
+    // away, so restarting the child turns the fault into a short degradation instead of an outage.
+    @Option(names = "--max-restarts", paramLabel = "N",
+            description = "Restarts of one child within --restart-window-seconds (after 1 s, 2 s, 4 s, ... up to "
+                    + "30 s) before the cluster gives up, stops everything and exits 1 (default 5; 0 = give up "
+                    + "at the first death).")
+    int maxRestarts = 5;
+
+    @Option(names = "--restart-window-seconds", paramLabel = "S",
+            description = "How far back a child's crashes count towards --max-restarts (default 120).")
+    long restartWindowSeconds = 120;
+
     // One directory instead of seven flags: the cluster needs one CA, one router certificate (which is also the
     // client certificate of its worker links) and one worker certificate shared by its workers.
     @Option(names = "--tls-dir", paramLabel = "DIR",
@@ -109,13 +132,13 @@ final class ClusterCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
-        ClusterTls tls = tlsDir == null ? null : ClusterTls.fromDirectory(tlsDir, HOST);
+        ClusterTls tls = tlsDir == null ? null : ClusterTls.fromDirectory(tlsDir, host);
         if (authTokens != null) {
             BearerTokens.load(authTokens); // a bad file is exit 2 here, not a router that dies at start-up
         }
         Path dir = model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
-        ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), HOST, port == 0 ? freePort() : port,
-                freePorts(workers), freePorts(cacheNodes), redundantExperts, threads != null ? threads
+        ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), host, port == 0 ? freePort(host) : port,
+                freePorts(host, workers), freePorts(host, cacheNodes), redundantExperts, threads != null ? threads
                 : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,
                 tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile());
         PrintWriter out = spec.commandLine().getOut();
@@ -126,7 +149,8 @@ final class ClusterCommand implements Callable<Integer> {
         }, notice -> {
             err.println("expertmesh cluster: " + notice);
             err.flush();
-        });
+        }, maxRestarts == 0 ? RestartPolicy.never()
+                : RestartPolicy.of(maxRestarts, Duration.ofSeconds(restartWindowSeconds)));
         Thread hook = Thread.ofPlatform().unstarted(() -> {
             if (supervisor.children().stream().anyMatch(ManagedChild::isAlive)) {
                 err.println("expertmesh cluster: stopping (router first, then workers and cache nodes)");
@@ -145,13 +169,14 @@ final class ClusterCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             run(plan, supervisor, out, err);
-            ChildExit died = supervisor.unexpectedExit().join();
+            ChildExit died = supervisor.gaveUp().join();
             err.println("expertmesh cluster: " + died.name() + " exited unexpectedly (exit code " + died.exitCode()
-                    + "); stopping the others");
+                    + (maxRestarts == 0 ? "" : ", after " + maxRestarts + " restarts within " + restartWindowSeconds
+                    + " s") + "); stopping the others");
             err.flush();
             return CHILD_FAILED;
         } catch (Readiness.NotReadyException e) {
-            ChildExit died = supervisor.unexpectedExit().getNow(null);
+            ChildExit died = supervisor.gaveUp().getNow(null);
             err.println("expertmesh cluster: " + (died == null ? e.getMessage() : died.name()
                     + " exited during start-up (exit code " + died.exitCode() + ")") + "; stopping the others");
             err.flush();
@@ -199,6 +224,12 @@ final class ClusterCommand implements Callable<Integer> {
         if (drainGraceSeconds < 0 || startupTimeoutSeconds < 1) {
             throw new IllegalArgumentException("--drain-grace-seconds must be >= 0 and --startup-timeout-seconds >= 1");
         }
+        if (maxRestarts < 0 || restartWindowSeconds < 1) {
+            throw new IllegalArgumentException("--max-restarts must be >= 0 and --restart-window-seconds >= 1");
+        }
+        if (host.isBlank()) {
+            throw new IllegalArgumentException("--host must be an address");
+        }
         if (model != null && !model.toFile().isDirectory()) {
             throw new IllegalArgumentException("--model " + model + " is not a directory");
         }
@@ -210,8 +241,9 @@ final class ClusterCommand implements Callable<Integer> {
         Duration startup = Duration.ofSeconds(startupTimeoutSeconds);
         Map<String, String> env = Map.of(SupervisedChild.PARENT_PID_ENV, String.valueOf(ProcessHandle.current().pid()));
         Set<String> unset = childUnsetEnv();
-        // Any child dying ends every wait: the cluster is not going to come up.
-        java.util.function.BooleanSupplier died = () -> supervisor.unexpectedExit().isDone();
+        // A child given up on ends every wait: the cluster is not going to come up. (One that is restarted is
+        // waited for on the same port.)
+        java.util.function.BooleanSupplier died = () -> supervisor.gaveUp().isDone();
         // Stop stages: the router first (it drains while the workers still answer), then the rest together.
         List<ManagedChild> caches = new ArrayList<>();
         for (int i = 0; i < plan.cachePorts().size(); i++) {
@@ -225,7 +257,7 @@ final class ClusterCommand implements Callable<Integer> {
         }
         for (int i = 0; i < caches.size(); i++) {
             ManagedChild c = caches.get(i);
-            Readiness.awaitTcp(c.name(), HOST, plan.cachePorts().get(i), startup, died);
+            Readiness.awaitTcp(c.name(), host, plan.cachePorts().get(i), startup, died);
         }
         // With TLS the checks speak TLS too; workers want a client certificate of the CA, so they get the router's.
         ChannelCredentials toWorkers = plan.tls() == null ? InsecureChannelCredentials.create()
@@ -234,15 +266,15 @@ final class ClusterCommand implements Callable<Integer> {
                 : plan.tls().routerClientCredentials();
         for (int i = 0; i < workerChildren.size(); i++) {
             ManagedChild w = workerChildren.get(i);
-            Readiness.awaitGrpcServing(w.name(), HOST, plan.workerPorts().get(i), toWorkers, startup, died);
+            Readiness.awaitGrpcServing(w.name(), host, plan.workerPorts().get(i), toWorkers, startup, died);
         }
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
                 plan.routerArgs()), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
-        Readiness.awaitGrpcServing(router.name(), HOST, plan.routerPort(), toRouter, startup, died);
-        out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + HOST + ":"
+        Readiness.awaitGrpcServing(router.name(), host, plan.routerPort(), toRouter, startup, died);
+        out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + host + ":"
                 + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
         if (plan.tls() != null || plan.authTokens() != null) {
-            out.println("expertmesh cluster: clients connect with --target " + HOST + ":" + plan.routerPort()
+            out.println("expertmesh cluster: clients connect with --target " + host + ":" + plan.routerPort()
                     + (plan.tls() != null ? " --tls-ca " + plan.tls().ca() : "")
                     + (plan.authTokens() != null ? " --token-file FILE (a token of " + plan.authTokens() + ")" : ""));
         }
@@ -262,7 +294,7 @@ final class ClusterCommand implements Callable<Integer> {
         return names;
     }
 
-    private static List<Integer> freePorts(int n) {
+    private static List<Integer> freePorts(String host, int n) {
         // Held open together so the n ports are distinct; the moment between closing and the child binding is
         // a race with other programs, which a child that cannot bind reports as its death.
         List<ServerSocket> held = new ArrayList<>();
@@ -271,12 +303,12 @@ final class ClusterCommand implements Callable<Integer> {
             for (int i = 0; i < n; i++) {
                 ServerSocket s = new ServerSocket();
                 held.add(s);
-                s.bind(new InetSocketAddress(InetAddress.getByName(HOST), 0));
+                s.bind(new InetSocketAddress(InetAddress.getByName(host), 0));
                 ports.add(s.getLocalPort());
             }
             return ports;
         } catch (IOException e) {
-            throw new UncheckedIOException("no free port on " + HOST, e);
+            throw new UncheckedIOException("no free port on " + host, e);
         } finally {
             for (ServerSocket s : held) {
                 try {
@@ -288,7 +320,7 @@ final class ClusterCommand implements Callable<Integer> {
         }
     }
 
-    private static int freePort() {
-        return freePorts(1).getFirst();
+    private static int freePort(String host) {
+        return freePorts(host, 1).getFirst();
     }
 }

@@ -73,21 +73,24 @@ final class GenerateCommand implements Callable<Integer> {
         sampling.params(); // the same checks and messages as run, before anything is sent
         GenerateRequest request = sampling.applyTo(prompt.applyTo(GenerateRequest.newBuilder()), json).build();
         ClientConfig config = security.applyTo(ClientConfig.defaults());
+        Duration deadline = null;
         if (deadlineMs != null) {
             if (deadlineMs <= 0) {
                 throw new IllegalArgumentException("--deadline-ms must be positive, got " + deadlineMs);
             }
-            Duration deadline = Duration.ofMillis(deadlineMs);
-            config = config.withGenerateDeadline(deadline)
-                    .withUnaryDeadline(deadline.compareTo(config.unaryDeadline()) < 0 ? deadline
-                            : config.unaryDeadline());
+            // The generation's deadline only: the first call (below) connects under the client's unary deadline,
+            // so name resolution and the TLS handshake do not eat into the user's budget for the answer.
+            deadline = Duration.ofMillis(deadlineMs);
+            config = config.withGenerateDeadline(deadline);
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Output output = new Output(out);
         try (ExpertMeshClient client = connector.connect(target, config)) {
-            // without a tokenizer on the router, token texts are empty: print ids, as run does
-            output.idsOnly = !json && request.hasTokenIds() && !client.modelInfo().getHasTokenizer();
+            // Connects (the channel is lazy) before the generation's deadline starts. Without a tokenizer on the
+            // router, token texts are empty: print ids, as run does.
+            boolean routerTokenizes = client.modelInfo().getHasTokenizer();
+            output.idsOnly = !json && request.hasTokenIds() && !routerTokenizes;
             Finished finished = null;
             try (GenerateStream stream = client.generateStream(request)) {
                 while (stream.hasNext()) {
@@ -112,11 +115,9 @@ final class GenerateCommand implements Callable<Integer> {
             return 0;
         } catch (ExpertMeshException e) {
             output.endLine();
-            int code = exitCode(e.getStatus().getCode());
-            err.println("expertmesh generate: " + e.getMessage() + (code == SERVER_ERROR ? " (router " + target + ")"
-                    : ""));
+            err.println("expertmesh generate: " + CallFailure.describe(e, target, deadline));
             err.flush();
-            return code;
+            return exitCode(e.getStatus().getCode());
         }
     }
 

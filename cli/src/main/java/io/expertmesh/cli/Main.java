@@ -35,6 +35,8 @@ public final class Main {
     static CommandLine commandLine(CommandLine.IFactory factory, Map<String, String> env) {
         CommandLine cl = new CommandLine(new Main(), factory);
         cl.setExecutionExceptionHandler(new UserErrorHandler());
+        cl.setParameterExceptionHandler(new UserErrorHandler.BadArguments());
+        cl.setCaseInsensitiveEnumValuesAllowed(true); // --device CUDA, EXPERTMESH_KERNELS=Scalar
         EnvironmentDefaults defaults = new EnvironmentDefaults(env);
         for (String name : ENV_CONFIGURED) {
             cl.getSubcommands().get(name).setDefaultValueProvider(defaults);

@@ -33,15 +33,21 @@ final class ModelOptions {
     @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    /** {@code --kernels}: the CPU kernel set. Lower case: picocli shows and completes the constant names. */
+    enum KernelSet { vector, scalar }
+
+    /** {@code --device}: where the products run. */
+    enum Device { cpu, cuda, auto }
+
     @Option(names = "--kernels", paramLabel = "vector|scalar",
             description = "CPU kernels: vector (Vector API, default) or scalar (the reference).")
-    String kernels = "vector";
+    KernelSet kernels = KernelSet.vector;
 
     @Option(names = "--device", paramLabel = "cpu|cuda|auto",
             description = "Where the model runs: cpu (default), cuda (the GPU; an error when there is none) or "
                     + "auto (the GPU when one is usable, else the CPU). On the GPU, run and serve keep weights, "
                     + "activations and the KV cache in device memory, and a worker its experts.")
-    String device = "cpu";
+    Device device = Device.cpu;
 
     Path resolveModelDir() {
         return model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
@@ -49,13 +55,13 @@ final class ModelOptions {
 
     /**
      * Whether the products run on the GPU, from {@code --device}; throws a user error for {@code cuda} without a
-     * usable GPU (the reason is the probe's) or an unknown value. Commands that load the model later (serve)
+     * usable GPU (the reason is the probe's); picocli has already refused an unknown value. Commands that load the model later (serve)
      * call this first so a bad flag fails at start-up.
      */
     boolean useGpu() {
         return switch (device) {
-            case "cpu" -> false;
-            case "cuda" -> {
+            case cpu -> false;
+            case cuda -> {
                 CudaProbe probe = CudaDevice.probe();
                 if (!probe.available()) {
                     throw new IllegalArgumentException("--device cuda: " + probe.describe());
@@ -63,8 +69,7 @@ final class ModelOptions {
                 yield true;
             }
             // The probe logs its answer once (device, or why there is none); auto then simply follows it.
-            case "auto" -> CudaDevice.probe().available();
-            default -> throw new IllegalArgumentException("--device must be cpu, cuda or auto, got " + device);
+            case auto -> CudaDevice.probe().available();
         };
     }
 
@@ -83,9 +88,8 @@ final class ModelOptions {
     Kernels newCpuKernels() {
         ComputePool pool = newPool();
         return switch (kernels) {
-            case "vector" -> new VectorKernels(pool);
-            case "scalar" -> new ScalarKernels(pool);
-            default -> throw new IllegalArgumentException("--kernels must be vector or scalar, got " + kernels);
+            case vector -> new VectorKernels(pool);
+            case scalar -> new ScalarKernels(pool);
         };
     }
 

@@ -25,9 +25,23 @@ final class PromptOptions {
     @Option(names = "--system", paramLabel = "TEXT", description = "System message for --chat.")
     String system;
 
+    /**
+     * The checks that need no model: exactly one prompt form, not empty. {@code run} calls it before loading the
+     * model, so a missing prompt is said at once instead of after the load.
+     */
+    void validate() {
+        requireExactlyOne();
+        if (prompt != null && prompt.isEmpty()) {
+            throw new IllegalArgumentException("--prompt is empty");
+        }
+        if (promptIds != null && promptIds.length == 0) {
+            throw new IllegalArgumentException("--prompt-ids is empty");
+        }
+    }
+
     /** The prompt's token ids; the message says what is wrong when they cannot be made. */
     int[] tokens(ModelTokenizer tokenizer) {
-        requireExactlyOne();
+        validate();
         if (promptIds != null) {
             return promptIds;
         }
@@ -35,9 +49,6 @@ final class PromptOptions {
             throw new IllegalArgumentException("the model directory has no tokenizer.json; use --prompt-ids");
         }
         if (prompt != null) {
-            if (prompt.isEmpty()) {
-                throw new IllegalArgumentException("--prompt is empty");
-            }
             return tokenizer.encode(prompt);
         }
         List<ChatMessage> messages = new ArrayList<>();
@@ -50,7 +61,7 @@ final class PromptOptions {
 
     /** Sets the prompt of a gRPC request: text, token ids, or a chat (the router tokenizes). */
     GenerateRequest.Builder applyTo(GenerateRequest.Builder request) {
-        requireExactlyOne();
+        validate();
         if (promptIds != null) {
             TokenIds.Builder ids = TokenIds.newBuilder();
             for (int id : promptIds) {
@@ -59,9 +70,6 @@ final class PromptOptions {
             return request.setTokenIds(ids);
         }
         if (prompt != null) {
-            if (prompt.isEmpty()) {
-                throw new IllegalArgumentException("--prompt is empty");
-            }
             return request.setText(prompt);
         }
         return request.setChat(Requests.chatPrompt(system, chat));

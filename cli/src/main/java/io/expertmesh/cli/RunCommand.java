@@ -38,6 +38,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SamplingParams params = sampling.params();
+        prompt.validate(); // before the load, which takes seconds
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         try (LoadedModel loaded = model.load(err)) {

@@ -40,6 +40,9 @@ final class ServeCommand implements Callable<Integer> {
     int port = 50051;
 
     @Mixin
+    ListenOptions listen = new ListenOptions();
+
+    @Mixin
     ServerTlsOptions tls = new ServerTlsOptions();
 
     @Mixin
@@ -258,7 +261,9 @@ final class ServeCommand implements Callable<Integer> {
                 Duration.ofSeconds(drainGraceSeconds), kv, expertClusterConfig());
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
-        RouterServer server = new RouterServer(config, serverSecurity(), telemetry)
+        ServerSecurity security = serverSecurity();
+        RouterServer server = new RouterServer(config, listen.serverBuilder("Router", port, security,
+                ListenOptions.ROUTER_MAX_INBOUND_BYTES), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
@@ -281,7 +286,9 @@ final class ServeCommand implements Callable<Integer> {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         server.awaitLoaded();
-        System.err.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        // stdout, as worker and cache-node: the one stream a script reads for "ready" (logs go to stderr)
+        System.out.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        System.out.flush();
         server.awaitTermination();
         return 0;
     }

@@ -24,4 +24,19 @@ final class UserErrorHandler implements IExecutionExceptionHandler {
         }
         throw e;
     }
+
+    /**
+     * Arguments picocli could not parse (an unknown option, a value that is not a number or not one of an enum's
+     * names): one line and exit 2 as well, with where to look, instead of the whole usage text.
+     */
+    static final class BadArguments implements CommandLine.IParameterExceptionHandler {
+        @Override
+        public int handleParseException(CommandLine.ParameterException e, String[] args) {
+            CommandLine cl = e.getCommandLine();
+            String command = cl.getCommandSpec().qualifiedName(" ");
+            cl.getErr().println(command + ": " + e.getMessage() + " (see " + command + " --help)");
+            cl.getErr().flush();
+            return USAGE_ERROR;
+        }
+    }
 }

@@ -4,6 +4,7 @@ import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.security.AllowedClients;
 import io.expertmesh.security.BearerToken;
 import io.expertmesh.security.BearerTokenCredentials;
+import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.TlsCredentials;
 import io.expertmesh.security.TlsFiles;
 import io.grpc.CallCredentials;
@@ -41,6 +42,9 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50061; 0 = any free port).")
     int port = 50061;
 
+    @Mixin
+    ListenOptions listen = new ListenOptions();
+
     @Option(names = "--experts", paramLabel = "SPEC",
             description = "Routed experts to hold in every MoE layer: all (default), none (a router assigns them), ids and ranges such as 0-7 "
                     + "or 0-3,9, or shard:I/N (every expert e with e % N == I).")
@@ -51,7 +55,8 @@ final class WorkerCommand implements Callable<Integer> {
     String registerWith;
 
     @Option(names = "--advertise", paramLabel = "HOST:PORT",
-            description = "Address the router reaches this worker at (default 127.0.0.1:<port>).")
+            description = "Address the router reaches this worker at (default --host:<port>, or 127.0.0.1:<port> "
+                    + "when --host is every interface).")
     String advertise;
 
     @Option(names = "--register-tls-ca", paramLabel = "FILE",
@@ -92,7 +97,9 @@ final class WorkerCommand implements Callable<Integer> {
         ExpertRunner.Factory runners = model.expertRunners();  // --device: a missing GPU fails before anything starts
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.WORKER);
-        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newCpuKernels(), security, telemetry)
+        ExpertWorkerServer server = new ExpertWorkerServer(config, model.newCpuKernels(),
+                listen.serverBuilder("Expert worker", port, security, ListenOptions.WORKER_MAX_INBOUND_BYTES),
+                telemetry, security.interceptors(MethodScopes.builder().build()))
                 .expertRunners(runners).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {
@@ -104,10 +111,12 @@ final class WorkerCommand implements Callable<Integer> {
             }
         }));
         server.awaitLoaded();
-        System.err.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
+        System.out.println("expertmesh worker serving experts " + experts + " of " + dir.getFileName()
                 + " on port " + server.port());
+        System.out.flush();
         if (registerWith != null) {
-            String self = advertise != null ? advertise : "127.0.0.1:" + server.port();
+            String self = advertise != null ? advertise
+                    : (listen.isWildcard() ? "127.0.0.1" : listen.host.strip()) + ":" + server.port();
             Thread.ofPlatform().name("expertmesh-register").daemon().start(() -> RouterRegistration.register(
                     registerWith, self, toRouter, registerToken));
         }

@@ -33,6 +33,7 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -48,7 +49,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code expertmesh cluster} as a real process tree on the reference fixture: a cache node, workers holding no
  * experts and a router that assigns them. Generates the same greedy tokens as {@code run}; SIGTERM stops every
- * child; a worker killed with SIGKILL takes the cluster down with a message naming it.
+ * child; a worker killed with SIGKILL is restarted and gets its experts back while requests keep succeeding, and
+ * with {@code --max-restarts 0} takes the cluster down with a message naming it.
  */
 class ClusterCommandProcessTest {
     private static final String MODEL = "../core/src/test/resources/fixtures/deepseek-v3-tiny/f32";
@@ -246,15 +248,50 @@ class ClusterCommandProcessTest {
         }
     }
 
+    private static List<Integer> generateTokens(int port) {
+        try (ExpertMeshClient client = ExpertMeshClient.connect("127.0.0.1:" + port)) {
+            return client.generate(referenceRequest()).tokens().stream().map(t -> t.getTokenId()).toList();
+        }
+    }
+
     @Test
-    void cluster_workerKilled_othersStoppedAndExitNamesIt() throws Exception {
-        Cluster c = start("--workers", "1", "--cache-nodes", "0");
+    void cluster_workerKilled_restartedOnItsPortAndGivenExpertsAgain_generateKeepsWorking() throws Exception {
+        Cluster c = start("--workers", "2", "--cache-nodes", "0");
+        List<Integer> reference = List.of(765, 164, 924, 360, 550, 932, 152, 385, 494);
+        assertEquals(reference, generateTokens(c.port()));
+        ProcessHandle worker1 = children(c.process()).stream()
+                .filter(k -> commandLine(k).contains("worker") && commandLine(k).contains("--port"))
+                .reduce((a, b) -> b).orElseThrow(); // started second: worker-1
+        List<String> args = commandLine(worker1);
+        String port = args.get(args.indexOf("--port") + 1);
+        String name = c.err().stream().anyMatch(l -> l.startsWith("[worker-1] ") && l.contains("port " + port))
+                ? "worker-1" : "worker-0";
+        int linesBefore = c.err().size();
+        worker1.destroyForcibly(); // SIGKILL
+        org.awaitility.Awaitility.await("the restart notice").atMost(Duration.ofSeconds(60)).until(() -> c.err()
+                .stream().anyMatch(l -> l.startsWith("expertmesh cluster: " + name + " exited unexpectedly (exit code "
+                        + "137); restarting it in 1000 ms")));
+        // While it is down or coming back, the router serves from the other worker.
+        assertEquals(reference, generateTokens(c.port()), "generate succeeds with a worker down");
+        org.awaitility.Awaitility.await("a new " + name + " on port " + port).atMost(Duration.ofSeconds(120))
+                .until(() -> children(c.process()).stream().anyMatch(k -> k.pid() != worker1.pid()
+                        && commandLine(k).contains(port)));
+        org.awaitility.Awaitility.await("the restarted " + name + " loads experts").atMost(Duration.ofSeconds(120))
+                .until(() -> c.err().stream().skip(linesBefore)
+                        .anyMatch(l -> l.startsWith("[" + name + "] ") && l.contains("Loaded layer")));
+        assertEquals(reference, generateTokens(c.port()), "generate succeeds with the worker back");
+        assertTrue(c.process().isAlive(), "the cluster carries on");
+    }
+
+    @Test
+    void cluster_workerKilledWithNoRestarts_othersStoppedAndExitNamesIt() throws Exception {
+        Cluster c = start("--workers", "1", "--cache-nodes", "0", "--max-restarts", "0");
         List<ProcessHandle> kids = children(c.process());
         assertEquals(2, kids.size(), "a worker and a router: " + kids);
         ProcessHandle worker = kids.stream().filter(k -> commandLine(k).contains("worker")).findFirst()
                 .orElseThrow(() -> new AssertionError("no worker among " + kids));
         worker.destroyForcibly(); // SIGKILL
-        assertTrue(c.process().waitFor(60, TimeUnit.SECONDS), "the cluster exits when a child dies");
+        assertTrue(c.process().waitFor(60, TimeUnit.SECONDS), "the cluster exits when a child dies, given no restarts");
         assertEquals(1, c.process().exitValue());
         for (ProcessHandle k : kids) {
             k.onExit().get(10, TimeUnit.SECONDS);

@@ -25,6 +25,14 @@ class ClusterCommandTest {
         assertEquals(50051, c.port);
         assertNull(c.redundantExperts);
         assertNull(c.model, "the built-in default model");
+        assertEquals("127.0.0.1", c.host, "no flag exposes the cluster's unauthenticated services to the network");
+        assertEquals(5, c.maxRestarts);
+        assertEquals(120, c.restartWindowSeconds);
+    }
+
+    @Test
+    void cluster_negativeMaxRestarts_usageError() {
+        assertTrue(runExpectingUsageError("cluster", "--max-restarts", "-1").contains("--max-restarts"));
     }
 
     private static String runExpectingUsageError(String... args) {

@@ -67,6 +67,15 @@ class DeviceOptionTest {
         Run r = RunCommandTest.run("run", "--model", RunCommandTest.FIXTURE.toString(), "--prompt-ids",
                 referenceIds(), "--device", "tpu");
         assertEquals(2, r.exit(), r.err());
-        assertEquals("expertmesh run: --device must be cpu, cuda or auto, got tpu", r.err().strip());
+        assertEquals("expertmesh run: Invalid value for option '--device': expected one of [cpu, cuda, auto] "
+                + "(case-insensitive) but was 'tpu' (see expertmesh run --help)", r.err().strip());
+    }
+
+    @Test
+    void deviceAndKernels_parsedAsEnums_anyCase() {
+        RunCommand run = (RunCommand) Main.commandLine(picocli.CommandLine.defaultFactory(), java.util.Map.of())
+                .parseArgs("run", "--device", "CUDA", "--kernels", "Scalar").subcommand().commandSpec().userObject();
+        assertEquals(ModelOptions.Device.cuda, run.model.device);
+        assertEquals(ModelOptions.KernelSet.scalar, run.model.kernels);
     }
 }

@@ -167,8 +167,43 @@ class GenerateCommandTest {
         service.tokenDelay(Duration.ofMillis(300));
         Run r = run("generate", "--target", "fake:1", "--prompt", "hi", "--deadline-ms", "100");
         assertEquals(3, r.exit());
-        assertTrue(r.err().startsWith("expertmesh generate: DEADLINE_EXCEEDED"), r.err());
+        assertEquals("expertmesh generate: no complete response within 100 ms (--deadline-ms; router fake:1)"
+                + System.lineSeparator(), r.err());
         assertTrue(service.awaitCancelled(Duration.ofSeconds(5)));
+    }
+
+    @Test
+    void generate_firstContactSlowerThanDeadlineMs_deadlineCoversOnlyTheGeneration() {
+        // connecting and the first call (here: a slow GetModelInfo) come before the deadline starts
+        service.unaryDelay(Duration.ofMillis(600));
+        Run r = run("generate", "--target", "fake:1", "--prompt-ids", "1,2", "--max-tokens", "2",
+                "--deadline-ms", "300");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(" t765 t164" + System.lineSeparator(), r.out());
+    }
+
+    @Test
+    void generate_descriptionRepeatsItsFieldViolation_saidOnce() throws Exception {
+        // as the real router answers: the description is the violation's text
+        String why = "token_ids.ids[1]: token id 5000 is outside the vocabulary [0, 1024)";
+        service = new FakeInferenceService() {
+            @Override
+            public void generate(GenerateRequest request,
+                                 io.grpc.stub.StreamObserver<io.expertmesh.proto.inference.v1.GenerateResponse> o) {
+                o.onError(io.grpc.protobuf.StatusProto.toStatusRuntimeException(com.google.rpc.Status.newBuilder()
+                        .setCode(com.google.rpc.Code.INVALID_ARGUMENT_VALUE).setMessage(why)
+                        .addDetails(com.google.protobuf.Any.pack(com.google.rpc.BadRequest.newBuilder()
+                                .addFieldViolations(com.google.rpc.BadRequest.FieldViolation.newBuilder()
+                                        .setField("token_ids.ids[1]")
+                                        .setDescription("token id 5000 is outside the vocabulary [0, 1024)"))
+                                .build())).build()));
+            }
+        };
+        router.close();
+        router = FakeRouter.inProcess(service);
+        Run r = run("generate", "--target", "fake:1", "--prompt-ids", "1,5000");
+        assertEquals(2, r.exit());
+        assertEquals("expertmesh generate: INVALID_ARGUMENT: " + why + System.lineSeparator(), r.err());
     }
 
     @Test
@@ -211,6 +246,7 @@ class GenerateCommandTest {
         Run r = run(Main.commandLine(), "generate", "--target", "localhost:" + port, "--prompt", "hi",
                 "--deadline-ms", "10000");
         assertEquals(3, r.exit());
-        assertTrue(r.err().startsWith("expertmesh generate: UNAVAILABLE"), r.err());
+        assertEquals("expertmesh generate: router localhost:" + port + " is not reachable (connection refused: "
+                + "nothing listens there)" + System.lineSeparator(), r.err());
     }
 }

@@ -79,6 +79,14 @@ class RunCommandTest {
     }
 
     @Test
+    void run_noPrompt_usageErrorBeforeTheModelIsLoaded() {
+        // a directory that does not exist: had the model been loaded first, that would be the error
+        Run r = run("run", "--model", "/nonexistent/model");
+        assertEquals(2, r.exit());
+        assertEquals("expertmesh run: give exactly one of --prompt, --prompt-ids, --chat", r.err().strip());
+    }
+
+    @Test
     void run_textPromptWithoutTokenizer_explainsToUsePromptIds() {
         Run r = run("run", "--model", FIXTURE.toString(), "--prompt", "hello");
         assertEquals(2, r.exit());

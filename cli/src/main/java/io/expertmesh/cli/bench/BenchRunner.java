@@ -114,11 +114,60 @@ public final class BenchRunner {
         }
     }
 
+    /**
+     * The runner's time: when a request is due, when it started, when its tokens came. The system's by default;
+     * tests pass a virtual one to check the schedule the runner keeps without measuring wall time.
+     */
+    interface Ticker {
+        Ticker SYSTEM = new Ticker() {
+            @Override
+            public long nanoTime() {
+                return System.nanoTime();
+            }
+
+            @Override
+            public void parkUntil(long deadline) throws InterruptedException {
+                for (long left = deadline - System.nanoTime(); left > 0; left = deadline - System.nanoTime()) {
+                    LockSupport.parkNanos(left);
+                    if (Thread.interrupted()) {
+                        throw new InterruptedException();
+                    }
+                }
+            }
+        };
+
+        long nanoTime();
+
+        /** Returns at {@code deadline} (a {@link #nanoTime()} value) or later. */
+        void parkUntil(long deadline) throws InterruptedException;
+    }
+
     private final ExpertMeshClient client;
+    private final Ticker ticker;
     private final Counters counters = new Counters();
 
     public BenchRunner(ExpertMeshClient client) {
+        this(client, Ticker.SYSTEM);
+    }
+
+    BenchRunner(ExpertMeshClient client, Ticker ticker) {
         this.client = Objects.requireNonNull(client, "client");
+        this.ticker = Objects.requireNonNull(ticker, "ticker");
+    }
+
+    /**
+     * When each of {@code n} open-loop requests is due, in ns after the start: the running sums of the arrival
+     * process's gaps drawn from {@code seed}. What {@link #run} keeps to (a late request goes out at once).
+     */
+    static long[] arrivalSchedule(ArrivalProcess arrivals, long seed, int n) {
+        SplittableRandom random = new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L);
+        long[] due = new long[n];
+        long t = 0;
+        for (int i = 0; i < n; i++) {
+            t += arrivals.nextGapNanos(random);
+            due[i] = t;
+        }
+        return due;
     }
 
     /** Live counters of the phase in progress. */
@@ -149,28 +198,27 @@ public final class BenchRunner {
         Semaphore slots = maxConcurrency > 0 ? new Semaphore(maxConcurrency) : null;
         ConcurrentLinkedQueue<RequestRecord> records = new ConcurrentLinkedQueue<>();
         Set<Call> running = ConcurrentHashMap.newKeySet();
-        SplittableRandom random = new SplittableRandom(plan.seed() ^ 0x9E3779B97F4A7C15L);
+        long[] schedule = arrivals == null ? null : arrivalSchedule(arrivals, plan.seed(), items.size());
         Object doneSignal = new Object();
 
-        long start = System.nanoTime();
+        long start = ticker.nanoTime();
         counters.startNanos = start;
         long sendUntil = start + plan.duration().toNanos();
-        long due = start;
         int sent = 0;
         for (int i = 0; i < items.size(); i++) {
-            if (arrivals != null) {
-                due += arrivals.nextGapNanos(random);
+            if (schedule != null) {
+                long due = start + schedule[i];
                 if (due - sendUntil >= 0) {
                     break;
                 }
-                parkUntil(due);
+                ticker.parkUntil(due);
             }
             if (slots != null) {
-                long left = sendUntil - System.nanoTime();
+                long left = sendUntil - ticker.nanoTime();
                 if (left <= 0 || !slots.tryAcquire(left, TimeUnit.NANOSECONDS)) {
                     break;
                 }
-            } else if (System.nanoTime() - sendUntil >= 0) {
+            } else if (ticker.nanoTime() - sendUntil >= 0) {
                 break;
             }
             Call call = new Call(items.get(i), slots, records, running, doneSignal);
@@ -179,10 +227,10 @@ public final class BenchRunner {
             sent++;
             counters.sent.incrementAndGet();
         }
-        long drainUntil = Math.max(System.nanoTime(), sendUntil) + plan.drainTimeout().toNanos();
+        long drainUntil = Math.max(ticker.nanoTime(), sendUntil) + plan.drainTimeout().toNanos();
         synchronized (doneSignal) {
             while (counters.done.get() < sent) {
-                long left = drainUntil - System.nanoTime();
+                long left = drainUntil - ticker.nanoTime();
                 if (left <= 0) {
                     break;
                 }
@@ -201,7 +249,7 @@ public final class BenchRunner {
             }
         }
         List<RequestRecord> out = new ArrayList<>(records);
-        long end = out.stream().mapToLong(RequestRecord::endNanos).max().orElse(System.nanoTime());
+        long end = out.stream().mapToLong(RequestRecord::endNanos).max().orElse(ticker.nanoTime());
         if (sent < items.size()) {
             log.warn("--duration {} reached: {} of {} requests were not sent", plan.duration(), items.size() - sent,
                     items.size());
@@ -216,15 +264,6 @@ public final class BenchRunner {
         }
         return GenerateRequest.newBuilder().setRequestId(id).setTokenIds(ids).setMaxTokens(item.maxTokens())
                 .setIgnoreEos(ignoreEos).build();
-    }
-
-    private static void parkUntil(long deadline) throws InterruptedException {
-        for (long left = deadline - System.nanoTime(); left > 0; left = deadline - System.nanoTime()) {
-            LockSupport.parkNanos(left);
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
-            }
-        }
     }
 
     /** One request in flight: collects its timeline from the listener callbacks. */
@@ -250,7 +289,7 @@ public final class BenchRunner {
 
         void start(ExpertMeshClient client, GenerateRequest request) {
             synchronized (this) {
-                startNanos = System.nanoTime();
+                startNanos = ticker.nanoTime();
             }
             try {
                 handle = client.generate(request, this);
@@ -268,19 +307,19 @@ public final class BenchRunner {
 
         @Override
         public synchronized void onTokens(List<GeneratedToken> tokens) {
-            chunks.add(new long[] {System.nanoTime(), tokens.size()});
+            chunks.add(new long[] {ticker.nanoTime(), tokens.size()});
             counters.outputTokens.addAndGet(tokens.size());
         }
 
         @Override
         public void onFinished(Finished finished) {
-            long now = System.nanoTime();
+            long now = ticker.nanoTime();
             end(now, finished.getUsage().getPromptTokens(), finished.getUsage().getCachedPromptTokens(), null);
         }
 
         @Override
         public void onError(ExpertMeshException error) {
-            long now = System.nanoTime();
+            long now = ticker.nanoTime();
             Status.Code code = error.getStatus().getCode();
             end(now, item.promptIds().length, 0, code == Status.Code.OK ? Status.Code.UNKNOWN : code);
         }

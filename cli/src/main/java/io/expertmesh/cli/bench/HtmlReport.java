@@ -58,8 +58,7 @@ public final class HtmlReport {
             double[] ttft = values(run, r -> r.ttftNanos() / 1e6);
             double[] tpot = values(run, r -> r.tpotNanos() / 1e6);
             double[] e2e = values(run, r -> r.e2eNanos() / 1e6);
-            double[] itl = run.records().stream().flatMapToLong(r -> Arrays.stream(r.itlNanos()))
-                    .mapToDouble(n -> n / 1e6).toArray();
+            double[] itl = itlMillis(run);
             for (Object[] m : new Object[][] {{"TTFT", ttft}, {"TPOT", tpot}, {"ITL", itl}, {"E2E", e2e}}) {
                 sb.append(histogram(m[0] + " histogram (ms)", (double[]) m[1]));
                 sb.append(cdf(m[0] + " CDF (ms)", (double[]) m[1]));
@@ -75,6 +74,41 @@ public final class HtmlReport {
                 .toArray();
     }
 
+    /** Every token's inter-token latency of the run in ms, sorted, like the other metrics' values. */
+    static double[] itlMillis(BenchSummary run) {
+        return run.records().stream().flatMapToLong(r -> Arrays.stream(r.itlNanos())).mapToDouble(n -> n / 1e6)
+                .filter(Double::isFinite).filter(v -> v >= 0).sorted().toArray();
+    }
+
+    /**
+     * The empirical CDF's steps as (value, fraction) pairs, from (min, 0) to (max, 1): at each value of the
+     * sorted data the fraction rises by 1/n. Sorts a copy: the drawing must not depend on the caller's order.
+     */
+    static double[][] cdfSteps(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        double[][] steps = new double[2 * sorted.length][];
+        for (int i = 0; i < sorted.length; i++) {
+            steps[2 * i] = new double[] {sorted[i], i / (double) sorted.length};
+            steps[2 * i + 1] = new double[] {sorted[i], (i + 1) / (double) sorted.length};
+        }
+        return steps;
+    }
+
+    /**
+     * The count axis of a histogram whose tallest bar is {@code top}: whole-number ticks from 0, at most five, the
+     * last at or above {@code top} (counts are integers; a tick at 0.75 is a count nobody can have).
+     */
+    static int[] countTicks(int top) {
+        int step = Math.max(1, (int) Math.ceil(Math.max(1, top) / 4.0));
+        int n = (int) Math.ceil(Math.max(1, top) / (double) step);
+        int[] ticks = new int[n + 1];
+        for (int i = 0; i <= n; i++) {
+            ticks[i] = i * step;
+        }
+        return ticks;
+    }
+
     /** Bars of counts over {@link #BINS} equal bins from 0 to the largest value. */
     static String histogram(String title, double[] values) {
         StringBuilder sb = open(title);
@@ -87,8 +121,10 @@ public final class HtmlReport {
         for (double v : values) {
             counts[Math.min(BINS - 1, (int) (v / max * BINS))]++;
         }
-        int top = Arrays.stream(counts).max().orElse(1);
-        axes(sb, 0, max, 0, top, "count");
+        int[] ticks = countTicks(Arrays.stream(counts).max().orElse(1));
+        int top = ticks[ticks.length - 1];
+        xAxis(sb, 0, max);
+        yAxis(sb, Arrays.stream(ticks).asDoubleStream().toArray(), "count");
         double bw = (W - PAD_L - PAD_R) / (double) BINS;
         for (int i = 0; i < BINS; i++) {
             double h = counts[i] / (double) top * (H - PAD_T - PAD_B);
@@ -99,20 +135,20 @@ public final class HtmlReport {
         return close(sb);
     }
 
-    /** The empirical CDF of {@code sorted} values. */
-    static String cdf(String title, double[] sorted) {
+    /** The empirical CDF of {@code values} (any order). */
+    static String cdf(String title, double[] values) {
         StringBuilder sb = open(title);
-        if (sorted.length == 0) {
+        if (values.length == 0) {
             return close(sb.append(text(W / 2, H / 2, "no data", "middle")));
         }
-        double max = sorted[sorted.length - 1] <= 0 ? 1 : sorted[sorted.length - 1];
+        double[][] steps = cdfSteps(values);
+        double largest = steps[steps.length - 1][0];
+        double max = largest <= 0 ? 1 : largest;
         axes(sb, 0, max, 0, 1, "fraction");
         StringBuilder pts = new StringBuilder();
         pts.append(String.format(Locale.ROOT, "%.1f,%.1f ", x(0, 0, max), y(0, 0, 1)));
-        for (int i = 0; i < sorted.length; i++) {
-            double px = x(sorted[i], 0, max);
-            pts.append(String.format(Locale.ROOT, "%.1f,%.1f %.1f,%.1f ", px, y(i / (double) sorted.length, 0, 1),
-                    px, y((i + 1) / (double) sorted.length, 0, 1)));
+        for (double[] step : steps) {
+            pts.append(String.format(Locale.ROOT, "%.1f,%.1f ", x(step[0], 0, max), y(step[1], 0, 1)));
         }
         sb.append("<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\" points=\"").append(pts)
                 .append("\"/>");
@@ -172,15 +208,31 @@ public final class HtmlReport {
     }
 
     private static void axes(StringBuilder sb, double x0, double x1, double y0, double y1, String yName) {
+        xAxis(sb, x0, x1);
+        double[] yTicks = new double[5];
+        for (int i = 0; i <= 4; i++) {
+            yTicks[i] = y0 + (y1 - y0) * i / 4;
+        }
+        yAxis(sb, yTicks, yName);
+    }
+
+    private static void xAxis(StringBuilder sb, double x0, double x1) {
         sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>",
                 PAD_L, H - PAD_B, W - PAD_R, H - PAD_B));
-        sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>",
-                PAD_L, PAD_T, PAD_L, H - PAD_B));
         for (int i = 0; i <= 4; i++) {
             double xv = x0 + (x1 - x0) * i / 4;
-            double yv = y0 + (y1 - y0) * i / 4;
             sb.append(text(x(xv, x0, x1), H - PAD_B + 14, num(xv), "middle"));
-            sb.append(text(PAD_L - 4, y(yv, y0, y1) + 4, num(yv), "end"));
+        }
+    }
+
+    /** The y axis from {@code ticks[0]} to the last tick, labelled at each tick. */
+    private static void yAxis(StringBuilder sb, double[] ticks, String yName) {
+        sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>",
+                PAD_L, PAD_T, PAD_L, H - PAD_B));
+        double y0 = ticks[0];
+        double y1 = ticks[ticks.length - 1];
+        for (double t : ticks) {
+            sb.append(text(PAD_L - 4, y(t, y0, y1) + 4, num(t), "end"));
         }
         sb.append(text(4, PAD_T - 6, yName, "start"));
     }

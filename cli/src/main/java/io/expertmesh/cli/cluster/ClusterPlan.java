@@ -11,7 +11,7 @@ import java.util.stream.Collectors;
  * Pure: no processes, no sockets.
  *
  * @param model            the model directory every process loads
- * @param host             the address the processes reach each other on
+ * @param host             the address every process listens on and the others reach it at
  * @param routerPort       the router's gRPC port
  * @param workerPorts      one gRPC port per worker
  * @param cachePorts       one Hazelcast port per cache node; empty: the router's embedded member
@@ -54,7 +54,7 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
     }
 
     public List<String> workerArgs(int i) {
-        List<String> args = new ArrayList<>(List.of("worker", "--model", model.toString(),
+        List<String> args = new ArrayList<>(List.of("worker", "--model", model.toString(), "--host", host,
                 "--port", String.valueOf(workerPorts.get(i)), "--experts", "none", "--threads",
                 String.valueOf(threads)));
         if (tls != null) {
@@ -71,7 +71,7 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
     }
 
     public List<String> routerArgs() {
-        List<String> args = new ArrayList<>(List.of("serve", "--model", model.toString(),
+        List<String> args = new ArrayList<>(List.of("serve", "--model", model.toString(), "--host", host,
                 "--port", String.valueOf(routerPort), "--workers", join(workerPorts),
                 "--threads", String.valueOf(threads), "--drain-grace-seconds", String.valueOf(drainGraceSeconds)));
         if (redundantExperts != null) {

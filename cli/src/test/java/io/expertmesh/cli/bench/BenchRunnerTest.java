@@ -11,6 +11,7 @@ import io.expertmesh.client.fake.FakeRouter;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -59,9 +60,10 @@ class BenchRunnerTest {
             assertEquals(8, s.completed());
             assertEquals(8, s.goodRequests());
             assertEquals(0, s.itl().p50(), "4 of 7 ITLs are 0");
-            assertTrue(s.itl().p90() >= D_MS * 0.9 && s.itl().p90() < D_MS * 4, "p90 ITL " + s.itl().p90());
-            assertTrue(s.ttft().p50() >= D_MS * 0.9 && s.ttft().p50() < D_MS * 4, "TTFT " + s.ttft().p50());
-            assertTrue(s.e2e().p50() >= 4 * D_MS * 0.9 && s.e2e().p50() < 4 * D_MS * 4, "E2E " + s.e2e().p50());
+            // lower bounds only: the fake's sleeps guarantee them; a loaded machine may stretch anything
+            assertTrue(s.itl().p90() >= D_MS * 0.9, "p90 ITL " + s.itl().p90());
+            assertTrue(s.ttft().p50() >= D_MS * 0.9, "TTFT " + s.ttft().p50());
+            assertTrue(s.e2e().p50() >= 4 * D_MS * 0.9, "E2E " + s.e2e().p50());
             assertTrue(s.tpot().mean() >= 3 * D_MS / 7.0 * 0.9, "TPOT " + s.tpot().mean());
             assertEquals(64, s.outputTokens());
             // 2 rounds of 4 concurrent requests of about 4d each
@@ -82,19 +84,59 @@ class BenchRunnerTest {
         }
     }
 
+    /** Virtual time for the runner: parking moves it to the deadline at once; nothing else moves it. */
+    private static final class VirtualTicker implements BenchRunner.Ticker {
+        private final AtomicLong now = new AtomicLong(1_000_000_000L);
+
+        @Override
+        public long nanoTime() {
+            return now.get();
+        }
+
+        @Override
+        public void parkUntil(long deadline) {
+            now.accumulateAndGet(deadline, Math::max);
+        }
+    }
+
     @Test
-    void run_openLoopRate_spreadsArrivalsOverTheExpectedTime() throws Exception {
+    void run_openLoopRate_sendsEachRequestWhenTheArrivalProcessSaysItIsDue() throws Exception {
         try (FakeRouter router = FakeRouter.inProcess(new FakeInferenceService());
              ExpertMeshClient client = router.client(ClientConfig.defaults())) {
-            // 20 requests at 100/s, regular (burstiness 50): about 0.2 s
-            BenchRunner.Result result = new BenchRunner(client).run(new BenchRunner.Plan(List.of(), items(20, 2),
-                    new ArrivalProcess(100, 50), 0, Duration.ofSeconds(30), Duration.ofSeconds(30), true, 3));
+            VirtualTicker ticker = new VirtualTicker();
+            long t0 = ticker.nanoTime();
+            ArrivalProcess arrivals = new ArrivalProcess(100, 50);
+            BenchRunner.Result result = new BenchRunner(client, ticker).run(new BenchRunner.Plan(List.of(),
+                    items(20, 2), arrivals, 0, Duration.ofSeconds(30), Duration.ofSeconds(30), true, 3));
             assertEquals(20, result.records().size());
-            long first = result.records().stream().mapToLong(RequestRecord::startNanos).min().orElseThrow();
-            long last = result.records().stream().mapToLong(RequestRecord::startNanos).max().orElseThrow();
-            double spread = (last - first) / 1e9;
-            assertTrue(spread > 0.12 && spread < 1.0, "spread " + spread);
+            long[] starts = result.records().stream().mapToLong(r -> r.startNanos() - t0).sorted().toArray();
+            assertArrayEquals(BenchRunner.arrivalSchedule(arrivals, 3, 20), starts);
         }
+    }
+
+    @Test
+    void run_openLoopPastDuration_sendsOnlyTheRequestsDueBeforeIt() throws Exception {
+        try (FakeRouter router = FakeRouter.inProcess(new FakeInferenceService());
+             ExpertMeshClient client = router.client(ClientConfig.defaults())) {
+            ArrivalProcess arrivals = new ArrivalProcess(100, 50);
+            long[] due = BenchRunner.arrivalSchedule(arrivals, 3, 50);
+            Duration duration = Duration.ofNanos(due[9] + 1); // the 10th request is due just inside it
+            BenchRunner.Result result = new BenchRunner(client, new VirtualTicker()).run(new BenchRunner.Plan(
+                    List.of(), items(50, 2), arrivals, 0, duration, Duration.ofSeconds(30), true, 3));
+            assertEquals(10, result.records().size());
+            assertEquals(40, result.notSent());
+        }
+    }
+
+    @Test
+    void arrivalSchedule_regularRate100_increasingWithMeanGapOfTenMs() {
+        long[] due = BenchRunner.arrivalSchedule(new ArrivalProcess(100, 50), 3, 2000);
+        for (int i = 1; i < due.length; i++) {
+            assertTrue(due[i] > due[i - 1], "request " + i + " is due after the one before");
+        }
+        double meanGapMs = due[due.length - 1] / 1e6 / due.length;
+        assertEquals(10.0, meanGapMs, 0.3, "1/rate");
+        assertArrayEquals(due, BenchRunner.arrivalSchedule(new ArrivalProcess(100, 50), 3, 2000), "seeded");
     }
 
     @Test
@@ -102,14 +144,11 @@ class BenchRunnerTest {
         FakeInferenceService service = new FakeInferenceService().tokenDelay(Duration.ofMillis(200));
         try (FakeRouter router = FakeRouter.inProcess(service);
              ExpertMeshClient client = router.client(ClientConfig.defaults())) {
-            long t0 = System.nanoTime();
             BenchRunner.Result result = new BenchRunner(client).run(new BenchRunner.Plan(List.of(), items(50, 8),
                     null, 2, Duration.ofMillis(300), Duration.ofMillis(100), true, 0));
-            double took = (System.nanoTime() - t0) / 1e9;
             assertTrue(result.notSent() > 40, "not sent " + result.notSent());
             assertTrue(result.records().stream().anyMatch(r -> r.error() == Status.Code.CANCELLED),
                     "cancelled at the drain timeout");
-            assertTrue(took < 10, "took " + took);
         }
     }
 }

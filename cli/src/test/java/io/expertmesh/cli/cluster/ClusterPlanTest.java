@@ -49,8 +49,16 @@ class ClusterPlanTest {
     @Test
     void workerArgs_holdNoExperts_onTheirOwnPort() {
         ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001, 40002), List.of(), null, 1, 30);
-        assertEquals(List.of("worker", "--model", "/models/v3", "--port", "40002", "--experts", "none", "--threads",
-                "1"), p.workerArgs(1));
+        assertEquals(List.of("worker", "--model", "/models/v3", "--host", "127.0.0.1", "--port", "40002",
+                "--experts", "none", "--threads", "1"), p.workerArgs(1));
+    }
+
+    @Test
+    void routerAndWorkerArgs_listenOnThePlanHostOnly() {
+        ClusterPlan p = new ClusterPlan(MODEL, "10.1.2.3", 50051, List.of(40001), List.of(45001), null, 1, 30);
+        assertEquals("10.1.2.3", after(p.routerArgs(), "--host"));
+        assertEquals("10.1.2.3", after(p.workerArgs(0), "--host"));
+        assertEquals("10.1.2.3", after(p.cacheNodeArgs(0), "--host"));
     }
 
     @Test

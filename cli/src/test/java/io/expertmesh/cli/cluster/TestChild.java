@@ -9,6 +9,8 @@ package io.expertmesh.cli.cluster;
  *       {@code bye} and exits</li>
  *   <li>{@code stuck}: prints {@code up}; on SIGTERM prints {@code term} and never finishes exiting</li>
  *   <li>{@code supervised}: {@link SupervisedChild#installIfSupervised}, prints {@code up}, sleeps</li>
+ *   <li>{@code crash-once FILE}: the first run (FILE absent) creates FILE, prints {@code up} and exits 3; later runs
+ *       print {@code up again} and serve as {@code serve 0}</li>
  * </ul>
  */
 public final class TestChild {
@@ -53,6 +55,22 @@ public final class TestChild {
             case "supervised" -> {
                 SupervisedChild.installIfSupervised(System.getenv());
                 System.out.println("up");
+                System.out.flush();
+                Thread.sleep(Long.MAX_VALUE);
+            }
+            case "crash-once" -> {
+                java.nio.file.Path marker = java.nio.file.Path.of(args[1]);
+                if (!java.nio.file.Files.exists(marker)) {
+                    java.nio.file.Files.createFile(marker);
+                    System.out.println("up");
+                    System.out.flush();
+                    System.exit(3);
+                }
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    System.out.println("term");
+                    System.out.flush();
+                }));
+                System.out.println("up again");
                 System.out.flush();
                 Thread.sleep(Long.MAX_VALUE);
             }

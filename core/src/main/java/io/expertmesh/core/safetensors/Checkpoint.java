@@ -30,9 +30,11 @@ import org.slf4j.LoggerFactory;
  * The weights of one model directory, as the model code sees them: tensors by Hugging Face name, handed out as
  * {@link Matrix} (what kernels read) or small {@code float[]} vectors.
  *
- * <p>Accepts {@code model.safetensors}, the sharded form ({@code model-0000x-of-0000y.safetensors} with
- * {@code model.safetensors.index.json}, whose {@code weight_map} is authoritative), or, without an index, any set of
- * {@code *.safetensors} files in the directory. Every file is memory-mapped into one shared {@link Arena} owned here,
+ * <p>Reads the files Hugging Face's loader reads: those listed by {@code model.safetensors.index.json}'s
+ * {@code weight_map} (the sharded form, {@code model-0000x-of-0000y.safetensors}), else {@code model.safetensors}.
+ * Other {@code *.safetensors} files in the directory are not read: a release may ship the same weights again in
+ * another layout beside the shards (Mistral's {@code consolidated.safetensors}), whose tensors would be duplicates
+ * or foreign names. Every file is memory-mapped into one shared {@link Arena} owned here,
  * so {@link #close()} unmaps everything and frees every conversion at once; matrices must not be used afterwards.
  *
  * <p>Kernels read only F32 and BF16, so:
@@ -98,19 +100,13 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
                 fileOf = openIndexed(modelDir, index, arena, files);
                 whereToLook = "any shard listed by " + index;
             } else {
-                files = openAll(modelDir, arena);
+                SafetensorsFile single = SafetensorsFile.open(singleFile(modelDir), arena);
+                files = List.of(single);
                 fileOf = new TreeMap<>();
-                for (SafetensorsFile f : files) {
-                    for (String name : f.names()) {
-                        SafetensorsFile before = fileOf.putIfAbsent(name, f);
-                        if (before != null) {
-                            throw new ModelLoadException("tensor " + name + " is in both " + before.path() + " and "
-                                    + f.path() + " and there is no " + INDEX_FILE + " to choose");
-                        }
-                    }
+                for (String name : single.names()) {
+                    fileOf.put(name, single);
                 }
-                whereToLook = files.size() == 1 ? files.getFirst().path().toString()
-                        : "any of the " + files.size() + " .safetensors files in " + modelDir;
+                whereToLook = single.path().toString();
             }
             int[] block = blockSize(modelDir.resolve("config.json"));
             long bytes = files.stream().mapToLong(SafetensorsFile::byteSize).sum();
@@ -160,23 +156,21 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         return fileOf;
     }
 
-    private static List<SafetensorsFile> openAll(Path dir, Arena arena) {
-        List<Path> paths = new ArrayList<>();
+    /** {@code model.safetensors}; its absence names the index too, and any other files that were left unread. */
+    private static Path singleFile(Path dir) {
+        Path single = dir.resolve(SINGLE_FILE);
+        if (Files.isRegularFile(single)) {
+            return single;
+        }
+        List<String> others = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.safetensors")) {
-            ds.forEach(paths::add);
+            ds.forEach(p -> others.add(p.getFileName().toString()));
         } catch (IOException e) {
             throw new ModelLoadException("cannot list model directory " + dir + ": " + e, e);
         }
-        if (paths.isEmpty()) {
-            throw new ModelLoadException("no " + SINGLE_FILE + ", " + INDEX_FILE + " or other .safetensors file in "
-                    + dir);
-        }
-        Collections.sort(paths);
-        List<SafetensorsFile> files = new ArrayList<>();
-        for (Path p : paths) {
-            files.add(SafetensorsFile.open(p, arena));
-        }
-        return files;
+        Collections.sort(others);
+        throw new ModelLoadException("no " + SINGLE_FILE + " or " + INDEX_FILE + " in " + dir + (others.isEmpty() ? ""
+                : " (not read: " + String.join(", ", others) + "; a sharded checkpoint needs its index)"));
     }
 
     /** {@code quantization_config.weight_block_size} from config.json, or 128×128. */

@@ -79,24 +79,39 @@ class CheckpointTest {
     }
 
     @Test
-    void open_severalFilesWithoutIndex_readsAll() {
-        new SafetensorsWriter().addF32("a", new float[] {1}, 1).write(tmp.resolve("one.safetensors"));
-        new SafetensorsWriter().addF32("b", new float[] {2}, 1).write(tmp.resolve("two.safetensors"));
+    void open_strayFileBesideModelSafetensors_readsOnlyModelSafetensors() {
+        new SafetensorsWriter().addF32("a", new float[] {1}, 1).write(tmp.resolve(Checkpoint.SINGLE_FILE));
+        // the same weights in another layout, as Mistral ships consolidated.safetensors: a duplicate and a foreign name
+        new SafetensorsWriter().addF32("a", new float[] {9}, 1).addF32("tok_embeddings.weight", new float[] {9}, 1)
+                .write(tmp.resolve("consolidated.safetensors"));
         try (Checkpoint cp = Checkpoint.open(tmp)) {
-            assertArrayEquals(new float[] {2}, cp.vector("b", 1));
-            ModelLoadException e = assertThrows(ModelLoadException.class, () -> cp.vector("c", 1));
-            assertTrue(e.getMessage().contains("tensor c not found in any of the 2 .safetensors files in " + tmp),
-                    e.getMessage());
+            assertEquals(java.util.Set.of("a"), cp.names());
+            assertArrayEquals(new float[] {1}, cp.vector("a", 1));
+            assertEquals(tmp.resolve(Checkpoint.SINGLE_FILE), cp.info("a").file());
         }
     }
 
     @Test
-    void open_sameTensorInTwoFilesWithoutIndex_throwsNamingBoth() {
-        new SafetensorsWriter().addF32("a", new float[] {1}, 1).write(tmp.resolve("one.safetensors"));
-        new SafetensorsWriter().addF32("a", new float[] {2}, 1).write(tmp.resolve("two.safetensors"));
+    void open_strayFileBesideIndexedShards_readsOnlyTheIndexedShards() {
+        SafetensorsWriter w = new SafetensorsWriter();
+        for (int i = 0; i < 4; i++) {
+            w.addF32("t" + i, new float[] {i}, 1);
+        }
+        w.writeSharded(tmp, 2);
+        new SafetensorsWriter().addF32("t0", new float[] {9}, 1).addF32("output.weight", new float[] {9}, 1)
+                .write(tmp.resolve("consolidated.safetensors"));
+        try (Checkpoint cp = Checkpoint.open(tmp)) {
+            assertEquals(java.util.Set.of("t0", "t1", "t2", "t3"), cp.names());
+            assertArrayEquals(new float[] {0}, cp.vector("t0", 1));
+        }
+    }
+
+    @Test
+    void open_onlyOtherSafetensorsFiles_throwsNamingTheExpectedFilesAndTheUnreadOnes() {
+        new SafetensorsWriter().addF32("a", new float[] {1}, 1).write(tmp.resolve("consolidated.safetensors"));
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> Checkpoint.open(tmp));
-        assertTrue(e.getMessage().contains("one.safetensors") && e.getMessage().contains("two.safetensors"),
-                e.getMessage());
+        assertEquals("no " + Checkpoint.SINGLE_FILE + " or " + Checkpoint.INDEX_FILE + " in " + tmp
+                + " (not read: consolidated.safetensors; a sharded checkpoint needs its index)", e.getMessage());
     }
 
     @Test
