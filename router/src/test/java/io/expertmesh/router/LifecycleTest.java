@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,6 +19,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -41,12 +43,6 @@ class LifecycleTest {
 
     static ServerStatus status(TestRouter r) {
         return r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
-    }
-
-    static void awaitIdle(TestRouter r) throws InterruptedException {
-        for (int i = 0; i < 500 && (status(r).getRunning() > 0 || status(r).getWaiting() > 0); i++) {
-            Thread.sleep(10);
-        }
     }
 
     @Test
@@ -95,16 +91,19 @@ class LifecycleTest {
                 }
             }));
             firstToken.get(10, TimeUnit.SECONDS);
-            for (int i = 0; i < 200 && status(r).getRunning() == 0; i++) {
-                Thread.sleep(2);
-            }
-            assertTrue(status(r).getKvCache().getFreeBlocks() < total, "the running sequence holds blocks");
+            // Its first token is out, so it runs (200 tokens take 200 steps): check at once, and often.
+            await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(30))
+                    .until(() -> {
+                        ServerStatus s = status(r);
+                        return s.getRunning() == 1 && s.getKvCache().getFreeBlocks() < total;
+                    });
             ctx.cancel(null);
-            awaitIdle(r);
-            ServerStatus s = status(r);
-            assertEquals(0, s.getRunning());
-            assertEquals(total, s.getKvCache().getFreeBlocks(), "cancelled sequence's blocks are freed");
-            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                ServerStatus s = status(r);
+                assertEquals(0, s.getRunning());
+                assertEquals(total, s.getKvCache().getFreeBlocks(), "cancelled sequence's blocks are freed");
+                assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            });
             assertEquals(3, r.generate(longRequest(3)).tokens().size(), "still serving");
         }
     }
@@ -122,9 +121,10 @@ class LifecycleTest {
                 }
             });
             assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-            awaitIdle(r);
-            assertEquals(total, status(r).getKvCache().getFreeBlocks());
-            assertEquals(1L, status(r).getFinishedOrDefault("cancelled", 0));
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                assertEquals(total, status(r).getKvCache().getFreeBlocks());
+                assertEquals(1L, status(r).getFinishedOrDefault("cancelled", 0));
+            });
             assertEquals(2, r.generate(longRequest(2)).tokens().size());
         }
     }
@@ -140,11 +140,12 @@ class LifecycleTest {
                             .forEachRemaining(x -> { }));
             assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
             running.forEachRemaining(x -> { });
-            awaitIdle(r);
-            ServerStatus s = status(r);
-            assertEquals(0, s.getWaiting());
-            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
-            assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                ServerStatus s = status(r);
+                assertEquals(0, s.getWaiting());
+                assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+                assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
+            });
         }
     }
 
@@ -183,9 +184,7 @@ class LifecycleTest {
                     Thread.currentThread().interrupt();
                 }
             });
-            for (int i = 0; i < 500 && !r.server.engine().status().draining(); i++) {
-                Thread.sleep(2);
-            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> r.server.engine().status().draining());
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
             assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
             assertTrue(e.getStatus().getDescription().contains("draining"), e.getStatus().getDescription());
