@@ -110,14 +110,23 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> observer) {
         unary(observer, () -> {
             ModelTokenizer tok = tokenizer();
+            PromptTextLimit limit = served().mapper().textLimit();
             TokenizeResponse.Builder r = TokenizeResponse.newBuilder();
             switch (request.getInputCase()) {
                 case TEXT -> {
+                    InvalidRequest bad = new InvalidRequest();
+                    if (!limit.check("text", request.getTextBytes().size(), bad)) {
+                        bad.throwIfAny();
+                    }
                     for (int id : tok.encode(request.getText(), request.getAddSpecialTokens())) {
                         r.addIds(id);
                     }
                 }
                 case CHAT -> {
+                    InvalidRequest bad = new InvalidRequest();
+                    if (!limit.check("chat.messages", PromptTextLimit.bytesOf(request.getChat()), bad)) {
+                        bad.throwIfAny();
+                    }
                     List<ChatMessage> messages = new ArrayList<>();
                     for (int i = 0; i < request.getChat().getMessagesCount(); i++) {
                         var m = request.getChat().getMessages(i);
