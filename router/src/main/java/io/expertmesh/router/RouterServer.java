@@ -12,7 +12,7 @@ import io.expertmesh.router.experts.ExpertCluster;
 import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
-import io.expertmesh.router.service.Utf8CheckedService;
+import io.expertmesh.router.service.UnparsableRequests;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.Scope;
 import io.expertmesh.security.ServerSecurity;
@@ -118,9 +118,12 @@ public final class RouterServer implements AutoCloseable {
         telemetry.configureServer(builder);
         // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
-        this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
-                .addService(new ClusterServiceImpl(() -> experts))
-                .addService(ProtoReflectionServiceV1.newInstance()).build();
+        // Every method answers a request that does not parse INVALID_ARGUMENT (gRPC's own answer is UNKNOWN).
+        this.server = builder.addService(UnparsableRequests.invalidArgument(inference.bindService()))
+                .addService(UnparsableRequests.invalidArgument(health.getHealthService().bindService()))
+                .addService(UnparsableRequests.invalidArgument(new ClusterServiceImpl(() -> experts).bindService()))
+                .addService(UnparsableRequests.invalidArgument(ProtoReflectionServiceV1.newInstance().bindService()))
+                .build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
