@@ -12,6 +12,7 @@ import io.expertmesh.router.experts.ExpertCluster;
 import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
+import io.expertmesh.router.service.MetadataSizeLimit;
 import io.expertmesh.router.service.UnparsableRequests;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.Scope;
@@ -42,6 +43,18 @@ public final class RouterServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RouterServer.class);
     /** Largest request accepted: long prompts as token ids, with room to spare. */
     static final int MAX_INBOUND_BYTES = 16 << 20;
+    /**
+     * Largest request metadata a call may carry (gRPC's usual default): a larger one is refused alone,
+     * RESOURCE_EXHAUSTED ({@link MetadataSizeLimit}).
+     */
+    public static final int MAX_METADATA_BYTES = 8 << 10;
+    /**
+     * The transport's header list limit (advertised to clients in SETTINGS_MAX_HEADER_LIST_SIZE), well above
+     * {@link #MAX_METADATA_BYTES} so that oversized metadata reaches {@link MetadataSizeLimit} and fails its own
+     * call only. Past it the transport resets the stream (HTTP 431), and past a quarter more it closes the
+     * connection: only a client that ignores the advertised limit gets there, and it loses its own connection.
+     */
+    static final int MAX_TRANSPORT_METADATA_BYTES = 64 << 10;
     private static final String SERVICE = InferenceServiceGrpc.SERVICE_NAME;
     /**
      * What a bearer token needs per service: the inference API {@code generate}; health and reflection open; any
@@ -90,7 +103,8 @@ public final class RouterServer implements AutoCloseable {
      */
     public RouterServer(RouterConfig config, ServerSecurity security, Telemetry telemetry) {
         this(config, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry, security.interceptors(AUTH_SCOPES));
+                .maxInboundMessageSize(MAX_INBOUND_BYTES).maxInboundMetadataSize(MAX_TRANSPORT_METADATA_BYTES),
+                telemetry, security.interceptors(AUTH_SCOPES));
         LOG.info("Router security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
     }
@@ -118,6 +132,8 @@ public final class RouterServer implements AutoCloseable {
         telemetry.configureServer(builder);
         // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
+        // last, so first: oversized metadata is refused before anything reads it
+        builder.intercept(new MetadataSizeLimit(MAX_METADATA_BYTES));
         // Every method answers a request that does not parse INVALID_ARGUMENT (gRPC's own answer is UNKNOWN).
         this.server = builder.addService(UnparsableRequests.invalidArgument(inference.bindService()))
                 .addService(UnparsableRequests.invalidArgument(health.getHealthService().bindService()))
