@@ -30,6 +30,7 @@ import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -68,6 +69,9 @@ public final class RouterServer implements AutoCloseable {
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
     private final CompletableFuture<Engine> loaded = new CompletableFuture<>();
+    private final AtomicBoolean drainStarted = new AtomicBoolean();
+    /** Completes when the drain has finished: true when no request had to be cancelled. */
+    private final CompletableFuture<Boolean> drained = new CompletableFuture<>();
     private volatile LoadedModel model;
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
@@ -257,18 +261,43 @@ public final class RouterServer implements AutoCloseable {
     }
 
     /**
-     * Graceful drain: NOT_SERVING and no new generations, running ones get {@code config.drainGrace()} to
-     * finish, the rest are ended as cancelled; then the server stops and the distributed KV store is closed
-     * (blocks still queued for publishing get a short grace period; an embedded member leaves its cluster).
+     * Graceful drain: no new generations and NOT_SERVING ({@code GetStatus} says draining from the first moment),
+     * running ones get {@code config.drainGrace()} to finish, the rest are ended as cancelled; then the server
+     * stops and the distributed KV store is closed (blocks still queued for publishing get a short grace period;
+     * an embedded member leaves its cluster). Runs once: a second call (a signal handler and a shutdown hook)
+     * waits for the first and returns its answer.
+     *
+     * @return true when every request finished within the grace period, false when some had to be cancelled
      */
-    public void drain() throws InterruptedException {
+    public boolean drain() throws InterruptedException {
+        if (!drainStarted.compareAndSet(false, true)) {
+            try {
+                return drained.get();
+            } catch (java.util.concurrent.ExecutionException impossible) {
+                return false; // completed only with a value
+            }
+        }
+        try {
+            boolean clean = drainOnce();
+            drained.complete(clean);
+            return clean;
+        } catch (InterruptedException | RuntimeException | Error e) {
+            drained.complete(false);
+            throw e;
+        }
+    }
+
+    private boolean drainOnce() throws InterruptedException {
         LOG.info("Draining: no new requests; {} s for running ones", config.drainGrace().toSeconds());
+        // First, so that no status read after this point says "not serving" without also saying "draining".
+        inference.startDrain();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
-        inference.startDrain();
         Engine e = engine;
+        boolean clean = true;
         if (e != null && !e.awaitIdle(config.drainGrace().toMillis(), TimeUnit.MILLISECONDS)) {
             LOG.warn("Drain grace period over; cancelling the remaining requests");
+            clean = false;
             e.cancelAll();
             e.awaitIdle(5, TimeUnit.SECONDS);
         }
@@ -285,8 +314,11 @@ public final class RouterServer implements AutoCloseable {
             store.close();
         }
         telemetry.close();
+        LOG.info("Drained{}", clean ? "" : " (requests still running at the end of the grace period were cancelled)");
+        return clean;
     }
 
+    /** Waits until the gRPC server has stopped (by a drain or {@link #close}). */
     public void awaitTermination() throws InterruptedException {
         server.awaitTermination();
     }

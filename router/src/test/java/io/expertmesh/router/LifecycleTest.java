@@ -2,6 +2,7 @@ package io.expertmesh.router;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -202,6 +203,40 @@ class LifecycleTest {
     }
 
     @Test
+    void drain_statusFromTheFirstMoment_drainingAndNotServingTogether() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = new TestRouter(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true),
+                () -> TestModels.load(model), 4096, java.time.Duration.ofSeconds(60))) {
+            r.server.awaitLoaded();
+            // A long prompt keeps the engine in prefill steps (256 tokens each) while the drain starts.
+            GenerateRequest longPrompt = GenerateRequest.newBuilder().setTokenIds(TokenIds.newBuilder()
+                    .addAllIds(IntStream.range(0, 2000).map(i -> 1000 + i % 5000).boxed().toList()))
+                    .setMaxTokens(20).setIgnoreEos(true).build();
+            CompletableFuture<TestRouter.Result> running = CompletableFuture.supplyAsync(() -> r.generate(longPrompt));
+            await().atMost(Duration.ofSeconds(30)).until(() -> status(r).getRunning() == 1);
+            CompletableFuture<Boolean> drained = new CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                try {
+                    drained.complete(r.server.drain());
+                } catch (InterruptedException | RuntimeException e) {
+                    drained.completeExceptionally(e);
+                }
+            });
+            // Read the status as fast as it answers until it stops saying "serving": the first answer that
+            // does must already say "draining" (the engine, busy with its step, publishes its own later).
+            ServerStatus s = status(r);
+            while (s.getServing()) {
+                assertTrue(!s.getDraining(), "draining while serving: " + s);
+                s = status(r);
+            }
+            assertTrue(s.getDraining(), "not serving, so draining: " + s);
+            assertEquals(20, running.get(60, TimeUnit.SECONDS).tokens().size());
+            assertTrue(drained.get(30, TimeUnit.SECONDS), "every request finished: a clean drain");
+            assertTrue(r.server.drain(), "a second drain waits for the first and gives its answer");
+        }
+    }
+
+    @Test
     void drain_graceOver_runningRequestCancelled() throws Exception {
         Path model = TestModels.withTokenizer(tmp.resolve("model"));
         try (TestRouter r = new TestRouter(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true),
@@ -222,6 +257,7 @@ class LifecycleTest {
             }
             assertEquals(FinishReason.FINISH_REASON_CANCELLED, last.getFinished().getReason());
             drainer.join(10_000);
+            assertFalse(r.server.drain(), "a drain that had to cancel is not clean");
         }
     }
 }

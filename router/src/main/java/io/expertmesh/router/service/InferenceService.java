@@ -190,7 +190,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void getStatus(GetStatusRequest request, StreamObserver<ServerStatus> observer) {
         unary(observer, () -> {
             Served s = served();
-            return ProtoMapping.status(!draining, s.engine().status(), s.engine().kvStoreStats());
+            // serving and draining from one read: never "not serving" without "draining" during a drain
+            return ProtoMapping.status(draining, s.engine().status(), s.engine().kvStoreStats());
         });
     }
 
