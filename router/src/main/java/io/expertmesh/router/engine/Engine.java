@@ -582,27 +582,35 @@ public final class Engine implements AutoCloseable {
             if (a == null || a.failure != null) {
                 continue;
             }
+            TokenEvent event;
             try {
-                sampleOne(a, seq, rowLogits, j * vocab, vocab, now);
+                event = a.stepper.next(rowLogits, j * vocab, vocab, seq.numTokens());
             } catch (RuntimeException e) {
-                LOG.warn("Request {}: sampling its next token failed; ending it alone", a.request.requestId(), e);
-                end(a, FinishReason.ERROR, null, null, "sampling failed: " + describe(e));
+                endAlone(a, "sampling failed: ", e);
+                continue;
+            }
+            seq.appendToken(event.tokenId());
+            generated++;
+            if (a.firstToken == 0) {
+                a.firstToken = now;
+            }
+            try {
+                a.listener.onToken(event);
+            } catch (RuntimeException e) {
+                endAlone(a, "the request's stream failed: ", e);
+                continue;
+            }
+            if (a.stepper.finished()) {
+                StopDecision d = a.stepper.decision();
+                end(a, d.finishReason(), d.stopString(), d.stopTokenId(), null);
             }
         }
     }
 
-    private void sampleOne(Active a, SequenceState seq, float[] rowLogits, int off, int vocab, long now) {
-        TokenEvent event = a.stepper.next(rowLogits, off, vocab, seq.numTokens());
-        seq.appendToken(event.tokenId());
-        generated++;
-        if (a.firstToken == 0) {
-            a.firstToken = now;
-        }
-        a.listener.onToken(event);
-        if (a.stepper.finished()) {
-            StopDecision d = a.stepper.decision();
-            end(a, d.finishReason(), d.stopString(), d.stopTokenId(), null);
-        }
+    /** Ends a request whose own code failed, with an error naming the cause; the others go on. */
+    private void endAlone(Active a, String what, RuntimeException e) {
+        LOG.warn("Request {}: {}ending it alone", a.request.requestId(), what, e);
+        end(a, FinishReason.ERROR, null, null, what + describe(e));
     }
 
     /** Ends the step's requests that failed on their own (their chunk was computed with the others). */
