@@ -51,7 +51,7 @@ final class GenerateRequestMapper {
             bad.add("request_id", "request_id is " + idBytes + " bytes; at most " + MAX_REQUEST_ID_BYTES
                     + " are allowed");
         }
-        int[] prompt = bad.isEmpty() ? prompt(req, bad) : new int[0];
+        int[] prompt = bad.isEmpty() ? prompt(req, bad) : new int[0]; // no work on the prompt of a refused request
         bad.throwIfAny();
         int context = config.maxPositions();
         if (prompt.length >= context) {
@@ -94,7 +94,7 @@ final class GenerateRequestMapper {
     private int[] prompt(GenerateRequest req, InvalidRequest bad) {
         switch (req.getPromptCase()) {
             case TEXT -> {
-                if (req.getText().isEmpty()) {
+                if (req.getTextBytes().isEmpty()) {
                     bad.add("text", "prompt text is empty");
                 } else if (tokenizer == null) {
                     bad.add("text", "the model has no tokenizer; send token_ids");
