@@ -18,6 +18,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -275,21 +277,38 @@ final class ServeCommand implements Callable<Integer> {
                 throw new UncheckedIOException(e);
             }
         });
-        Thread hook = Thread.ofPlatform().unstarted(() -> {
+        // SIGTERM (an orchestrator, `cluster`) drains and then exits 0: a drain is the normal end of a router. Any
+        // other end of the JVM (Ctrl-C, System.exit) drains from the shutdown hook. The drain runs once either way.
+        AtomicBoolean stopping = new AtomicBoolean();
+        CompletableFuture<Void> stopped = new CompletableFuture<>();
+        Runnable stop = () -> {
+            if (!stopping.compareAndSet(false, true)) {
+                return;
+            }
             try {
                 server.drain();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
                 telemetry.close(); // flushes spans and metrics still batched for an exporter
+                stopped.complete(null);
             }
-        });
-        Runtime.getRuntime().addShutdownHook(hook);
+        };
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(stop));
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"),
+                    signal -> Thread.ofPlatform().name("expertmesh-drain").start(stop));
+        } catch (IllegalArgumentException unsupported) {
+            LOG.warn("Cannot handle SIGTERM here ({}); it drains through the shutdown hook", unsupported.getMessage());
+        }
         server.awaitLoaded();
         // stdout, as worker and cache-node: the one stream a script reads for "ready" (logs go to stderr)
         System.out.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
         System.out.flush();
         server.awaitTermination();
+        if (stopping.get()) {
+            stopped.join(); // the drain closes the KV store and telemetry after the server has stopped
+        }
         return 0;
     }
 }

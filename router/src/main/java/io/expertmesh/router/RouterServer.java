@@ -13,7 +13,8 @@ import io.expertmesh.router.experts.ExpertCluster;
 import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
-import io.expertmesh.router.service.Utf8CheckedService;
+import io.expertmesh.router.service.MetadataSizeLimit;
+import io.expertmesh.router.service.UnparsableRequests;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.Scope;
 import io.expertmesh.security.ServerSecurity;
@@ -30,6 +31,7 @@ import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,6 +45,18 @@ public final class RouterServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RouterServer.class);
     /** Largest request accepted: long prompts as token ids, with room to spare. */
     static final int MAX_INBOUND_BYTES = 16 << 20;
+    /**
+     * Largest request metadata a call may carry (gRPC's usual default): a larger one is refused alone,
+     * RESOURCE_EXHAUSTED ({@link MetadataSizeLimit}).
+     */
+    public static final int MAX_METADATA_BYTES = 8 << 10;
+    /**
+     * The transport's header list limit (advertised to clients in SETTINGS_MAX_HEADER_LIST_SIZE), well above
+     * {@link #MAX_METADATA_BYTES} so that oversized metadata reaches {@link MetadataSizeLimit} and fails its own
+     * call only. Past it the transport resets the stream (HTTP 431), and past a quarter more it closes the
+     * connection: only a client that ignores the advertised limit gets there, and it loses its own connection.
+     */
+    static final int MAX_TRANSPORT_METADATA_BYTES = 64 << 10;
     private static final String SERVICE = InferenceServiceGrpc.SERVICE_NAME;
     /**
      * What a bearer token needs per service: the inference API {@code generate}; health and reflection open; any
@@ -56,6 +70,9 @@ public final class RouterServer implements AutoCloseable {
     private final HealthStatusManager health = new HealthStatusManager();
     private final Server server;
     private final CompletableFuture<Engine> loaded = new CompletableFuture<>();
+    private final AtomicBoolean drainStarted = new AtomicBoolean();
+    /** Completes when the drain has finished: true when no request had to be cancelled. */
+    private final CompletableFuture<Boolean> drained = new CompletableFuture<>();
     private volatile LoadedModel model;
     private volatile KvBlockStore kvStore;
     private volatile Engine engine;
@@ -92,7 +109,8 @@ public final class RouterServer implements AutoCloseable {
      */
     public RouterServer(RouterConfig config, ServerSecurity security, Telemetry telemetry) {
         this(config, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES), telemetry, security.interceptors(AUTH_SCOPES));
+                .maxInboundMessageSize(MAX_INBOUND_BYTES).maxInboundMetadataSize(MAX_TRANSPORT_METADATA_BYTES),
+                telemetry, security.interceptors(AUTH_SCOPES));
         LOG.info("Router security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
     }
@@ -120,9 +138,14 @@ public final class RouterServer implements AutoCloseable {
         telemetry.configureServer(builder);
         // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
-        this.server = builder.addService(Utf8CheckedService.bind(inference)).addService(health.getHealthService())
-                .addService(new ClusterServiceImpl(() -> experts))
-                .addService(ProtoReflectionServiceV1.newInstance()).build();
+        // last, so first: oversized metadata is refused before anything reads it
+        builder.intercept(new MetadataSizeLimit(MAX_METADATA_BYTES));
+        // Every method answers a request that does not parse INVALID_ARGUMENT (gRPC's own answer is UNKNOWN).
+        this.server = builder.addService(UnparsableRequests.invalidArgument(inference.bindService()))
+                .addService(UnparsableRequests.invalidArgument(health.getHealthService().bindService()))
+                .addService(UnparsableRequests.invalidArgument(new ClusterServiceImpl(() -> experts).bindService()))
+                .addService(UnparsableRequests.invalidArgument(ProtoReflectionServiceV1.newInstance().bindService()))
+                .build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }
@@ -257,18 +280,43 @@ public final class RouterServer implements AutoCloseable {
     }
 
     /**
-     * Graceful drain: NOT_SERVING and no new generations, running ones get {@code config.drainGrace()} to
-     * finish, the rest are ended as cancelled; then the server stops and the distributed KV store is closed
-     * (blocks still queued for publishing get a short grace period; an embedded member leaves its cluster).
+     * Graceful drain: no new generations and NOT_SERVING ({@code GetStatus} says draining from the first moment),
+     * running ones get {@code config.drainGrace()} to finish, the rest are ended as cancelled; then the server
+     * stops and the distributed KV store is closed (blocks still queued for publishing get a short grace period;
+     * an embedded member leaves its cluster). Runs once: a second call (a signal handler and a shutdown hook)
+     * waits for the first and returns its answer.
+     *
+     * @return true when every request finished within the grace period, false when some had to be cancelled
      */
-    public void drain() throws InterruptedException {
+    public boolean drain() throws InterruptedException {
+        if (!drainStarted.compareAndSet(false, true)) {
+            try {
+                return drained.get();
+            } catch (java.util.concurrent.ExecutionException impossible) {
+                return false; // completed only with a value
+            }
+        }
+        try {
+            boolean clean = drainOnce();
+            drained.complete(clean);
+            return clean;
+        } catch (InterruptedException | RuntimeException | Error e) {
+            drained.complete(false);
+            throw e;
+        }
+    }
+
+    private boolean drainOnce() throws InterruptedException {
         LOG.info("Draining: no new requests; {} s for running ones", config.drainGrace().toSeconds());
+        // First, so that no status read after this point says "not serving" without also saying "draining".
+        inference.startDrain();
         draining = true;
         setServing(false);
-        inference.startDrain();
         Engine e = engine;
+        boolean clean = true;
         if (e != null && !e.awaitIdle(config.drainGrace().toMillis(), TimeUnit.MILLISECONDS)) {
             LOG.warn("Drain grace period over; cancelling the remaining requests");
+            clean = false;
             e.cancelAll();
             e.awaitIdle(5, TimeUnit.SECONDS);
         }
@@ -285,8 +333,11 @@ public final class RouterServer implements AutoCloseable {
             store.close();
         }
         telemetry.close();
+        LOG.info("Drained{}", clean ? "" : " (requests still running at the end of the grace period were cancelled)");
+        return clean;
     }
 
+    /** Waits until the gRPC server has stopped (by a drain or {@link #close}). */
     public void awaitTermination() throws InterruptedException {
         server.awaitTermination();
     }

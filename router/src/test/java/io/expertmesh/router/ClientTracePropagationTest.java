@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
@@ -13,6 +14,7 @@ import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.context.Scope;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.data.SpanData;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -44,6 +46,13 @@ class ClientTracePropagationTest {
                  Scope ignored = operation.makeCurrent()) {
                 plain.generate(RouterTelemetryTest.request(1));
             }
+            // A server span ends when the server closes the call, which can be just after the client saw the
+            // end; so wait for both calls' spans on both sides before reading them (and before closing the SDKs).
+            await().atMost(Duration.ofSeconds(30)).until(() ->
+                    DistributedTracingTest.named(routerSpans.getFinishedSpanItems(), RouterTelemetryTest.GENERATE)
+                            .size() == 2
+                    && DistributedTracingTest.named(appSpans.getFinishedSpanItems(), RouterTelemetryTest.GENERATE)
+                            .size() == 1);
             app = appSpans.getFinishedSpanItems();
             router = routerSpans.getFinishedSpanItems();
         }

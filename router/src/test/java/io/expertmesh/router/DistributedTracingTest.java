@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -93,6 +94,7 @@ class DistributedTracingTest {
     void oneRequest_oneTraceAcrossRouterAndBothWorkers() {
         assertEquals(4, router.generate(request("r1", 4)).tokens().size());
 
+        awaitRequestSpans(1);
         List<SpanData> r = routerSpans.getFinishedSpanItems();
         List<SpanData> generate = named(r, GENERATE);
         assertEquals(1, generate.size());
@@ -140,6 +142,7 @@ class DistributedTracingTest {
         assertEquals(6, a.get().tokens().size());
         assertEquals(6, b.get().tokens().size());
 
+        awaitRequestSpans(2);
         List<SpanData> r = routerSpans.getFinishedSpanItems();
         List<SpanData> generate = named(r, GENERATE);
         assertEquals(2, generate.size());
@@ -157,6 +160,20 @@ class DistributedTracingTest {
             assertTrue(layers.containsAll(Set.of("dispatch layer 1", "dispatch layer 2")),
                     "step " + step.getSpanId() + " dispatched " + layers);
         }
+    }
+
+    /**
+     * Waits for {@code n} finished request spans and, for every dispatch span, the worker's RunExperts span: a
+     * server span ends when its server closes the call, which can be just after the client saw the end.
+     */
+    private void awaitRequestSpans(int n) {
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            List<SpanData> r = routerSpans.getFinishedSpanItems();
+            long dispatches = r.stream().filter(s -> s.getKind() == SpanKind.CLIENT).count();
+            long runs = workerSpans.stream().mapToLong(w -> named(w.getFinishedSpanItems(), RUN_EXPERTS).size())
+                    .sum();
+            return named(r, GENERATE).size() == n && dispatches > 0 && runs == dispatches;
+        });
     }
 
     static List<SpanData> named(List<SpanData> spans, String name) {

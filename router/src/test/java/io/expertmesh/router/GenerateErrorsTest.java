@@ -153,6 +153,64 @@ class GenerateErrorsTest {
     }
 
     @Test
+    void generate_repetitionPenaltyThatMakesLogitsInfinite_invalidArgument() {
+        // 1e-45 is > 0 and finite, but a positive logit divided by it is infinite (issue 14)
+        assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setTemperature(1f)
+                .setRepetitionPenalty(1e-45f)).build(), "sampling.repetition_penalty", "[0.01, 100]");
+        assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setRepetitionPenalty(1000f)).build(),
+                "sampling.repetition_penalty", "[0.01, 100]");
+    }
+
+    @Test
+    void generate_temperatureAboveBound_invalidArgument() {
+        assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setTemperature(1e30f)).build(),
+                "sampling.temperature", "[0, 100]");
+    }
+
+    @Test
+    void generate_samplingValuesAtTheirBounds_accepted() {
+        TestRouter.Result r = router.generate(ids(0, 5).setMaxTokens(2).setIgnoreEos(true)
+                .setSampling(SamplingParams.newBuilder().setTemperature(100f).setRepetitionPenalty(0.01f)
+                        .setPresencePenalty(-2f).setFrequencyPenalty(2f).setMinP(0.5f).setTopP(0.01f))
+                .build());
+        assertEquals(2, r.tokens().size());
+    }
+
+    @Test
+    void generate_penaltyOutOfRange_namesTheSamplingField() {
+        assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setFrequencyPenalty(2.5f)).build(),
+                "sampling.frequency_penalty", "frequency_penalty must be in [-2, 2]");
+        assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setTopK(-2)).build(),
+                "sampling.top_k", "top_k");
+    }
+
+    @Test
+    void generate_requestIdOver256Bytes_invalidArgument() {
+        // every streamed message repeats the id: 1 MiB of id made 65 MiB of responses (issue 14)
+        assertInvalid(ids(0, 5).setRequestId("é".repeat(129)).build(), "request_id", "258 bytes; at most 256");
+        TestRouter.Result ok = router.generate(ids(0, 5).setRequestId("x".repeat(256)).setMaxTokens(1).build());
+        assertEquals(1, ok.tokens().size());
+    }
+
+    @Test
+    void generate_textLongerThanTheContextCanHold_refusedByItsSize() {
+        // the test model's context is 4096 tokens: at most 4096 * 32 bytes of text are tokenized
+        String text = "hello ".repeat(4096 * 32 / 6 + 1);
+        assertInvalid(GenerateRequest.newBuilder().setText(text).build(), "text", "bytes of text");
+        assertInvalid(GenerateRequest.newBuilder().setChat(ChatPrompt.newBuilder().addMessages(
+                ChatMessage.newBuilder().setRole("user").setContent(text))).build(), "chat.messages", "bytes of text");
+    }
+
+    @Test
+    void tokenize_textLongerThanTheContextCanHold_refusedByItsSize() {
+        String text = "hello ".repeat(4096 * 32 / 6 + 1);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> router.blocking.tokenize(
+                io.expertmesh.proto.inference.v1.TokenizeRequest.newBuilder().setText(text).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("bytes of text"), e.getStatus().getDescription());
+    }
+
+    @Test
     void generate_validChat_streamsAndFinishes() {
         TestRouter.Result r = router.generate(GenerateRequest.newBuilder().setChat(ChatPrompt.newBuilder()
                 .addMessages(ChatMessage.newBuilder().setRole("user").setContent("Hi!"))).setMaxTokens(4)

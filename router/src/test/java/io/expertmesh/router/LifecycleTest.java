@@ -1,6 +1,8 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,6 +20,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -41,12 +44,6 @@ class LifecycleTest {
 
     static ServerStatus status(TestRouter r) {
         return r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
-    }
-
-    static void awaitIdle(TestRouter r) throws InterruptedException {
-        for (int i = 0; i < 500 && (status(r).getRunning() > 0 || status(r).getWaiting() > 0); i++) {
-            Thread.sleep(10);
-        }
     }
 
     @Test
@@ -95,16 +92,19 @@ class LifecycleTest {
                 }
             }));
             firstToken.get(10, TimeUnit.SECONDS);
-            for (int i = 0; i < 200 && status(r).getRunning() == 0; i++) {
-                Thread.sleep(2);
-            }
-            assertTrue(status(r).getKvCache().getFreeBlocks() < total, "the running sequence holds blocks");
+            // Its first token is out, so it runs (200 tokens take 200 steps): check at once, and often.
+            await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(30))
+                    .until(() -> {
+                        ServerStatus s = status(r);
+                        return s.getRunning() == 1 && s.getKvCache().getFreeBlocks() < total;
+                    });
             ctx.cancel(null);
-            awaitIdle(r);
-            ServerStatus s = status(r);
-            assertEquals(0, s.getRunning());
-            assertEquals(total, s.getKvCache().getFreeBlocks(), "cancelled sequence's blocks are freed");
-            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                ServerStatus s = status(r);
+                assertEquals(0, s.getRunning());
+                assertEquals(total, s.getKvCache().getFreeBlocks(), "cancelled sequence's blocks are freed");
+                assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            });
             assertEquals(3, r.generate(longRequest(3)).tokens().size(), "still serving");
         }
     }
@@ -122,9 +122,10 @@ class LifecycleTest {
                 }
             });
             assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-            awaitIdle(r);
-            assertEquals(total, status(r).getKvCache().getFreeBlocks());
-            assertEquals(1L, status(r).getFinishedOrDefault("cancelled", 0));
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                assertEquals(total, status(r).getKvCache().getFreeBlocks());
+                assertEquals(1L, status(r).getFinishedOrDefault("cancelled", 0));
+            });
             assertEquals(2, r.generate(longRequest(2)).tokens().size());
         }
     }
@@ -140,11 +141,12 @@ class LifecycleTest {
                             .forEachRemaining(x -> { }));
             assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
             running.forEachRemaining(x -> { });
-            awaitIdle(r);
-            ServerStatus s = status(r);
-            assertEquals(0, s.getWaiting());
-            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
-            assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                ServerStatus s = status(r);
+                assertEquals(0, s.getWaiting());
+                assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+                assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
+            });
         }
     }
 
@@ -183,9 +185,7 @@ class LifecycleTest {
                     Thread.currentThread().interrupt();
                 }
             });
-            for (int i = 0; i < 500 && !r.server.engine().status().draining(); i++) {
-                Thread.sleep(2);
-            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> r.server.engine().status().draining());
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> r.generate(longRequest(2)));
             assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
             assertTrue(e.getStatus().getDescription().contains("draining"), e.getStatus().getDescription());
@@ -199,6 +199,40 @@ class LifecycleTest {
             assertEquals(FinishReason.FINISH_REASON_LENGTH, last.getFinished().getReason());
             assertEquals(600, tokens);
             drainer.join(10_000);
+        }
+    }
+
+    @Test
+    void drain_statusFromTheFirstMoment_drainingAndNotServingTogether() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        try (TestRouter r = new TestRouter(model, new EngineConfig(16, 64L << 20, 256, 4, 4, true),
+                () -> TestModels.load(model), 4096, java.time.Duration.ofSeconds(60))) {
+            r.server.awaitLoaded();
+            // A long prompt keeps the engine in prefill steps (256 tokens each) while the drain starts.
+            GenerateRequest longPrompt = GenerateRequest.newBuilder().setTokenIds(TokenIds.newBuilder()
+                    .addAllIds(IntStream.range(0, 2000).map(i -> 1000 + i % 5000).boxed().toList()))
+                    .setMaxTokens(20).setIgnoreEos(true).build();
+            CompletableFuture<TestRouter.Result> running = CompletableFuture.supplyAsync(() -> r.generate(longPrompt));
+            await().atMost(Duration.ofSeconds(30)).until(() -> status(r).getRunning() == 1);
+            CompletableFuture<Boolean> drained = new CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                try {
+                    drained.complete(r.server.drain());
+                } catch (InterruptedException | RuntimeException e) {
+                    drained.completeExceptionally(e);
+                }
+            });
+            // Read the status as fast as it answers until it stops saying "serving": the first answer that
+            // does must already say "draining" (the engine, busy with its step, publishes its own later).
+            ServerStatus s = status(r);
+            while (s.getServing()) {
+                assertTrue(!s.getDraining(), "draining while serving: " + s);
+                s = status(r);
+            }
+            assertTrue(s.getDraining(), "not serving, so draining: " + s);
+            assertEquals(20, running.get(60, TimeUnit.SECONDS).tokens().size());
+            assertTrue(drained.get(30, TimeUnit.SECONDS), "every request finished: a clean drain");
+            assertTrue(r.server.drain(), "a second drain waits for the first and gives its answer");
         }
     }
 
@@ -223,6 +257,7 @@ class LifecycleTest {
             }
             assertEquals(FinishReason.FINISH_REASON_CANCELLED, last.getFinished().getReason());
             drainer.join(10_000);
+            assertFalse(r.server.drain(), "a drain that had to cancel is not clean");
         }
     }
 }

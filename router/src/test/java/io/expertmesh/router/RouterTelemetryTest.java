@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -56,6 +57,9 @@ class RouterTelemetryTest {
         try (Telemetry t = Telemetry.create(TelemetryConfig.withoutEndpoint("router"), spans);
              TestRouter r = router(t)) {
             assertEquals(5, r.generate(request(5)).tokens().size());
+            // The request span ends when the server closes the call, which can be just after the client saw the end.
+            await().atMost(Duration.ofSeconds(30)).until(() -> spans.getFinishedSpanItems().stream()
+                    .anyMatch(s -> s.getName().equals(GENERATE)));
             all = spans.getFinishedSpanItems(); // before close: shutting the exporter down empties it
         }
         SpanData req = only(all, GENERATE);
@@ -93,9 +97,7 @@ class RouterTelemetryTest {
             r.generate(request(3));
             // The engine publishes its status after the step that ended the request, which can be just after
             // the client saw the end.
-            for (int i = 0; i < 500 && r.server.engine().status().running() > 0; i++) {
-                Thread.sleep(5);
-            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> r.server.engine().status().running() == 0);
             Map<String, MetricData> m = byName(reader.collectAllMetrics());
             assertEquals(2, histogram(m, "expertmesh.router.time_to_first_token").getCount());
             assertEquals(5 + 2, histogram(m, "expertmesh.router.inter_token_latency").getCount());

@@ -1,5 +1,6 @@
 package io.expertmesh.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import io.expertmesh.router.engine.EngineConfig;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
@@ -57,14 +59,13 @@ class SlowReaderTest {
             Status status = outcome.get(30, TimeUnit.SECONDS);
             assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
             assertTrue(status.getDescription().contains("did not read"), status.getDescription());
-            for (int i = 0; i < 200 && r.blocking.getStatus(GetStatusRequest.getDefaultInstance()).getRunning() > 0;
-                 i++) {
-                Thread.sleep(5);
-            }
-            var s = r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
-            assertEquals(0, s.getRunning());
-            assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
-            assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            // The engine ends the cut-off sequence on its next step and publishes its status after that step.
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                var s = r.blocking.getStatus(GetStatusRequest.getDefaultInstance());
+                assertEquals(0, s.getRunning());
+                assertEquals(s.getKvCache().getTotalBlocks(), s.getKvCache().getFreeBlocks());
+                assertEquals(1L, s.getFinishedOrDefault("cancelled", 0));
+            });
         }
     }
 }

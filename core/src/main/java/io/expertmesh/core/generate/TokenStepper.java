@@ -16,6 +16,11 @@ import java.util.Set;
  * Turns one sequence's logits into its next token, step after step: sampling, log-probabilities, incremental
  * detokenisation and the stop rules (stop tokens, EOS, stop strings, max tokens, a full context). Shared by the
  * single-process {@link Generator} and the router's engine, so both produce the same tokens and text.
+ *
+ * <p>The text rule: the events' texts concatenated equal {@link ModelTokenizer#decode} (skipping special tokens)
+ * of the generated ids, less a final stop token (whose own text is never output), or cut before a matched stop
+ * string. In particular bytes of an incomplete UTF-8 character that the detokeniser holds back are not lost when
+ * the sequence ends: they come out with the last token as U+FFFD, as decode shows them.
  */
 public final class TokenStepper {
     private final SamplingParams params;
@@ -26,6 +31,8 @@ public final class TokenStepper {
     private final boolean wantLogprobs;
     private int generated;
     private StopDecision decision;
+    /** Text released after the stop checker finished: the bytes a stop token ended, decoded. */
+    private String tail = "";
 
     /**
      * @param prompt        the prompt's token ids (seed the repetition penalty and the detokeniser's context)
@@ -65,10 +72,23 @@ public final class TokenStepper {
             top = params.topLogprobs() > 0 ? lp.top() : List.of();
         }
         sampler.accept(token);
-        String delta = detok == null ? "" : detok.add(token);
+        boolean contextFull = sequenceLength + 1 >= contextLimit;
+        String delta = "";
+        String flushed = "";
+        if (detok != null && stop.isStopToken(token)) {
+            // Its own text is not output, but the bytes it ends (held back as an incomplete character) are.
+            flushed = detok.flush();
+        } else if (detok != null) {
+            delta = detok.add(token);
+            if (generated + 1 >= params.maxTokens() || contextFull) {
+                // The last token: nothing will complete a held-back character now.
+                delta = delta + detok.flush();
+            }
+        }
         decision = stop.onToken(token, delta);
-        String text = decision.emit();
-        if (!decision.finished() && sequenceLength + 1 >= contextLimit) {
+        tail = tail + flushed;
+        String text = decision.emit() + flushed;
+        if (!decision.finished() && contextFull) {
             // The context is full: end as "length", releasing any held-back text with this token.
             text = text + stop.finish(FinishReason.LENGTH);
             decision = stop.finishDecision();
@@ -101,7 +121,7 @@ public final class TokenStepper {
 
     /** The completion text so far (cut before a matched stop string). */
     public String text() {
-        return stop.text();
+        return stop.text() + tail;
     }
 
     public long seed() {

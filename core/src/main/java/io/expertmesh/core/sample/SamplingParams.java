@@ -6,9 +6,10 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * What one request asks of the sampler and the stop logic, validated once when the request arrives. The messages
- * of the {@link IllegalArgumentException}s name the API field (snake_case, as the client spelled it), the allowed
- * range and the value received, because the router returns them verbatim as gRPC {@code INVALID_ARGUMENT}.
+ * What one request asks of the sampler and the stop logic, validated once when the request arrives. A bad value
+ * throws {@link InvalidSamplingParameter}, which names the API field (snake_case, as the client spelled it); its
+ * message gives the field, the allowed range and the value received, because the router returns it verbatim as
+ * gRPC {@code INVALID_ARGUMENT}.
  *
  * <p>Semantics follow vLLM / OpenAI so clients get what they expect:
  *
@@ -52,32 +53,32 @@ public record SamplingParams(
 
     public SamplingParams {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException(
+            throw new InvalidSamplingParameter("temperature",
                     "temperature must be a finite number >= 0 (0 means greedy), got " + temperature);
         }
         if (topK < -1) {
-            throw new IllegalArgumentException(
+            throw new InvalidSamplingParameter("top_k",
                     "top_k must be 0 or -1 (disabled) or >= 1, got " + topK);
         }
         if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1] (1 disables it), got " + topP);
+            throw new InvalidSamplingParameter("top_p", "top_p must be in (0, 1] (1 disables it), got " + topP);
         }
         if (!(minP >= 0 && minP < 1)) {
-            throw new IllegalArgumentException("min_p must be in [0, 1) (0 disables it), got " + minP);
+            throw new InvalidSamplingParameter("min_p", "min_p must be in [0, 1) (0 disables it), got " + minP);
         }
         if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
-            throw new IllegalArgumentException(
+            throw new InvalidSamplingParameter("repetition_penalty",
                     "repetition_penalty must be a finite number > 0 (1 disables it), got " + repetitionPenalty);
         }
         checkPenalty("presence_penalty", presencePenalty);
         checkPenalty("frequency_penalty", frequencyPenalty);
         if (maxTokens < 1) {
-            throw new IllegalArgumentException("max_tokens must be >= 1, got " + maxTokens);
+            throw new InvalidSamplingParameter("max_tokens", "max_tokens must be >= 1, got " + maxTokens);
         }
         stopTokenIds = copyStopTokenIds(stopTokenIds);
         stopStrings = copyStopStrings(stopStrings);
         if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
-            throw new IllegalArgumentException(
+            throw new InvalidSamplingParameter("top_logprobs",
                     "top_logprobs must be in [0, " + MAX_TOP_LOGPROBS + "], got " + topLogprobs);
         }
     }
@@ -170,7 +171,7 @@ public record SamplingParams(
 
     private static void checkPenalty(String name, float v) {
         if (!(v >= -MAX_ABS_PENALTY && v <= MAX_ABS_PENALTY)) {
-            throw new IllegalArgumentException(name + " must be in [-2, 2] (0 disables it), got " + v);
+            throw new InvalidSamplingParameter(name, name + " must be in [-2, 2] (0 disables it), got " + v);
         }
     }
 
@@ -181,7 +182,8 @@ public record SamplingParams(
         var copy = new LinkedHashSet<Integer>();
         for (Integer id : ids) {
             if (id == null || id < 0) {
-                throw new IllegalArgumentException("stop_token_ids must be token ids >= 0, got " + id);
+                throw new InvalidSamplingParameter("stop_token_ids",
+                        "stop_token_ids must be token ids >= 0, got " + id);
             }
             copy.add(id);
         }
@@ -193,17 +195,18 @@ public record SamplingParams(
             return List.of();
         }
         if (stops.size() > MAX_STOP_STRINGS) {
-            throw new IllegalArgumentException("stop may hold at most " + MAX_STOP_STRINGS
+            throw new InvalidSamplingParameter("stop", "stop may hold at most " + MAX_STOP_STRINGS
                     + " strings, got " + stops.size());
         }
         var copy = new ArrayList<String>(stops.size());
         for (int i = 0; i < stops.size(); i++) {
             String s = stops.get(i);
             if (s == null || s.isEmpty()) {
-                throw new IllegalArgumentException("stop[" + i + "] is empty; stop strings must be non-empty");
+                throw new InvalidSamplingParameter("stop[" + i + "]",
+                        "stop[" + i + "] is empty; stop strings must be non-empty");
             }
             if (s.length() > MAX_STOP_STRING_LENGTH) {
-                throw new IllegalArgumentException("stop[" + i + "] is " + s.length()
+                throw new InvalidSamplingParameter("stop[" + i + "]", "stop[" + i + "] is " + s.length()
                         + " characters long; at most " + MAX_STOP_STRING_LENGTH + " are allowed");
             }
             copy.add(s);

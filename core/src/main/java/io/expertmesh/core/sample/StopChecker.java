@@ -59,7 +59,7 @@ public final class StopChecker {
             throw new IllegalStateException("sequence already finished (" + finish.finishReason().wireName() + ")");
         }
         tokens++;
-        if (stopTokenIds.contains(tokenId) || eosTokenIds.contains(tokenId)) {
+        if (isStopToken(tokenId)) {
             return finish(new StopDecision(FinishReason.STOP, release(text.length()), null, tokenId));
         }
         text.append(delta);
@@ -83,6 +83,11 @@ public final class StopChecker {
             return finish(new StopDecision(FinishReason.LENGTH, release(text.length()), null, null));
         }
         return StopDecision.running(release(text.length() - heldBack()));
+    }
+
+    /** True when {@code tokenId} ends the sequence by itself (a stop token, or EOS unless ignored). */
+    public boolean isStopToken(int tokenId) {
+        return stopTokenIds.contains(tokenId) || eosTokenIds.contains(tokenId);
     }
 
     /**

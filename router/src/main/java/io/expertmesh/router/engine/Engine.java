@@ -55,7 +55,10 @@ import org.slf4j.LoggerFactory;
  * and the forward pass are batch-invariant), and each sequence samples with its own generator, so a request's
  * output does not depend on the other requests.
  *
- * <p>A failure inside a step ends the requests of that step with an error and the engine keeps serving.
+ * <p>A failure inside a step ends the requests of that step with an error and the engine keeps serving. What
+ * belongs to one request alone (its sampling, stop rules and detokenising, its listener) can fail only that
+ * request: it ends with an error, its KV blocks are freed, and the others in the step go on as if it had not
+ * been there.
  *
  * <p><b>Distributed KV tier</b> (when a store other than {@link NoopKvBlockStore} is given and prefix caching is
  * on): {@link #submit} looks the prompt's prefix up in the store on the caller's thread, so the step loop never
@@ -363,17 +366,37 @@ public final class Engine implements AutoCloseable {
     private void admit() {
         Active a;
         while ((a = inbox.poll()) != null) {
+            try {
+                a.stepper = new TokenStepper(a.request.prompt(), a.request.params(), tokenizer, eosIds, a.maxTotal,
+                        a.request.logprobs(), samplerScratch);
+            } catch (RuntimeException e) {
+                refuseAtAdmission(a, e);
+                continue;
+            }
             SequenceState seq = new SequenceState(a.request.requestId(), a.request.prompt(), a.maxTotal, arrivals++);
             seq.setRemoteHits(a.remoteHits);
             a.remoteHits = null;
             a.seq = seq;
-            a.stepper = new TokenStepper(a.request.prompt(), a.request.params(), tokenizer, eosIds, a.maxTotal,
-                    a.request.logprobs(), samplerScratch);
             active.put(seq, a);
             scheduler.add(seq);
             if (a.cancelled) {
                 cancels.add(a);
             }
+        }
+    }
+
+    /** A request whose own data failed before it held anything: it ends alone, with an error. */
+    private void refuseAtAdmission(Active a, RuntimeException e) {
+        LOG.warn("Request {} failed at admission; ending it alone", a.request.requestId(), e);
+        queued.decrementAndGet();
+        unfinished.decrementAndGet();
+        finishedCounts.merge(FinishReason.ERROR.wireName(), 1L, Long::sum);
+        long total = System.nanoTime() - a.arrival;
+        try {
+            a.listener.onFinished(new Completion(FinishReason.ERROR, null, null, a.request.prompt().length, 0, 0, 0,
+                    0, total, "the request could not start: " + describe(e), false));
+        } catch (RuntimeException listenerFailure) {
+            LOG.warn("Listener of request {} failed on finish", a.request.requestId(), listenerFailure);
         }
     }
 
@@ -399,7 +422,14 @@ public final class Engine implements AutoCloseable {
                 a.firstScheduled = System.nanoTime();
                 a.cachedTokens = ch.seq().numCachedTokens();
                 queued.decrementAndGet();
-                a.listener.onScheduled();
+                try {
+                    a.listener.onScheduled();
+                } catch (RuntimeException e) {
+                    // Its chunk is already in the step's batch: it is computed with the others, then ended.
+                    LOG.warn("Listener of request {} failed when scheduled; ending it alone", a.request.requestId(),
+                            e);
+                    a.failure = "the request's stream failed: " + describe(e);
+                }
             }
         }
         int split = microBatching == null ? chunks.size() : splitPoint(chunks);
@@ -412,6 +442,7 @@ public final class Engine implements AutoCloseable {
             }
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
+            endFailed(chunks);
         } else {
             // Two micro-batches: while one waits on its experts (the dispatch releases the compute lock), the
             // other computes; each runs the same operations it would alone, so outputs do not change.
@@ -456,6 +487,7 @@ public final class Engine implements AutoCloseable {
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
             sample(second.rowOwner, logits2);
+            endFailed(chunks);
         }
         steps++;
     }
@@ -540,24 +572,63 @@ public final class Engine implements AutoCloseable {
         return new Prepared(new ForwardBatch(tokens, positions, caches, logitRows), rowOwner);
     }
 
+    /**
+     * Samples each row's sequence. Everything here runs on one request's own data (its sampling parameters,
+     * history, stop rules, detokeniser, listener), so a failure ends that request alone and the loop goes on.
+     */
     private void sample(ScheduledChunk[] rowOwner, float[] rowLogits) {
         int vocab = model.config().vocabSize();
         long now = System.nanoTime();
         for (int j = 0; j < rowOwner.length; j++) {
             SequenceState seq = rowOwner[j].seq();
             Active a = active.get(seq);
-            TokenEvent event = a.stepper.next(rowLogits, j * vocab, vocab, seq.numTokens());
+            if (a == null || a.failure != null) {
+                continue;
+            }
+            TokenEvent event;
+            try {
+                event = a.stepper.next(rowLogits, j * vocab, vocab, seq.numTokens());
+            } catch (RuntimeException e) {
+                endAlone(a, "sampling failed: ", e);
+                continue;
+            }
             seq.appendToken(event.tokenId());
             generated++;
             if (a.firstToken == 0) {
                 a.firstToken = now;
             }
-            a.listener.onToken(event);
+            try {
+                a.listener.onToken(event);
+            } catch (RuntimeException e) {
+                endAlone(a, "the request's stream failed: ", e);
+                continue;
+            }
             if (a.stepper.finished()) {
                 StopDecision d = a.stepper.decision();
                 end(a, d.finishReason(), d.stopString(), d.stopTokenId(), null);
             }
         }
+    }
+
+    /** Ends a request whose own code failed, with an error naming the cause; the others go on. */
+    private void endAlone(Active a, String what, RuntimeException e) {
+        LOG.warn("Request {}: {}ending it alone", a.request.requestId(), what, e);
+        end(a, FinishReason.ERROR, null, null, what + describe(e));
+    }
+
+    /** Ends the step's requests that failed on their own (their chunk was computed with the others). */
+    private void endFailed(List<ScheduledChunk> chunks) {
+        for (ScheduledChunk ch : chunks) {
+            Active a = active.get(ch.seq());
+            if (a != null && a.failure != null) {
+                end(a, FinishReason.ERROR, null, null, a.failure);
+            }
+        }
+    }
+
+    /** An exception as a client may read it: its message, or its type when it has none. */
+    private static String describe(Throwable e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     /** Ends a request: frees its blocks at once and tells its listener. */
@@ -622,6 +693,8 @@ public final class Engine implements AutoCloseable {
         int cachedTokens;
         /** Blocks found in the distributed tier at submit; handed to the sequence at admission. */
         RemoteKvTier.Hits remoteHits;
+        /** Set when this request's own code failed mid-step; it is ended once the step is done. */
+        String failure;
 
         Active(EngineRequest request, SequenceListener listener, int maxTotal, long arrival) {
             this.request = request;

@@ -1,6 +1,7 @@
 package io.expertmesh.router.service;
 
 import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.sample.InvalidSamplingParameter;
 import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.core.tokenizer.ChatMessage;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
@@ -16,22 +17,41 @@ import java.util.UUID;
 /**
  * Validates a {@link GenerateRequest} against the served model and turns it into an {@link EngineRequest}.
  * Every problem becomes a field violation of one INVALID_ARGUMENT status; nothing invalid reaches the engine.
+ * Sizes are checked before any work that grows with them: a request id or a prompt text too long is refused
+ * before it is copied into responses or tokenized.
  */
 final class GenerateRequestMapper {
     /** max_tokens when the request leaves it out (cut to what the context leaves). */
     static final int DEFAULT_MAX_TOKENS = 256;
+    /** Longest request_id, in UTF-8 bytes: it is repeated in every streamed message. */
+    static final int MAX_REQUEST_ID_BYTES = 256;
+    /** The fields of {@link io.expertmesh.proto.inference.v1.SamplingParams}, named under {@code sampling}. */
+    private static final Set<String> SAMPLING_FIELDS = Set.of("temperature", "top_k", "top_p", "min_p",
+            "repetition_penalty", "presence_penalty", "frequency_penalty", "seed");
 
     private final ModelConfig config;
     private final ModelTokenizer tokenizer;
+    private final PromptTextLimit textLimit;
 
     GenerateRequestMapper(ModelConfig config, ModelTokenizer tokenizer) {
         this.config = config;
         this.tokenizer = tokenizer;
+        this.textLimit = new PromptTextLimit(config.maxPositions());
+    }
+
+    /** How much prompt text is worth tokenizing for this model (Tokenize applies it too). */
+    PromptTextLimit textLimit() {
+        return textLimit;
     }
 
     EngineRequest map(GenerateRequest req) {
         InvalidRequest bad = new InvalidRequest();
-        int[] prompt = prompt(req, bad);
+        int idBytes = req.getRequestIdBytes().size();
+        if (idBytes > MAX_REQUEST_ID_BYTES) {
+            bad.add("request_id", "request_id is " + idBytes + " bytes; at most " + MAX_REQUEST_ID_BYTES
+                    + " are allowed");
+        }
+        int[] prompt = bad.isEmpty() ? prompt(req, bad) : new int[0]; // no work on the prompt of a refused request
         bad.throwIfAny();
         int context = config.maxPositions();
         if (prompt.length >= context) {
@@ -61,13 +81,12 @@ final class GenerateRequestMapper {
         SamplingParams params;
         try {
             params = sampling(req, maxTokens);
-        } catch (IllegalArgumentException e) {
-            String message = e.getMessage();
-            int space = message.indexOf(' ');
-            String field = space > 0 ? message.substring(0, space) : "sampling";
-            throw InvalidRequest.of(field.startsWith("stop") || field.startsWith("top_logprobs")
-                    || field.startsWith("max_tokens") ? field : "sampling." + field, message);
+        } catch (InvalidSamplingParameter e) {
+            throw InvalidRequest.of(SAMPLING_FIELDS.contains(e.field()) ? "sampling." + e.field() : e.field(),
+                    e.getMessage());
         }
+        SamplingBounds.check(params, bad);
+        bad.throwIfAny();
         String id = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
         return new EngineRequest(id, prompt, params, req.getLogprobs() || req.getTopLogprobs() > 0);
     }
@@ -75,11 +94,11 @@ final class GenerateRequestMapper {
     private int[] prompt(GenerateRequest req, InvalidRequest bad) {
         switch (req.getPromptCase()) {
             case TEXT -> {
-                if (req.getText().isEmpty()) {
+                if (req.getTextBytes().isEmpty()) {
                     bad.add("text", "prompt text is empty");
                 } else if (tokenizer == null) {
                     bad.add("text", "the model has no tokenizer; send token_ids");
-                } else {
+                } else if (textLimit.check("text", req.getTextBytes().size(), bad)) {
                     return tokenizer.encode(req.getText());
                 }
             }
@@ -113,6 +132,9 @@ final class GenerateRequestMapper {
         }
         if (chat.getMessagesCount() == 0) {
             bad.add("chat.messages", "no messages");
+            return new int[0];
+        }
+        if (!textLimit.check("chat.messages", PromptTextLimit.bytesOf(chat), bad)) {
             return new int[0];
         }
         List<ChatMessage> messages = new ArrayList<>();

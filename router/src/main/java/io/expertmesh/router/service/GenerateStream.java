@@ -1,6 +1,7 @@
 package io.expertmesh.router.service;
 
 import io.expertmesh.core.generate.TokenEvent;
+import io.expertmesh.core.sample.FinishReason;
 import io.expertmesh.core.sample.TokenLogprob;
 import io.expertmesh.proto.inference.v1.Finished;
 import io.expertmesh.proto.inference.v1.GenerateResponse;
@@ -31,7 +32,10 @@ final class GenerateStream implements SequenceListener {
     private final int maxBuffered;
     private final List<GeneratedToken> pending = new ArrayList<>();
     private Finished finished;
-    /** Set when the request failed in a way the caller should see as a status (no expert worker left). */
+    /**
+     * Set when the request failed: the call ends with this status (after the tokens already made), never as an
+     * OK stream that merely stops. UNAVAILABLE when no expert worker could serve, else INTERNAL naming the cause.
+     */
     private Status failure;
     private boolean closed;
     private volatile Engine.Handle handle;
@@ -108,6 +112,9 @@ final class GenerateStream implements SequenceListener {
             finished = ProtoMapping.finished(c);
             if (c.unavailable()) {
                 failure = Status.UNAVAILABLE.withDescription(c.error());
+            } else if (c.reason() == FinishReason.ERROR) {
+                failure = Status.INTERNAL.withDescription(c.error() == null ? "the request failed in the server"
+                        : c.error());
             }
         }
         drain();

@@ -117,14 +117,23 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> observer) {
         unary(observer, () -> {
             ModelTokenizer tok = tokenizer();
+            PromptTextLimit limit = served().mapper().textLimit();
             TokenizeResponse.Builder r = TokenizeResponse.newBuilder();
             switch (request.getInputCase()) {
                 case TEXT -> {
+                    InvalidRequest bad = new InvalidRequest();
+                    if (!limit.check("text", request.getTextBytes().size(), bad)) {
+                        bad.throwIfAny();
+                    }
                     for (int id : tok.encode(request.getText(), request.getAddSpecialTokens())) {
                         r.addIds(id);
                     }
                 }
                 case CHAT -> {
+                    InvalidRequest bad = new InvalidRequest();
+                    if (!limit.check("chat.messages", PromptTextLimit.bytesOf(request.getChat()), bad)) {
+                        bad.throwIfAny();
+                    }
                     List<ChatMessage> messages = new ArrayList<>();
                     for (int i = 0; i < request.getChat().getMessagesCount(); i++) {
                         var m = request.getChat().getMessages(i);
@@ -188,7 +197,9 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     public void getStatus(GetStatusRequest request, StreamObserver<ServerStatus> observer) {
         unary(observer, () -> {
             Served s = served();
-            return ProtoMapping.status(!draining && expertsServable.getAsBoolean(), s.engine().status(),
+            // serving and draining from one read: never "not serving" without "draining" during a drain; not
+            // serving either while some routed expert has no live holder
+            return ProtoMapping.status(draining, expertsServable.getAsBoolean(), s.engine().status(),
                     s.engine().kvStoreStats());
         });
     }

@@ -47,10 +47,15 @@ final class ProtoMapping {
                 .build();
     }
 
-    /** @param store the store's counters, or null when the distributed tier is off */
-    static ServerStatus status(boolean serving, EngineStatus s, KvStoreStats store) {
+    /**
+     * @param draining whether a drain has started (the engine's own status says so only after its next step)
+     * @param expertsServable false while some routed expert has no live holder (serving is then false)
+     * @param store    the store's counters, or null when the distributed tier is off
+     */
+    static ServerStatus status(boolean draining, boolean expertsServable, EngineStatus s, KvStoreStats store) {
         KvCacheStats kv = s.kv();
-        ServerStatus.Builder b = ServerStatus.newBuilder().setServing(serving).setDraining(s.draining()).setRunning(s.running())
+        boolean d = draining || s.draining();
+        ServerStatus.Builder b = ServerStatus.newBuilder().setServing(!d && expertsServable).setDraining(d).setRunning(s.running())
                 .setWaiting(s.waiting()).setMaxWaiting(s.maxWaiting()).setSteps(s.steps())
                 .setGeneratedTokens(s.generatedTokens()).setPreemptions(s.preemptions()).putAllFinished(s.finished())
                 .setKvCache(KvCacheStatus.newBuilder().setBlockSize(kv.blockSize()).setTotalBlocks(kv.totalBlocks())
