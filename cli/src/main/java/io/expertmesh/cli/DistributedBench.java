@@ -10,6 +10,7 @@ import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
+import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
@@ -56,8 +57,8 @@ final class DistributedBench {
             List<Integer> reference;
             // --device cuda: routers on the device pass, workers' experts in device memory.
             try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { });
-                 Engine engine = new Engine(local, engineConfig, new NoopKvBlockStore(), null, StepObserver.NONE,
-                         options.forwardBackend())) {
+                 Engine engine = new Engine(local, engineConfig, EngineOptions.DEFAULT
+                         .withBackend(options.forwardBackend()))) {
                 reference = greedy(engine, prompt);
                 EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
                 for (int n : streams) {
@@ -73,9 +74,9 @@ final class DistributedBench {
                     cluster.start();
                     try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                             cluster.routedExperts());
-                         Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
-                                 micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null,
-                                 StepObserver.NONE, options.forwardBackend())) {
+                         Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                                 .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
+                                 .withBackend(options.forwardBackend()))) {
                         List<Integer> got = greedy(engine, prompt);
                         boolean same = got.equals(reference);
                         err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
@@ -138,8 +139,8 @@ final class DistributedBench {
                 cluster.start();
                 try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                         cluster.routedExperts());
-                     Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(), null, StepObserver.NONE,
-                             options.forwardBackend())) {
+                     Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                             .withBackend(options.forwardBackend()))) {
                     EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
                     for (int n : streams) {
                         double tps = EngineBench.measure(engine, n, prompt, tokens,
@@ -206,9 +207,9 @@ final class DistributedBench {
             cluster.start();
             try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                     cluster.routedExperts());
-                 Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
-                         new Engine.MicroBatching(cluster.computeLock()), StepObserver.NONE,
-                         options.forwardBackend())) {
+                 Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                         .withMicroBatching(new Engine.MicroBatching(cluster.computeLock()))
+                         .withBackend(options.forwardBackend()))) {
                 skewedLoad(engine, prompt);
                 double before = meanWorkerImbalance(cluster.status());
                 double expertImbalance = cluster.status().layers().stream()

@@ -11,6 +11,7 @@ import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
+import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
@@ -42,8 +43,8 @@ final class EngineBench {
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
                     maxStreams * 2, false);
             // --device cuda: the engine's steps on the GPU's device-resident pass.
-            try (Engine engine = new Engine(model, config, new NoopKvBlockStore(), null, StepObserver.NONE,
-                    options.forwardBackend())) {
+            try (Engine engine = new Engine(model, config, EngineOptions.DEFAULT
+                    .withBackend(options.forwardBackend()))) {
                 SplittableRandom rnd = new SplittableRandom(5);
                 measure(engine, 1, prompt, 16, rnd); // JIT warm-up
                 for (int n : streams) {
@@ -84,8 +85,9 @@ final class EngineBench {
                 for (int round = 0; round < 2; round++) {
                     for (boolean publishing : new boolean[] {false, true}) {
                         String mode = publishing ? "publishing" : "off";
-                        try (Engine engine = publishing ? new Engine(model, config, store)
-                                : new Engine(model, config, new NoopKvBlockStore())) {
+                        try (Engine engine = publishing ? new Engine(model, config, EngineOptions.DEFAULT
+                                .withStore(store))
+                                : new Engine(model, config, EngineOptions.DEFAULT)) {
                             measure(engine, 1, prompt, 16, rnd); // JIT warm-up
                             for (int n : streams) {
                                 double tps = measure(engine, n, prompt, tokens, rnd);

@@ -18,6 +18,7 @@ import io.expertmesh.kvcache.KvStoreStats;
 import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
+import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
@@ -100,9 +101,9 @@ class DeviceForwardEngineTest {
                 oneBatch = runAll(e, prompts, params);
             }
             List<List<Integer>> twoBatches;
-            try (Engine e = new Engine(remote, CONFIG, new NoopKvBlockStore(),
-                    new Engine.MicroBatching(new java.util.concurrent.locks.ReentrantLock()),
-                    io.expertmesh.router.engine.StepObserver.NONE, DeviceForward.factory(new HostOps()))) {
+            try (Engine e = new Engine(remote, CONFIG, EngineOptions.DEFAULT
+                    .withMicroBatching(new Engine.MicroBatching(new java.util.concurrent.locks.ReentrantLock()))
+                    .withBackend(DeviceForward.factory(new HostOps())))) {
                 twoBatches = runAll(e, prompts, params);
             }
             assertEquals(oneBatch, twoBatches);
@@ -134,9 +135,9 @@ class DeviceForwardEngineTest {
                 cluster.start();
                 try (LoadedModel routerModel = LoadedModel.open(FIXTURE, new VectorKernels(pool), (a, b) -> { },
                         cluster.routedExperts());
-                     Engine e = new Engine(routerModel, CONFIG, new NoopKvBlockStore(),
-                             new Engine.MicroBatching(cluster.computeLock()),
-                             io.expertmesh.router.engine.StepObserver.NONE, DeviceForward.factory(new HostOps()))) {
+                     Engine e = new Engine(routerModel, CONFIG, EngineOptions.DEFAULT
+                             .withMicroBatching(new Engine.MicroBatching(cluster.computeLock()))
+                             .withBackend(DeviceForward.factory(new HostOps())))) {
                     assertEquals(cpu, runAll(e, prompts, greedy));
                 }
             } finally {
@@ -170,7 +171,7 @@ class DeviceForwardEngineTest {
     }
 
     private static Engine engine(LoadedModel model, KvBlockStore store, ForwardBackend.Factory backend) {
-        return new Engine(model, CONFIG, store, null, io.expertmesh.router.engine.StepObserver.NONE, backend);
+        return new Engine(model, CONFIG, EngineOptions.DEFAULT.withStore(store).withBackend(backend));
     }
 
     /** Every prompt with every params, submitted together; the token ids of each, in submission order. */

@@ -82,16 +82,4 @@ class KvStoreConfigTest {
             assertEquals(1, s.stats().lookups());
         }
     }
-
-    @Test
-    void parse_cacheNodeArgs_buildsEmbeddedConfig() {
-        KvStoreConfig c = KvCacheNode.parse(new String[] {"--cluster-name", "c1", "--port=5900",
-                "--members", "127.0.0.1:5900,127.0.0.1:5901", "--max-entries", "500", "--backup-count", "2"});
-        assertEquals("c1", c.clusterName());
-        assertEquals(5900, c.memberPort());
-        assertEquals(2, c.members().size());
-        assertEquals(500, c.maxEntriesPerMember());
-        assertEquals(0, c.maxHeapMbPerMember());
-        assertEquals(2, c.backupCount());
-    }
 }

@@ -7,6 +7,7 @@ import io.expertmesh.kvcache.KvStoreStartException;
 import io.expertmesh.kvcache.KvStores;
 import io.expertmesh.proto.inference.v1.InferenceServiceGrpc;
 import io.expertmesh.router.engine.Engine;
+import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.ExpertCluster;
@@ -189,9 +190,11 @@ public final class RouterServer implements AutoCloseable {
                     }
                     throw e;
                 }
-                Engine e = new Engine(m, config.engine(), store, cluster == null || config.experts().microBatches() == 1
-                        ? null : new Engine.MicroBatching(cluster.computeLock()), telemetry.stepObserver(),
-                        forwardBackend);
+                Engine.MicroBatching micro = cluster == null || config.experts().microBatches() == 1
+                        ? null : new Engine.MicroBatching(cluster.computeLock());
+                Engine e = new Engine(m, config.engine(), EngineOptions.DEFAULT.withStore(store)
+                        .withMicroBatching(micro).withStepObserver(telemetry.stepObserver())
+                        .withBackend(forwardBackend));
                 telemetry.bind(e);
                 experts = cluster;
                 model = m;

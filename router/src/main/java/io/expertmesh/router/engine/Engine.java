@@ -42,6 +42,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,6 +88,9 @@ public final class Engine implements AutoCloseable {
     private final AtomicInteger queued = new AtomicInteger();
     /** Requests submitted and not yet ended: what a drain waits for. */
     private final AtomicInteger unfinished = new AtomicInteger();
+    /** Signalled when {@link #unfinished} drops to zero (a drain waits for it). */
+    private final ReentrantLock idleLock = new ReentrantLock();
+    private final Condition idle = idleLock.newCondition();
     private final Map<SequenceState, Active> active = new IdentityHashMap<>();
     private final Map<String, Long> finishedCounts = new TreeMap<>();
     private final Thread thread;
@@ -107,16 +111,9 @@ public final class Engine implements AutoCloseable {
     private final ForwardBackend.Runner firstRunner;
     private final ForwardBackend.Runner secondRunner;
 
+    /** An engine with no distributed KV tier, one batch per step, no observer, on the CPU. */
     public Engine(LoadedModel model, EngineConfig config) {
-        this(model, config, new NoopKvBlockStore());
-    }
-
-    /**
-     * An engine using {@code store} as its distributed KV tier ({@link NoopKvBlockStore}: none). The tier
-     * needs prefix caching; with it off the store is not used.
-     */
-    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store) {
-        this(model, config, store, null);
+        this(model, config, EngineOptions.DEFAULT);
     }
 
     /**
@@ -129,23 +126,12 @@ public final class Engine implements AutoCloseable {
     public record MicroBatching(ReentrantLock lock) {
     }
 
-    /** An engine with a distributed KV tier and, when {@code microBatching} is not null, two micro-batches. */
-    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching) {
-        this(model, config, store, microBatching, StepObserver.NONE);
-    }
-
-    /** As above, with {@code stepObserver} watching each forward pass (telemetry). */
-    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
-                  StepObserver stepObserver) {
-        this(model, config, store, microBatching, stepObserver, ForwardBackend.CPU);
-    }
-
-    /**
-     * As above, with the forward steps run by the backend {@code backend} makes once the paged KV cache is sized
-     * ({@link ForwardBackend#CPU}, or module cuda's device-resident pass on a GPU).
-     */
-    public Engine(LoadedModel model, EngineConfig config, KvBlockStore store, MicroBatching microBatching,
-                  StepObserver stepObserver, ForwardBackend.Factory backend) {
+    /** An engine with what {@code options} plugs in: the KV tier, micro-batching, an observer, the backend. */
+    public Engine(LoadedModel model, EngineConfig config, EngineOptions options) {
+        KvBlockStore store = options.store();
+        MicroBatching microBatching = options.microBatching();
+        StepObserver stepObserver = options.stepObserver();
+        ForwardBackend.Factory backend = options.backend();
         this.stepObserver = stepObserver;
         this.model = model;
         this.microBatching = microBatching;
@@ -254,14 +240,31 @@ public final class Engine implements AutoCloseable {
 
     /** Waits until nothing is queued or running; true if that happened within the timeout. */
     public boolean awaitIdle(long timeout, TimeUnit unit) throws InterruptedException {
-        long deadline = System.nanoTime() + unit.toNanos(timeout);
-        while (System.nanoTime() < deadline) {
-            if (unfinished.get() == 0) {
-                return true;
+        long nanos = unit.toNanos(timeout);
+        idleLock.lock();
+        try {
+            while (unfinished.get() != 0) {
+                if (nanos <= 0) {
+                    return false;
+                }
+                nanos = idle.awaitNanos(nanos);
             }
-            Thread.sleep(10);
+            return true;
+        } finally {
+            idleLock.unlock();
         }
-        return false;
+    }
+
+    /** One request ended (finished, failed or cancelled): wakes {@link #awaitIdle} when it was the last. */
+    private void requestEnded() {
+        if (unfinished.decrementAndGet() == 0) {
+            idleLock.lock();
+            try {
+                idle.signalAll();
+            } finally {
+                idleLock.unlock();
+            }
+        }
     }
 
     /** Cancels every queued and running request (the end of a drain's grace period). */
@@ -348,7 +351,7 @@ public final class Engine implements AutoCloseable {
             for (ScheduledChunk ch : chunks) {
                 Active a = active.get(ch.seq());
                 if (a != null) {
-                    end(a, FinishReason.ERROR, null, null, e.getMessage(), true);
+                    endUnavailable(a, e.getMessage());
                 }
             }
         } catch (RuntimeException | Error e) {
@@ -389,7 +392,7 @@ public final class Engine implements AutoCloseable {
     private void refuseAtAdmission(Active a, RuntimeException e) {
         LOG.warn("Request {} failed at admission; ending it alone", a.request.requestId(), e);
         queued.decrementAndGet();
-        unfinished.decrementAndGet();
+        requestEnded();
         finishedCounts.merge(FinishReason.ERROR.wireName(), 1L, Long::sum);
         long total = System.nanoTime() - a.arrival;
         try {
@@ -633,11 +636,20 @@ public final class Engine implements AutoCloseable {
 
     /** Ends a request: frees its blocks at once and tells its listener. */
     private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error) {
-        end(a, reason, stopString, stopToken, error, false);
+        end(a, reason, stopString, stopToken, error, Unavailable.NO);
     }
 
+    /** Ends a request that failed because no live worker holds some of its experts (UNAVAILABLE, not INTERNAL). */
+    private void endUnavailable(Active a, String error) {
+        end(a, FinishReason.ERROR, null, null, error, Unavailable.YES);
+    }
+
+    /** Whether an error end is the cluster's (no live holder of some experts: retry later) or the request's. */
+    private enum Unavailable { NO, YES }
+
     private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error,
-                     boolean unavailable) {
+                     Unavailable kind) {
+        boolean unavailable = kind == Unavailable.YES;
         if (active.remove(a.seq) == null) {
             return;
         }
@@ -650,7 +662,7 @@ public final class Engine implements AutoCloseable {
             a.stepper.abort(reason);
         }
         finishedCounts.merge(reason.wireName(), 1L, Long::sum);
-        unfinished.decrementAndGet();
+        requestEnded();
         long now = System.nanoTime();
         Completion c = new Completion(reason, stopString, stopToken, a.request.prompt().length, a.stepper.generated(),
                 a.cachedTokens, a.firstScheduled == 0 ? 0 : a.firstScheduled - a.arrival,

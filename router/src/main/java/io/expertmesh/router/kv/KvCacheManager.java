@@ -1,7 +1,6 @@
 package io.expertmesh.router.kv;
 
 import io.expertmesh.kvcache.KvBlock;
-import io.expertmesh.router.scheduler.SequenceState;
 import java.util.Arrays;
 import java.util.List;
 
@@ -43,7 +42,7 @@ public final class KvCacheManager {
          * @param blockId where its rows are in {@link #storage()}
          * @param hash    its chained hash
          */
-        void onComputed(SequenceState seq, int index, int blockId, BlockHash hash);
+        void onComputed(KvSequence seq, int index, int blockId, BlockHash hash);
     }
 
     private final PagedKvStorage storage;
@@ -150,7 +149,7 @@ public final class KvCacheManager {
      * with INVALID_ARGUMENT (or clamps its output limit first): such a sequence would otherwise be preempted
      * and re-admitted forever. {@link io.expertmesh.router.scheduler.Scheduler#add} refuses it outright.
      */
-    public boolean canEverFit(SequenceState seq) {
+    public boolean canEverFit(KvSequence seq) {
         return blocksFor(seq.maxTotalTokens()) <= pool.numBlocks();
     }
 
@@ -165,7 +164,7 @@ public final class KvCacheManager {
      * holding the last token. Sets {@code seq}'s computed and cached counts to the hit and returns it (a
      * multiple of the block size). The blocks are taken by the {@link #allocateSlots} that must follow.
      */
-    public int allocatePrefix(SequenceState seq) {
+    public int allocatePrefix(KvSequence seq) {
         BlockTable table = tableOf(seq);
         if (table.size != 0) {
             throw new IllegalStateException(seq.requestId() + " already holds " + table.size + " blocks");
@@ -197,6 +196,20 @@ public final class KvCacheManager {
     }
 
     /**
+     * Admission's prefix step: {@link #allocatePrefix} (the local prefix cache), then {@link #adoptRemoteBlocks}
+     * with the distributed tier's hits found for the sequence at submit. Returns the tokens now cached.
+     */
+    public int admit(KvSequence seq) {
+        int cached = allocatePrefix(seq);
+        RemoteKvTier.Hits remote = seq.takeRemoteHits();
+        if (!remote.blocks().isEmpty()) {
+            adoptRemoteBlocks(seq, remote.first(), remote.blocks());
+            cached = seq.numComputedTokens();
+        }
+        return cached;
+    }
+
+    /**
      * How many of {@code hashes}, from the first, the local prefix cache holds now (any thread; a hint that may
      * be stale, see {@link BlockPool#probablyCached}).
      */
@@ -208,8 +221,8 @@ public final class KvCacheManager {
         return n;
     }
 
-    /** {@link #adoptRemoteBlocks(SequenceState, int, List)} with the remote blocks starting at block 0. */
-    public int adoptRemoteBlocks(SequenceState seq, List<KvBlock> remote) {
+    /** {@link #adoptRemoteBlocks(KvSequence, int, List)} with the remote blocks starting at block 0. */
+    public int adoptRemoteBlocks(KvSequence seq, List<KvBlock> remote) {
         return adoptRemoteBlocks(seq, 0, remote);
     }
 
@@ -232,7 +245,7 @@ public final class KvCacheManager {
      *
      * @return blocks adopted (0 when prefix caching is off or nothing follows the local hit)
      */
-    public int adoptRemoteBlocks(SequenceState seq, int first, List<KvBlock> remote) {
+    public int adoptRemoteBlocks(KvSequence seq, int first, List<KvBlock> remote) {
         if (!prefixCaching || remote.isEmpty()) {
             return 0;
         }
@@ -304,7 +317,7 @@ public final class KvCacheManager {
      *
      * @throws IllegalArgumentException when the tokens would exceed the sequence's {@code maxTotalTokens}
      */
-    public boolean allocateSlots(SequenceState seq, int numNewTokens) {
+    public boolean allocateSlots(KvSequence seq, int numNewTokens) {
         if (numNewTokens < 0) {
             throw new IllegalArgumentException("numNewTokens must be >= 0, got " + numNewTokens);
         }
@@ -354,7 +367,7 @@ public final class KvCacheManager {
      * (prefix hits and adopted blocks are registered at admission, so they never come by) goes to the
      * {@link ComputedBlockListener}, if one is set.
      */
-    public void cacheFullBlocks(SequenceState seq) {
+    public void cacheFullBlocks(KvSequence seq) {
         if (!prefixCaching) {
             return;
         }
@@ -379,7 +392,7 @@ public final class KvCacheManager {
      * before the head (a prefix stays useful longest). Drops pending prefix hits. Does not touch the
      * sequence's counters; the scheduler resets them on preemption.
      */
-    public void free(SequenceState seq) {
+    public void free(KvSequence seq) {
         BlockTable table = seq.blockTable();
         if (table == null) {
             return;
@@ -398,7 +411,7 @@ public final class KvCacheManager {
                 prefixQueryTokens, prefixHitTokens);
     }
 
-    private BlockTable tableOf(SequenceState seq) {
+    private BlockTable tableOf(KvSequence seq) {
         BlockTable table = seq.blockTable();
         if (table == null) {
             table = new BlockTable(storage, blocksFor(seq.maxTotalTokens()));
@@ -408,7 +421,7 @@ public final class KvCacheManager {
     }
 
     /** The chained hash of full block {@code i}, computing (once) the hashes up to it. */
-    private BlockHash hashOfBlock(SequenceState seq, BlockTable table, int i) {
+    private BlockHash hashOfBlock(KvSequence seq, BlockTable table, int i) {
         while (table.numHashed <= i) {
             int j = table.numHashed;
             BlockHash parent = j == 0 ? BlockHash.ROOT : table.hashes[j - 1];

@@ -4,7 +4,6 @@ import io.expertmesh.kvcache.BlockKey;
 import io.expertmesh.kvcache.KvBlock;
 import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStoreStats;
-import io.expertmesh.router.scheduler.SequenceState;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -111,7 +110,7 @@ public final class RemoteKvTier implements KvCacheManager.ComputedBlockListener 
     }
 
     @Override
-    public void onComputed(SequenceState seq, int index, int blockId, BlockHash hash) {
+    public void onComputed(KvSequence seq, int index, int blockId, BlockHash hash) {
         if (recent.get(hash) != null) {
             skippedRecent++;
             return;

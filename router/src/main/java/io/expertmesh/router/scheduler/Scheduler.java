@@ -1,7 +1,6 @@
 package io.expertmesh.router.scheduler;
 
 import io.expertmesh.router.kv.KvCacheManager;
-import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -124,11 +123,7 @@ public final class Scheduler {
 
         while (!preempted && budget > 0 && running.size() < config.maxRunning() && !waiting.isEmpty()) {
             SequenceState seq = waiting.peekFirst();
-            kv.allocatePrefix(seq);
-            RemoteKvTier.Hits remote = seq.takeRemoteHits();
-            if (!remote.blocks().isEmpty()) {
-                kv.adoptRemoteBlocks(seq, remote.first(), remote.blocks());
-            }
+            kv.admit(seq);
             int n = Math.min(seq.numTokens() - seq.numComputedTokens(), budget);
             if (!kv.allocateSlots(seq, n)) {
                 break;

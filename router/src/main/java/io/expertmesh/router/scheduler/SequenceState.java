@@ -2,6 +2,7 @@ package io.expertmesh.router.scheduler;
 
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.router.kv.BlockTable;
+import io.expertmesh.router.kv.KvSequence;
 import io.expertmesh.router.kv.RemoteKvTier;
 import java.util.Arrays;
 
@@ -13,7 +14,7 @@ import java.util.Arrays;
  * in different packages; the engine itself only calls {@link #appendToken}. Single-threaded: the engine's step
  * thread owns every sequence.
  */
-public final class SequenceState {
+public final class SequenceState implements KvSequence {
     private static final KvCache NO_CACHE = new KvCache() {
         @Override
         public float[] array(int layer, int pos) {
@@ -178,8 +179,9 @@ public final class SequenceState {
         this.remoteHits = hits == null ? RemoteKvTier.Hits.NONE : hits;
     }
 
-    /** Scheduler only: the remote hits, handed over once (later admissions find them in the local cache). */
-    RemoteKvTier.Hits takeRemoteHits() {
+    /** The remote hits, handed over once at admission (later admissions find them in the local cache). */
+    @Override
+    public RemoteKvTier.Hits takeRemoteHits() {
         RemoteKvTier.Hits h = remoteHits;
         remoteHits = RemoteKvTier.Hits.NONE;
         return h;

@@ -155,7 +155,7 @@ class EngineIsolationTest {
     @Test
     void step_oneRequestsSamplingThrows_onlyThatRequestEndsWithError() throws Exception {
         Gate gate = new Gate();
-        try (Engine engine = new Engine(model, config(), new NoopKvBlockStore(), null, gate)) {
+        try (Engine engine = new Engine(model, config(), EngineOptions.DEFAULT.withStepObserver(gate))) {
             // Past the API's bounds: dividing the prompt tokens' positive logits by 1e-45 makes them infinite, and
             // a temperature draw over infinite logits throws.
             SamplingParams poison = SamplingParams.defaults().withTemperature(1f).withRepetitionPenalty(1e-45f)
@@ -176,7 +176,7 @@ class EngineIsolationTest {
     @Test
     void step_oneRequestsListenerThrows_onlyThatRequestEndsWithError() throws Exception {
         Gate gate = new Gate();
-        try (Engine engine = new Engine(model, config(), new NoopKvBlockStore(), null, gate)) {
+        try (Engine engine = new Engine(model, config(), EngineOptions.DEFAULT.withStepObserver(gate))) {
             Recorder broken = new Recorder() {
                 @Override
                 public void onToken(TokenEvent token) {
