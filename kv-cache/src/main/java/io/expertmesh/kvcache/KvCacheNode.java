@@ -7,8 +7,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A standalone member of the KV tier, started by {@code bin/expertmesh cache-node} (cli's CacheNodeCommand parses
  * its flags): holds blocks for routers that run in CLIENT mode, or alongside routers that run EMBEDDED members,
- * with the same map configuration. Stops gracefully on SIGTERM (its partitions move to the other members first). It listens on {@code --host}
- * only, and holds no {@link KvSecret}: routers sign and check blocks, a node only stores them.
+ * with the same map configuration. Stops gracefully on SIGTERM (its partitions move to the other members first).
+ * It listens on {@code --host} only, and holds no {@link KvSecret}: routers sign and check blocks, a node only
+ * stores them.
  */
 public final class KvCacheNode {
     private static final Logger log = LoggerFactory.getLogger(KvCacheNode.class);
