@@ -1,6 +1,8 @@
 package io.expertmesh.cli.bench;
 
 import java.util.random.RandomGenerator;
+import org.apache.commons.rng.UniformRandomProvider;
+import org.apache.commons.rng.sampling.distribution.AhrensDieterMarsagliaTsangGammaSampler;
 
 /**
  * Inter-arrival times of an open-loop load: gamma-distributed with shape {@code burstiness} and mean
@@ -32,31 +34,11 @@ public record ArrivalProcess(double rate, double burstiness) {
     }
 
     /**
-     * A Gamma(shape, 1) sample by Marsaglia and Tsang (2000); for shape below 1 the boost
-     * {@code Gamma(shape+1) * U^(1/shape)}.
+     * A Gamma(shape, 1) sample: commons-rng's Marsaglia-Tsang sampler (Ahrens-Dieter below shape 1), drawing its
+     * uniform bits from {@code random}.
      */
     static double gamma(RandomGenerator random, double shape) {
-        if (shape < 1) {
-            double u = random.nextDouble();
-            while (u == 0) {
-                u = random.nextDouble();
-            }
-            return gamma(random, shape + 1) * Math.pow(u, 1.0 / shape);
-        }
-        double d = shape - 1.0 / 3.0;
-        double c = 1.0 / Math.sqrt(9 * d);
-        for (int i = 0; i < 1_000; i++) { // accepts with probability > 0.95 per try
-            double x = random.nextGaussian();
-            double v = 1 + c * x;
-            if (v <= 0) {
-                continue;
-            }
-            v = v * v * v;
-            double u = random.nextDouble();
-            if (u < 1 - 0.0331 * x * x * x * x || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) {
-                return d * v;
-            }
-        }
-        return shape; // not reached in practice: fall back to the mean
+        UniformRandomProvider bits = random::nextLong;
+        return AhrensDieterMarsagliaTsangGammaSampler.of(bits, shape, 1.0).sample();
     }
 }
