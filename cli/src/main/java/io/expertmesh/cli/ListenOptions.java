@@ -3,6 +3,7 @@ package io.expertmesh.cli;
 import io.expertmesh.security.ServerSecurity;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
+import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
@@ -13,10 +14,6 @@ import picocli.CommandLine.Option;
  */
 final class ListenOptions {
     private static final Logger LOG = LoggerFactory.getLogger(ListenOptions.class);
-    /** RouterServer's inbound limit (a prompt of a long context as token ids). */
-    static final int ROUTER_MAX_INBOUND_BYTES = 16 << 20;
-    /** ExpertWorkerServer's inbound limit (a step's hidden states of every token). */
-    static final int WORKER_MAX_INBOUND_BYTES = 256 << 20;
 
     // Default every interface: containers and the compose and Kubernetes deployments reach the servers from other
     // hosts. `cluster` passes 127.0.0.1, because without TLS and tokens nothing there authenticates a caller.
@@ -38,13 +35,14 @@ final class ListenOptions {
     }
 
     /**
-     * A Netty server builder on {@code host:port} with {@code security}'s credentials (its PEM files are read and
-     * checked here), for {@code RouterServer}'s and {@code ExpertWorkerServer}'s builder constructors.
+     * The server's own transport ({@code RouterServer::transport}, {@code ExpertWorkerServer::transport}: its limits
+     * and keepalive policy) on {@code host:port} with {@code security}'s credentials (its PEM files are read and
+     * checked here), for the servers' builder constructors.
      */
-    NettyServerBuilder serverBuilder(String what, int port, ServerSecurity security, int maxInboundBytes) {
+    NettyServerBuilder serverBuilder(String what, int port, ServerSecurity security,
+                                     BiFunction<InetSocketAddress, ServerSecurity, NettyServerBuilder> transport) {
         LOG.info("{} listening on {} ({})", what, address(port), security);
         security.warnings().forEach(w -> LOG.warn("{} security: {}", what, w));
-        return NettyServerBuilder.forAddress(address(port), security.credentials())
-                .maxInboundMessageSize(maxInboundBytes);
+        return transport.apply(address(port), security);
     }
 }

@@ -265,7 +265,7 @@ final class ServeCommand implements Callable<Integer> {
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
         ServerSecurity security = serverSecurity();
         RouterServer server = new RouterServer(config, listen.serverBuilder("Router", port, security,
-                ListenOptions.ROUTER_MAX_INBOUND_BYTES), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
+                RouterServer::transport), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());

@@ -98,7 +98,7 @@ final class WorkerCommand implements Callable<Integer> {
         LOG.info("Effective configuration: {}", config);
         Telemetry telemetry = metrics.start(TelemetryConfig.WORKER);
         ExpertWorkerServer server = new ExpertWorkerServer(config, model.newCpuKernels(),
-                listen.serverBuilder("Expert worker", port, security, ListenOptions.WORKER_MAX_INBOUND_BYTES),
+                listen.serverBuilder("Expert worker", port, security, ExpertWorkerServer::transport),
                 telemetry, security.interceptors(MethodScopes.builder().build()))
                 .expertRunners(runners).start();
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {

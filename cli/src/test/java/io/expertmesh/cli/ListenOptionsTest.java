@@ -23,7 +23,8 @@ class ListenOptionsTest {
     @Test
     void serverBuilder_loopbackHost_listensOnLoopbackOnly() throws Exception {
         WorkerCommand w = parse("worker", "--host", "127.0.0.1");
-        Server server = w.listen.serverBuilder("test", 0, ServerSecurity.plaintext(), 1 << 20).build().start();
+        Server server = w.listen.serverBuilder("test", 0, ServerSecurity.plaintext(),
+                io.expertmesh.worker.ExpertWorkerServer::transport).build().start();
         try {
             InetSocketAddress bound = (InetSocketAddress) server.getListenSockets().getFirst();
             assertTrue(bound.getAddress().isLoopbackAddress(), "bound " + bound);

@@ -13,6 +13,7 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -59,13 +60,21 @@ public final class ExpertWorkerServer implements AutoCloseable {
      * {@code ExpertService} (PERMISSION_DENIED otherwise); health stays open to any certificate of the CA.
      */
     public ExpertWorkerServer(WorkerConfig config, Kernels kernels, ServerSecurity security, Telemetry telemetry) {
-        this(config, kernels, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES)
-                // routers ping every 30 s (WorkerChannels); grpc's default minimum of 5 min would answer GOAWAY
-                .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true), telemetry,
+        this(config, kernels, transport(new InetSocketAddress(config.port()), security), telemetry,
                 security.interceptors(MethodScopes.builder().build()));
         LOG.info("Expert worker security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Expert worker security: {}", w));
+    }
+
+    /**
+     * The socket transport of every real worker, on {@code address} with {@code security}'s credentials: the
+     * inbound limit for a step's hidden states, and keepalive pings permitted as often as routers send them
+     * (every 30 s, WorkerChannels; grpc's default minimum of 5 min would answer them with GOAWAY and drop the
+     * router's connection). The command line binds it to {@code --host} with this.
+     */
+    public static NettyServerBuilder transport(InetSocketAddress address, ServerSecurity security) {
+        return NettyServerBuilder.forAddress(address, security.credentials()).maxInboundMessageSize(MAX_INBOUND_BYTES)
+                .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true);
     }
 
     /** A worker on the given transport (tests use in-process servers), without telemetry. */

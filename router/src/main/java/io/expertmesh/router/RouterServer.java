@@ -29,6 +29,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -109,11 +110,20 @@ public final class RouterServer implements AutoCloseable {
      * reporting to {@code telemetry} (which the caller closes).
      */
     public RouterServer(RouterConfig config, ServerSecurity security, Telemetry telemetry) {
-        this(config, NettyServerBuilder.forPort(config.port(), security.credentials())
-                .maxInboundMessageSize(MAX_INBOUND_BYTES).maxInboundMetadataSize(MAX_TRANSPORT_METADATA_BYTES),
-                telemetry, security.interceptors(AUTH_SCOPES));
+        this(config, transport(new InetSocketAddress(config.port()), security), telemetry,
+                security.interceptors(AUTH_SCOPES));
         LOG.info("Router security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
+    }
+
+    /**
+     * The socket transport of every real router, on {@code address} with {@code security}'s credentials: message
+     * and metadata limits as the router's checks expect them. The command line binds it to {@code --host} with
+     * this; nothing else should build a router's Netty server.
+     */
+    public static NettyServerBuilder transport(InetSocketAddress address, ServerSecurity security) {
+        return NettyServerBuilder.forAddress(address, security.credentials()).maxInboundMessageSize(MAX_INBOUND_BYTES)
+                .maxInboundMetadataSize(MAX_TRANSPORT_METADATA_BYTES);
     }
 
     /** A router on the given transport (tests use in-process servers), without telemetry. */
