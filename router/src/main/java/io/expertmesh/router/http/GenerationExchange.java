@@ -162,6 +162,9 @@ final class GenerationExchange implements SequenceListener {
                     .putHeader("Cache-Control", "no-cache")
                     // proxies such as nginx would otherwise hold the events back
                     .putHeader("X-Accel-Buffering", "no");
+            // sent now, not with the first token: the client learns at once that the request was taken (it
+            // may wait in the queue a while), and a refusal (429, 503) stays distinguishable from a slow start
+            response.writeHead();
             if (endpoint == Endpoint.CHAT) {
                 event(answer.roleChunk());
             }
