@@ -38,6 +38,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
 
+    @Option(names = "--http-port", paramLabel = "P",
+            description = "Also serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+                    + "/v1/models, /health) on this port, with the gRPC port's TLS and tokens (default: off; "
+                    + "0 = any free port).")
+    Integer httpPort;
+
     @Mixin
     ServerTlsOptions tls = new ServerTlsOptions();
 
@@ -267,6 +273,9 @@ final class ServeCommand implements Callable<Integer> {
         Telemetry telemetry = metrics.start(TelemetryConfig.ROUTER);
         RouterServer server = new RouterServer(config, serverSecurity(), telemetry)
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
+        if (httpPort != null) {
+            server.httpPort(httpPort);
+        }
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
         }
@@ -289,6 +298,9 @@ final class ServeCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         server.awaitLoaded();
         System.err.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        if (server.httpPort() >= 0) {
+            System.err.println("expertmesh OpenAI-compatible HTTP API on port " + server.httpPort());
+        }
         server.awaitTermination();
         return 0;
     }
