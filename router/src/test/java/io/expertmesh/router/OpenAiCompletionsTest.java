@@ -177,13 +177,15 @@ class OpenAiCompletionsTest {
         outside.putArray("prompt").add(0).add(5000);
         assertBadRequest(outside, "prompt[1]", "outside the vocabulary");
         assertBadRequest(greedy(3).put("prompt", "The capital of France is"), "prompt", "no tokenizer");
-        assertBadRequest(greedy(3).put("temperature", -1), "temperature", "temperature must be");
+        OpenAiClient.Answer cold = http.post("/v1/completions", greedy(3).put("temperature", -1));
+        assertEquals(400, cold.status());
+        assertTrue(cold.message().startsWith("temperature must be a finite number >= 0"), cold.message());
         assertBadRequest(greedy(3).put("temperature", "hot"), "temperature", "must be a number");
         assertBadRequest(greedy(3).put("top_p", 0), "top_p", "top_p must be in (0, 1]");
         assertBadRequest(greedy(3).put("presence_penalty", 3), "presence_penalty", "[-2, 2]");
         assertBadRequest(greedy(0), "max_tokens", ">= 1");
         assertBadRequest(greedy(1000), "max_tokens", "exceeds the context of 256 tokens");
-        assertBadRequest(greedy(3).put("logprobs", 21), "logprobs", "top_logprobs must be in [0, 20]");
+        assertBadRequest(greedy(3).put("logprobs", 21), "logprobs", "logprobs must be in [0, 20], got 21");
         ObjectNode manyStops = greedy(3);
         IntStream.range(0, 17).forEach(i -> manyStops.withArray("stop").add("s" + i));
         assertBadRequest(manyStops, "stop", "at most 16");

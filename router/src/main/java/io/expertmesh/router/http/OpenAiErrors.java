@@ -45,8 +45,7 @@ final class OpenAiErrors {
         }
         StringBuilder message = new StringBuilder();
         for (BadRequest.FieldViolation v : violations) {
-            message.append(message.isEmpty() ? "" : "; ").append(param(v.getField(), request)).append(": ")
-                    .append(v.getDescription());
+            message.append(message.isEmpty() ? "" : "; ").append(sentence(v, request));
         }
         return OpenAiError.invalid(param(violations.getFirst().getField(), request), message.toString());
     }
@@ -67,6 +66,21 @@ final class OpenAiErrors {
             }
         }
         return out;
+    }
+
+    /**
+     * One violation as a sentence about the request's own field: "temperature must be ..." rather than
+     * "sampling.temperature: temperature must be ...", "max_completion_tokens: must be >= 1" for "max_tokens".
+     */
+    private static String sentence(BadRequest.FieldViolation v, OpenAiRequest request) {
+        String field = v.getField();
+        String param = param(field, request);
+        String leaf = field.startsWith("sampling.") ? field.substring("sampling.".length()) : field;
+        String description = v.getDescription();
+        if (description.startsWith(leaf + " ")) {
+            return param + description.substring(leaf.length());
+        }
+        return param + ": " + description;
     }
 
     /** A GenerateRequest field path as the OpenAI request spelled it. */
