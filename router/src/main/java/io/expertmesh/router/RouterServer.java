@@ -295,7 +295,10 @@ public final class RouterServer implements AutoCloseable {
             e.cancelAll();
             e.awaitIdle(5, TimeUnit.SECONDS);
         }
-        closeHttp();
+        OpenAiHttpServer h = http;
+        if (h != null) {
+            h.shutdown(java.time.Duration.ofSeconds(5));
+        }
         server.shutdown();
         if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
             server.shutdownNow();

@@ -116,6 +116,25 @@ class OpenAiHttpLimitsTest {
         }
     }
 
+    @Test
+    void drainGraceOver_runningStreamEndsWithAbortAndDone() throws Exception {
+        Path model = TestModels.withTokenizer(tmp.resolve("model"));
+        RouterConfig config = new RouterConfig(0, model, new EngineConfig(16, 64L << 20, 256, 4, 4, true), 4096,
+                Duration.ZERO);
+        try (RouterServer server = new RouterServer(config).httpPort(0).start(() -> TestModels.load(model))) {
+            server.awaitLoaded();
+            OpenAiClient http = new OpenAiClient(server.httpPort());
+            try (OpenAiClient.Stream running = http.open("/v1/completions", longStream(3000))) {
+                running.next();
+                server.drain(); // no grace: the running sequence is cancelled, its stream closed properly
+                java.util.List<String> rest = running.rest();
+                assertEquals("[DONE]", rest.getLast(), rest.toString());
+                JsonNode last = OpenAiClient.JSON.readTree(rest.get(rest.size() - 2));
+                assertEquals("abort", last.get("choices").get(0).get("finish_reason").asText(), last.toString());
+            }
+        }
+    }
+
     static void awaitIdle(RouterServer server) throws InterruptedException {
         for (int i = 0; i < 1000 && (server.engine().status().running() > 0 || server.engine().status().waiting() > 0);
              i++) {

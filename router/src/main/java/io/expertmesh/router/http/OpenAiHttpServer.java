@@ -111,8 +111,10 @@ public final class OpenAiHttpServer implements AutoCloseable {
 
     private static HttpServerOptions options(OpenAiHttpConfig config) {
         // HTTP/1.1 (what curl and the OpenAI clients speak for SSE); the connection is the stream.
+        // curl sends "Expect: 100-continue" before bodies over 1 KiB and waits a second for the go-ahead.
         HttpServerOptions o = new HttpServerOptions().setPort(config.port()).setHost("0.0.0.0")
-                .setHttp2ClearTextEnabled(false).setDecompressionSupported(false);
+                .setHttp2ClearTextEnabled(false).setDecompressionSupported(false)
+                .setHandle100ContinueAutomatically(true);
         TlsFiles tls = config.security().tls();
         if (tls != null) {
             // The gRPC server has read and checked these files already (key matches certificate, dates).
@@ -254,7 +256,23 @@ public final class OpenAiHttpServer implements AutoCloseable {
         HttpResponses.json(response, 200, list);
     }
 
-    /** Stops listening and closes every connection (running streams end); then the submit threads. */
+    /**
+     * The end of a drain: stops listening and lets answers still being written (a stream's last events, which
+     * the engine handed over just before it went idle) go out, for at most {@code grace}; then closes.
+     */
+    public void shutdown(java.time.Duration grace) {
+        try {
+            server.shutdown(grace.toMillis(), TimeUnit.MILLISECONDS).toCompletionStage().toCompletableFuture()
+                    .get(grace.toMillis() + 5_000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.warn("The HTTP API did not shut down within {}", grace, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
+    }
+
+    /** Stops listening and closes every connection at once (running streams are cut); then the submit threads. */
     @Override
     public void close() {
         try {
