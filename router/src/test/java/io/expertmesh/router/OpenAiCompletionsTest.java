@@ -176,7 +176,8 @@ class OpenAiCompletionsTest {
         ObjectNode outside = greedy(3);
         outside.putArray("prompt").add(0).add(5000);
         assertBadRequest(outside, "prompt[1]", "outside the vocabulary");
-        assertBadRequest(greedy(3).put("prompt", "The capital of France is"), "prompt", "no tokenizer");
+        assertBadRequest(greedy(3).put("prompt", "The capital of France is"), "prompt",
+                "no tokenizer; send the prompt as a list of token ids");
         OpenAiClient.Answer cold = http.post("/v1/completions", greedy(3).put("temperature", -1));
         assertEquals(400, cold.status());
         assertTrue(cold.message().startsWith("temperature must be a finite number >= 0"), cold.message());
@@ -206,6 +207,14 @@ class OpenAiCompletionsTest {
         assertEquals(404, otherModel.status());
         assertEquals("model", otherModel.param());
         assertEquals("model_not_found", otherModel.json().get("error").get("code").asText());
+
+        // the fixture has no chat template: chat is refused, pointing at completions
+        ObjectNode chat = OpenAiClient.body();
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Hi");
+        OpenAiClient.Answer noTemplate = http.post("/v1/chat/completions", chat);
+        assertEquals(400, noTemplate.status());
+        assertEquals("messages", noTemplate.param());
+        assertTrue(noTemplate.message().contains("no chat template; use /v1/completions"), noTemplate.message());
 
         // and the router still serves
         assertEquals(200, http.post("/v1/completions", greedy(2)).status());

@@ -9,12 +9,18 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The gRPC path's refusals in OpenAI's terms: the mapper's INVALID_ARGUMENT (whose {@code google.rpc.BadRequest}
  * names proto fields) becomes a 400 naming the request's own fields, and engine rejections become 429/503/400.
  */
 final class OpenAiErrors {
+    /** The mapper's advice in gRPC field names, and what it means on this API. */
+    private static final Map<String, String> GRPC_ADVICE = Map.of(
+            "send text or token_ids", "use /v1/completions with a prompt",
+            "send token_ids", "send the prompt as a list of token ids");
+
     private OpenAiErrors() {
     }
 
@@ -77,6 +83,9 @@ final class OpenAiErrors {
         String param = param(field, request);
         String leaf = field.startsWith("sampling.") ? field.substring("sampling.".length()) : field;
         String description = v.getDescription();
+        for (var advice : GRPC_ADVICE.entrySet()) {
+            description = description.replace(advice.getKey(), advice.getValue());
+        }
         if (description.startsWith(leaf + " ")) {
             return param + description.substring(leaf.length());
         }
