@@ -126,6 +126,11 @@ final class ClusterCommand implements Callable<Integer> {
             description = "Passed to the router: bearer tokens its public API accepts ('TOKEN SCOPE[,SCOPE]' lines).")
     Path authTokens;
 
+    @Option(names = "--http-port", paramLabel = "P",
+            description = "Passed to the router: also serve the OpenAI-compatible HTTP API on this port (default: "
+                    + "off; 0 = a free port).")
+    Integer httpPort;
+
     @Spec
     CommandSpec spec;
 
@@ -215,6 +220,9 @@ final class ClusterCommand implements Callable<Integer> {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         }
+        if (httpPort != null && (httpPort < 0 || httpPort > 65535)) {
+            throw new IllegalArgumentException("--http-port must be in 0..65535, got " + httpPort);
+        }
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
@@ -268,17 +276,31 @@ final class ClusterCommand implements Callable<Integer> {
             ManagedChild w = workerChildren.get(i);
             Readiness.awaitGrpcServing(w.name(), host, plan.workerPorts().get(i), toWorkers, startup, died);
         }
+        int http = httpPort == null ? -1 : httpPort == 0 ? freePort() : httpPort;
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
-                plan.routerArgs()), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
+                withHttpPort(plan.routerArgs(), http)), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
         Readiness.awaitGrpcServing(router.name(), host, plan.routerPort(), toRouter, startup, died);
         out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + host + ":"
                 + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
+        if (http >= 0) {
+            out.println("expertmesh cluster: OpenAI-compatible HTTP API on " + (plan.tls() != null ? "https" : "http")
+                    + "://" + host + ":" + http + "/v1");
+        }
         if (plan.tls() != null || plan.authTokens() != null) {
             out.println("expertmesh cluster: clients connect with --target " + host + ":" + plan.routerPort()
                     + (plan.tls() != null ? " --tls-ca " + plan.tls().ca() : "")
                     + (plan.authTokens() != null ? " --token-file FILE (a token of " + plan.authTokens() + ")" : ""));
         }
         out.flush();
+    }
+
+    /** The router's arguments, serving the OpenAI-compatible HTTP API on {@code httpPort} too (-1: not). */
+    static List<String> withHttpPort(List<String> routerArgs, int httpPort) {
+        List<String> args = new ArrayList<>(routerArgs);
+        if (httpPort >= 0) {
+            args.addAll(List.of("--http-port", String.valueOf(httpPort)));
+        }
+        return args;
     }
 
     /**

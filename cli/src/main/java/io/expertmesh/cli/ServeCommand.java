@@ -41,6 +41,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", paramLabel = "P", description = "gRPC port (default 50051; 0 = any free port).")
     int port = 50051;
 
+    @Option(names = "--http-port", paramLabel = "P",
+            description = "Also serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+                    + "/v1/models, /health) on this port, with the gRPC port's TLS and tokens (default: off; "
+                    + "0 = any free port).")
+    Integer httpPort;
+
     @Mixin
     ListenOptions listen = new ListenOptions();
 
@@ -267,6 +273,9 @@ final class ServeCommand implements Callable<Integer> {
         RouterServer server = new RouterServer(config, listen.serverBuilder("Router", port, security,
                 RouterServer::transport), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
+        if (httpPort != null) {
+            server.httpPort(httpPort);
+        }
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());
         }
@@ -304,6 +313,9 @@ final class ServeCommand implements Callable<Integer> {
         server.awaitLoaded();
         // stdout, as worker and cache-node: the one stream a script reads for "ready" (logs go to stderr)
         System.out.println("expertmesh serving " + dir.getFileName() + " on port " + server.port());
+        if (server.httpPort() >= 0) {
+            System.out.println("expertmesh OpenAI-compatible HTTP API on port " + server.httpPort());
+        }
         System.out.flush();
         server.awaitTermination();
         if (stopping.get()) {

@@ -12,6 +12,9 @@ import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.ExpertCluster;
 import io.expertmesh.router.experts.WorkerChannels;
+import io.expertmesh.router.http.OpenAiHttpConfig;
+import io.expertmesh.router.http.OpenAiHttpServer;
+import io.expertmesh.router.http.RouterState;
 import io.expertmesh.router.service.ClusterServiceImpl;
 import io.expertmesh.router.service.InferenceService;
 import io.expertmesh.router.service.MetadataSizeLimit;
@@ -82,6 +85,10 @@ public final class RouterServer implements AutoCloseable {
     private volatile boolean draining;
     private WorkerChannels workerChannels = WorkerChannels.plaintext();
     private DispatchObserver dispatchObserver = DispatchObserver.NONE;
+    // The OpenAI-compatible HTTP API: off unless httpPort(P) is called; it uses the gRPC server's security.
+    private ServerSecurity security = ServerSecurity.plaintext();
+    private Integer httpPort;
+    private volatile OpenAiHttpServer http;
 
     /** Opens the model, with its routed experts made by {@code experts} (null: in process). */
     @FunctionalInterface
@@ -112,6 +119,7 @@ public final class RouterServer implements AutoCloseable {
     public RouterServer(RouterConfig config, ServerSecurity security, Telemetry telemetry) {
         this(config, transport(new InetSocketAddress(config.port()), security), telemetry,
                 security.interceptors(AUTH_SCOPES));
+        this.security = security;
         LOG.info("Router security: {}", security);
         security.warnings().forEach(w -> LOG.warn("Router security: {}", w));
     }
@@ -179,6 +187,11 @@ public final class RouterServer implements AutoCloseable {
      */
     public RouterServer start(ModelLoader loader) throws IOException {
         server.start();
+        if (httpPort != null) {
+            http = OpenAiHttpServer.start(new OpenAiHttpConfig(httpPort, security, AUTH_SCOPES,
+                    config.maxBufferedTokens()), RouterState.of(() -> model, () -> engine, () -> draining,
+                    () -> engine != null && !draining && (experts == null || experts.servable())), telemetry);
+        }
         LOG.info("Router listening on port {}; loading the model from {}", port(), config.modelDir());
         Thread.ofPlatform().name("expertmesh-model-loader").daemon().start(() -> {
             try {
@@ -266,6 +279,21 @@ public final class RouterServer implements AutoCloseable {
         return engine;
     }
 
+    /**
+     * Also serves the OpenAI-compatible HTTP API on {@code port} (0 = any free port), with this server's TLS
+     * and bearer tokens; set before {@link #start}.
+     */
+    public RouterServer httpPort(int port) {
+        this.httpPort = port;
+        return this;
+    }
+
+    /** The HTTP API's port, or -1 when it is off. */
+    public int httpPort() {
+        OpenAiHttpServer h = http;
+        return h == null ? -1 : h.port();
+    }
+
     /** The expert workers, once started; null when the experts run in process. */
     public ExpertCluster experts() {
         return experts;
@@ -333,6 +361,10 @@ public final class RouterServer implements AutoCloseable {
             e.cancelAll();
             e.awaitIdle(5, TimeUnit.SECONDS);
         }
+        OpenAiHttpServer h = http;
+        if (h != null) {
+            h.shutdown(java.time.Duration.ofSeconds(5));
+        }
         server.shutdown();
         if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
             server.shutdownNow();
@@ -355,8 +387,16 @@ public final class RouterServer implements AutoCloseable {
         server.awaitTermination();
     }
 
+    private void closeHttp() {
+        OpenAiHttpServer h = http;
+        if (h != null) {
+            h.close();
+        }
+    }
+
     @Override
     public void close() {
+        closeHttp();
         server.shutdownNow();
         Engine e = engine;
         if (e != null) {
