@@ -276,7 +276,7 @@ final class ClusterCommand implements Callable<Integer> {
             ManagedChild w = workerChildren.get(i);
             Readiness.awaitGrpcServing(w.name(), host, plan.workerPorts().get(i), toWorkers, startup, died);
         }
-        int http = httpPort == null ? -1 : httpPort == 0 ? freePort() : httpPort;
+        int http = httpPort == null ? -1 : httpPort == 0 ? freePort(host) : httpPort;
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
                 withHttpPort(plan.routerArgs(), http)), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
         Readiness.awaitGrpcServing(router.name(), host, plan.routerPort(), toRouter, startup, died);

@@ -274,7 +274,8 @@ final class ServeCommand implements Callable<Integer> {
                 RouterServer::transport), telemetry, security.interceptors(RouterServer.AUTH_SCOPES))
                 .workerChannels(workerTls.channels()).forwardBackend(backend);
         if (httpPort != null) {
-            server.httpPort(httpPort);
+            // the HTTP API listens where gRPC does, with the same TLS files and tokens
+            server.http(listen.host.strip(), httpPort, security);
         }
         if (workerTls.files() != null) {
             LOG.info("Expert worker links: TLS ({})", workerTls.files().describe());

@@ -85,8 +85,9 @@ public final class RouterServer implements AutoCloseable {
     private volatile boolean draining;
     private WorkerChannels workerChannels = WorkerChannels.plaintext();
     private DispatchObserver dispatchObserver = DispatchObserver.NONE;
-    // The OpenAI-compatible HTTP API: off unless httpPort(P) is called; it uses the gRPC server's security.
+    // The OpenAI-compatible HTTP API: off unless http(...) or httpPort(P) is called; same security as gRPC.
     private ServerSecurity security = ServerSecurity.plaintext();
+    private String httpHost = "0.0.0.0";
     private Integer httpPort;
     private volatile OpenAiHttpServer http;
 
@@ -188,7 +189,7 @@ public final class RouterServer implements AutoCloseable {
     public RouterServer start(ModelLoader loader) throws IOException {
         server.start();
         if (httpPort != null) {
-            http = OpenAiHttpServer.start(new OpenAiHttpConfig(httpPort, security, AUTH_SCOPES,
+            http = OpenAiHttpServer.start(new OpenAiHttpConfig(httpHost, httpPort, security, AUTH_SCOPES,
                     config.maxBufferedTokens()), RouterState.of(() -> model, () -> engine, () -> draining,
                     () -> engine != null && !draining && (experts == null || experts.servable())), telemetry);
         }
@@ -284,6 +285,18 @@ public final class RouterServer implements AutoCloseable {
      * and bearer tokens; set before {@link #start}.
      */
     public RouterServer httpPort(int port) {
+        this.httpPort = port;
+        return this;
+    }
+
+    /**
+     * Also serves the OpenAI-compatible HTTP API on {@code host:port} (0 = any free port) with {@code security}'s
+     * TLS files and bearer tokens, which must be what the gRPC socket uses (the command line builds that socket
+     * itself, so it passes them here); set before {@link #start}.
+     */
+    public RouterServer http(String host, int port, ServerSecurity security) {
+        this.httpHost = java.util.Objects.requireNonNull(host, "host");
+        this.security = java.util.Objects.requireNonNull(security, "security");
         this.httpPort = port;
         return this;
     }

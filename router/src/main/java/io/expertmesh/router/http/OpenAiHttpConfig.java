@@ -11,8 +11,12 @@ import io.expertmesh.security.ServerSecurity;
  * @param scopes            the gRPC server's scope table; each route is checked as the gRPC method it stands for
  * @param maxBufferedTokens tokens a streaming client may leave unread before it is cut off (as for gRPC)
  */
-public record OpenAiHttpConfig(int port, ServerSecurity security, MethodScopes scopes, int maxBufferedTokens) {
+public record OpenAiHttpConfig(String host, int port, ServerSecurity security, MethodScopes scopes,
+                               int maxBufferedTokens) {
     public OpenAiHttpConfig {
+        if (host == null || host.isBlank()) {
+            throw new IllegalArgumentException("HTTP host is required (0.0.0.0: every interface)");
+        }
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("HTTP port must be in [0, 65535], got " + port);
         }

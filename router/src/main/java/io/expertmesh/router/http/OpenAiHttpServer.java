@@ -112,7 +112,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
     private static HttpServerOptions options(OpenAiHttpConfig config) {
         // HTTP/1.1 (what curl and the OpenAI clients speak for SSE); the connection is the stream.
         // curl sends "Expect: 100-continue" before bodies over 1 KiB and waits a second for the go-ahead.
-        HttpServerOptions o = new HttpServerOptions().setPort(config.port()).setHost("0.0.0.0")
+        HttpServerOptions o = new HttpServerOptions().setPort(config.port()).setHost(config.host())
                 .setHttp2ClearTextEnabled(false).setDecompressionSupported(false)
                 .setHandle100ContinueAutomatically(true);
         TlsFiles tls = config.security().tls();
