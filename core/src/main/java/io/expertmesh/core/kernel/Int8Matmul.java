@@ -1,0 +1,199 @@
+package io.expertmesh.core.kernel;
+
+import static io.expertmesh.core.kernel.VectorMath.F;
+import static io.expertmesh.core.kernel.VectorMath.L;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Rows of an int8 matmul ({@link io.expertmesh.core.tensor.DType#I8}) on the calling thread:
+ * {@code out[b][r] = Σ_c (q[r][c]·scale[r][c/block]) · x[b][c]}.
+ *
+ * <p><b>Inner loop.</b> {@code L} int8 values are loaded as one {@code L}-byte vector and widened to {@code L}
+ * floats in one conversion (sign-extend, int-to-float), multiplied by the block's scale (broadcast once per
+ * block) and fused-multiply-added with float activations: the weight becomes the float {@code q·scale}, exactly
+ * what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use, and the accumulation is then
+ * the {@link F32Matmul} one. Scaling the weight vector (one multiply per weight vector, shared by the whole batch
+ * tile) instead of each block's partial sum (one multiply-add per accumulator per block) costs fewer operations
+ * whenever the tile has more than one batch row. Quantizing the activations to int8 for integer dot products
+ * would need {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit; emulated with widening
+ * multiplies it does more work per weight than this path (see the README's performance notes).
+ *
+ * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for the first
+ * {@code L} columns of every {@code 2L}-column step and the second for the next, {@code (a0+a1)} reduced as a
+ * fixed tree ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the tile's 8 at once, bit-identical),
+ * whatever the tiling, thread or batch. The block is a multiple of {@code 2L} and {@code cols} a multiple of the
+ * block (checked at quantization), so there is no scalar tail.
+ *
+ * <p><b>Tiling.</b> As {@link Bf16Matmul}: 2 weight rows × 4 batch rows (16 accumulators), rows in blocks of
+ * {@link #ROW_BLOCK}, leftover batch rows (all of them at batch 1) one weight row at a time, a single sequential
+ * stream for the prefetcher.
+ */
+final class Int8Matmul {
+    /** Bytes that widen to one float vector: {@code L} of them. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final ValueLayout.OfFloat SCALE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final int ROW_BLOCK = 4;
+
+    private Int8Matmul() {
+    }
+
+    /** Whether the vector path can run blocks of {@code block}: whole {@code 2L} steps. */
+    static boolean supports(int block) {
+        return block % (2 * L) == 0;
+    }
+
+    /**
+     * Computes weight rows {@code [from, to)} for all batch rows; {@code q} the int8 values, {@code s} the
+     * {@code rows × cols/block} F32 scales.
+     */
+    static void rows(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to, float[] x,
+                     int xOff, float[] out, int outOff, int batch, float[] lanes) {
+        for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
+            int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+            int b = 0;
+            for (; b + 4 <= batch; b += 4) {
+                int r = blockStart;
+                for (; r + 2 <= blockEnd; r += 2) {
+                    tile2x4(q, s, cols, block, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                }
+                for (; r < blockEnd; r++) {
+                    for (int k = b; k < b + 4; k++) {
+                        out[outOff + k * rows + r] = row1(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                    }
+                }
+            }
+            for (; b < batch; b++) {
+                for (int r = blockStart; r < blockEnd; r++) {
+                    out[outOff + b * rows + r] = row1(q, s, cols, block, r, x, xOff + b * cols, lanes);
+                }
+            }
+        }
+    }
+
+    /** {@code L} int8 values at {@code byteOffset} as floats. */
+    private static FloatVector widen(MemorySegment q, long byteOffset) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, q, byteOffset, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** One weight row against the batch row starting at {@code x[xRow]}. */
+    static float row1(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
+                      float[] lanes) {
+        long base = (long) r * cols;
+        int perRow = cols / block;
+        long scaleBase = (long) r * perRow;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        for (int j = 0; j < perRow; j++) {
+            float sc = s.getAtIndex(SCALE, scaleBase + j);
+            int end = (j + 1) * block;
+            for (int c = j * block; c < end; c += 2 * L) {
+                a0 = widen(q, base + c).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c), a0);
+                a1 = widen(q, base + c + L).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c + L), a1);
+            }
+        }
+        a0.add(a1).intoArray(lanes, 0);
+        return VectorMath.reduce(lanes);
+    }
+
+    /**
+     * Weight rows {@code r, r+1} against the 4 consecutive batch rows at {@code x[x0]}, written from
+     * {@code out[o0]}: 16 accumulators; per 2L columns 4 widened weight vectors serve 16 FMAs.
+     */
+    private static void tile2x4(MemorySegment q, MemorySegment s, int cols, int block, int r, int rows, float[] x,
+                                int x0, float[] out, int o0, float[] lanes) {
+        long base0 = (long) r * cols;
+        long base1 = base0 + cols;
+        int perRow = cols / block;
+        long sBase0 = (long) r * perRow;
+        long sBase1 = sBase0 + perRow;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a000 = z, a001 = z, a010 = z, a011 = z, a020 = z, a021 = z, a030 = z, a031 = z;
+        FloatVector a100 = z, a101 = z, a110 = z, a111 = z, a120 = z, a121 = z, a130 = z, a131 = z;
+        for (int j = 0; j < perRow; j++) {
+            float s0 = s.getAtIndex(SCALE, sBase0 + j);
+            float s1 = s.getAtIndex(SCALE, sBase1 + j);
+            int end = (j + 1) * block;
+            for (int c = j * block; c < end; c += 2 * L) {
+                FloatVector w00 = widen(q, base0 + c).mul(s0);
+                FloatVector w01 = widen(q, base0 + c + L).mul(s0);
+                FloatVector w10 = widen(q, base1 + c).mul(s1);
+                FloatVector w11 = widen(q, base1 + c + L).mul(s1);
+                FloatVector xv;
+                xv = FloatVector.fromArray(F, x, x0 + c);
+                a000 = w00.fma(xv, a000);
+                a100 = w10.fma(xv, a100);
+                xv = FloatVector.fromArray(F, x, x0 + c + L);
+                a001 = w01.fma(xv, a001);
+                a101 = w11.fma(xv, a101);
+                xv = FloatVector.fromArray(F, x, x1 + c);
+                a010 = w00.fma(xv, a010);
+                a110 = w10.fma(xv, a110);
+                xv = FloatVector.fromArray(F, x, x1 + c + L);
+                a011 = w01.fma(xv, a011);
+                a111 = w11.fma(xv, a111);
+                xv = FloatVector.fromArray(F, x, x2 + c);
+                a020 = w00.fma(xv, a020);
+                a120 = w10.fma(xv, a120);
+                xv = FloatVector.fromArray(F, x, x2 + c + L);
+                a021 = w01.fma(xv, a021);
+                a121 = w11.fma(xv, a121);
+                xv = FloatVector.fromArray(F, x, x3 + c);
+                a030 = w00.fma(xv, a030);
+                a130 = w10.fma(xv, a130);
+                xv = FloatVector.fromArray(F, x, x3 + c + L);
+                a031 = w01.fma(xv, a031);
+                a131 = w11.fma(xv, a131);
+            }
+        }
+        a000.add(a001).intoArray(lanes, 0);
+        a010.add(a011).intoArray(lanes, L);
+        a020.add(a021).intoArray(lanes, 2 * L);
+        a030.add(a031).intoArray(lanes, 3 * L);
+        a100.add(a101).intoArray(lanes, 4 * L);
+        a110.add(a111).intoArray(lanes, 5 * L);
+        a120.add(a121).intoArray(lanes, 6 * L);
+        a130.add(a131).intoArray(lanes, 7 * L);
+        VectorMath.reduce8(lanes, 0);
+        out[o0 + r] = lanes[0];
+        out[o0 + rows + r] = lanes[1];
+        out[o0 + 2 * rows + r] = lanes[2];
+        out[o0 + 3 * rows + r] = lanes[3];
+        out[o0 + r + 1] = lanes[4];
+        out[o0 + rows + r + 1] = lanes[5];
+        out[o0 + 2 * rows + r + 1] = lanes[6];
+        out[o0 + 3 * rows + r + 1] = lanes[7];
+    }
+
+    /**
+     * The scalar form of a row's product when the vector path cannot run the block ({@link #supports} false on an
+     * unusual vector width): in column order with fused multiply-adds.
+     */
+    static void rowsScalar(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to,
+                           float[] x, int xOff, float[] out, int outOff, int batch) {
+        int perRow = cols / block;
+        for (int b = 0; b < batch; b++) {
+            for (int r = from; r < to; r++) {
+                long base = (long) r * cols;
+                float acc = 0f;
+                for (int c = 0; c < cols; c++) {
+                    float sc = s.getAtIndex(SCALE, (long) r * perRow + c / block);
+                    acc = Math.fma(q.get(ValueLayout.JAVA_BYTE, base + c) * sc, x[xOff + b * cols + c], acc);
+                }
+                out[outOff + b * rows + r] = acc;
+            }
+        }
+    }
+}

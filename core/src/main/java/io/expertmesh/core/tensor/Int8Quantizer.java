@@ -1,0 +1,96 @@
+package io.expertmesh.core.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Makes {@link DType#I8} matrices at load: per block of {@code block} consecutive columns of a row,
+ * {@code scale = max|w| / 127} and {@code q = round(w / scale)} (to nearest, as llama.cpp's
+ * {@code quantize_row_q8_0}; ties, which are rare, go up), so the largest magnitude of every block is exactly
+ * ±127·scale and the error of any weight is at most scale/2.
+ *
+ * <p>The block runs along K (the input dimension, the columns) because that is the direction a dot product
+ * walks: a kernel loads one scale per block and multiplies a whole vector of widened values by it. The block must
+ * be a multiple of 32 (two of the widest float vectors) so a block is whole steps of the kernels and the vector
+ * path has no tail inside a row; a matrix whose column count is not a multiple of the block cannot be quantized ({@link #fits})
+ * and the loader keeps it as it is (see {@link Quantization}). Real models' K are multiples of 128.
+ */
+public final class Int8Quantizer {
+    /**
+     * Columns per scale. 32 like Q8_0: 1.125 bytes per weight with F32 scales. Larger blocks read fewer scale
+     * bytes but let one outlier coarsen more weights; the kernels measured the same speed for 32, 64 and 128
+     * at batch 1 (see KernelBench), so the finest block wins on accuracy.
+     */
+    public static final int DEFAULT_BLOCK = 32;
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private Int8Quantizer() {
+    }
+
+    /** Whether a matrix of {@code cols} columns splits into whole blocks of {@code block}. */
+    public static boolean fits(int cols, int block) {
+        return cols % block == 0;
+    }
+
+    /**
+     * The int8 copy of {@code m} (F32 or BF16) in {@code arena}, which must be readable by the compute pool's
+     * threads (shared, global or automatic).
+     *
+     * @throws IllegalArgumentException when {@code block} is not a positive multiple of 32, or the columns are not
+     *                                  a multiple of it
+     */
+    public static Matrix quantize(Matrix m, int block, Arena arena) {
+        if (block <= 0 || block % 32 != 0) {
+            throw new IllegalArgumentException("int8 block must be a positive multiple of 32, got " + block);
+        }
+        if (m.dtype() != DType.F32 && m.dtype() != DType.BF16) {
+            throw new IllegalArgumentException(m.name() + ": int8 quantization reads F32 or BF16, not " + m.dtype());
+        }
+        int rows = m.rows();
+        int cols = m.cols();
+        if (!fits(cols, block)) {
+            throw new IllegalArgumentException(m.name() + ": " + cols + " columns are not a multiple of the int8 "
+                    + "block " + block);
+        }
+        int perRow = cols / block;
+        MemorySegment q = arena.allocate((long) rows * cols, 64);
+        MemorySegment s = arena.allocate((long) rows * perRow * Float.BYTES, 64);
+        float[] row = new float[cols];
+        byte[] qs = new byte[cols];
+        MemorySegment src = m.data();
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * cols;
+            if (m.dtype() == DType.BF16) {
+                for (int c = 0; c < cols; c++) {
+                    row[c] = Bf16.toFloat(src.getAtIndex(I16, base + c));
+                }
+            } else {
+                MemorySegment.copy(src, F32, base * Float.BYTES, row, 0, cols);
+            }
+            for (int j = 0; j < perRow; j++) {
+                s.setAtIndex(F32, (long) r * perRow + j, quantizeBlock(row, j * block, block, qs));
+            }
+            MemorySegment.copy(qs, 0, q, ValueLayout.JAVA_BYTE, base, cols);
+        }
+        return new Matrix(m.name(), DType.I8, rows, cols, q, s);
+    }
+
+    /** Quantizes {@code w[from, from+n)} into {@code q[from, from+n)}; returns the block's scale. */
+    static float quantizeBlock(float[] w, int from, int n, byte[] q) {
+        float amax = 0f;
+        for (int i = from; i < from + n; i++) {
+            amax = Math.max(amax, Math.abs(w[i]));
+        }
+        float scale = amax / 127f;
+        for (int i = from; i < from + n; i++) {
+            // Division, not a multiply by 1/scale: the rounded reciprocal can push amax/scale past 127.5.
+            int v = scale == 0f ? 0 : Math.round(w[i] / scale);
+            q[i] = (byte) Math.max(-127, Math.min(127, v));
+        }
+        return scale;
+    }
+}
