@@ -3,11 +3,13 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.VectorMath.F;
 import static io.expertmesh.core.kernel.VectorMath.L;
 
+import io.expertmesh.core.tensor.Int8Quantizer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -16,9 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Rows of an int8 matmul ({@link io.expertmesh.core.tensor.DType#I8}) on the calling thread:
  * {@code out[b][r] = Σ_c (q[r][c]·scale[r][c/block]) · x[b][c]}.
  *
- * <p><b>Inner loop.</b> {@code L} int8 values are loaded as one {@code L}-byte vector and widened to {@code L}
- * floats in one conversion (sign-extend, int-to-float), multiplied by the block's scale (broadcast once per
- * block) and fused-multiply-added with float activations: the weight becomes the float {@code q·scale}, exactly
+ * <p><b>Inner loop.</b> A row's 64-column groups are stored interleaved by 4 ({@link Int8Quantizer}): one
+ * {@code 4L}-byte int vector load gives four {@code L}-float vectors of consecutive columns by two shifts
+ * ({@code (p << 24-8k) >> 24} sign-extends byte {@code k} of every lane) and an int-to-float conversion each —
+ * the same trick as {@link Bf16Matmul}'s even/odd split, here without reordering the activations. Each vector
+ * is multiplied by its block's scale and fused-multiply-added with float activations: the weight becomes the float {@code q·scale}, exactly
  * what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use, and the accumulation is then
  * the {@link F32Matmul} one. Scaling the weight vector (one multiply per weight vector, shared by the whole batch
  * tile) instead of each block's partial sum (one multiply-add per accumulator per block) costs fewer operations
@@ -26,29 +30,34 @@ import jdk.incubator.vector.VectorSpecies;
  * would need {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit; emulated with widening
  * multiplies it does more work per weight than this path (see the README's performance notes).
  *
- * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for the first
- * {@code L} columns of every {@code 2L}-column step and the second for the next, {@code (a0+a1)} reduced as a
- * fixed tree ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the tile's 8 at once, bit-identical),
- * whatever the tiling, thread or batch. The block is a multiple of {@code 2L} and {@code cols} a multiple of the
- * block (checked at quantization), so there is no scalar tail.
+ * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for columns
+ * {@code [0,16)} and {@code [32,48)} of every group and the second for {@code [16,32)} and {@code [48,64)} (and
+ * alternately for the plain-order last 32 columns), {@code (a0+a1)} reduced as a fixed tree
+ * ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the tile's 8 at once, bit-identical), whatever the
+ * tiling, thread or batch. The columns are whole blocks of a multiple of 32 (checked at quantization), so there
+ * is no scalar tail; a vector never straddles two blocks.
  *
  * <p><b>Tiling.</b> As {@link Bf16Matmul}: 2 weight rows × 4 batch rows (16 accumulators), rows in blocks of
  * {@link #ROW_BLOCK}, leftover batch rows (all of them at batch 1) one weight row at a time, a single sequential
  * stream for the prefetcher.
  */
 final class Int8Matmul {
-    /** Bytes that widen to one float vector: {@code L} of them. */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** Bytes that widen to one float vector in the plain-order last 32 columns: {@code L} of them. */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final ValueLayout.OfFloat SCALE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final int GROUP = Int8Quantizer.GROUP;
+    /** Int loads per 64-column group: 1 with 16 lanes, 2 with 8. */
+    private static final int LOADS = 16 / L;
     private static final int ROW_BLOCK = 4;
 
     private Int8Matmul() {
     }
 
-    /** Whether the vector path can run blocks of {@code block}: whole {@code 2L} steps. */
+    /** Whether the vector path can run here: lanes that divide a 16-column run of the layout. */
     static boolean supports(int block) {
-        return block % (2 * L) == 0;
+        return 16 % L == 0 && block % 32 == 0;
     }
 
     /**
@@ -71,6 +80,8 @@ final class Int8Matmul {
                     }
                 }
             }
+            // Leftover batch rows (all of them at batch 1, i.e. decode) go row by row: one sequential stream
+            // through the weights, as in Bf16Matmul.
             for (; b < batch; b++) {
                 for (int r = blockStart; r < blockEnd; r++) {
                     out[outOff + b * rows + r] = row1(q, s, cols, block, r, x, xOff + b * cols, lanes);
@@ -79,7 +90,17 @@ final class Int8Matmul {
         }
     }
 
-    /** {@code L} int8 values at {@code byteOffset} as floats. */
+    private static IntVector load(MemorySegment q, long byteOffset) {
+        return IntVector.fromMemorySegment(I, q, byteOffset, ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Byte {@code k} of every lane of {@code p}, sign-extended, as floats. */
+    private static FloatVector part(IntVector p, int k) {
+        IntVector v = k == 3 ? p : p.lanewise(VectorOperators.LSHL, 24 - 8 * k);
+        return (FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
+    }
+
+    /** {@code L} plain-order int8 values at {@code byteOffset} as floats. */
     private static FloatVector widen(MemorySegment q, long byteOffset) {
         return (FloatVector) ByteVector.fromMemorySegment(B, q, byteOffset, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.B2F, F, 0);
@@ -89,14 +110,26 @@ final class Int8Matmul {
     static float row1(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
                       float[] lanes) {
         long base = (long) r * cols;
-        int perRow = cols / block;
-        long scaleBase = (long) r * perRow;
+        long sBase = (long) r * (cols / block);
+        int full = cols / GROUP * GROUP;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
-        for (int j = 0; j < perRow; j++) {
-            float sc = s.getAtIndex(SCALE, scaleBase + j);
-            int end = (j + 1) * block;
-            for (int c = j * block; c < end; c += 2 * L) {
+        for (int g = 0; g < full; g += GROUP) {
+            // Columns [g, g+32) lie in one block and [g+32, g+64) in one block: blocks are multiples of 32.
+            float sLo = s.getAtIndex(SCALE, sBase + g / block);
+            float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
+            for (int h = 0; h < LOADS; h++) {
+                IntVector p = load(q, base + g + 4L * L * h);
+                int c = g + L * h;
+                a0 = part(p, 0).mul(sLo).fma(FloatVector.fromArray(F, x, xRow + c), a0);
+                a1 = part(p, 1).mul(sLo).fma(FloatVector.fromArray(F, x, xRow + c + 16), a1);
+                a0 = part(p, 2).mul(sHi).fma(FloatVector.fromArray(F, x, xRow + c + 32), a0);
+                a1 = part(p, 3).mul(sHi).fma(FloatVector.fromArray(F, x, xRow + c + 48), a1);
+            }
+        }
+        if (full < cols) {
+            float sc = s.getAtIndex(SCALE, sBase + full / block);
+            for (int c = full; c < cols; c += 2 * L) {
                 a0 = widen(q, base + c).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c), a0);
                 a1 = widen(q, base + c + L).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c + L), a1);
             }
@@ -107,7 +140,9 @@ final class Int8Matmul {
 
     /**
      * Weight rows {@code r, r+1} against the 4 consecutive batch rows at {@code x[x0]}, written from
-     * {@code out[o0]}: 16 accumulators; per 2L columns 4 widened weight vectors serve 16 FMAs.
+     * {@code out[o0]}: 16 accumulators; each widened weight vector serves 4 FMAs, each activation vector 2. The
+     * columns are visited in row1's order (per group: the int loads, then bytes 0..3 of each, into a0, a1, a0, a1)
+     * so every output has row1's bits.
      */
     private static void tile2x4(MemorySegment q, MemorySegment s, int cols, int block, int r, int rows, float[] x,
                                 int x0, float[] out, int o0, float[] lanes) {
@@ -116,46 +151,118 @@ final class Int8Matmul {
         int perRow = cols / block;
         long sBase0 = (long) r * perRow;
         long sBase1 = sBase0 + perRow;
+        int full = cols / GROUP * GROUP;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
         int x3 = x2 + cols;
         FloatVector z = FloatVector.zero(F);
         FloatVector a000 = z, a001 = z, a010 = z, a011 = z, a020 = z, a021 = z, a030 = z, a031 = z;
         FloatVector a100 = z, a101 = z, a110 = z, a111 = z, a120 = z, a121 = z, a130 = z, a131 = z;
-        for (int j = 0; j < perRow; j++) {
-            float s0 = s.getAtIndex(SCALE, sBase0 + j);
-            float s1 = s.getAtIndex(SCALE, sBase1 + j);
-            int end = (j + 1) * block;
-            for (int c = j * block; c < end; c += 2 * L) {
-                FloatVector w00 = widen(q, base0 + c).mul(s0);
-                FloatVector w01 = widen(q, base0 + c + L).mul(s0);
-                FloatVector w10 = widen(q, base1 + c).mul(s1);
-                FloatVector w11 = widen(q, base1 + c + L).mul(s1);
+        for (int g = 0; g < full; g += GROUP) {
+            float s0Lo = s.getAtIndex(SCALE, sBase0 + g / block);
+            float s0Hi = s.getAtIndex(SCALE, sBase0 + (g + 32) / block);
+            float s1Lo = s.getAtIndex(SCALE, sBase1 + g / block);
+            float s1Hi = s.getAtIndex(SCALE, sBase1 + (g + 32) / block);
+            for (int h = 0; h < LOADS; h++) {
+                IntVector p0 = load(q, base0 + g + 4L * L * h);
+                IntVector p1 = load(q, base1 + g + 4L * L * h);
+                int c = g + L * h;
+                FloatVector w0;
+                FloatVector w1;
                 FloatVector xv;
+                w0 = part(p0, 0).mul(s0Lo);
+                w1 = part(p1, 0).mul(s1Lo);
                 xv = FloatVector.fromArray(F, x, x0 + c);
-                a000 = w00.fma(xv, a000);
-                a100 = w10.fma(xv, a100);
-                xv = FloatVector.fromArray(F, x, x0 + c + L);
-                a001 = w01.fma(xv, a001);
-                a101 = w11.fma(xv, a101);
+                a000 = w0.fma(xv, a000);
+                a100 = w1.fma(xv, a100);
                 xv = FloatVector.fromArray(F, x, x1 + c);
-                a010 = w00.fma(xv, a010);
-                a110 = w10.fma(xv, a110);
-                xv = FloatVector.fromArray(F, x, x1 + c + L);
-                a011 = w01.fma(xv, a011);
-                a111 = w11.fma(xv, a111);
+                a010 = w0.fma(xv, a010);
+                a110 = w1.fma(xv, a110);
                 xv = FloatVector.fromArray(F, x, x2 + c);
-                a020 = w00.fma(xv, a020);
-                a120 = w10.fma(xv, a120);
-                xv = FloatVector.fromArray(F, x, x2 + c + L);
-                a021 = w01.fma(xv, a021);
-                a121 = w11.fma(xv, a121);
+                a020 = w0.fma(xv, a020);
+                a120 = w1.fma(xv, a120);
                 xv = FloatVector.fromArray(F, x, x3 + c);
-                a030 = w00.fma(xv, a030);
-                a130 = w10.fma(xv, a130);
+                a030 = w0.fma(xv, a030);
+                a130 = w1.fma(xv, a130);
+                w0 = part(p0, 1).mul(s0Lo);
+                w1 = part(p1, 1).mul(s1Lo);
+                xv = FloatVector.fromArray(F, x, x0 + c + 16);
+                a001 = w0.fma(xv, a001);
+                a101 = w1.fma(xv, a101);
+                xv = FloatVector.fromArray(F, x, x1 + c + 16);
+                a011 = w0.fma(xv, a011);
+                a111 = w1.fma(xv, a111);
+                xv = FloatVector.fromArray(F, x, x2 + c + 16);
+                a021 = w0.fma(xv, a021);
+                a121 = w1.fma(xv, a121);
+                xv = FloatVector.fromArray(F, x, x3 + c + 16);
+                a031 = w0.fma(xv, a031);
+                a131 = w1.fma(xv, a131);
+                w0 = part(p0, 2).mul(s0Hi);
+                w1 = part(p1, 2).mul(s1Hi);
+                xv = FloatVector.fromArray(F, x, x0 + c + 32);
+                a000 = w0.fma(xv, a000);
+                a100 = w1.fma(xv, a100);
+                xv = FloatVector.fromArray(F, x, x1 + c + 32);
+                a010 = w0.fma(xv, a010);
+                a110 = w1.fma(xv, a110);
+                xv = FloatVector.fromArray(F, x, x2 + c + 32);
+                a020 = w0.fma(xv, a020);
+                a120 = w1.fma(xv, a120);
+                xv = FloatVector.fromArray(F, x, x3 + c + 32);
+                a030 = w0.fma(xv, a030);
+                a130 = w1.fma(xv, a130);
+                w0 = part(p0, 3).mul(s0Hi);
+                w1 = part(p1, 3).mul(s1Hi);
+                xv = FloatVector.fromArray(F, x, x0 + c + 48);
+                a001 = w0.fma(xv, a001);
+                a101 = w1.fma(xv, a101);
+                xv = FloatVector.fromArray(F, x, x1 + c + 48);
+                a011 = w0.fma(xv, a011);
+                a111 = w1.fma(xv, a111);
+                xv = FloatVector.fromArray(F, x, x2 + c + 48);
+                a021 = w0.fma(xv, a021);
+                a121 = w1.fma(xv, a121);
+                xv = FloatVector.fromArray(F, x, x3 + c + 48);
+                a031 = w0.fma(xv, a031);
+                a131 = w1.fma(xv, a131);
+            }
+        }
+        if (full < cols) {
+            float s0 = s.getAtIndex(SCALE, sBase0 + full / block);
+            float s1 = s.getAtIndex(SCALE, sBase1 + full / block);
+            for (int c = full; c < cols; c += 2 * L) {
+                FloatVector w0;
+                FloatVector w1;
+                FloatVector xv;
+                w0 = widen(q, base0 + c).mul(s0);
+                w1 = widen(q, base1 + c).mul(s1);
+                xv = FloatVector.fromArray(F, x, x0 + c);
+                a000 = w0.fma(xv, a000);
+                a100 = w1.fma(xv, a100);
+                xv = FloatVector.fromArray(F, x, x1 + c);
+                a010 = w0.fma(xv, a010);
+                a110 = w1.fma(xv, a110);
+                xv = FloatVector.fromArray(F, x, x2 + c);
+                a020 = w0.fma(xv, a020);
+                a120 = w1.fma(xv, a120);
+                xv = FloatVector.fromArray(F, x, x3 + c);
+                a030 = w0.fma(xv, a030);
+                a130 = w1.fma(xv, a130);
+                w0 = widen(q, base0 + c + L).mul(s0);
+                w1 = widen(q, base1 + c + L).mul(s1);
+                xv = FloatVector.fromArray(F, x, x0 + c + L);
+                a001 = w0.fma(xv, a001);
+                a101 = w1.fma(xv, a101);
+                xv = FloatVector.fromArray(F, x, x1 + c + L);
+                a011 = w0.fma(xv, a011);
+                a111 = w1.fma(xv, a111);
+                xv = FloatVector.fromArray(F, x, x2 + c + L);
+                a021 = w0.fma(xv, a021);
+                a121 = w1.fma(xv, a121);
                 xv = FloatVector.fromArray(F, x, x3 + c + L);
-                a031 = w01.fma(xv, a031);
-                a131 = w11.fma(xv, a131);
+                a031 = w0.fma(xv, a031);
+                a131 = w1.fma(xv, a131);
             }
         }
         a000.add(a001).intoArray(lanes, 0);
@@ -178,8 +285,8 @@ final class Int8Matmul {
     }
 
     /**
-     * The scalar form of a row's product when the vector path cannot run the block ({@link #supports} false on an
-     * unusual vector width): in column order with fused multiply-adds.
+     * The scalar form of the product for a vector width the layout does not fit ({@link #supports} false): in
+     * column order with fused multiply-adds.
      */
     static void rowsScalar(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to,
                            float[] x, int xOff, float[] out, int outOff, int batch) {
@@ -190,7 +297,8 @@ final class Int8Matmul {
                 float acc = 0f;
                 for (int c = 0; c < cols; c++) {
                     float sc = s.getAtIndex(SCALE, (long) r * perRow + c / block);
-                    acc = Math.fma(q.get(ValueLayout.JAVA_BYTE, base + c) * sc, x[xOff + b * cols + c], acc);
+                    float w = q.get(ValueLayout.JAVA_BYTE, base + Int8Quantizer.position(cols, c)) * sc;
+                    acc = Math.fma(w, x[xOff + b * cols + c], acc);
                 }
                 out[outOff + b * rows + r] = acc;
             }

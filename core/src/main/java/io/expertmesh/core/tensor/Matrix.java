@@ -12,8 +12,8 @@ import java.util.Objects;
  * types (F16, FP8 with block scales) into one of these once, at load. The segment is usually a slice of a
  * memory-mapped checkpoint file, so a matrix costs no heap.
  *
- * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row-major in {@code data}
- * and its per-block F32 scales in {@code scales}: {@code rows × (cols / block)} floats, row-major, block
+ * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row by row in {@code data}
+ * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in {@code scales}: {@code rows × (cols / block)} floats, row-major, block
  * {@code j} of row {@code r} covering columns {@code [j·block, (j+1)·block)}. Separate arrays (not llama.cpp's
  * interleaved 34-byte blocks) keep the value loads aligned full vectors. {@code scales} is null for other types.
  */
@@ -70,7 +70,8 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         return switch (dtype) {
             case F32 -> data.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
             case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
-            case I8 -> data.get(ValueLayout.JAVA_BYTE, i) * scale(r, c / block());
+            case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
+                    * scale(r, c / block());
             default -> throw new IllegalStateException();
         };
     }

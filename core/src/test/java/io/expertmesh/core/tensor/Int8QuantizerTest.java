@@ -41,11 +41,27 @@ class Int8QuantizerTest {
                         float w = v[r * cols + c];
                         assertTrue(Math.abs(q.get(r, c) - w) <= scale * 0.5f * 1.0001f + 1e-30f,
                                 "element " + r + "," + c + ": " + w + " -> " + q.get(r, c) + " scale " + scale);
-                        maxQ = Math.max(maxQ, Math.abs(q.data().get(ValueLayout.JAVA_BYTE, (long) r * cols + c)));
+                        maxQ = Math.max(maxQ, Math.abs(q.data().get(ValueLayout.JAVA_BYTE,
+                                (long) r * cols + Int8Quantizer.position(cols, c))));
                     }
                     assertEquals(127, maxQ, "row " + r + " block " + j);
                 }
             }
+        }
+    }
+
+    @Test
+    void position_fullGroupsInterleavedByFour_lastHalfGroupPlain() {
+        assertEquals(0, Int8Quantizer.position(96, 0));
+        assertEquals(4, Int8Quantizer.position(96, 1));
+        assertEquals(1, Int8Quantizer.position(96, 16));
+        assertEquals(63, Int8Quantizer.position(96, 63));
+        assertEquals(64 + 5, Int8Quantizer.position(96, 64 + 5));
+        boolean[] seen = new boolean[192];
+        for (int c = 0; c < 192; c++) {
+            int p = Int8Quantizer.position(192, c);
+            assertTrue(!seen[p], "position " + p + " taken twice");
+            seen[p] = true;
         }
     }
 
