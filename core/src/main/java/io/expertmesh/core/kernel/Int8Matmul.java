@@ -31,10 +31,12 @@ import jdk.incubator.vector.VectorSpecies;
  * multiplies it does more work per weight than this path (see the README's performance notes).
  *
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for columns
- * {@code [0,16)} and {@code [32,48)} of every group and the second for {@code [16,32)} and {@code [48,64)} (and
- * alternately for the plain-order last 32 columns), {@code (a0+a1)} reduced as a fixed tree
- * ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the tile's 8 at once, bit-identical), whatever the
- * tiling, thread or batch. The columns are whole blocks of a multiple of 32 (checked at quantization), so there
+ * {@code [0,16)} and {@code [32,48)} of every group and the second for {@code [16,32)} and {@code [48,64)},
+ * {@code (a0+a1)} reduced as a fixed tree ({@link VectorMath#reduce}, or {@link VectorMath#reduce8} for the tile's 8
+ * at once, bit-identical), plus the plain-order last 32 columns reduced on their own, whatever the tiling, thread
+ * or batch. The vector code is written out inline (no small helpers) because the tile is large enough that C2
+ * stops inlining helpers (NodeCountInliningCutoff), and a vector passed through a call is boxed: measured 100×
+ * slower. The columns are whole blocks of a multiple of 32 (checked at quantization), so there
  * is no scalar tail; a vector never straddles two blocks.
  *
  * <p><b>Tiling.</b> As {@link Bf16Matmul}: 2 weight rows × 4 batch rows (16 accumulators), rows in blocks of
@@ -90,16 +92,6 @@ final class Int8Matmul {
         }
     }
 
-    private static IntVector load(MemorySegment q, long byteOffset) {
-        return IntVector.fromMemorySegment(I, q, byteOffset, ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** Byte {@code k} of every lane of {@code p}, sign-extended, as floats. */
-    private static FloatVector part(IntVector p, int k) {
-        IntVector v = k == 3 ? p : p.lanewise(VectorOperators.LSHL, 24 - 8 * k);
-        return (FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
-    }
-
     /** {@code L} plain-order int8 values at {@code byteOffset} as floats. */
     private static FloatVector widen(MemorySegment q, long byteOffset) {
         return (FloatVector) ByteVector.fromMemorySegment(B, q, byteOffset, ByteOrder.LITTLE_ENDIAN)
@@ -119,20 +111,37 @@ final class Int8Matmul {
             float sLo = s.getAtIndex(SCALE, sBase + g / block);
             float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p = load(q, base + g + 4L * L * h);
-                int c = g + L * h;
-                a0 = part(p, 0).mul(sLo).fma(FloatVector.fromArray(F, x, xRow + c), a0);
-                a1 = part(p, 1).mul(sLo).fma(FloatVector.fromArray(F, x, xRow + c + 16), a1);
-                a0 = part(p, 2).mul(sHi).fma(FloatVector.fromArray(F, x, xRow + c + 32), a0);
-                a1 = part(p, 3).mul(sHi).fma(FloatVector.fromArray(F, x, xRow + c + 48), a1);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                int c = xRow + g + L * h;
+                a0 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo).fma(FloatVector.fromArray(F, x, c), a0);
+                a1 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo).fma(FloatVector.fromArray(F, x, c + 16), a1);
+                a0 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi).fma(FloatVector.fromArray(F, x, c + 32), a0);
+                a1 = ((FloatVector) p.lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi).fma(FloatVector.fromArray(F, x, c + 48), a1);
             }
         }
-        if (full < cols) {
-            float sc = s.getAtIndex(SCALE, sBase + full / block);
-            for (int c = full; c < cols; c += 2 * L) {
-                a0 = widen(q, base + c).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c), a0);
-                a1 = widen(q, base + c + L).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c + L), a1);
-            }
+        a0.add(a1).intoArray(lanes, 0);
+        float sum = VectorMath.reduce(lanes);
+        return full < cols ? sum + halfGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
+    }
+
+    /**
+     * The plain-order last 32 columns of row {@code r} against one batch row, reduced on their own (a separate
+     * method so the tile stays small enough for the JIT to compile its vector code inline).
+     */
+    private static float halfGroup(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x,
+                                   int xRow, float[] lanes) {
+        int full = cols / GROUP * GROUP;
+        long base = (long) r * cols;
+        float sc = s.getAtIndex(SCALE, (long) r * (cols / block) + full / block);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        for (int c = full; c < cols; c += 2 * L) {
+            a0 = widen(q, base + c).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c), a0);
+            a1 = widen(q, base + c + L).mul(sc).fma(FloatVector.fromArray(F, x, xRow + c + L), a1);
         }
         a0.add(a1).intoArray(lanes, 0);
         return VectorMath.reduce(lanes);
@@ -164,14 +173,16 @@ final class Int8Matmul {
             float s1Lo = s.getAtIndex(SCALE, sBase1 + g / block);
             float s1Hi = s.getAtIndex(SCALE, sBase1 + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p0 = load(q, base0 + g + 4L * L * h);
-                IntVector p1 = load(q, base1 + g + 4L * L * h);
+                IntVector p0 = IntVector.fromMemorySegment(I, q, base0 + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                IntVector p1 = IntVector.fromMemorySegment(I, q, base1 + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
                 int c = g + L * h;
                 FloatVector w0;
                 FloatVector w1;
                 FloatVector xv;
-                w0 = part(p0, 0).mul(s0Lo);
-                w1 = part(p1, 0).mul(s1Lo);
+                w0 = ((FloatVector) p0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s0Lo);
+                w1 = ((FloatVector) p1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s1Lo);
                 xv = FloatVector.fromArray(F, x, x0 + c);
                 a000 = w0.fma(xv, a000);
                 a100 = w1.fma(xv, a100);
@@ -184,8 +195,10 @@ final class Int8Matmul {
                 xv = FloatVector.fromArray(F, x, x3 + c);
                 a030 = w0.fma(xv, a030);
                 a130 = w1.fma(xv, a130);
-                w0 = part(p0, 1).mul(s0Lo);
-                w1 = part(p1, 1).mul(s1Lo);
+                w0 = ((FloatVector) p0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s0Lo);
+                w1 = ((FloatVector) p1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s1Lo);
                 xv = FloatVector.fromArray(F, x, x0 + c + 16);
                 a001 = w0.fma(xv, a001);
                 a101 = w1.fma(xv, a101);
@@ -198,8 +211,10 @@ final class Int8Matmul {
                 xv = FloatVector.fromArray(F, x, x3 + c + 16);
                 a031 = w0.fma(xv, a031);
                 a131 = w1.fma(xv, a131);
-                w0 = part(p0, 2).mul(s0Hi);
-                w1 = part(p1, 2).mul(s1Hi);
+                w0 = ((FloatVector) p0.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s0Hi);
+                w1 = ((FloatVector) p1.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s1Hi);
                 xv = FloatVector.fromArray(F, x, x0 + c + 32);
                 a000 = w0.fma(xv, a000);
                 a100 = w1.fma(xv, a100);
@@ -212,8 +227,10 @@ final class Int8Matmul {
                 xv = FloatVector.fromArray(F, x, x3 + c + 32);
                 a030 = w0.fma(xv, a030);
                 a130 = w1.fma(xv, a130);
-                w0 = part(p0, 3).mul(s0Hi);
-                w1 = part(p1, 3).mul(s1Hi);
+                w0 = ((FloatVector) p0.lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s0Hi);
+                w1 = ((FloatVector) p1.lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(s1Hi);
                 xv = FloatVector.fromArray(F, x, x0 + c + 48);
                 a001 = w0.fma(xv, a001);
                 a101 = w1.fma(xv, a101);
@@ -228,43 +245,6 @@ final class Int8Matmul {
                 a131 = w1.fma(xv, a131);
             }
         }
-        if (full < cols) {
-            float s0 = s.getAtIndex(SCALE, sBase0 + full / block);
-            float s1 = s.getAtIndex(SCALE, sBase1 + full / block);
-            for (int c = full; c < cols; c += 2 * L) {
-                FloatVector w0;
-                FloatVector w1;
-                FloatVector xv;
-                w0 = widen(q, base0 + c).mul(s0);
-                w1 = widen(q, base1 + c).mul(s1);
-                xv = FloatVector.fromArray(F, x, x0 + c);
-                a000 = w0.fma(xv, a000);
-                a100 = w1.fma(xv, a100);
-                xv = FloatVector.fromArray(F, x, x1 + c);
-                a010 = w0.fma(xv, a010);
-                a110 = w1.fma(xv, a110);
-                xv = FloatVector.fromArray(F, x, x2 + c);
-                a020 = w0.fma(xv, a020);
-                a120 = w1.fma(xv, a120);
-                xv = FloatVector.fromArray(F, x, x3 + c);
-                a030 = w0.fma(xv, a030);
-                a130 = w1.fma(xv, a130);
-                w0 = widen(q, base0 + c + L).mul(s0);
-                w1 = widen(q, base1 + c + L).mul(s1);
-                xv = FloatVector.fromArray(F, x, x0 + c + L);
-                a001 = w0.fma(xv, a001);
-                a101 = w1.fma(xv, a101);
-                xv = FloatVector.fromArray(F, x, x1 + c + L);
-                a011 = w0.fma(xv, a011);
-                a111 = w1.fma(xv, a111);
-                xv = FloatVector.fromArray(F, x, x2 + c + L);
-                a021 = w0.fma(xv, a021);
-                a121 = w1.fma(xv, a121);
-                xv = FloatVector.fromArray(F, x, x3 + c + L);
-                a031 = w0.fma(xv, a031);
-                a131 = w1.fma(xv, a131);
-            }
-        }
         a000.add(a001).intoArray(lanes, 0);
         a010.add(a011).intoArray(lanes, L);
         a020.add(a021).intoArray(lanes, 2 * L);
@@ -274,14 +254,26 @@ final class Int8Matmul {
         a120.add(a121).intoArray(lanes, 6 * L);
         a130.add(a131).intoArray(lanes, 7 * L);
         VectorMath.reduce8(lanes, 0);
-        out[o0 + r] = lanes[0];
-        out[o0 + rows + r] = lanes[1];
-        out[o0 + 2 * rows + r] = lanes[2];
-        out[o0 + 3 * rows + r] = lanes[3];
-        out[o0 + r + 1] = lanes[4];
-        out[o0 + rows + r + 1] = lanes[5];
-        out[o0 + 2 * rows + r + 1] = lanes[6];
-        out[o0 + 3 * rows + r + 1] = lanes[7];
+        float t00 = lanes[0], t01 = lanes[1], t02 = lanes[2], t03 = lanes[3];
+        float t10 = lanes[4], t11 = lanes[5], t12 = lanes[6], t13 = lanes[7];
+        if (full < cols) {
+            t00 += halfGroup(q, s, cols, block, r, x, x0, lanes);
+            t01 += halfGroup(q, s, cols, block, r, x, x1, lanes);
+            t02 += halfGroup(q, s, cols, block, r, x, x2, lanes);
+            t03 += halfGroup(q, s, cols, block, r, x, x3, lanes);
+            t10 += halfGroup(q, s, cols, block, r + 1, x, x0, lanes);
+            t11 += halfGroup(q, s, cols, block, r + 1, x, x1, lanes);
+            t12 += halfGroup(q, s, cols, block, r + 1, x, x2, lanes);
+            t13 += halfGroup(q, s, cols, block, r + 1, x, x3, lanes);
+        }
+        out[o0 + r] = t00;
+        out[o0 + rows + r] = t01;
+        out[o0 + 2 * rows + r] = t02;
+        out[o0 + 3 * rows + r] = t03;
+        out[o0 + r + 1] = t10;
+        out[o0 + rows + r + 1] = t11;
+        out[o0 + 2 * rows + r + 1] = t12;
+        out[o0 + 3 * rows + r + 1] = t13;
     }
 
     /**
