@@ -54,7 +54,8 @@ final class DistributedBench {
             List<String> addresses = startWorkers(options, dir, workerCount, workers);
             List<Integer> reference;
             // --device cuda: routers on the device pass, workers' experts in device memory.
-            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { });
+            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { }, null,
+                    options.quantization());
                  Engine engine = new Engine(local, engineConfig, new NoopKvBlockStore(), null, StepObserver.NONE,
                          options.forwardBackend())) {
                 reference = greedy(engine, prompt);
@@ -71,7 +72,7 @@ final class DistributedBench {
                         DispatchObserver.NONE)) {
                     cluster.start();
                     try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
-                            cluster.routedExperts());
+                            cluster.routedExperts(), options.quantization());
                          Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
                                  micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null,
                                  StepObserver.NONE, options.forwardBackend())) {
@@ -147,7 +148,7 @@ final class DistributedBench {
         try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(), DispatchObserver.NONE)) {
             cluster.start();
             try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
-                    cluster.routedExperts());
+                    cluster.routedExperts(), options.quantization());
                  Engine engine = new Engine(m, engineConfig, new NoopKvBlockStore(),
                          new Engine.MicroBatching(cluster.computeLock()), StepObserver.NONE,
                          options.forwardBackend())) {

@@ -36,7 +36,7 @@ final class EngineBench {
     static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, double activeBytes,
                     double bandwidth, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
-                options.newCpuKernels(), (a, b) -> { })) {
+                options.newCpuKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode");
             int maxStreams = streams.stream().max(Integer::compare).orElse(1);
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
@@ -67,7 +67,7 @@ final class EngineBench {
     static void runKvStoreComparison(ModelOptions options, List<Integer> streams, int prompt, int tokens,
                                      ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
-                options.newKernels(), (a, b) -> { })) {
+                options.newKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode_kv_store");
             int maxStreams = streams.stream().max(Integer::compare).orElse(1);
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
