@@ -187,6 +187,11 @@ final class BenchModelCommand implements Callable<Integer> {
             SplittableRandom rnd = new SplittableRandom(42);
             int[] prompt = rnd.ints(prefillLength, 2, vocab).toArray();
             float[] logits = new float[vocab];
+            // Warm-up, not counted: the JIT compiles each mode's kernels; without it the mode measured first loses.
+            for (Transformer t : models) {
+                t.forward(ForwardBatch.ofSequence(prompt, 0, t.newCache(prefillLength), prefillLength - 1), logits);
+                decode(t, 1, rnd, logits);
+            }
             for (int round = 0; round < Math.max(1, rounds); round++) {
                 for (int m = 0; m < modes.length; m++) {
                     Transformer t = models[m];

@@ -77,6 +77,10 @@ final class ClusterCommand implements Callable<Integer> {
             description = "Compute threads of each process (default: cores / (workers + 1), at least 1).")
     Integer threads;
 
+    @Option(names = "--quantize", paramLabel = "none|int8",
+            description = "Passed to the router and the workers: how projection weights are stored (default none).")
+    String quantize = "none";
+
     @Option(names = "--drain-grace-seconds", paramLabel = "S",
             description = "On stop, how long the router's running requests may finish (default 30).")
     long drainGraceSeconds = 30;
@@ -170,6 +174,9 @@ final class ClusterCommand implements Callable<Integer> {
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
+        if (!quantize.equals("none") && !quantize.equals("int8")) {
+            throw new IllegalArgumentException("--quantize must be none or int8, got " + quantize);
+        }
         if (redundantExperts != null && redundantExperts < 0) {
             throw new IllegalArgumentException("--redundant-experts must be >= 0, got " + redundantExperts);
         }
@@ -198,7 +205,7 @@ final class ClusterCommand implements Callable<Integer> {
         List<ManagedChild> workerChildren = new ArrayList<>();
         for (int i = 0; i < plan.workerPorts().size(); i++) {
             workerChildren.add(supervisor.start(new ChildSpec("worker-" + i, JavaCommand.of(Main.class.getName(),
-                    plan.workerArgs(i)), env, unset, 1, Duration.ofSeconds(10))));
+                    quantized(plan.workerArgs(i))), env, unset, 1, Duration.ofSeconds(10))));
         }
         for (int i = 0; i < caches.size(); i++) {
             ManagedChild c = caches.get(i);
@@ -214,7 +221,7 @@ final class ClusterCommand implements Callable<Integer> {
             Readiness.awaitGrpcServing(w.name(), HOST, plan.workerPorts().get(i), toWorkers, startup, died);
         }
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
-                plan.routerArgs()), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
+                quantized(plan.routerArgs())), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
         Readiness.awaitGrpcServing(router.name(), HOST, plan.routerPort(), toRouter, startup, died);
         out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + HOST + ":"
                 + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
@@ -267,5 +274,15 @@ final class ClusterCommand implements Callable<Integer> {
 
     private static int freePort() {
         return freePorts(1).getFirst();
+    }
+
+    /** A child's arguments with {@code --quantize} when it is not the default. */
+    private List<String> quantized(List<String> args) {
+        if (quantize.equals("none")) {
+            return args;
+        }
+        List<String> out = new ArrayList<>(args);
+        out.addAll(List.of("--quantize", quantize));
+        return out;
     }
 }

@@ -68,13 +68,28 @@ final class Int8Matmul {
      */
     static void rows(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to, float[] x,
                      int xOff, float[] out, int outOff, int batch, float[] lanes) {
+        // With whole 4-row batch tiles, each row block is widened to floats once into scratch and the tiles run
+        // the F32 tile on it: the widening (3 operations per vector) is then paid once per weight instead of once
+        // per weight and batch tile, which made prefill compute-bound on conversions. The F32 tile accumulates
+        // in row1's order (a0: columns [0,16) and [32,48) of each 64, a1 the others) on the same float values
+        // q·scale, so the bits are row1's. Needs 16 lanes (one int load per group) and no plain half group.
+        boolean widenOnce = batch >= 4 && LOADS == 1 && cols % GROUP == 0;
+        float[] wide = widenOnce ? KernelScratch.get().dequantized(ROW_BLOCK * cols) : null;
         for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
             int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
             int b = 0;
+            if (widenOnce) {
+                widen(q, s, cols, block, blockStart, blockEnd, wide);
+            }
             for (; b + 4 <= batch; b += 4) {
                 int r = blockStart;
                 for (; r + 2 <= blockEnd; r += 2) {
-                    tile2x4(q, s, cols, block, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                    if (widenOnce) {
+                        tile2x4Wide(wide, (r - blockStart) * cols, cols, r, rows, x, xOff + b * cols, out,
+                                outOff + b * rows, lanes);
+                    } else {
+                        tile2x4(q, s, cols, block, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                    }
                 }
                 for (; r < blockEnd; r++) {
                     for (int k = b; k < b + 4; k++) {
@@ -90,6 +105,92 @@ final class Int8Matmul {
                 }
             }
         }
+    }
+
+    /** Rows {@code [from, to)} (whole 64-column groups) as floats {@code q·scale} into {@code wide}, row-major. */
+    private static void widen(MemorySegment q, MemorySegment s, int cols, int block, int from, int to,
+                              float[] wide) {
+        for (int r = from; r < to; r++) {
+            long base = (long) r * cols;
+            long sBase = (long) r * (cols / block);
+            int o = (r - from) * cols;
+            for (int g = 0; g < cols; g += GROUP) {
+                float sLo = s.getAtIndex(SCALE, sBase + g / block);
+                float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + g, ByteOrder.LITTLE_ENDIAN);
+                ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo).intoArray(wide, o + g);
+                ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo).intoArray(wide, o + g + 16);
+                ((FloatVector) p.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi).intoArray(wide, o + g + 32);
+                ((FloatVector) p.lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi).intoArray(wide, o + g + 48);
+            }
+        }
+    }
+
+    /**
+     * {@link F32Matmul}'s 2×4 tile on widened rows {@code wide[w0..]} and {@code wide[w0+cols..]} (weight rows
+     * {@code r, r+1}) against the 4 batch rows at {@code x[x0]}; {@code cols} a multiple of {@code 2L}.
+     */
+    private static void tile2x4Wide(float[] wide, int w0, int cols, int r, int rows, float[] x, int x0, float[] out,
+                                    int o0, float[] lanes) {
+        int w1 = w0 + cols;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        int x3 = x2 + cols;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a000 = z, a001 = z, a010 = z, a011 = z, a020 = z, a021 = z, a030 = z, a031 = z;
+        FloatVector a100 = z, a101 = z, a110 = z, a111 = z, a120 = z, a121 = z, a130 = z, a131 = z;
+        for (int c = 0; c < cols; c += 2 * L) {
+            FloatVector w00 = FloatVector.fromArray(F, wide, w0 + c);
+            FloatVector w01 = FloatVector.fromArray(F, wide, w0 + c + L);
+            FloatVector w10 = FloatVector.fromArray(F, wide, w1 + c);
+            FloatVector w11 = FloatVector.fromArray(F, wide, w1 + c + L);
+            FloatVector xv;
+            xv = FloatVector.fromArray(F, x, x0 + c);
+            a000 = w00.fma(xv, a000);
+            a100 = w10.fma(xv, a100);
+            xv = FloatVector.fromArray(F, x, x0 + c + L);
+            a001 = w01.fma(xv, a001);
+            a101 = w11.fma(xv, a101);
+            xv = FloatVector.fromArray(F, x, x1 + c);
+            a010 = w00.fma(xv, a010);
+            a110 = w10.fma(xv, a110);
+            xv = FloatVector.fromArray(F, x, x1 + c + L);
+            a011 = w01.fma(xv, a011);
+            a111 = w11.fma(xv, a111);
+            xv = FloatVector.fromArray(F, x, x2 + c);
+            a020 = w00.fma(xv, a020);
+            a120 = w10.fma(xv, a120);
+            xv = FloatVector.fromArray(F, x, x2 + c + L);
+            a021 = w01.fma(xv, a021);
+            a121 = w11.fma(xv, a121);
+            xv = FloatVector.fromArray(F, x, x3 + c);
+            a030 = w00.fma(xv, a030);
+            a130 = w10.fma(xv, a130);
+            xv = FloatVector.fromArray(F, x, x3 + c + L);
+            a031 = w01.fma(xv, a031);
+            a131 = w11.fma(xv, a131);
+        }
+        a000.add(a001).intoArray(lanes, 0);
+        a010.add(a011).intoArray(lanes, L);
+        a020.add(a021).intoArray(lanes, 2 * L);
+        a030.add(a031).intoArray(lanes, 3 * L);
+        a100.add(a101).intoArray(lanes, 4 * L);
+        a110.add(a111).intoArray(lanes, 5 * L);
+        a120.add(a121).intoArray(lanes, 6 * L);
+        a130.add(a131).intoArray(lanes, 7 * L);
+        VectorMath.reduce8(lanes, 0);
+        out[o0 + r] = lanes[0];
+        out[o0 + rows + r] = lanes[1];
+        out[o0 + 2 * rows + r] = lanes[2];
+        out[o0 + 3 * rows + r] = lanes[3];
+        out[o0 + r + 1] = lanes[4];
+        out[o0 + rows + r + 1] = lanes[5];
+        out[o0 + 2 * rows + r + 1] = lanes[6];
+        out[o0 + 3 * rows + r + 1] = lanes[7];
     }
 
     /** {@code L} plain-order int8 values at {@code byteOffset} as floats. */

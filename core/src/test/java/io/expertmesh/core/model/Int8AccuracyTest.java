@@ -105,6 +105,29 @@ class Int8AccuracyTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fixtures")
+    void int8_promptAsOneBatch_equalsTokenByTokenBitForBit(String fixture) throws Exception {
+        Path dir = ReferenceLogitsTest.FIXTURES.resolve(fixture);
+        ModelConfig config = ModelConfig.load(dir);
+        JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+        int vocab = config.vocabSize();
+        int[] prompt = ReferenceLogitsTest.ids(ref.get("prompt_ids"));
+        try (Checkpoint weights = TestWeights.open(dir);
+             Transformer model = new ModelBuilder(config, weights, new VectorKernels(ReferenceLogitsTest.POOL))
+                     .quantize(Quantization.INT8).build()) {
+            float[] batched = logits(model, prompt, vocab);
+            KvCache cache = model.newCache(prompt.length);
+            float[] step = new float[vocab];
+            for (int i = 0; i < prompt.length; i++) {
+                model.forward(ForwardBatch.ofSequence(new int[]{prompt[i]}, i, cache, 0), step);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(step,
+                        java.util.Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab),
+                        fixture + " int8: position " + i + " in a batch must equal its single step");
+            }
+        }
+    }
+
     /** Logits at every position of {@code seq}, one prefill pass. */
     private static float[] logits(Transformer t, int[] seq, int vocab) {
         float[] out = new float[seq.length * vocab];
