@@ -22,13 +22,13 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code 4L}-byte int vector load gives four {@code L}-float vectors of consecutive columns by two shifts
  * ({@code (p << 24-8k) >> 24} sign-extends byte {@code k} of every lane) and an int-to-float conversion each —
  * the same trick as {@link Bf16Matmul}'s even/odd split, here without reordering the activations. Each vector
- * is multiplied by its block's scale and fused-multiply-added with float activations: the weight becomes the float {@code q·scale}, exactly
- * what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use, and the accumulation is then
+ * is multiplied by its block's scale and fused-multiply-added with float activations: the weight becomes the
+ * float {@code q·scale}, exactly what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use, and the accumulation is then
  * the {@link F32Matmul} one. Scaling the weight vector (one multiply per weight vector, shared by the whole batch
  * tile) instead of each block's partial sum (one multiply-add per accumulator per block) costs fewer operations
- * whenever the tile has more than one batch row. Quantizing the activations to int8 for integer dot products
- * would need {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit; emulated with widening
- * multiplies it does more work per weight than this path (see the README's performance notes).
+ * whenever the tile has more than one batch row. Int8 activations with integer dot products were not tried:
+ * their point is {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit, and emulated with widening
+ * multiplies they do more work per weight than this path.
  *
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for columns
  * {@code [0,16)} and {@code [32,48)} of every group and the second for {@code [16,32)} and {@code [48,64)},

@@ -20,16 +20,20 @@ import java.nio.ByteOrder;
  * <p><b>Layout.</b> Within a row, each full group of 64 columns is stored interleaved by 4: byte {@code 4j + k}
  * of the group holds column {@code 16k + j} ({@code j < 16, k < 4}). One 64-byte int vector load then widens
  * into four float vectors of 16 consecutive columns with two shifts each ({@code (p << 24-8k) >> 24}, then
- * int-to-float), the fastest widening the Vector API compiles to here (measured faster than loading 16-byte vectors
- * and converting them byte-to-float), and the activations need no reordering. A last group of 32 columns (K an
- * odd multiple of 32, only in tiny test models) is stored in plain order. {@link #position} maps a column to its
+ * int-to-float), the fastest widening the Vector API compiled to here (in a single-thread microbenchmark, best of
+ * 10: 15 G weights/s against 10-12 for 16-byte vector loads converted byte-to-float), and the activations need
+ * no reordering. A last group of 32 columns (K an odd multiple of 32, only in tiny test models) is stored in
+ * plain order. {@link #position} maps a column to its
  * byte.
  */
 public final class Int8Quantizer {
     /**
-     * Columns per scale. 32 like Q8_0: 1.125 bytes per weight with F32 scales. Larger blocks read fewer scale
-     * bytes but let one outlier coarsen more weights; the kernels measured the same speed for 32, 64 and 128
-     * at batch 1 (see KernelBench), so the finest block wins on accuracy.
+     * Columns per scale: 32, like Q8_0 (1.125 bytes per weight with F32 scales; 64: 1.0625, 128: 1.03). The
+     * kernels' work does not depend on the block (they load two scales per 64-column group whatever it is), so the
+     * choice is bytes against accuracy: a finer block keeps one outlier from coarsening more weights, and 128
+     * would read about 8% fewer bytes per token on the benchmark model (144 instead of 158 MB), which at decode
+     * speeds measured well below the bandwidth bound (README, CPU performance) was not worth it. Not measured
+     * end to end for 64 and 128.
      */
     public static final int DEFAULT_BLOCK = 32;
 

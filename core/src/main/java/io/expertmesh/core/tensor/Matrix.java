@@ -13,7 +13,8 @@ import java.util.Objects;
  * memory-mapped checkpoint file, so a matrix costs no heap.
  *
  * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row by row in {@code data}
- * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in {@code scales}: {@code rows × (cols / block)} floats, row-major, block
+ * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in
+ * {@code scales}: {@code rows × (cols / block)} floats, row-major, block
  * {@code j} of row {@code r} covering columns {@code [j·block, (j+1)·block)}. Separate arrays (not llama.cpp's
  * interleaved 34-byte blocks) keep the value loads aligned full vectors. {@code scales} is null for other types.
  */

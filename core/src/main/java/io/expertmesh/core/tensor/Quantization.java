@@ -18,7 +18,10 @@ public enum Quantization {
     NONE,
     INT8;
 
-    /** {@code m} stored this way: itself for {@link #NONE}, already-I8 or not block-aligned; else a copy in {@code arena}. */
+    /**
+     * {@code m} stored this way: itself for {@link #NONE}, when already I8, or when its columns are not whole int8
+     * blocks; else an int8 copy in {@code arena}.
+     */
     public Matrix apply(Matrix m, Arena arena) {
         if (this == NONE || m.dtype() == DType.I8 || !Int8Quantizer.fits(m.cols(), Int8Quantizer.DEFAULT_BLOCK)) {
             return m;

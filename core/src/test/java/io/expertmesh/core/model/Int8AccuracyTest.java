@@ -83,7 +83,8 @@ class Int8AccuracyTest {
                 int agree = 0;
                 for (int i = 0; i < seq.length; i++) {
                     kl += kl(a, b, i * vocab, vocab);
-                    if (ReferenceLogitsTest.argmax(a, i * vocab, vocab) == ReferenceLogitsTest.argmax(b, i * vocab, vocab)) {
+                    int ta = ReferenceLogitsTest.argmax(a, i * vocab, vocab);
+                    if (ta == ReferenceLogitsTest.argmax(b, i * vocab, vocab)) {
                         agree++;
                     }
                 }
