@@ -23,8 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code (p << 24-8k) >> 24} sign-extends byte {@code k} of every lane) and an int-to-float conversion each —
  * the same trick as {@link Bf16Matmul}'s even/odd split, here without reordering the activations. Each vector
  * is multiplied by its block's scale and fused-multiply-added with float activations: the weight becomes the
- * float {@code q·scale}, exactly what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use, and the accumulation is then
- * the {@link F32Matmul} one. Scaling the weight vector (one multiply per weight vector, shared by the whole batch
+ * float {@code q·scale}, exactly what {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use,
+ * and the accumulation is then the {@link F32Matmul} one. Scaling the weight vector (one multiply per weight vector, shared by the whole batch
  * tile) instead of each block's partial sum (one multiply-add per accumulator per block) costs fewer operations
  * whenever the tile has more than one batch row. Int8 activations with integer dot products were not tried:
  * their point is {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit, and emulated with widening
