@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.tensor.Quantization;
@@ -55,9 +56,12 @@ class Int8AccuracyTest {
                 "qwen2-moe-tiny", "qwen3-moe-tiny");
     }
 
+    /** Its own pool: ReferenceLogitsTest closes its pool after its tests, and may run before or after these. */
+    private static final ComputePool POOL = ComputePool.create(2);
+
     @AfterAll
     static void closePool() {
-        ReferenceLogitsTest.POOL.close();
+        POOL.close();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -72,7 +76,7 @@ class Int8AccuracyTest {
         int[] seq = new int[prompt.length + greedy.length - 1];
         System.arraycopy(prompt, 0, seq, 0, prompt.length);
         System.arraycopy(greedy, 0, seq, prompt.length, greedy.length - 1);
-        VectorKernels kernels = new VectorKernels(ReferenceLogitsTest.POOL);
+        VectorKernels kernels = new VectorKernels(POOL);
         try (Checkpoint weights = TestWeights.open(dir)) {
             ModelBuilder noneBuilder = new ModelBuilder(config, weights, kernels);
             ModelBuilder int8Builder = new ModelBuilder(config, weights, kernels).quantize(Quantization.INT8);
@@ -115,7 +119,7 @@ class Int8AccuracyTest {
         int vocab = config.vocabSize();
         int[] prompt = ReferenceLogitsTest.ids(ref.get("prompt_ids"));
         try (Checkpoint weights = TestWeights.open(dir);
-             Transformer model = new ModelBuilder(config, weights, new VectorKernels(ReferenceLogitsTest.POOL))
+             Transformer model = new ModelBuilder(config, weights, new VectorKernels(POOL))
                      .quantize(Quantization.INT8).build()) {
             float[] batched = logits(model, prompt, vocab);
             KvCache cache = model.newCache(prompt.length);
