@@ -31,9 +31,9 @@ public final class Int8Quantizer {
      * Columns per scale: 32, like Q8_0 (1.125 bytes per weight with F32 scales; 64: 1.0625, 128: 1.03). The
      * kernels' work does not depend on the block (they load two scales per 64-column group whatever it is), so the
      * choice is bytes against accuracy: a finer block keeps one outlier from coarsening more weights, and 128
-     * would read about 8% fewer bytes per token on the benchmark model (144 instead of 158 MB), which at decode
-     * speeds measured well below the bandwidth bound (README, CPU performance) was not worth it. Not measured
-     * end to end for 64 and 128.
+     * would read about 8% fewer bytes per token on the benchmark model (144 instead of 158 MB), so at best about
+     * 8% faster decode, which is bandwidth-bound (README, CPU performance). Kept at 32 for accuracy; 64 and 128
+     * were not measured end to end.
      */
     public static final int DEFAULT_BLOCK = 32;
 
