@@ -101,7 +101,7 @@ public final class ModelBuilder {
             if (quantization != Quantization.NONE) {
                 LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the int8 block, or "
                         + "embedding/router gate); {} MB read per token", quantization.label(), quantized, kept,
-                        activeWeightBytes >> 20);
+                        activeWeightBytes / 1_000_000);
             }
             int ropeDim = c.architecture().usesMla() ? c.qkRopeHeadDim() : c.headDim();
             Rope rope = new Rope(ropeDim, c.ropeTheta(), c.ropeScaling(), c.yarnActive());
