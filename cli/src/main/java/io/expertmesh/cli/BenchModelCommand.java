@@ -10,6 +10,7 @@ import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.synthetic.RandomWeights;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.core.tensor.Quantization;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.List;
@@ -69,6 +70,14 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
     io.expertmesh.router.experts.WireFormat expertWire = io.expertmesh.router.experts.WireFormat.EXACT;
 
+    @Option(names = "--compare-quantize", description = "Build the model both unquantized and int8 and measure "
+            + "prefill and decode batch 1 of each, alternating, for --rounds rounds: the int8/BF16 ratios (median "
+            + "of the rounds' ratios) on a noisy machine.")
+    boolean compareQuantize;
+
+    @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize: rounds (default 3).")
+    int rounds = 3;
+
     @Override
     public Integer call() throws Exception {
         if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
@@ -77,8 +86,10 @@ final class BenchModelCommand implements Callable<Integer> {
         PrintStream err = System.err;
         ObjectNode cfgJson = SyntheticModels.benchConfig();
         ModelConfig config = ModelConfig.parse(cfgJson);
+        Quantization quantization = model.quantization();
         Kernels kernels = model.newKernels();
         ObjectNode result = new ObjectMapper().createObjectNode();
+        result.put("quantize", quantization.label());
         double activeBytes = config.activeParamsPerToken() * 2.0;
         err.printf("benchmark model: hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
                         + "read per token at batch 1; %d threads, %s kernels%n", config.hiddenSize(),
@@ -102,8 +113,20 @@ final class BenchModelCommand implements Callable<Integer> {
             }
             return 0;
         }
+        if (compareQuantize) {
+            compare(config, kernels, bandwidth, result, err);
+            if (json) {
+                System.out.println(result);
+            }
+            return 0;
+        }
+        ModelBuilder builder;
         try (RandomWeights weights = new RandomWeights(7, true);
-             Transformer t = new ModelBuilder(config, weights, kernels).build()) {
+             Transformer t = (builder = new ModelBuilder(config, weights, kernels).quantize(quantization)).build()) {
+            double weightBytes = builder.activeWeightBytes();
+            err.printf("weights as stored (--quantize %s): %.0f MB read per token at batch 1%n", quantization.label(),
+                    weightBytes / 1e6);
+            result.put("weight_bytes_per_token", weightBytes);
             int vocab = config.vocabSize();
             SplittableRandom rnd = new SplittableRandom(42);
             // Prefill: one prompt of prefillLength tokens in one step, repeated.
@@ -122,7 +145,7 @@ final class BenchModelCommand implements Callable<Integer> {
             ObjectNode decode = result.putObject("decode");
             for (int b : batches) {
                 double tps = decode(t, b, rnd, logits);
-                double gbs = b == 1 ? tps * activeBytes / 1e9 : Double.NaN;
+                double gbs = b == 1 ? tps * weightBytes / 1e9 : Double.NaN;
                 if (b == 1) {
                     err.printf("decode batch %2d: %8.1f tokens/s  (weights read %.1f GB/s = %.0f%% of measured "
                             + "bandwidth)%n", b, tps, gbs, 100 * gbs / bandwidth);
@@ -139,6 +162,93 @@ final class BenchModelCommand implements Callable<Integer> {
             System.out.println(result);
         }
         return 0;
+    }
+
+    /**
+     * {@code --compare-quantize}: the model unquantized and int8 from the same random BF16 weights, prefill (best of
+     * 3) and decode batch 1 measured alternately, {@link #rounds} rounds, the best of each kept: on a shared, noisy
+     * machine a ratio is only worth something when both sides saw the same conditions.
+     */
+    private void compare(ModelConfig config, Kernels kernels, double bandwidth, ObjectNode result, PrintStream err) {
+        Quantization[] modes = {Quantization.NONE, Quantization.INT8};
+        RandomWeights weights = new RandomWeights(7, true);
+        Transformer[] models = new Transformer[modes.length];
+        double[] bytes = new double[modes.length];
+        double[] prefill = new double[modes.length];
+        double[] decode1 = new double[modes.length];
+        double[] prefillRatios = new double[Math.max(1, rounds)];
+        double[] decodeRatios = new double[Math.max(1, rounds)];
+        try {
+            for (int m = 0; m < modes.length; m++) {
+                ModelBuilder b = new ModelBuilder(config, weights, kernels).quantize(modes[m]);
+                models[m] = b.build();
+                bytes[m] = b.activeWeightBytes();
+            }
+            int vocab = config.vocabSize();
+            SplittableRandom rnd = new SplittableRandom(42);
+            int[] prompt = rnd.ints(prefillLength, 2, vocab).toArray();
+            float[] logits = new float[vocab];
+            // Warm-up, not counted: the JIT compiles each mode's kernels; without it the mode measured first loses.
+            for (Transformer t : models) {
+                t.forward(ForwardBatch.ofSequence(prompt, 0, t.newCache(prefillLength), prefillLength - 1), logits);
+                decode(t, 1, rnd, logits);
+            }
+            int n = Math.max(1, rounds);
+            for (int round = 0; round < n; round++) {
+                double[] roundPrefill = new double[modes.length];
+                double[] roundDecode = new double[modes.length];
+                for (int m = 0; m < modes.length; m++) {
+                    Transformer t = models[m];
+                    for (int rep = 0; rep < 3; rep++) {
+                        KvCache cache = t.newCache(prefillLength);
+                        long s = System.nanoTime();
+                        t.forward(ForwardBatch.ofSequence(prompt, 0, cache, prefillLength - 1), logits);
+                        roundPrefill[m] = Math.max(roundPrefill[m], prefillLength / ((System.nanoTime() - s) / 1e9));
+                    }
+                    roundDecode[m] = decode(t, 1, rnd, logits);
+                    prefill[m] = Math.max(prefill[m], roundPrefill[m]);
+                    decode1[m] = Math.max(decode1[m], roundDecode[m]);
+                    err.printf("round %d %-4s: prefill %d tokens %.1f tokens/s, decode batch 1 %.1f tokens/s%n",
+                            round + 1, modes[m].label(), prefillLength, roundPrefill[m], roundDecode[m]);
+                }
+                prefillRatios[round] = roundPrefill[1] / roundPrefill[0];
+                decodeRatios[round] = roundDecode[1] / roundDecode[0];
+            }
+        } finally {
+            for (Transformer t : models) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            weights.close();
+        }
+        ObjectNode out = result.putObject("quantize_comparison");
+        for (int m = 0; m < modes.length; m++) {
+            double gbs = decode1[m] * bytes[m] / 1e9;
+            err.printf("%-4s: %.0f MB read per token; prefill %d: %.1f tokens/s; decode batch 1: %.1f tokens/s "
+                            + "(weights read %.1f GB/s = %.0f%% of measured bandwidth)%n", modes[m].label(),
+                    bytes[m] / 1e6, prefillLength, prefill[m], decode1[m], gbs, 100 * gbs / bandwidth);
+            out.putObject(modes[m].label()).put("weight_bytes_per_token", bytes[m])
+                    .put("prefill_tokens_per_second", prefill[m]).put("decode_batch_1_tokens_per_second", decode1[m])
+                    .put("weight_read_gb_per_s", gbs);
+        }
+        // The median of the rounds' ratios (each round measured both back to back) is the figure to quote on a
+        // noisy machine; the ratio of the bests is printed too.
+        double prefillMedian = median(prefillRatios);
+        double decodeMedian = median(decodeRatios);
+        err.printf("int8 / none: prefill %.2fx, decode batch 1 %.2fx (median of %d rounds; of the bests %.2fx and "
+                        + "%.2fx), bytes per token %.2fx%n", prefillMedian, decodeMedian, decodeRatios.length,
+                prefill[1] / prefill[0], decode1[1] / decode1[0], bytes[1] / bytes[0]);
+        out.putObject("int8_over_none").put("prefill", prefillMedian).put("decode_batch_1", decodeMedian)
+                .put("prefill_best", prefill[1] / prefill[0]).put("decode_batch_1_best", decode1[1] / decode1[0])
+                .put("weight_bytes_per_token", bytes[1] / bytes[0]);
+        result.put("weight_bytes_per_token", bytes[model.quantization() == Quantization.INT8 ? 1 : 0]);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     /** Aggregate decode tokens/s with {@code b} sequences of {@code context} tokens each stepping together. */

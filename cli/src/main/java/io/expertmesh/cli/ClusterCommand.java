@@ -91,6 +91,10 @@ final class ClusterCommand implements Callable<Integer> {
             description = "Compute threads of each process (default: cores / (workers + 1), at least 1).")
     Integer threads;
 
+    @Option(names = "--quantize", paramLabel = "none|int8",
+            description = "Passed to the router and the workers: how projection weights are stored (default none).")
+    String quantize = "none";
+
     @Option(names = "--drain-grace-seconds", paramLabel = "S",
             description = "On stop, how long the router's running requests may finish (default 30).")
     long drainGraceSeconds = 30;
@@ -226,6 +230,9 @@ final class ClusterCommand implements Callable<Integer> {
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
+        if (!quantize.equals("none") && !quantize.equals("int8")) {
+            throw new IllegalArgumentException("--quantize must be none or int8, got " + quantize);
+        }
         if (redundantExperts != null && redundantExperts < 0) {
             throw new IllegalArgumentException("--redundant-experts must be >= 0, got " + redundantExperts);
         }
@@ -261,7 +268,7 @@ final class ClusterCommand implements Callable<Integer> {
         List<ManagedChild> workerChildren = new ArrayList<>();
         for (int i = 0; i < plan.workerPorts().size(); i++) {
             workerChildren.add(supervisor.start(new ChildSpec("worker-" + i, JavaCommand.of(Main.class.getName(),
-                    plan.workerArgs(i)), env, unset, 1, Duration.ofSeconds(10))));
+                    quantized(plan.workerArgs(i))), env, unset, 1, Duration.ofSeconds(10))));
         }
         for (int i = 0; i < caches.size(); i++) {
             ManagedChild c = caches.get(i);
@@ -278,7 +285,8 @@ final class ClusterCommand implements Callable<Integer> {
         }
         int http = httpPort == null ? -1 : httpPort == 0 ? freePort(host) : httpPort;
         ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
-                withHttpPort(plan.routerArgs(), http)), env, unset, 0, Duration.ofSeconds(drainGraceSeconds + 10)));
+                withHttpPort(quantized(plan.routerArgs()), http)), env, unset, 0,
+                Duration.ofSeconds(drainGraceSeconds + 10)));
         Readiness.awaitGrpcServing(router.name(), host, plan.routerPort(), toRouter, startup, died);
         out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + host + ":"
                 + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
@@ -344,5 +352,15 @@ final class ClusterCommand implements Callable<Integer> {
 
     private static int freePort(String host) {
         return freePorts(host, 1).getFirst();
+    }
+
+    /** A child's arguments with {@code --quantize} when it is not the default. */
+    private List<String> quantized(List<String> args) {
+        if (quantize.equals("none")) {
+            return args;
+        }
+        List<String> out = new ArrayList<>(args);
+        out.addAll(List.of("--quantize", quantize));
+        return out;
     }
 }

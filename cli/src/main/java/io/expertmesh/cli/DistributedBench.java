@@ -7,14 +7,12 @@ import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.sample.SamplingParams;
 import io.expertmesh.core.synthetic.SyntheticModels;
-import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
-import io.expertmesh.router.engine.StepObserver;
 import io.expertmesh.router.experts.ClusterStatus;
 import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.ExpertCluster;
@@ -56,7 +54,8 @@ final class DistributedBench {
             List<String> addresses = startWorkers(options, dir, workerCount, workers);
             List<Integer> reference;
             // --device cuda: routers on the device pass, workers' experts in device memory.
-            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { });
+            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { }, null,
+                    options.quantization());
                  Engine engine = new Engine(local, engineConfig, EngineOptions.DEFAULT
                          .withBackend(options.forwardBackend()))) {
                 reference = greedy(engine, prompt);
@@ -73,7 +72,7 @@ final class DistributedBench {
                         DispatchObserver.NONE)) {
                     cluster.start();
                     try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
-                            cluster.routedExperts());
+                            cluster.routedExperts(), options.quantization());
                          Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
                                  .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
                                  .withBackend(options.forwardBackend()))) {
@@ -206,7 +205,7 @@ final class DistributedBench {
         try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(), DispatchObserver.NONE)) {
             cluster.start();
             try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
-                    cluster.routedExperts());
+                    cluster.routedExperts(), options.quantization());
                  Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
                          .withMicroBatching(new Engine.MicroBatching(cluster.computeLock()))
                          .withBackend(options.forwardBackend()))) {

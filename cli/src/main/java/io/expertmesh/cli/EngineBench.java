@@ -8,14 +8,12 @@ import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.kvcache.KvStores;
-import io.expertmesh.kvcache.NoopKvBlockStore;
 import io.expertmesh.router.engine.Completion;
 import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.router.engine.EngineRequest;
 import io.expertmesh.router.engine.SequenceListener;
-import io.expertmesh.router.engine.StepObserver;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
@@ -37,7 +35,7 @@ final class EngineBench {
     static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, double activeBytes,
                     double bandwidth, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
-                options.newCpuKernels(), (a, b) -> { })) {
+                options.newCpuKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode");
             int maxStreams = streams.stream().max(Integer::compare).orElse(1);
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
@@ -68,7 +66,7 @@ final class EngineBench {
     static void runKvStoreComparison(ModelOptions options, List<Integer> streams, int prompt, int tokens,
                                      ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
-                options.newKernels(), (a, b) -> { })) {
+                options.newKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode_kv_store");
             int maxStreams = streams.stream().max(Integer::compare).orElse(1);
             EngineConfig config = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,

@@ -8,6 +8,7 @@ import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaKernels;
 import io.expertmesh.cuda.CudaProbe;
@@ -21,7 +22,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
-/** Options shared by commands that load a model: which directory, how many threads, which kernels and device. */
+/**
+ * Options shared by commands that load a model: which directory, how many threads, which kernels and device, how
+ * the weights are stored.
+ */
 final class ModelOptions {
     private static final Logger LOG = LoggerFactory.getLogger(ModelOptions.class);
 
@@ -48,6 +52,30 @@ final class ModelOptions {
                     + "auto (the GPU when one is usable, else the CPU). On the GPU, run and serve keep weights, "
                     + "activations and the KV cache in device memory, and a worker its experts.")
     Device device = Device.cpu;
+
+    @Option(names = "--quantize", paramLabel = "none|int8",
+            description = "How projection weights are stored: none (as the checkpoint has them, default) or int8 "
+                    + "(made at load: int8 values with an F32 scale per 32 weights along K, ~1.1 bytes per weight "
+                    + "instead of 2; embedding, router gate and norms stay). CPU only. A worker quantizes its "
+                    + "experts.")
+    String quantize = "none";
+
+    /**
+     * {@code --quantize} as a {@link Quantization}; throws a user error for an unknown value, or for int8 with the
+     * GPU (the device pass uploads BF16/F32 weights).
+     */
+    Quantization quantization() {
+        Quantization q = switch (quantize) {
+            case "none" -> Quantization.NONE;
+            case "int8" -> Quantization.INT8;
+            default -> throw new IllegalArgumentException("--quantize must be none or int8, got " + quantize);
+        };
+        if (q != Quantization.NONE && useGpu()) {
+            throw new IllegalArgumentException("--quantize " + quantize + " runs on the CPU kernels only; use "
+                    + "--device cpu or --quantize none");
+        }
+        return q;
+    }
 
     Path resolveModelDir() {
         return model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
@@ -105,8 +133,9 @@ final class ModelOptions {
      * when an expert is loaded, freed when unloaded), else on the CPU kernels.
      */
     ExpertRunner.Factory expertRunners() {
+        Quantization q = quantization();
         if (!useGpu()) {
-            return ExpertRunner.Factory.CPU;
+            return ExpertRunner.Factory.cpu(q);
         }
         LOG.info("Backend: GPU {}: the experts in device memory", CudaDevice.probe().describe());
         return new DeviceExperts(new CudaOps(CudaDevice.get()));
@@ -117,6 +146,7 @@ final class ModelOptions {
      * activations and the paged KV cache in device memory, every layer's kernels there), else core's CPU pass.
      */
     ForwardBackend.Factory forwardBackend() {
+        quantization();  // a bad --quantize fails here, at start-up, with --device
         if (!useGpu()) {
             return ForwardBackend.CPU;
         }
@@ -128,12 +158,13 @@ final class ModelOptions {
     /** Loads the model with the CPU kernels (see {@link #forwardBackend()}), showing progress on a terminal. */
     LoadedModel load(PrintWriter err) throws IOException {
         Path dir = resolveModelDir();
+        Quantization q = quantization();
         Kernels k = newCpuKernels();
         if (useGpu()) {
             LOG.info("Host kernels: CPU {}, {} threads (remote-expert combine, sampling)", kernels, threads);
         } else {
-            LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}", kernels, threads,
-                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);
+            LOG.info("Backend: CPU, {} kernels, {} threads, Vector API species {}, weights {}", kernels, threads,
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, q.label());
         }
         boolean tty = System.console() != null;
         return LoadedModel.open(dir, k, (done, total) -> {
@@ -144,6 +175,6 @@ final class ModelOptions {
                 }
                 err.flush();
             }
-        });
+        }, null, q);
     }
 }

@@ -282,7 +282,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         server.start((RouterServer.ModelLoader) experts -> {
             try {
-                return LoadedModel.open(dir, model.newCpuKernels(), (done, total) -> { }, experts);
+                return LoadedModel.open(dir, model.newCpuKernels(), (done, total) -> { }, experts,
+                        model.quantization());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

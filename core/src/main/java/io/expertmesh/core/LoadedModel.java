@@ -5,6 +5,7 @@ import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
 import io.expertmesh.core.safetensors.WeightDigests;
 import io.expertmesh.core.synthetic.SyntheticModels;
@@ -58,6 +59,16 @@ public final class LoadedModel implements AutoCloseable {
      */
     public static LoadedModel open(Path dir, Kernels kernels, BiConsumer<Integer, Integer> progress,
                                    ModelBuilder.RoutedExpertsFactory routedExperts) throws IOException {
+        return open(dir, kernels, progress, routedExperts, Quantization.NONE);
+    }
+
+    /**
+     * As {@link #open(Path, Kernels, BiConsumer, ModelBuilder.RoutedExpertsFactory)}, with the projection weights
+     * stored as {@code quantization} says ({@code --quantize}; see {@link Quantization} for which).
+     */
+    public static LoadedModel open(Path dir, Kernels kernels, BiConsumer<Integer, Integer> progress,
+                                   ModelBuilder.RoutedExpertsFactory routedExperts, Quantization quantization)
+            throws IOException {
         if (!Files.isDirectory(dir)) {
             throw new IOException("model directory " + dir + " does not exist");
         }
@@ -66,7 +77,7 @@ public final class LoadedModel implements AutoCloseable {
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
             Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress)
-                    .routedExperts(routedExperts).build();
+                    .routedExperts(routedExperts).quantize(quantization).build();
             ModelTokenizer tokenizer = ModelTokenizer.loadIfPresent(dir).orElse(null);
             LOG.info("Loaded {} from {}: {} layers, hidden {}, {} routed experts, tokenizer {} ({} ms)",
                     config.architecture().hfName(), dir, config.numLayers(), config.hiddenSize(),

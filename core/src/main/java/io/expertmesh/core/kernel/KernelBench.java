@@ -2,6 +2,7 @@ package io.expertmesh.core.kernel;
 
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Int8Quantizer;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -22,6 +23,7 @@ import jdk.incubator.vector.FloatVector;
  * <pre>
  * mvn -q -pl core compile
  * java --add-modules jdk.incubator.vector -cp core/target/classes io.expertmesh.core.kernel.KernelBench [seconds]
+ *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block]
  * </pre>
  */
 public final class KernelBench {
@@ -36,6 +38,7 @@ public final class KernelBench {
 
     public static void main(String[] args) {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 0.5;
+        String[] formats = (args.length > 1 ? args[1] : "BF16,F32").split(",");
         Locale.setDefault(Locale.ROOT);
         System.out.printf("cpus=%d lanes=%d seconds/case=%.2f cold set=%d MB%n",
                 Runtime.getRuntime().availableProcessors(), VectorMath.L, seconds, COLD_BYTES >> 20);
@@ -51,11 +54,11 @@ public final class KernelBench {
         }
         ScalarKernels scalar = new ScalarKernels();
         System.out.println();
-        System.out.println("kernel  dtype shape        thr batch  set    us/call  us/token    GB/s  GFLOP/s");
-        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+        System.out.println("kernel  dtype  shape        thr batch  set    us/call  us/token    GB/s  GFLOP/s");
+        for (String format : formats) {
             for (int[] shape : SHAPES) {
                 try (Arena arena = Arena.ofShared()) {
-                    Matrix[] cold = copies(arena, dtype, shape[0], shape[1]);
+                    Matrix[] cold = copies(arena, format, shape[0], shape[1]);
                     Matrix[] hot = {cold[0]};
                     float[] x = new float[32 * shape[1]];
                     float[] out = new float[32 * shape[0]];
@@ -142,7 +145,21 @@ public final class KernelBench {
     }
 
     /** Distinct copies of one random matrix, totalling at least {@link #COLD_BYTES}. */
-    private static Matrix[] copies(Arena arena, DType dtype, int rows, int cols) {
+    private static Matrix[] copies(Arena arena, String format, int rows, int cols) {
+        if (format.startsWith("I8/")) {
+            int block = Integer.parseInt(format.substring(3));
+            Matrix q = Int8Quantizer.quantize(copies(arena, "BF16", rows, cols)[0], block, arena);
+            int count = (int) Math.max(2, (COLD_BYTES + q.byteSize() - 1) / q.byteSize());
+            Matrix[] m = new Matrix[count];
+            for (int i = 0; i < count; i++) {
+                MemorySegment d = i == 0 ? q.data() : arena.allocate(q.data().byteSize(), 64).copyFrom(q.data());
+                MemorySegment s = i == 0 ? q.scales() : arena.allocate(q.scales().byteSize(), 64)
+                        .copyFrom(q.scales());
+                m[i] = new Matrix("bench" + i, DType.I8, rows, cols, d, s);
+            }
+            return m;
+        }
+        DType dtype = DType.valueOf(format);
         long bytes = (long) rows * cols * dtype.bytes();
         int count = (int) Math.max(2, (COLD_BYTES + bytes - 1) / bytes);
         MemorySegment first = arena.allocate(bytes, 64);
@@ -175,8 +192,8 @@ public final class KernelBench {
         double perCall = r[0] / r[1];
         double bytes = w0.byteSize();
         double flops = 2.0 * w0.rows() * w0.cols() * batch;
-        System.out.printf("%-7s %-5s %4dx%-7d %3d %5d %-5s %9.1f %9.2f %7.1f %8.1f%n",
-                name, w0.dtype(), w0.rows(), w0.cols(), k.pool().threads(), batch, setName,
+        System.out.printf("%-7s %-6s %4dx%-7d %3d %5d %-5s %9.1f %9.2f %7.1f %8.1f%n",
+                name, w0.dtype() == DType.I8 ? "I8/" + w0.block() : w0.dtype(), w0.rows(), w0.cols(), k.pool().threads(), batch, setName,
                 perCall * 1e6, perCall * 1e6 / batch, bytes / perCall / 1e9, flops / perCall / 1e9);
     }
 

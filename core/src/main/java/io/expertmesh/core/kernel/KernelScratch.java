@@ -12,6 +12,7 @@ final class KernelScratch {
     final float[] lanes = new float[8 * VectorMath.L];
     private float[] even = new float[0];
     private float[] odd = new float[0];
+    private float[] dequantized = new float[0];
 
     private float[][] groupEven = new float[0][];
     private float[][] groupOdd = new float[0][];
@@ -59,6 +60,14 @@ final class KernelScratch {
             jobEven = new float[jobs][];
             jobOdd = new float[jobs][];
         }
+    }
+
+    /** At least {@code n} floats for int8 weight rows widened to float ({@link Int8Matmul}); contents undefined. */
+    float[] dequantized(int n) {
+        if (dequantized.length < n) {
+            dequantized = new float[n];
+        }
+        return dequantized;
     }
 
     static KernelScratch get() {

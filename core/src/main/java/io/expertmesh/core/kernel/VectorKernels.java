@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
  * so a descheduled thread does not hold the rest back). BF16 rows use the even/odd widening described in
- * {@link Bf16Matmul}; batch rows are tiled so a batch of B tokens reads each weight row from memory once.
+ * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}; batch
+ * rows are tiled so a batch of B tokens reads each weight row from memory once.
  *
  * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
  * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
@@ -192,6 +193,15 @@ public final class VectorKernels implements Kernels {
                                     float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
+        } else if (w.dtype() == DType.I8) {
+            int block = w.block();
+            if (Int8Matmul.supports(block)) {
+                Int8Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out, outOff,
+                        batch, lanes);
+            } else {
+                Int8Matmul.rowsScalar(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out,
+                        outOff, batch);
+            }
         } else {
             F32Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch, lanes);
         }

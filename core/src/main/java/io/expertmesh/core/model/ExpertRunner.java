@@ -1,5 +1,7 @@
 package io.expertmesh.core.model;
 
+import io.expertmesh.core.tensor.Quantization;
+
 /**
  * Runs the held experts of one MoE layer on (token, expert, weight) pairs: an expert worker's work. core's
  * {@link LocalExperts} runs them on the CPU kernels; module cuda's {@code DeviceExperts} runs them in device
@@ -19,6 +21,14 @@ public interface ExpertRunner {
     interface Factory {
         /** The CPU's: {@link LocalExperts}. */
         Factory CPU = (layer, experts, hidden) -> new LocalExperts(experts, hidden);
+
+        /**
+         * The CPU's with the experts' weights stored as {@code q} says ({@code worker --quantize}): {@link #CPU}
+         * for {@link Quantization#NONE}, else {@link QuantizedExperts}.
+         */
+        static Factory cpu(Quantization q) {
+            return q == Quantization.NONE ? CPU : new QuantizedExperts(q);
+        }
 
         /** @param experts indexed by expert id, {@code null} where not held */
         ExpertRunner create(int layer, Mlp[] experts, int hidden);

@@ -5,22 +5,33 @@ import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
+import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.tensor.WeightSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Builds a {@link Transformer} from a config and Hugging Face-named weights. Every shape is checked against
  * config.json by the weight source, so a checkpoint that disagrees fails here, naming the tensor.
  */
 public final class ModelBuilder {
+    private static final Logger LOG = LoggerFactory.getLogger(ModelBuilder.class);
+
     private final ModelConfig c;
     private final WeightSource w;
     private final Kernels kernels;
     private BiConsumer<Integer, Integer> progress = (done, total) -> { };
     private RoutedExpertsFactory routedExperts;
+    private Quantization quantization = Quantization.NONE;
+    private Arena arena;
+    /** Weight bytes one token's forward pass reads (batch 1): every projection, top-k routed experts, the head. */
+    private long activeWeightBytes;
+    private int quantized;
+    private int kept;
 
     public ModelBuilder(ModelConfig config, WeightSource weights, Kernels kernels) {
         this.c = config;
@@ -43,6 +54,23 @@ public final class ModelBuilder {
         return this;
     }
 
+    /**
+     * How the projection weights are stored ({@code --quantize}); default {@link Quantization#NONE}. Which
+     * matrices are quantized and which stay is documented on {@link Quantization}.
+     */
+    public ModelBuilder quantize(Quantization q) {
+        this.quantization = java.util.Objects.requireNonNull(q, "quantization");
+        return this;
+    }
+
+    /**
+     * After {@link #build()}: the weight bytes one token reads at batch 1 (attention, dense and shared MLPs, the
+     * router gate, the top-k routed experts of each MoE layer, the LM head), as stored (so int8 counts its scales).
+     */
+    public long activeWeightBytes() {
+        return activeWeightBytes;
+    }
+
     /** Makes the routed experts of one MoE layer. */
     @FunctionalInterface
     public interface RoutedExpertsFactory {
@@ -52,7 +80,10 @@ public final class ModelBuilder {
     public Transformer build() {
         int hidden = c.hiddenSize();
         Arena arena = Arena.ofShared();
+        this.arena = arena;
+        activeWeightBytes = 0;
         try {
+            // The embedding stays as stored: a token reads one row of it, not the whole matrix.
             Matrix embed = w.matrix("model.embed_tokens.weight", c.vocabSize(), hidden);
             Block[] blocks = new Block[c.numLayers()];
             for (int l = 0; l < blocks.length; l++) {
@@ -63,8 +94,15 @@ public final class ModelBuilder {
                         w.vector(p + "post_attention_layernorm.weight", hidden), ffn, c.rmsNormEps(), hidden);
                 progress.accept(l + 1, blocks.length);
             }
-            Matrix head = c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
-                    : w.matrix("lm_head.weight", c.vocabSize(), hidden);
+            // The LM head is quantized too (a tied head gets its own int8 copy; the embedding stays): it is the
+            // largest single matrix a token reads, and the fixtures' KL divergence stays within the test's bounds.
+            Matrix head = q(c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
+                    : w.matrix("lm_head.weight", c.vocabSize(), hidden));
+            if (quantization != Quantization.NONE) {
+                LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the int8 block, or "
+                        + "embedding/router gate); {} MB read per token", quantization.label(), quantized, kept,
+                        activeWeightBytes / 1_000_000);
+            }
             int ropeDim = c.architecture().usesMla() ? c.qkRopeHeadDim() : c.headDim();
             Rope rope = new Rope(ropeDim, c.ropeTheta(), c.ropeScaling(), c.yarnActive());
             return new Transformer(c, embed, blocks, w.vector("model.norm.weight", hidden), head, rope, kernels,
@@ -83,24 +121,26 @@ public final class ModelBuilder {
         float[] qANorm = null;
         Matrix qB;
         if (c.qLoraRank() > 0) {
-            qA = w.matrix(p + "q_a_proj.weight", c.qLoraRank(), hidden);
+            qA = q(w.matrix(p + "q_a_proj.weight", c.qLoraRank(), hidden));
             qANorm = w.vector(p + "q_a_layernorm.weight", c.qLoraRank());
-            qB = w.matrix(p + "q_b_proj.weight", qOut, c.qLoraRank());
+            qB = q(w.matrix(p + "q_b_proj.weight", qOut, c.qLoraRank()));
         } else {
-            qB = w.matrix(p + "q_proj.weight", qOut, hidden);
+            qB = q(w.matrix(p + "q_proj.weight", qOut, hidden));
         }
         int kvLora = c.kvLoraRank();
-        Matrix kvA = w.matrix(p + "kv_a_proj_with_mqa.weight", kvLora + c.qkRopeHeadDim(), hidden);
+        Matrix kvA = q(w.matrix(p + "kv_a_proj_with_mqa.weight", kvLora + c.qkRopeHeadDim(), hidden));
         float[] kvANorm = w.vector(p + "kv_a_layernorm.weight", kvLora);
         int perHead = c.qkNopeHeadDim() + c.vHeadDim();
         Matrix kvB = w.matrix(p + "kv_b_proj.weight", heads * perHead, kvLora);
         Matrix[] wUkT = new Matrix[heads];
         Matrix[] wUv = new Matrix[heads];
         for (int h = 0; h < heads; h++) {
-            wUkT[h] = transpose(kvB.rowSlice(h * perHead, c.qkNopeHeadDim(), kvB.name() + "[uk " + h + "]"), arena);
-            wUv[h] = kvB.rowSlice(h * perHead + c.qkNopeHeadDim(), c.vHeadDim(), kvB.name() + "[uv " + h + "]");
+            // Quantized per piece, after the transpose: the int8 blocks must run along each piece's own K.
+            wUkT[h] = q(transpose(kvB.rowSlice(h * perHead, c.qkNopeHeadDim(), kvB.name() + "[uk " + h + "]"),
+                    arena));
+            wUv[h] = q(kvB.rowSlice(h * perHead + c.qkNopeHeadDim(), c.vHeadDim(), kvB.name() + "[uv " + h + "]"));
         }
-        Matrix o = w.matrix(p + "o_proj.weight", hidden, heads * c.vHeadDim());
+        Matrix o = q(w.matrix(p + "o_proj.weight", hidden, heads * c.vHeadDim()));
         return new Mla(c, qA, qANorm, qB, kvA, kvANorm, wUkT, wUv, o);
     }
 
@@ -110,10 +150,10 @@ public final class ModelBuilder {
         int kw = c.numKvHeads() * c.headDim();
         boolean bias = c.attentionBias();
         return new Gqa(c,
-                w.matrix(p + "q_proj.weight", qw, hidden),
-                w.matrix(p + "k_proj.weight", kw, hidden),
-                w.matrix(p + "v_proj.weight", kw, hidden),
-                w.matrix(p + "o_proj.weight", hidden, qw),
+                q(w.matrix(p + "q_proj.weight", qw, hidden)),
+                q(w.matrix(p + "k_proj.weight", kw, hidden)),
+                q(w.matrix(p + "v_proj.weight", kw, hidden)),
+                q(w.matrix(p + "o_proj.weight", hidden, qw)),
                 bias ? w.vector(p + "q_proj.bias", qw) : null,
                 bias ? w.vector(p + "k_proj.bias", kw) : null,
                 bias ? w.vector(p + "v_proj.bias", kw) : null,
@@ -127,8 +167,8 @@ public final class ModelBuilder {
 
     private Mlp mlp(String p, int inter, String gate, String up, String down) {
         int hidden = c.hiddenSize();
-        return new Mlp(w.matrix(p + gate + ".weight", inter, hidden), w.matrix(p + up + ".weight", inter, hidden),
-                w.matrix(p + down + ".weight", hidden, inter));
+        return new Mlp(q(w.matrix(p + gate + ".weight", inter, hidden)),
+                q(w.matrix(p + up + ".weight", inter, hidden)), q(w.matrix(p + down + ".weight", hidden, inter)));
     }
 
     private Moe moe(String layerPrefix, int layer) {
@@ -136,7 +176,8 @@ public final class ModelBuilder {
         int n = c.numRoutedExperts();
         boolean mixtral = c.architecture() == Architecture.MIXTRAL;
         String p = layerPrefix + (mixtral ? "block_sparse_moe." : "mlp.");
-        Matrix gateW = w.matrix(p + "gate.weight", n, hidden);
+        // The router gate stays as stored: small, and an error there changes which experts run.
+        Matrix gateW = keep(w.matrix(p + "gate.weight", n, hidden));
         String biasName = p + "gate.e_score_correction_bias";
         float[] bias = w.has(biasName) ? w.vector(biasName, n) : null;
         Gate gate = new Gate(gateW, bias, c.scoring(), c.expertsPerToken(), c.nGroup(), c.topkGroup(),
@@ -149,7 +190,7 @@ public final class ModelBuilder {
             String sp = c.architecture() == Architecture.QWEN2_MOE ? p + "shared_expert." : p + "shared_experts.";
             shared = mlp(sp, c.sharedExpertSize(), "gate_proj", "up_proj", "down_proj");
             if (c.sharedExpertGated()) {
-                sharedGate = w.matrix(p + "shared_expert_gate.weight", 1, hidden);
+                sharedGate = keep(w.matrix(p + "shared_expert_gate.weight", 1, hidden));
             }
         }
         return new Moe(gate, routed, shared, sharedGate, hidden);
@@ -157,16 +198,43 @@ public final class ModelBuilder {
 
     private LocalExperts localExperts(String p, boolean mixtral) {
         Mlp[] experts = new Mlp[c.numRoutedExperts()];
+        long before = activeWeightBytes;
         for (int e = 0; e < experts.length; e++) {
             String ep = p + "experts." + e + ".";
             experts[e] = mixtral ? mlp(ep, c.moeIntermediateSize(), "w1", "w3", "w2")
                     : mlp(ep, c.moeIntermediateSize(), "gate_proj", "up_proj", "down_proj");
         }
+        // A token reads top-k of the layer's experts, not all of them.
+        activeWeightBytes = before + (activeWeightBytes - before) / experts.length * c.expertsPerToken();
         return new LocalExperts(experts, c.hiddenSize());
+    }
+
+    /** {@code m} stored as {@link #quantize} asks, counted in {@link #activeWeightBytes()}. */
+    private Matrix q(Matrix m) {
+        Matrix out = quantization.apply(m, arena);
+        if (out != m) {
+            quantized++;
+        } else if (quantization != Quantization.NONE) {
+            kept++;
+        }
+        activeWeightBytes += out.byteSize();
+        return out;
+    }
+
+    /** {@code m} as stored whatever {@link #quantize} says, counted in {@link #activeWeightBytes()}. */
+    private Matrix keep(Matrix m) {
+        if (quantization != Quantization.NONE) {
+            kept++;
+        }
+        activeWeightBytes += m.byteSize();
+        return m;
     }
 
     /** A same-dtype transposed copy, so the absorbed query product reads rows contiguously. */
     static Matrix transpose(Matrix m, Arena arena) {
+        if (m.dtype() == DType.I8) {
+            throw new IllegalArgumentException(m.name() + ": transpose before quantizing, not after");
+        }
         int bytes = m.dtype().bytes();
         MemorySegment dst = arena.allocate((long) m.rows() * m.cols() * bytes, 8);
         MemorySegment src = m.data();
