@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** Issue 20: a router whose whole embedded-member port range is taken fails with one line, no stack trace. */
+/** A router whose whole embedded-member port range is taken fails with one line, no stack trace. */
 class ServeKvPortRangeTest {
     private static final Path FIXTURE = Path.of("../core/src/test/resources/fixtures/deepseek-v3-tiny/f32");
 

@@ -186,8 +186,8 @@ class TwoRouterProcessesTest {
                 assertEquals(8, fromStore.tokens().size());
                 DistributedKvStatus kb = cb.status().getKvStore();
                 assertTrue(kb.getHitTokens() >= 2 * 960L && kb.getBytesIn() > 0, kb.toString());
-                // Informational only: on a loaded 2-core machine the store's TTFT can exceed the cold one
-                // (issue 18); the cached tokens and equal output above are what the tier promises.
+                // Informational only: on a loaded 2-core machine the store's TTFT can exceed the cold one; the
+                // cached tokens and equal output above are what the tier promises.
                 System.out.printf("two router processes: TTFT cold on A %.1f ms, cold on C (no store) %.1f ms, "
                         + "from the store on B %.1f ms (%d cached tokens; %d prompt tokens)%n", ttft(coldA),
                         ttft(reference), ttft(fromStore), cached, fromStore.usage().getPromptTokens());

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The GPU host's op-by-op checks, run here with HostOps standing in for CudaOps: every check must run (no wrong
- * size in the check code itself would then waste a GPU session) and agree exactly; and a wrong op must fail.
+ * size in the check code itself would then waste a GPU run) and agree exactly; and a wrong op must fail.
  */
 class ForwardOpsChecksTest {
 

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The attack of issue 14: an anonymous Hazelcast client rewrites blocks with recomputed checksums. Stores with
+ * The attack an outside test found: an anonymous Hazelcast client rewrites blocks with recomputed checksums. Stores with
  * the tier's secret sign what they publish and treat such blocks as misses, counted.
  */
 class ForgedBlockTest {

@@ -114,7 +114,7 @@ class DistributedKvCacheTest {
             int cached = fromStore.finished().getUsage().getCachedPromptTokens();
             assertTrue(cached >= 960, "cached prompt tokens on B " + cached);
             assertEquals(cold.tokens(), fromStore.tokens(), "output identical to the cold run, logprobs included");
-            // Informational only: on a loaded 2-core machine the store's TTFT can exceed the cold one (issue 18).
+            // Informational only: on a loaded 2-core machine the store's TTFT can exceed the cold one.
             System.out.printf("distributed KV: TTFT cold on A %.1f ms, from the store on B %.1f ms (%d tokens)%n",
                     ttft(cold), ttft(fromStore), cached);
             DistributedKvStatus kb = kvStatus(b);
@@ -197,7 +197,7 @@ class DistributedKvCacheTest {
             List<BlockKey> keys = a.server.engine().blockKeys(request.getTokenIds().getIdsList().stream()
                     .mapToInt(Integer::intValue).toArray());
 
-            // The attack of issue 14: a client with no secret rewrites block 10 with other KV and a recomputed
+            // The attack an outside test found: a client with no secret rewrites block 10 with other KV and a recomputed
             // checksum (keeping the old MAC). Without the MAC check, router B would adopt it and produce other
             // tokens with no error.
             ClientConfig anonymous = HazelcastConfigs.client(KvStoreConfig.builder(KvStoreConfig.Mode.CLIENT)

@@ -154,7 +154,7 @@ class GenerateErrorsTest {
 
     @Test
     void generate_repetitionPenaltyThatMakesLogitsInfinite_invalidArgument() {
-        // 1e-45 is > 0 and finite, but a positive logit divided by it is infinite (issue 14)
+        // 1e-45 is > 0 and finite, but a positive logit divided by it is infinite
         assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setTemperature(1f)
                 .setRepetitionPenalty(1e-45f)).build(), "sampling.repetition_penalty", "[0.01, 100]");
         assertInvalid(ids(0, 5).setSampling(SamplingParams.newBuilder().setRepetitionPenalty(1000f)).build(),
@@ -186,7 +186,7 @@ class GenerateErrorsTest {
 
     @Test
     void generate_requestIdOver256Bytes_invalidArgument() {
-        // every streamed message repeats the id: 1 MiB of id made 65 MiB of responses (issue 14)
+        // every streamed message repeats the id: 1 MiB of id made 65 MiB of responses
         assertInvalid(ids(0, 5).setRequestId("é".repeat(129)).build(), "request_id", "258 bytes; at most 256");
         TestRouter.Result ok = router.generate(ids(0, 5).setRequestId("x".repeat(256)).setMaxTokens(1).build());
         assertEquals(1, ok.tokens().size());

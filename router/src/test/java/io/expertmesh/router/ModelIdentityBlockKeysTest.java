@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The keys a router gives KV blocks in the distributed tier follow the model's contents (issue 14 #3): copies of
+ * The keys a router gives KV blocks in the distributed tier follow the model's contents, never its path: copies of
  * one model in different directories share blocks; other weights under one path never do.
  */
 class ModelIdentityBlockKeysTest {

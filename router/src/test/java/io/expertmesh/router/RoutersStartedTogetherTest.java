@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Issue 20: routers started at once on one host, each with an embedded KV member on the same port range (what
+ * Routers started at once on one host, each with an embedded KV member on the same port range (what
  * {@code serve} builds from the default {@code --kv-port}/{@code --kv-port-count}). Every round all of them come
  * up SERVING in one KV cluster, and a prefix computed on one is adopted by the others.
  */
