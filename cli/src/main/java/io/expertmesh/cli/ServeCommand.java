@@ -175,7 +175,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--expert-wire", paramLabel = "FORMAT",
             description = "With --workers: exact (F32, per-expert outputs; bit-identical to one process; default) "
                     + "or bf16 (half the bytes out, one sum per worker back).")
-    String expertWire = "exact";
+    WireFormat expertWire = WireFormat.EXACT;
 
     @Option(names = "--micro-batches", paramLabel = "N",
             description = "With --workers: 2 (default) overlaps one micro-batch's compute with the other's expert "
@@ -203,12 +203,7 @@ final class ServeCommand implements Callable<Integer> {
             }
             return null;
         }
-        WireFormat wire = switch (expertWire.strip().toLowerCase(java.util.Locale.ROOT)) {
-            case "exact" -> WireFormat.EXACT;
-            case "bf16" -> WireFormat.BF16;
-            default -> throw new IllegalArgumentException("--expert-wire must be exact or bf16, got '" + expertWire
-                    + "'");
-        };
+        WireFormat wire = expertWire;
         if (dispatchTimeoutMs < 1) {
             throw new IllegalArgumentException("--dispatch-timeout-ms must be >= 1, got " + dispatchTimeoutMs);
         }
