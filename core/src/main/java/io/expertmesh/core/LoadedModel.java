@@ -30,10 +30,12 @@ public final class LoadedModel implements AutoCloseable {
     private final Checkpoint checkpoint;
     private final Transformer transformer;
     private final ModelTokenizer tokenizer;
+    private final Quantization quantization;
     private ModelIdentity identity;
 
     private LoadedModel(Path dir, ModelConfig config, Checkpoint checkpoint, Transformer transformer,
-                        ModelTokenizer tokenizer) {
+                        ModelTokenizer tokenizer, Quantization quantization) {
+        this.quantization = quantization;
         this.dir = dir;
         this.config = config;
         this.checkpoint = checkpoint;
@@ -83,7 +85,7 @@ public final class LoadedModel implements AutoCloseable {
                     config.architecture().hfName(), dir, config.numLayers(), config.hiddenSize(),
                     config.numRoutedExperts(), tokenizer == null ? "absent" : "present",
                     (System.nanoTime() - start) / 1_000_000);
-            return new LoadedModel(dir, config, checkpoint, transformer, tokenizer);
+            return new LoadedModel(dir, config, checkpoint, transformer, tokenizer, quantization);
         } catch (RuntimeException | IOException e) {
             checkpoint.close();
             throw e;
@@ -92,6 +94,11 @@ public final class LoadedModel implements AutoCloseable {
 
     public Path dir() {
         return dir;
+    }
+
+    /** How the projection weights are held ({@code --quantize}): part of what makes two models' KV interchangeable. */
+    public Quantization quantization() {
+        return quantization;
     }
 
     public ModelConfig config() {

@@ -4,12 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.kernel.ComputePool;
+import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.kvcache.BlockKey;
+import io.expertmesh.router.engine.Engine;
 import io.expertmesh.router.engine.EngineConfig;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -70,6 +76,25 @@ class ModelIdentityBlockKeysTest {
         assertEquals(before.size(), after.size());
         for (int i = 0; i < before.size(); i++) {
             assertNotEquals(before.get(i), after.get(i), "block " + i);
+        }
+    }
+
+    @Test
+    void blockKeys_sameWeightsQuantizedInt8_differFromUnquantized() throws Exception {
+        // int8 weights give other KV than the same checkpoint unquantized: their blocks must not be shared
+        List<List<BlockKey>> keys = new ArrayList<>();
+        for (var q : List.of(Quantization.NONE, Quantization.INT8)) {
+            try (var pool = ComputePool.create(1);
+                 var model = LoadedModel.open(TestModels.FIXTURE,
+                         new VectorKernels(pool), (a, b) -> { }, null, q);
+                 var engine = new Engine(model, ENGINE)) {
+                keys.add(engine.blockKeys(PROMPT));
+            }
+        }
+        assertFalse(keys.get(0).isEmpty());
+        assertEquals(keys.get(0).size(), keys.get(1).size());
+        for (int i = 0; i < keys.get(0).size(); i++) {
+            assertNotEquals(keys.get(0).get(i), keys.get(1).get(i), "block " + i);
         }
     }
 }

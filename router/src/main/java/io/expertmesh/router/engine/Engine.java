@@ -2,6 +2,7 @@ package io.expertmesh.router.engine;
 
 import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.generate.TokenEvent;
 import io.expertmesh.core.generate.TokenStepper;
 import io.expertmesh.core.model.ForwardBatch;
@@ -41,8 +42,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -178,11 +179,14 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Seeds block hashes with what makes KV blocks interchangeable: the model's identity (its config, tensors and
-     * weights' digest; never its path, which two containers with other weights may share), dtype and KV layout.
+     * weights' digest; never its path, which two containers with other weights may share), how its weights are held
+     * (int8 weights give other KV than the same checkpoint unquantized), dtype and KV layout.
      */
     private static long modelSeed(LoadedModel model, int blockSize) {
         ModelConfig c = model.config();
-        return BlockHasher.seedOf(model.identity().hex(), "f32", blockSize,
+        String dtype = model.quantization() == Quantization.NONE ? "f32"
+                : "f32/" + model.quantization().name().toLowerCase(java.util.Locale.ROOT) + "-weights";
+        return BlockHasher.seedOf(model.identity().hex(), dtype, blockSize,
                 c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
 
@@ -636,20 +640,17 @@ public final class Engine implements AutoCloseable {
 
     /** Ends a request: frees its blocks at once and tells its listener. */
     private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error) {
-        end(a, reason, stopString, stopToken, error, Unavailable.NO);
+        end(a, reason, stopString, stopToken, error, false);
     }
 
     /** Ends a request that failed because no live worker holds some of its experts (UNAVAILABLE, not INTERNAL). */
     private void endUnavailable(Active a, String error) {
-        end(a, FinishReason.ERROR, null, null, error, Unavailable.YES);
+        end(a, FinishReason.ERROR, null, null, error, true);
     }
 
-    /** Whether an error end is the cluster's (no live holder of some experts: retry later) or the request's. */
-    private enum Unavailable { NO, YES }
-
+    /** @param unavailable the cluster's failure (no live holder of some experts), not the request's */
     private void end(Active a, FinishReason reason, String stopString, Integer stopToken, String error,
-                     Unavailable kind) {
-        boolean unavailable = kind == Unavailable.YES;
+                     boolean unavailable) {
         if (active.remove(a.seq) == null) {
             return;
         }

@@ -216,8 +216,11 @@ final class RemoteExperts implements RoutedExperts {
          */
         Status await(Call c) {
             RunExpertsResponse r;
-            long hedgeAfter = hedgeable(c) ? c.client.hedgeAfterNanos(cluster.config().hedge().p99Multiple(),
-                    cluster.config().hedge().floor(), cluster.config().hedge().minCalls()) : Long.MAX_VALUE;
+            ExpertClusterConfig.Hedge hedge = cluster.config().hedge();
+            long hedgeAfter = c.client.hedgeAfterNanos(hedge.p99Multiple(), hedge.floor(), hedge.minCalls());
+            if (hedgeAfter != Long.MAX_VALUE && !hedgeable(c)) {
+                hedgeAfter = Long.MAX_VALUE; // the scan over the call's pairs only when a hedge time exists
+            }
             try {
                 if (hedgeAfter == Long.MAX_VALUE) {
                     r = c.future.get();
