@@ -197,12 +197,13 @@ class DistributedExpertsTest {
     @Test
     @Timeout(value = 150, unit = TimeUnit.SECONDS)
     void frozenWorker_withReplicas_slowCallsAreHedgedToReplicasBeforeHealthNotices() throws Exception {
-        // Health checks every 10 minutes: only hedging (4 × the observed p99) can route around the freeze.
+        // Health checks every 10 minutes: only hedging can route around the freeze. Hedge at the observed p99 (not
+        // 4×), so that on a loaded machine it fires well before the transport's own 10 s timeout could.
         try (ExpertWorkers workers = new ExpertWorkers(model, 2);
              FreezableProxy proxy = new FreezableProxy(workers.servers.get(1).port());
              TestRouter r = ExpertWorkers.router(model, ENGINE, frozenTestConfig(
                      List.of(workers.addresses(1).getFirst(), proxy.address()), 8, Duration.ofMinutes(10),
-                     ExpertClusterConfig.Hedge.DEFAULT))) {
+                     new ExpertClusterConfig.Hedge(1, Duration.ofMillis(100), 32)))) {
             assertSameAsLocal(runAll(r, requests, x -> { })); // the p99 to hedge by
             assertTrue(r.server.experts().status().workers().get(1).stats().calls() >= 32);
             assertSameAsLocal(runAll(r, requests, x -> proxy.freeze()));
