@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU host's first check, one command, no JDK or Maven needed, sized to about 4 minutes of device time so a
-# second start still fits the device budget. In order of importance:
+# The GPU host's first check, one command, no JDK or Maven needed, budgeted at 230 s of device time (not yet timed
+# on a device) so a second start still fits the device budget. In order of importance:
 # (1) every kernel against its CPU reference and every device op (CudaOps) against HostOps, on fresh random inputs
 #     (NaN-poisoned outputs, odd sizes); the device-resident forward pass against the CPU's on the fixtures and on a
 #     model with V3's attention shapes; greedy generation with CudaKernels vs the CPU;
