@@ -99,6 +99,10 @@ final class BenchModelCommand implements Callable<Integer> {
         err.printf("memory read bandwidth (all threads): %.1f GB/s -> decode bound %.0f tokens/s at batch 1%n",
                 bandwidth, bandwidth * 1e9 / activeBytes);
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
+        if (model.model != null && !(engine && workers > 0)) {
+            throw new IllegalArgumentException("--model is used by --engine --workers only; the other measurements "
+                    + "run on the built-in benchmark shape");
+        }
         if (engine) {
             if (workers > 0) {
                 DistributedBench.run(model, batches, context, tokensPerStream, workers, skewWorkers, expertWire,

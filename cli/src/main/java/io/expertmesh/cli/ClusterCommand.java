@@ -10,7 +10,6 @@ import io.expertmesh.cli.cluster.Readiness;
 import io.expertmesh.cli.cluster.RestartPolicy;
 import io.expertmesh.cli.cluster.SupervisedChild;
 import io.expertmesh.cli.cluster.Supervisor;
-import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.kvcache.KvSecret;
 import io.expertmesh.security.BearerTokens;
 import io.grpc.ChannelCredentials;
@@ -66,8 +65,12 @@ final class ClusterCommand implements Callable<Integer> {
     String host = "127.0.0.1";
 
     @Option(names = "--model", paramLabel = "DIR",
-            description = "Hugging Face model directory. Default: the built-in DeepSeek-V3-architecture model.")
+            description = "Hugging Face model directory. Default: the built-in model (trained, English).")
     Path model;
+
+    @Option(names = "--random-model",
+            description = "Instead of --model: the random-weight model with the real DeepSeek-V3 tokenizer.")
+    boolean randomModel;
 
     @Option(names = "--workers", paramLabel = "N", description = "Expert worker processes (default 2).")
     int workers = 2;
@@ -145,7 +148,7 @@ final class ClusterCommand implements Callable<Integer> {
         if (authTokens != null) {
             BearerTokens.load(authTokens); // a bad file is exit 2 here, not a router that dies at start-up
         }
-        Path dir = model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
+        Path dir = ModelOptions.resolve(model, randomModel);
         ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), host, port == 0 ? freePort(host) : port,
                 freePorts(host, workers), freePorts(host, cacheNodes), redundantExperts, threads != null ? threads
                 : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,

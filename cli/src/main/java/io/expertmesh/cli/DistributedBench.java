@@ -43,7 +43,8 @@ final class DistributedBench {
 
     static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, int workerCount,
                     int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
-        Path dir = SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
+        // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
+        Path dir = options.model != null ? options.model : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
         int maxStreams = streams.stream().max(Integer::compare).orElse(1);
         EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
@@ -209,12 +210,13 @@ final class DistributedBench {
                  Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
                          .withMicroBatching(new Engine.MicroBatching(cluster.computeLock()))
                          .withBackend(options.forwardBackend()))) {
-                skewedLoad(engine, prompt);
+                int[][] prompts = skewPrompts(m, engine, prompt);
+                skewedLoad(engine, prompts);
                 double before = meanWorkerImbalance(cluster.status());
                 double expertImbalance = cluster.status().layers().stream()
                         .mapToDouble(ClusterStatus.Layer::expertImbalance).average().orElse(0);
                 cluster.rebalance();
-                skewedLoad(engine, prompt);
+                skewedLoad(engine, prompts);
                 double after = meanWorkerImbalance(cluster.status());
                 err.printf("skewed workload on %d workers (per-expert imbalance %.2f): per-worker load imbalance "
                         + "(max/mean, mean over layers) %.3f before, %.3f after rebalancing with 4 extra copies per "
@@ -229,12 +231,24 @@ final class DistributedBench {
         return s.layers().stream().mapToDouble(ClusterStatus.Layer::workerImbalance).average().orElse(0);
     }
 
-    private static void skewedLoad(Engine engine, int prompt) throws InterruptedException {
+    /**
+     * Two prompts: English text when the model has a tokenizer (a trained model's gates then route as they do in
+     * use), else random ids.
+     */
+    private static int[][] skewPrompts(LoadedModel m, Engine engine, int prompt) {
+        if (m.tokenizer().isPresent()) {
+            return new int[][]{m.tokenizer().get().encode("The capital of France is Paris. The capital of Italy is"),
+                    m.tokenizer().get().encode("A programmer is a person who writes programs for a computer, and")};
+        }
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(17);
         int[][] prompts = new int[2][];
         for (int i = 0; i < prompts.length; i++) {
-            prompts[i] = rnd.ints(prompt, 2, 2000).toArray();
+            prompts[i] = rnd.ints(prompt, 2, Math.min(2000, engine.vocabSize())).toArray();
         }
+        return prompts;
+    }
+
+    private static void skewedLoad(Engine engine, int[][] prompts) throws InterruptedException {
         CountDownLatch done = new CountDownLatch(32);
         SamplingParams params = SamplingParams.greedy().withMaxTokens(24).withIgnoreEos(true)
                 .withStopTokenIds(Set.of());
@@ -251,7 +265,7 @@ final class DistributedBench {
         CountDownLatch done = new CountDownLatch(1);
         SamplingParams params = SamplingParams.greedy().withMaxTokens(24).withIgnoreEos(true)
                 .withStopTokenIds(Set.of());
-        engine.submit(new EngineRequest("greedy", new java.util.SplittableRandom(99).ints(prompt, 2, 32000)
+        engine.submit(new EngineRequest("greedy", new java.util.SplittableRandom(99).ints(prompt, 2, Math.min(32000, engine.vocabSize()))
                 .toArray(), params, false), listener(ids, done));
         done.await(10, TimeUnit.MINUTES);
         return List.copyOf(ids);

@@ -115,7 +115,7 @@ final class EngineBench {
         SamplingParams params = SamplingParams.greedy().withMaxTokens(tokens).withIgnoreEos(true)
                 .withStopTokenIds(Set.of());
         for (int i = 0; i < n; i++) {
-            int[] ids = rnd.ints(prompt, 2, 32000).toArray();
+            int[] ids = rnd.ints(prompt, 2, Math.min(32000, engine.vocabSize())).toArray();
             engine.submit(new EngineRequest("bench-" + i, ids, params, false), new SequenceListener() {
                 @Override
                 public void onToken(TokenEvent token) {

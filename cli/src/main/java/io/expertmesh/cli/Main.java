@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         description = "Expert-parallel serving for Mixture-of-Experts language models.",
         subcommands = {RunCommand.class, GenerateCommand.class, ServeCommand.class, BenchCommand.class,
                 BenchModelCommand.class, CacheNodeCommand.class, WorkerCommand.class, AdminCommand.class,
-                ClusterCommand.class, HealthCommand.class,
+                ClusterCommand.class, HealthCommand.class, PerplexityCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     /** The long-running commands, whose options also come from {@code EXPERTMESH_*} variables (containers). */

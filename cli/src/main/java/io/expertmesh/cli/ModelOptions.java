@@ -15,6 +15,7 @@ import io.expertmesh.cuda.CudaProbe;
 import io.expertmesh.cuda.forward.CudaOps;
 import io.expertmesh.cuda.forward.DeviceExperts;
 import io.expertmesh.cuda.forward.DeviceForward;
+import io.expertmesh.defaultmodel.DefaultModel;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -31,8 +32,15 @@ final class ModelOptions {
 
     @Option(names = "--model", paramLabel = "DIR",
             description = "Hugging Face model directory (config.json, *.safetensors, tokenizer.json). "
-                    + "Default: the built-in DeepSeek-V3-architecture model, generated on first use.")
+                    + "Default: the built-in model (an 18 M-parameter DeepSeek-V3-architecture MoE trained on "
+                    + "English text), unpacked on first use.")
     Path model;
+
+    @Option(names = "--random-model",
+            description = "Instead of --model: a random-weight DeepSeek-V3-architecture model with the real "
+                    + "DeepSeek-V3 tokenizer (129,280 tokens), generated on first use. Its text is gibberish; it is "
+                    + "for tests and benchmarks that want the real vocabulary.")
+    boolean randomModel;
 
     @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
     int threads = Runtime.getRuntime().availableProcessors();
@@ -78,7 +86,19 @@ final class ModelOptions {
     }
 
     Path resolveModelDir() {
-        return model != null ? model : SyntheticModels.ensureDefaultModel(SyntheticModels.defaultCacheRoot());
+        return resolve(model, randomModel);
+    }
+
+    /** {@code --model}, else {@code --random-model}'s model, else the built-in default model. */
+    static Path resolve(Path model, boolean random) {
+        if (model != null && random) {
+            throw new IllegalArgumentException("give --model DIR or --random-model, not both");
+        }
+        if (model != null) {
+            return model;
+        }
+        Path cache = SyntheticModels.defaultCacheRoot();
+        return random ? SyntheticModels.ensureRandomModel(cache) : DefaultModel.ensure(cache);
     }
 
     /**

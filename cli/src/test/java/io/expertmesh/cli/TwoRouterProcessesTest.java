@@ -51,7 +51,7 @@ class TwoRouterProcessesTest {
 
     /** The router model of the router tests: DeepSeek-V3 architecture, real tokenizer, 4,096-token context. */
     private static Path model(Path dir) throws IOException {
-        ObjectNode c = SyntheticModels.defaultConfig();
+        ObjectNode c = SyntheticModels.randomConfig();
         c.put("hidden_size", 128).put("intermediate_size", 256).put("moe_intermediate_size", 64)
                 .put("num_hidden_layers", 3).put("num_attention_heads", 4).put("num_key_value_heads", 4)
                 .put("kv_lora_rank", 64).put("q_lora_rank", 96).put("qk_rope_head_dim", 16).put("v_head_dim", 32)

@@ -23,26 +23,27 @@ import org.slf4j.LoggerFactory;
 /**
  * Models that need no download: random DeepSeek-V3-architecture weights in a real Hugging Face layout.
  * <ul>
- *   <li>the built-in default model ({@link #ensureDefaultModel}): small, with the real DeepSeek-V3 tokenizer,
- *       written once into a cache directory so every command (and the checkpoint loader) treats it like any
- *       downloaded model;</li>
+ *   <li>the random model ({@link #ensureRandomModel}, {@code --random-model}): small, with the real DeepSeek-V3
+ *       tokenizer and its 129,280-token vocabulary, written once into a cache directory so every command (and the
+ *       checkpoint loader) treats it like any downloaded model. It was the default model before the trained one
+ *       (module {@code default-model}); tests and benchmarks that want the real tokenizer's size keep it;</li>
  *   <li>the benchmark model ({@link #benchConfig}): the shape of the llama.cpp comparison in the foundation
  *       issue (hidden 1024, 8 layers, 16 experts top-4), built in memory.</li>
  * </ul>
- * The weights are random, so the default model's text is gibberish; it exists to run the whole system.
+ * The weights are random, so their text is gibberish; they exist to exercise and measure the system.
  */
 public final class SyntheticModels {
     private static final Logger LOG = LoggerFactory.getLogger(SyntheticModels.class);
     private static final ObjectMapper JSON = new ObjectMapper();
-    /** Bump when the default model's shape or generation changes, so stale caches are not reused. */
-    static final String DEFAULT_MODEL_NAME = "deepseek-v3-default-v1";
+    /** Bump when the random model's shape or generation changes, so stale caches are not reused. */
+    static final String RANDOM_MODEL_NAME = "deepseek-v3-random-v1";
     static final long SEED = 20261128L;
 
     private SyntheticModels() {
     }
 
-    /** The default model's config.json: DeepSeek-V3 architecture at 1/28 width, vocabulary of the real model. */
-    public static ObjectNode defaultConfig() {
+    /** The random model's config.json: DeepSeek-V3 architecture at 1/28 width, vocabulary of the real model. */
+    public static ObjectNode randomConfig() {
         ObjectNode c = deepseekBase();
         c.put("vocab_size", 129280).put("hidden_size", 256).put("intermediate_size", 768)
                 .put("moe_intermediate_size", 192).put("num_hidden_layers", 4).put("num_attention_heads", 8)
@@ -128,20 +129,20 @@ public final class SyntheticModels {
     }
 
     /**
-     * Returns the default model's directory under {@code cacheRoot}, generating it (about 140 MB, a few seconds)
+     * Returns the random model's directory under {@code cacheRoot}, generating it (about 140 MB, a few seconds)
      * on first use. Generation writes to a temporary directory and renames it, so an interrupted run leaves
      * nothing half-written behind.
      */
-    public static Path ensureDefaultModel(Path cacheRoot) {
-        Path dir = cacheRoot.resolve("models").resolve(DEFAULT_MODEL_NAME);
+    public static Path ensureRandomModel(Path cacheRoot) {
+        Path dir = cacheRoot.resolve("models").resolve(RANDOM_MODEL_NAME);
         if (Files.isRegularFile(dir.resolve("model.safetensors"))) {
             return dir;
         }
         try {
             Files.createDirectories(dir.getParent());
-            Path tmp = Files.createTempDirectory(dir.getParent(), DEFAULT_MODEL_NAME + ".tmp");
-            LOG.info("Generating the built-in default model into {} (first use only)", dir);
-            writeModelWithTokenizer(defaultConfig(), SEED, tmp);
+            Path tmp = Files.createTempDirectory(dir.getParent(), RANDOM_MODEL_NAME + ".tmp");
+            LOG.info("Generating the random model into {} (first use only)", dir);
+            writeModelWithTokenizer(randomConfig(), SEED, tmp);
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {
@@ -153,7 +154,7 @@ public final class SyntheticModels {
             }
             return dir;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the default model under " + cacheRoot, e);
+            throw new UncheckedIOException("cannot write the random model under " + cacheRoot, e);
         }
     }
 

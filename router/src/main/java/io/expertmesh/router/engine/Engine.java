@@ -190,6 +190,11 @@ public final class Engine implements AutoCloseable {
                 c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
 
+    /** The model's vocabulary size: the bound of valid token ids. */
+    public int vocabSize() {
+        return model.config().vocabSize();
+    }
+
     public EngineConfig config() {
         return config;
     }
