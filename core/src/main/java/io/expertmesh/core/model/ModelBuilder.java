@@ -136,8 +136,9 @@ public final class ModelBuilder {
         if (kvB.dtype() == DType.F8_E4M3 && !(perHead % Matrix.FP8_BLOCK == 0
                 && c.qkNopeHeadDim() % Matrix.FP8_BLOCK == 0)) {
             // The per-head pieces must be whole 128-row blocks of scales to stay FP8 (DeepSeek-V3's 128 + 128 are);
-            // other head sizes (small test models) get kv_b in BF16, the old path's values.
-            kvB = Fp8Matrix.toBf16(kvB, arena);
+            // other head sizes (small test models) get kv_b as the exact F32 values the FP8 kernels would use: BF16
+            // would round them, and the tiny fixtures' MLA amplifies that to ~0.1 in log-probabilities.
+            kvB = Fp8Matrix.toF32(kvB, arena);
         }
         Matrix[] wUkT = new Matrix[heads];
         Matrix[] wUv = new Matrix[heads];

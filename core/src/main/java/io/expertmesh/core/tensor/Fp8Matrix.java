@@ -93,6 +93,24 @@ public final class Fp8Matrix {
     }
 
     /**
+     * An F32 copy of FP8 matrix {@code m} in {@code arena}: each element exactly the float the FP8 kernels use, so a
+     * product with it differs from the FP8 kernels' only in summation order.
+     */
+    public static Matrix toF32(Matrix m, Arena arena) {
+        requireFp8(m);
+        int rows = m.rows();
+        int cols = m.cols();
+        MemorySegment dst = arena.allocate((long) rows * cols * Float.BYTES, 64);
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * cols;
+            for (int c = 0; c < cols; c++) {
+                dst.setAtIndex(F32, base + c, m.get(r, c));
+            }
+        }
+        return new Matrix(m.name(), DType.F32, rows, cols, dst);
+    }
+
+    /**
      * The transpose of FP8 matrix {@code m} in {@code arena}, still FP8 and exact: a 128×128 block of {@code m} is
      * a 128×128 block of the transpose, so the scale grid is transposed too.
      */
