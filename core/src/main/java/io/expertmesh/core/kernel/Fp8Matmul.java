@@ -174,7 +174,7 @@ final class Fp8Matmul {
         return t;
     }
 
-    /** Rows {@code [from, to)}, vector-covered columns, as scaled floats in reordered column order into {@code wide}. */
+    /** Rows {@code [from, to)}, vector-covered columns, as scaled floats in reordered order into {@code wide}. */
     private static void widen(MemorySegment q, MemorySegment s, int cols, int from, int to, float[] wide) {
         int vc = vectorCols(cols);
         for (int r = from; r < to; r++) {

@@ -122,7 +122,8 @@ public final class Fp8Matrix {
         MemorySegment dst = arena.allocate((long) rows * cols, 64);
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
-                dst.set(ValueLayout.JAVA_BYTE, (long) c * rows + r, src.get(ValueLayout.JAVA_BYTE, (long) r * cols + c));
+                byte b = src.get(ValueLayout.JAVA_BYTE, (long) r * cols + c);
+                dst.set(ValueLayout.JAVA_BYTE, (long) c * rows + r, b);
             }
         }
         int gr = Matrix.fp8Blocks(rows);

@@ -85,9 +85,9 @@ class Fp8AccuracyTest {
         double twins = maxLogProbDiff(logits(bf16, seq), exact, seq.length, vocab);
         int[] gn = greedy(fp8, prompt, greedy.length);
         int[] gb = greedy(bf16, prompt, greedy.length);
-        System.out.printf(Locale.ROOT, "fp8 accuracy %-22s max |Δ log-prob| vs BF16 twin %.2e (top token %.2e), vs exact F32 twin %.2e "
-                + "(%d positions; BF16 twin vs F32 twin %.2e); greedy %d tokens same as BF16 twin: %b%n", fixture, vsBf16,
-                top1, vsF32, seq.length, twins,
+        System.out.printf(Locale.ROOT, "fp8 accuracy %-22s max |Δ log-prob| vs BF16 twin %.2e (top token %.2e), "
+                + "vs exact F32 twin %.2e (%d positions; BF16 twin vs F32 twin %.2e); greedy %d tokens same as BF16 "
+                + "twin: %b%n", fixture, vsBf16, top1, vsF32, seq.length, twins,
                 greedy.length, java.util.Arrays.equals(gn, gb));
         assertTrue(vsF32 < 1e-4, fixture + ": native FP8 vs exact F32 twin " + vsF32);
         assertArrayEquals(gb, gn, fixture + ": greedy tokens");
