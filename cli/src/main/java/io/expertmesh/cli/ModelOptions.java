@@ -62,7 +62,8 @@ final class ModelOptions {
     Device device = Device.cpu;
 
     @Option(names = "--quantize", paramLabel = "none|int8",
-            description = "How projection weights are stored: none (as the checkpoint has them, default) or int8 "
+            description = "How projection weights are stored: none (as the checkpoint has them, default; FP8 "
+                    + "checkpoints stay FP8, 1 byte per weight, unless -Dexpertmesh.fp8=bf16) or int8 "
                     + "(made at load: int8 values with an F32 scale per 32 weights along K, ~1.1 bytes per weight "
                     + "instead of 2; embedding, router gate and norms stay). CPU only. A worker quantizes its "
                     + "experts.")

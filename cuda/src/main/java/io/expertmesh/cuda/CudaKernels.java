@@ -6,7 +6,9 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
@@ -67,7 +69,9 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         xBuf = atLeast(xBuf, (long) batch * w.cols());
         outBuf = atLeast(outBuf, (long) batch * w.rows());
         xBuf.upload(x, xOff, batch * w.cols());
-        linear.linear(dw, w.dtype() == DType.BF16, xBuf, outBuf, w.rows(), w.cols(), batch);
+        // FP8 is uploaded as its BF16 copy (weight()).
+        linear.linear(dw, w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3, xBuf, outBuf, w.rows(), w.cols(),
+                batch);
         // cuMemcpyDtoH waits for the kernel; a failed launch surfaces here as a CUDA error.
         outBuf.download(out, outOff, batch * w.rows());
     }
@@ -92,6 +96,8 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         WeightKey key = new WeightKey(seg.heapBase().orElse(null), seg.address(), seg.byteSize(), w.dtype());
         DeviceBuffer b = weights.get(key);
         if (b == null) {
+            // Keyed by the host matrix, converted (FP8 to BF16) only when first uploaded.
+            seg = w.dtype() == DType.F8_E4M3 ? Fp8Matrix.toBf16(w, Arena.ofAuto()).data() : seg;
             b = DeviceBuffer.allocate(seg.byteSize());
             // Chunked through the heap: a mapped segment has no JCuda Pointer, and one copy of a whole
             // multi-gigabyte tensor would not fit a Java array.

@@ -16,8 +16,9 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
  * so a descheduled thread does not hold the rest back). BF16 rows use the even/odd widening described in
- * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}; batch
- * rows are tiled so a batch of B tokens reads each weight row from memory once.
+ * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, FP8
+ * rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a
+ * batch of B tokens reads each weight row from memory once.
  *
  * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
  * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
@@ -65,6 +66,10 @@ public final class VectorKernels implements Kernels {
             even = scratch.even(half);
             odd = scratch.odd(half);
             Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
+        } else if (w.dtype() == DType.F8_E4M3) {
+            // FP8 reorders its activations into one buffer (Fp8Matmul.splitPhases); it travels as "even".
+            even = scratch.even(Fp8Matmul.vectorCols(w.cols()) * batch);
+            Fp8Matmul.splitPhases(x, xOff, w.cols(), batch, even);
         }
         int tasks = chunks(rows, w.cols(), batch);
         if (tasks == 1) {
@@ -95,6 +100,10 @@ public final class VectorKernels implements Kernels {
             even = scratch.even(half);
             odd = scratch.odd(half);
             Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
+        } else if (w.dtype() == DType.F8_E4M3) {
+            // FP8 reorders its activations into one buffer (Fp8Matmul.splitPhases); it travels as "even".
+            even = scratch.even(Fp8Matmul.vectorCols(w.cols()) * batch);
+            Fp8Matmul.splitPhases(x, xOff, w.cols(), batch, even);
         }
         computeRows(w, rowFrom, rowTo, x, xOff, even, odd, out, outOff, batch, scratch.lanes);
     }
@@ -119,18 +128,24 @@ public final class VectorKernels implements Kernels {
         int splits = 0;
         for (int i = 0; i < n; i++) {
             Matrix w = g.w[i];
-            if (w.dtype() == DType.BF16 && g.batch[i] > 0) {
-                // Products that read the same activations share one split.
+            boolean splitsInput = w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3;
+            if (splitsInput && g.batch[i] > 0) {
+                // Products that read the same activations share one split (of the same kind).
                 int same = -1;
                 for (int j = 0; j < i && same < 0; j++) {
                     if (g.x[j] == g.x[i] && g.xOff[j] == g.xOff[i] && g.batch[j] == g.batch[i]
-                            && g.w[j].cols() == w.cols() && g.w[j].dtype() == DType.BF16) {
+                            && g.w[j].cols() == w.cols() && g.w[j].dtype() == w.dtype()) {
                         same = j;
                     }
                 }
                 if (same >= 0) {
                     scratch.jobEven[i] = scratch.jobEven[same];
                     scratch.jobOdd[i] = scratch.jobOdd[same];
+                } else if (w.dtype() == DType.F8_E4M3) {
+                    scratch.jobEven[i] = scratch.groupEven(splits, Fp8Matmul.vectorCols(w.cols()) * g.batch[i]);
+                    scratch.jobOdd[i] = null;
+                    splits++;
+                    Fp8Matmul.splitPhases(g.x[i], g.xOff[i], w.cols(), g.batch[i], scratch.jobEven[i]);
                 } else {
                     int half = Bf16Matmul.vectorCols(w.cols()) / 2 * g.batch[i];
                     scratch.jobEven[i] = scratch.groupEven(splits, half);
@@ -193,6 +208,13 @@ public final class VectorKernels implements Kernels {
                                     float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
+        } else if (w.dtype() == DType.F8_E4M3) {
+            if (Fp8Matmul.supports()) {
+                Fp8Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, even, out, outOff, batch,
+                        lanes);
+            } else {
+                Fp8Matmul.rowsScalar(w, from, to, x, xOff, out, outOff, batch);
+            }
         } else if (w.dtype() == DType.I8) {
             int block = w.block();
             if (Int8Matmul.supports(block)) {

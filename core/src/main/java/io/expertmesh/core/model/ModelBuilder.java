@@ -4,6 +4,7 @@ import io.expertmesh.core.config.Architecture;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.tensor.WeightSource;
@@ -132,6 +133,13 @@ public final class ModelBuilder {
         float[] kvANorm = w.vector(p + "kv_a_layernorm.weight", kvLora);
         int perHead = c.qkNopeHeadDim() + c.vHeadDim();
         Matrix kvB = w.matrix(p + "kv_b_proj.weight", heads * perHead, kvLora);
+        if (kvB.dtype() == DType.F8_E4M3 && !(perHead % Matrix.FP8_BLOCK == 0
+                && c.qkNopeHeadDim() % Matrix.FP8_BLOCK == 0)) {
+            // The per-head pieces must be whole 128-row blocks of scales to stay FP8 (DeepSeek-V3's 128 + 128 are);
+            // other head sizes (small test models) get kv_b as the exact F32 values the FP8 kernels would use: BF16
+            // would round them, and the tiny fixtures' MLA amplifies that to ~0.1 in log-probabilities.
+            kvB = Fp8Matrix.toF32(kvB, arena);
+        }
         Matrix[] wUkT = new Matrix[heads];
         Matrix[] wUv = new Matrix[heads];
         for (int h = 0; h < heads; h++) {
@@ -234,6 +242,9 @@ public final class ModelBuilder {
     static Matrix transpose(Matrix m, Arena arena) {
         if (m.dtype() == DType.I8) {
             throw new IllegalArgumentException(m.name() + ": transpose before quantizing, not after");
+        }
+        if (m.dtype() == DType.F8_E4M3) {
+            return Fp8Matrix.transpose(m, arena, m.name() + "ᵀ");
         }
         int bytes = m.dtype().bytes();
         MemorySegment dst = arena.allocate((long) m.rows() * m.cols() * bytes, 8);

@@ -146,6 +146,12 @@ public final class Transformer implements AutoCloseable {
                     out[off + c] = Float.intBitsToFloat((b & 0xFFFF) << 16);
                 }
             }
+            // Not in any published checkpoint (DeepSeek keeps the embedding BF16), but cheap: one row per token.
+            case F8_E4M3 -> {
+                for (int c = 0; c < hidden; c++) {
+                    out[off + c] = embed.get(token, c);
+                }
+            }
             default -> throw new IllegalStateException();
         }
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Fp8E4M3;
+import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.WeightSource;
 import java.io.IOException;
@@ -37,16 +38,18 @@ import org.slf4j.LoggerFactory;
  * or foreign names. Every file is memory-mapped into one shared {@link Arena} owned here,
  * so {@link #close()} unmaps everything and frees every conversion at once; matrices must not be used afterwards.
  *
- * <p>Kernels read only F32 and BF16, so:
+ * <p>Kernels read F32, BF16 and FP8 with block scales, so:
  * <ul>
  *   <li>F32 and BF16 matrices are zero-copy slices of the mapped file;</li>
  *   <li>F16 is converted once to an off-heap F32 copy (exact, and F32 kernels are the fast path that exists);</li>
- *   <li>F8_E4M3 (the official DeepSeek-V3 release) is dequantized at load with its 128×128 block scales
- *       ({@code <name>_scale_inv}, the dequant multipliers) into an off-heap BF16 copy, each value
- *       {@code fp8(w[r][c]) · scale_inv[r/128][c/128]} rounded to nearest even. This doubles the memory the FP8
- *       weights would need, but it keeps one BF16 kernel path, and BF16 holds every FP8·scale product to within one
- *       BF16 rounding. Kernels that read FP8 and apply the scale on the fly are future work; they would take the raw
- *       bytes from {@link #raw(String)} instead.</li>
+ *   <li>F8_E4M3 (the official DeepSeek-V3 release) with its 128×128 block scales ({@code <name>_scale_inv}, the
+ *       dequant multipliers) stays FP8 by default ({@link Fp8Loading#NATIVE}): the matrix is the mapped bytes
+ *       plus a small grid of the multipliers times 2^120 (see {@code Matrix}), 1 byte per weight, and the kernels
+ *       widen it on the fly to exactly {@code fp8(w[r][c]) · scale_inv[r/128][c/128]} in float. A matrix holding
+ *       one of e4m3fn's NaN codes (0x7F, 0xFF: quantizers saturate to ±448, so only a corrupt file has them) is
+ *       refused, since the kernels' widening reads them as ±480. With {@link Fp8Loading#DEQUANTIZE_BF16}
+ *       ({@code -Dexpertmesh.fp8=bf16}) each value is instead dequantized at load into an off-heap BF16 copy,
+ *       rounded to nearest even (2 bytes per weight), the path before native FP8.</li>
  * </ul>
  * Conversions happen on the first request for a tensor and are cached, so asking twice costs nothing.
  * The block size comes from {@code config.json}'s {@code quantization_config.weight_block_size}, 128×128 when absent.
@@ -71,11 +74,13 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
     private final String whereToLook;
     private final int blockRows;
     private final int blockCols;
+    private final Fp8Loading fp8;
     private final Map<String, Matrix> converted = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private Checkpoint(Path dir, Arena arena, Map<String, SafetensorsFile> fileOf, String whereToLook,
-                       int blockRows, int blockCols) {
+                       int blockRows, int blockCols, Fp8Loading fp8) {
+        this.fp8 = fp8;
         this.dir = dir;
         this.arena = arena;
         this.fileOf = fileOf;
@@ -84,8 +89,16 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         this.blockCols = blockCols;
     }
 
-    /** Opens the checkpoint in {@code modelDir}; see the class comment for the layouts accepted. */
+    /**
+     * Opens the checkpoint in {@code modelDir}, FP8 weights loaded as {@link Fp8Loading#fromSystemProperty()} says;
+     * see the class comment for the layouts accepted.
+     */
     public static Checkpoint open(Path modelDir) {
+        return open(modelDir, Fp8Loading.fromSystemProperty());
+    }
+
+    /** Opens the checkpoint in {@code modelDir}, FP8 weights loaded as {@code fp8} says. */
+    public static Checkpoint open(Path modelDir, Fp8Loading fp8) {
         if (!Files.isDirectory(modelDir)) {
             throw new ModelLoadException("model directory " + modelDir + " does not exist or is not a directory");
         }
@@ -113,7 +126,7 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
             log.info("Opened checkpoint {}: {} tensors in {} file(s), {} MiB mapped", modelDir, fileOf.size(),
                     files.size(), bytes >> 20);
             return new Checkpoint(modelDir, arena, Collections.unmodifiableMap(fileOf), whereToLook,
-                    block[0], block[1]);
+                    block[0], block[1], java.util.Objects.requireNonNull(fp8, "fp8"));
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -193,6 +206,11 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         return dir;
     }
 
+    /** How FP8 weights are handed out. */
+    public Fp8Loading fp8Loading() {
+        return fp8;
+    }
+
     /** Whether the checkpoint holds {@code name}; true for {@code _scale_inv} tensors as well. */
     public boolean has(String name) {
         return fileOf.containsKey(name);
@@ -215,7 +233,8 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
 
     /**
      * Tensor {@code name}, which must have shape {@code [rows, cols]}, as a matrix kernels can read: a slice of the
-     * file for F32/BF16, a converted off-heap copy for F16 (to F32) and F8_E4M3 (to BF16, with its block scales).
+     * file for F32/BF16, a converted off-heap copy for F16 (to F32), and for F8_E4M3 the mapped bytes with their
+     * block scales ({@link Fp8Loading#NATIVE}) or a BF16 copy ({@link Fp8Loading#DEQUANTIZE_BF16}).
      */
     public Matrix matrix(String name, int rows, int cols) {
         TensorInfo info = info(name);
@@ -227,7 +246,7 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         return switch (info.dtype()) {
             case F32, BF16 -> new Matrix(name, info.dtype(), rows, cols, raw(name));
             case F16 -> converted.computeIfAbsent(name, n -> f16ToF32(info, rows, cols));
-            case F8_E4M3 -> converted.computeIfAbsent(name, n -> dequantizeFp8(info, rows, cols));
+            case F8_E4M3 -> converted.computeIfAbsent(name, n -> fp8Matrix(info, rows, cols));
             // I8 is made at load (Quantization), never parsed from a header: DType.fromSafetensors cannot return it.
             case I8 -> throw new IllegalStateException(name + ": I8 is not a checkpoint type");
         };
@@ -284,7 +303,41 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         return new Matrix(info.name(), DType.F32, rows, cols, dst);
     }
 
-    private Matrix dequantizeFp8(TensorInfo info, int rows, int cols) {
+    private Matrix fp8Matrix(TensorInfo info, int rows, int cols) {
+        float[] scales = blockScales(info, rows, cols);
+        if (fp8 == Fp8Loading.DEQUANTIZE_BF16) {
+            return dequantizeFp8(info, rows, cols, scales);
+        }
+        if (blockRows != Matrix.FP8_BLOCK || blockCols != Matrix.FP8_BLOCK) {
+            log.warn("FP8 tensor {} has {}x{} blocks; native FP8 needs {}x{}, so it is dequantized to BF16",
+                    info.name(), blockRows, blockCols, Matrix.FP8_BLOCK, Matrix.FP8_BLOCK);
+            return dequantizeFp8(info, rows, cols, scales);
+        }
+        for (int i = 0; i < scales.length; i++) {
+            if (!Float.isFinite(scales[i])) {
+                throw new ModelLoadException("tensor " + info.name() + SCALE_SUFFIX + " in "
+                        + info(info.name() + SCALE_SUFFIX).file() + ": block scale ["
+                        + i / ceilDiv(cols, blockCols) + ", " + i % ceilDiv(cols, blockCols) + "] is " + scales[i]
+                        + ", not a finite number");
+            }
+        }
+        if (!Fp8Matrix.foldable(scales)) {
+            log.warn("FP8 tensor {} has a block scale of 2^8 or more, beyond native FP8's range; dequantized to BF16",
+                    info.name());
+            return dequantizeFp8(info, rows, cols, scales);
+        }
+        MemorySegment bytes = raw(info.name());
+        long nan = Fp8Matrix.firstNaN(bytes);
+        if (nan >= 0) {
+            throw new ModelLoadException("tensor " + info.name() + " in " + info.file() + " holds the e4m3 NaN code 0x"
+                    + Integer.toHexString(bytes.get(ValueLayout.JAVA_BYTE, nan) & 0xFF) + " at [" + nan / cols + ", "
+                    + nan % cols + "]; FP8 checkpoints saturate to ±448 and never hold NaN (corrupt file?)");
+        }
+        return Fp8Matrix.of(info.name(), rows, cols, bytes, scales, arena);
+    }
+
+    /** The {@code _scale_inv} multipliers of FP8 tensor {@code info}, checked to exist and fit its shape. */
+    private float[] blockScales(TensorInfo info, int rows, int cols) {
         String scaleName = info.name() + SCALE_SUFFIX;
         if (!has(scaleName)) {
             throw new ModelLoadException("tensor " + info.name() + " in " + info.file() + " is F8_E4M3 but "
@@ -303,7 +356,11 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
             throw new ModelLoadException("tensor " + scaleName + " in " + scaleInfo.file()
                     + " is F8_E4M3; block scales must be F32, BF16 or F16");
         }
-        float[] scales = toFloats(scaleInfo, raw(scaleName), scaleRows * scaleCols);
+        return toFloats(scaleInfo, raw(scaleName), scaleRows * scaleCols);
+    }
+
+    private Matrix dequantizeFp8(TensorInfo info, int rows, int cols, float[] scales) {
+        int scaleCols = ceilDiv(cols, blockCols);
         MemorySegment src = raw(info.name());
         MemorySegment dst = arena.allocate((long) rows * cols * Short.BYTES, Short.BYTES);
         for (int r = 0; r < rows; r++) {

@@ -62,7 +62,7 @@ public final class Int8Quantizer {
     }
 
     /**
-     * The int8 copy of {@code m} (F32 or BF16) in {@code arena}, which must be readable by the compute pool's
+     * The int8 copy of {@code m} (F32, BF16 or F8_E4M3, read as the floats the kernels see) in {@code arena}, which must be readable by the compute pool's
      * threads (shared, global or automatic).
      *
      * @throws IllegalArgumentException when {@code block} is not a positive multiple of 32, or the columns are not
@@ -72,8 +72,9 @@ public final class Int8Quantizer {
         if (block <= 0 || block % 32 != 0) {
             throw new IllegalArgumentException("int8 block must be a positive multiple of 32, got " + block);
         }
-        if (m.dtype() != DType.F32 && m.dtype() != DType.BF16) {
-            throw new IllegalArgumentException(m.name() + ": int8 quantization reads F32 or BF16, not " + m.dtype());
+        if (m.dtype() != DType.F32 && m.dtype() != DType.BF16 && m.dtype() != DType.F8_E4M3) {
+            throw new IllegalArgumentException(m.name() + ": int8 quantization reads F32, BF16 or F8_E4M3, not "
+                    + m.dtype());
         }
         int rows = m.rows();
         int cols = m.cols();
@@ -92,6 +93,10 @@ public final class Int8Quantizer {
             if (m.dtype() == DType.BF16) {
                 for (int c = 0; c < cols; c++) {
                     row[c] = Bf16.toFloat(src.getAtIndex(I16, base + c));
+                }
+            } else if (m.dtype() == DType.F8_E4M3) {
+                for (int c = 0; c < cols; c++) {
+                    row[c] = m.get(r, c);
                 }
             } else {
                 MemorySegment.copy(src, F32, base * Float.BYTES, row, 0, cols);

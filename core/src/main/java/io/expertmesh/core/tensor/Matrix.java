@@ -8,25 +8,35 @@ import java.util.Objects;
 /**
  * A dense row-major weight matrix of {@code rows × cols} elements stored in {@code data}, little-endian.
  *
- * <p>Kernels read {@link DType#F32}, {@link DType#BF16} and {@link DType#I8}; the loader converts other checkpoint
- * types (F16, FP8 with block scales) into one of these once, at load. The segment is usually a slice of a
- * memory-mapped checkpoint file, so a matrix costs no heap.
+ * <p>Kernels read {@link DType#F32}, {@link DType#BF16}, {@link DType#I8} and {@link DType#F8_E4M3}; the loader
+ * converts F16 into F32 once, at load. The segment is usually a slice of a memory-mapped checkpoint file, so a
+ * matrix costs no heap.
  *
  * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row by row in {@code data}
  * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in
  * {@code scales}: {@code rows × (cols / block)} floats, row-major, block
  * {@code j} of row {@code r} covering columns {@code [j·block, (j+1)·block)}. Separate arrays (not llama.cpp's
- * interleaved 34-byte blocks) keep the value loads aligned full vectors. {@code scales} is null for other types.
+ * interleaved 34-byte blocks) keep the value loads aligned full vectors.
+ *
+ * <p>An {@link DType#F8_E4M3} matrix (DeepSeek-V3's format, kept as the checkpoint stores it) holds its e4m3 bytes
+ * in plain row-major order in {@code data}, usually the mapped file itself, and in {@code scales} the F32 grid of
+ * one multiplier per {@link #FP8_BLOCK}×{@link #FP8_BLOCK} block: {@code ⌈rows/128⌉ × ⌈cols/128⌉} floats,
+ * row-major, each the checkpoint's {@code weight_scale_inv} times {@link Fp8E4M3#SCALE_FOLD} (2^120), so that
+ * element (r, c) is {@code widened(data[r][c]) · scales[r/128][c/128]} with {@link Fp8E4M3#widenedBits}: the
+ * exact product {@code e4m3 · scale_inv}, rounded once to float. {@code scales} is null for F32 and BF16.
  */
 public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, MemorySegment scales) {
+    /** Edge of the square blocks of an {@link DType#F8_E4M3} matrix's scale grid (rows and columns). */
+    public static final int FP8_BLOCK = 128;
+
     private static final ValueLayout.OfFloat SCALE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     public Matrix {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(data, "data");
-        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.I8) {
-            throw new IllegalArgumentException(name + ": kernels read F32, BF16 or I8 matrices, not " + dtype);
+        if (dtype == DType.F16) {
+            throw new IllegalArgumentException(name + ": kernels read F32, BF16, I8 or F8_E4M3 matrices, not F16");
         }
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException(name + ": bad shape " + rows + "x" + cols);
@@ -42,9 +52,21 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
                 throw new IllegalArgumentException(name + ": " + scales.byteSize() + " bytes of scales do not "
                         + "divide " + rows + "x" + cols + " into whole blocks");
             }
+        } else if (dtype == DType.F8_E4M3) {
+            Objects.requireNonNull(scales, name + ": an F8_E4M3 matrix needs its block scales");
+            long expected = (long) fp8Blocks(rows) * fp8Blocks(cols) * Float.BYTES;
+            if (scales.byteSize() != expected) {
+                throw new IllegalArgumentException(name + ": " + scales.byteSize() + " bytes of scales, but "
+                        + rows + "x" + cols + " in " + FP8_BLOCK + "x" + FP8_BLOCK + " blocks needs " + expected);
+            }
         } else if (scales != null) {
-            throw new IllegalArgumentException(name + ": only I8 matrices have block scales");
+            throw new IllegalArgumentException(name + ": only I8 and F8_E4M3 matrices have block scales");
         }
+    }
+
+    /** Blocks of {@link #FP8_BLOCK} covering {@code n} rows or columns. */
+    public static int fp8Blocks(int n) {
+        return (n + FP8_BLOCK - 1) / FP8_BLOCK;
     }
 
     /** An unquantized (F32 or BF16) matrix. */
@@ -52,15 +74,18 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         this(name, dtype, rows, cols, data, null);
     }
 
-    /** Columns per scale block of an {@link DType#I8} matrix. */
+    /** Columns per scale block of an {@link DType#I8} or {@link DType#F8_E4M3} matrix. */
     public int block() {
+        if (dtype == DType.F8_E4M3) {
+            return FP8_BLOCK;
+        }
         if (dtype != DType.I8) {
             throw new IllegalStateException(name + " is " + dtype + ", not block-quantized");
         }
         return (int) (cols / (scales.byteSize() / Float.BYTES / rows));
     }
 
-    /** Bytes a full pass over this matrix reads (values and, for I8, scales). */
+    /** Bytes a full pass over this matrix reads (values and, for I8 and F8_E4M3, scales). */
     public long byteSize() {
         return data.byteSize() + (scales == null ? 0 : scales.byteSize());
     }
@@ -73,24 +98,47 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
                     * scale(r, c / block());
+            case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE, i)))
+                    * scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + c / FP8_BLOCK);
             default -> throw new IllegalStateException();
         };
     }
 
-    /** Scale of block {@code j} of row {@code r} of an {@link DType#I8} matrix. */
+    /**
+     * Scale of block {@code j} of row {@code r} of an {@link DType#I8} matrix; of an {@link DType#F8_E4M3} one, the
+     * folded multiplier of the block holding row {@code r} and columns {@code [128j, 128j+128)}.
+     */
     public float scale(int r, int j) {
+        if (dtype == DType.F8_E4M3) {
+            return scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + j);
+        }
         int perRow = cols / block();
         return scales.getAtIndex(SCALE, (long) r * perRow + j);
     }
 
-    /** Rows [from, from + count) as a matrix sharing this one's memory. */
+    /**
+     * Rows [from, from + count) as a matrix sharing this one's memory. An {@link DType#F8_E4M3} slice must cover
+     * whole 128-row blocks of scales (it may end at the last row): {@link #fp8RowSliceable}.
+     */
     public Matrix rowSlice(int from, int count, String sliceName) {
         long rowBytes = (long) cols * dtype.bytes();
         MemorySegment s = null;
         if (dtype == DType.I8) {
             long scaleRowBytes = (long) (cols / block()) * Float.BYTES;
             s = scales.asSlice(from * scaleRowBytes, count * scaleRowBytes);
+        } else if (dtype == DType.F8_E4M3) {
+            if (!fp8RowSliceable(from, count)) {
+                throw new IllegalArgumentException(name + ": rows [" + from + ", " + (from + count) + ") cut through "
+                        + "a " + FP8_BLOCK + "-row block of FP8 scales");
+            }
+            long scaleRowBytes = (long) fp8Blocks(cols) * Float.BYTES;
+            s = scales.asSlice(from / FP8_BLOCK * scaleRowBytes, fp8Blocks(count) * scaleRowBytes);
         }
         return new Matrix(sliceName, dtype, count, cols, data.asSlice(from * rowBytes, count * rowBytes), s);
+    }
+
+    /** Whether rows [from, from + count) of an FP8 matrix start on a scale block and end on one or at the end. */
+    public boolean fp8RowSliceable(int from, int count) {
+        return from % FP8_BLOCK == 0 && (count % FP8_BLOCK == 0 || from + count == rows);
     }
 }

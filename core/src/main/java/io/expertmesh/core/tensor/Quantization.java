@@ -5,7 +5,8 @@ import java.util.Locale;
 
 /**
  * How the loader stores a model's projection weights ({@code --quantize}): {@link #NONE} as the checkpoint has
- * them (F32/BF16, FP8 dequantized to BF16), {@link #INT8} as {@link DType#I8} with per-block scales made at load.
+ * them (F32/BF16, and FP8 with its block scales, 1 byte per weight; {@code -Dexpertmesh.fp8=bf16} dequantizes FP8
+ * to BF16 instead), {@link #INT8} as {@link DType#I8} with per-block scales made at load (from FP8 too).
  *
  * <p>Which matrices: the loader ({@code ModelBuilder}, and a worker's expert runners) applies this to the linear
  * projections that decode streams every token: attention (q/k/v/o, MLA's q_a/q_b/kv_a, the per-head

@@ -219,7 +219,7 @@ class CheckpointTest {
         String name = "model.layers.3.mlp.experts.7.up_proj.weight";
         new SafetensorsWriter().add(name, "F8_E4M3", q, rows, cols)
                 .addF32(name + Checkpoint.SCALE_SUFFIX, scales, 2, 3).write(tmp.resolve("model.safetensors"));
-        try (Checkpoint cp = Checkpoint.open(tmp)) {
+        try (Checkpoint cp = Checkpoint.open(tmp, Fp8Loading.DEQUANTIZE_BF16)) {
             assertTrue(cp.names().contains(name + Checkpoint.SCALE_SUFFIX));
             assertTrue(cp.has(name + Checkpoint.SCALE_SUFFIX));
             assertEquals(DType.F8_E4M3, cp.info(name).dtype());
@@ -233,6 +233,78 @@ class CheckpointTest {
                 }
             }
             assertSame(m, cp.matrix(name, rows, cols));
+        }
+    }
+
+    @Test
+    void matrix_fp8WithBlockScales_nativeByDefault_mappedBytesAndExactValues() {
+        int rows = 200;
+        int cols = 300;
+        byte[] q = new byte[rows * cols];
+        SplittableRandom rnd = new SplittableRandom(6);
+        for (int i = 0; i < q.length; i++) {
+            byte b = (byte) rnd.nextInt(256);
+            q[i] = Fp8E4M3.isNaN(b) ? 0 : b;
+        }
+        float[] scales = {0.5f, 1e-3f, 3f, 0.25f, 7f, 1.1f};
+        String name = "model.layers.3.mlp.experts.7.up_proj.weight";
+        new SafetensorsWriter().add(name, "F8_E4M3", q, rows, cols)
+                .addF32(name + Checkpoint.SCALE_SUFFIX, scales, 2, 3).write(tmp.resolve("model.safetensors"));
+        try (Checkpoint cp = Checkpoint.open(tmp)) {
+            Matrix m = cp.matrix(name, rows, cols);
+            assertEquals(DType.F8_E4M3, m.dtype());
+            assertEquals(cp.raw(name).address(), m.data().address(), "a slice of the mapping, not a copy");
+            assertEquals((long) rows * cols + 6 * Float.BYTES, m.byteSize());
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    float expect = Fp8E4M3.toFloat(q[r * cols + c]) * scales[(r / 128) * 3 + c / 128];
+                    assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(m.get(r, c)),
+                            "at " + r + "," + c);
+                }
+            }
+            assertSame(m, cp.matrix(name, rows, cols));
+        }
+    }
+
+    @Test
+    void matrix_fp8HoldingANaNCode_throwsNamingTensorFileAndPosition() {
+        String name = "model.layers.0.mlp.down_proj.weight";
+        byte[] q = new byte[3 * 70];
+        q[2 * 70 + 9] = (byte) 0xFF;
+        new SafetensorsWriter().add(name, "F8_E4M3", q, 3, 70).addF32(name + "_scale_inv", new float[] {1f}, 1, 1)
+                .write(tmp.resolve("model.safetensors"));
+        try (Checkpoint cp = Checkpoint.open(tmp)) {
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> cp.matrix(name, 3, 70));
+            assertTrue(e.getMessage().startsWith("tensor " + name + " in " + tmp.resolve("model.safetensors")),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("0xff at [2, 9]"), e.getMessage());
+        }
+        try (Checkpoint cp = Checkpoint.open(tmp, Fp8Loading.DEQUANTIZE_BF16)) {
+            assertTrue(Float.isNaN(cp.matrix(name, 3, 70).get(2, 9)), "the old path keeps NaN as it did");
+        }
+    }
+
+    @Test
+    void matrix_fp8WithANonFiniteScale_throwsNamingTheScaleTensor() {
+        String name = "model.layers.0.mlp.down_proj.weight";
+        new SafetensorsWriter().add(name, "F8_E4M3", new byte[4], 2, 2)
+                .addF32(name + "_scale_inv", new float[] {Float.POSITIVE_INFINITY}, 1, 1)
+                .write(tmp.resolve("model.safetensors"));
+        try (Checkpoint cp = Checkpoint.open(tmp)) {
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> cp.matrix(name, 2, 2));
+            assertTrue(e.getMessage().startsWith("tensor " + name + "_scale_inv in "), e.getMessage());
+        }
+    }
+
+    @Test
+    void matrix_fp8ScaleBeyondTheFoldableRange_fallsBackToBf16() {
+        String name = "model.layers.0.mlp.down_proj.weight";
+        new SafetensorsWriter().add(name, "F8_E4M3", new byte[] {0x38, 0, 0, 0}, 2, 2)
+                .addF32(name + "_scale_inv", new float[] {512f}, 1, 1).write(tmp.resolve("model.safetensors"));
+        try (Checkpoint cp = Checkpoint.open(tmp)) {
+            Matrix m = cp.matrix(name, 2, 2);
+            assertEquals(DType.BF16, m.dtype());
+            assertEquals(512f, m.get(0, 0));
         }
     }
 

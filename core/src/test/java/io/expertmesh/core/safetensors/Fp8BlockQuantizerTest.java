@@ -118,7 +118,7 @@ class Fp8BlockQuantizerTest {
         assertTrue(Files.exists(fp8.resolve(Checkpoint.INDEX_FILE)));
         assertFalse(new ObjectMapper().readTree(twin.resolve("config.json").toFile()).has("quantization_config"));
 
-        try (Checkpoint q = Checkpoint.open(fp8); Checkpoint t = Checkpoint.open(twin)) {
+        try (Checkpoint q = Checkpoint.open(fp8, Fp8Loading.DEQUANTIZE_BF16); Checkpoint t = Checkpoint.open(twin)) {
             assertEquals(DType.F8_E4M3, q.info(EXPERT).dtype());
             assertEquals(DType.F8_E4M3, q.info(ATTN).dtype());
             assertEquals(DType.F32, q.info(ATTN + "_scale_inv").dtype());
@@ -151,7 +151,7 @@ class Fp8BlockQuantizerTest {
         Path twin = tmp.resolve("twin");
         Fp8BlockQuantizer.quantize(src, fp8);
         Fp8BlockQuantizer.writeDequantizedTwin(fp8, twin);
-        try (Checkpoint q = Checkpoint.open(fp8); Checkpoint t = Checkpoint.open(twin);
+        try (Checkpoint q = Checkpoint.open(fp8, Fp8Loading.DEQUANTIZE_BF16); Checkpoint t = Checkpoint.open(twin);
              Checkpoint orig = Checkpoint.open(src)) {
             int fp8Count = 0;
             for (String name : orig.names()) {

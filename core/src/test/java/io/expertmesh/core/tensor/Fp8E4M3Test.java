@@ -89,4 +89,39 @@ class Fp8E4M3Test {
         }
         return (byte) (best | (f < 0 || (f == 0 && 1 / f < 0) ? 0x80 : 0));
     }
+
+    /**
+     * The kernels' shift widening, for all 256 codes: times 2^120 it is exactly the decoded value (denormal floats
+     * for the subnormal codes included), and times a folded block scale exactly {@code value · scale}; the two NaN
+     * codes come out as ±480, which is why the loader refuses them.
+     */
+    @Test
+    void widenedBits_all256Codes_exactAfterTheFoldedScale() {
+        float[] scales = {1f, 0x1p-20f, 3.0517578e-5f, 0.0123456f, 1.7e-3f, 0x1p-130f, 200f};
+        for (int b = 0; b < 256; b++) {
+            byte code = (byte) b;
+            float widened = Float.intBitsToFloat(Fp8E4M3.widenedBits(code));
+            if (Fp8E4M3.isNaN(code)) {
+                assertEquals((b & 0x80) != 0 ? -480f : 480f, widened * Fp8E4M3.SCALE_FOLD, "NaN code " + b);
+                continue;
+            }
+            float value = Fp8E4M3.toFloat(code);
+            assertEquals(Float.floatToRawIntBits(value), Float.floatToRawIntBits(widened * Fp8E4M3.SCALE_FOLD),
+                    "code 0x" + Integer.toHexString(b));
+            for (float s : scales) {
+                assertEquals(Float.floatToRawIntBits(value * s),
+                        Float.floatToRawIntBits(widened * (s * Fp8E4M3.SCALE_FOLD)),
+                        "code 0x" + Integer.toHexString(b) + " scale " + s);
+            }
+        }
+        assertEquals(0x80, (Fp8E4M3.widenedBits((byte) 0x80) >>> 24), "-0 keeps its sign");
+        assertTrue(Float.intBitsToFloat(Fp8E4M3.widenedBits((byte) 0x01)) < Float.MIN_NORMAL, "subnormal → denormal");
+    }
+
+    @Test
+    void isNaN_onlyTheTwoNaNCodes() {
+        for (int b = 0; b < 256; b++) {
+            assertEquals(b == 0x7F || b == 0xFF, Fp8E4M3.isNaN((byte) b), "byte " + b);
+        }
+    }
 }

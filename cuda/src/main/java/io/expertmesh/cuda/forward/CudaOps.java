@@ -106,7 +106,8 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
-    public DeviceTensor uploadStacked(Matrix[] ws) {
+    public DeviceTensor uploadStacked(Matrix[] matrices) {
+        Matrix[] ws = OpShapes.uploadable(matrices);
         long per = OpShapes.stacked(ws);
         CudaTensor t = new CudaTensor(OpShapes.kindOf(ws[0]), per * ws.length);
         device.makeCurrent();

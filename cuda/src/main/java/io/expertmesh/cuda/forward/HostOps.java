@@ -44,7 +44,8 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
-    public DeviceTensor uploadStacked(Matrix[] ws) {
+    public DeviceTensor uploadStacked(Matrix[] matrices) {
+        Matrix[] ws = OpShapes.uploadable(matrices);
         long per = OpShapes.stacked(ws);
         Matrix first = ws[0];
         HostTensor out = new HostTensor(OpShapes.kindOf(first), per * ws.length);

@@ -7,8 +7,10 @@ import static io.expertmesh.cuda.forward.OpChecks.require;
 import static io.expertmesh.cuda.forward.OpChecks.weight;
 
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.cuda.forward.DeviceTensor.Kind;
+import java.lang.foreign.Arena;
 
 /**
  * The argument checks {@link CudaOps} runs before every launch, as pure functions of the arguments and the
@@ -71,6 +73,24 @@ final class OpShapes {
     static void zero(DeviceTensor x, int n) {
         nonNegative("n", n);
         fits(x, Kind.F32, n, "x");
+    }
+
+    /**
+     * {@code ws} as the device holds them: an FP8 matrix (a DeepSeek-V3 checkpoint kept FP8 on the host) becomes its
+     * BF16 copy, the values the pre-native loader made, since the device kernels read BF16 and F32 only. The copy is
+     * garbage once uploaded.
+     */
+    static Matrix[] uploadable(Matrix[] ws) {
+        Matrix[] out = ws;
+        for (int i = 0; i < ws.length; i++) {
+            if (ws[i] != null && ws[i].dtype() == DType.F8_E4M3) {
+                if (out == ws) {
+                    out = ws.clone();
+                }
+                out[i] = Fp8Matrix.toBf16(ws[i], Arena.ofAuto());
+            }
+        }
+        return out;
     }
 
     /** The kind a matrix uploads as. */
