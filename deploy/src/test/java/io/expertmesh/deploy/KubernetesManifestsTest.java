@@ -165,6 +165,17 @@ class KubernetesManifestsTest {
                             c.getName() + " probes the port it serves");
                     assertNotNull(c.getResources().getRequests().get("memory"), c.getName() + " requests memory");
                 }
+                String http = env(c).get("EXPERTMESH_HTTP_PORT");
+                if (http != null) {
+                    // the HTTP API's port is the container's port named http, which the Service exposes
+                    assertTrue(c.getPorts().stream().anyMatch(p -> "http".equals(p.getName())
+                            && Integer.valueOf(http).equals(p.getContainerPort())), c.getName() + " declares port http");
+                    assertTrue(base().stream().filter(x -> x instanceof Service)
+                            .map(x -> (Service) x)
+                            .anyMatch(svc -> svc.getSpec().getPorts().stream().anyMatch(sp -> sp.getTargetPort() != null
+                                    && "http".equals(sp.getTargetPort().getStrVal()))),
+                            "a Service exposes the HTTP API of " + c.getName());
+                }
             }
         }
         assertEquals(List.of(), problems);
