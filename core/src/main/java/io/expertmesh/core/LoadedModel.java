@@ -5,6 +5,8 @@ import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.safetensors.Fp8Loading;
+import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
 import io.expertmesh.core.safetensors.WeightDigests;
@@ -97,6 +99,15 @@ public final class LoadedModel implements AutoCloseable {
     }
 
     /** How the projection weights are held ({@code --quantize}): part of what makes two models' KV interchangeable. */
+    /**
+     * Whether FP8 weights of this checkpoint were widened to BF16 at load ({@code -Dexpertmesh.fp8=bf16}) instead of
+     * read natively: the two compute slightly different values, so their KV blocks are not interchangeable.
+     */
+    public boolean fp8AsBf16() {
+        return checkpoint.fp8Loading() == Fp8Loading.DEQUANTIZE_BF16
+                && checkpoint.names().stream().anyMatch(n -> checkpoint.info(n).dtype() == DType.F8_E4M3);
+    }
+
     public Quantization quantization() {
         return quantization;
     }

@@ -97,4 +97,36 @@ class ModelIdentityBlockKeysTest {
             assertNotEquals(keys.get(0).get(i), keys.get(1).get(i), "block " + i);
         }
     }
+
+    @Test
+    void blockKeys_fp8CheckpointReadNatively_differFromItsBf16Widening() throws Exception {
+        // -Dexpertmesh.fp8=bf16 widens FP8 weights to BF16 (rounded), native reads them exactly: other KV
+        Path fp8 = tmp.resolve("fp8");
+        io.expertmesh.core.safetensors.Fp8BlockQuantizer.quantize(TestModels.FIXTURE, fp8);
+        List<BlockKey> nativeKeys = keysOf(fp8);
+        List<BlockKey> widened;
+        String before = System.getProperty(io.expertmesh.core.safetensors.Fp8Loading.PROPERTY);
+        System.setProperty(io.expertmesh.core.safetensors.Fp8Loading.PROPERTY, "bf16");
+        try {
+            widened = keysOf(fp8);
+        } finally {
+            if (before == null) {
+                System.clearProperty(io.expertmesh.core.safetensors.Fp8Loading.PROPERTY);
+            } else {
+                System.setProperty(io.expertmesh.core.safetensors.Fp8Loading.PROPERTY, before);
+            }
+        }
+        assertFalse(nativeKeys.isEmpty());
+        for (int i = 0; i < nativeKeys.size(); i++) {
+            assertNotEquals(nativeKeys.get(i), widened.get(i), "block " + i);
+        }
+    }
+
+    private static List<BlockKey> keysOf(Path dir) throws Exception {
+        try (var pool = ComputePool.create(1);
+             var model = LoadedModel.open(dir, new VectorKernels(pool), (a, b) -> { }, null, Quantization.NONE);
+             var engine = new Engine(model, ENGINE)) {
+            return engine.blockKeys(PROMPT);
+        }
+    }
 }

@@ -186,6 +186,9 @@ public final class Engine implements AutoCloseable {
         ModelConfig c = model.config();
         String dtype = model.quantization() == Quantization.NONE ? "f32"
                 : "f32/" + model.quantization().name().toLowerCase(java.util.Locale.ROOT) + "-weights";
+        if (model.fp8AsBf16()) {
+            dtype += "/fp8-as-bf16";   // the same FP8 checkpoint read natively gives (slightly) other KV
+        }
         return BlockHasher.seedOf(model.identity().hex(), dtype, blockSize,
                 c.architecture() + "/" + c.numLayers() + "x" + c.kvRowWidth());
     }
