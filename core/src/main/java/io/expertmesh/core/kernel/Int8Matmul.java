@@ -132,9 +132,10 @@ final class Int8Matmul {
 
     /**
      * {@link F32Matmul}'s 2×4 tile on widened rows {@code wide[w0..]} and {@code wide[w0+cols..]} (weight rows
-     * {@code r, r+1}) against the 4 batch rows at {@code x[x0]}; {@code cols} a multiple of {@code 2L}.
+     * {@code r, r+1}) against the 4 batch rows at {@code x[x0]}; {@code cols} a multiple of {@code 2L}. Shared
+     * with {@link Int4Matmul}, whose widened rows are accumulated in the same order.
      */
-    private static void tile2x4Wide(float[] wide, int w0, int cols, int r, int rows, float[] x, int x0, float[] out,
+    static void tile2x4Wide(float[] wide, int w0, int cols, int r, int rows, float[] x, int x0, float[] out,
                                     int o0, float[] lanes) {
         int w1 = w0 + cols;
         int x1 = x0 + cols;
