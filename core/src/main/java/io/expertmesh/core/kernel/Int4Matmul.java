@@ -33,14 +33,15 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Determinism.</b> As {@link Int8Matmul}: two vector accumulators per (row, batch row), the first for the
  * even 16-column runs of every group and the second for the odd ones, {@code (a0+a1)} reduced as a fixed tree,
- * plus the sub-blocks of a last partial group reduced on their own, whatever the tiling, thread or batch. With
- * whole 4-row batch tiles and 16 lanes, each row block is widened to floats {@code q·scale} once and
- * {@link Int8Matmul#tile2x4Wide} (the F32 tile) runs on it, in the same column order into the same
- * accumulators, so the bits are {@link #row1}'s. Vector code is inline, not in helpers (see {@link Int8Matmul}).
+ * plus the sub-blocks of a last partial group reduced on their own and added, whatever the tiling, thread or
+ * batch. With whole 4-row batch tiles and 16 lanes, each row block is widened to floats {@code q·scale} once and
+ * {@link Int8Matmul}'s F32 tile runs on it, over the whole groups and then the partial group, in the same column
+ * order into the same accumulators, so the bits are {@link #row1}'s. Vector code is inline, not in helpers (see
+ * {@link Int8Matmul}).
  *
  * <p><b>Tiling.</b> Rows in blocks of {@link #ROW_BLOCK}; batch rows outside a 4-tile (all of them at batch 1)
- * one weight row at a time, a single sequential stream for the prefetcher. Without the widened tile (8 lanes, or
- * K not a multiple of 128) every batch row runs {@link #row1}, re-reading the row block from L1.
+ * one weight row at a time, a single sequential stream for the prefetcher. Without the widened tile (8 lanes)
+ * every batch row runs {@link #row1}, re-reading the row block from L1.
  */
 final class Int4Matmul {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
@@ -72,9 +73,11 @@ final class Int4Matmul {
      */
     static void rows(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to, float[] x,
                      int xOff, float[] out, int outOff, int batch, float[] lanes) {
-        // With 16 lanes the widened tile accumulates in row1's order; with 8, row1's second int load would
-        // interleave differently, so 8 lanes keep row1 (correct, slower prefill on AVX2-only machines).
-        boolean widenOnce = batch >= 4 && LOADS == 1 && cols % GROUP == 0;
+        // With 16 lanes the widened tile accumulates in row1's order (the whole groups, then the partial group
+        // reduced on its own and added); with 8, row1's second int load would interleave differently, so 8 lanes
+        // keep row1 (correct, slower prefill on AVX2-only machines).
+        boolean widenOnce = batch >= 4 && LOADS == 1;
+        int full = cols / GROUP * GROUP;
         float[] wide = widenOnce ? KernelScratch.get().dequantized(ROW_BLOCK * cols) : null;
         for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
             int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
@@ -84,8 +87,13 @@ final class Int4Matmul {
                 for (; b + 4 <= batch; b += 4) {
                     int r = blockStart;
                     for (; r + 2 <= blockEnd; r += 2) {
-                        Int8Matmul.tile2x4Wide(wide, (r - blockStart) * cols, cols, r, rows, x, xOff + b * cols,
-                                out, outOff + b * rows, lanes);
+                        int w0 = (r - blockStart) * cols;
+                        Int8Matmul.tile2x4Wide(wide, w0, cols, 0, full, false, r, rows, x, xOff + b * cols, out,
+                                outOff + b * rows, lanes);
+                        if (full < cols) {
+                            Int8Matmul.tile2x4Wide(wide, w0, cols, full, cols, true, r, rows, x, xOff + b * cols,
+                                    out, outOff + b * rows, lanes);
+                        }
                     }
                     for (; r < blockEnd; r++) {
                         for (int k = b; k < b + 4; k++) {
@@ -102,14 +110,24 @@ final class Int4Matmul {
         }
     }
 
-    /** Rows {@code [from, to)} (whole 128-column groups, 16 lanes) as floats {@code q·scale} into {@code wide}. */
+    /** Rows {@code [from, to)} (16 lanes) as floats {@code q·scale} into {@code wide}, row-major. */
     private static void widen(MemorySegment q, MemorySegment s, int cols, int block, int from, int to,
                               float[] wide) {
+        int full = cols / GROUP * GROUP;
         for (int r = from; r < to; r++) {
             long base = (long) r * (cols / 2);
             long sBase = (long) r * (cols / block);
             int o = (r - from) * cols;
-            for (int g = 0; g < cols; g += GROUP) {
+            for (int c = full; c < cols; c += SUB) {
+                float sc = scale(s, sBase + c / block);
+                IntVector v = (IntVector) ByteVector.fromMemorySegment(B, q, base + c / 2, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                ((FloatVector) v.lanewise(VectorOperators.LSHL, 28).lanewise(VectorOperators.ASHR, 28)
+                        .convert(VectorOperators.I2F, 0)).mul(sc).intoArray(wide, o + c);
+                ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 28)
+                        .convert(VectorOperators.I2F, 0)).mul(sc).intoArray(wide, o + c + 16);
+            }
+            for (int g = 0; g < full; g += GROUP) {
                 float s0 = scale(s, sBase + g / block);
                 float s1 = scale(s, sBase + (g + 32) / block);
                 float s2 = scale(s, sBase + (g + 64) / block);
@@ -139,6 +157,16 @@ final class Int4Matmul {
     /** One weight row against the batch row starting at {@code x[xRow]}. */
     static float row1(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
                       float[] lanes) {
+        // Two calls, not one loop with the partial group appended: with the partial group's vector code in the
+        // same compiled method (C2 inlines it once the branch is taken), the method outgrew what the JIT compiles
+        // with intrinsified vectors, and a 1024×704 product ran at 0.1 G weights/s instead of 15 (measured).
+        float sum = groups(q, s, cols, block, r, x, xRow, lanes);
+        return cols % GROUP != 0 ? sum + partialGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
+    }
+
+    /** The whole 128-column groups of row {@code r} against one batch row, reduced. */
+    private static float groups(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
+                                float[] lanes) {
         long base = (long) r * (cols / 2);
         long sBase = (long) r * (cols / block);
         int full = cols / GROUP * GROUP;
@@ -172,14 +200,12 @@ final class Int4Matmul {
             }
         }
         a0.add(a1).intoArray(lanes, 0);
-        float sum = VectorMath.reduce(lanes);
-        return full < cols ? sum + partialGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
+        return VectorMath.reduce(lanes);
     }
 
     /**
      * The 32-column sub-blocks of row {@code r}'s last partial group (Q4_0 order: byte {@code i} holds columns
-     * {@code i} and {@code 16+i}) against one batch row, reduced on their own; a separate method so that
-     * {@link #row1}'s loop stays small enough for the JIT to compile its vector code inline.
+     * {@code i} and {@code 16+i}) against one batch row, reduced on their own.
      */
     private static float partialGroup(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x,
                                       int xRow, float[] lanes) {
