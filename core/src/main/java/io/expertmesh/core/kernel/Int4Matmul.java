@@ -26,10 +26,15 @@ import jdk.incubator.vector.VectorSpecies;
  * is the float {@code q·scale}, exact (a 4-bit integer times an 11-bit F16 significand), which is what
  * {@link io.expertmesh.core.tensor.Matrix#get} and the scalar reference use.
  *
- * <p>Int8 activations with integer dot products (llama.cpp's Q4_0 × Q8_0) were not used: their point is
- * {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit (as {@link Int8Matmul} found), they make
- * the result depend on an activation rounding the other formats do not have, and the float path keeps the bits
- * of a row independent of its batch with the shared F32 tile below.
+ * <p><b>Speed.</b> Per 16 weights this does what {@link Int8Matmul} does (two shifts, a conversion, a multiply,
+ * an FMA), so where decode is compute-bound both run at the same weights per second (about 18.5 G/s on one
+ * AVX-512 core here, hot or from DRAM) and int4 only wins where memory bandwidth binds (more cores per memory
+ * channel). Four accumulators instead of two measured the same. Int8 activations with integer products, as
+ * llama.cpp's Q4_0 × Q8_0: the Vector API cannot emit {@code vpdpbusd}/{@code vpmaddwd}, but a probe of an
+ * int16-lane inner loop (32 blocks side by side so that each 16-bit lane sums one block's 32 products, which fit:
+ * 32·8·127 < 2^15; {@code vpmullw} and an add per 32 weights) ran at about 42 G weights/s hot, 2.2× this loop.
+ * Not done yet: it needs another layout (K in chunks of 1024, remainders), activations rounded to int8 per block
+ * (a second, small error) and the batched path on the same integer sums to keep rows batch-invariant.
  *
  * <p><b>Determinism.</b> As {@link Int8Matmul}: two vector accumulators per (row, batch row), the first for the
  * even 16-column runs of every group and the second for the odd ones, {@code (a0+a1)} reduced as a fixed tree,
@@ -157,9 +162,8 @@ final class Int4Matmul {
     /** One weight row against the batch row starting at {@code x[xRow]}. */
     static float row1(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
                       float[] lanes) {
-        // Two calls, not one loop with the partial group appended: with the partial group's vector code in the
-        // same compiled method (C2 inlines it once the branch is taken), the method outgrew what the JIT compiles
-        // with intrinsified vectors, and a 1024×704 product ran at 0.1 G weights/s instead of 15 (measured).
+        // The whole groups and the partial group are reduced separately and added: the order the widened tile
+        // in rows() reproduces.
         float sum = groups(q, s, cols, block, r, x, xRow, lanes);
         return cols % GROUP != 0 ? sum + partialGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
     }
