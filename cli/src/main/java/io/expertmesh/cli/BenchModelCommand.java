@@ -70,9 +70,9 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
     io.expertmesh.router.experts.WireFormat expertWire = io.expertmesh.router.experts.WireFormat.EXACT;
 
-    @Option(names = "--compare-quantize", description = "Build the model both unquantized and int8 and measure "
-            + "prefill and decode batch 1 of each, alternating, for --rounds rounds: the int8/BF16 ratios (median "
-            + "of the rounds' ratios) on a noisy machine.")
+    @Option(names = "--compare-quantize", description = "Build the model unquantized, int8 and int4 and measure "
+            + "prefill and decode batch 1 of each, alternating, for --rounds rounds: the int8/BF16 and int4/BF16 "
+            + "ratios (median of the rounds' ratios) on a noisy machine.")
     boolean compareQuantize;
 
     @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize: rounds (default 3).")
@@ -169,19 +169,20 @@ final class BenchModelCommand implements Callable<Integer> {
     }
 
     /**
-     * {@code --compare-quantize}: the model unquantized and int8 from the same random BF16 weights, prefill (best of
-     * 3) and decode batch 1 measured alternately, {@link #rounds} rounds, the best of each kept: on a shared, noisy
-     * machine a ratio is only worth something when both sides saw the same conditions.
+     * {@code --compare-quantize}: the model unquantized, int8 and int4 from the same random BF16 weights, prefill
+     * (best of 3) and decode batch 1 measured alternately, {@link #rounds} rounds, the best of each kept: on a
+     * shared, noisy machine a ratio is only worth something when all sides saw the same conditions.
      */
     private void compare(ModelConfig config, Kernels kernels, double bandwidth, ObjectNode result, PrintStream err) {
-        Quantization[] modes = {Quantization.NONE, Quantization.INT8};
+        // In ordinal order: modes[q.ordinal()] is q. The ratios are each mode's over modes[0], none.
+        Quantization[] modes = Quantization.values();
         RandomWeights weights = new RandomWeights(7, true);
         Transformer[] models = new Transformer[modes.length];
         double[] bytes = new double[modes.length];
         double[] prefill = new double[modes.length];
         double[] decode1 = new double[modes.length];
-        double[] prefillRatios = new double[Math.max(1, rounds)];
-        double[] decodeRatios = new double[Math.max(1, rounds)];
+        double[][] prefillRatios = new double[modes.length][Math.max(1, rounds)];
+        double[][] decodeRatios = new double[modes.length][Math.max(1, rounds)];
         try {
             for (int m = 0; m < modes.length; m++) {
                 ModelBuilder b = new ModelBuilder(config, weights, kernels).quantize(modes[m]);
@@ -215,8 +216,10 @@ final class BenchModelCommand implements Callable<Integer> {
                     err.printf("round %d %-4s: prefill %d tokens %.1f tokens/s, decode batch 1 %.1f tokens/s%n",
                             round + 1, modes[m].label(), prefillLength, roundPrefill[m], roundDecode[m]);
                 }
-                prefillRatios[round] = roundPrefill[1] / roundPrefill[0];
-                decodeRatios[round] = roundDecode[1] / roundDecode[0];
+                for (int m = 1; m < modes.length; m++) {
+                    prefillRatios[m][round] = roundPrefill[m] / roundPrefill[0];
+                    decodeRatios[m][round] = roundDecode[m] / roundDecode[0];
+                }
             }
         } finally {
             for (Transformer t : models) {
@@ -236,17 +239,20 @@ final class BenchModelCommand implements Callable<Integer> {
                     .put("prefill_tokens_per_second", prefill[m]).put("decode_batch_1_tokens_per_second", decode1[m])
                     .put("weight_read_gb_per_s", gbs);
         }
-        // The median of the rounds' ratios (each round measured both back to back) is the figure to quote on a
-        // noisy machine; the ratio of the bests is printed too.
-        double prefillMedian = median(prefillRatios);
-        double decodeMedian = median(decodeRatios);
-        err.printf("int8 / none: prefill %.2fx, decode batch 1 %.2fx (median of %d rounds; of the bests %.2fx and "
-                        + "%.2fx), bytes per token %.2fx%n", prefillMedian, decodeMedian, decodeRatios.length,
-                prefill[1] / prefill[0], decode1[1] / decode1[0], bytes[1] / bytes[0]);
-        out.putObject("int8_over_none").put("prefill", prefillMedian).put("decode_batch_1", decodeMedian)
-                .put("prefill_best", prefill[1] / prefill[0]).put("decode_batch_1_best", decode1[1] / decode1[0])
-                .put("weight_bytes_per_token", bytes[1] / bytes[0]);
-        result.put("weight_bytes_per_token", bytes[model.quantization() == Quantization.INT8 ? 1 : 0]);
+        // The median of the rounds' ratios (each round measured all modes back to back) is the figure to quote on
+        // a noisy machine; the ratio of the bests is printed too. JSON: int8_over_none, int4_over_none.
+        for (int m = 1; m < modes.length; m++) {
+            double prefillMedian = median(prefillRatios[m]);
+            double decodeMedian = median(decodeRatios[m]);
+            err.printf("%s / none: prefill %.2fx, decode batch 1 %.2fx (median of %d rounds; of the bests %.2fx and "
+                            + "%.2fx), bytes per token %.2fx%n", modes[m].label(), prefillMedian, decodeMedian,
+                    decodeRatios[m].length, prefill[m] / prefill[0], decode1[m] / decode1[0], bytes[m] / bytes[0]);
+            out.putObject(modes[m].label() + "_over_none").put("prefill", prefillMedian)
+                    .put("decode_batch_1", decodeMedian).put("prefill_best", prefill[m] / prefill[0])
+                    .put("decode_batch_1_best", decode1[m] / decode1[0])
+                    .put("weight_bytes_per_token", bytes[m] / bytes[0]);
+        }
+        result.put("weight_bytes_per_token", bytes[model.quantization().ordinal()]);
     }
 
     private static double median(double[] v) {

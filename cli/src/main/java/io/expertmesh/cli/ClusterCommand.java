@@ -94,7 +94,7 @@ final class ClusterCommand implements Callable<Integer> {
             description = "Compute threads of each process (default: cores / (workers + 1), at least 1).")
     Integer threads;
 
-    @Option(names = "--quantize", paramLabel = "none|int8",
+    @Option(names = "--quantize", paramLabel = "none|int8|int4",
             description = "Passed to the router and the workers: how projection weights are stored (default none).")
     String quantize = "none";
 
@@ -233,9 +233,7 @@ final class ClusterCommand implements Callable<Integer> {
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
-        if (!quantize.equals("none") && !quantize.equals("int8")) {
-            throw new IllegalArgumentException("--quantize must be none or int8, got " + quantize);
-        }
+        ModelOptions.parseQuantize(quantize);  // before any child starts: each would refuse it on its own
         if (redundantExperts != null && redundantExperts < 0) {
             throw new IllegalArgumentException("--redundant-experts must be >= 0, got " + redundantExperts);
         }

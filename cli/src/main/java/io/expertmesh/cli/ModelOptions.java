@@ -61,29 +61,36 @@ final class ModelOptions {
                     + "activations and the KV cache in device memory, and a worker its experts.")
     Device device = Device.cpu;
 
-    @Option(names = "--quantize", paramLabel = "none|int8",
+    @Option(names = "--quantize", paramLabel = "none|int8|int4",
             description = "How projection weights are stored: none (as the checkpoint has them, default; FP8 "
-                    + "checkpoints stay FP8, 1 byte per weight, unless -Dexpertmesh.fp8=bf16) or int8 "
+                    + "checkpoints stay FP8, 1 byte per weight, unless -Dexpertmesh.fp8=bf16), int8 "
                     + "(made at load: int8 values with an F32 scale per 32 weights along K, ~1.1 bytes per weight "
-                    + "instead of 2; embedding, router gate and norms stay). CPU only. A worker quantizes its "
-                    + "experts.")
+                    + "instead of 2) or int4 (made at load, as llama.cpp's Q4_0: 4-bit values with an F16 scale "
+                    + "per 32 weights, ~0.56 bytes per weight; lossy, check your model's accuracy); embedding, "
+                    + "router gate and norms stay. CPU only. A worker quantizes its experts.")
     String quantize = "none";
 
     /**
-     * {@code --quantize} as a {@link Quantization}; throws a user error for an unknown value, or for int8 with the
-     * GPU (the device pass uploads BF16/F32 weights).
+     * {@code --quantize} as a {@link Quantization}; throws a user error for an unknown value, or for int8/int4 with
+     * the GPU (the device pass uploads BF16/F32 weights).
      */
     Quantization quantization() {
-        Quantization q = switch (quantize) {
-            case "none" -> Quantization.NONE;
-            case "int8" -> Quantization.INT8;
-            default -> throw new IllegalArgumentException("--quantize must be none or int8, got " + quantize);
-        };
+        Quantization q = parseQuantize(quantize);
         if (q != Quantization.NONE && useGpu()) {
             throw new IllegalArgumentException("--quantize " + quantize + " runs on the CPU kernels only; use "
                     + "--device cpu or --quantize none");
         }
         return q;
+    }
+
+    /** A {@code --quantize} value by its label; a user error listing the labels for any other. */
+    static Quantization parseQuantize(String label) {
+        for (Quantization q : Quantization.values()) {
+            if (q.label().equals(label)) {
+                return q;
+            }
+        }
+        throw new IllegalArgumentException("--quantize must be none, int8 or int4, got " + label);
     }
 
     Path resolveModelDir() {

@@ -88,9 +88,9 @@ public final class CudaKernels implements Kernels, AutoCloseable {
     }
 
     private DeviceBuffer weight(Matrix w) {
-        if (w.dtype() == DType.I8) {
-            throw new IllegalArgumentException(w.name() + " is int8 (--quantize int8), which only the CPU kernels "
-                    + "read; load the model with --quantize none for the GPU");
+        if (w.dtype().blockQuantized()) {
+            throw new IllegalArgumentException(w.name() + " is " + w.dtype() + " (--quantize int8/int4), which only "
+                    + "the CPU kernels read; load the model with --quantize none for the GPU");
         }
         MemorySegment seg = w.data();
         WeightKey key = new WeightKey(seg.heapBase().orElse(null), seg.address(), seg.byteSize(), w.dtype());

@@ -80,10 +80,11 @@ class ModelIdentityBlockKeysTest {
     }
 
     @Test
-    void blockKeys_sameWeightsQuantizedInt8_differFromUnquantized() throws Exception {
-        // int8 weights give other KV than the same checkpoint unquantized: their blocks must not be shared
+    void blockKeys_sameWeightsQuantizedInt8OrInt4_differFromUnquantizedAndEachOther() throws Exception {
+        // int8 and int4 weights give other KV than the same checkpoint unquantized, and than each other: their
+        // blocks must not be shared
         List<List<BlockKey>> keys = new ArrayList<>();
-        for (var q : List.of(Quantization.NONE, Quantization.INT8)) {
+        for (var q : List.of(Quantization.NONE, Quantization.INT8, Quantization.INT4)) {
             try (var pool = ComputePool.create(1);
                  var model = LoadedModel.open(TestModels.FIXTURE,
                          new VectorKernels(pool), (a, b) -> { }, null, q);
@@ -92,9 +93,12 @@ class ModelIdentityBlockKeysTest {
             }
         }
         assertFalse(keys.get(0).isEmpty());
-        assertEquals(keys.get(0).size(), keys.get(1).size());
-        for (int i = 0; i < keys.get(0).size(); i++) {
-            assertNotEquals(keys.get(0).get(i), keys.get(1).get(i), "block " + i);
+        for (int[] pair : new int[][] {{0, 1}, {0, 2}, {1, 2}}) {
+            assertEquals(keys.get(pair[0]).size(), keys.get(pair[1]).size());
+            for (int i = 0; i < keys.get(0).size(); i++) {
+                assertNotEquals(keys.get(pair[0]).get(i), keys.get(pair[1]).get(i), "modes " + pair[0] + ", "
+                        + pair[1] + " block " + i);
+            }
         }
     }
 

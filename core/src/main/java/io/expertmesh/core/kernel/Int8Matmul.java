@@ -134,8 +134,18 @@ final class Int8Matmul {
      * {@link F32Matmul}'s 2×4 tile on widened rows {@code wide[w0..]} and {@code wide[w0+cols..]} (weight rows
      * {@code r, r+1}) against the 4 batch rows at {@code x[x0]}; {@code cols} a multiple of {@code 2L}.
      */
-    private static void tile2x4Wide(float[] wide, int w0, int cols, int r, int rows, float[] x, int x0, float[] out,
-                                    int o0, float[] lanes) {
+    private static void tile2x4Wide(float[] wide, int w0, int cols, int r, int rows, float[] x, int x0,
+                                    float[] out, int o0, float[] lanes) {
+        tile2x4Wide(wide, w0, cols, 0, cols, false, r, rows, x, x0, out, o0, lanes);
+    }
+
+    /**
+     * The tile over columns {@code [from, to)} only ({@code to - from} a multiple of {@code 2L}), its sums stored
+     * or, with {@code add}, added to what {@code out} holds: {@link Int4Matmul} reduces a row's whole 128-column
+     * groups and its last partial group separately, and adds them, as its single-row path does.
+     */
+    static void tile2x4Wide(float[] wide, int w0, int cols, int from, int to, boolean add, int r, int rows,
+                            float[] x, int x0, float[] out, int o0, float[] lanes) {
         int w1 = w0 + cols;
         int x1 = x0 + cols;
         int x2 = x1 + cols;
@@ -143,7 +153,7 @@ final class Int8Matmul {
         FloatVector z = FloatVector.zero(F);
         FloatVector a000 = z, a001 = z, a010 = z, a011 = z, a020 = z, a021 = z, a030 = z, a031 = z;
         FloatVector a100 = z, a101 = z, a110 = z, a111 = z, a120 = z, a121 = z, a130 = z, a131 = z;
-        for (int c = 0; c < cols; c += 2 * L) {
+        for (int c = from; c < to; c += 2 * L) {
             FloatVector w00 = FloatVector.fromArray(F, wide, w0 + c);
             FloatVector w01 = FloatVector.fromArray(F, wide, w0 + c + L);
             FloatVector w10 = FloatVector.fromArray(F, wide, w1 + c);
@@ -183,14 +193,25 @@ final class Int8Matmul {
         a120.add(a121).intoArray(lanes, 6 * L);
         a130.add(a131).intoArray(lanes, 7 * L);
         VectorMath.reduce8(lanes, 0);
-        out[o0 + r] = lanes[0];
-        out[o0 + rows + r] = lanes[1];
-        out[o0 + 2 * rows + r] = lanes[2];
-        out[o0 + 3 * rows + r] = lanes[3];
-        out[o0 + r + 1] = lanes[4];
-        out[o0 + rows + r + 1] = lanes[5];
-        out[o0 + 2 * rows + r + 1] = lanes[6];
-        out[o0 + 3 * rows + r + 1] = lanes[7];
+        if (add) {
+            out[o0 + r] += lanes[0];
+            out[o0 + rows + r] += lanes[1];
+            out[o0 + 2 * rows + r] += lanes[2];
+            out[o0 + 3 * rows + r] += lanes[3];
+            out[o0 + r + 1] += lanes[4];
+            out[o0 + rows + r + 1] += lanes[5];
+            out[o0 + 2 * rows + r + 1] += lanes[6];
+            out[o0 + 3 * rows + r + 1] += lanes[7];
+        } else {
+            out[o0 + r] = lanes[0];
+            out[o0 + rows + r] = lanes[1];
+            out[o0 + 2 * rows + r] = lanes[2];
+            out[o0 + 3 * rows + r] = lanes[3];
+            out[o0 + r + 1] = lanes[4];
+            out[o0 + rows + r + 1] = lanes[5];
+            out[o0 + 2 * rows + r + 1] = lanes[6];
+            out[o0 + 3 * rows + r + 1] = lanes[7];
+        }
     }
 
     /** {@code L} plain-order int8 values at {@code byteOffset} as floats. */

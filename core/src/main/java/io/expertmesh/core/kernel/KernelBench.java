@@ -2,6 +2,7 @@ package io.expertmesh.core.kernel;
 
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Int8Quantizer;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
@@ -23,7 +24,7 @@ import jdk.incubator.vector.FloatVector;
  * <pre>
  * mvn -q -pl core compile
  * java --add-modules jdk.incubator.vector -cp core/target/classes io.expertmesh.core.kernel.KernelBench [seconds]
- *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block]
+ *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
  * </pre>
  */
 public final class KernelBench {
@@ -146,16 +147,18 @@ public final class KernelBench {
 
     /** Distinct copies of one random matrix, totalling at least {@link #COLD_BYTES}. */
     private static Matrix[] copies(Arena arena, String format, int rows, int cols) {
-        if (format.startsWith("I8/")) {
+        if (format.startsWith("I8/") || format.startsWith("I4/")) {
             int block = Integer.parseInt(format.substring(3));
-            Matrix q = Int8Quantizer.quantize(copies(arena, "BF16", rows, cols)[0], block, arena);
+            Matrix bf16 = copies(arena, "BF16", rows, cols)[0];
+            Matrix q = format.startsWith("I8/") ? Int8Quantizer.quantize(bf16, block, arena)
+                    : Int4Quantizer.quantize(bf16, block, arena);
             int count = (int) Math.max(2, (COLD_BYTES + q.byteSize() - 1) / q.byteSize());
             Matrix[] m = new Matrix[count];
             for (int i = 0; i < count; i++) {
                 MemorySegment d = i == 0 ? q.data() : arena.allocate(q.data().byteSize(), 64).copyFrom(q.data());
                 MemorySegment s = i == 0 ? q.scales() : arena.allocate(q.scales().byteSize(), 64)
                         .copyFrom(q.scales());
-                m[i] = new Matrix("bench" + i, DType.I8, rows, cols, d, s);
+                m[i] = new Matrix("bench" + i, q.dtype(), rows, cols, d, s);
             }
             return m;
         }
@@ -193,7 +196,8 @@ public final class KernelBench {
         double bytes = w0.byteSize();
         double flops = 2.0 * w0.rows() * w0.cols() * batch;
         System.out.printf("%-7s %-6s %4dx%-7d %3d %5d %-5s %9.1f %9.2f %7.1f %8.1f%n",
-                name, w0.dtype() == DType.I8 ? "I8/" + w0.block() : w0.dtype(), w0.rows(), w0.cols(), k.pool().threads(), batch, setName,
+                name, w0.dtype().blockQuantized() ? w0.dtype() + "/" + w0.block() : w0.dtype(), w0.rows(),
+                w0.cols(), k.pool().threads(), batch, setName,
                 perCall * 1e6, perCall * 1e6 / batch, bytes / perCall / 1e9, flops / perCall / 1e9);
     }
 

@@ -62,7 +62,10 @@ final class KernelScratch {
         }
     }
 
-    /** At least {@code n} floats for int8 weight rows widened to float ({@link Int8Matmul}); contents undefined. */
+    /**
+     * At least {@code n} floats for int8 or int4 weight rows widened to float ({@link Int8Matmul},
+     * {@link Int4Matmul}); contents undefined.
+     */
     float[] dequantized(int n) {
         if (dequantized.length < n) {
             dequantized = new float[n];

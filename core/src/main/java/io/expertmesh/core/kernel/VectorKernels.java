@@ -16,9 +16,10 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
  * so a descheduled thread does not hold the rest back). BF16 rows use the even/odd widening described in
- * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, FP8
- * rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a
- * batch of B tokens reads each weight row from memory once.
+ * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
+ * rows ({@code --quantize int4}) the nibble version of it in {@link Int4Matmul}, FP8 rows (a DeepSeek-V3
+ * checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a batch of B tokens reads
+ * each weight row from memory once.
  *
  * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
  * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
@@ -222,6 +223,15 @@ public final class VectorKernels implements Kernels {
                         batch, lanes);
             } else {
                 Int8Matmul.rowsScalar(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out,
+                        outOff, batch);
+            }
+        } else if (w.dtype() == DType.I4) {
+            int block = w.block();
+            if (Int4Matmul.supports(block)) {
+                Int4Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out, outOff,
+                        batch, lanes);
+            } else {
+                Int4Matmul.rowsScalar(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out,
                         outOff, batch);
             }
         } else {

@@ -66,7 +66,8 @@ public final class ModelBuilder {
 
     /**
      * After {@link #build()}: the weight bytes one token reads at batch 1 (attention, dense and shared MLPs, the
-     * router gate, the top-k routed experts of each MoE layer, the LM head), as stored (so int8 counts its scales).
+     * router gate, the top-k routed experts of each MoE layer, the LM head), as stored (so int8 and int4 count their
+     * scales).
      */
     public long activeWeightBytes() {
         return activeWeightBytes;
@@ -95,12 +96,12 @@ public final class ModelBuilder {
                         w.vector(p + "post_attention_layernorm.weight", hidden), ffn, c.rmsNormEps(), hidden);
                 progress.accept(l + 1, blocks.length);
             }
-            // The LM head is quantized too (a tied head gets its own int8 copy; the embedding stays): it is the
+            // The LM head is quantized too (a tied head gets its own int8/int4 copy; the embedding stays): it is the
             // largest single matrix a token reads, and the fixtures' KL divergence stays within the test's bounds.
             Matrix head = q(c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
                     : w.matrix("lm_head.weight", c.vocabSize(), hidden));
             if (quantization != Quantization.NONE) {
-                LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the int8 block, or "
+                LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the 32-column block, or "
                         + "embedding/router gate); {} MB read per token", quantization.label(), quantized, kept,
                         activeWeightBytes / 1_000_000);
             }
@@ -143,7 +144,7 @@ public final class ModelBuilder {
         Matrix[] wUkT = new Matrix[heads];
         Matrix[] wUv = new Matrix[heads];
         for (int h = 0; h < heads; h++) {
-            // Quantized per piece, after the transpose: the int8 blocks must run along each piece's own K.
+            // Quantized per piece, after the transpose: the int8/int4 blocks must run along each piece's own K.
             wUkT[h] = q(transpose(kvB.rowSlice(h * perHead, c.qkNopeHeadDim(), kvB.name() + "[uk " + h + "]"),
                     arena));
             wUv[h] = q(kvB.rowSlice(h * perHead + c.qkNopeHeadDim(), c.vHeadDim(), kvB.name() + "[uv " + h + "]"));
@@ -240,7 +241,7 @@ public final class ModelBuilder {
 
     /** A same-dtype transposed copy, so the absorbed query product reads rows contiguously. */
     static Matrix transpose(Matrix m, Arena arena) {
-        if (m.dtype() == DType.I8) {
+        if (m.dtype().blockQuantized()) {
             throw new IllegalArgumentException(m.name() + ": transpose before quantizing, not after");
         }
         if (m.dtype() == DType.F8_E4M3) {

@@ -247,8 +247,9 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
             case F32, BF16 -> new Matrix(name, info.dtype(), rows, cols, raw(name));
             case F16 -> converted.computeIfAbsent(name, n -> f16ToF32(info, rows, cols));
             case F8_E4M3 -> converted.computeIfAbsent(name, n -> fp8Matrix(info, rows, cols));
-            // I8 is made at load (Quantization), never parsed from a header: DType.fromSafetensors cannot return it.
-            case I8 -> throw new IllegalStateException(name + ": I8 is not a checkpoint type");
+            // I8 and I4 are made at load (Quantization), never parsed from a header: DType.fromSafetensors cannot
+            // return them.
+            case I8, I4 -> throw new IllegalStateException(name + ": " + info.dtype() + " is not a checkpoint type");
         };
     }
 

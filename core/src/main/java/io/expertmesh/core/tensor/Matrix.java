@@ -8,15 +8,17 @@ import java.util.Objects;
 /**
  * A dense row-major weight matrix of {@code rows × cols} elements stored in {@code data}, little-endian.
  *
- * <p>Kernels read {@link DType#F32}, {@link DType#BF16}, {@link DType#I8} and {@link DType#F8_E4M3}; the loader
- * converts F16 into F32 once, at load. The segment is usually a slice of a memory-mapped checkpoint file, so a
- * matrix costs no heap.
+ * <p>Kernels read {@link DType#F32}, {@link DType#BF16}, {@link DType#I8}, {@link DType#I4} and
+ * {@link DType#F8_E4M3}; the loader converts F16 into F32 once, at load. The segment is usually a slice of a
+ * memory-mapped checkpoint file, so a matrix costs no heap.
  *
  * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row by row in {@code data}
  * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in
  * {@code scales}: {@code rows × (cols / block)} floats, row-major, block
  * {@code j} of row {@code r} covering columns {@code [j·block, (j+1)·block)}. Separate arrays (not llama.cpp's
- * interleaved 34-byte blocks) keep the value loads aligned full vectors.
+ * interleaved 34-byte blocks) keep the value loads aligned full vectors. An {@link DType#I4} matrix (made by
+ * {@link Int4Quantizer}) is laid out the same way with two values per byte ({@code cols / 2} bytes a row, see
+ * {@link Int4Quantizer} for the order) and F16 scales.
  *
  * <p>An {@link DType#F8_E4M3} matrix (DeepSeek-V3's format, kept as the checkpoint stores it) holds its e4m3 bytes
  * in plain row-major order in {@code data}, usually the mapped file itself, and in {@code scales} the F32 grid of
@@ -31,24 +33,31 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
 
     private static final ValueLayout.OfFloat SCALE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SCALE16 =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     public Matrix {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(data, "data");
-        if (dtype == DType.F16) {
-            throw new IllegalArgumentException(name + ": kernels read F32, BF16, I8 or F8_E4M3 matrices, not F16");
+        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F8_E4M3 && !dtype.blockQuantized()) {
+            throw new IllegalArgumentException(name + ": kernels read F32, BF16, I8, I4 or F8_E4M3 matrices, not "
+                    + dtype);
         }
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException(name + ": bad shape " + rows + "x" + cols);
         }
-        if (data.byteSize() != (long) rows * cols * dtype.bytes()) {
+        if (dtype == DType.I4 && cols % 2 != 0) {
+            throw new IllegalArgumentException(name + ": an I4 row packs two columns per byte, " + cols + " is odd");
+        }
+        if (data.byteSize() != dtype.bytes((long) rows * cols)) {
             throw new IllegalArgumentException(name + ": " + data.byteSize() + " bytes do not hold "
                     + rows + "x" + cols + " " + dtype);
         }
-        if (dtype == DType.I8) {
-            Objects.requireNonNull(scales, name + ": an I8 matrix needs its block scales");
-            long perRow = scales.byteSize() / Float.BYTES / rows;
-            if (perRow <= 0 || scales.byteSize() != perRow * rows * Float.BYTES || cols % perRow != 0) {
+        if (dtype.blockQuantized()) {
+            Objects.requireNonNull(scales, name + ": an " + dtype + " matrix needs its block scales");
+            int width = scaleBytes(dtype);
+            long perRow = scales.byteSize() / width / rows;
+            if (perRow <= 0 || scales.byteSize() != perRow * rows * width || cols % perRow != 0) {
                 throw new IllegalArgumentException(name + ": " + scales.byteSize() + " bytes of scales do not "
                         + "divide " + rows + "x" + cols + " into whole blocks");
             }
@@ -60,7 +69,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
                         + rows + "x" + cols + " in " + FP8_BLOCK + "x" + FP8_BLOCK + " blocks needs " + expected);
             }
         } else if (scales != null) {
-            throw new IllegalArgumentException(name + ": only I8 and F8_E4M3 matrices have block scales");
+            throw new IllegalArgumentException(name + ": only I8, I4 and F8_E4M3 matrices have block scales");
         }
     }
 
@@ -69,23 +78,28 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         return (n + FP8_BLOCK - 1) / FP8_BLOCK;
     }
 
+    /** Bytes of one block scale: F32 for I8, F16 for I4. */
+    private static int scaleBytes(DType dtype) {
+        return dtype == DType.I4 ? 2 : 4;
+    }
+
     /** An unquantized (F32 or BF16) matrix. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
         this(name, dtype, rows, cols, data, null);
     }
 
-    /** Columns per scale block of an {@link DType#I8} or {@link DType#F8_E4M3} matrix. */
+    /** Columns per scale block of an {@link DType#I8}, {@link DType#I4} or {@link DType#F8_E4M3} matrix. */
     public int block() {
         if (dtype == DType.F8_E4M3) {
             return FP8_BLOCK;
         }
-        if (dtype != DType.I8) {
+        if (!dtype.blockQuantized()) {
             throw new IllegalStateException(name + " is " + dtype + ", not block-quantized");
         }
-        return (int) (cols / (scales.byteSize() / Float.BYTES / rows));
+        return (int) (cols / (scales.byteSize() / scaleBytes(dtype) / rows));
     }
 
-    /** Bytes a full pass over this matrix reads (values and, for I8 and F8_E4M3, scales). */
+    /** Bytes a full pass over this matrix reads (values and, for I8, I4 and F8_E4M3, scales). */
     public long byteSize() {
         return data.byteSize() + (scales == null ? 0 : scales.byteSize());
     }
@@ -98,6 +112,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
                     * scale(r, c / block());
+            case I4 -> Int4Quantizer.value(data, cols, r, c) * scale(r, c / block());
             case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE, i)))
                     * scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + c / FP8_BLOCK);
             default -> throw new IllegalStateException();
@@ -105,15 +120,17 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
     }
 
     /**
-     * Scale of block {@code j} of row {@code r} of an {@link DType#I8} matrix; of an {@link DType#F8_E4M3} one, the
-     * folded multiplier of the block holding row {@code r} and columns {@code [128j, 128j+128)}.
+     * Scale of block {@code j} of row {@code r} of an {@link DType#I8} or {@link DType#I4} matrix; of an
+     * {@link DType#F8_E4M3} one, the folded multiplier of the block holding row {@code r} and columns
+     * {@code [128j, 128j+128)}.
      */
     public float scale(int r, int j) {
         if (dtype == DType.F8_E4M3) {
             return scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + j);
         }
         int perRow = cols / block();
-        return scales.getAtIndex(SCALE, (long) r * perRow + j);
+        long i = (long) r * perRow + j;
+        return dtype == DType.I4 ? Float.float16ToFloat(scales.getAtIndex(SCALE16, i)) : scales.getAtIndex(SCALE, i);
     }
 
     /**
@@ -121,10 +138,10 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
      * whole 128-row blocks of scales (it may end at the last row): {@link #fp8RowSliceable}.
      */
     public Matrix rowSlice(int from, int count, String sliceName) {
-        long rowBytes = (long) cols * dtype.bytes();
+        long rowBytes = dtype.bytes(cols);
         MemorySegment s = null;
-        if (dtype == DType.I8) {
-            long scaleRowBytes = (long) (cols / block()) * Float.BYTES;
+        if (dtype.blockQuantized()) {
+            long scaleRowBytes = (long) (cols / block()) * scaleBytes(dtype);
             s = scales.asSlice(from * scaleRowBytes, count * scaleRowBytes);
         } else if (dtype == DType.F8_E4M3) {
             if (!fp8RowSliceable(from, count)) {

@@ -145,6 +145,23 @@ class Fp8CheckpointTest {
     }
 
     @Test
+    void int4FromFp8_quantizesTheFp8Values() throws IOException {
+        // --quantize int4 on an FP8 checkpoint reads the exact e4m3 · scale_inv values, as int8 does
+        int vocab = ModelConfig.load(fp8).vocabSize();
+        float[] native8 = logits(fp8, Fp8Loading.NATIVE, PROMPT);
+        float[] int4;
+        try (Checkpoint cp = Checkpoint.open(fp8, Fp8Loading.NATIVE);
+             Transformer t = new ModelBuilder(ModelConfig.load(fp8), cp, new VectorKernels(pool))
+                     .quantize(Quantization.INT4).build()) {
+            int4 = forward(t, PROMPT, vocab);
+        }
+        for (float v : int4) {
+            assertTrue(Float.isFinite(v));
+        }
+        assertTrue(!java.util.Arrays.equals(native8, int4), "int4 was applied");
+    }
+
+    @Test
     void loadedModel_defaultIsNative() throws IOException {
         try (LoadedModel m = LoadedModel.open(fp8, new VectorKernels(pool), (x, y) -> { })) {
             float[] out = new float[m.config().vocabSize()];

@@ -134,7 +134,7 @@ class Int8AccuracyTest {
     }
 
     /** Logits at every position of {@code seq}, one prefill pass. */
-    private static float[] logits(Transformer t, int[] seq, int vocab) {
+    static float[] logits(Transformer t, int[] seq, int vocab) {
         float[] out = new float[seq.length * vocab];
         t.forward(ForwardBatch.ofSequenceAllLogits(seq, 0, t.newCache(seq.length)), out);
         return out;
@@ -166,7 +166,7 @@ class Int8AccuracyTest {
     }
 
     /** Greedy tokens generated from {@code prompt} by both models before the first difference (at most steps). */
-    private static int sameGreedyPrefix(Transformer a, Transformer b, int[] prompt, int steps, int vocab) {
+    static int sameGreedyPrefix(Transformer a, Transformer b, int[] prompt, int steps, int vocab) {
         KvCache ca = a.newCache(prompt.length + steps);
         KvCache cb = b.newCache(prompt.length + steps);
         float[] la = new float[vocab];

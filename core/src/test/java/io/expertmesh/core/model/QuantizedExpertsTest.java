@@ -1,9 +1,12 @@
 package io.expertmesh.core.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Int8Quantizer;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.Quantization;
@@ -12,7 +15,10 @@ import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** A worker's experts with {@code --quantize int8}: the runner reads int8 copies, kept across runner rebuilds. */
+/**
+ * A worker's experts with {@code --quantize int8|int4}: the runner reads int8 or int4 copies, kept across runner
+ * rebuilds.
+ */
 class QuantizedExpertsTest {
     private static final int HIDDEN = 64;
     private static final int INTER = 32;
@@ -63,5 +69,27 @@ class QuantizedExpertsTest {
         assertArrayEquals(run(new LocalExperts(manual, HIDDEN), x, new int[]{0, 1, 2}), second);
         Matrix kept = ((LocalExperts) r2).expert(0).gate();
         assertSame(((LocalExperts) r1).expert(0).gate(), kept, "a kept expert is not quantized again");
+    }
+
+    @Test
+    void cpuInt4_runsInt4CopiesOfTheHeldExperts() {
+        Random rnd = new Random(4);
+        Mlp[] source = experts(3, rnd);
+        float[] x = new float[HIDDEN];
+        for (int i = 0; i < HIDDEN; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        Mlp[] manual = new Mlp[3];
+        for (int e = 0; e < 3; e++) {
+            Arena a = Arena.ofAuto();
+            manual[e] = new Mlp(Int4Quantizer.quantize(source[e].gate(), 32, a),
+                    Int4Quantizer.quantize(source[e].up(), 32, a), Int4Quantizer.quantize(source[e].down(), 32, a));
+        }
+        ExpertRunner r = ExpertRunner.Factory.cpu(Quantization.INT4).create(2, source, HIDDEN);
+        assertEquals(DType.I4, ((LocalExperts) r).expert(1).down().dtype());
+        float[] out = run(r, x, new int[]{0, 1, 2});
+        assertArrayEquals(run(new LocalExperts(manual, HIDDEN), x, new int[]{0, 1, 2}), out);
+        assertFalse(Arrays.equals(run(ExpertRunner.Factory.cpu(Quantization.INT8).create(2, source, HIDDEN), x,
+                new int[]{0, 1, 2}), out), "int4, not int8");
     }
 }

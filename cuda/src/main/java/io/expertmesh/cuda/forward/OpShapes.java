@@ -104,7 +104,8 @@ final class OpShapes {
         Matrix first = ws[0];
         for (Matrix w : ws) {
             require(w != null, "a stacked matrix is missing");
-            require(w.dtype() != DType.I8, w.name() + " is int8 (--quantize int8), which only the CPU kernels read; "
+            require(!w.dtype().blockQuantized(), w.name() + " is " + w.dtype() + " (--quantize int8/int4), which "
+                    + "only the CPU kernels read; "
                     + "load the model with --quantize none for the GPU");
             require(w.dtype() == first.dtype() && w.rows() == first.rows() && w.cols() == first.cols(),
                     "stacked matrices must share shape and dtype: " + w.name() + " differs from " + first.name());

@@ -1,0 +1,265 @@
+package io.expertmesh.core.kernel;
+
+import static io.expertmesh.core.kernel.TestData.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Int4Quantizer;
+import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The int4 matmul ({@link Int4Matmul}) against {@link ScalarKernels} and against the vector F32 product on the
+ * dequantized matrix: row counts and batch sizes that are not multiples of the 2×4 tile, the row block or the
+ * vector width; K of 1, 3, 4, 7 and 33 blocks of 32 (whole 128-column groups, sub-blocks, both); blocks of 32, 64
+ * and 128; the grouped products; and the batch-invariance the other dtypes guarantee.
+ */
+class Int4KernelsTest {
+    private static final int[] BLOCKS = {32, 64, 128};
+    private static final int[] COLS = {32, 96, 128, 224, 1056};
+    private static final int[] ROWS = {1, 3, 5, 13, 65};
+    private static final int[] BATCHES = {1, 3, 4, 5, 17, 32};
+
+    private static ComputePool pool;
+    private static VectorKernels vec;
+    private static ScalarKernels ref;
+
+    @BeforeAll
+    static void setUp() {
+        pool = ComputePool.create(2);
+        vec = new VectorKernels(pool);
+        ref = new ScalarKernels();
+    }
+
+    @AfterAll
+    static void tearDown() {
+        pool.close();
+        ref.pool().close();
+    }
+
+    static Matrix int4(Arena arena, int rows, int cols, int block, Random rnd) {
+        return Int4Quantizer.quantize(TestData.matrix(arena, DType.BF16, rows, cols, rnd), block, arena);
+    }
+
+    @Test
+    void matmul_oddRowsColsAndBatches_matchesScalarAndTheDequantizedProduct() {
+        Random rnd = new Random(42);
+        try (Arena arena = Arena.ofShared()) {
+            for (int block : BLOCKS) {
+                for (int cols : COLS) {
+                    if (cols % block != 0) {
+                        continue;
+                    }
+                    for (int rows : ROWS) {
+                        Matrix w = int4(arena, rows, cols, block, rnd);
+                        Matrix f32 = Int4Quantizer.dequantize(w, arena);
+                        for (int batch : BATCHES) {
+                            checkMatmul(w, f32, batch, rnd);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmul_largeEnoughToRunOnThePool_matchesScalar() {
+        Random rnd = new Random(7);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix w = int4(arena, 301, 1024, 32, rnd);
+            Matrix f32 = Int4Quantizer.dequantize(w, arena);
+            for (int batch : new int[] {1, 5, 32}) {
+                checkMatmul(w, f32, batch, rnd);
+            }
+        }
+    }
+
+    @Test
+    void matmulScalarFallback_matchesScalar() {
+        Random rnd = new Random(5);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix w = int4(arena, 7, 224, 32, rnd);
+            float[] x = TestData.floats(rnd, 3 * 224);
+            float[] expected = new float[3 * 7];
+            float[] actual = new float[3 * 7];
+            ref.matmul(w, x, 0, expected, 0, 3);
+            Int4Matmul.rowsScalar(w.data(), w.scales(), 7, 224, 32, 0, 7, x, 0, actual, 0, 3);
+            for (int i = 0; i < actual.length; i++) {
+                assertClose(expected[i], actual[i], 1e-4, "fallback " + i);
+            }
+        }
+    }
+
+    /**
+     * Against the scalar reference (loose: another summation order) and against the vector F32 kernel on the
+     * dequantized matrix (tight: the same weights {@code q·scale}, exact in float, only the order of the sums
+     * differs, so a wrong nibble, scale or column shows as an error of the order of a weight times an activation).
+     */
+    private static void checkMatmul(Matrix w, Matrix f32, int batch, Random rnd) {
+        int rows = w.rows();
+        int cols = w.cols();
+        int xOff = 3;
+        int outOff = 5;
+        float[] x = TestData.floats(rnd, xOff + batch * cols + 2);
+        float[] expected = new float[outOff + batch * rows + 4];
+        float[] dequantized = new float[expected.length];
+        float[] actual = new float[expected.length];
+        Arrays.fill(expected, -7f);
+        Arrays.fill(actual, -7f);
+        ref.matmul(w, x, xOff, expected, outOff, batch);
+        vec.matmul(f32, x, xOff, dequantized, outOff, batch);
+        vec.matmul(w, x, xOff, actual, outOff, batch);
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rows; r++) {
+                double magnitude = 0;
+                for (int c = 0; c < cols; c++) {
+                    magnitude += Math.abs(w.get(r, c) * x[xOff + b * cols + c]);
+                }
+                int i = outOff + b * rows + r;
+                String what = "I4/" + w.block() + " " + rows + "x" + cols + " batch " + batch + " [" + b + "][" + r
+                        + "]";
+                assertClose(expected[i], actual[i], 1e-5 * Math.sqrt(cols) * magnitude + 1e-30, what);
+                assertClose(dequantized[i], actual[i], 1e-6 * Math.sqrt(cols) * magnitude + 1e-30,
+                        what + " vs dequantized");
+            }
+        }
+        for (int i = 0; i < outOff; i++) {
+            assertEquals(-7f, actual[i], "written before outOff");
+        }
+        for (int i = outOff + batch * rows; i < actual.length; i++) {
+            assertEquals(-7f, actual[i], "written past the output");
+        }
+    }
+
+    @Test
+    void matmulRows_onlyItsRows_sameBitsAsTheWholeProduct() {
+        Random rnd = new Random(13);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix w = int4(arena, 13, 224, 32, rnd);
+            float[] x = TestData.floats(rnd, 17 * 224);
+            float[] whole = new float[17 * 13];
+            float[] part = new float[17 * 13];
+            Arrays.fill(part, -7f);
+            vec.matmul(w, x, 0, whole, 0, 17);
+            vec.matmulRows(w, 3, 10, x, 0, part, 0, 17);
+            for (int b = 0; b < 17; b++) {
+                for (int r = 0; r < 13; r++) {
+                    float expected = r >= 3 && r < 10 ? whole[b * 13 + r] : -7f;
+                    assertEquals(expected, part[b * 13 + r], "batch row " + b + " row " + r);
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmuls_groupOfInt4AndOtherProducts_sameBitsAsOneByOne() {
+        // As the grouped expert products run: gate and up of several experts on shared activations, then down.
+        Random rnd = new Random(17);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix[] ws = {int4(arena, 96, 128, 32, rnd), int4(arena, 96, 128, 32, rnd),
+                    int4(arena, 128, 96, 32, rnd), TestData.matrix(arena, DType.BF16, 40, 128, rnd),
+                    int4(arena, 13, 224, 32, rnd)};
+            int[] batches = {3, 3, 5, 3, 17};
+            float[] shared = TestData.floats(rnd, 3 * 128);
+            MatmulGroup g = new MatmulGroup();
+            float[][] outs = new float[ws.length][];
+            float[][] xs = new float[ws.length][];
+            for (int i = 0; i < ws.length; i++) {
+                xs[i] = i == 0 || i == 1 || i == 3 ? shared : TestData.floats(rnd, batches[i] * ws[i].cols());
+                outs[i] = new float[batches[i] * ws[i].rows()];
+                g.add(ws[i], xs[i], 0, outs[i], 0, batches[i]);
+            }
+            vec.matmuls(g);
+            for (int i = 0; i < ws.length; i++) {
+                float[] one = new float[outs[i].length];
+                vec.matmul(ws[i], xs[i], 0, one, 0, batches[i]);
+                for (int k = 0; k < one.length; k++) {
+                    assertEquals(Float.floatToRawIntBits(one[k]), Float.floatToRawIntBits(outs[i][k]),
+                            "product " + i + " element " + k);
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
+        Random rnd = new Random(11);
+        int[][] shapes = {{300, 1024}, {65, 224}, {17, 32}, {9, 128}, {13, 96}};
+        try (Arena arena = Arena.ofShared();
+             ComputePool p1 = ComputePool.create(1);
+             ComputePool p3 = ComputePool.create(3)) {
+            VectorKernels[] kernels = {new VectorKernels(p1), vec, new VectorKernels(p3)};
+            for (int[] shape : shapes) {
+                int rows = shape[0];
+                int cols = shape[1];
+                Matrix w = int4(arena, rows, cols, 32, rnd);
+                float[] row = TestData.floats(rnd, cols);
+                float[] single = new float[rows];
+                kernels[0].matmul(w, row, 0, single, 0, 1);
+                for (int round = 0; round < 5; round++) {
+                    for (VectorKernels k : kernels) {
+                        for (int[] bp : new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}, {17, 16}}) {
+                            float[] x = batchWith(row, bp[0], bp[1], rnd);
+                            float[] out = new float[bp[0] * rows];
+                            k.matmul(w, x, 0, out, 0, bp[0]);
+                            assertRowEquals(single, out, bp[1], rows, shape[0] + "x" + cols + " batch " + bp[0]
+                                    + " pos " + bp[1] + " threads " + k.pool().threads());
+                        }
+                        float[] x = batchWith(row, 3, 1, rnd);
+                        float[] part = new float[3 * rows];
+                        k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
+                        assertRowEquals(single, part, 1, rows, "matmulRows batch 3 pos 1");
+                        float[] grouped = new float[5 * rows];
+                        float[] other = new float[5 * rows];
+                        float[] xg = batchWith(row, 5, 2, rnd);
+                        k.matmuls(new MatmulGroup().add(w, xg, 0, grouped, 0, 5).add(w, xg, 0, other, 0, 5));
+                        assertRowEquals(single, grouped, 2, rows, "group batch 5 pos 2");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void quantizedMatmul_closeToTheUnquantizedProduct() {
+        Random rnd = new Random(9);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix bf16 = TestData.matrix(arena, DType.BF16, 64, 1024, rnd);
+            Matrix q = Int4Quantizer.quantize(bf16, 32, arena);
+            float[] x = TestData.floats(rnd, 1024);
+            float[] a = new float[64];
+            float[] b = new float[64];
+            vec.matmul(bf16, x, 0, a, 0, 1);
+            vec.matmul(q, x, 0, b, 0, 1);
+            double num = 0;
+            double den = 0;
+            for (int r = 0; r < 64; r++) {
+                num += (a[r] - b[r]) * (a[r] - b[r]);
+                den += a[r] * a[r];
+            }
+            // Gaussian weights: the relative RMS error of int4 with 32-blocks is about 8% per weight, and so per
+            // product (independent errors); a wrong nibble order would make it about 140%.
+            double rel = Math.sqrt(num / den);
+            assertTrue(rel < 0.12, "relative error " + rel);
+        }
+    }
+
+    private static float[] batchWith(float[] row, int batch, int pos, Random rnd) {
+        float[] x = TestData.floats(rnd, batch * row.length);
+        System.arraycopy(row, 0, x, pos * row.length, row.length);
+        return x;
+    }
+
+    private static void assertRowEquals(float[] expected, float[] out, int pos, int rows, String what) {
+        for (int r = 0; r < rows; r++) {
+            assertEquals(Float.floatToRawIntBits(expected[r]), Float.floatToRawIntBits(out[pos * rows + r]),
+                    what + " row " + r + " of " + rows);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+package io.expertmesh.core.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** {@link Int4Quantizer}: the Q4_0 rule, its error bounds, the nibble layout, and what it refuses. */
+class Int4QuantizerTest {
+
+    private static Matrix f32(Arena arena, int rows, int cols, float[] v) {
+        MemorySegment seg = arena.allocate((long) rows * cols * 4, 64);
+        MemorySegment.copy(v, 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, v.length);
+        return new Matrix("w", DType.F32, rows, cols, seg);
+    }
+
+    private static float[] gaussian(Random rnd, int n, boolean wideRange) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (rnd.nextGaussian() * (wideRange ? Math.pow(10, rnd.nextInt(5) - 2) : 0.05));
+        }
+        return v;
+    }
+
+    @Test
+    void quantize_errorAtMostHalfAScaleExceptTheClampedTop_andBlockMaxIsExactlyMinus8() {
+        Random rnd = new Random(1);
+        // 224 = one 128-column group and three 32-column sub-blocks: both layouts.
+        int rows = 3;
+        int cols = 224;
+        float[] v = gaussian(rnd, rows * cols, true);
+        v[5] = 0f;
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix q = Int4Quantizer.quantize(f32(arena, rows, cols, v), 32, arena);
+            assertEquals(DType.I4, q.dtype());
+            assertEquals(32, q.block());
+            assertEquals((long) rows * cols / 2 + (long) rows * (cols / 32) * 2, q.byteSize());
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < cols / 32; j++) {
+                    float scale = Math.abs(q.scale(r, j));
+                    int argmax = j * 32;
+                    for (int c = j * 32; c < (j + 1) * 32; c++) {
+                        float w = v[r * cols + c];
+                        int qv = Int4Quantizer.value(q.data(), cols, r, c);
+                        assertTrue(qv >= -8 && qv <= 7, "value " + qv);
+                        // Rounded to nearest, except a weight near -max, clamped from 8 to 7: within one step.
+                        double bound = (qv == 7 ? 1.0 : 0.5) * scale * 1.002 + 1e-30;
+                        assertTrue(Math.abs(q.get(r, c) - w) <= bound,
+                                "element " + r + "," + c + ": " + w + " -> " + q.get(r, c) + " scale " + scale);
+                        if (Math.abs(w) > Math.abs(v[r * cols + argmax])) {
+                            argmax = c;
+                        }
+                    }
+                    assertEquals(-8, Int4Quantizer.value(q.data(), cols, r, argmax), "row " + r + " block " + j);
+                }
+            }
+        }
+    }
+
+    @Test
+    void roundTrip_gaussianWeights_relativeRmsErrorOfFourBits() {
+        Random rnd = new Random(4);
+        int rows = 64;
+        int cols = 1024;
+        float[] v = gaussian(rnd, rows * cols, false);
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix q = Int4Quantizer.quantize(f32(arena, rows, cols, v), 32, arena);
+            Matrix back = Int4Quantizer.dequantize(q, arena);
+            double num = 0;
+            double den = 0;
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    double e = back.get(r, c) - v[r * cols + c];
+                    num += e * e;
+                    den += (double) v[r * cols + c] * v[r * cols + c];
+                    assertEquals(q.get(r, c), back.get(r, c));
+                }
+            }
+            double rel = Math.sqrt(num / den);
+            // A step of max/8 (max of 32 Gaussians ≈ 2.1σ) and uniform rounding error: about 0.08-0.09.
+            assertTrue(rel > 0.04 && rel < 0.11, "relative RMS error " + rel);
+        }
+    }
+
+    @Test
+    void nibble_eachColumnItsOwnPlace_groupsInterleavedBySixteen_tailInQ40Order() {
+        assertEquals(0, Int4Quantizer.nibble(256, 0));
+        assertEquals(8, Int4Quantizer.nibble(256, 1));
+        assertEquals(1, Int4Quantizer.nibble(256, 16));
+        assertEquals(127, Int4Quantizer.nibble(256, 127));
+        assertEquals(128 + 7 * 8 + 7, Int4Quantizer.nibble(256, 128 + 7 * 16 + 7));
+        // 160 = a group and one sub-block: byte i of the sub-block holds columns i (low) and 16 + i (high).
+        assertEquals(128, Int4Quantizer.nibble(160, 128));
+        assertEquals(129, Int4Quantizer.nibble(160, 144));
+        assertEquals(130, Int4Quantizer.nibble(160, 129));
+        for (int cols : new int[] {32, 96, 128, 224, 480, 1056}) {
+            boolean[] seen = new boolean[cols];
+            for (int c = 0; c < cols; c++) {
+                int n = Int4Quantizer.nibble(cols, c);
+                assertTrue(n >= 0 && n < cols && !seen[n], cols + ": nibble " + n + " of column " + c);
+                seen[n] = true;
+            }
+        }
+    }
+
+    @Test
+    void quantize_zeroBlock_zeroScaleAndValues() {
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix q = Int4Quantizer.quantize(f32(arena, 1, 64, new float[64]), 32, arena);
+            assertEquals(0f, q.scale(0, 0));
+            assertEquals(0f, q.get(0, 63));
+        }
+    }
+
+    @Test
+    void quantize_bf16Source_sameAsItsFloats() {
+        try (Arena arena = Arena.ofConfined()) {
+            float[] v = new float[128];
+            MemorySegment seg = arena.allocate(256, 64);
+            for (int i = 0; i < 128; i++) {
+                short b = Bf16.fromFloat((float) Math.sin(i));
+                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, b);
+                v[i] = Bf16.toFloat(b);
+            }
+            Matrix a = Int4Quantizer.quantize(new Matrix("b", DType.BF16, 1, 128, seg), 32, arena);
+            Matrix b = Int4Quantizer.quantize(f32(arena, 1, 128, v), 32, arena);
+            for (int c = 0; c < 128; c++) {
+                assertEquals(b.get(0, c), a.get(0, c));
+            }
+        }
+    }
+
+    @Test
+    void quantize_columnsNotWholeBlocks_refusedAndKeptByTheLoaderPolicy() {
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix m = f32(arena, 2, 48, new float[96]);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Int4Quantizer.quantize(m, 32, arena));
+            assertTrue(e.getMessage().contains("48 columns are not a multiple of the int4 block 32"), e.getMessage());
+            assertEquals(m, Quantization.INT4.apply(m, arena));
+            assertThrows(IllegalArgumentException.class, () -> Int4Quantizer.quantize(m, 48, arena));
+        }
+    }
+
+    @Test
+    void quantize_badInput_clearErrors() {
+        try (Arena arena = Arena.ofConfined()) {
+            float[] v = new float[64];
+            v[3] = Float.NaN;
+            IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
+                    () -> Int4Quantizer.quantize(f32(arena, 1, 64, v), 32, arena));
+            assertTrue(nan.getMessage().contains("row 0 column 3 is NaN"), nan.getMessage());
+            v[3] = 1e7f;
+            IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                    () -> Int4Quantizer.quantize(f32(arena, 1, 64, v), 32, arena));
+            assertTrue(big.getMessage().contains("F16 scale"), big.getMessage());
+            Matrix q = Int4Quantizer.quantize(f32(arena, 1, 64, new float[64]), 32, arena);
+            assertThrows(IllegalArgumentException.class, () -> Int4Quantizer.quantize(q, 32, arena));
+            assertEquals(q, Quantization.INT4.apply(q, arena));
+            assertThrows(IllegalStateException.class, DType.I4::bytes);
+        }
+    }
+
+    @Test
+    void quantization_appliesEachFormat() {
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix m = f32(arena, 2, 64, gaussian(new Random(3), 128, false));
+            assertEquals(m, Quantization.NONE.apply(m, arena));
+            assertEquals(DType.I8, Quantization.INT8.apply(m, arena).dtype());
+            assertEquals(DType.I4, Quantization.INT4.apply(m, arena).dtype());
+            assertEquals("int4", Quantization.INT4.label());
+            // An int8 matrix is not quantized again to int4, nor the reverse.
+            Matrix i8 = Quantization.INT8.apply(m, arena);
+            assertEquals(i8, Quantization.INT4.apply(i8, arena));
+        }
+    }
+
+    @Test
+    void rowSlice_keepsItsScales() {
+        Random rnd = new Random(2);
+        float[] v = gaussian(rnd, 5 * 160, false);
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix q = Int4Quantizer.quantize(f32(arena, 5, 160, v), 32, arena);
+            Matrix s = q.rowSlice(2, 2, "s");
+            assertEquals(32, s.block());
+            for (int r = 0; r < 2; r++) {
+                for (int c = 0; c < 160; c++) {
+                    assertEquals(q.get(r + 2, c), s.get(r, c));
+                }
+            }
+        }
+    }
+}
