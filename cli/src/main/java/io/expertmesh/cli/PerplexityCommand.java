@@ -120,7 +120,12 @@ final class PerplexityCommand implements Callable<Integer> {
                         "the model at " + dir + " has no tokenizer.json, so it cannot read a text"));
                 int[] tokens = tokenizer.encode(text, false);
                 PerplexityWindows windows = PerplexityWindows.of(tokens.length, context, stride);
-                int bos = tokenizer.bosId() >= 0 ? tokenizer.bosId() : tokens[0];
+                // A model without BOS (Qwen) starts each window with its end-of-text token, as GPT-2-style models do.
+                int bos = tokenizer.bosId() >= 0 ? tokenizer.bosId() : tokenizer.eosId();
+                if (bos < 0) {
+                    throw new IllegalArgumentException("the tokenizer has neither a BOS nor an EOS token to start a "
+                            + "window with");
+                }
                 try (ForwardBackend backend = backendFactory.create(loaded.transformer(),
                         DeviceForward.blocksFor(context, 16), 16, null)) {
                     Perplexity scorer = new Perplexity(backend, loaded.config().vocabSize(), bos,
