@@ -84,14 +84,15 @@ final class BenchModelCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--steps, --context, --prefill and --batches must be >= 1");
         }
         PrintStream err = System.err;
-        ObjectNode cfgJson = SyntheticModels.benchConfig();
-        ModelConfig config = ModelConfig.parse(cfgJson);
+        ModelConfig config = model.model != null ? ModelConfig.load(model.model)
+                : ModelConfig.parse(SyntheticModels.benchConfig());
+        String what = model.model != null ? "model " + model.model.getFileName() : "benchmark model";
         Quantization quantization = model.quantization();
         Kernels kernels = model.newKernels();
         ObjectNode result = new ObjectMapper().createObjectNode();
         result.put("quantize", quantization.label());
         double activeBytes = config.activeParamsPerToken() * 2.0;
-        err.printf("benchmark model: hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
+        err.printf(what + ": hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
                         + "read per token at batch 1; %d threads, %s kernels%n", config.hiddenSize(),
                 config.numLayers(), config.numRoutedExperts(), config.expertsPerToken(), config.vocabSize(),
                 activeBytes / 1e6, model.threads, model.kernels);
