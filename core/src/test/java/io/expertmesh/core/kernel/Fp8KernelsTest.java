@@ -1,6 +1,5 @@
 package io.expertmesh.core.kernel;
 
-import static io.expertmesh.core.kernel.TestData.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,8 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,27 +21,10 @@ import org.junit.jupiter.api.Test;
  * 2×4 tile, every e4m3 code but the NaNs (subnormals included), the grouped products experts use, and the
  * batch-invariance every kernel guarantees.
  */
-class Fp8KernelsTest {
+class Fp8KernelsTest extends VectorAgainstScalarTest {
     private static final int[][] SHAPES = {{200, 300}, {1, 1}, {3, 63}, {5, 64}, {129, 128}, {7, 130}, {130, 257},
         {65, 1000}};
     private static final int[] BATCHES = {1, 3, 4, 5, 17};
-
-    private static ComputePool pool;
-    private static VectorKernels vec;
-    private static ScalarKernels ref;
-
-    @BeforeAll
-    static void setUp() {
-        pool = ComputePool.create(2);
-        vec = new VectorKernels(pool);
-        ref = new ScalarKernels();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        pool.close();
-        ref.pool().close();
-    }
 
     /** Random e4m3 codes (any but the NaNs) with random block multipliers in [1e-4, 1e-2]. */
     static Matrix randomCodes(Arena arena, int rows, int cols, Random rnd) {
@@ -96,7 +76,7 @@ class Fp8KernelsTest {
                 Matrix[] ws = {randomCodes(arena, shape[0], shape[1], rnd), quantized(arena, shape[0], shape[1], rnd)};
                 for (Matrix w : ws) {
                     for (int batch : BATCHES) {
-                        checkMatmul(w, batch, rnd);
+                        checkMatmul(w, batch, rnd, 1e-6, w.name());
                     }
                 }
             }
@@ -129,7 +109,7 @@ class Fp8KernelsTest {
                 }
                 vec.matmuls(g);
                 for (int i = 0; i < 4; i++) {
-                    assertNear(ws[i], i == 3 ? h : x, 0, refs[i], outs[i], 0, batch, "group " + i);
+                    TestData.assertNear(ws[i], i == 3 ? h : x, 0, refs[i], outs[i], 0, batch, 1e-6, "group " + i);
                 }
                 float[] part = new float[batch * 200];
                 float[] full = new float[batch * 200];
@@ -151,82 +131,15 @@ class Fp8KernelsTest {
             float[] actual = new float[3 * 130];
             ref.matmul(w, x, 0, expected, 0, 3);
             Fp8Matmul.rowsScalar(w, 0, 130, x, 0, actual, 0, 3);
-            assertNear(w, x, 0, expected, actual, 0, 3, "fallback");
-        }
-    }
-
-    private static void checkMatmul(Matrix w, int batch, Random rnd) {
-        int rows = w.rows();
-        int cols = w.cols();
-        int xOff = 3;
-        int outOff = 5;
-        float[] x = TestData.floats(rnd, xOff + batch * cols + 2);
-        float[] expected = new float[outOff + batch * rows + 4];
-        float[] actual = new float[expected.length];
-        Arrays.fill(expected, -7f);
-        Arrays.fill(actual, -7f);
-        ref.matmul(w, x, xOff, expected, outOff, batch);
-        vec.matmul(w, x, xOff, actual, outOff, batch);
-        assertNear(w, x, xOff, expected, actual, outOff, batch, w.name() + " batch " + batch);
-        for (int i = 0; i < outOff; i++) {
-            assertEquals(-7f, actual[i], "written before outOff");
-        }
-        for (int i = outOff + batch * rows; i < actual.length; i++) {
-            assertEquals(-7f, actual[i], "written past the output");
-        }
-    }
-
-    /** Within float summation-order error of the reference: relative to Σ|w·x|. */
-    private static void assertNear(Matrix w, float[] x, int xOff, float[] expected, float[] actual, int outOff,
-                                   int batch, String what) {
-        int rows = w.rows();
-        int cols = w.cols();
-        for (int b = 0; b < batch; b++) {
-            for (int r = 0; r < rows; r++) {
-                double magnitude = 0;
-                for (int c = 0; c < cols; c++) {
-                    magnitude += Math.abs(w.get(r, c) * x[xOff + b * cols + c]);
-                }
-                int i = outOff + b * rows + r;
-                assertClose(expected[i], actual[i], 1e-6 * Math.sqrt(cols) * magnitude + 1e-30,
-                        what + " " + rows + "x" + cols + " [" + b + "][" + r + "]");
-            }
+            TestData.assertNear(w, x, 0, expected, actual, 0, 3, 1e-6, "fallback");
         }
     }
 
     @Test
     void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
-        Random rnd = new Random(11);
-        int[][] shapes = {{300, 1024}, {200, 300}, {17, 63}, {9, 64}};
-        try (Arena arena = Arena.ofShared();
-             ComputePool p1 = ComputePool.create(1);
-             ComputePool p3 = ComputePool.create(3)) {
-            VectorKernels[] kernels = {new VectorKernels(p1), vec, new VectorKernels(p3)};
-            for (int[] shape : shapes) {
-                int rows = shape[0];
-                int cols = shape[1];
-                Matrix w = randomCodes(arena, rows, cols, rnd);
-                float[] row = TestData.floats(rnd, cols);
-                float[] single = new float[rows];
-                kernels[0].matmul(w, row, 0, single, 0, 1);
-                for (int round = 0; round < 3; round++) {
-                    for (VectorKernels k : kernels) {
-                        for (int[] bp : new int[][] {{1, 0}, {3, 2}, {7, 3}, {7, 6}, {17, 16}, {5, 4}}) {
-                            float[] x = batchWith(row, bp[0], bp[1], rnd);
-                            float[] out = new float[bp[0] * rows];
-                            k.matmul(w, x, 0, out, 0, bp[0]);
-                            assertRowEquals(single, out, bp[1], rows, "batch " + bp[0] + " pos " + bp[1]
-                                    + " threads " + k.pool().threads());
-                        }
-                        float[] grouped = new float[5 * rows];
-                        float[] other = new float[5 * rows];
-                        float[] xg = batchWith(row, 5, 2, rnd);
-                        k.matmuls(new MatmulGroup().add(w, xg, 0, grouped, 0, 5).add(w, xg, 0, other, 0, 5));
-                        assertRowEquals(single, grouped, 2, rows, "group batch 5 pos 2");
-                    }
-                }
-            }
-        }
+        assertBatchInvariant(new int[][] {{300, 1024}, {200, 300}, {17, 63}, {9, 64}},
+                Fp8KernelsTest::randomCodes, 3, new int[][] {{1, 0}, {3, 2}, {7, 3}, {7, 6}, {17, 16}, {5, 4}},
+                false, new Random(11));
     }
 
     @Test
@@ -235,32 +148,9 @@ class Fp8KernelsTest {
         try (Arena arena = Arena.ofShared()) {
             Matrix fp8 = quantized(arena, 64, 1024, rnd);
             Matrix bf16 = Fp8Matrix.toBf16(fp8, arena);
-            float[] x = TestData.floats(rnd, 1024);
-            float[] a = new float[64];
-            float[] b = new float[64];
-            vec.matmul(bf16, x, 0, a, 0, 1);
-            vec.matmul(fp8, x, 0, b, 0, 1);
-            double num = 0;
-            double den = 0;
-            for (int r = 0; r < 64; r++) {
-                num += (a[r] - b[r]) * (a[r] - b[r]);
-                den += a[r] * a[r];
-            }
+            double rel = relativeError(bf16, fp8, rnd);
             // The BF16 copy rounds each weight to 8 bits (relative error ≤ 2^-9): far below 1% on a sum.
-            assertTrue(Math.sqrt(num / den) < 5e-3, "relative error " + Math.sqrt(num / den));
-        }
-    }
-
-    private static float[] batchWith(float[] row, int batch, int pos, Random rnd) {
-        float[] x = TestData.floats(rnd, batch * row.length);
-        System.arraycopy(row, 0, x, pos * row.length, row.length);
-        return x;
-    }
-
-    private static void assertRowEquals(float[] expected, float[] out, int pos, int rows, String what) {
-        for (int r = 0; r < rows; r++) {
-            assertEquals(Float.floatToRawIntBits(expected[r]), Float.floatToRawIntBits(out[pos * rows + r]),
-                    what + " row " + r + " of " + rows);
+            assertTrue(rel < 5e-3, "relative error " + rel);
         }
     }
 }

@@ -10,8 +10,6 @@ import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,28 +18,11 @@ import org.junit.jupiter.api.Test;
  * vector width; K of 1, 3, 4, 7 and 33 blocks of 32 (whole 128-column groups, sub-blocks, both); blocks of 32, 64
  * and 128; the grouped products; and the batch-invariance the other dtypes guarantee.
  */
-class Int4KernelsTest {
+class Int4KernelsTest extends VectorAgainstScalarTest {
     private static final int[] BLOCKS = {32, 64, 128};
     private static final int[] COLS = {32, 96, 128, 224, 1056};
     private static final int[] ROWS = {1, 3, 5, 13, 65};
     private static final int[] BATCHES = {1, 3, 4, 5, 17, 32};
-
-    private static ComputePool pool;
-    private static VectorKernels vec;
-    private static ScalarKernels ref;
-
-    @BeforeAll
-    static void setUp() {
-        pool = ComputePool.create(2);
-        vec = new VectorKernels(pool);
-        ref = new ScalarKernels();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        pool.close();
-        ref.pool().close();
-    }
 
     static Matrix int4(Arena arena, int rows, int cols, int block, Random rnd) {
         return Int4Quantizer.quantize(TestData.matrix(arena, DType.BF16, rows, cols, rnd), block, arena);
@@ -101,7 +82,7 @@ class Int4KernelsTest {
      * dequantized matrix (tight: the same weights {@code q·scale}, exact in float, only the order of the sums
      * differs, so a wrong nibble, scale or column shows as an error of the order of a weight times an activation).
      */
-    private static void checkMatmul(Matrix w, Matrix f32, int batch, Random rnd) {
+    private void checkMatmul(Matrix w, Matrix f32, int batch, Random rnd) {
         int rows = w.rows();
         int cols = w.cols();
         int xOff = 3;
@@ -110,31 +91,16 @@ class Int4KernelsTest {
         float[] expected = new float[outOff + batch * rows + 4];
         float[] dequantized = new float[expected.length];
         float[] actual = new float[expected.length];
-        Arrays.fill(expected, -7f);
-        Arrays.fill(actual, -7f);
+        Arrays.fill(expected, TestData.PAD);
+        Arrays.fill(actual, TestData.PAD);
         ref.matmul(w, x, xOff, expected, outOff, batch);
         vec.matmul(f32, x, xOff, dequantized, outOff, batch);
         vec.matmul(w, x, xOff, actual, outOff, batch);
-        for (int b = 0; b < batch; b++) {
-            for (int r = 0; r < rows; r++) {
-                double magnitude = 0;
-                for (int c = 0; c < cols; c++) {
-                    magnitude += Math.abs(w.get(r, c) * x[xOff + b * cols + c]);
-                }
-                int i = outOff + b * rows + r;
-                String what = "I4/" + w.block() + " " + rows + "x" + cols + " batch " + batch + " [" + b + "][" + r
-                        + "]";
-                assertClose(expected[i], actual[i], 1e-5 * Math.sqrt(cols) * magnitude + 1e-30, what);
-                assertClose(dequantized[i], actual[i], 1e-6 * Math.sqrt(cols) * magnitude + 1e-30,
-                        what + " vs dequantized");
-            }
-        }
-        for (int i = 0; i < outOff; i++) {
-            assertEquals(-7f, actual[i], "written before outOff");
-        }
-        for (int i = outOff + batch * rows; i < actual.length; i++) {
-            assertEquals(-7f, actual[i], "written past the output");
-        }
+        double[] magnitudes = TestData.magnitudes(w, x, xOff, batch);
+        String what = "I4/" + w.block() + " batch " + batch;
+        TestData.assertNear(w, magnitudes, expected, actual, outOff, 1e-5, what);
+        TestData.assertNear(w, magnitudes, dequantized, actual, outOff, 1e-6, what + " vs dequantized");
+        TestData.assertPaddingUntouched(actual, outOff, batch * rows);
     }
 
     @Test
@@ -189,41 +155,9 @@ class Int4KernelsTest {
 
     @Test
     void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
-        Random rnd = new Random(11);
-        int[][] shapes = {{300, 1024}, {65, 224}, {17, 32}, {9, 128}, {13, 96}};
-        try (Arena arena = Arena.ofShared();
-             ComputePool p1 = ComputePool.create(1);
-             ComputePool p3 = ComputePool.create(3)) {
-            VectorKernels[] kernels = {new VectorKernels(p1), vec, new VectorKernels(p3)};
-            for (int[] shape : shapes) {
-                int rows = shape[0];
-                int cols = shape[1];
-                Matrix w = int4(arena, rows, cols, 32, rnd);
-                float[] row = TestData.floats(rnd, cols);
-                float[] single = new float[rows];
-                kernels[0].matmul(w, row, 0, single, 0, 1);
-                for (int round = 0; round < 5; round++) {
-                    for (VectorKernels k : kernels) {
-                        for (int[] bp : new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}, {17, 16}}) {
-                            float[] x = batchWith(row, bp[0], bp[1], rnd);
-                            float[] out = new float[bp[0] * rows];
-                            k.matmul(w, x, 0, out, 0, bp[0]);
-                            assertRowEquals(single, out, bp[1], rows, shape[0] + "x" + cols + " batch " + bp[0]
-                                    + " pos " + bp[1] + " threads " + k.pool().threads());
-                        }
-                        float[] x = batchWith(row, 3, 1, rnd);
-                        float[] part = new float[3 * rows];
-                        k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
-                        assertRowEquals(single, part, 1, rows, "matmulRows batch 3 pos 1");
-                        float[] grouped = new float[5 * rows];
-                        float[] other = new float[5 * rows];
-                        float[] xg = batchWith(row, 5, 2, rnd);
-                        k.matmuls(new MatmulGroup().add(w, xg, 0, grouped, 0, 5).add(w, xg, 0, other, 0, 5));
-                        assertRowEquals(single, grouped, 2, rows, "group batch 5 pos 2");
-                    }
-                }
-            }
-        }
+        assertBatchInvariant(new int[][] {{300, 1024}, {65, 224}, {17, 32}, {9, 128}, {13, 96}},
+                (arena, rows, cols, rnd) -> int4(arena, rows, cols, 32, rnd), 5,
+                new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}, {17, 16}}, true, new Random(11));
     }
 
     @Test
@@ -232,34 +166,10 @@ class Int4KernelsTest {
         try (Arena arena = Arena.ofShared()) {
             Matrix bf16 = TestData.matrix(arena, DType.BF16, 64, 1024, rnd);
             Matrix q = Int4Quantizer.quantize(bf16, 32, arena);
-            float[] x = TestData.floats(rnd, 1024);
-            float[] a = new float[64];
-            float[] b = new float[64];
-            vec.matmul(bf16, x, 0, a, 0, 1);
-            vec.matmul(q, x, 0, b, 0, 1);
-            double num = 0;
-            double den = 0;
-            for (int r = 0; r < 64; r++) {
-                num += (a[r] - b[r]) * (a[r] - b[r]);
-                den += a[r] * a[r];
-            }
             // Gaussian weights: the relative RMS error of int4 with 32-blocks is about 8% per weight, and so per
             // product (independent errors); a wrong nibble order would make it about 140%.
-            double rel = Math.sqrt(num / den);
+            double rel = relativeError(bf16, q, rnd);
             assertTrue(rel < 0.12, "relative error " + rel);
-        }
-    }
-
-    private static float[] batchWith(float[] row, int batch, int pos, Random rnd) {
-        float[] x = TestData.floats(rnd, batch * row.length);
-        System.arraycopy(row, 0, x, pos * row.length, row.length);
-        return x;
-    }
-
-    private static void assertRowEquals(float[] expected, float[] out, int pos, int rows, String what) {
-        for (int r = 0; r < rows; r++) {
-            assertEquals(Float.floatToRawIntBits(expected[r]), Float.floatToRawIntBits(out[pos * rows + r]),
-                    what + " row " + r + " of " + rows);
         }
     }
 }

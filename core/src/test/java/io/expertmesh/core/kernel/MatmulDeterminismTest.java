@@ -1,6 +1,7 @@
 package io.expertmesh.core.kernel;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static io.expertmesh.core.kernel.TestData.assertRowEquals;
+import static io.expertmesh.core.kernel.TestData.batchWith;
 
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
@@ -54,18 +55,5 @@ class MatmulDeterminismTest {
         float[] out = new float[batch * w.rows()];
         k.matmul(w, x, 0, out, 0, batch);
         return out;
-    }
-
-    private static float[] batchWith(float[] row, int batch, int pos, Random rnd) {
-        float[] x = TestData.floats(rnd, batch * row.length);
-        System.arraycopy(row, 0, x, pos * row.length, row.length);
-        return x;
-    }
-
-    private static void assertRowEquals(float[] expected, float[] out, int pos, int rows, String what) {
-        for (int r = 0; r < rows; r++) {
-            assertEquals(Float.floatToRawIntBits(expected[r]), Float.floatToRawIntBits(out[pos * rows + r]),
-                    what + " row " + r + " of " + rows);
-        }
     }
 }

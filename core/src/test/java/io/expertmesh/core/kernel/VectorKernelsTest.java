@@ -10,35 +10,16 @@ import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Every {@link VectorKernels} kernel against {@link ScalarKernels} at sizes that are not multiples of 16. */
-class VectorKernelsTest {
+class VectorKernelsTest extends VectorAgainstScalarTest {
     private static final int[] SIZES = {1, 7, 16, 17, 33, 64, 100, 257, 1000};
     private static final int[] COLS = {1, 7, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000};
     private static final int[] ROWS = {1, 3, 65};
     private static final int[] BATCHES = {1, 3, 5, 32};
-
-    private static ComputePool pool;
-    private static VectorKernels vec;
-    private static ScalarKernels ref;
-
-    @BeforeAll
-    static void setUp() {
-        pool = ComputePool.create(2);
-        vec = new VectorKernels(pool);
-        ref = new ScalarKernels();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        pool.close();
-        ref.pool().close();
-    }
 
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
@@ -49,7 +30,7 @@ class VectorKernelsTest {
                 for (int cols : COLS) {
                     Matrix w = TestData.matrix(arena, dtype, rows, cols, rnd);
                     for (int batch : BATCHES) {
-                        checkMatmul(w, batch, rnd);
+                        checkMatmul(w, batch, rnd, 1e-5, w.dtype().toString());
                     }
                 }
             }
@@ -63,39 +44,8 @@ class VectorKernelsTest {
         try (Arena arena = Arena.ofShared()) {
             Matrix w = TestData.matrix(arena, dtype, 301, 1000, rnd);
             for (int batch : new int[] {1, 5, 32}) {
-                checkMatmul(w, batch, rnd);
+                checkMatmul(w, batch, rnd, 1e-5, w.dtype().toString());
             }
-        }
-    }
-
-    private static void checkMatmul(Matrix w, int batch, Random rnd) {
-        int rows = w.rows();
-        int cols = w.cols();
-        int xOff = 3;
-        int outOff = 5;
-        float[] x = TestData.floats(rnd, xOff + batch * cols + 2);
-        float[] expected = new float[outOff + batch * rows + 4];
-        float[] actual = new float[expected.length];
-        Arrays.fill(expected, -7f);
-        Arrays.fill(actual, -7f);
-        ref.matmul(w, x, xOff, expected, outOff, batch);
-        vec.matmul(w, x, xOff, actual, outOff, batch);
-        for (int b = 0; b < batch; b++) {
-            for (int r = 0; r < rows; r++) {
-                double magnitude = 0;
-                for (int c = 0; c < cols; c++) {
-                    magnitude += Math.abs(w.get(r, c) * x[xOff + b * cols + c]);
-                }
-                int i = outOff + b * rows + r;
-                assertClose(expected[i], actual[i], 1e-5 * Math.sqrt(cols) * magnitude + 1e-30,
-                        w.dtype() + " " + rows + "x" + cols + " batch " + batch + " [" + b + "][" + r + "]");
-            }
-        }
-        for (int i = 0; i < outOff; i++) {
-            assertEquals(-7f, actual[i], "written before outOff");
-        }
-        for (int i = outOff + batch * rows; i < actual.length; i++) {
-            assertEquals(-7f, actual[i], "written past the output");
         }
     }
 

@@ -123,19 +123,14 @@ class Fp8CheckpointTest {
     void int8FromFp8_runsAndStaysCloseToTheTwin() throws IOException {
         int vocab = ModelConfig.load(fp8).vocabSize();
         float[] a = logits(twin, Fp8Loading.NATIVE, PROMPT);
-        float[] b;
-        try (Checkpoint cp = Checkpoint.open(fp8, Fp8Loading.NATIVE);
-             Transformer t = new ModelBuilder(ModelConfig.load(fp8), cp, new VectorKernels(pool))
-                     .quantize(Quantization.INT8).build()) {
-            b = forward(t, PROMPT, vocab);
-        }
+        float[] b = quantizedFromFp8(Quantization.INT8, PROMPT);
         for (float v : b) {
             assertTrue(Float.isFinite(v));
         }
         double kl = 0;
         for (int p = 0; p < PROMPT.length; p++) {
-            double[] la = logSoftmax(a, p * vocab, vocab);
-            double[] lb = logSoftmax(b, p * vocab, vocab);
+            double[] la = Fp8AccuracyTest.logSoftmax(a, p * vocab, vocab);
+            double[] lb = Fp8AccuracyTest.logSoftmax(b, p * vocab, vocab);
             for (int i = 0; i < vocab; i++) {
                 kl += Math.exp(la[i]) * (la[i] - lb[i]);
             }
@@ -147,14 +142,8 @@ class Fp8CheckpointTest {
     @Test
     void int4FromFp8_quantizesTheFp8Values() throws IOException {
         // --quantize int4 on an FP8 checkpoint reads the exact e4m3 · scale_inv values, as int8 does
-        int vocab = ModelConfig.load(fp8).vocabSize();
         float[] native8 = logits(fp8, Fp8Loading.NATIVE, PROMPT);
-        float[] int4;
-        try (Checkpoint cp = Checkpoint.open(fp8, Fp8Loading.NATIVE);
-             Transformer t = new ModelBuilder(ModelConfig.load(fp8), cp, new VectorKernels(pool))
-                     .quantize(Quantization.INT4).build()) {
-            int4 = forward(t, PROMPT, vocab);
-        }
+        float[] int4 = quantizedFromFp8(Quantization.INT4, PROMPT);
         for (float v : int4) {
             assertTrue(Float.isFinite(v));
         }
@@ -180,26 +169,18 @@ class Fp8CheckpointTest {
         }
     }
 
+    /** Logits at every position of {@code prompt}, the FP8 checkpoint loaded natively and quantized as {@code q}. */
+    private static float[] quantizedFromFp8(Quantization q, int[] prompt) throws IOException {
+        ModelConfig config = ModelConfig.load(fp8);
+        try (Checkpoint cp = Checkpoint.open(fp8, Fp8Loading.NATIVE);
+             Transformer t = new ModelBuilder(config, cp, new VectorKernels(pool)).quantize(q).build()) {
+            return forward(t, prompt, config.vocabSize());
+        }
+    }
+
     private static float[] forward(Transformer t, int[] prompt, int vocab) {
         float[] out = new float[prompt.length * vocab];
         t.forward(ForwardBatch.ofSequenceAllLogits(prompt, 0, t.newCache(prompt.length)), out);
-        return out;
-    }
-
-    private static double[] logSoftmax(float[] x, int off, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[off + i]);
-        }
-        double z = 0;
-        for (int i = 0; i < n; i++) {
-            z += Math.exp(x[off + i] - max);
-        }
-        double lz = Math.log(z) + max;
-        double[] out = new double[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = x[off + i] - lz;
-        }
         return out;
     }
 }

@@ -2,15 +2,14 @@ package io.expertmesh.core.model;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.model.QuantizedAccuracyHarness.Agreement;
+import io.expertmesh.core.model.QuantizedAccuracyHarness.Fixture;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.tensor.Quantization;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -56,7 +55,7 @@ class Int4AccuracyTest {
             "qwen3-moe-tiny", new Bounds(1.5 * 0.159, 12 - 2));         // 12/16, 0/7
 
     static Stream<String> fixtures() {
-        return Int8AccuracyTest.fixtures();
+        return QuantizedAccuracyHarness.fixtures();
     }
 
     private static final ComputePool POOL = ComputePool.create(2);
@@ -69,17 +68,12 @@ class Int4AccuracyTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("fixtures")
     void int4_fixture_vectorEqualsReferenceKernels_andCloseToUnquantized(String fixture) throws Exception {
-        Path dir = ReferenceLogitsTest.FIXTURES.resolve(fixture);
-        ModelConfig config = ModelConfig.load(dir);
-        JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
-        int vocab = config.vocabSize();
-        int[] prompt = ReferenceLogitsTest.ids(ref.get("prompt_ids"));
-        int[] greedy = ReferenceLogitsTest.ids(ref.get("greedy_tokens"));
-        int[] seq = new int[prompt.length + greedy.length - 1];
-        System.arraycopy(prompt, 0, seq, 0, prompt.length);
-        System.arraycopy(greedy, 0, seq, prompt.length, greedy.length - 1);
+        Fixture f = Fixture.load(fixture);
+        ModelConfig config = f.config();
+        int vocab = f.vocab();
+        int[] seq = f.seq();
         VectorKernels kernels = new VectorKernels(POOL);
-        try (Checkpoint weights = TestWeights.open(dir)) {
+        try (Checkpoint weights = TestWeights.open(f.dir())) {
             ModelBuilder noneBuilder = new ModelBuilder(config, weights, kernels);
             ModelBuilder int4Builder = new ModelBuilder(config, weights, kernels).quantize(Quantization.INT4);
             ModelBuilder int8Builder = new ModelBuilder(config, weights, kernels).quantize(Quantization.INT8);
@@ -87,27 +81,18 @@ class Int4AccuracyTest {
                  Transformer int8 = int8Builder.build();
                  Transformer int4Reference = new ModelBuilder(config, weights, new ScalarKernels(POOL))
                          .quantize(Quantization.INT4).build()) {
-                float[] a = Int8AccuracyTest.logits(none, seq, vocab);
-                float[] b = Int8AccuracyTest.logits(int4, seq, vocab);
-                float[] r = Int8AccuracyTest.logits(int4Reference, seq, vocab);
+                float[] a = QuantizedAccuracyHarness.logits(none, seq, vocab);
+                float[] b = QuantizedAccuracyHarness.logits(int4, seq, vocab);
+                float[] r = QuantizedAccuracyHarness.logits(int4Reference, seq, vocab);
                 double kernelDiff = maxAbsDiff(r, b);
                 double quantDiff = maxAbsDiff(a, b);
-                double kl = 0;
-                int agree = 0;
-                for (int i = 0; i < seq.length; i++) {
-                    kl += Int8AccuracyTest.kl(a, b, i * vocab, vocab);
-                    if (ReferenceLogitsTest.argmax(a, i * vocab, vocab)
-                            == ReferenceLogitsTest.argmax(b, i * vocab, vocab)) {
-                        agree++;
-                    }
-                }
-                double meanKl = kl / seq.length;
-                int steps = greedy.length;
-                int same = Int8AccuracyTest.sameGreedyPrefix(none, int4, prompt, steps, vocab);
+                Agreement agreement = QuantizedAccuracyHarness.agreement(a, b, seq.length, vocab);
+                int steps = f.greedy().length;
+                int same = QuantizedAccuracyHarness.sameGreedyPrefix(none, int4, f.prompt(), steps, vocab);
                 System.out.printf(Locale.ROOT, "int4 accuracy %-22s mean KL %.2e  top-1 %d/%d  greedy %d/%d same  "
                                 + "max |logit diff| vs none %.3f, vector vs scalar kernels %.1e; weights read per "
-                                + "token %.2f of unquantized (int8 %.2f)%n", fixture, meanKl, agree, seq.length,
-                        same, steps, quantDiff, kernelDiff,
+                                + "token %.2f of unquantized (int8 %.2f)%n", fixture, agreement.meanKl(),
+                        agreement.top1(), seq.length, same, steps, quantDiff, kernelDiff,
                         (double) int4Builder.activeWeightBytes() / noneBuilder.activeWeightBytes(),
                         (double) int8Builder.activeWeightBytes() / noneBuilder.activeWeightBytes());
                 assertTrue(kernelDiff <= 1e-3, fixture + ": int4 vector kernels differ from the reference by "
@@ -115,8 +100,9 @@ class Int4AccuracyTest {
                 assertTrue(int4Builder.activeWeightBytes() < int8Builder.activeWeightBytes(),
                         fixture + ": int4 reads no fewer bytes than int8");
                 Bounds bounds = BOUNDS.get(fixture);
-                assertTrue(meanKl < bounds.maxMeanKl(), fixture + ": mean KL " + meanKl);
-                assertTrue(agree >= bounds.minTop1(), fixture + ": top-1 agreement " + agree + "/" + seq.length);
+                assertTrue(agreement.meanKl() < bounds.maxMeanKl(), fixture + ": mean KL " + agreement.meanKl());
+                assertTrue(agreement.top1() >= bounds.minTop1(),
+                        fixture + ": top-1 agreement " + agreement.top1() + "/" + seq.length);
             }
         }
     }
@@ -124,24 +110,7 @@ class Int4AccuracyTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("fixtures")
     void int4_promptAsOneBatch_equalsTokenByTokenBitForBit(String fixture) throws Exception {
-        Path dir = ReferenceLogitsTest.FIXTURES.resolve(fixture);
-        ModelConfig config = ModelConfig.load(dir);
-        JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
-        int vocab = config.vocabSize();
-        int[] prompt = ReferenceLogitsTest.ids(ref.get("prompt_ids"));
-        try (Checkpoint weights = TestWeights.open(dir);
-             Transformer model = new ModelBuilder(config, weights, new VectorKernels(POOL))
-                     .quantize(Quantization.INT4).build()) {
-            float[] batched = Int8AccuracyTest.logits(model, prompt, vocab);
-            KvCache cache = model.newCache(prompt.length);
-            float[] step = new float[vocab];
-            for (int i = 0; i < prompt.length; i++) {
-                model.forward(ForwardBatch.ofSequence(new int[]{prompt[i]}, i, cache, 0), step);
-                org.junit.jupiter.api.Assertions.assertArrayEquals(step,
-                        java.util.Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab),
-                        fixture + " int4: position " + i + " in a batch must equal its single step");
-            }
-        }
+        QuantizedAccuracyHarness.assertPromptAsOneBatchEqualsTokenByToken(fixture, Quantization.INT4, POOL);
     }
 
     private static double maxAbsDiff(float[] a, float[] b) {

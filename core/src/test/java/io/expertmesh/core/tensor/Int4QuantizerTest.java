@@ -1,23 +1,16 @@
 package io.expertmesh.core.tensor;
 
+import static io.expertmesh.core.tensor.QuantizerChecks.f32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /** {@link Int4Quantizer}: the Q4_0 rule, its error bounds, the nibble layout, and what it refuses. */
 class Int4QuantizerTest {
-
-    private static Matrix f32(Arena arena, int rows, int cols, float[] v) {
-        MemorySegment seg = arena.allocate((long) rows * cols * 4, 64);
-        MemorySegment.copy(v, 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, v.length);
-        return new Matrix("w", DType.F32, rows, cols, seg);
-    }
 
     private static float[] gaussian(Random rnd, int n, boolean wideRange) {
         float[] v = new float[n];
@@ -110,41 +103,17 @@ class Int4QuantizerTest {
 
     @Test
     void quantize_zeroBlock_zeroScaleAndValues() {
-        try (Arena arena = Arena.ofConfined()) {
-            Matrix q = Int4Quantizer.quantize(f32(arena, 1, 64, new float[64]), 32, arena);
-            assertEquals(0f, q.scale(0, 0));
-            assertEquals(0f, q.get(0, 63));
-        }
+        QuantizerChecks.assertZeroBlockZeroScaleAndValues(Int4Quantizer::quantize);
     }
 
     @Test
     void quantize_bf16Source_sameAsItsFloats() {
-        try (Arena arena = Arena.ofConfined()) {
-            float[] v = new float[128];
-            MemorySegment seg = arena.allocate(256, 64);
-            for (int i = 0; i < 128; i++) {
-                short b = Bf16.fromFloat((float) Math.sin(i));
-                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, b);
-                v[i] = Bf16.toFloat(b);
-            }
-            Matrix a = Int4Quantizer.quantize(new Matrix("b", DType.BF16, 1, 128, seg), 32, arena);
-            Matrix b = Int4Quantizer.quantize(f32(arena, 1, 128, v), 32, arena);
-            for (int c = 0; c < 128; c++) {
-                assertEquals(b.get(0, c), a.get(0, c));
-            }
-        }
+        QuantizerChecks.assertBf16SourceSameAsItsFloats(Int4Quantizer::quantize, 128);
     }
 
     @Test
     void quantize_columnsNotWholeBlocks_refusedAndKeptByTheLoaderPolicy() {
-        try (Arena arena = Arena.ofConfined()) {
-            Matrix m = f32(arena, 2, 48, new float[96]);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> Int4Quantizer.quantize(m, 32, arena));
-            assertTrue(e.getMessage().contains("48 columns are not a multiple of the int4 block 32"), e.getMessage());
-            assertEquals(m, Quantization.INT4.apply(m, arena));
-            assertThrows(IllegalArgumentException.class, () -> Int4Quantizer.quantize(m, 48, arena));
-        }
+        QuantizerChecks.assertColumnsNotWholeBlocksRefused(Int4Quantizer::quantize, Quantization.INT4);
     }
 
     @Test
@@ -186,13 +155,7 @@ class Int4QuantizerTest {
         float[] v = gaussian(rnd, 5 * 160, false);
         try (Arena arena = Arena.ofConfined()) {
             Matrix q = Int4Quantizer.quantize(f32(arena, 5, 160, v), 32, arena);
-            Matrix s = q.rowSlice(2, 2, "s");
-            assertEquals(32, s.block());
-            for (int r = 0; r < 2; r++) {
-                for (int c = 0; c < 160; c++) {
-                    assertEquals(q.get(r + 2, c), s.get(r, c));
-                }
-            }
+            assertEquals(32, QuantizerChecks.assertRowSliceKeepsScales(q, 2, 2).block());
         }
     }
 }

@@ -1,22 +1,15 @@
 package io.expertmesh.core.tensor;
 
+import static io.expertmesh.core.tensor.QuantizerChecks.f32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class Int8QuantizerTest {
-
-    private static Matrix f32(Arena arena, int rows, int cols, float[] v) {
-        MemorySegment seg = arena.allocate((long) rows * cols * 4, 64);
-        MemorySegment.copy(v, 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, v.length);
-        return new Matrix("w", DType.F32, rows, cols, seg);
-    }
 
     @Test
     void quantize_errorAtMostHalfAScale_andBlockMaxIsExactly127() {
@@ -67,41 +60,17 @@ class Int8QuantizerTest {
 
     @Test
     void quantize_zeroBlock_zeroScaleAndValues() {
-        try (Arena arena = Arena.ofConfined()) {
-            Matrix q = Int8Quantizer.quantize(f32(arena, 1, 64, new float[64]), 32, arena);
-            assertEquals(0f, q.scale(0, 0));
-            assertEquals(0f, q.get(0, 63));
-        }
+        QuantizerChecks.assertZeroBlockZeroScaleAndValues(Int8Quantizer::quantize);
     }
 
     @Test
     void quantize_bf16Source_sameAsItsFloats() {
-        try (Arena arena = Arena.ofConfined()) {
-            float[] v = new float[64];
-            MemorySegment seg = arena.allocate(128, 64);
-            for (int i = 0; i < 64; i++) {
-                short b = Bf16.fromFloat((float) Math.sin(i));
-                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, b);
-                v[i] = Bf16.toFloat(b);
-            }
-            Matrix a = Int8Quantizer.quantize(new Matrix("b", DType.BF16, 1, 64, seg), 32, arena);
-            Matrix b = Int8Quantizer.quantize(f32(arena, 1, 64, v), 32, arena);
-            for (int c = 0; c < 64; c++) {
-                assertEquals(b.get(0, c), a.get(0, c));
-            }
-        }
+        QuantizerChecks.assertBf16SourceSameAsItsFloats(Int8Quantizer::quantize, 64);
     }
 
     @Test
     void quantize_columnsNotWholeBlocks_refusedAndKeptByTheLoaderPolicy() {
-        try (Arena arena = Arena.ofConfined()) {
-            Matrix m = f32(arena, 2, 48, new float[96]);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> Int8Quantizer.quantize(m, 32, arena));
-            assertTrue(e.getMessage().contains("48 columns are not a multiple of the int8 block 32"), e.getMessage());
-            assertEquals(m, Quantization.INT8.apply(m, arena));
-            assertThrows(IllegalArgumentException.class, () -> Int8Quantizer.quantize(m, 48, arena));
-        }
+        QuantizerChecks.assertColumnsNotWholeBlocksRefused(Int8Quantizer::quantize, Quantization.INT8);
     }
 
     @Test
@@ -112,13 +81,7 @@ class Int8QuantizerTest {
             v[i] = (float) rnd.nextGaussian();
         }
         try (Arena arena = Arena.ofConfined()) {
-            Matrix q = Int8Quantizer.quantize(f32(arena, 5, 64, v), 32, arena);
-            Matrix s = q.rowSlice(2, 2, "s");
-            for (int r = 0; r < 2; r++) {
-                for (int c = 0; c < 64; c++) {
-                    assertEquals(q.get(r + 2, c), s.get(r, c));
-                }
-            }
+            QuantizerChecks.assertRowSliceKeepsScales(Int8Quantizer.quantize(f32(arena, 5, 64, v), 32, arena), 2, 2);
         }
     }
 }
