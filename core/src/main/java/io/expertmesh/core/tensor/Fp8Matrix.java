@@ -79,17 +79,7 @@ public final class Fp8Matrix {
      * even, bit for bit what the loader made before FP8 stayed FP8.
      */
     public static Matrix toBf16(Matrix m, Arena arena) {
-        requireFp8(m);
-        int rows = m.rows();
-        int cols = m.cols();
-        MemorySegment dst = arena.allocate((long) rows * cols * Short.BYTES, 64);
-        for (int r = 0; r < rows; r++) {
-            long base = (long) r * cols;
-            for (int c = 0; c < cols; c++) {
-                dst.setAtIndex(I16, base + c, Bf16.fromFloat(m.get(r, c)));
-            }
-        }
-        return new Matrix(m.name(), DType.BF16, rows, cols, dst);
+        return widen(m, DType.BF16, arena);
     }
 
     /**
@@ -97,17 +87,26 @@ public final class Fp8Matrix {
      * product with it differs from the FP8 kernels' only in summation order.
      */
     public static Matrix toF32(Matrix m, Arena arena) {
+        return widen(m, DType.F32, arena);
+    }
+
+    /** FP8 matrix {@code m} as {@code dtype} (BF16 or F32), element by element from {@link Matrix#get}. */
+    private static Matrix widen(Matrix m, DType dtype, Arena arena) {
         requireFp8(m);
         int rows = m.rows();
         int cols = m.cols();
-        MemorySegment dst = arena.allocate((long) rows * cols * Float.BYTES, 64);
+        MemorySegment dst = arena.allocate((long) rows * cols * dtype.bytes(), 64);
         for (int r = 0; r < rows; r++) {
             long base = (long) r * cols;
             for (int c = 0; c < cols; c++) {
-                dst.setAtIndex(F32, base + c, m.get(r, c));
+                if (dtype == DType.BF16) {
+                    dst.setAtIndex(I16, base + c, Bf16.fromFloat(m.get(r, c)));
+                } else {
+                    dst.setAtIndex(F32, base + c, m.get(r, c));
+                }
             }
         }
-        return new Matrix(m.name(), DType.F32, rows, cols, dst);
+        return new Matrix(m.name(), dtype, rows, cols, dst);
     }
 
     /**

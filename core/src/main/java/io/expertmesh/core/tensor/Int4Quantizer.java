@@ -79,39 +79,17 @@ public final class Int4Quantizer {
      *                                  multiple of it, or a weight is not finite or too large for an F16 scale
      */
     public static Matrix quantize(Matrix m, int block, Arena arena) {
-        if (block <= 0 || block % SUB_BLOCK != 0) {
-            throw new IllegalArgumentException("int4 block must be a positive multiple of 32, got " + block);
-        }
-        if (m.dtype() != DType.F32 && m.dtype() != DType.BF16 && m.dtype() != DType.F8_E4M3) {
-            throw new IllegalArgumentException(m.name() + ": int4 quantization reads F32, BF16 or F8_E4M3, not "
-                    + m.dtype());
-        }
+        SourceRows.check(m, block, "int4");
         int rows = m.rows();
         int cols = m.cols();
-        if (!fits(cols, block)) {
-            throw new IllegalArgumentException(m.name() + ": " + cols + " columns are not a multiple of the int4 "
-                    + "block " + block);
-        }
         int perRow = cols / block;
         MemorySegment q = arena.allocate((long) rows * cols / 2, 64);
         MemorySegment s = arena.allocate((long) rows * perRow * Short.BYTES, 64);
         float[] row = new float[cols];
         byte[] qs = new byte[cols];
         byte[] packed = new byte[cols / 2];
-        MemorySegment src = m.data();
         for (int r = 0; r < rows; r++) {
-            long base = (long) r * cols;
-            if (m.dtype() == DType.BF16) {
-                for (int c = 0; c < cols; c++) {
-                    row[c] = Bf16.toFloat(src.getAtIndex(I16, base + c));
-                }
-            } else if (m.dtype() == DType.F8_E4M3) {
-                for (int c = 0; c < cols; c++) {
-                    row[c] = m.get(r, c);   // the exact e4m3 · scale_inv the FP8 kernels see
-                }
-            } else {
-                MemorySegment.copy(src, F32, base * Float.BYTES, row, 0, cols);
-            }
+            SourceRows.readRow(m, r, row);
             for (int j = 0; j < perRow; j++) {
                 short scale = quantizeBlock(row, j * block, block, qs, m.name(), r);
                 s.setAtIndex(I16, (long) r * perRow + j, scale);

@@ -38,7 +38,6 @@ public final class Int8Quantizer {
     public static final int DEFAULT_BLOCK = 32;
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private Int8Quantizer() {
     }
@@ -69,38 +68,17 @@ public final class Int8Quantizer {
      *                                  a multiple of it
      */
     public static Matrix quantize(Matrix m, int block, Arena arena) {
-        if (block <= 0 || block % 32 != 0) {
-            throw new IllegalArgumentException("int8 block must be a positive multiple of 32, got " + block);
-        }
-        if (m.dtype() != DType.F32 && m.dtype() != DType.BF16 && m.dtype() != DType.F8_E4M3) {
-            throw new IllegalArgumentException(m.name() + ": int8 quantization reads F32, BF16 or F8_E4M3, not "
-                    + m.dtype());
-        }
+        SourceRows.check(m, block, "int8");
         int rows = m.rows();
         int cols = m.cols();
-        if (!fits(cols, block)) {
-            throw new IllegalArgumentException(m.name() + ": " + cols + " columns are not a multiple of the int8 "
-                    + "block " + block);
-        }
         int perRow = cols / block;
         MemorySegment q = arena.allocate((long) rows * cols, 64);
         MemorySegment s = arena.allocate((long) rows * perRow * Float.BYTES, 64);
         float[] row = new float[cols];
         byte[] qs = new byte[cols];
-        MemorySegment src = m.data();
         for (int r = 0; r < rows; r++) {
             long base = (long) r * cols;
-            if (m.dtype() == DType.BF16) {
-                for (int c = 0; c < cols; c++) {
-                    row[c] = Bf16.toFloat(src.getAtIndex(I16, base + c));
-                }
-            } else if (m.dtype() == DType.F8_E4M3) {
-                for (int c = 0; c < cols; c++) {
-                    row[c] = m.get(r, c);
-                }
-            } else {
-                MemorySegment.copy(src, F32, base * Float.BYTES, row, 0, cols);
-            }
+            SourceRows.readRow(m, r, row);
             for (int j = 0; j < perRow; j++) {
                 s.setAtIndex(F32, (long) r * perRow + j, quantizeBlock(row, j * block, block, qs));
             }
