@@ -8,9 +8,15 @@ import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.core.model.Transformer;
+import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.safetensors.Fp8BlockQuantizer;
 import io.expertmesh.core.synthetic.RandomWeights;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.core.tensor.Quantization;
+import io.expertmesh.core.tensor.WeightSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.List;
@@ -18,7 +24,9 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code expertmesh bench-model}: decode and prefill throughput of the benchmark model (random BF16 weights of
@@ -30,6 +38,9 @@ import picocli.CommandLine.Option;
 final class BenchModelCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--batches", split = ",", paramLabel = "B", description = "Decode batch sizes (default 1,8,32).")
     List<Integer> batches = List.of(1, 8, 32);
@@ -78,12 +89,31 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize: rounds (default 3).")
     int rounds = 3;
 
+    /** {@code --write-format}: how {@code --write-model} stores the benchmark model's weights. */
+    enum WriteFormat { bf16, fp8 }
+
+    @Option(names = "--write-model", paramLabel = "DIR",
+            description = "Write the benchmark model (the weights every other measurement here uses) as a Hugging Face "
+                    + "directory and exit, so that a peer (llama.cpp) or `bench-model --model DIR` runs the very same "
+                    + "weights.")
+    Path writeModel;
+
+    @Option(names = "--write-format", paramLabel = "bf16|fp8",
+            description = "With --write-model: bf16 (default) or fp8 (e4m3 with 128x128 block scales, the "
+                    + "DeepSeek-V3 release format, made from the BF16 weights).")
+    WriteFormat writeFormat = WriteFormat.bf16;
+
     @Override
     public Integer call() throws Exception {
         if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
             throw new IllegalArgumentException("--steps, --context, --prefill and --batches must be >= 1");
         }
         PrintStream err = System.err;
+        if (writeModel != null) {
+            writeBenchModel(writeModel, writeFormat);
+            err.println("wrote the benchmark model (" + writeFormat + ") to " + writeModel);
+            return 0;
+        }
         ModelConfig config = model.model != null ? ModelConfig.load(model.model)
                 : ModelConfig.parse(SyntheticModels.benchConfig());
         String what = model.model != null ? "model " + model.model.getFileName() : "benchmark model";
@@ -100,8 +130,8 @@ final class BenchModelCommand implements Callable<Integer> {
         err.printf("memory read bandwidth (all threads): %.1f GB/s -> decode bound %.0f tokens/s at batch 1%n",
                 bandwidth, bandwidth * 1e9 / activeBytes);
         result.put("memory_read_gb_per_s", bandwidth).put("active_weight_bytes_per_token", activeBytes);
-        if (model.model != null && !(engine && workers > 0)) {
-            throw new IllegalArgumentException("--model is used by --engine --workers only; the other measurements "
+        if (model.model != null && engine && workers == 0) {
+            throw new IllegalArgumentException("--model with --engine needs --workers; the engine-only measurements "
                     + "run on the built-in benchmark shape");
         }
         if (engine) {
@@ -114,20 +144,23 @@ final class BenchModelCommand implements Callable<Integer> {
                 EngineBench.run(model, batches, context, tokensPerStream, activeBytes, bandwidth, result, err);
             }
             if (json) {
-                System.out.println(result);
+                printJson(result);
             }
             return 0;
         }
         if (compareQuantize) {
-            compare(config, kernels, bandwidth, result, err);
+            try (BenchWeights weights = weights()) {
+                compare(config, weights.source(), kernels, bandwidth, result, err);
+            }
             if (json) {
-                System.out.println(result);
+                printJson(result);
             }
             return 0;
         }
         ModelBuilder builder;
-        try (RandomWeights weights = new RandomWeights(7, true);
-             Transformer t = (builder = new ModelBuilder(config, weights, kernels).quantize(quantization)).build()) {
+        try (BenchWeights weights = weights();
+             Transformer t = (builder = new ModelBuilder(config, weights.source(), kernels).quantize(quantization))
+                     .build()) {
             double weightBytes = builder.activeWeightBytes();
             err.printf("weights as stored (--quantize %s): %.0f MB read per token at batch 1%n", quantization.label(),
                     weightBytes / 1e6);
@@ -164,7 +197,7 @@ final class BenchModelCommand implements Callable<Integer> {
             }
         }
         if (json) {
-            System.out.println(result);
+            printJson(result);
         }
         return 0;
     }
@@ -174,10 +207,10 @@ final class BenchModelCommand implements Callable<Integer> {
      * (best of 3) and decode batch 1 measured alternately, {@link #rounds} rounds, the best of each kept: on a
      * shared, noisy machine a ratio is only worth something when all sides saw the same conditions.
      */
-    private void compare(ModelConfig config, Kernels kernels, double bandwidth, ObjectNode result, PrintStream err) {
+    private void compare(ModelConfig config, WeightSource weights, Kernels kernels, double bandwidth,
+                         ObjectNode result, PrintStream err) {
         // In ordinal order: modes[q.ordinal()] is q. The ratios are each mode's over modes[0], none.
         Quantization[] modes = Quantization.values();
-        RandomWeights weights = new RandomWeights(7, true);
         Transformer[] models = new Transformer[modes.length];
         double[] bytes = new double[modes.length];
         double[] prefill = new double[modes.length];
@@ -228,7 +261,6 @@ final class BenchModelCommand implements Callable<Integer> {
                     t.close();
                 }
             }
-            weights.close();
         }
         ObjectNode out = result.putObject("quantize_comparison");
         for (int m = 0; m < modes.length; m++) {
@@ -254,6 +286,52 @@ final class BenchModelCommand implements Callable<Integer> {
                     .put("weight_bytes_per_token", bytes[m] / bytes[0]);
         }
         result.put("weight_bytes_per_token", bytes[model.quantization().ordinal()]);
+    }
+
+    /** The result on the command line's out (stdout, or a test's writer); progress and tables go to stderr. */
+    private void printJson(ObjectNode result) {
+        spec.commandLine().getOut().println(result);
+        spec.commandLine().getOut().flush();
+    }
+
+    /** The weights measured: {@code --model}'s checkpoint, else the benchmark model's (seed 7, BF16). */
+    private record BenchWeights(WeightSource source, AutoCloseable owner) implements AutoCloseable {
+        @Override
+        public void close() throws Exception {
+            owner.close();
+        }
+    }
+
+    private BenchWeights weights() {
+        if (model.model != null) {
+            Checkpoint cp = Checkpoint.open(model.model);
+            return new BenchWeights(cp, cp);
+        }
+        RandomWeights random = new RandomWeights(BENCH_SEED, true);
+        return new BenchWeights(random, random);
+    }
+
+    /** Seed of the benchmark model's weights: the same in memory and as written by {@code --write-model}. */
+    static final long BENCH_SEED = 7;
+
+    /** The benchmark model's weights in {@code dir}: as generated (BF16), or converted to block-scaled FP8. */
+    static void writeBenchModel(Path dir, WriteFormat format) throws IOException {
+        if (format == WriteFormat.bf16) {
+            SyntheticModels.writeModel(SyntheticModels.benchConfig(), BENCH_SEED, dir);
+            return;
+        }
+        Path bf16 = Files.createTempDirectory("expertmesh-bench-bf16");
+        try {
+            SyntheticModels.writeModel(SyntheticModels.benchConfig(), BENCH_SEED, bf16);
+            Fp8BlockQuantizer.quantize(bf16, dir);
+        } finally {
+            try (var files = Files.list(bf16)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(bf16);
+        }
     }
 
     private static double median(double[] v) {
