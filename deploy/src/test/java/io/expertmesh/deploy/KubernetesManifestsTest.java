@@ -165,6 +165,16 @@ class KubernetesManifestsTest {
                             c.getName() + " probes the port it serves");
                     assertNotNull(c.getResources().getRequests().get("memory"), c.getName() + " requests memory");
                 }
+                String metrics = env(c).get("EXPERTMESH_METRICS_PORT");
+                if (command.equals("serve") || command.equals("worker")) {
+                    // every server exposes Prometheus metrics on a declared port that the pod's scrape annotation names
+                    assertNotNull(metrics, c.getName() + " serves metrics");
+                    assertTrue(c.getPorts().stream().anyMatch(p -> "metrics".equals(p.getName())
+                            && Integer.valueOf(metrics).equals(p.getContainerPort())), c.getName() + " declares port metrics");
+                    Map<String, String> annotations = podAnnotations(o);
+                    assertEquals("true", annotations.get("prometheus.io/scrape"), o.getMetadata().getName());
+                    assertEquals(metrics, annotations.get("prometheus.io/port"), o.getMetadata().getName());
+                }
                 String http = env(c).get("EXPERTMESH_HTTP_PORT");
                 if (http != null) {
                     // the HTTP API's port is the container's port named http, which the Service exposes
@@ -352,6 +362,12 @@ class KubernetesManifestsTest {
             return s.getSpec().getTemplate().getSpec();
         }
         return null;
+    }
+
+    private static Map<String, String> podAnnotations(HasMetadata o) {
+        var template = o instanceof Deployment d ? d.getSpec().getTemplate() : ((StatefulSet) o).getSpec().getTemplate();
+        Map<String, String> a = template.getMetadata().getAnnotations();
+        return a == null ? Map.of() : a;
     }
 
     private static Map<String, String> env(Container c) {
