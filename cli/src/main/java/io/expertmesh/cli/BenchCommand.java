@@ -50,9 +50,12 @@ final class BenchCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(BenchCommand.class);
     static final int FAILED = 3;
 
-    @Option(names = "--target", required = true, paramLabel = "HOST:PORT", description = "The router's address.")
-    String target;
-    @Option(names = "--allow-remote", description = "Allow a target that is not a loopback address.")
+    @Option(names = "--target", required = true, split = ",", paramLabel = "HOST:PORT",
+            description = "The router's address. Several routers: comma-separated or --target repeated (calls are "
+                    + "spread round robin, and one refused before its first token is sent to the next); or one "
+                    + "dns:///NAME:PORT whose name resolves to several.")
+    List<String> targets;
+    @Option(names = "--allow-remote", description = "Allow targets that are not loopback addresses.")
     boolean allowRemote;
     @picocli.CommandLine.Mixin
     ClientSecurityOptions security = new ClientSecurityOptions();
@@ -134,10 +137,13 @@ final class BenchCommand implements Callable<Integer> {
         if (!(durationSeconds > 0) || !(drainSeconds >= 0)) {
             throw new IllegalArgumentException("--duration must be > 0 and --drain-timeout >= 0");
         }
+        // the addresses' form first, so a malformed one is reported as such rather than as a host not found
+        ExpertMeshClient.Builder builder = ExpertMeshClient.builder(targets);
         checkLoopback();
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (ExpertMeshClient client = ExpertMeshClient.builder(target)
+        String target = String.join(",", targets);
+        try (ExpertMeshClient client = builder
                 .config(security.applyTo(io.expertmesh.client.ClientConfig.defaults())).build()) {
             ModelInfo info = client.modelInfo();
             int context = maxContext != null ? maxContext : info.getShape().getMaxContext();
@@ -235,7 +241,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private Map<String, String> settings(ModelInfo info, int context, Slo objectives) {
         Map<String, String> s = new LinkedHashMap<>();
-        s.put("target", target);
+        s.put("target", String.join(",", targets));
         s.put("model_id", info.getModelId());
         s.put("vocab_size", Integer.toString(info.getShape().getVocabSize()));
         s.put("context", Integer.toString(context));
@@ -265,6 +271,12 @@ final class BenchCommand implements Callable<Integer> {
         if (allowRemote) {
             return;
         }
+        for (String target : targets) {
+            checkLoopback(target);
+        }
+    }
+
+    private static void checkLoopback(String target) {
         String host = host(target);
         try {
             for (InetAddress a : InetAddress.getAllByName(host)) {

@@ -17,7 +17,7 @@ final class CallFailure {
     }
 
     /**
-     * @param target   the router's address as the user gave it
+     * @param target   the router's address as the user gave it; several comma-separated
      * @param deadline the {@code --deadline-ms} in force; null: none
      */
     static String describe(ExpertMeshException e, String target, Duration deadline) {
@@ -25,7 +25,8 @@ final class CallFailure {
         if (code == Status.Code.UNAVAILABLE) {
             String why = unreachable(e.getStatus().getCause());
             if (why != null) {
-                return "router " + target + " is not reachable (" + why + ")";
+                return target.contains(",") ? "routers " + target + " are not reachable (" + why + ")"
+                        : "router " + target + " is not reachable (" + why + ")";
             }
         }
         if (code == Status.Code.DEADLINE_EXCEEDED && deadline != null) {

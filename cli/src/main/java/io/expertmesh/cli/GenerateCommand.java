@@ -13,6 +13,7 @@ import io.expertmesh.proto.inference.v1.Usage;
 import io.grpc.Status;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,11 +37,14 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** Makes the client; tests replace it with one over an in-process channel. */
     interface Connector {
-        ExpertMeshClient connect(String target, ClientConfig config);
+        ExpertMeshClient connect(List<String> targets, ClientConfig config);
     }
 
-    @Option(names = "--target", required = true, paramLabel = "HOST:PORT", description = "The router's address.")
-    String target;
+    @Option(names = "--target", required = true, split = ",", paramLabel = "HOST:PORT",
+            description = "The router's address. Several routers: comma-separated or --target repeated (calls are "
+                    + "spread round robin, and one refused before its first token is sent to the next); or one "
+                    + "dns:///NAME:PORT whose name resolves to several.")
+    List<String> targets;
     @Mixin
     PromptOptions prompt = new PromptOptions();
     @Mixin
@@ -61,7 +65,7 @@ final class GenerateCommand implements Callable<Integer> {
     private final Connector connector;
 
     GenerateCommand() {
-        this((target, config) -> ExpertMeshClient.builder(target).config(config).build());
+        this((targets, config) -> ExpertMeshClient.builder(targets).config(config).build());
     }
 
     GenerateCommand(Connector connector) {
@@ -86,7 +90,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Output output = new Output(out);
-        try (ExpertMeshClient client = connector.connect(target, config)) {
+        try (ExpertMeshClient client = connector.connect(targets, config)) {
             // Connects (the channel is lazy) before the generation's deadline starts. Without a tokenizer on the
             // router, token texts are empty: print ids, as run does.
             boolean routerTokenizes = client.modelInfo().getHasTokenizer();
@@ -115,7 +119,7 @@ final class GenerateCommand implements Callable<Integer> {
             return 0;
         } catch (ExpertMeshException e) {
             output.endLine();
-            err.println("expertmesh generate: " + CallFailure.describe(e, target, deadline));
+            err.println("expertmesh generate: " + CallFailure.describe(e, String.join(",", targets), deadline));
             err.flush();
             return exitCode(e.getStatus().getCode());
         }

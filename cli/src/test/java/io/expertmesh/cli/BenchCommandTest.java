@@ -118,6 +118,22 @@ class BenchCommandTest {
     }
 
     @Test
+    void bench_twoTargets_spreadsOverBoth_andRefusesARemoteOne() throws Exception {
+        // two addresses of the one test router: the client treats them as two routers
+        Path json = dir.resolve("two.json");
+        RunCommandTest.Run run = RunCommandTest.run("bench", "--target", target(), "--target",
+                "localhost:" + server.port(), "--num-requests", "4", "--max-concurrency", "2", "--input-len",
+                "fixed:8", "--output-len", "fixed:4", "--result-json", json.toString());
+        assertEquals(0, run.exit(), run.err());
+        assertEquals(4, JSON.readTree(json.toFile()).get("runs").get(0).get("completed").asInt());
+
+        RunCommandTest.Run remote = RunCommandTest.run("bench", "--target", target() + ",192.0.2.1:50051",
+                "--max-concurrency", "1");
+        assertEquals(UserErrorHandler.USAGE_ERROR, remote.exit());
+        assertTrue(remote.err().contains("target 192.0.2.1:50051 is not a loopback address"), remote.err());
+    }
+
+    @Test
     void bench_remoteTarget_refusedWithoutAllowRemote() {
         RunCommandTest.Run run = RunCommandTest.run("bench", "--target", "192.0.2.1:50051", "--max-concurrency",
                 "1");

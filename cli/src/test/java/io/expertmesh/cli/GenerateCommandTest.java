@@ -238,6 +238,59 @@ class GenerateCommandTest {
     }
 
     @Test
+    void generate_twoRouters_commaSeparatedOrRepeated_endToEnd() throws Exception {
+        try (FakeRouter a = FakeRouter.onSocket(new FakeInferenceService());
+             FakeRouter b = FakeRouter.onSocket(new FakeInferenceService())) {
+            Run r = run(Main.commandLine(), "generate", "--target", a.target() + "," + b.target(), "--prompt-ids",
+                    "1,2", "--max-tokens", "3", "--json");
+            assertEquals(0, r.exit(), r.err());
+            assertEquals(4, r.out().lines().count(), r.out());
+            r = run(Main.commandLine(), "generate", "--target", a.target(), "--target", b.target(), "--prompt-ids",
+                    "1,2", "--max-tokens", "3");
+            assertEquals(0, r.exit(), r.err());
+            assertEquals(2, a.service().generateCalls() + b.service().generateCalls());
+        }
+    }
+
+    @Test
+    void generate_oneOfTwoRoutersDown_succeedsOnTheOther() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        try (FakeRouter live = FakeRouter.onSocket(new FakeInferenceService())) {
+            Run r = run(Main.commandLine(), "generate", "--target", "localhost:" + port + "," + live.target(),
+                    "--prompt-ids", "1,2", "--max-tokens", "3");
+            assertEquals(0, r.exit(), r.err());
+            assertEquals(1, live.service().generateCalls());
+        }
+    }
+
+    @Test
+    void generate_twoRoutersNothingListening_exit3() throws Exception {
+        int p1;
+        int p2;
+        try (ServerSocket s1 = new ServerSocket(0); ServerSocket s2 = new ServerSocket(0)) {
+            p1 = s1.getLocalPort();
+            p2 = s2.getLocalPort();
+        }
+        String targets = "localhost:" + p1 + ",localhost:" + p2;
+        Run r = run(Main.commandLine(), "generate", "--target", targets, "--prompt", "hi");
+        assertEquals(3, r.exit());
+        assertEquals("expertmesh generate: routers " + targets + " are not reachable (connection refused: "
+                + "nothing listens there)" + System.lineSeparator(), r.err());
+    }
+
+    @Test
+    void generate_malformedRouterAmongSeveral_exit2OneLine() {
+        Run r = run(Main.commandLine(), "generate", "--target", "localhost:1,localhost", "--prompt", "hi");
+        assertEquals(2, r.exit());
+        assertEquals("expertmesh generate: bad router address 'localhost': expected HOST:PORT (several routers "
+                + "are given as HOST:PORT each; a URI target such as dns:///NAME:PORT must be given alone)"
+                + System.lineSeparator(), r.err());
+    }
+
+    @Test
     void generate_nothingListening_exit3() throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {

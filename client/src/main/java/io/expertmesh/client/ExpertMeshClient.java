@@ -28,6 +28,7 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
@@ -58,7 +59,13 @@ import org.slf4j.LoggerFactory;
  * {@link Status}, e.g. INVALID_ARGUMENT with the rejected fields, RESOURCE_EXHAUSTED when the router's queue is
  * full, UNAVAILABLE when it cannot be reached, is loading or draining, DEADLINE_EXCEEDED.
  *
- * <p>Thread-safe; one client (one HTTP/2 connection) serves any number of concurrent calls. Close it when done.
+ * <p>Several routers: {@link #builder(List)} with several {@code host:port}, or one target whose name resolves to
+ * several addresses ({@code dns:///routers.example:50051}). Calls are spread round robin over the routers that are
+ * up, and a call that fails UNAVAILABLE before its first token is sent again, to the next router (see
+ * {@link ChannelServiceConfig}); after a token it fails with UNAVAILABLE.
+ *
+ * <p>Thread-safe; one client (one HTTP/2 connection per router) serves any number of concurrent calls. Close it
+ * when done.
  */
 public final class ExpertMeshClient implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExpertMeshClient.class);
@@ -98,7 +105,18 @@ public final class ExpertMeshClient implements AutoCloseable {
 
     /** A builder for a client of {@code target} ({@code host:port}, or any gRPC target URI). */
     public static Builder builder(String target) {
-        return new Builder(target);
+        return builder(Collections.singletonList(target));
+    }
+
+    /**
+     * A builder for a client of these routers: one target as for {@link #builder(String)}, or several
+     * {@code HOST:PORT} (calls spread round robin).
+     *
+     * @throws IllegalArgumentException for an empty list, an empty or malformed address, a repeated router, or a
+     *                                  URI target among several
+     */
+    public static Builder builder(List<String> targets) {
+        return new Builder(RouterTargets.of(targets));
     }
 
     /**
@@ -114,15 +132,12 @@ public final class ExpertMeshClient implements AutoCloseable {
 
     /** Builds a client: the target, the channel credentials (plaintext by default) and the config. */
     public static final class Builder {
-        private final String target;
+        private final RouterTargets targets;
         private ChannelCredentials credentials;
         private ClientConfig config = ClientConfig.defaults();
 
-        private Builder(String target) {
-            if (target == null || target.isBlank()) {
-                throw new IllegalArgumentException("the target is empty; expected host:port");
-            }
-            this.target = target;
+        private Builder(RouterTargets targets) {
+            this.targets = targets;
         }
 
         /**
@@ -149,19 +164,20 @@ public final class ExpertMeshClient implements AutoCloseable {
             }
             ChannelCredentials creds = credentials != null ? credentials
                     : config.tls() != null ? TlsCredentials.channel(config.tls()) : InsecureChannelCredentials.create();
-            ManagedChannel channel = Grpc.newChannelBuilder(target, creds)
+            ManagedChannel channel = Grpc.newChannelBuilder(targets.channelTarget(), creds)
+                    .defaultServiceConfig(ChannelServiceConfig.get())
                     .maxInboundMessageSize(config.maxInboundMessageSize())
                     .keepAliveTime(config.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
                     .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)
                     .keepAliveWithoutCalls(config.keepAliveWithoutCalls())
                     .userAgent("expertmesh-java-client/0.1")
                     .build();
-            log.debug("ExpertMesh client for {} ({}), {}", target, creds.getClass().getSimpleName(), config);
-            return new ExpertMeshClient(target, channel, channel, config);
+            log.debug("ExpertMesh client for {} ({}), {}", targets, creds.getClass().getSimpleName(), config);
+            return new ExpertMeshClient(targets.toString(), channel, channel, config);
         }
     }
 
-    /** The target this client calls. */
+    /** The target this client calls; several routers comma-separated. */
     public String target() {
         return target;
     }

@@ -90,4 +90,30 @@ class ExpertMeshClientSecurityTest {
         assertThrows(IllegalArgumentException.class, () -> ExpertMeshClient.builder("localhost:1")
                 .credentials(TlsChannelCredentials.create()).config(tls()).build());
     }
+
+    @Test
+    void tlsAndToken_twoRouters_eachVerifiedByTheNameItWasGivenBy() throws Exception {
+        ServerSecurity security = new ServerSecurity(TlsFiles.server(server.cert(), server.key()), tokens, null);
+        try (FakeRouter a = FakeRouter.onSocket(new FakeInferenceService(), security);
+             FakeRouter b = FakeRouter.onSocket(new FakeInferenceService(), security);
+             // the certificate names localhost and 127.0.0.1: each router is checked against its own
+             ExpertMeshClient client = ExpertMeshClient.builder(List.of(a.target(),
+                     b.target().replace("localhost", "127.0.0.1"))).config(tls().withToken(BearerToken.of(TOKEN)))
+                     .build()) {
+            ExpertMeshClientRoutersTest.untilBothServe(client, a, b);
+            assertEquals(FakeInferenceService.MODEL_ID, client.modelInfo().getModelId());
+        }
+    }
+
+    @Test
+    void plaintextToken_twoLoopbackRouters_isSentToEach() throws Exception {
+        ServerSecurity security = new ServerSecurity(null, tokens, null);
+        try (FakeRouter a = FakeRouter.onSocket(new FakeInferenceService(), security);
+             FakeRouter b = FakeRouter.onSocket(new FakeInferenceService(), security);
+             ExpertMeshClient client = ExpertMeshClient.builder(List.of(a.target(),
+                     b.target().replace("localhost", "127.0.0.1")))
+                     .config(ClientConfig.defaults().withToken(BearerToken.of(TOKEN))).build()) {
+            ExpertMeshClientRoutersTest.untilBothServe(client, a, b);
+        }
+    }
 }

@@ -51,6 +51,9 @@ public class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceI
     public static final int VOCAB_SIZE = 1024;
 
     private final AtomicReference<Status> failNextGenerate = new AtomicReference<>();
+    private volatile Status failGenerates;
+    private volatile Status failAfterFirstMessage;
+    private final AtomicInteger generateCalls = new AtomicInteger();
     private volatile Duration tokenDelay = Duration.ZERO;
     private volatile Duration unaryDelay = Duration.ZERO;
     private volatile boolean omitFinished;
@@ -63,6 +66,26 @@ public class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceI
     public FakeInferenceService failNextGenerate(Status status) {
         failNextGenerate.set(status);
         return this;
+    }
+
+    /** Every Generate fails with this status before any message, until set to {@code null} (a draining router). */
+    public FakeInferenceService failGenerates(Status status) {
+        this.failGenerates = status;
+        return this;
+    }
+
+    /**
+     * Every Generate sends its first message (tokens) and then fails with this status, until set to {@code null}
+     * (a router that dies mid-stream).
+     */
+    public FakeInferenceService failAfterFirstMessage(Status status) {
+        this.failAfterFirstMessage = status;
+        return this;
+    }
+
+    /** How many Generate calls reached this service (each retry attempt counts). */
+    public int generateCalls() {
+        return generateCalls.get();
     }
 
     /** Waits this long before each Generate message (to test deadlines and cancellation). */
@@ -106,7 +129,11 @@ public class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceI
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> observer) {
         lastRequest.set(request);
+        generateCalls.incrementAndGet();
         Status failure = failNextGenerate.getAndSet(null);
+        if (failure == null) {
+            failure = failGenerates;
+        }
         if (failure != null) {
             observer.onError(failure.asRuntimeException());
             return;
@@ -162,6 +189,11 @@ public class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceI
             }
             generated.addAndGet(msg.getTokensCount());
             call.onNext(msg.build());
+            Status midStream = failAfterFirstMessage;
+            if (midStream != null) {
+                call.onError(midStream.asRuntimeException());
+                return;
+            }
         }
         call.onCompleted();
     }

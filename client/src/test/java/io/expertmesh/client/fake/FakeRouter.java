@@ -27,6 +27,7 @@ public final class FakeRouter implements AutoCloseable {
     private final Server server;
     private final ManagedChannel channel;
     private final HealthStatusManager health;
+    private boolean closed;
 
     private FakeRouter(FakeInferenceService service, Server server, ManagedChannel channel,
                        HealthStatusManager health) {
@@ -98,8 +99,13 @@ public final class FakeRouter implements AutoCloseable {
         return health;
     }
 
+    /** Stops the server; again: nothing (a test may stop a router midway and still close it in a finally). */
     @Override
-    public void close() throws InterruptedException {
+    public synchronized void close() throws InterruptedException {
+        if (closed) {
+            return;
+        }
+        closed = true;
         if (channel != null) {
             channel.shutdownNow();
             channel.awaitTermination(5, TimeUnit.SECONDS);
