@@ -10,8 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The file of {@code perplexity --kl-divergence-base}: for every scored token, the log-sum-exp of the logits and
- * the {@value #TOP_K} largest logits with their ids. That is enough to compute the KL divergence of a later run
+ * The file of {@code perplexity --kl-divergence-base}: for every scored token, the log-sum-exp of the logits, the
+ * logit of the token that came next (so a comparison reports the base run's exact NLL), and the {@value #TOP_K}
+ * largest logits with their ids. That is enough to compute the KL divergence of a later run
  * against this one to within the probability mass outside the top {@value #TOP_K} (lumped into one bucket), at a
  * few hundred bytes per token instead of the whole vocabulary's logits.
  *
@@ -20,7 +21,7 @@ import java.nio.file.Path;
  */
 public final class LogitSummaries {
     static final int MAGIC = 0x454D4B4C; // "EMKL"
-    static final int VERSION = 1;
+    static final int VERSION = 2;
     public static final int TOP_K = 32;
 
     private LogitSummaries() {
@@ -46,10 +47,11 @@ public final class LogitSummaries {
             out.writeInt(TOP_K);
         }
 
-        /** One scored token: the log-sum-exp of {@code logits[off, off+vocab)} and its top logits. */
-        public void add(float[] logits, int off, int vocab, double lse) throws IOException {
+        /** One scored token: the log-sum-exp of {@code logits[off, off+vocab)}, the target's logit, the top logits. */
+        public void add(float[] logits, int off, int vocab, double lse, int target) throws IOException {
             int[] ids = TopLogits.ids(logits, off, vocab, TOP_K);
-            out.writeFloat((float) lse);
+            out.writeDouble(lse);
+            out.writeFloat(logits[off + target]);
             for (int id : ids) {
                 out.writeInt(id);
                 out.writeFloat(logits[off + id]);
@@ -68,7 +70,8 @@ public final class LogitSummaries {
         private final Header header;
         final int[] ids = new int[TOP_K];
         final float[] logits = new float[TOP_K];
-        float lse;
+        double lse;
+        float targetLogit;
 
         public Reader(Path file) throws IOException {
             in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file), 1 << 16));
@@ -96,7 +99,8 @@ public final class LogitSummaries {
         /** Reads the next token's summary into this reader's fields. */
         void next() throws IOException {
             try {
-                lse = in.readFloat();
+                lse = in.readDouble();
+                targetLogit = in.readFloat();
                 for (int k = 0; k < TOP_K; k++) {
                     ids[k] = in.readInt();
                     logits[k] = in.readFloat();

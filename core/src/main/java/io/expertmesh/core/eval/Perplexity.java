@@ -92,11 +92,11 @@ public final class Perplexity {
                         double lse = logSumExp(logits, off, vocab);
                         nll += lse - logits[off + target];
                         if (save != null) {
-                            save.add(logits, off, vocab, lse);
+                            save.add(logits, off, vocab, lse, target);
                         }
                         if (base != null) {
                             base.next();
-                            baseNll += base.lse - logitOf(base, target, logits, off);
+                            baseNll += base.lse - base.targetLogit;
                             kls[klCount++] = (float) klDivergence(base, logits, off, lse);
                             agree += argmax(logits, off, vocab) == base.ids[0] ? 1 : 0;
                         }
@@ -130,16 +130,6 @@ public final class Perplexity {
         tokens[0] = bos;
         System.arraycopy(text, w.start(i), tokens, 1, w.context() - 1);
         return tokens;
-    }
-
-    /** The base run's logit of {@code target} when in its top list, else this run's (close enough for the NLL). */
-    private static double logitOf(LogitSummaries.Reader base, int target, float[] logits, int off) {
-        for (int k = 0; k < LogitSummaries.TOP_K; k++) {
-            if (base.ids[k] == target) {
-                return base.logits[k];
-            }
-        }
-        return logits[off + target];
     }
 
     /**
