@@ -114,6 +114,9 @@ final class BenchModelCommand implements Callable<Integer> {
             err.println("wrote the benchmark model (" + writeFormat + ") to " + writeModel);
             return 0;
         }
+        if (model.randomModel) {
+            model.model = model.resolveModelDir(); // --random-model: measure that model, like --model DIR
+        }
         ModelConfig config = model.model != null ? ModelConfig.load(model.model)
                 : ModelConfig.parse(SyntheticModels.benchConfig());
         String what = model.model != null ? "model " + model.model.getFileName() : "benchmark model";
