@@ -28,7 +28,7 @@ class BenchModelOnCheckpointTest {
     }
 
     @Test
-    void fp8Checkpoint_readsAboutHalfTheBytesOfItsBf16Source() throws Exception {
+    void fp8Checkpoint_readsFewerWeightBytesPerTokenThanItsBf16Source() throws Exception {
         Path fp8 = tmp.resolve("fp8");
         Fp8BlockQuantizer.quantize(FIXTURE, fp8);
         JsonNode bf16 = bench("--model", FIXTURE.toString());

@@ -1,5 +1,6 @@
 package io.expertmesh.core.eval;
 
+import io.expertmesh.core.sample.TopN;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
@@ -34,6 +35,8 @@ public final class LogitSummaries {
     /** Writes summaries as a run produces them. */
     public static final class Writer implements AutoCloseable {
         private final DataOutputStream out;
+        /** Reused for every token: the sampler's bounded heap, O(vocab) per token. */
+        private final TopN top = new TopN(TOP_K);
 
         public Writer(Path file, Header header) throws IOException {
             out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(file), 1 << 16));
@@ -49,12 +52,18 @@ public final class LogitSummaries {
 
         /** One scored token: the log-sum-exp of {@code logits[off, off+vocab)}, the target's logit, the top logits. */
         public void add(float[] logits, int off, int vocab, double lse, int target) throws IOException {
-            int[] ids = TopLogits.ids(logits, off, vocab, TOP_K);
+            if (vocab < TOP_K) {
+                throw new IllegalArgumentException("a vocabulary of " + vocab + " holds fewer than the " + TOP_K
+                        + " top logits a base file keeps per token");
+            }
+            top.reset(TOP_K);
+            top.offerAll(logits, off, vocab);
+            top.sortDescending();
             out.writeDouble(lse);
             out.writeFloat(logits[off + target]);
-            for (int id : ids) {
-                out.writeInt(id);
-                out.writeFloat(logits[off + id]);
+            for (int k = 0; k < top.size(); k++) {
+                out.writeInt(top.id(k));
+                out.writeFloat(top.value(k));
             }
         }
 

@@ -3,6 +3,7 @@ package io.expertmesh.core.eval;
 import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
+import io.expertmesh.core.sample.LogProbs;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -89,7 +90,7 @@ public final class Perplexity {
                     for (int r = 0; r < rows.length; r++) {
                         int off = r * vocab;
                         int target = tokens[from + r + 1];
-                        double lse = logSumExp(logits, off, vocab);
+                        double lse = LogProbs.logSumExp(logits, off, vocab);
                         nll += lse - logits[off + target];
                         if (save != null) {
                             save.add(logits, off, vocab, lse, target);
@@ -154,18 +155,6 @@ public final class Perplexity {
             kl += pRest * (Math.log(pRest) - Math.log(qRest));
         }
         return Math.max(0, kl);
-    }
-
-    static double logSumExp(float[] x, int off, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[off + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.exp(x[off + i] - max);
-        }
-        return max + Math.log(sum);
     }
 
     private static int argmax(float[] x, int off, int n) {

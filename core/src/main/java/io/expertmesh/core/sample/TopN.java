@@ -5,22 +5,23 @@ package io.expertmesh.core.sample;
  * A bounded min-heap whose root is the worst kept pair, so most offers after warm-up cost one comparison:
  * O(vocab) for a whole vocabulary instead of the O(vocab log vocab) of a full sort.
  *
- * <p>Reusable: {@link #reset(int)} keeps the arrays when they are large enough.
+ * <p>Reusable: {@link #reset(int)} keeps the arrays when they are large enough. Also used by
+ * {@code core.eval}'s KL-divergence base files for each token's top logits.
  */
-final class TopN {
+public final class TopN {
     private int[] ids;
     private float[] values;
     private int capacity;
     private int size;
 
-    TopN(int capacity) {
+    public TopN(int capacity) {
         ids = new int[Math.max(1, capacity)];
         values = new float[Math.max(1, capacity)];
         reset(capacity);
     }
 
     /** Empties the selection and sets how many pairs it keeps; grows the arrays only when needed. */
-    void reset(int capacity) {
+    public void reset(int capacity) {
         if (capacity < 1) {
             throw new IllegalArgumentException("capacity must be >= 1, got " + capacity);
         }
@@ -32,20 +33,20 @@ final class TopN {
         this.size = 0;
     }
 
-    int size() {
+    public int size() {
         return size;
     }
 
-    int id(int i) {
+    public int id(int i) {
         return ids[i];
     }
 
-    float value(int i) {
+    public float value(int i) {
         return values[i];
     }
 
     /** Offers every element of {@code x[off, off+n)} with its position as the token id. */
-    void offerAll(float[] x, int off, int n) {
+    public void offerAll(float[] x, int off, int n) {
         for (int i = 0; i < n; i++) {
             float v = x[off + i];
             if (size < capacity || better(v, i, values[0], ids[0])) {
@@ -54,7 +55,7 @@ final class TopN {
         }
     }
 
-    void offer(int id, float value) {
+    public void offer(int id, float value) {
         if (size < capacity) {
             int i = size++;
             // sift up: the parent must be worse than (or equal to) the child
@@ -75,7 +76,7 @@ final class TopN {
     }
 
     /** Orders the kept pairs best first (in place; the heap is consumed). */
-    void sortDescending() {
+    public void sortDescending() {
         for (int end = size - 1; end > 0; end--) {
             int worstId = ids[0];
             float worstValue = values[0];
