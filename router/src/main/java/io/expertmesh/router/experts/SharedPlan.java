@@ -1,0 +1,50 @@
+package io.expertmesh.router.experts;
+
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+/**
+ * The placement as routers share it: the replica table with its epoch, the load window it started (a rebalance
+ * starts a new one, so every router counts load afresh) and when the last rebalance was. Serializable because it
+ * lives in a Hazelcast map; immutable by convention (the arrays are never changed once made).
+ *
+ * @param replicas [layer][expert] → worker addresses; null rows for dense layers
+ */
+public record SharedPlan(long epoch, long window, long rebalancedAtMillis, int numExperts, String[][][] replicas)
+        implements Serializable {
+
+    static SharedPlan of(ExpertPlacement p, long window, long rebalancedAtMillis) {
+        return new SharedPlan(p.epoch(), window, rebalancedAtMillis, p.numExperts(), p.copy());
+    }
+
+    /** The plan as the router dispatches by it. */
+    ExpertPlacement placement() {
+        return new ExpertPlacement(epoch, numExperts, replicas);
+    }
+
+    /** Every worker named, in first-seen order. */
+    Set<String> workers() {
+        Set<String> out = new LinkedHashSet<>();
+        for (String[][] layer : replicas) {
+            if (layer != null) {
+                for (String[] r : layer) {
+                    out.addAll(Arrays.asList(r));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** True when this plan has the layers and experts of {@code p} (routers of one model). */
+    boolean sameShape(ExpertPlacement p) {
+        return numExperts == p.numExperts() && replicas.length == p.numLayers()
+                && Arrays.equals(placement().moeLayers(), p.moeLayers());
+    }
+
+    @Override
+    public String toString() {
+        return "SharedPlan{epoch " + epoch + ", window " + window + "}";
+    }
+}
