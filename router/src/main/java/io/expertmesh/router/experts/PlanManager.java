@@ -152,8 +152,8 @@ final class PlanManager implements AutoCloseable {
                 adopt(store.current());
                 Adopted base = adopted.get();
                 Next n = next.apply(base.plan());
-                if (n == null) {
-                    return base.plan();
+                if (n == null || n.plan() == base.plan()) {
+                    return base.plan(); // nothing to do, or nothing could be done (no live worker)
                 }
                 SharedPlan shared = SharedPlan.of(n.plan(), n.rebalance() == null ? base.window() : base.window() + 1,
                         n.rebalance() == null ? base.rebalancedAtMillis() : n.rebalance().atMillis());
