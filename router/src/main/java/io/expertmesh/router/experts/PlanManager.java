@@ -171,6 +171,15 @@ final class PlanManager implements AutoCloseable {
         }
     }
 
+    /** {@link #change}, logging instead of throwing when the store cannot be changed now; the call is retried. */
+    private void tryChange(String what, Function<ExpertPlacement, Next> next) {
+        try {
+            change(next);
+        } catch (RuntimeException e) {
+            LOG.warn("Could not {}: {}", what, e.toString());
+        }
+    }
+
     /**
      * Waits until every live router dispatches by {@code epoch} or later, at most the control timeout: after that
      * a router that has not moved is taken for gone (its report expires soon), and its calls to an unloaded copy
@@ -244,7 +253,11 @@ final class PlanManager implements AutoCloseable {
         if (servable(p, layer, ids, pairs)) {
             return p;
         }
-        change(this::repair);
+        try {
+            change(this::repair);
+        } catch (RuntimeException e) {
+            LOG.warn("Could not repair the placement: {}", e.toString()); // the dispatch names what is missing
+        }
         return placement();
     }
 
@@ -296,7 +309,7 @@ final class PlanManager implements AutoCloseable {
      * when the plan moved past the call's epoch (another router changed it; the call is re-sent under it).
      */
     private void reloadWorker(String worker, String why, long callEpoch) {
-        change(base -> {
+        tryChange("reload the experts of " + worker, base -> {
             if (base.epoch() != callEpoch) {
                 return null;
             }
@@ -329,7 +342,12 @@ final class PlanManager implements AutoCloseable {
         } else if (!placement().holds(worker)) {
             return; // out here and in the plan already: every failed call of it lands here
         }
-        change(base -> base.holds(worker) ? new Next(settle(base.without(worker), base), null) : null);
+        try {
+            change(base -> base.holds(worker) ? new Next(settle(base.without(worker), base), null) : null);
+        } catch (RuntimeException e) {
+            // out of this router's dispatch already: its calls go to replicas while the plan cannot change
+            LOG.warn("Could not take expert worker {} out of the placement: {}", worker, e.toString());
+        }
         refreshServable();
     }
 
