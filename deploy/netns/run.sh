@@ -201,6 +201,7 @@ rebalance_on_router_1() {
 }
 kill_router_0() {
   kill -KILL "${router_pids[0]}"
+  wait "${router_pids[0]}" 2>/dev/null || true   # reaped here, quietly: its death is the point
   echo "netns: router 0 killed (SIGKILL) mid-run"
 }
 
