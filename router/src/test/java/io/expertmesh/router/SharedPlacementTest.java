@@ -288,7 +288,7 @@ class SharedPlacementTest {
     }
 
     @Test
-    void oneRouterGone_theOtherStillChangesThePlanAndServes() throws Exception {
+    void oneRouterGone_theOtherStillChangesThePlanAndServes_andPublishesALostPlanAgain() throws Exception {
         try (ExpertWorkers workers = new ExpertWorkers(model, 2)) {
             List<TestRouter> routers = twoRouters(ExpertWorkers.config(workers.addresses(2), 2));
             TestRouter b = routers.get(1);
@@ -299,6 +299,18 @@ class SharedPlacementTest {
                 assertEquals(plan.epoch(), experts(b).placement().epoch());
                 assertEquals(held(plan), heldByWorkers(workers.addresses(2)));
                 assertEquals(local.getFirst().tokens(), b.generate(requests.getFirst()).tokens());
+
+                // The tier loses the plan (as when every cache node restarts): B publishes its own again, so a
+                // router starting now adopts it instead of placing the experts from scratch.
+                var hz = com.hazelcast.core.Hazelcast.getAllHazelcastInstances().stream()
+                        .filter(h -> h.getConfig().getClusterName().startsWith("shared-placement-")
+                                && h.getLifecycleService().isRunning()).findFirst().orElseThrow();
+                com.hazelcast.map.IMap<String, io.expertmesh.router.experts.SharedPlan> plans =
+                        hz.getMap(io.expertmesh.router.experts.HazelcastPlacementStore.mapName("default"));
+                plans.clear();
+                await().atMost(Duration.ofSeconds(30)).until(() -> plans.get("plan") != null);
+                assertEquals(experts(b).placement().epoch(), plans.get("plan").epoch());
+                assertEquals(held(plan), held(plans.get("plan").placement()));
             } finally {
                 b.close();
             }

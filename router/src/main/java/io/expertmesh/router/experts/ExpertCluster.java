@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * It starts the workers' experts and hands out {@link RemoteExperts} for the model's MoE layers, and keeps serving
  * through faults. The parts: {@link WorkerRegistry} (the workers and their clients), {@link HealthMonitor}
  * (start-up wait, health checks, joins), {@link PlanManager} (the placement and every change to it: repair,
- * reload, rebalance) and {@link DispatchStats} (what was measured, for status); plus the compute lock a step's
+ * reload, rebalance; kept in a {@link PlacementStore}, this router's own or shared by every router of a KV tier)
+ * and {@link DispatchStats} (what was measured, for status); plus the compute lock a step's
  * two micro-batches share.
  */
 public final class ExpertCluster implements AutoCloseable {

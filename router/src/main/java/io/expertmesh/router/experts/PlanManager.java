@@ -134,7 +134,15 @@ final class PlanManager implements AutoCloseable {
     /** Catches up with the store (a missed event, a reconnect) and refreshes this router's report. */
     void sync() {
         try {
-            adopt(store.current());
+            SharedPlan current = store.current();
+            adopt(current);
+            if (current == null && placement().epoch() > 0) {
+                // The store lost the plan (its members restarted): publish ours again before a router that
+                // starts now places the experts from scratch.
+                LOG.warn("The shared placement is gone from the store; publishing epoch {} again",
+                        placement().epoch());
+                tryChange("publish the placement again", base -> new Next(base, null));
+            }
         } catch (RuntimeException e) {
             LOG.warn("Reading the shared placement failed: {}", e.toString());
         }
@@ -149,15 +157,19 @@ final class PlanManager implements AutoCloseable {
         synchronized (planLock) {
             Duration wait = config.controlTimeout().multipliedBy(2);
             return store.exclusively(wait, wait.multipliedBy(2), () -> {
-                adopt(store.current());
+                SharedPlan current = store.current();
+                adopt(current);
                 Adopted base = adopted.get();
+                // Normally the store's epoch; 0 when the store lost its plan (every cache node restarted): this
+                // router's plan, which the workers still hold, is then published again.
+                long expected = current == null ? 0 : current.epoch();
                 Next n = next.apply(base.plan());
-                if (n == null || n.plan() == base.plan()) {
+                if (n == null || (n.plan() == base.plan() && current != null)) {
                     return base.plan(); // nothing to do, or nothing could be done (no live worker)
                 }
                 SharedPlan shared = SharedPlan.of(n.plan(), n.rebalance() == null ? base.window() : base.window() + 1,
                         n.rebalance() == null ? base.rebalancedAtMillis() : n.rebalance().atMillis());
-                store.advance(base.plan().epoch(), shared);
+                store.advance(expected, shared);
                 published.incrementAndGet();
                 adopt(shared);
                 awaitAcknowledged(n.plan().epoch());

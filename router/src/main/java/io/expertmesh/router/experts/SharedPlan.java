@@ -20,7 +20,7 @@ public record SharedPlan(long epoch, long window, long rebalancedAtMillis, int n
     }
 
     /** The plan as the router dispatches by it. */
-    ExpertPlacement placement() {
+    public ExpertPlacement placement() {
         return new ExpertPlacement(epoch, numExperts, replicas);
     }
 
