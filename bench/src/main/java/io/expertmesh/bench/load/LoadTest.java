@@ -49,7 +49,7 @@ public final class LoadTest {
                 throw new IllegalArgumentException("--num-requests must be >= 1 and --warmup >= 0");
             }
             if (maxConcurrency < 0) {
-                throw new IllegalArgumentException("--max-concurrency must be >= 1, got " + maxConcurrency);
+                throw new IllegalArgumentException("maxConcurrency must be >= 0 (0: no limit), got " + maxConcurrency);
             }
         }
     }
