@@ -1,5 +1,9 @@
-package io.expertmesh.core.kernel;
+package io.expertmesh.bench.kernel;
 
+import io.expertmesh.core.kernel.ComputePool;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.kernel.ScalarKernels;
+import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
@@ -12,6 +16,7 @@ import java.nio.ByteOrder;
 import java.util.Locale;
 import java.util.Random;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Command-line matmul benchmark (no JMH, to keep the build simple). Prints, per shape, dtype, thread count and
@@ -22,8 +27,9 @@ import jdk.incubator.vector.FloatVector;
  * as they do for a model's many experts and layers; "hot" repeats one matrix, which may sit in cache.
  *
  * <pre>
- * mvn -q -pl core compile
- * java --add-modules jdk.incubator.vector -cp core/target/classes io.expertmesh.core.kernel.KernelBench [seconds]
+ * mvn -q -pl bench -am compile
+ * java --add-modules jdk.incubator.vector -cp bench/target/classes:core/target/classes \
+ *     io.expertmesh.bench.kernel.KernelBench [seconds]
  *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
  * </pre>
  */
@@ -33,6 +39,8 @@ public final class KernelBench {
     private static final int[][] SHAPES = {{2816, 1024}, {1024, 2816}, {704, 1024}, {8192, 4096}};
     private static final int[] BATCHES = {1, 8, 32};
     private static final int[] THREADS = {1, 2};
+    /** The species the vector kernels use. */
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
     private KernelBench() {
     }
@@ -42,7 +50,7 @@ public final class KernelBench {
         String[] formats = (args.length > 1 ? args[1] : "BF16,F32").split(",");
         Locale.setDefault(Locale.ROOT);
         System.out.printf("cpus=%d lanes=%d seconds/case=%.2f cold set=%d MB%n",
-                Runtime.getRuntime().availableProcessors(), VectorMath.L, seconds, COLD_BYTES >> 20);
+                Runtime.getRuntime().availableProcessors(), F.length(), seconds, COLD_BYTES >> 20);
         copyBandwidth(seconds);
         ComputePool[] pools = new ComputePool[THREADS.length];
         VectorKernels[] kernels = new VectorKernels[THREADS.length];
@@ -128,7 +136,7 @@ public final class KernelBench {
     private static void sumChunks(ComputePool pool, MemorySegment src, int chunks, float[] sink) {
         long chunk = src.byteSize() / chunks;
         pool.parallelFor(chunks, t -> {
-            var f = VectorMath.F;
+            var f = F;
             var a0 = FloatVector.zero(f);
             var a1 = a0;
             var a2 = a0;

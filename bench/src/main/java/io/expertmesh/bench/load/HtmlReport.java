@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

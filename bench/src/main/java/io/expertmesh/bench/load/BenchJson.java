@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;

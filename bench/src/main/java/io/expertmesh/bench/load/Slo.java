@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 /**
  * Service-level objectives for goodput, parsed from {@code ttft:MS,tpot:MS} (either part may be left out): a

@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 import io.expertmesh.client.ExpertMeshClient;
 import io.expertmesh.client.ExpertMeshException;

@@ -1,4 +1,4 @@
-package io.expertmesh.cli;
+package io.expertmesh.bench.model;
 
 import io.expertmesh.core.kernel.ComputePool;
 import java.lang.foreign.Arena;
@@ -10,13 +10,13 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Measures the machine's memory read bandwidth: a vector sum over 1 GiB split across the pool's threads. */
-final class MemoryBandwidth {
+public final class MemoryBandwidth {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
     private MemoryBandwidth() {
     }
 
-    static double measureReadGBs(ComputePool pool) {
+    public static double measureReadGBs(ComputePool pool) {
         long bytes = 1L << 30;
         try (Arena arena = Arena.ofShared()) { // shared: the pool's threads read it
             MemorySegment seg = arena.allocate(bytes, 64);

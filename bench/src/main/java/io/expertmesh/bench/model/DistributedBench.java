@@ -1,4 +1,4 @@
-package io.expertmesh.cli;
+package io.expertmesh.bench.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.expertmesh.core.LoadedModel;
@@ -37,14 +37,14 @@ import java.util.concurrent.TimeUnit;
  * greedy tokens are the same everywhere; and the per-worker load imbalance of a skewed workload before and after
  * a rebalance.
  */
-final class DistributedBench {
+public final class DistributedBench {
     private DistributedBench() {
     }
 
-    static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, int workerCount,
+    public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, int workerCount,
                     int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
         // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
-        Path dir = options.model != null ? options.model : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
+        Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
         int maxStreams = streams.stream().max(Integer::compare).orElse(1);
         EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
@@ -121,12 +121,11 @@ final class DistributedBench {
         skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
     }
 
-    /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */
     /**
      * The transport floor: the same dispatches to workers whose experts return at once (outputs are zeros, so the
      * tokens mean nothing): what remains is serialization, transport and wake-ups, with the breakdown per call.
      */
-    private static void transportFloor(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
+    private static void transportFloor(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                                        List<Integer> streams, int prompt, int tokens, int workerCount,
                                        WireFormat wire, ObjectNode out, PrintStream err) throws Exception {
         List<ExpertWorkerServer> workers = new ArrayList<>();
@@ -163,12 +162,13 @@ final class DistributedBench {
         }
     }
 
-    private static List<String> startWorkers(ModelOptions options, Path dir, int count,
+    /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */
+    private static List<String> startWorkers(ModelSetup options, Path dir, int count,
                                              List<ExpertWorkerServer> started) throws Exception {
         return startWorkers(options, dir, count, started, options.expertRunners());
     }
 
-    private static List<String> startWorkers(ModelOptions options, Path dir, int count,
+    private static List<String> startWorkers(ModelSetup options, Path dir, int count,
                                              List<ExpertWorkerServer> started, ExpertRunner.Factory runners)
             throws Exception {
         for (int i = 0; i < count; i++) {
@@ -185,7 +185,7 @@ final class DistributedBench {
      * on its own workers (more workers, fewer experts each: the skew shows per worker) before and after a
      * rebalance with 4 extra copies per layer.
      */
-    private static void skew(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
+    private static void skew(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                              int workerCount, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
             throws Exception {
         List<ExpertWorkerServer> workers = new ArrayList<>();
@@ -199,7 +199,7 @@ final class DistributedBench {
         }
     }
 
-    private static void skew(ModelOptions options, Path dir, ModelConfig config, EngineConfig engineConfig,
+    private static void skew(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                              List<String> addresses, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
             throws Exception {
         ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 4).withWire(wire);

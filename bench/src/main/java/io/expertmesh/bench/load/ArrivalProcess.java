@@ -1,4 +1,4 @@
-package io.expertmesh.cli.bench;
+package io.expertmesh.bench.load;
 
 import java.util.random.RandomGenerator;
 import org.apache.commons.rng.UniformRandomProvider;

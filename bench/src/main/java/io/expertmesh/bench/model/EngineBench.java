@@ -1,4 +1,4 @@
-package io.expertmesh.cli;
+package io.expertmesh.bench.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.expertmesh.core.LoadedModel;
@@ -28,11 +28,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * with a short prompt and a fixed number of generated tokens, timed from the moment every stream has its first
  * token to the moment the first one ends (the steady state where all N decode together).
  */
-final class EngineBench {
+public final class EngineBench {
     private EngineBench() {
     }
 
-    static void run(ModelOptions options, List<Integer> streams, int prompt, int tokens, double activeBytes,
+    public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, double activeBytes,
                     double bandwidth, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
                 options.newCpuKernels(), (a, b) -> { }, null, options.quantization())) {
@@ -63,7 +63,7 @@ final class EngineBench {
      * loopback port; every prompt's full blocks are published) and off, alternating, each measured twice; prefix
      * caching is on in both (the tier needs it) and prompts are unique, so nothing is served from either cache.
      */
-    static void runKvStoreComparison(ModelOptions options, List<Integer> streams, int prompt, int tokens,
+    public static void runKvStoreComparison(ModelSetup options, List<Integer> streams, int prompt, int tokens,
                                      ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
                 options.newKernels(), (a, b) -> { }, null, options.quantization())) {
@@ -105,7 +105,7 @@ final class EngineBench {
         }
     }
 
-    static double measure(Engine engine, int n, int prompt, int tokens, SplittableRandom rnd) {
+    public static double measure(Engine engine, int n, int prompt, int tokens, SplittableRandom rnd) {
         CountDownLatch allStarted = new CountDownLatch(n);
         CountDownLatch firstDone = new CountDownLatch(1);
         CountDownLatch allDone = new CountDownLatch(n);
