@@ -264,7 +264,8 @@ public final class RouterServer implements AutoCloseable {
             LOG.info("Expert placement shared through the KV tier (map {})",
                     HazelcastPlacementStore.mapName(config.kvStore().namespace()));
             return new HazelcastPlacementStore(hz.hazelcast(), config.kvStore().namespace(),
-                    HazelcastPlacementStore.reportTtl(config.experts().healthInterval()));
+                    HazelcastPlacementStore.reportTtl(config.experts().healthInterval()),
+                    config.kvStore().secret());
         }
         return PlacementStore.local();
     }

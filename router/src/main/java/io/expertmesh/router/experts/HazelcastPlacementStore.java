@@ -5,6 +5,9 @@ import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryAddedListener;
 import com.hazelcast.map.listener.EntryUpdatedListener;
+import io.expertmesh.kvcache.KvSecret;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -35,7 +38,10 @@ import org.slf4j.LoggerFactory;
  *       an entry.</li>
  * </ul>
  *
- * Listeners run on a thread of this store, not on Hazelcast's event threads (they call the store back).
+ * With the tier's {@link KvSecret} (a tier reachable from other hosts has one), plans are signed with
+ * HMAC-SHA256 and a plan without a valid MAC is refused: anyone who can reach the Hazelcast port could otherwise
+ * point every router at a worker of their own. Listeners run on a thread of this store, not on Hazelcast's event
+ * threads (they call the store back).
  */
 public final class HazelcastPlacementStore implements PlacementStore {
     private static final Logger LOG = LoggerFactory.getLogger(HazelcastPlacementStore.class);
@@ -48,12 +54,16 @@ public final class HazelcastPlacementStore implements PlacementStore {
     private final ExecutorService events = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().name("expertmesh-placement-events").daemon().factory());
     private final List<UUID> listeners = new ArrayList<>();
+    private final KvSecret secret;
+    private static final byte[] MAC_LABEL = "expertmesh-placement-mac-v1\0".getBytes(StandardCharsets.US_ASCII);
 
     /**
      * @param namespace the KV tier's namespace: routers of one model share it
      * @param reportTtl how long a router that stops reporting still counts as live (see {@link #reportTtl})
+     * @param secret    the tier's secret: plans are signed and checked with it; null: unsigned (a loopback tier)
      */
-    public HazelcastPlacementStore(HazelcastInstance hz, String namespace, Duration reportTtl) {
+    public HazelcastPlacementStore(HazelcastInstance hz, String namespace, Duration reportTtl, KvSecret secret) {
+        this.secret = secret;
         this.plans = hz.getMap(mapName(namespace));
         this.routers = hz.getMap(mapName(namespace) + "-routers");
         // its own id, not the member's: a router restarted on the same member is a new router to the others
@@ -105,12 +115,30 @@ public final class HazelcastPlacementStore implements PlacementStore {
 
     @Override
     public SharedPlan current() {
-        return plans.get(PLAN_KEY);
+        return checked(plans.get(PLAN_KEY));
+    }
+
+    /**
+     * {@code p} if it carries the MAC the tier's secret calls for (or the tier has none).
+     *
+     * @throws IllegalStateException naming the two likely causes
+     */
+    private SharedPlan checked(SharedPlan p) {
+        if (p == null || secret == null) {
+            return p;
+        }
+        if (p.mac() == null || !MessageDigest.isEqual(p.mac(), secret.hmac(MAC_LABEL, p.covered()))) {
+            throw new IllegalStateException("the shared placement (epoch " + p.epoch() + ") has " + (p.mac() == null
+                    ? "no" : "a wrong") + " MAC: written without this tier's secret (a forgery, or a router with "
+                    + "another or no --kv-secret-file); refused");
+        }
+        return p;
     }
 
     @Override
     public void advance(long expectedEpoch, SharedPlan next) {
-        String refused = plans.executeOnKey(PLAN_KEY, new AdvancePlan(expectedEpoch, next));
+        SharedPlan signed = secret == null ? next : next.withMac(secret.hmac(MAC_LABEL, next.covered()));
+        String refused = plans.executeOnKey(PLAN_KEY, new AdvancePlan(expectedEpoch, signed));
         if (refused != null) {
             throw new StalePlanException(refused);
         }
@@ -146,9 +174,9 @@ public final class HazelcastPlacementStore implements PlacementStore {
             try {
                 events.execute(() -> {
                     try {
-                        target.accept(p);
+                        target.accept(checked(p));
                     } catch (RuntimeException ex) {
-                        LOG.warn("Adopting the published placement {} failed", p, ex);
+                        LOG.warn("Adopting the published placement {} failed: {}", p, ex.getMessage());
                     }
                 });
             } catch (java.util.concurrent.RejectedExecutionException closed) {

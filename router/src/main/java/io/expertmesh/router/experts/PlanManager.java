@@ -128,7 +128,9 @@ final class PlanManager implements AutoCloseable {
         }
         Adopted now = adopted.get();
         store.report(now.plan().epoch(), now.window(), load::snapshot);
-        refreshServable();
+        if (now.plan().epoch() > 0) {
+            refreshServable(); // before the first plan nothing is servable, and nobody asked yet
+        }
     }
 
     /** Catches up with the store (a missed event, a reconnect) and refreshes this router's report. */

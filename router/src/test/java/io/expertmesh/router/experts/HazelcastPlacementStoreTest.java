@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.hazelcast.core.HazelcastInstance;
 import io.expertmesh.kvcache.HazelcastConfigs;
+import io.expertmesh.kvcache.KvSecret;
 import io.expertmesh.kvcache.KvStoreConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -23,11 +24,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The shared placement store on a Hazelcast member: the plan changes only by compare-and-set on its epoch (a
  * stale or backward epoch is refused and changes nothing), changes exclude each other, every store hears every
- * published plan, and routers' reports (acknowledged epochs, load) are seen by all.
+ * published plan, routers' reports (acknowledged epochs, load) are seen by all, and with the tier's secret a plan
+ * not signed with it is refused.
  */
 class HazelcastPlacementStoreTest {
     private HazelcastInstance hz;
@@ -42,8 +45,8 @@ class HazelcastPlacementStoreTest {
         }
         hz = HazelcastConfigs.startMember(KvStoreConfig.builder(KvStoreConfig.Mode.EMBEDDED)
                 .clusterName("placement-store-" + UUID.randomUUID()).memberPort(port).partitionCount(7).build(), false);
-        a = new HazelcastPlacementStore(hz, "t", Duration.ofSeconds(30));
-        b = new HazelcastPlacementStore(hz, "t", Duration.ofSeconds(30));
+        a = new HazelcastPlacementStore(hz, "t", Duration.ofSeconds(30), null);
+        b = new HazelcastPlacementStore(hz, "t", Duration.ofSeconds(30), null);
     }
 
     @AfterEach
@@ -139,5 +142,40 @@ class HazelcastPlacementStoreTest {
         assertTrue(a.otherLoads(2).isEmpty(), "load of another window is not merged");
         b.close();
         assertEquals(Map.of(a.routerId(), 3L), a.acknowledged(), "a closed router is not waited for");
+    }
+
+    private static KvSecret secret(java.nio.file.Path dir, String name) throws IOException {
+        java.nio.file.Path f = java.nio.file.Files.writeString(dir.resolve(name), KvSecret.randomText());
+        return KvSecret.read(f);
+    }
+
+    @Test
+    void withTheTiersSecret_signedPlansAreAccepted_forgedOrForeignOnesRefused(@TempDir java.nio.file.Path dir)
+            throws IOException {
+        KvSecret secret = secret(dir, "s");
+        HazelcastPlacementStore signer = new HazelcastPlacementStore(hz, "signed", Duration.ofSeconds(30), secret);
+        HazelcastPlacementStore reader = new HazelcastPlacementStore(hz, "signed", Duration.ofSeconds(30), secret);
+        HazelcastPlacementStore foreign = new HazelcastPlacementStore(hz, "signed", Duration.ofSeconds(30),
+                secret(dir, "other"));
+        try {
+            List<SharedPlan> heard = new CopyOnWriteArrayList<>();
+            reader.onPublished(heard::add);
+            signer.advance(0, plan(1, "w:1"));
+            assertEquals("w:1", reader.current().replicas()[1][0][0], "a router with the secret reads it");
+            await().atMost(Duration.ofSeconds(20)).until(() -> heard.size() == 1);
+            IllegalStateException other = assertThrows(IllegalStateException.class, foreign::current);
+            assertTrue(other.getMessage().contains("a wrong MAC"), other.getMessage());
+
+            // Someone on the tier's port writes a plan pointing at their own worker, with a valid epoch.
+            hz.<String, SharedPlan>getMap(HazelcastPlacementStore.mapName("signed")).set("plan", plan(2, "evil:1"));
+            IllegalStateException forged = assertThrows(IllegalStateException.class, reader::current);
+            assertTrue(forged.getMessage().contains("has no MAC") && forged.getMessage().contains("refused"),
+                    forged.getMessage());
+            assertEquals(1, heard.size(), "the forged plan reached no listener");
+        } finally {
+            signer.close();
+            reader.close();
+            foreign.close();
+        }
     }
 }
