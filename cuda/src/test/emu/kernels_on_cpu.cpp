@@ -6,6 +6,7 @@
 #include "elementwise.cu"
 #include "attention.cu"
 #include "linear.cu"
+#include <tuple>
 #include "mla_decode.cu"
 #include <cstdio>
 #include <cstdlib>
@@ -575,6 +576,37 @@ static void linearAndMla() {
             });
             check(std::string(bfW ? "linear_bf16w_f32" : "linear_f32w_f32") + " 37x" + std::to_string(cols) + " b11",
                   out, w, 1e-5);
+        }
+    }
+    // The staged kernels (batches above 8) against the double reference and bit for bit against linear_*w_f32:
+    // rows not a multiple of 32 (a block's rows) or 4 (a warp's), batch not a multiple of 16 (a pass), columns
+    // not a multiple of 512 (a staged chunk) on the vector path and odd on the scalar path.
+    for (int bfW = 0; bfW < 2; bfW++) {
+        for (auto [rows, cols, batch] : {std::tuple{70, 1000, 37}, std::tuple{37, 1001, 17}, std::tuple{5, 1536, 9}}) {
+            auto wf = gauss((size_t) rows * cols, 0.05);
+            auto wb = bf(wf);
+            auto x = gauss((size_t) batch * cols);
+            auto warpRow = nans((size_t) batch * rows), staged = nans((size_t) batch * rows);
+            std::vector<double> w(staged.size());
+            for (int b = 0; b < batch; b++)
+                for (int r = 0; r < rows; r++) {
+                    double s = 0;
+                    for (int c = 0; c < cols; c++)
+                        s += (bfW ? tof(wb[(size_t) r * cols + c]) : wf[(size_t) r * cols + c]) * (double) x[(size_t) b * cols + c];
+                    w[(size_t) b * rows + r] = s;
+                }
+            emuLaunch({(unsigned) (rows + 7) / 8}, 256, 0, [&] {
+                if (bfW) linear_bf16w_f32(wb.data(), x.data(), warpRow.data(), rows, cols, batch);
+                else linear_f32w_f32(wf.data(), x.data(), warpRow.data(), rows, cols, batch);
+            });
+            emuLaunch({(unsigned) (rows + 31) / 32}, 256, 0, [&] {
+                if (bfW) linear_bf16w_f32_xs(wb.data(), x.data(), staged.data(), rows, cols, batch);
+                else linear_f32w_f32_xs(wf.data(), x.data(), staged.data(), rows, cols, batch);
+            });
+            std::string what = std::string(bfW ? "linear_bf16w_f32_xs " : "linear_f32w_f32_xs ") + std::to_string(rows) +
+                               "x" + std::to_string(cols) + " b" + std::to_string(batch);
+            check(what, staged, w, 1e-5);
+            check(what + " = linear_*w_f32 bit for bit", staged, dbl(warpRow), 0);
         }
     }
     {  // tensor-core GEMM with ragged edges

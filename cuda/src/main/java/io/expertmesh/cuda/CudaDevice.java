@@ -14,6 +14,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.List;
@@ -39,8 +40,10 @@ import org.slf4j.LoggerFactory;
  * probe catches {@link LinkageError} and nothing else in this package touches JCuda before the probe said yes.
  * The answer is logged once. A jar built without nvcc has no kernels: that is also "no GPU", with that reason.
  *
- * <p>All modules are loaded by the probe ({@code cuModuleLoadData} on the packaged PTX), so a driver that cannot
- * JIT our PTX is found at start-up, not at the first forward pass. Launches are serialised by the callers
+ * <p>All modules are loaded by the probe, so a driver that refuses one is found at start-up, not at the first
+ * forward pass. On compute capability 9.x the probe loads the packaged fatbin: on 9.0 the driver runs its sm_90
+ * machine code as built (what {@code ptxas.txt} in the jar reports: no JIT at start-up), on later 9.x it
+ * JIT-compiles the compute_90 PTX inside. On 8.x it JIT-compiles the compute_80 PTX. Launches are serialised by the callers
  * ({@link CudaKernels} is synchronized); any thread may call: the context is made current on first use.
  */
 public final class CudaDevice {
@@ -128,14 +131,18 @@ public final class CudaDevice {
             cuCtxSetCurrent(ctx);
             Map<String, CUfunction> fns = new HashMap<>();
             Map<String, List<String>> params = new HashMap<>();
+            List<String> loaded = new ArrayList<>();
             for (String module : catalog.modules()) {
                 CUmodule m = new CUmodule();
+                byte[] fatbin = found.ptxTarget().equals("sm_90") ? catalog.fatbin(module) : null;
+                String file = module + "." + found.ptxTarget() + (fatbin != null ? ".fatbin" : ".ptx");
                 try {
-                    cuModuleLoadData(m, catalog.ptx(module, found.ptxTarget()));
+                    // cuModuleLoadData takes a fatbin as well as PTX text; it picks the SASS matching the device.
+                    cuModuleLoadData(m, fatbin != null ? fatbin : catalog.ptx(module, found.ptxTarget()));
                 } catch (jcuda.CudaException e) {
-                    return CudaProbe.none("the driver rejected module " + module + "." + found.ptxTarget()
-                            + ".ptx: " + e.getMessage());
+                    return CudaProbe.none("the driver rejected module " + file + ": " + e.getMessage());
                 }
+                loaded.add(file);
                 String text = new String(catalog.ptx(module, found.ptxTarget()), StandardCharsets.US_ASCII);
                 for (String entry : PtxEntries.of(text)) {
                     CUfunction f = new CUfunction();
@@ -144,6 +151,7 @@ public final class CudaDevice {
                 }
                 params.putAll(PtxEntries.signatures(text));
             }
+            LOG.info("GPU modules loaded: {}", loaded);
             instance = new CudaDevice(found, ctx, fns, params);
             instance.current.set(true);
             return found;

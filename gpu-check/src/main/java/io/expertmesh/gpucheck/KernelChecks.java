@@ -57,6 +57,9 @@ public final class KernelChecks {
                 () -> linear(true, 333, 1001, 11),
                 () -> linear(true, 257, 1024, 9),
                 () -> linear(false, 129, 1000, 3),
+                () -> linear(true, 70, 1000, 37),
+                () -> linearKernelsAgree(true, 333, 1001, 37),
+                () -> linearKernelsAgree(false, 70, 1536, 17),
                 () -> gemmBf16(100, 77, 1001),
                 () -> gemmBf16(257, 130, 72),
                 () -> groupedGemm(new int[]{3, 0, 70, 17, 1}, 96, 200),
@@ -220,6 +223,35 @@ public final class KernelChecks {
             new LinearOps(device).linear(dw, bf16, dx, out, rows, cols, batch);
             return new CheckResult("linear " + (bf16 ? "bf16" : "f32") + "w " + rows + "x" + cols + " b" + batch,
                     Errors.relativeL2(download(out, batch * rows), ref), F32_TOL, "");
+        }
+    }
+
+    /**
+     * The staged kernel ({@code linear_*w_f32_xs}, batches above 8) against the warp-per-row kernel on the same
+     * data: they accumulate in the same order, so the tolerance is 0 (a request's output must not depend on the
+     * kernel its batch size picked).
+     */
+    public CheckResult linearKernelsAgree(boolean bf16, int rows, int cols, int batch) {
+        DeviceBuffer dw = bf16 ? DeviceBuffer.of(rnd.bf16(rows * cols, 0.05))
+                : DeviceBuffer.of(rnd.gaussian(rows * cols, 0.05));
+        float[] x = rnd.gaussian(batch * cols, 1);
+        try (dw; DeviceBuffer dx = DeviceBuffer.of(x); DeviceBuffer warpRow = poisoned((long) batch * rows);
+             DeviceBuffer staged = poisoned((long) batch * rows)) {
+            LinearOps ops = new LinearOps(device);
+            ops.linear(dw, bf16, dx, warpRow, rows, cols, batch, false);
+            ops.linear(dw, bf16, dx, staged, rows, cols, batch, true);
+            float[] a = download(warpRow, batch * rows);
+            float[] b = download(staged, batch * rows);
+            int differ = 0;
+            for (int i = 0; i < a.length; i++) {
+                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                    differ++;
+                }
+            }
+            double err = Errors.relativeL2(b, a);
+            return new CheckResult("linear " + (bf16 ? "bf16" : "f32") + "w staged = warp-row " + rows + "x" + cols
+                    + " b" + batch, differ > 0 && !(err > 0) ? Double.NaN : err, 0,
+                    differ > 0 ? differ + " outputs differ in bits" : "");
         }
     }
 

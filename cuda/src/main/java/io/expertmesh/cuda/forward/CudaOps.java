@@ -34,7 +34,7 @@ public final class CudaOps implements DeviceOps {
             "gated_add_f32", "embed_f32", "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32",
             "head_linear_bf16w_f32", "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
             "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
-            "linear_bf16w_f32", "linear_f32w_f32", "gqa_decode_paged", "mla_decode_split_512_64_s2",
+            "linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs", "gqa_decode_paged", "mla_decode_split_512_64_s2",
             "mla_decode_split_512_64_s1", "mla_decode_merge");
     private static final long UPLOAD_CHUNK = 64L << 20;
     private static final int GRID_STRIDE_BLOCKS = 8192;
