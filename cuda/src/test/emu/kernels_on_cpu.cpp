@@ -609,6 +609,85 @@ static void linearAndMla() {
             check(what + " = linear_*w_f32 bit for bit", staged, dbl(warpRow), 0);
         }
     }
+    {  // routed experts on the device: route_by_expert, grouped_linear_*w_f32, combine_experts_f32
+        const int tokens = 13, k = 3, E = 7, rows = 20, cols = 45, pairs = tokens * k;
+        std::vector<int> ids(pairs);
+        for (int t = 0; t < tokens; t++) {
+            std::vector<int> all(E);
+            for (int e = 0; e < E; e++) all[e] = e;
+            std::shuffle(all.begin(), all.end(), rng);
+            for (int j = 0; j < k; j++) ids[t * k + j] = t == 4 ? 2 + j : all[j];  // experts 2..4 for token 4
+        }
+        ids[7] = 9;  // out of range: dropped
+        std::vector<int> offsets(E + 1, -7), slotOfPair(pairs, -7), tokenOfSlot(pairs, -7);
+        emuLaunch({1}, 256, 0, [&] {
+            route_by_expert(ids.data(), pairs, k, E, offsets.data(), slotOfPair.data(), tokenOfSlot.data());
+        });
+        std::vector<int> wantOff(E + 1, 0), wantSlot(pairs, -1), wantTok(pairs, -1);
+        for (int i = 0; i < pairs; i++) if (ids[i] >= 0 && ids[i] < E) wantOff[ids[i] + 1]++;
+        for (int e = 0; e < E; e++) wantOff[e + 1] += wantOff[e];
+        std::vector<int> fill(wantOff);
+        for (int e = 0; e < E; e++)
+            for (int i = 0; i < pairs; i++)
+                if (ids[i] == e) { wantSlot[i] = fill[e]; wantTok[fill[e]++] = i / k; }
+        auto asF = [](const std::vector<int>& v) { return std::vector<float>(v.begin(), v.end()); };
+        auto asD = [](const std::vector<int>& v) { return std::vector<double>(v.begin(), v.end()); };
+        check("route_by_expert 13x3 of 7, one id out of range: offsets", asF(offsets), asD(wantOff), 0);
+        check("route_by_expert: slot of each pair", asF(slotOfPair), asD(wantSlot), 0);
+        check("route_by_expert: token of each slot", asF(tokenOfSlot), asD(wantTok), 0);
+
+        auto x = gauss((size_t) tokens * cols);
+        std::vector<float> xin((size_t) pairs * cols, NAN);
+        for (int s2 = 0; s2 < wantOff[E]; s2++)
+            std::copy(x.begin() + (size_t) wantTok[s2] * cols, x.begin() + (size_t) (wantTok[s2] + 1) * cols,
+                      xin.begin() + (size_t) s2 * cols);
+        auto wf = gauss((size_t) E * rows * cols, 0.05);
+        auto wb = bf(wf);
+        for (int bfW = 0; bfW < 2; bfW++) {
+            auto grouped = nans((size_t) pairs * rows), alone = nans((size_t) pairs * rows);
+            emuLaunch({(unsigned) (rows + 7) / 8, (unsigned) E}, 256, 0, [&] {
+                if (bfW) grouped_linear_bf16w_f32(wb.data(), xin.data(), grouped.data(), offsets.data(), rows, cols);
+                else grouped_linear_f32w_f32(wf.data(), xin.data(), grouped.data(), offsets.data(), rows, cols);
+            });
+            for (int e = 0; e < E; e++) {
+                int n = wantOff[e + 1] - wantOff[e];
+                if (n == 0) continue;
+                size_t wo = (size_t) e * rows * cols, xo = (size_t) wantOff[e] * cols, oo = (size_t) wantOff[e] * rows;
+                emuLaunch({(unsigned) (rows + 7) / 8}, 256, 0, [&] {
+                    if (bfW) linear_bf16w_f32(wb.data() + wo, xin.data() + xo, alone.data() + oo, rows, cols, n);
+                    else linear_f32w_f32(wf.data() + wo, xin.data() + xo, alone.data() + oo, rows, cols, n);
+                });
+            }
+            std::vector<float> g2(grouped.begin(), grouped.begin() + (size_t) wantOff[E] * rows);
+            std::vector<float> a2(alone.begin(), alone.begin() + (size_t) wantOff[E] * rows);
+            check(std::string(bfW ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32") +
+                          " 7 experts 20x45 = linear_*w_f32 per expert bit for bit", g2, dbl(a2), 0);
+        }
+        // combine: the bits of zero + scatter_add_rows_f32 per expert in ascending id
+        auto y = gauss((size_t) pairs * rows);
+        auto wts = gauss(pairs);
+        auto out = nans((size_t) tokens * rows);
+        emuLaunch({(unsigned) tokens}, rowThreads(rows), 0, [&] {
+            combine_experts_f32(y.data(), ids.data(), wts.data(), slotOfPair.data(), k, out.data(), rows);
+        });
+        std::vector<float> scat((size_t) tokens * rows, 0.f), wSlot(pairs, 0.f);
+        std::vector<double> ref((size_t) tokens * rows, 0.0);
+        for (int i = 0; i < pairs; i++) if (wantSlot[i] >= 0) wSlot[wantSlot[i]] = wts[i];
+        for (int e = 0; e < E; e++) {
+            int n = wantOff[e + 1] - wantOff[e];
+            if (n == 0) continue;
+            emuLaunch({(unsigned) n}, rowThreads(rows), 0, [&] {
+                scatter_add_rows_f32(y.data() + (size_t) wantOff[e] * rows, wantTok.data(), wSlot.data(), wantOff[e], scat.data(),
+                                     rows, tokens);
+            });
+        }
+        for (int i = 0; i < pairs; i++)
+            if (wantSlot[i] >= 0)
+                for (int c = 0; c < rows; c++)
+                    ref[(size_t) (i / k) * rows + c] += (double) wts[i] * y[(size_t) wantSlot[i] * rows + c];
+        check("combine_experts_f32 13x3, one pair dropped", out, ref, 1e-6);
+        check("combine_experts_f32 = zero + scatter_add_rows_f32 by ascending expert, bit for bit", out, dbl(scat), 0);
+    }
     {  // tensor-core GEMM with ragged edges
         int m = 100, n = 77, k = 72;
         auto a = bf(gauss((size_t) m * k)), b = bf(gauss((size_t) n * k, 0.05));

@@ -17,6 +17,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.List;
 import java.util.Map;
 import jcuda.NativePointerObject;
@@ -60,6 +62,12 @@ public final class CudaDevice {
     /** Kernels opted in to more than 48 KB of shared memory; launches come from router and device-expert threads. */
     private final Map<CUfunction, Integer> sharedOptIn = new ConcurrentHashMap<>();
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    private final LongAdder launches = new LongAdder();
+    private final LongAdder copiesToDevice = new LongAdder();
+    private final LongAdder copiesToHost = new LongAdder();
+    private final LongAdder syncs = new LongAdder();
+    /** Work was launched since the last wait: a wait with nothing launched since is skipped (and not counted). */
+    private final AtomicBoolean pending = new AtomicBoolean();
 
     private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions,
                        Map<String, List<String>> parameters) {
@@ -234,12 +242,31 @@ public final class CudaDevice {
                         + " has unsupported type " + args[i].getClass().getName());
             };
         }
+        pending.set(true);
         cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, Pointer.to(params), null);
+        launches.increment();
     }
 
-    /** Waits for all launched work; throws with the driver's message when a kernel failed. */
+    /**
+     * Waits for all launched work; throws with the driver's message when a kernel failed. Nothing launched since
+     * the last wait: returns at once (a failure of earlier work surfaced at that wait), so the copies of one
+     * layer's results wait once.
+     */
     public void synchronize() {
         makeCurrent();
-        cuCtxSynchronize();
+        if (pending.getAndSet(false)) {
+            cuCtxSynchronize();
+            syncs.increment();
+        }
+    }
+
+    /** Counts a copy the callers made (they copy through JCuda directly, on the default stream). */
+    public void countCopy(boolean toDevice) {
+        (toDevice ? copiesToDevice : copiesToHost).increment();
+    }
+
+    /** Launches, copies and waits so far, over every thread (the difference of two is a step's work). */
+    public DeviceCounts counts() {
+        return new DeviceCounts(launches.sum(), copiesToDevice.sum(), copiesToHost.sum(), syncs.sum());
     }
 }

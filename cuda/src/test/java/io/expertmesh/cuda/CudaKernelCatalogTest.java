@@ -29,6 +29,7 @@ class CudaKernelCatalogTest {
             "elementwise", Set.of("rms_norm_f32", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32",
                     "topk_gate_f32"),
             "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs",
+                    "grouped_linear_bf16w_f32", "grouped_linear_f32w_f32",
                     "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
             "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1",
                     "mla_decode_split_512_64_s2_smem_o", "mla_decode_merge"),
@@ -36,6 +37,7 @@ class CudaKernelCatalogTest {
             "forward", Set.of("zero_f32", "add_f32", "add_bias_f32", "f32_to_bf16", "gated_add_f32", "embed_f32",
                     "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32", "head_linear_bf16w_f32",
                     "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
+                    "route_by_expert", "combine_experts_f32",
                     "mla_attention_f32q"));
 
     static Optional<Path> tool(String name) {

@@ -35,7 +35,8 @@ public final class CudaOps implements DeviceOps {
             "head_linear_bf16w_f32", "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
             "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
             "linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs", "gqa_decode_paged", "mla_decode_split_512_64_s2",
-            "mla_decode_split_512_64_s1", "mla_decode_merge");
+            "mla_decode_split_512_64_s1", "mla_decode_merge", "route_by_expert", "grouped_linear_bf16w_f32",
+            "grouped_linear_f32w_f32", "combine_experts_f32");
     private static final long UPLOAD_CHUNK = 64L << 20;
     private static final int GRID_STRIDE_BLOCKS = 8192;
     private static final int MLA_THREADS = 128;
@@ -127,6 +128,7 @@ public final class CudaOps implements DeviceOps {
             long n = Math.min(UPLOAD_CHUNK, seg.byteSize() - o);
             byte[] chunk = seg.asSlice(o, n).toArray(ValueLayout.JAVA_BYTE);
             cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), Pointer.to(chunk), n);
+            CudaDevice.get().countCopy(true);
         }
     }
 
@@ -145,6 +147,7 @@ public final class CudaOps implements DeviceOps {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Float.BYTES),
                     Pointer.to(src).withByteOffset((long) srcOff * Float.BYTES), (long) n * Float.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -155,6 +158,7 @@ public final class CudaOps implements DeviceOps {
         if (n > 0) {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer(), Pointer.to(src), (long) n * Integer.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -166,6 +170,7 @@ public final class CudaOps implements DeviceOps {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Short.BYTES),
                     Pointer.to(src).withByteOffset((long) srcOff * Short.BYTES), (long) n * Short.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -173,10 +178,11 @@ public final class CudaOps implements DeviceOps {
     public void copyOut(DeviceTensor src, long srcOff, float[] dst, int dstOff, int n) {
         OpShapes.copyOut(src, Kind.F32, srcOff, dst.length, dstOff, n);
         DeviceBuffer s = b(src, "copy source");
-        device.synchronize();  // a failed kernel surfaces here with the driver's message
+        device.synchronize();  // a failed kernel surfaces here with the driver's message (one wait per batch of copies)
         if (n > 0) {
             cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Float.BYTES),
                     s.pointer().withByteOffset(srcOff * Float.BYTES), (long) n * Float.BYTES);
+            device.countCopy(false);
         }
     }
 
@@ -187,6 +193,7 @@ public final class CudaOps implements DeviceOps {
         device.synchronize();
         if (n > 0) {
             cuMemcpyDtoH(Pointer.to(dst), s.pointer(), (long) n * Integer.BYTES);
+            device.countCopy(false);
         }
     }
 
@@ -343,6 +350,31 @@ public final class CudaOps implements DeviceOps {
         int dstRows = OpShapes.scatterAddRows(src, idx, w, idxOff, dst, rows, n);
         device.launch("scatter_add_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"),
                 b(w, "w"), idxOff, b(dst, "dst"), n, dstRows);
+    }
+
+    @Override
+    public void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets,
+                              DeviceTensor slotOfPair, DeviceTensor tokenOfSlot) {
+        OpShapes.routeByExpert(ids, tokens, k, experts, offsets, slotOfPair, tokenOfSlot);
+        device.launch("route_by_expert", 1, 1, 1, 256, 0, b(ids, "ids"), tokens * k, k, experts,
+                b(offsets, "offsets"), b(slotOfPair, "slotOfPair"), b(tokenOfSlot, "tokenOfSlot"));
+    }
+
+    @Override
+    public void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets,
+                              int rows, int cols, int pairs) {
+        OpShapes.groupedLinear(w, experts, x, out, offsets, rows, cols, pairs);
+        device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32",
+                (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0,
+                b(w, "weight"), b(x, "x"), b(out, "out"), b(offsets, "offsets"), rows, cols);
+    }
+
+    @Override
+    public void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair,
+                               int tokens, int k, DeviceTensor out, int n) {
+        OpShapes.combineExperts(y, ids, weights, slotOfPair, tokens, k, out, n);
+        device.launch("combine_experts_f32", tokens, 1, 1, rowThreads(n), 0, b(y, "y"), b(ids, "ids"),
+                b(weights, "weights"), b(slotOfPair, "slotOfPair"), k, b(out, "out"), n);
     }
 
     @Override
