@@ -719,4 +719,8 @@ static void linearAndMla() {
     mlaCase<2, false>("mla_decode_split_512_64_s2_smem_o", {1, 130}, 17, 16, 3);
     mlaCase<2, true>("mla_decode_split_512_64_s2", {5, 130}, 16, 64, 3);
     mlaCase<2, true>("mla_decode_split_512_64_s2", {0, 70}, 16, 64, 2);  // an empty sequence: zeros, not 0/0
+    // Very different lengths under many splits (as MlaSplitPlan plans for one long sequence among short ones):
+    // short and empty sequences leave most of their splits empty, the long one is cut into 1-tile pieces.
+    mlaCase<2, true>("mla_decode_split_512_64_s2", {0, 1, 700, 3, 65}, 16, 16, 11);
+    mlaCase<1, true>("mla_decode_split_512_64_s1", {300, 0, 2}, 5, 32, 5);
 }

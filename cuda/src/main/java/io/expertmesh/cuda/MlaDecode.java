@@ -82,6 +82,11 @@ public final class MlaDecode {
         return MlaSplitPlan.splits(batch, headGroups(heads), maxLen, device.info().multiprocessors());
     }
 
+    /** Planned from the real lengths {@code lens[0, batch)}. */
+    public int splitsFor(int[] lens, int batch, int heads) {
+        return MlaSplitPlan.splits(lens, batch, headGroups(heads), device.info().multiprocessors());
+    }
+
     public void run(DeviceBuffer q, DeviceBuffer cache, DeviceBuffer blockTable, DeviceBuffer seqLens,
                     DeviceBuffer out, DeviceBuffer oPart, DeviceBuffer lsePart, int batch, int heads, int maxPages,
                     int pageSize, int pages, int splits, float scale) {

@@ -184,6 +184,11 @@ public final class CountingOps implements DeviceOps {
     }
 
     @Override
+    public void attentionLengths(int[] lens, int tokens) {
+        inner.attentionLengths(lens, tokens);
+    }
+
+    @Override
     public void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable, DeviceTensor seqLens,
                              DeviceTensor out, int tokens, int heads, int latent, int rope, int maxBlocks,
                              int blockSize, float scale) {

@@ -51,6 +51,9 @@ public final class CudaOps implements DeviceOps {
     private DeviceBuffer qBf16;
     private DeviceBuffer oPart;
     private DeviceBuffer lsePart;
+    /** The lengths hinted for the next attention calls ({@link #attentionLengths}); hintTokens 0 when none. */
+    private int[] hintLens = new int[0];
+    private int hintTokens;
 
     /** With the fast MLA kernel for V3's shapes. */
     public CudaOps(CudaDevice device) {
@@ -279,6 +282,19 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public synchronized void attentionLengths(int[] lens, int tokens) {
+        if (tokens <= 0 || tokens > lens.length) {
+            hintTokens = 0;
+            return;
+        }
+        if (hintLens.length < tokens) {
+            hintLens = new int[tokens];
+        }
+        System.arraycopy(lens, 0, hintLens, 0, tokens);
+        hintTokens = tokens;
+    }
+
+    @Override
     public synchronized void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable,
                                           DeviceTensor seqLens, DeviceTensor out, int tokens, int heads, int latent,
                                           int rope, int maxBlocks, int blockSize, float scale) {
@@ -293,9 +309,11 @@ public final class CudaOps implements DeviceOps {
             int n = tokens * heads * MlaDecode.ROW;
             qBf16 = atLeast(qBf16, (long) n * Short.BYTES);
             device.launch("f32_to_bf16", strideBlocks(n), 1, 1, 256, 0, bq, qBf16, n);
-            // Lengths live on the device: plan for the longest the table allows; splits past a sequence's end
-            // are empty and the merge skips them.
-            int splits = mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            // Lengths live on the device; the host's copy, when hinted for this many tokens, plans the split, else
+            // the longest the table allows. Any split count is correct: splits past a sequence's end are empty
+            // and the merge skips them.
+            int splits = hintTokens == tokens ? mla.splitsFor(hintLens, tokens, heads)
+                    : mla.splitsFor(tokens, heads, maxBlocks * blockSize);
             oPart = atLeast(oPart, MlaDecode.partialFloats(tokens, heads, splits) * Float.BYTES);
             lsePart = atLeast(lsePart, (long) tokens * heads * splits * Float.BYTES);
             mla.run(qBf16, bp, bt, bl, bo, oPart, lsePart, tokens, heads, maxBlocks, blockSize, poolBlocks, splits,

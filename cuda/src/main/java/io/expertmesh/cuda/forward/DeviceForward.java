@@ -280,6 +280,7 @@ public final class DeviceForward implements ForwardBackend {
             ops.copyIn(tableH, table, t * maxBlocks);
             seqLens = s.i32(Slot.SEQ_LENS, t);
             ops.copyIn(lens, seqLens, t);
+            ops.attentionLengths(lens, t);
             slots = s.i32(Slot.SLOTS, t);
             ops.copyIn(slotH, slots, t);
             kvRows = mirror ? s.f32(Slot.KV_ROWS, (long) c.numLayers() * t * c.kvRowWidth()) : null;

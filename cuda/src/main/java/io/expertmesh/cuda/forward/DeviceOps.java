@@ -104,6 +104,14 @@ public interface DeviceOps extends AutoCloseable {
                  int rows, int n);
 
     /**
+     * The host's copy of the sequence lengths the next attention calls will find in {@code seqLens}
+     * ({@code lens[0, tokens)}): only a hint for planning the work (CudaOps sizes the MLA split from it). Results
+     * never depend on it: a missing or stale hint only plans worse. HostOps ignores it.
+     */
+    default void attentionLengths(int[] lens, int tokens) {
+    }
+
+    /**
      * Absorbed MLA attention over the paged latent pool (row = {@code latent + rope}: the normalised latent, then
      * the rotary key). For token t and head h, with query {@code q[t, h, :]} ({@code F32 [tokens, heads, latent +
      * rope]}) and positions {@code p < seqLens[t]}: {@code score_p = scale · q · row_p},
