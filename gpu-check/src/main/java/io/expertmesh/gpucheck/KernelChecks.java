@@ -87,7 +87,8 @@ public final class KernelChecks {
      * Tiny cases of the kernels whose synchronisation the CPU model cannot judge (shared-memory tiles, cp.async
      * pipelines, warp reductions), by name, for compute-sanitizer's racecheck and synccheck, which run each
      * launch 100-1000× slower: the MLA split kernels (register and shared-memory accumulators, a forced split
-     * so the merge runs), the tensor-core GEMMs and the top-k gate.
+     * so the merge runs), the tensor-core GEMMs, the top-k gate and the staged product (activations in shared
+     * memory, two chunks and two batch passes).
      */
     public Map<String, Supplier<CheckResult>> sanitizerCases() {
         Map<String, Supplier<CheckResult>> cases = new LinkedHashMap<>();
@@ -96,6 +97,7 @@ public final class KernelChecks {
         cases.put("gemm", () -> gemmBf16(33, 40, 72));
         cases.put("grouped-gemm", () -> groupedGemm(new int[]{3, 0, 17}, 32, 72));
         cases.put("topk", () -> topkGate("v3 sigmoid+bias+groups", 3, 64, 6, true, true, 8, 3, true, 2.5f));
+        cases.put("linear-staged", () -> linearKernelsAgree(true, 37, 1000, 17));
         return cases;
     }
 
