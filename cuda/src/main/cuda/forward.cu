@@ -236,18 +236,26 @@ extern "C" __global__ void combine_experts_f32(const float* __restrict__ y, cons
                                                const float* __restrict__ weights, const int* __restrict__ slotOfPair,
                                                int k, float* __restrict__ out, int n) {
     const int t = blockIdx.x;
-    int order[16];  // k <= 16 (checked by the launcher): choices sorted by expert id, insertion sort
-    int m = 0;
-    for (int j = 0; j < k; j++) {
-        const int p = t * k + j;
-        if (slotOfPair[p] < 0) continue;
-        int at = m++;
-        while (at > 0 && ids[t * k + order[at - 1]] > ids[p]) {
-            order[at] = order[at - 1];
-            at--;
+    // Choices sorted by expert id (insertion sort by one thread; k <= 16, checked by the launcher), shared by the
+    // block's threads.
+    __shared__ int order[16];
+    __shared__ int count;
+    if (threadIdx.x == 0) {
+        int m = 0;
+        for (int j = 0; j < k; j++) {
+            const int p = t * k + j;
+            if (slotOfPair[p] < 0) continue;
+            int at = m++;
+            while (at > 0 && ids[t * k + order[at - 1]] > ids[p]) {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = j;
         }
-        order[at] = j;
+        count = m;
     }
+    __syncthreads();
+    const int m = count;
     float* o = out + static_cast<size_t>(t) * n;
     for (int c = threadIdx.x; c < n; c += blockDim.x) {
         float acc = 0.f;

@@ -123,14 +123,17 @@ public final class CudaOps implements DeviceOps {
     }
 
     /**
-     * Chunked through the heap: a mapped segment has no JCuda Pointer, and one copy of a multi-gigabyte tensor
-     * would not fit a Java array.
+     * In chunks of at most 64 MiB (one JCuda copy takes a buffer of at most 2 GiB). A native segment (the mapped
+     * checkpoint) is copied from where it lies, through a direct ByteBuffer view at position 0 (no heap copy); a
+     * heap segment (tests, converted weights) through a heap array.
      */
     private static void copySegment(MemorySegment seg, DeviceBuffer dst, long dstByte) {
         for (long o = 0; o < seg.byteSize(); o += UPLOAD_CHUNK) {
             long n = Math.min(UPLOAD_CHUNK, seg.byteSize() - o);
-            byte[] chunk = seg.asSlice(o, n).toArray(ValueLayout.JAVA_BYTE);
-            cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), Pointer.to(chunk), n);
+            MemorySegment part = seg.asSlice(o, n);
+            Pointer src = part.isNative() ? Pointer.to(part.asByteBuffer())
+                    : Pointer.to(part.toArray(ValueLayout.JAVA_BYTE));
+            cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), src, n);
             CudaDevice.get().countCopy(true);
         }
     }
