@@ -197,15 +197,27 @@ extern "C" __global__ void scatter_add_rows_f32(const float* __restrict__ src, c
 // id, within an expert in ascending pair order (so in ascending token: a token names an expert once):
 // offsets[e] .. offsets[e+1] are expert e's slots, slotOfPair[i] pair i's slot, tokenOfSlot[s] the slot's token.
 // A pair whose id is out of range gets slot -1 and no slot; slots past offsets[experts] get token -1 (a gather
-// of them writes NaN). One block; thread e walks the pairs in order for its experts, so the fill is stable
-// without a sort. Grid 1 x 256.
+// of them writes NaN). One block; thread e walks the pairs in order for its experts (ids staged in shared memory
+// a chunk at a time, read by every thread of a warp at once), so the fill is stable without a sort. Grid 1 x 256.
+#define ROUTE_CHUNK 2048
+
 extern "C" __global__ void route_by_expert(const int* __restrict__ ids, int pairs, int k, int experts,
                                            int* __restrict__ offsets, int* __restrict__ slotOfPair,
                                            int* __restrict__ tokenOfSlot) {
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
-        int count = 0;
-        for (int i = 0; i < pairs; i++) count += ids[i] == e;
-        offsets[e + 1] = count;
+    __shared__ int sid[ROUTE_CHUNK];
+    // Pass 1: offsets[e + 1] = pairs choosing e (each thread owns its experts' entries).
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) offsets[e + 1] = 0;
+    for (int i0 = 0; i0 < pairs; i0 += ROUTE_CHUNK) {
+        const int n = min(ROUTE_CHUNK, pairs - i0);
+        __syncthreads();  // the previous chunk is read by everyone
+        for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i0 + i];
+        __syncthreads();
+        for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+            int count = 0;
+#pragma unroll 8
+            for (int i = 0; i < n; i++) count += sid[i] == e;
+            offsets[e + 1] += count;
+        }
     }
     __syncthreads();
     if (threadIdx.x == 0) {  // experts is at most a few hundred: a serial prefix sum is shorter than a tree's barriers
@@ -217,13 +229,24 @@ extern "C" __global__ void route_by_expert(const int* __restrict__ ids, int pair
         if (ids[i] < 0 || ids[i] >= experts) slotOfPair[i] = -1;
         if (i >= offsets[experts]) tokenOfSlot[i] = -1;  // the slots left over by dropped pairs
     }
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
-        int slot = offsets[e];
-        for (int i = 0; i < pairs; i++) {
-            if (ids[i] == e) {
-                slotOfPair[i] = slot;
-                tokenOfSlot[slot] = i / k;
-                slot++;
+    // Pass 2: each expert's slots in pair order; the next free slot of expert e lives in a register of its thread
+    // (experts past the block size take another walk over the pairs).
+    for (int e0 = 0; e0 < experts; e0 += blockDim.x) {
+        const int e = e0 + threadIdx.x;
+        int slot = e < experts ? offsets[e] : 0;
+        for (int i0 = 0; i0 < pairs; i0 += ROUTE_CHUNK) {
+            const int n = min(ROUTE_CHUNK, pairs - i0);
+            __syncthreads();
+            for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i0 + i];
+            __syncthreads();
+            if (e < experts) {
+                for (int i = 0; i < n; i++) {
+                    if (sid[i] == e) {
+                        slotOfPair[i0 + i] = slot;
+                        tokenOfSlot[slot] = (i0 + i) / k;
+                        slot++;
+                    }
+                }
             }
         }
     }

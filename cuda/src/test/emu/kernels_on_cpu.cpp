@@ -609,6 +609,34 @@ static void linearAndMla() {
             check(what + " = linear_*w_f32 bit for bit", staged, dbl(warpRow), 0);
         }
     }
+    {  // route_by_expert past one staged chunk of ids (2048) and past one expert per thread (256)
+        const int tokens = 700, k = 4, E = 300, pairs = tokens * k;
+        std::vector<int> ids(pairs);
+        for (int t = 0; t < tokens; t++) {
+            std::vector<int> all(E);
+            for (int e = 0; e < E; e++) all[e] = e;
+            std::shuffle(all.begin(), all.end(), rng);
+            for (int j = 0; j < k; j++) ids[t * k + j] = all[j];
+        }
+        ids[2100] = -1;
+        std::vector<int> offsets(E + 1, -7), slotOfPair(pairs, -7), tokenOfSlot(pairs, -7);
+        emuLaunch({1}, 256, 0, [&] {
+            route_by_expert(ids.data(), pairs, k, E, offsets.data(), slotOfPair.data(), tokenOfSlot.data());
+        });
+        std::vector<int> wantOff(E + 1, 0), wantSlot(pairs, -1), wantTok(pairs, -1);
+        for (int i = 0; i < pairs; i++) if (ids[i] >= 0 && ids[i] < E) wantOff[ids[i] + 1]++;
+        for (int e = 0; e < E; e++) wantOff[e + 1] += wantOff[e];
+        std::vector<int> fill(wantOff);
+        for (int i = 0; i < pairs; i++)
+            if (ids[i] >= 0) { wantSlot[i] = fill[ids[i]]; wantTok[fill[ids[i]]++] = i / k; }
+        std::vector<float> got;
+        std::vector<double> want;
+        for (auto [g, w] : {std::pair{&offsets, &wantOff}, std::pair{&slotOfPair, &wantSlot}, std::pair{&tokenOfSlot, &wantTok}}) {
+            got.insert(got.end(), g->begin(), g->end());
+            want.insert(want.end(), w->begin(), w->end());
+        }
+        check("route_by_expert 700x4 of 300, one id out of range", got, want, 0);
+    }
     {  // routed experts on the device: route_by_expert, grouped_linear_*w_f32, combine_experts_f32
         const int tokens = 13, k = 3, E = 7, rows = 20, cols = 45, pairs = tokens * k;
         std::vector<int> ids(pairs);
