@@ -143,12 +143,26 @@ public final class CudaDevice {
             for (String module : catalog.modules()) {
                 CUmodule m = new CUmodule();
                 byte[] fatbin = found.ptxTarget().equals("sm_90") ? catalog.fatbin(module) : null;
-                String file = module + "." + found.ptxTarget() + (fatbin != null ? ".fatbin" : ".ptx");
-                try {
-                    // cuModuleLoadData takes a fatbin as well as PTX text; it picks the SASS matching the device.
-                    cuModuleLoadData(m, fatbin != null ? fatbin : catalog.ptx(module, found.ptxTarget()));
-                } catch (jcuda.CudaException e) {
-                    return CudaProbe.none("the driver rejected module " + file + ": " + e.getMessage());
+                String file = module + "." + found.ptxTarget() + ".ptx";
+                if (fatbin != null) {
+                    try {
+                        // cuModuleLoadData takes a fatbin as well as PTX; it picks the SASS matching the device.
+                        cuModuleLoadData(m, fatbin);
+                        file = module + ".sm_90.fatbin";
+                    } catch (jcuda.CudaException e) {
+                        // Not fatal while the PTX loads: the same code, JIT-compiled by the driver.
+                        LOG.warn("GPU: the driver rejected {}.sm_90.fatbin ({}); JIT-compiling its PTX", module,
+                                e.getMessage());
+                        m = new CUmodule();
+                        fatbin = null;
+                    }
+                }
+                if (fatbin == null) {
+                    try {
+                        cuModuleLoadData(m, catalog.ptx(module, found.ptxTarget()));
+                    } catch (jcuda.CudaException e) {
+                        return CudaProbe.none("the driver rejected module " + file + ": " + e.getMessage());
+                    }
                 }
                 loaded.add(file);
                 String text = new String(catalog.ptx(module, found.ptxTarget()), StandardCharsets.US_ASCII);
