@@ -177,6 +177,13 @@ public final class DeviceForward implements ForwardBackend {
 
             DeviceTensor ids = s.i32(Slot.IDS, t);
             ops.copyIn(batch.tokens(), ids, t);
+            // Every upload before the first launch: a copy from a Java (pageable) array waits for the stream, so
+            // one after the layers' launches would make the host wait for them before it could launch the head.
+            int rows = batch.logitRows().length;
+            DeviceTensor rowIdx = rows == 0 ? null : s.i32(Slot.LOGIT_ROWS, rows);
+            if (rows > 0) {
+                ops.copyIn(batch.logitRows(), rowIdx, rows);
+            }
             DeviceTensor x = s.f32(Slot.X, (long) t * hidden);
             ops.embed(weights.embed, ids, x, t, hidden);
             DeviceTensor xn = s.f32(Slot.XN, (long) t * hidden);
@@ -200,21 +207,18 @@ public final class DeviceForward implements ForwardBackend {
                 }
                 ops.add(x, ffnOut, t * hidden);
             }
+            if (rows > 0) {
+                DeviceTensor xl = s.f32(Slot.LOGIT_X, (long) rows * hidden);
+                ops.gatherRows(x, rowIdx, 0, xl, rows, hidden);
+                ops.rmsNorm(xl, hidden, weights.finalNorm, c.rmsNormEps(), xl, hidden, rows, hidden);
+                DeviceTensor lg = s.f32(Slot.LOGITS, (long) rows * vocab);
+                ops.linear(weights.lmHead, xl, lg, vocab, hidden, rows);
+                ops.copyOut(lg, 0, logits, 0, rows * vocab);
+            }
+            // After the logits: their wait covers the KV rows too, so this copy adds none.
             if (mirror) {
                 writeHostRows(batch);
             }
-            int rows = batch.logitRows().length;
-            if (rows == 0) {
-                return;
-            }
-            DeviceTensor rowIdx = s.i32(Slot.LOGIT_ROWS, rows);
-            ops.copyIn(batch.logitRows(), rowIdx, rows);
-            DeviceTensor xl = s.f32(Slot.LOGIT_X, (long) rows * hidden);
-            ops.gatherRows(x, rowIdx, 0, xl, rows, hidden);
-            ops.rmsNorm(xl, hidden, weights.finalNorm, c.rmsNormEps(), xl, hidden, rows, hidden);
-            DeviceTensor lg = s.f32(Slot.LOGITS, (long) rows * vocab);
-            ops.linear(weights.lmHead, xl, lg, vocab, hidden, rows);
-            ops.copyOut(lg, 0, logits, 0, rows * vocab);
         }
 
         private void validate(ForwardBatch batch, float[] logits) {
