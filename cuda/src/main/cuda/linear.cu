@@ -88,35 +88,6 @@ extern "C" __global__ void linear_f32w_f32(const float* __restrict__ w, const fl
     em_linear_warp_row<float>(w, x, out, rows, cols, batch);
 }
 
-// ---- grouped products of routed experts ------------------------------------------------------------------------
-// Expert e's rows of x, [offsets[e], offsets[e+1]) (grouped by route_by_expert in forward.cu), times its weight
-// w[e] ([rows, cols], the experts stacked), into the same rows of out. Each warp runs em_linear_warp_row on its
-// expert's rows, so the bits are those of linear_*w_f32 on that expert alone. The row counts stay on the device:
-// grid (ceil(rows / 8), experts) x 256; the blocks of an expert without tokens return at once.
-template <typename W>
-__device__ __forceinline__ void em_grouped_linear(const W* __restrict__ w, const float* __restrict__ x,
-                                                  float* __restrict__ out, const int* __restrict__ offsets, int rows,
-                                                  int cols) {
-    const int e = blockIdx.y;
-    const int row0 = offsets[e];
-    const int count = offsets[e + 1] - row0;
-    if (count <= 0) return;
-    em_linear_warp_row<W>(w + static_cast<size_t>(e) * rows * cols, x + static_cast<size_t>(row0) * cols,
-                          out + static_cast<size_t>(row0) * rows, rows, cols, count);
-}
-
-extern "C" __global__ void grouped_linear_bf16w_f32(const __nv_bfloat16* __restrict__ w, const float* __restrict__ x,
-                                                    float* __restrict__ out, const int* __restrict__ offsets, int rows,
-                                                    int cols) {
-    em_grouped_linear<__nv_bfloat16>(w, x, out, offsets, rows, cols);
-}
-
-extern "C" __global__ void grouped_linear_f32w_f32(const float* __restrict__ w, const float* __restrict__ x,
-                                                   float* __restrict__ out, const int* __restrict__ offsets, int rows,
-                                                   int cols) {
-    em_grouped_linear<float>(w, x, out, offsets, rows, cols);
-}
-
 // ---- linear_*w_f32_xs: the same products for batches above 8, activations staged in shared memory ----------------
 // linear_*w_f32 gives every weight row its own warp, and each warp reads all batch rows of x (from L1/L2): at batch
 // 64 and 7168 columns that is 1.8 MB of x per weight row. Here a block of 8 warps owns 32 weight rows (4 per warp)
@@ -225,6 +196,54 @@ extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) linear_f32w_f32_xs(
         const float* __restrict__ w, const float* __restrict__ x, float* __restrict__ out, int rows, int cols,
         int batch) {
     em_linear_staged<float>(w, x, out, rows, cols, batch);
+}
+
+// ---- grouped products of routed experts ------------------------------------------------------------------------
+// Expert e's rows of x, [offsets[e], offsets[e+1]) (grouped by route_by_expert in forward.cu), times its weight
+// w[e] ([rows, cols], the experts stacked), into the same rows of out, through either product body on the
+// expert's rows: the bits are those of linear_*w_f32 on that expert alone. The row counts stay on the device:
+// grid (ceil(rows / 8), experts) x 256 (warp-row: decode, a few rows per expert) or (ceil(rows / 32), experts) x
+// 256 (_xs, staged: prefill, tens of rows per expert); the blocks of an expert without tokens return at once.
+template <typename W, bool STAGED>
+__device__ __forceinline__ void em_grouped_linear(const W* __restrict__ w, const float* __restrict__ x,
+                                                  float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                  int cols) {
+    const int e = blockIdx.y;
+    const int row0 = offsets[e];
+    const int count = offsets[e + 1] - row0;
+    if (count <= 0) return;  // the whole block: the staged body's barriers stay uniform
+    const W* we = w + static_cast<size_t>(e) * rows * cols;
+    const float* xe = x + static_cast<size_t>(row0) * cols;
+    float* oe = out + static_cast<size_t>(row0) * rows;
+    if constexpr (STAGED) {
+        em_linear_staged<W>(we, xe, oe, rows, cols, count);
+    } else {
+        em_linear_warp_row<W>(we, xe, oe, rows, cols, count);
+    }
+}
+
+extern "C" __global__ void grouped_linear_bf16w_f32(const __nv_bfloat16* __restrict__ w, const float* __restrict__ x,
+                                                    float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                    int cols) {
+    em_grouped_linear<__nv_bfloat16, false>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void grouped_linear_f32w_f32(const float* __restrict__ w, const float* __restrict__ x,
+                                                   float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                   int cols) {
+    em_grouped_linear<float, false>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) grouped_linear_bf16w_f32_xs(
+        const __nv_bfloat16* __restrict__ w, const float* __restrict__ x, float* __restrict__ out,
+        const int* __restrict__ offsets, int rows, int cols) {
+    em_grouped_linear<__nv_bfloat16, true>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) grouped_linear_f32w_f32_xs(
+        const float* __restrict__ w, const float* __restrict__ x, float* __restrict__ out,
+        const int* __restrict__ offsets, int rows, int cols) {
+    em_grouped_linear<float, true>(w, x, out, offsets, rows, cols);
 }
 
 // ---- tensor-core GEMM ---------------------------------------------------------------------------------------

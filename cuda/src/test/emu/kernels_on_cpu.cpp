@@ -686,10 +686,18 @@ static void linearAndMla() {
                     else linear_f32w_f32(wf.data() + wo, xin.data() + xo, alone.data() + oo, rows, cols, n);
                 });
             }
+            auto staged = nans((size_t) pairs * rows);
+            emuLaunch({(unsigned) (rows + 31) / 32, (unsigned) E}, 256, 0, [&] {
+                if (bfW) grouped_linear_bf16w_f32_xs(wb.data(), xin.data(), staged.data(), offsets.data(), rows, cols);
+                else grouped_linear_f32w_f32_xs(wf.data(), xin.data(), staged.data(), offsets.data(), rows, cols);
+            });
             std::vector<float> g2(grouped.begin(), grouped.begin() + (size_t) wantOff[E] * rows);
+            std::vector<float> s2(staged.begin(), staged.begin() + (size_t) wantOff[E] * rows);
             std::vector<float> a2(alone.begin(), alone.begin() + (size_t) wantOff[E] * rows);
             check(std::string(bfW ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32") +
                           " 7 experts 20x45 = linear_*w_f32 per expert bit for bit", g2, dbl(a2), 0);
+            check(std::string(bfW ? "grouped_linear_bf16w_f32_xs" : "grouped_linear_f32w_f32_xs") +
+                          " 7 experts 20x45 = linear_*w_f32 per expert bit for bit", s2, dbl(a2), 0);
         }
         // combine: the bits of zero + scatter_add_rows_f32 per expert in ascending id
         auto y = gauss((size_t) pairs * rows);

@@ -86,7 +86,8 @@ public final class ForwardOpsChecks implements AutoCloseable {
                 () -> routeByExpert(37, 6, 64, true),
                 () -> routeByExpert(64, 8, 256, false),
                 () -> routedExperts(true, 37, 4, 16, 45, 33),
-                () -> routedExperts(false, 9, 2, 8, 1001, 20));
+                () -> routedExperts(false, 9, 2, 8, 1001, 20),
+                () -> routedExperts(true, 70, 8, 16, 200, 37));  // 35 rows per expert: the staged products
         List<CheckResult> r = new ArrayList<>();
         for (int i = 0; i < checks.size(); i++) {
             try {

@@ -36,11 +36,14 @@ public final class CudaOps implements DeviceOps {
             "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
             "linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs", "gqa_decode_paged", "mla_decode_split_512_64_s2",
             "mla_decode_split_512_64_s1", "mla_decode_merge", "route_by_expert", "grouped_linear_bf16w_f32",
-            "grouped_linear_f32w_f32", "combine_experts_f32");
+            "grouped_linear_f32w_f32", "grouped_linear_bf16w_f32_xs", "grouped_linear_f32w_f32_xs",
+            "combine_experts_f32");
     private static final long UPLOAD_CHUNK = 64L << 20;
     private static final int GRID_STRIDE_BLOCKS = 8192;
     private static final int MLA_THREADS = 128;
     private static final int HEAD_LINEAR_WARPS = 8;
+    /** Weight rows per block of the staged grouped products (linear.cu's LX_WARPS x LX_ROWS). */
+    private static final int STAGED_ROWS = 32;
 
     private final CudaDevice device;
     private final ElementwiseOps elementwise;
@@ -385,9 +388,16 @@ public final class CudaOps implements DeviceOps {
     public void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets,
                               int rows, int cols, int pairs) {
         OpShapes.groupedLinear(w, experts, x, out, offsets, rows, cols, pairs);
-        device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32",
-                (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0,
-                b(w, "weight"), b(x, "x"), b(out, "out"), b(offsets, "offsets"), rows, cols);
+        // Rows per expert are on the device: the mean picks the body (both give the same bits).
+        if (pairs > (long) LinearOps.STAGED_ABOVE_BATCH * experts) {
+            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32_xs" : "grouped_linear_f32w_f32_xs",
+                    (rows + STAGED_ROWS - 1) / STAGED_ROWS, experts, 1, 256, 0, b(w, "weight"), b(x, "x"),
+                    b(out, "out"), b(offsets, "offsets"), rows, cols);
+        } else {
+            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32",
+                    (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0,
+                    b(w, "weight"), b(x, "x"), b(out, "out"), b(offsets, "offsets"), rows, cols);
+        }
     }
 
     @Override
