@@ -9,8 +9,8 @@ import static io.expertmesh.cuda.ElementwiseOps.require;
  * rope 64 per cached row), split-KV then merge.
  *
  * <p>Buffers: q [B, H, 576] bf16; cache [pages, pageSize, 576] bf16 (one layer); blockTable [B, maxPages] int;
- * seqLens [B] int (each ≥ 1); out [B, H, 512] f32; oPart [B, H, splits, 512] f32 and lsePart [B, H, splits] f32
- * as scratch ({@link #partialFloats}).
+ * seqLens [B] int (0 for an empty sequence: its output is zeros); out [B, H, 512] f32; oPart [B, H, splits, 512]
+ * f32 and lsePart [B, H, splits] f32 as scratch ({@link #partialFloats}).
  */
 public final class MlaDecode {
     public static final int LATENT = 512;

@@ -67,6 +67,7 @@ public final class KernelChecks {
                 () -> mlaDecode(new int[]{1, 5, 130}, 16, 64, 3),
                 () -> mlaDecode(new int[]{777}, 128, 16, 0),
                 () -> mlaDecode(new int[]{4096, 4095, 3000}, 16, 64, 0),
+                () -> mlaDecode(new int[]{1, 8000, 0, 3, 64}, 16, 64, 0),  // very different lengths, one empty
                 () -> mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0, true),
                 () -> gqaDecode(new int[]{1, 45, 300}, 12, 4, 72, 16),
                 () -> gqaDecode(new int[]{17, 2}, 8, 8, 128, 32),
@@ -321,7 +322,7 @@ public final class KernelChecks {
         double[] ref = References.mlaDecode(RandomData.toDouble(q), RandomData.toDouble(cache), table, lens, batch,
                 heads, MlaDecode.LATENT, row, maxPages, pageSize, scale);
         MlaDecode mla = new MlaDecode(device, smemAccumulators);
-        int splits = forcedSplits > 0 ? forcedSplits : mla.splitsFor(batch, heads, maxLen);
+        int splits = forcedSplits > 0 ? forcedSplits : mla.splitsFor(lens, batch, heads);  // as CudaOps plans
         int outN = batch * heads * MlaDecode.LATENT;
         try (DeviceBuffer dq = DeviceBuffer.of(q); DeviceBuffer dc = DeviceBuffer.of(cache);
              DeviceBuffer dt = DeviceBuffer.of(table); DeviceBuffer dl = DeviceBuffer.of(lens);
