@@ -4,13 +4,18 @@ import io.expertmesh.cli.bench.ArrivalProcess;
 import io.expertmesh.cli.bench.BenchJson;
 import io.expertmesh.cli.bench.BenchRunner;
 import io.expertmesh.cli.bench.BenchSummary;
+import io.expertmesh.cli.bench.BenchTarget;
+import io.expertmesh.cli.bench.GrpcTarget;
 import io.expertmesh.cli.bench.HtmlReport;
 import io.expertmesh.cli.bench.LengthDistribution;
+import io.expertmesh.cli.bench.OpenAiTarget;
+import io.expertmesh.cli.bench.ServedModel;
 import io.expertmesh.cli.bench.Slo;
+import io.expertmesh.cli.bench.TargetException;
 import io.expertmesh.cli.bench.Workload;
+import io.expertmesh.client.ClientConfig;
 import io.expertmesh.client.ExpertMeshClient;
 import io.expertmesh.client.ExpertMeshException;
-import io.expertmesh.proto.inference.v1.ModelInfo;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
@@ -34,14 +39,19 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code expertmesh bench}: a load test of a running router over its public gRPC API, reporting TTFT, TPOT, ITL
- * and E2E percentiles, throughput, goodput and the prefix-cache hit rate, as vLLM's {@code benchmark_serving}.
+ * {@code expertmesh bench}: a load test of running routers over their public gRPC API, or of any OpenAI-compatible
+ * server over HTTP, reporting TTFT, TPOT, ITL and E2E percentiles, throughput, goodput and the prefix-cache hit
+ * rate, as vLLM's {@code benchmark_serving}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Load-test a running router over gRPC: random token-id prompts, open-loop (Poisson/gamma) "
-                + "or closed-loop arrivals; prints TTFT/TPOT/ITL/E2E percentiles, throughput and goodput.",
+        description = {"Load-test a running router over gRPC, or any OpenAI-compatible server (--backend openai): "
+                + "random token-id prompts, open-loop (Poisson/gamma) or closed-loop arrivals; prints "
+                + "TTFT/TPOT/ITL/E2E percentiles, throughput and goodput.",
             "Length distributions: fixed:N, uniform:A:B, normal:MEAN:STD (at least 1; prompt + output cut to "
-                    + "the model's context)."},
+                    + "the model's context).",
+            "--backend openai streams POST /v1/completions with the prompt as a list of token ids, "
+                    + "temperature 0, ignore_eos and stream_options.include_usage; output tokens are counted from "
+                    + "the server's usage, else one per streamed chunk."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:the benchmark ran and at least one request succeeded",
             "2:bad arguments",
@@ -50,11 +60,28 @@ final class BenchCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(BenchCommand.class);
     static final int FAILED = 3;
 
-    @Option(names = "--target", required = true, split = ",", paramLabel = "HOST:PORT",
-            description = "The router's address. Several routers: comma-separated or --target repeated (calls are "
-                    + "spread round robin, and one refused before its first token is sent to the next); or one "
-                    + "dns:///NAME:PORT whose name resolves to several.")
+    /** The protocol bench speaks. */
+    enum Backend { grpc, openai }
+
+    @Option(names = "--backend", paramLabel = "PROTOCOL", defaultValue = "grpc",
+            description = "grpc: ExpertMesh routers' own API; openai: any OpenAI-compatible server (ExpertMesh's "
+                    + "--http-port, vLLM, SGLang, llama-server) at --target http(s)://HOST:PORT "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Backend backend;
+    @Option(names = "--target", required = true, split = ",", paramLabel = "ADDRESS",
+            description = "gRPC: the router's HOST:PORT. Several routers: comma-separated or --target repeated "
+                    + "(calls are spread round robin, and one refused before its first token is sent to the next); "
+                    + "or one dns:///NAME:PORT whose name resolves to several. openai: one base URL, "
+                    + "http://HOST:PORT or https://HOST:PORT.")
     List<String> targets;
+    @Option(names = "--model", paramLabel = "NAME",
+            description = "openai: the model named in requests (default: the first of the server's /v1/models).")
+    String model;
+    @Option(names = "--vocab-size", paramLabel = "N",
+            description = "openai: prompt token ids are drawn from [0, N) (default: what /v1/models reports: "
+                    + "ExpertMesh's vocab_size, llama-server's meta.n_vocab; needed for servers that report none, "
+                    + "such as vLLM).")
+    Integer vocabSize;
     @Option(names = "--allow-remote", description = "Allow targets that are not loopback addresses.")
     boolean allowRemote;
     @picocli.CommandLine.Mixin
@@ -137,20 +164,24 @@ final class BenchCommand implements Callable<Integer> {
         if (!(durationSeconds > 0) || !(drainSeconds >= 0)) {
             throw new IllegalArgumentException("--duration must be > 0 and --drain-timeout >= 0");
         }
-        // the addresses' form first, so a malformed one is reported as such rather than as a host not found
-        ExpertMeshClient.Builder builder = ExpertMeshClient.builder(targets);
-        checkLoopback();
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         String target = String.join(",", targets);
-        try (ExpertMeshClient client = builder
-                .config(security.applyTo(io.expertmesh.client.ClientConfig.defaults())).build()) {
-            ModelInfo info = client.modelInfo();
-            int context = maxContext != null ? maxContext : info.getShape().getMaxContext();
-            Workload workload = new Workload(in, out, prefixGroups, prefixLen, info.getShape().getVocabSize(),
-                    context, seed);
+        try (BenchTarget bench = openTarget()) {
+            ServedModel served = bench.model();
+            int vocab = vocabSize != null ? vocabSize : served.vocabSize();
+            if (vocab < 1) {
+                throw new IllegalArgumentException(target + " does not report its vocabulary size; give "
+                        + "--vocab-size (the model's vocab_size)");
+            }
+            int context = maxContext != null ? maxContext : served.maxContext();
+            if (context < 2) {
+                throw new IllegalArgumentException(target + " does not report its context length; give "
+                        + "--max-context");
+            }
+            Workload workload = new Workload(in, out, prefixGroups, prefixLen, vocab, context, seed);
             List<Workload.Item> items = workload.generate(warmup + numRequests);
-            Map<String, String> settings = settings(info, context, objectives);
+            Map<String, String> settings = settings(bench, served, vocab, context, objectives);
             log.info("bench {}: {}", target, settings);
             List<BenchSummary> runs = new ArrayList<>();
             for (int i = 0; i < rates.size(); i++) {
@@ -159,7 +190,7 @@ final class BenchCommand implements Callable<Integer> {
                 BenchRunner.Plan plan = new BenchRunner.Plan(i == 0 ? items.subList(0, warmup) : List.of(),
                         items.subList(warmup, items.size()), arrivals, maxConcurrency == null ? 0 : maxConcurrency,
                         seconds(durationSeconds), seconds(drainSeconds), ignoreEos, seed + i);
-                BenchRunner runner = new BenchRunner(client);
+                BenchRunner runner = new BenchRunner(bench);
                 String label = label(rate);
                 BenchRunner.Result result;
                 try (Progress progress = new Progress(runner.counters(), label, err)) {
@@ -190,7 +221,45 @@ final class BenchCommand implements Callable<Integer> {
             err.println("expertmesh bench: " + e.getMessage() + " (router " + target + ")");
             err.flush();
             return FAILED;
+        } catch (TargetException e) {
+            err.println("expertmesh bench: " + e.getMessage());
+            err.flush();
+            return FAILED;
         }
+    }
+
+    /**
+     * The target the options name, checked before anything is sent: gRPC routers through the client library
+     * (which owns its channels), or one OpenAI-compatible server.
+     */
+    private BenchTarget openTarget() {
+        ClientConfig config = security.applyTo(ClientConfig.defaults());
+        if (backend == Backend.openai) {
+            if (targets.size() != 1) {
+                throw new IllegalArgumentException("--backend openai takes one --target URL, got " + targets.size());
+            }
+            String url = targets.getFirst();
+            if (!url.contains("://")) {
+                throw new IllegalArgumentException("--backend openai needs --target http://HOST:PORT or "
+                        + "https://HOST:PORT, got " + url);
+            }
+            checkLoopback();
+            return OpenAiTarget.create(url, model, config.token(), config.tls());
+        }
+        if (model != null || vocabSize != null) {
+            throw new IllegalArgumentException((model != null ? "--model" : "--vocab-size") + " is for --backend "
+                    + "openai; a router reports its own model");
+        }
+        for (String t : targets) {
+            if (t.startsWith("http://") || t.startsWith("https://")) {
+                throw new IllegalArgumentException("--target " + t + " is an HTTP URL; add --backend openai to "
+                        + "bench an OpenAI-compatible server");
+            }
+        }
+        // the addresses' form first, so a malformed one is reported as such rather than as a host not found
+        ExpertMeshClient.Builder builder = ExpertMeshClient.builder(targets);
+        checkLoopback();
+        return GrpcTarget.owning(builder.config(config).build());
     }
 
     /** The rates of the runs: the sweep, or the one --request-rate ({@code null}: closed loop). */
@@ -239,11 +308,16 @@ final class BenchCommand implements Callable<Integer> {
         return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
     }
 
-    private Map<String, String> settings(ModelInfo info, int context, Slo objectives) {
+    private Map<String, String> settings(BenchTarget bench, ServedModel served, int vocab, int context,
+                                         Slo objectives) {
         Map<String, String> s = new LinkedHashMap<>();
+        s.put("backend", bench.protocol());
         s.put("target", String.join(",", targets));
-        s.put("model_id", info.getModelId());
-        s.put("vocab_size", Integer.toString(info.getShape().getVocabSize()));
+        s.put("model_id", served.id());
+        if (bench instanceof OpenAiTarget) {
+            s.put("request", "POST /v1/completions, stream, prompt as token ids, temperature 0, include_usage");
+        }
+        s.put("vocab_size", Integer.toString(vocab));
         s.put("context", Integer.toString(context));
         s.put("request_rate", requestRate == null ? (sweep == null ? "inf" : String.join(",", sweep))
                 : stripZeros(requestRate));
