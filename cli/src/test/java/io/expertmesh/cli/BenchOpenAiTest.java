@@ -41,6 +41,8 @@ class BenchOpenAiTest {
     static Path dir;
     static RouterServer plain;
     static RouterServer secure;
+    static RouterServer mutual;
+    static TestCa.Issued client;
     static TestCa ca;
     static Path tokenFile;
 
@@ -57,8 +59,13 @@ class BenchOpenAiTest {
         secure = new RouterServer(new RouterConfig(0, fixture, new EngineConfig(16, 16L << 20, 256, 16, 16,
                 true), 4096, Duration.ofSeconds(1)), new ServerSecurity(TlsFiles.server(cert.cert(), cert.key()),
                 BearerTokens.load(tokens), null)).httpPort(0).start(() -> open(fixture));
+        client = ca.client("bench");
+        mutual = new RouterServer(new RouterConfig(0, fixture, new EngineConfig(16, 16L << 20, 256, 16, 16,
+                true), 4096, Duration.ofSeconds(1)), new ServerSecurity(TlsFiles.mutualServer(cert.cert(), cert.key(),
+                ca.certFile()), null, null)).httpPort(0).start(() -> open(fixture));
         plain.awaitLoaded();
         secure.awaitLoaded();
+        mutual.awaitLoaded();
     }
 
     static LoadedModel open(Path model) {
@@ -73,6 +80,7 @@ class BenchOpenAiTest {
     static void stop() {
         plain.close();
         secure.close();
+        mutual.close();
     }
 
     static String url(RouterServer server, String scheme) {
@@ -122,6 +130,24 @@ class BenchOpenAiTest {
         assertEquals(4, r.get("completed").asInt(), r.toString());
         assertEquals(20, r.get("total_output_tokens").asInt(), r.toString());
         assertEquals(32, r.get("total_input_tokens").asInt(), r.toString());
+    }
+
+    @Test
+    void bench_mutualTls_presentsTheClientCertificate_andFailsInOneLineWithout() throws Exception {
+        Path json = dir.resolve("mtls.json");
+        RunCommandTest.Run run = RunCommandTest.run("bench", "--backend", "openai", "--target", url(mutual, "https"),
+                "--tls-ca", ca.certFile().toString(), "--tls-cert", client.cert().toString(), "--tls-key",
+                client.key().toString(), "--num-requests", "2", "--max-concurrency", "1", "--input-len", "fixed:8",
+                "--output-len", "fixed:3", "--result-json", json.toString());
+        assertEquals(0, run.exit(), run.err());
+        assertEquals(6, JSON.readTree(json.toFile()).get("runs").get(0).get("total_output_tokens").asInt());
+
+        RunCommandTest.Run without = RunCommandTest.run("bench", "--backend", "openai", "--target",
+                url(mutual, "https"), "--tls-ca", ca.certFile().toString(), "--max-concurrency", "1",
+                "--num-requests", "1");
+        assertEquals(BenchCommand.FAILED, without.exit(), without.err());
+        assertTrue(lastLine(without.err()).startsWith("expertmesh bench: cannot reach " + url(mutual, "https")),
+                without.err());
     }
 
     @Test
