@@ -243,7 +243,9 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--backend openai needs --target http://HOST:PORT or "
                         + "https://HOST:PORT, got " + url);
             }
-            checkLoopback();
+            if (!allowRemote) {
+                checkLoopback(OpenAiTarget.baseUri(url).getHost());
+            }
             return OpenAiTarget.create(url, model, config.token(), config.tls());
         }
         if (model != null || vocabSize != null) {

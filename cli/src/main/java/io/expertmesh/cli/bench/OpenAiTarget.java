@@ -97,7 +97,7 @@ public final class OpenAiTarget implements BenchTarget {
     }
 
     /** {@code url} without a trailing slash or {@code /v1}, checked. */
-    static URI baseUri(String url) {
+    public static URI baseUri(String url) {
         URI u;
         try {
             u = new URI(url.strip());
@@ -174,7 +174,10 @@ public final class OpenAiTarget implements BenchTarget {
             // llama-server lists its file path and answers to any name: the server decides
             log.warn("{} lists the models {}, not '{}'; sending '{}' anyway", base, ids, requestedModel,
                     requestedModel);
-            return new ServedModel(requestedModel, 0, 0);
+            if (list.size() != 1) {
+                return new ServedModel(requestedModel, 0, 0);
+            }
+            entry = list.get(0); // the one model there is: its vocabulary and context are the ones served
         }
         String id = requestedModel != null ? requestedModel : entry.path("id").asText();
         model = id;
