@@ -1,18 +1,14 @@
 package io.expertmesh.cli;
 
-import io.expertmesh.cli.bench.ArrivalProcess;
-import io.expertmesh.cli.bench.BenchJson;
-import io.expertmesh.cli.bench.BenchRunner;
-import io.expertmesh.cli.bench.BenchSummary;
-import io.expertmesh.cli.bench.BenchTarget;
-import io.expertmesh.cli.bench.GrpcTarget;
-import io.expertmesh.cli.bench.HtmlReport;
-import io.expertmesh.cli.bench.LengthDistribution;
-import io.expertmesh.cli.bench.OpenAiTarget;
-import io.expertmesh.cli.bench.ServedModel;
-import io.expertmesh.cli.bench.Slo;
-import io.expertmesh.cli.bench.TargetException;
-import io.expertmesh.cli.bench.Workload;
+import io.expertmesh.bench.load.BenchJson;
+import io.expertmesh.bench.load.BenchTarget;
+import io.expertmesh.bench.load.GrpcTarget;
+import io.expertmesh.bench.load.HtmlReport;
+import io.expertmesh.bench.load.LengthDistribution;
+import io.expertmesh.bench.load.LoadTest;
+import io.expertmesh.bench.load.OpenAiTarget;
+import io.expertmesh.bench.load.Slo;
+import io.expertmesh.bench.load.TargetException;
 import io.expertmesh.client.ClientConfig;
 import io.expertmesh.client.ExpertMeshClient;
 import io.expertmesh.client.ExpertMeshException;
@@ -23,25 +19,17 @@ import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code expertmesh bench}: a load test of running routers over their public gRPC API, or of any OpenAI-compatible
- * server over HTTP, reporting TTFT, TPOT, ITL and E2E percentiles, throughput, goodput and the prefix-cache hit
- * rate, as vLLM's {@code benchmark_serving}.
+ * {@code expertmesh bench}: the options of a load test of running routers over their public gRPC API, or of any
+ * OpenAI-compatible server over HTTP; the test itself is bench's {@link LoadTest}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Load-test a running router over gRPC, or any OpenAI-compatible server (--backend openai): "
@@ -57,7 +45,6 @@ import picocli.CommandLine.Spec;
             "2:bad arguments",
             "3:the router could not be reached, or no request succeeded"})
 final class BenchCommand implements Callable<Integer> {
-    private static final Logger log = LoggerFactory.getLogger(BenchCommand.class);
     static final int FAILED = 3;
 
     /** The protocol bench speaks. */
@@ -151,67 +138,30 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException, InterruptedException {
-        Slo objectives = Slo.parse(slo);
-        LengthDistribution in = LengthDistribution.parse(inputLen);
-        LengthDistribution out = LengthDistribution.parse(outputLen);
-        List<Double> rates = rates();
-        if (numRequests < 1 || warmup < 0) {
-            throw new IllegalArgumentException("--num-requests must be >= 1 and --warmup >= 0");
-        }
         if (maxConcurrency != null && maxConcurrency < 1) {
             throw new IllegalArgumentException("--max-concurrency must be >= 1, got " + maxConcurrency);
         }
         if (!(durationSeconds > 0) || !(drainSeconds >= 0)) {
             throw new IllegalArgumentException("--duration must be > 0 and --drain-timeout >= 0");
         }
-        PrintWriter stdout = spec.commandLine().getOut();
+        LoadTest.Settings settings = new LoadTest.Settings(rates(), burstiness,
+                maxConcurrency == null ? 0 : maxConcurrency, numRequests, warmup, seconds(durationSeconds),
+                seconds(drainSeconds), LengthDistribution.parse(inputLen), LengthDistribution.parse(outputLen),
+                prefixGroups, prefixLen, ignoreEos, seed, maxContext, vocabSize, Slo.parse(slo));
         PrintWriter err = spec.commandLine().getErr();
         String target = String.join(",", targets);
         try (BenchTarget bench = openTarget()) {
-            ServedModel served = bench.model();
-            int vocab = vocabSize != null ? vocabSize : served.vocabSize();
-            if (vocab < 1) {
-                throw new IllegalArgumentException(target + " does not report its vocabulary size; give "
-                        + "--vocab-size (the model's vocab_size)");
-            }
-            int context = maxContext != null ? maxContext : served.maxContext();
-            if (context < 2) {
-                throw new IllegalArgumentException(target + " does not report its context length; give "
-                        + "--max-context");
-            }
-            Workload workload = new Workload(in, out, prefixGroups, prefixLen, vocab, context, seed);
-            List<Workload.Item> items = workload.generate(warmup + numRequests);
-            Map<String, String> settings = settings(bench, served, vocab, context, objectives);
-            log.info("bench {}: {}", target, settings);
-            List<BenchSummary> runs = new ArrayList<>();
-            for (int i = 0; i < rates.size(); i++) {
-                Double rate = rates.get(i);
-                ArrivalProcess arrivals = rate == null ? null : new ArrivalProcess(rate, burstiness);
-                BenchRunner.Plan plan = new BenchRunner.Plan(i == 0 ? items.subList(0, warmup) : List.of(),
-                        items.subList(warmup, items.size()), arrivals, maxConcurrency == null ? 0 : maxConcurrency,
-                        seconds(durationSeconds), seconds(drainSeconds), ignoreEos, seed + i);
-                BenchRunner runner = new BenchRunner(bench);
-                String label = label(rate);
-                BenchRunner.Result result;
-                try (Progress progress = new Progress(runner.counters(), label, err)) {
-                    result = runner.run(plan);
-                }
-                BenchSummary summary = BenchSummary.of(label, rate == null ? Double.POSITIVE_INFINITY : rate,
-                        plan.maxConcurrency(), result.durationNanos(), result.records(), objectives);
-                runs.add(summary);
-                stdout.print(summary.text());
-                stdout.flush();
-            }
+            LoadTest.Report report = new LoadTest(bench, settings).run(target, spec.commandLine().getOut(), err);
             if (resultJson != null) {
-                BenchJson.write(resultJson, settings, runs);
+                BenchJson.write(resultJson, report.settings(), report.runs());
                 err.println("expertmesh bench: wrote " + resultJson);
             }
             if (reportHtml != null) {
-                HtmlReport.write(reportHtml, settings, runs);
+                HtmlReport.write(reportHtml, report.settings(), report.runs());
                 err.println("expertmesh bench: wrote " + reportHtml);
             }
             err.flush();
-            if (runs.stream().allMatch(r -> r.completed() == 0)) {
+            if (!report.anyCompleted()) {
                 err.println("expertmesh bench: no request succeeded");
                 err.flush();
                 return FAILED;
@@ -297,47 +247,6 @@ final class BenchCommand implements Callable<Integer> {
         return r;
     }
 
-    private String label(Double rate) {
-        String c = maxConcurrency == null ? "" : "concurrency=" + maxConcurrency;
-        if (rate == null) {
-            return c;
-        }
-        String r = "rate=" + (rate.isInfinite() ? "inf" : stripZeros(rate));
-        return c.isEmpty() ? r : r + "," + c;
-    }
-
-    private static String stripZeros(double d) {
-        return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
-    }
-
-    private Map<String, String> settings(BenchTarget bench, ServedModel served, int vocab, int context,
-                                         Slo objectives) {
-        Map<String, String> s = new LinkedHashMap<>();
-        s.put("backend", bench.protocol());
-        s.put("target", String.join(",", targets));
-        s.put("model_id", served.id());
-        if (bench instanceof OpenAiTarget) {
-            s.put("request", "POST /v1/completions, stream, prompt as token ids, temperature 0, include_usage");
-        }
-        s.put("vocab_size", Integer.toString(vocab));
-        s.put("context", Integer.toString(context));
-        s.put("request_rate", requestRate == null ? (sweep == null ? "inf" : String.join(",", sweep))
-                : stripZeros(requestRate));
-        s.put("burstiness", Double.toString(burstiness));
-        s.put("max_concurrency", maxConcurrency == null ? "none" : maxConcurrency.toString());
-        s.put("num_requests", Integer.toString(numRequests));
-        s.put("warmup", Integer.toString(warmup));
-        s.put("duration_s", Double.toString(durationSeconds));
-        s.put("input_len", LengthDistribution.parse(inputLen).toString());
-        s.put("output_len", LengthDistribution.parse(outputLen).toString());
-        s.put("prefix_groups", Integer.toString(prefixGroups));
-        s.put("prefix_len", Integer.toString(prefixLen));
-        s.put("ignore_eos", Boolean.toString(ignoreEos));
-        s.put("seed", Long.toString(seed));
-        s.put("slo", objectives.toString());
-        return s;
-    }
-
     private static Duration seconds(double s) {
         return Duration.ofNanos((long) Math.min(Long.MAX_VALUE / 2.0, s * 1e9));
     }
@@ -381,49 +290,5 @@ final class BenchCommand implements Callable<Integer> {
         }
         int colon = t.lastIndexOf(':');
         return colon < 0 ? t : t.substring(0, colon);
-    }
-
-    /**
-     * The live progress line on stderr when the console is a terminal (redrawn with {@code \r} four times a
-     * second), else a log line every 10 s. {@link System#console()} reports on stdin/stdout; a terminal there is
-     * taken to mean one on stderr too.
-     */
-    private static final class Progress implements AutoCloseable {
-        private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "bench-progress");
-            t.setDaemon(true);
-            return t;
-        });
-        private final boolean terminal;
-        private final PrintWriter err;
-
-        Progress(BenchRunner.Counters c, String label, PrintWriter err) {
-            this.err = err;
-            this.terminal = System.console() != null && System.console().isTerminal();
-            long periodMs = terminal ? 250 : 10_000;
-            timer.scheduleAtFixedRate(() -> report(c, label), periodMs, periodMs, TimeUnit.MILLISECONDS);
-        }
-
-        private void report(BenchRunner.Counters c, String label) {
-            double s = c.elapsedSeconds();
-            String line = String.format(Locale.ROOT, "[%s%s] sent %d/%d, done %d, failed %d, %d tokens "
-                            + "(%.1f tok/s), %.1f s", c.warmup() ? "warm-up " : "", label, c.sent(), c.total(),
-                    c.done(), c.failed(), c.outputTokens(), s > 0 ? c.outputTokens() / s : 0, s);
-            if (terminal) {
-                err.print("\r" + line + "\u001b[K");
-                err.flush();
-            } else {
-                log.info("{}", line);
-            }
-        }
-
-        @Override
-        public void close() {
-            timer.shutdownNow();
-            if (terminal) {
-                err.print("\r\u001b[K");
-                err.flush();
-            }
-        }
     }
 }
