@@ -119,6 +119,19 @@ class BenchOpenAiTest {
     }
 
     @Test
+    void bench_drainTimeout_cancelsRunningStreams() throws Exception {
+        // 4,000 tokens each cannot finish in the 0.3 s the run allows: the runner closes the streams
+        Path json = dir.resolve("cancel.json");
+        RunCommandTest.Run run = RunCommandTest.run("bench", "--backend", "openai", "--target", url(plain, "http"),
+                "--num-requests", "3", "--max-concurrency", "3", "--input-len", "fixed:8", "--output-len",
+                "fixed:4000", "--duration", "0.2", "--drain-timeout", "0.1", "--result-json", json.toString());
+        assertEquals(BenchCommand.FAILED, run.exit(), run.err());
+        JsonNode r = JSON.readTree(json.toFile()).get("runs").get(0);
+        assertEquals(0, r.get("completed").asInt(), r.toString());
+        assertEquals(3, r.get("errors").get("CANCELLED").asInt(), r.toString());
+    }
+
+    @Test
     void bench_overTlsWithToken_countsTokensFromUsageWhenTheStreamHasNoText() throws Exception {
         Path json = dir.resolve("tls.json");
         RunCommandTest.Run run = RunCommandTest.run("bench", "--backend", "openai", "--target", url(secure, "https"),
