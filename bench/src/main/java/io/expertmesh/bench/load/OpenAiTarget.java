@@ -229,7 +229,8 @@ public final class OpenAiTarget implements BenchTarget {
 
     @Override
     public void close() {
-        http.close();
+        // not close(), which waits for exchanges still open: the runner has ended or cancelled every request
+        http.shutdownNow();
     }
 
     /** One streamed completion, read on its own virtual thread. */
