@@ -1,0 +1,289 @@
+package io.expertmesh.bench.model;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.config.ModelConfig;
+import io.expertmesh.core.generate.TokenEvent;
+import io.expertmesh.core.model.ExpertRunner;
+import io.expertmesh.core.sample.SamplingParams;
+import io.expertmesh.core.synthetic.SyntheticModels;
+import io.expertmesh.router.engine.Completion;
+import io.expertmesh.router.engine.Engine;
+import io.expertmesh.router.engine.EngineOptions;
+import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.router.engine.EngineRequest;
+import io.expertmesh.router.engine.SequenceListener;
+import io.expertmesh.router.experts.ClusterStatus;
+import io.expertmesh.router.experts.DispatchObserver;
+import io.expertmesh.router.experts.ExpertCluster;
+import io.expertmesh.router.experts.ExpertClusterConfig;
+import io.expertmesh.router.experts.WireFormat;
+import io.expertmesh.router.experts.WorkerChannels;
+import io.expertmesh.worker.ExpertSelection;
+import io.expertmesh.worker.ExpertWorkerServer;
+import io.expertmesh.worker.WorkerConfig;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Expert parallelism on the benchmark model, side by side in one run: aggregate decode through the router's
+ * engine with the experts in process, and on N expert workers over loopback sockets (in this JVM, each with its
+ * own compute threads) with one and with two micro-batches per step; the per-layer dispatch latency; that
+ * greedy tokens are the same everywhere; and the per-worker load imbalance of a skewed workload before and after
+ * a rebalance.
+ */
+public final class DistributedBench {
+    private DistributedBench() {
+    }
+
+    public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, int workerCount,
+                    int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
+        // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
+        Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
+        ModelConfig config = ModelConfig.load(dir);
+        int maxStreams = streams.stream().max(Integer::compare).orElse(1);
+        EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
+                maxStreams * 2, false);
+        ObjectNode out = result.putObject("expert_parallel");
+        List<ExpertWorkerServer> workers = new ArrayList<>();
+        try {
+            List<String> addresses = startWorkers(options, dir, workerCount, workers);
+            List<Integer> reference;
+            // --device cuda: routers on the device pass, workers' experts in device memory.
+            try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { }, null,
+                    options.quantization());
+                 Engine engine = new Engine(local, engineConfig, EngineOptions.DEFAULT
+                         .withBackend(options.forwardBackend()))) {
+                reference = greedy(engine, prompt);
+                EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
+                for (int n : streams) {
+                    double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
+                    err.printf("in process,            %2d streams: %8.1f tokens/s aggregate%n", n, tps);
+                    out.with("in_process").put(Integer.toString(n), tps);
+                }
+            }
+            for (int micro : new int[]{1, 2}) {
+                ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(micro);
+                try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
+                        DispatchObserver.NONE)) {
+                    cluster.start();
+                    try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                            cluster.routedExperts(), options.quantization());
+                         Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                                 .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
+                                 .withBackend(options.forwardBackend()))) {
+                        List<Integer> got = greedy(engine, prompt);
+                        boolean same = got.equals(reference);
+                        err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
+                                workerCount, micro, same ? "equal" : "DIFFER FROM");
+                        out.put("greedy_tokens_equal_" + micro, same);
+                        EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                        String key = workerCount + "_workers_" + micro + "_micro_batches";
+                        for (int n : streams) {
+                            double tps = EngineBench.measure(engine, n, prompt, tokens,
+                                    new java.util.SplittableRandom(n));
+                            ClusterStatus s = cluster.status();
+                            double p50 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP50Millis)
+                                    .average().orElse(0);
+                            double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
+                                    .average().orElse(0);
+                            ClusterStatus.Breakdown d = s.breakdown();
+                            err.printf("%d workers, %d micro-batch, %2d streams: %8.1f tokens/s aggregate; per-layer "
+                                    + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, since start); per call "
+                                    + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
+                                    + "%.3f/%.3f ms%n", workerCount, micro, n, tps, p50, p99, d.queueP50Millis(),
+                                    d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
+                                    d.overheadP50Millis(), d.overheadP99Millis());
+                            ObjectNode r = out.with(key).putObject(Integer.toString(n));
+                            r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99)
+                                    .put("queue_p50_ms", d.queueP50Millis()).put("queue_p99_ms", d.queueP99Millis())
+                                    .put("compute_p50_ms", d.computeP50Millis())
+                                    .put("compute_p99_ms", d.computeP99Millis())
+                                    .put("overhead_p50_ms", d.overheadP50Millis())
+                                    .put("overhead_p99_ms", d.overheadP99Millis());
+                        }
+                    }
+                }
+            }
+        } finally {
+            for (ExpertWorkerServer w : workers) {
+                w.close();
+            }
+        }
+        transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, out, err);
+        // Its own step budget: 32 streams whatever --batches was.
+        EngineConfig skewConfig = new EngineConfig(16, 2L << 30, Math.max(512, 32 * prompt), 32, 64, false);
+        skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
+    }
+
+    /**
+     * The transport floor: the same dispatches to workers whose experts return at once (outputs are zeros, so the
+     * tokens mean nothing): what remains is serialization, transport and wake-ups, with the breakdown per call.
+     */
+    private static void transportFloor(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                                       List<Integer> streams, int prompt, int tokens, int workerCount,
+                                       WireFormat wire, ObjectNode out, PrintStream err) throws Exception {
+        List<ExpertWorkerServer> workers = new ArrayList<>();
+        ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
+        try {
+            List<String> addresses = startWorkers(options, dir, workerCount, workers, skip);
+            ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(1);
+            try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
+                    DispatchObserver.NONE)) {
+                cluster.start();
+                try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                        cluster.routedExperts());
+                     Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                             .withBackend(options.forwardBackend()))) {
+                    EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                    for (int n : streams) {
+                        double tps = EngineBench.measure(engine, n, prompt, tokens,
+                                new java.util.SplittableRandom(n));
+                        ClusterStatus.Breakdown d = cluster.status().breakdown();
+                        err.printf("transport floor (workers skip the experts), %2d streams: %8.1f tokens/s; per "
+                                + "call p50/p99 overhead %.3f/%.3f ms, worker queue %.3f/%.3f ms (since start)%n",
+                                n, tps, d.overheadP50Millis(), d.overheadP99Millis(), d.queueP50Millis(),
+                                d.queueP99Millis());
+                        out.with("transport_floor").putObject(Integer.toString(n)).put("tokens_per_s", tps)
+                                .put("overhead_p50_ms", d.overheadP50Millis())
+                                .put("overhead_p99_ms", d.overheadP99Millis());
+                    }
+                }
+            }
+        } finally {
+            for (ExpertWorkerServer w : workers) {
+                w.close();
+            }
+        }
+    }
+
+    /** Starts {@code count} workers holding nothing on loopback (added to {@code started}); their addresses. */
+    private static List<String> startWorkers(ModelSetup options, Path dir, int count,
+                                             List<ExpertWorkerServer> started) throws Exception {
+        return startWorkers(options, dir, count, started, options.expertRunners());
+    }
+
+    private static List<String> startWorkers(ModelSetup options, Path dir, int count,
+                                             List<ExpertWorkerServer> started, ExpertRunner.Factory runners)
+            throws Exception {
+        for (int i = 0; i < count; i++) {
+            ExpertWorkerServer w = new ExpertWorkerServer(new WorkerConfig(dir, 0, ExpertSelection.NONE),
+                    options.newCpuKernels()).expertRunners(runners).start();
+            started.add(w);
+            w.awaitLoaded();
+        }
+        return started.stream().map(w -> "127.0.0.1:" + w.port()).toList();
+    }
+
+    /**
+     * A skewed workload: 32 greedy streams of only 2 distinct prompts, so each step routes to few experts; measured
+     * on its own workers (more workers, fewer experts each: the skew shows per worker) before and after a
+     * rebalance with 4 extra copies per layer.
+     */
+    private static void skew(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                             int workerCount, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
+            throws Exception {
+        List<ExpertWorkerServer> workers = new ArrayList<>();
+        try {
+            skew(options, dir, config, engineConfig, startWorkers(options, dir, workerCount, workers), wire, prompt,
+                    out, err);
+        } finally {
+            for (ExpertWorkerServer w : workers) {
+                w.close();
+            }
+        }
+    }
+
+    private static void skew(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                             List<String> addresses, WireFormat wire, int prompt, ObjectNode out, PrintStream err)
+            throws Exception {
+        ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 4).withWire(wire);
+        try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(), DispatchObserver.NONE)) {
+            cluster.start();
+            try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                    cluster.routedExperts(), options.quantization());
+                 Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                         .withMicroBatching(new Engine.MicroBatching(cluster.computeLock()))
+                         .withBackend(options.forwardBackend()))) {
+                int[][] prompts = skewPrompts(m, engine, prompt);
+                skewedLoad(engine, prompts);
+                double before = meanWorkerImbalance(cluster.status());
+                double expertImbalance = cluster.status().layers().stream()
+                        .mapToDouble(ClusterStatus.Layer::expertImbalance).average().orElse(0);
+                cluster.rebalance();
+                skewedLoad(engine, prompts);
+                double after = meanWorkerImbalance(cluster.status());
+                err.printf("skewed workload on %d workers (per-expert imbalance %.2f): per-worker load imbalance "
+                        + "(max/mean, mean over layers) %.3f before, %.3f after rebalancing with 4 extra copies per "
+                        + "layer%n", addresses.size(), expertImbalance, before, after);
+                out.put("skew_expert_imbalance", expertImbalance).put("skew_worker_imbalance_before", before)
+                        .put("skew_worker_imbalance_after", after);
+            }
+        }
+    }
+
+    private static double meanWorkerImbalance(ClusterStatus s) {
+        return s.layers().stream().mapToDouble(ClusterStatus.Layer::workerImbalance).average().orElse(0);
+    }
+
+    /**
+     * Two prompts: English text when the model has a tokenizer (a trained model's gates then route as they do in
+     * use), else random ids.
+     */
+    private static int[][] skewPrompts(LoadedModel m, Engine engine, int prompt) {
+        if (m.tokenizer().isPresent()) {
+            return new int[][]{m.tokenizer().get().encode("The capital of France is Paris. The capital of Italy is"),
+                    m.tokenizer().get().encode("A programmer is a person who writes programs for a computer, and")};
+        }
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(17);
+        int[][] prompts = new int[2][];
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = rnd.ints(prompt, 2, Math.min(2000, engine.vocabSize())).toArray();
+        }
+        return prompts;
+    }
+
+    private static void skewedLoad(Engine engine, int[][] prompts) throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(32);
+        SamplingParams params = SamplingParams.greedy().withMaxTokens(24).withIgnoreEos(true)
+                .withStopTokenIds(Set.of());
+        for (int i = 0; i < 32; i++) {
+            engine.submit(new EngineRequest("skew-" + i, prompts[i % prompts.length], params, false),
+                    listener(null, done));
+        }
+        done.await(10, TimeUnit.MINUTES);
+    }
+
+    /** 24 greedy tokens of a fixed prompt. */
+    private static List<Integer> greedy(Engine engine, int prompt) throws InterruptedException {
+        List<Integer> ids = java.util.Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch done = new CountDownLatch(1);
+        SamplingParams params = SamplingParams.greedy().withMaxTokens(24).withIgnoreEos(true)
+                .withStopTokenIds(Set.of());
+        engine.submit(new EngineRequest("greedy", new java.util.SplittableRandom(99).ints(prompt, 2, Math.min(32000, engine.vocabSize()))
+                .toArray(), params, false), listener(ids, done));
+        done.await(10, TimeUnit.MINUTES);
+        return List.copyOf(ids);
+    }
+
+    private static SequenceListener listener(List<Integer> ids, CountDownLatch done) {
+        return new SequenceListener() {
+            @Override
+            public void onToken(TokenEvent token) {
+                if (ids != null) {
+                    ids.add(token.tokenId());
+                }
+            }
+
+            @Override
+            public void onFinished(Completion completion) {
+                done.countDown();
+            }
+        };
+    }
+}

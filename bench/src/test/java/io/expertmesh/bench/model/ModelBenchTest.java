@@ -1,0 +1,105 @@
+package io.expertmesh.bench.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.expertmesh.core.kernel.ComputePool;
+import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.model.ExpertRunner;
+import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.core.tensor.Quantization;
+import io.expertmesh.router.experts.WireFormat;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** {@link ModelBench} on the tiny fixture checkpoint, set up through {@link ModelSetup} alone (no command line). */
+class ModelBenchTest {
+    static final Path FIXTURE = Path.of("../core/src/test/resources/fixtures/deepseek-v3-tiny/f32");
+
+    /** The CPU, vector kernels, one thread, {@code q}. */
+    private static ModelSetup cpu(Path model, Quantization q) {
+        return new ModelSetup() {
+            @Override
+            public Path model() {
+                return model;
+            }
+
+            @Override
+            public Quantization quantization() {
+                return q;
+            }
+
+            @Override
+            public Kernels newKernels() {
+                return newCpuKernels();
+            }
+
+            @Override
+            public Kernels newCpuKernels() {
+                return new VectorKernels(ComputePool.create(1));
+            }
+
+            @Override
+            public ForwardBackend.Factory forwardBackend() {
+                return ForwardBackend.CPU;
+            }
+
+            @Override
+            public ExpertRunner.Factory expertRunners() {
+                return ExpertRunner.Factory.cpu(q);
+            }
+
+            @Override
+            public String describe() {
+                return "1 thread, vector kernels";
+            }
+        };
+    }
+
+    private static ModelBench.Settings settings(List<Integer> batches, boolean engine, boolean compareQuantize) {
+        return new ModelBench.Settings(batches, 2, 8, 8, engine, 4, false, 0, 2, WireFormat.EXACT, compareQuantize,
+                1);
+    }
+
+    @Test
+    void rawForward_reportsPrefillAndEachDecodeBatch() throws Exception {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        JsonNode r = new ModelBench(cpu(FIXTURE, Quantization.NONE), settings(List.of(1, 3), false, false),
+                new PrintStream(err, true, StandardCharsets.UTF_8)).run();
+        assertEquals("none", r.get("quantize").asText());
+        assertEquals(8, r.get("prefill_tokens").asInt());
+        assertTrue(r.get("prefill_tokens_per_second").asDouble() > 0, r.toString());
+        assertEquals(List.of("1", "3"), r.get("decode").propertyStream().map(java.util.Map.Entry::getKey).toList());
+        assertTrue(r.get("decode").get("3").get("tokens_per_second").asDouble() > 0, r.toString());
+        assertTrue(r.get("weight_bytes_per_token").asDouble() > 0, r.toString());
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("decode batch  3:"), err.toString());
+    }
+
+    @Test
+    void compareQuantize_reportsEachModeAndTheirRatios_int8ReadsFewerBytes() throws Exception {
+        JsonNode r = new ModelBench(cpu(FIXTURE, Quantization.NONE), settings(List.of(1), false, true),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
+        JsonNode q = r.get("quantize_comparison");
+        for (Quantization mode : Quantization.values()) {
+            assertTrue(q.get(mode.label()).get("decode_batch_1_tokens_per_second").asDouble() > 0, q.toString());
+        }
+        double int8Bytes = q.get("int8_over_none").get("weight_bytes_per_token").asDouble();
+        assertTrue(int8Bytes > 0 && int8Bytes < 1, "int8/none bytes per token " + int8Bytes);
+        assertEquals(q.get("none").get("weight_bytes_per_token").asDouble(), r.get("weight_bytes_per_token").asDouble());
+    }
+
+    @Test
+    void badSettings_areRefusedBeforeMeasuring() {
+        assertThrows(IllegalArgumentException.class, () -> settings(List.of(0), false, false));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new ModelBench(cpu(FIXTURE, Quantization.NONE), settings(List.of(1), true, false), System.err));
+        assertTrue(e.getMessage().contains("--workers"), e.getMessage());
+    }
+}
