@@ -57,6 +57,9 @@ public final class CudaOps implements DeviceOps {
     /** The lengths hinted for the next attention calls ({@link #attentionLengths}); hintTokens 0 when none. */
     private int[] hintLens = new int[0];
     private int hintTokens;
+    /** The split planned from the hint for planHeads heads (0: not yet): every layer of a step shares it. */
+    private int planSplits;
+    private int planHeads;
 
     /** With the fast MLA kernel for V3's shapes. */
     public CudaOps(CudaDevice device) {
@@ -289,6 +292,7 @@ public final class CudaOps implements DeviceOps {
 
     @Override
     public synchronized void attentionLengths(int[] lens, int tokens) {
+        planSplits = 0;
         if (tokens <= 0 || tokens > lens.length) {
             hintTokens = 0;
             return;
@@ -318,8 +322,16 @@ public final class CudaOps implements DeviceOps {
             // Lengths live on the device; the host's copy, when hinted for this many tokens, plans the split, else
             // the longest the table allows. Any split count is correct: splits past a sequence's end are empty
             // and the merge skips them.
-            int splits = hintTokens == tokens ? mla.splitsFor(hintLens, tokens, heads)
-                    : mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            int splits;
+            if (hintTokens == tokens) {
+                if (planSplits == 0 || planHeads != heads) {
+                    planSplits = mla.splitsFor(hintLens, tokens, heads);
+                    planHeads = heads;
+                }
+                splits = planSplits;
+            } else {
+                splits = mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            }
             oPart = atLeast(oPart, MlaDecode.partialFloats(tokens, heads, splits) * Float.BYTES);
             lsePart = atLeast(lsePart, (long) tokens * heads * splits * Float.BYTES);
             mla.run(qBf16, bp, bt, bl, bo, oPart, lsePart, tokens, heads, maxBlocks, blockSize, poolBlocks, splits,
