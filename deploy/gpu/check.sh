@@ -7,8 +7,9 @@
 # (2) greedy generation through the pack's launcher on each fixture with the device pass, against the CPU's tokens
 #     that pack.sh computed on the build machine (greedy-cpu.txt);
 # (3) the MLA decode benchmark lines (batch 64 x 4096 context, both accumulator versions) and the 70 % verdict.
-# FULL=1 adds the whole kernel benchmark table and the device forward pass's decode tokens/s (about 4 more
-# minutes); MEMCHECK=1 adds the checks of (1) under compute-sanitizer's memcheck. Races and barrier misuse are
+# FULL=1 adds the whole kernel benchmark table (with both product kernels at batch 1, 8, 16 and 64: the crossover
+# for LinearOps.STAGED_ABOVE_BATCH) and the device forward pass's decode tokens/s with its launches, copies and
+# waits per step (about 4 more minutes); MEMCHECK=1 adds the checks of (1) under compute-sanitizer's memcheck. Races and barrier misuse are
 # deploy/gpu/sanitize.sh's job (a separate call).
 # Usage: deploy/gpu/check.sh [PACK_DIR] (default deploy/gpu/target/expertmesh-gpu, made by pack.sh). The full
 # log, stderr included, goes to $OUT/gpu-check.log when $OUT is set (the device tool's output folder). Exit 0 only

@@ -95,12 +95,17 @@ for m in $(deploy_fixtures); do
 done
 
 pack_size=$(du -sb "$out" | cut -f1)
-# What the device tool carries besides the pack: tracked files and untracked ones git does not ignore.
-tree_size=$(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null \
-  | awk '$2 == "total" {s += $1} END {print s + 0}')
+# What the device tool carries besides the pack: tracked files and untracked ones git does not ignore, as they
+# travel from deploy/gpu/device-checkout.sh's slim checkout (without the default model's 36 MB of weights, which
+# the device checks do not use). Call the device from that checkout.
+weights=default-model/src/main/resources/io/expertmesh/defaultmodel/model.safetensors
+tree_size=$(cd "$root" && git ls-files -z --cached --others --exclude-standard | grep -zv "^$weights\$" \
+  | xargs -0 du -cb 2>/dev/null | awk '$2 == "total" {s += $1} END {print s + 0}')
 total=$((pack_size + tree_size))
 echo "pack: $out is $((pack_size / 1024 / 1024)) MiB; tree $((tree_size / 1024 / 1024)) MiB; together" \
   "$((total / 1024 / 1024)) MiB ($total bytes) of the 60 MiB this script allows (the device carries 64)" >&2
+echo "pack: the tree is counted as it travels from 'deploy/gpu/device-checkout.sh slim'; switch to it before the" \
+  "device calls and 'restore' after" >&2
 if [ "$total" -ge "$limit" ]; then
   echo "pack: tree + pack over 60 MiB" >&2
   exit 1

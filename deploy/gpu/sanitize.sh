@@ -7,6 +7,7 @@
 #   gemm          gemm_bf16_tc
 #   grouped-gemm  grouped_gemm_bf16_tc
 #   topk          the top-k gate (V3 groups)
+#   linear-staged linear_bf16w_f32_xs (activations staged in shared memory) against the warp-row kernel
 # Usage: deploy/gpu/sanitize.sh [--filter REGEX] [PACK_DIR]; default filter: every case. Log: $OUT/sanitize.log.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"

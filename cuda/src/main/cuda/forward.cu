@@ -188,6 +188,108 @@ extern "C" __global__ void scatter_add_rows_f32(const float* __restrict__ src, c
     for (int j = threadIdx.x; j < n; j += blockDim.x) d[j] = fmaf(wr, s[j], d[j]);
 }
 
+// ---- routed experts without a host round trip --------------------------------------------------------------------
+// The top-k choices stay on the device: route_by_expert groups the (token, choice) pairs by expert, the grouped
+// products run on the grouped rows (grouped_linear_*w_f32 in linear.cu), combine_experts sums each token's
+// experts. No synchronisation and a fixed number of launches per MoE layer, whatever the number of experts.
+
+// Pairs i < pairs (pair i = token i / k, choice i % k) with ids[i] in [0, experts), grouped by expert in ascending
+// id, within an expert in ascending pair order (so in ascending token: a token names an expert once):
+// offsets[e] .. offsets[e+1] are expert e's slots, slotOfPair[i] pair i's slot, tokenOfSlot[s] the slot's token.
+// A pair whose id is out of range gets slot -1 and no slot; slots past offsets[experts] get token -1 (a gather
+// of them writes NaN). One block; thread e walks the pairs in order for its experts (ids staged in shared memory
+// a chunk at a time, read by every thread of a warp at once), so the fill is stable without a sort. Grid 1 x 256.
+#define ROUTE_CHUNK 2048
+
+extern "C" __global__ void route_by_expert(const int* __restrict__ ids, int pairs, int k, int experts,
+                                           int* __restrict__ offsets, int* __restrict__ slotOfPair,
+                                           int* __restrict__ tokenOfSlot) {
+    __shared__ int sid[ROUTE_CHUNK];
+    // Pass 1: offsets[e + 1] = pairs choosing e (each thread owns its experts' entries).
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) offsets[e + 1] = 0;
+    for (int i0 = 0; i0 < pairs; i0 += ROUTE_CHUNK) {
+        const int n = min(ROUTE_CHUNK, pairs - i0);
+        __syncthreads();  // the previous chunk is read by everyone
+        for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i0 + i];
+        __syncthreads();
+        for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+            int count = 0;
+#pragma unroll 8
+            for (int i = 0; i < n; i++) count += sid[i] == e;
+            offsets[e + 1] += count;
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {  // experts is at most a few hundred: a serial prefix sum is shorter than a tree's barriers
+        offsets[0] = 0;
+        for (int e = 0; e < experts; e++) offsets[e + 1] += offsets[e];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+        if (ids[i] < 0 || ids[i] >= experts) slotOfPair[i] = -1;
+        if (i >= offsets[experts]) tokenOfSlot[i] = -1;  // the slots left over by dropped pairs
+    }
+    // Pass 2: each expert's slots in pair order; the next free slot of expert e lives in a register of its thread
+    // (experts past the block size take another walk over the pairs).
+    for (int e0 = 0; e0 < experts; e0 += blockDim.x) {
+        const int e = e0 + threadIdx.x;
+        int slot = e < experts ? offsets[e] : 0;
+        for (int i0 = 0; i0 < pairs; i0 += ROUTE_CHUNK) {
+            const int n = min(ROUTE_CHUNK, pairs - i0);
+            __syncthreads();
+            for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i0 + i];
+            __syncthreads();
+            if (e < experts) {
+                for (int i = 0; i < n; i++) {
+                    if (sid[i] == e) {
+                        slotOfPair[i0 + i] = slot;
+                        tokenOfSlot[slot] = (i0 + i) / k;
+                        slot++;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// out[t, :] = sum over t's valid choices in ascending expert id of weights[t*k + j] * y[slotOfPair[t*k + j], :],
+// accumulated with fmaf from 0: the same bits as zeroing out and scatter-adding the experts in ascending id.
+// Grid (tokens) x threads over n.
+extern "C" __global__ void combine_experts_f32(const float* __restrict__ y, const int* __restrict__ ids,
+                                               const float* __restrict__ weights, const int* __restrict__ slotOfPair,
+                                               int k, float* __restrict__ out, int n) {
+    const int t = blockIdx.x;
+    // Choices sorted by expert id (insertion sort by one thread; k <= 16, checked by the launcher), shared by the
+    // block's threads.
+    __shared__ int order[16];
+    __shared__ int count;
+    if (threadIdx.x == 0) {
+        int m = 0;
+        for (int j = 0; j < k; j++) {
+            const int p = t * k + j;
+            if (slotOfPair[p] < 0) continue;
+            int at = m++;
+            while (at > 0 && ids[t * k + order[at - 1]] > ids[p]) {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = j;
+        }
+        count = m;
+    }
+    __syncthreads();
+    const int m = count;
+    float* o = out + static_cast<size_t>(t) * n;
+    for (int c = threadIdx.x; c < n; c += blockDim.x) {
+        float acc = 0.f;
+        for (int a = 0; a < m; a++) {
+            const int p = t * k + order[a];
+            acc = fmaf(weights[p], y[static_cast<size_t>(slotOfPair[p]) * n + c], acc);
+        }
+        o[c] = acc;
+    }
+}
+
 // ---- paged KV cache ------------------------------------------------------------------------------------------------
 
 // pool[slots[r]*poolRow + dstOff + j] = bf16(src[r*srcStride + j]) rounded to nearest even, j < n. A slot outside

@@ -88,6 +88,164 @@ extern "C" __global__ void linear_f32w_f32(const float* __restrict__ w, const fl
     em_linear_warp_row<float>(w, x, out, rows, cols, batch);
 }
 
+// ---- linear_*w_f32_xs: the same products for batches above 8, activations staged in shared memory ----------------
+// linear_*w_f32 gives every weight row its own warp, and each warp reads all batch rows of x (from L1/L2): at batch
+// 64 and 7168 columns that is 1.8 MB of x per weight row. Here a block of 8 warps owns 32 weight rows (4 per warp)
+// and stages 16 batch rows x 512 columns of x in shared memory once for all 32: x is read from L2 once per 32 rows
+// instead of once per row, and each staged float feeds 4 FMAs (one per row held in registers).
+//
+// Bit for bit the result of linear_*w_f32: every (row, batch) sum is accumulated in the same order (lane l adds its
+// columns 8l + 256i, j = 0..7, with fmaf, or l + 32i on the scalar path; chunks of 512 columns keep that order),
+// then reduced by the same em_warp_sum. So a request's output does not depend on which kernel its batch size picks.
+// Grid ceil(rows / 32) x 256 threads.
+#define LX_WARPS 8
+#define LX_ROWS 4      // weight rows per warp: each staged activation is used LX_ROWS times from a register
+#define LX_BATCH 16    // batch rows per pass: LX_ROWS x LX_BATCH accumulators per lane
+#define LX_COLS 512    // columns per staged chunk: a multiple of 256 (one vector pass of a warp)
+
+template <typename W>
+__device__ __forceinline__ void em_linear_staged(const W* __restrict__ w, const float* __restrict__ x,
+                                                 float* __restrict__ out, int rows, int cols, int batch) {
+    __shared__ __align__(16) float xs[LX_BATCH][LX_COLS];
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int r0 = (blockIdx.x * LX_WARPS + warp) * LX_ROWS;
+    const bool vec = (cols & 7) == 0;  // as linear_*w_f32: 16-byte loads need 16-byte aligned rows
+    for (int b0 = 0; b0 < batch; b0 += LX_BATCH) {
+        const int nb = min(LX_BATCH, batch - b0);
+        float acc[LX_ROWS][LX_BATCH];
+#pragma unroll
+        for (int rr = 0; rr < LX_ROWS; rr++)
+#pragma unroll
+            for (int bb = 0; bb < LX_BATCH; bb++) acc[rr][bb] = 0.f;
+        for (int c0 = 0; c0 < cols; c0 += LX_COLS) {
+            const int nc = min(LX_COLS, cols - c0);
+            __syncthreads();  // every warp is done with the previous chunk
+            if (vec) {        // nc is a multiple of 8 here
+                for (int i = threadIdx.x; i < LX_BATCH * (LX_COLS / 4); i += blockDim.x) {
+                    const int bb = i / (LX_COLS / 4), c = (i % (LX_COLS / 4)) * 4;
+                    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+                    if (bb < nb && c < nc) v = *reinterpret_cast<const float4*>(x + static_cast<size_t>(b0 + bb) * cols + c0 + c);
+                    *reinterpret_cast<float4*>(&xs[bb][c]) = v;
+                }
+            } else {
+                for (int i = threadIdx.x; i < LX_BATCH * LX_COLS; i += blockDim.x) {
+                    const int bb = i / LX_COLS, c = i % LX_COLS;
+                    xs[bb][c] = (bb < nb && c < nc) ? x[static_cast<size_t>(b0 + bb) * cols + c0 + c] : 0.f;
+                }
+            }
+            __syncthreads();
+            if (vec) {
+                for (int c = lane * 8; c < nc; c += 256) {
+                    float wf[LX_ROWS][8];
+#pragma unroll
+                    for (int rr = 0; rr < LX_ROWS; rr++) {
+                        if (r0 + rr < rows) {
+                            em_load8<W>(w + static_cast<size_t>(r0 + rr) * cols + c0 + c, wf[rr]);
+                        } else {
+#pragma unroll
+                            for (int j = 0; j < 8; j++) wf[rr][j] = 0.f;
+                        }
+                    }
+#pragma unroll
+                    for (int bb = 0; bb < LX_BATCH; bb++) {
+                        if (bb < nb) {
+                            float xf[8];
+                            em_load8<float>(&xs[bb][c], xf);
+#pragma unroll
+                            for (int rr = 0; rr < LX_ROWS; rr++)
+#pragma unroll
+                                for (int j = 0; j < 8; j++) acc[rr][bb] = fmaf(wf[rr][j], xf[j], acc[rr][bb]);
+                        }
+                    }
+                }
+            } else {
+                for (int c = lane; c < nc; c += 32) {
+                    float wv[LX_ROWS];
+#pragma unroll
+                    for (int rr = 0; rr < LX_ROWS; rr++)
+                        wv[rr] = r0 + rr < rows ? em_to_float(w[static_cast<size_t>(r0 + rr) * cols + c0 + c]) : 0.f;
+#pragma unroll
+                    for (int bb = 0; bb < LX_BATCH; bb++) {
+                        if (bb < nb) {
+                            const float xv = xs[bb][c];
+#pragma unroll
+                            for (int rr = 0; rr < LX_ROWS; rr++) acc[rr][bb] = fmaf(wv[rr], xv, acc[rr][bb]);
+                        }
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int rr = 0; rr < LX_ROWS; rr++)
+#pragma unroll
+            for (int bb = 0; bb < LX_BATCH; bb++) {
+                const float v = em_warp_sum(acc[rr][bb]);
+                if (lane == 0 && bb < nb && r0 + rr < rows) out[static_cast<size_t>(b0 + bb) * rows + r0 + rr] = v;
+            }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) linear_bf16w_f32_xs(
+        const __nv_bfloat16* __restrict__ w, const float* __restrict__ x, float* __restrict__ out, int rows, int cols,
+        int batch) {
+    em_linear_staged<__nv_bfloat16>(w, x, out, rows, cols, batch);
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) linear_f32w_f32_xs(
+        const float* __restrict__ w, const float* __restrict__ x, float* __restrict__ out, int rows, int cols,
+        int batch) {
+    em_linear_staged<float>(w, x, out, rows, cols, batch);
+}
+
+// ---- grouped products of routed experts ------------------------------------------------------------------------
+// Expert e's rows of x, [offsets[e], offsets[e+1]) (grouped by route_by_expert in forward.cu), times its weight
+// w[e] ([rows, cols], the experts stacked), into the same rows of out, through either product body on the
+// expert's rows: the bits are those of linear_*w_f32 on that expert alone. The row counts stay on the device:
+// grid (ceil(rows / 8), experts) x 256 (warp-row: decode, a few rows per expert) or (ceil(rows / 32), experts) x
+// 256 (_xs, staged: prefill, tens of rows per expert); the blocks of an expert without tokens return at once.
+template <typename W, bool STAGED>
+__device__ __forceinline__ void em_grouped_linear(const W* __restrict__ w, const float* __restrict__ x,
+                                                  float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                  int cols) {
+    const int e = blockIdx.y;
+    const int row0 = offsets[e];
+    const int count = offsets[e + 1] - row0;
+    if (count <= 0) return;  // the whole block: the staged body's barriers stay uniform
+    const W* we = w + static_cast<size_t>(e) * rows * cols;
+    const float* xe = x + static_cast<size_t>(row0) * cols;
+    float* oe = out + static_cast<size_t>(row0) * rows;
+    if constexpr (STAGED) {
+        em_linear_staged<W>(we, xe, oe, rows, cols, count);
+    } else {
+        em_linear_warp_row<W>(we, xe, oe, rows, cols, count);
+    }
+}
+
+extern "C" __global__ void grouped_linear_bf16w_f32(const __nv_bfloat16* __restrict__ w, const float* __restrict__ x,
+                                                    float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                    int cols) {
+    em_grouped_linear<__nv_bfloat16, false>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void grouped_linear_f32w_f32(const float* __restrict__ w, const float* __restrict__ x,
+                                                   float* __restrict__ out, const int* __restrict__ offsets, int rows,
+                                                   int cols) {
+    em_grouped_linear<float, false>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) grouped_linear_bf16w_f32_xs(
+        const __nv_bfloat16* __restrict__ w, const float* __restrict__ x, float* __restrict__ out,
+        const int* __restrict__ offsets, int rows, int cols) {
+    em_grouped_linear<__nv_bfloat16, true>(w, x, out, offsets, rows, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(LX_WARPS * 32) grouped_linear_f32w_f32_xs(
+        const float* __restrict__ w, const float* __restrict__ x, float* __restrict__ out,
+        const int* __restrict__ offsets, int rows, int cols) {
+    em_grouped_linear<float, true>(w, x, out, offsets, rows, cols);
+}
+
 // ---- tensor-core GEMM ---------------------------------------------------------------------------------------
 // C[m, n] = sum_k A[m, k] * B[n, k]: A activations [M, K] bf16, B weight [N, K] bf16, C float32 [M, N] with row
 // stride ldc. Block tile 64x64, k-step 32, 4 warps each owning a 32x32 quarter (2x2 wmma fragments). Tiles are

@@ -50,23 +50,27 @@ struct MlaSmem {
     static constexpr size_t TOTAL = STATS + align(sizeof(float) * 3 * MLA_HEADS);
 };
 
+// A tile of rows into shared memory: MLA_THREADS / MLA_TILE threads per row, each taking every 4th 16-byte chunk
+// of its row, so a thread's row (and its page-table entry and base address) is found once per tile, not once per
+// chunk; a warp's 16-byte copies cover 8 rows x 64 contiguous bytes each.
 template <int DL, int DR>
 __device__ __forceinline__ void mla_load_tile(__nv_bfloat16* dst, const __nv_bfloat16* __restrict__ cache,
                                               const int* __restrict__ table, int pageSize, int row0, int rows) {
     using Dm = MlaDims<DL, DR>;
-    for (int idx = threadIdx.x; idx < MLA_TILE * Dm::CHUNKS; idx += MLA_THREADS) {
-        const int r = idx / Dm::CHUNKS;
-        const int c = (idx % Dm::CHUNKS) * 8;
-        __nv_bfloat16* d = dst + r * Dm::DP + c;
-        if (r < rows) {
-            const int p = row0 + r;
-            const int page = table[p / pageSize];
-            const __nv_bfloat16* s = cache + (static_cast<size_t>(page) * pageSize + p % pageSize) * Dm::D + c;
-            em_cp_async16(d, s);
-        } else {
-            // Rows past the end are zeros, not stale data: P is 0 there, but 0 * NaN would still poison O.
-            *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
-        }
+    constexpr int TPR = MLA_THREADS / MLA_TILE;
+    static_assert(MLA_THREADS % MLA_TILE == 0, "whole threads per row");
+    const int r = threadIdx.x / TPR;
+    const int sub = threadIdx.x % TPR;
+    __nv_bfloat16* d = dst + r * Dm::DP;
+    if (r < rows) {
+        const int p = row0 + r;
+        const __nv_bfloat16* s = cache + (static_cast<size_t>(table[p / pageSize]) * pageSize + p % pageSize) * Dm::D;
+#pragma unroll
+        for (int c = sub; c < Dm::CHUNKS; c += TPR) em_cp_async16(d + c * 8, s + c * 8);
+    } else {
+        // Rows past the end are zeros, not stale data: P is 0 there, but 0 * NaN would still poison O.
+#pragma unroll
+        for (int c = sub; c < Dm::CHUNKS; c += TPR) *reinterpret_cast<uint4*>(d + c * 8) = make_uint4(0, 0, 0, 0);
     }
 }
 
@@ -181,12 +185,23 @@ __device__ __forceinline__ void mla_decode_split_impl(const __nv_bfloat16* __res
             wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
             wmma::fill_fragment(acc, 0.f);
             if constexpr (REG) {
+                // Two accumulators over alternate k-steps: two dependent chains of KHALF/2 tensor-core ops that
+                // overlap, instead of one chain of KHALF; summed element by element (same fragment type, so the
+                // same layout) at the end.
+                wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc2;
+                wmma::fill_fragment(acc2, 0.f);
 #pragma unroll
-                for (int ks = 0; ks < KHALF; ks++) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+                for (int ks = 0; ks < KHALF; ks += 2) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb, fb2;
                     wmma::load_matrix_sync(fb, Kt + nf * 16 * DP + (kBegin + ks) * 16, DP);
                     wmma::mma_sync(acc, qf[ks], fb, acc);
+                    if (ks + 1 < KHALF) {
+                        wmma::load_matrix_sync(fb2, Kt + nf * 16 * DP + (kBegin + ks + 1) * 16, DP);
+                        wmma::mma_sync(acc2, qf[ks + 1], fb2, acc2);
+                    }
                 }
+#pragma unroll
+                for (int e = 0; e < acc.num_elements; e++) acc.x[e] += acc2.x[e];
             } else {
                 for (int ks = kBegin; ks < kEnd; ks++) {
                     wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;

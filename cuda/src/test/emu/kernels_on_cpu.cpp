@@ -6,6 +6,7 @@
 #include "elementwise.cu"
 #include "attention.cu"
 #include "linear.cu"
+#include <tuple>
 #include "mla_decode.cu"
 #include <cstdio>
 #include <cstdlib>
@@ -577,6 +578,152 @@ static void linearAndMla() {
                   out, w, 1e-5);
         }
     }
+    // The staged kernels (batches above 8) against the double reference and bit for bit against linear_*w_f32:
+    // rows not a multiple of 32 (a block's rows) or 4 (a warp's), batch not a multiple of 16 (a pass), columns
+    // not a multiple of 512 (a staged chunk) on the vector path and odd on the scalar path.
+    for (int bfW = 0; bfW < 2; bfW++) {
+        for (auto [rows, cols, batch] : {std::tuple{70, 1000, 37}, std::tuple{37, 1001, 17}, std::tuple{5, 1536, 9}}) {
+            auto wf = gauss((size_t) rows * cols, 0.05);
+            auto wb = bf(wf);
+            auto x = gauss((size_t) batch * cols);
+            auto warpRow = nans((size_t) batch * rows), staged = nans((size_t) batch * rows);
+            std::vector<double> w(staged.size());
+            for (int b = 0; b < batch; b++)
+                for (int r = 0; r < rows; r++) {
+                    double s = 0;
+                    for (int c = 0; c < cols; c++)
+                        s += (bfW ? tof(wb[(size_t) r * cols + c]) : wf[(size_t) r * cols + c]) * (double) x[(size_t) b * cols + c];
+                    w[(size_t) b * rows + r] = s;
+                }
+            emuLaunch({(unsigned) (rows + 7) / 8}, 256, 0, [&] {
+                if (bfW) linear_bf16w_f32(wb.data(), x.data(), warpRow.data(), rows, cols, batch);
+                else linear_f32w_f32(wf.data(), x.data(), warpRow.data(), rows, cols, batch);
+            });
+            emuLaunch({(unsigned) (rows + 31) / 32}, 256, 0, [&] {
+                if (bfW) linear_bf16w_f32_xs(wb.data(), x.data(), staged.data(), rows, cols, batch);
+                else linear_f32w_f32_xs(wf.data(), x.data(), staged.data(), rows, cols, batch);
+            });
+            std::string what = std::string(bfW ? "linear_bf16w_f32_xs " : "linear_f32w_f32_xs ") + std::to_string(rows) +
+                               "x" + std::to_string(cols) + " b" + std::to_string(batch);
+            check(what, staged, w, 1e-5);
+            check(what + " = linear_*w_f32 bit for bit", staged, dbl(warpRow), 0);
+        }
+    }
+    {  // route_by_expert past one staged chunk of ids (2048) and past one expert per thread (256)
+        const int tokens = 700, k = 4, E = 300, pairs = tokens * k;
+        std::vector<int> ids(pairs);
+        for (int t = 0; t < tokens; t++) {
+            std::vector<int> all(E);
+            for (int e = 0; e < E; e++) all[e] = e;
+            std::shuffle(all.begin(), all.end(), rng);
+            for (int j = 0; j < k; j++) ids[t * k + j] = all[j];
+        }
+        ids[2100] = -1;
+        std::vector<int> offsets(E + 1, -7), slotOfPair(pairs, -7), tokenOfSlot(pairs, -7);
+        emuLaunch({1}, 256, 0, [&] {
+            route_by_expert(ids.data(), pairs, k, E, offsets.data(), slotOfPair.data(), tokenOfSlot.data());
+        });
+        std::vector<int> wantOff(E + 1, 0), wantSlot(pairs, -1), wantTok(pairs, -1);
+        for (int i = 0; i < pairs; i++) if (ids[i] >= 0 && ids[i] < E) wantOff[ids[i] + 1]++;
+        for (int e = 0; e < E; e++) wantOff[e + 1] += wantOff[e];
+        std::vector<int> fill(wantOff);
+        for (int i = 0; i < pairs; i++)
+            if (ids[i] >= 0) { wantSlot[i] = fill[ids[i]]; wantTok[fill[ids[i]]++] = i / k; }
+        std::vector<float> got;
+        std::vector<double> want;
+        for (auto [g, w] : {std::pair{&offsets, &wantOff}, std::pair{&slotOfPair, &wantSlot}, std::pair{&tokenOfSlot, &wantTok}}) {
+            got.insert(got.end(), g->begin(), g->end());
+            want.insert(want.end(), w->begin(), w->end());
+        }
+        check("route_by_expert 700x4 of 300, one id out of range", got, want, 0);
+    }
+    {  // routed experts on the device: route_by_expert, grouped_linear_*w_f32, combine_experts_f32
+        const int tokens = 13, k = 3, E = 7, rows = 20, cols = 45, pairs = tokens * k;
+        std::vector<int> ids(pairs);
+        for (int t = 0; t < tokens; t++) {
+            std::vector<int> all(E);
+            for (int e = 0; e < E; e++) all[e] = e;
+            std::shuffle(all.begin(), all.end(), rng);
+            for (int j = 0; j < k; j++) ids[t * k + j] = t == 4 ? 2 + j : all[j];  // experts 2..4 for token 4
+        }
+        ids[7] = 9;  // out of range: dropped
+        std::vector<int> offsets(E + 1, -7), slotOfPair(pairs, -7), tokenOfSlot(pairs, -7);
+        emuLaunch({1}, 256, 0, [&] {
+            route_by_expert(ids.data(), pairs, k, E, offsets.data(), slotOfPair.data(), tokenOfSlot.data());
+        });
+        std::vector<int> wantOff(E + 1, 0), wantSlot(pairs, -1), wantTok(pairs, -1);
+        for (int i = 0; i < pairs; i++) if (ids[i] >= 0 && ids[i] < E) wantOff[ids[i] + 1]++;
+        for (int e = 0; e < E; e++) wantOff[e + 1] += wantOff[e];
+        std::vector<int> fill(wantOff);
+        for (int e = 0; e < E; e++)
+            for (int i = 0; i < pairs; i++)
+                if (ids[i] == e) { wantSlot[i] = fill[e]; wantTok[fill[e]++] = i / k; }
+        auto asF = [](const std::vector<int>& v) { return std::vector<float>(v.begin(), v.end()); };
+        auto asD = [](const std::vector<int>& v) { return std::vector<double>(v.begin(), v.end()); };
+        check("route_by_expert 13x3 of 7, one id out of range: offsets", asF(offsets), asD(wantOff), 0);
+        check("route_by_expert: slot of each pair", asF(slotOfPair), asD(wantSlot), 0);
+        check("route_by_expert: token of each slot", asF(tokenOfSlot), asD(wantTok), 0);
+
+        auto x = gauss((size_t) tokens * cols);
+        std::vector<float> xin((size_t) pairs * cols, NAN);
+        for (int s2 = 0; s2 < wantOff[E]; s2++)
+            std::copy(x.begin() + (size_t) wantTok[s2] * cols, x.begin() + (size_t) (wantTok[s2] + 1) * cols,
+                      xin.begin() + (size_t) s2 * cols);
+        auto wf = gauss((size_t) E * rows * cols, 0.05);
+        auto wb = bf(wf);
+        for (int bfW = 0; bfW < 2; bfW++) {
+            auto grouped = nans((size_t) pairs * rows), alone = nans((size_t) pairs * rows);
+            emuLaunch({(unsigned) (rows + 7) / 8, (unsigned) E}, 256, 0, [&] {
+                if (bfW) grouped_linear_bf16w_f32(wb.data(), xin.data(), grouped.data(), offsets.data(), rows, cols);
+                else grouped_linear_f32w_f32(wf.data(), xin.data(), grouped.data(), offsets.data(), rows, cols);
+            });
+            for (int e = 0; e < E; e++) {
+                int n = wantOff[e + 1] - wantOff[e];
+                if (n == 0) continue;
+                size_t wo = (size_t) e * rows * cols, xo = (size_t) wantOff[e] * cols, oo = (size_t) wantOff[e] * rows;
+                emuLaunch({(unsigned) (rows + 7) / 8}, 256, 0, [&] {
+                    if (bfW) linear_bf16w_f32(wb.data() + wo, xin.data() + xo, alone.data() + oo, rows, cols, n);
+                    else linear_f32w_f32(wf.data() + wo, xin.data() + xo, alone.data() + oo, rows, cols, n);
+                });
+            }
+            auto staged = nans((size_t) pairs * rows);
+            emuLaunch({(unsigned) (rows + 31) / 32, (unsigned) E}, 256, 0, [&] {
+                if (bfW) grouped_linear_bf16w_f32_xs(wb.data(), xin.data(), staged.data(), offsets.data(), rows, cols);
+                else grouped_linear_f32w_f32_xs(wf.data(), xin.data(), staged.data(), offsets.data(), rows, cols);
+            });
+            std::vector<float> g2(grouped.begin(), grouped.begin() + (size_t) wantOff[E] * rows);
+            std::vector<float> s2(staged.begin(), staged.begin() + (size_t) wantOff[E] * rows);
+            std::vector<float> a2(alone.begin(), alone.begin() + (size_t) wantOff[E] * rows);
+            check(std::string(bfW ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32") +
+                          " 7 experts 20x45 = linear_*w_f32 per expert bit for bit", g2, dbl(a2), 0);
+            check(std::string(bfW ? "grouped_linear_bf16w_f32_xs" : "grouped_linear_f32w_f32_xs") +
+                          " 7 experts 20x45 = linear_*w_f32 per expert bit for bit", s2, dbl(a2), 0);
+        }
+        // combine: the bits of zero + scatter_add_rows_f32 per expert in ascending id
+        auto y = gauss((size_t) pairs * rows);
+        auto wts = gauss(pairs);
+        auto out = nans((size_t) tokens * rows);
+        emuLaunch({(unsigned) tokens}, rowThreads(rows), 0, [&] {
+            combine_experts_f32(y.data(), ids.data(), wts.data(), slotOfPair.data(), k, out.data(), rows);
+        });
+        std::vector<float> scat((size_t) tokens * rows, 0.f), wSlot(pairs, 0.f);
+        std::vector<double> ref((size_t) tokens * rows, 0.0);
+        for (int i = 0; i < pairs; i++) if (wantSlot[i] >= 0) wSlot[wantSlot[i]] = wts[i];
+        for (int e = 0; e < E; e++) {
+            int n = wantOff[e + 1] - wantOff[e];
+            if (n == 0) continue;
+            emuLaunch({(unsigned) n}, rowThreads(rows), 0, [&] {
+                scatter_add_rows_f32(y.data() + (size_t) wantOff[e] * rows, wantTok.data(), wSlot.data(), wantOff[e], scat.data(),
+                                     rows, tokens);
+            });
+        }
+        for (int i = 0; i < pairs; i++)
+            if (wantSlot[i] >= 0)
+                for (int c = 0; c < rows; c++)
+                    ref[(size_t) (i / k) * rows + c] += (double) wts[i] * y[(size_t) wantSlot[i] * rows + c];
+        check("combine_experts_f32 13x3, one pair dropped", out, ref, 1e-6);
+        check("combine_experts_f32 = zero + scatter_add_rows_f32 by ascending expert, bit for bit", out, dbl(scat), 0);
+    }
     {  // tensor-core GEMM with ragged edges
         int m = 100, n = 77, k = 72;
         auto a = bf(gauss((size_t) m * k)), b = bf(gauss((size_t) n * k, 0.05));
@@ -608,4 +755,8 @@ static void linearAndMla() {
     mlaCase<2, false>("mla_decode_split_512_64_s2_smem_o", {1, 130}, 17, 16, 3);
     mlaCase<2, true>("mla_decode_split_512_64_s2", {5, 130}, 16, 64, 3);
     mlaCase<2, true>("mla_decode_split_512_64_s2", {0, 70}, 16, 64, 2);  // an empty sequence: zeros, not 0/0
+    // Very different lengths under many splits (as MlaSplitPlan plans for one long sequence among short ones):
+    // short and empty sequences leave most of their splits empty, the long one is cut into 1-tile pieces.
+    mlaCase<2, true>("mla_decode_split_512_64_s2", {0, 1, 700, 3, 65}, 16, 16, 11);
+    mlaCase<1, true>("mla_decode_split_512_64_s1", {300, 0, 2}, 5, 32, 5);
 }

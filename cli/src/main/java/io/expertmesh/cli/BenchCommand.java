@@ -1,10 +1,15 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.bench.load.BenchJson;
+import io.expertmesh.bench.load.BenchTarget;
+import io.expertmesh.bench.load.GrpcTarget;
 import io.expertmesh.bench.load.HtmlReport;
 import io.expertmesh.bench.load.LengthDistribution;
 import io.expertmesh.bench.load.LoadTest;
+import io.expertmesh.bench.load.OpenAiTarget;
 import io.expertmesh.bench.load.Slo;
+import io.expertmesh.bench.load.TargetException;
+import io.expertmesh.client.ClientConfig;
 import io.expertmesh.client.ExpertMeshClient;
 import io.expertmesh.client.ExpertMeshException;
 import java.io.IOException;
@@ -23,14 +28,18 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code expertmesh bench}: the options of a load test of running routers over their public gRPC API; the test
- * itself is bench's {@link LoadTest}.
+ * {@code expertmesh bench}: the options of a load test of running routers over their public gRPC API, or of any
+ * OpenAI-compatible server over HTTP; the test itself is bench's {@link LoadTest}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Load-test a running router over gRPC: random token-id prompts, open-loop (Poisson/gamma) "
-                + "or closed-loop arrivals; prints TTFT/TPOT/ITL/E2E percentiles, throughput and goodput.",
+        description = {"Load-test a running router over gRPC, or any OpenAI-compatible server (--backend openai): "
+                + "random token-id prompts, open-loop (Poisson/gamma) or closed-loop arrivals; prints "
+                + "TTFT/TPOT/ITL/E2E percentiles, throughput and goodput.",
             "Length distributions: fixed:N, uniform:A:B, normal:MEAN:STD (at least 1; prompt + output cut to "
-                    + "the model's context)."},
+                    + "the model's context).",
+            "--backend openai streams POST /v1/completions with the prompt as a list of token ids, "
+                    + "temperature 0, ignore_eos and stream_options.include_usage; output tokens are counted from "
+                    + "the server's usage, else one per streamed chunk."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:the benchmark ran and at least one request succeeded",
             "2:bad arguments",
@@ -38,11 +47,28 @@ import picocli.CommandLine.Spec;
 final class BenchCommand implements Callable<Integer> {
     static final int FAILED = 3;
 
-    @Option(names = "--target", required = true, split = ",", paramLabel = "HOST:PORT",
-            description = "The router's address. Several routers: comma-separated or --target repeated (calls are "
-                    + "spread round robin, and one refused before its first token is sent to the next); or one "
-                    + "dns:///NAME:PORT whose name resolves to several.")
+    /** The protocol bench speaks. */
+    enum Backend { grpc, openai }
+
+    @Option(names = "--backend", paramLabel = "PROTOCOL", defaultValue = "grpc",
+            description = "grpc: ExpertMesh routers' own API; openai: any OpenAI-compatible server (ExpertMesh's "
+                    + "--http-port, vLLM, SGLang, llama-server) at --target http(s)://HOST:PORT "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Backend backend;
+    @Option(names = "--target", required = true, split = ",", paramLabel = "ADDRESS",
+            description = "gRPC: the router's HOST:PORT. Several routers: comma-separated or --target repeated "
+                    + "(calls are spread round robin, and one refused before its first token is sent to the next); "
+                    + "or one dns:///NAME:PORT whose name resolves to several. openai: one base URL, "
+                    + "http://HOST:PORT or https://HOST:PORT.")
     List<String> targets;
+    @Option(names = "--model", paramLabel = "NAME",
+            description = "openai: the model named in requests (default: the first of the server's /v1/models).")
+    String model;
+    @Option(names = "--vocab-size", paramLabel = "N",
+            description = "openai: prompt token ids are drawn from [0, N) (default: what /v1/models reports: "
+                    + "ExpertMesh's vocab_size, llama-server's meta.n_vocab; needed for servers that report none, "
+                    + "such as vLLM).")
+    Integer vocabSize;
     @Option(names = "--allow-remote", description = "Allow targets that are not loopback addresses.")
     boolean allowRemote;
     @picocli.CommandLine.Mixin
@@ -121,15 +147,11 @@ final class BenchCommand implements Callable<Integer> {
         LoadTest.Settings settings = new LoadTest.Settings(rates(), burstiness,
                 maxConcurrency == null ? 0 : maxConcurrency, numRequests, warmup, seconds(durationSeconds),
                 seconds(drainSeconds), LengthDistribution.parse(inputLen), LengthDistribution.parse(outputLen),
-                prefixGroups, prefixLen, ignoreEos, seed, maxContext, Slo.parse(slo));
-        // the addresses' form first, so a malformed one is reported as such rather than as a host not found
-        ExpertMeshClient.Builder builder = ExpertMeshClient.builder(targets);
-        checkLoopback();
+                prefixGroups, prefixLen, ignoreEos, seed, maxContext, vocabSize, Slo.parse(slo));
         PrintWriter err = spec.commandLine().getErr();
         String target = String.join(",", targets);
-        try (ExpertMeshClient client = builder
-                .config(security.applyTo(io.expertmesh.client.ClientConfig.defaults())).build()) {
-            LoadTest.Report report = new LoadTest(client, settings).run(target, spec.commandLine().getOut(), err);
+        try (BenchTarget bench = openTarget()) {
+            LoadTest.Report report = new LoadTest(bench, settings).run(target, spec.commandLine().getOut(), err);
             if (resultJson != null) {
                 BenchJson.write(resultJson, report.settings(), report.runs());
                 err.println("expertmesh bench: wrote " + resultJson);
@@ -149,7 +171,47 @@ final class BenchCommand implements Callable<Integer> {
             err.println("expertmesh bench: " + e.getMessage() + " (router " + target + ")");
             err.flush();
             return FAILED;
+        } catch (TargetException e) {
+            err.println("expertmesh bench: " + e.getMessage());
+            err.flush();
+            return FAILED;
         }
+    }
+
+    /**
+     * The target the options name, checked before anything is sent: gRPC routers through the client library
+     * (which owns its channels), or one OpenAI-compatible server.
+     */
+    private BenchTarget openTarget() {
+        ClientConfig config = security.applyTo(ClientConfig.defaults());
+        if (backend == Backend.openai) {
+            if (targets.size() != 1) {
+                throw new IllegalArgumentException("--backend openai takes one --target URL, got " + targets.size());
+            }
+            String url = targets.getFirst();
+            if (!url.contains("://")) {
+                throw new IllegalArgumentException("--backend openai needs --target http://HOST:PORT or "
+                        + "https://HOST:PORT, got " + url);
+            }
+            if (!allowRemote) {
+                checkLoopback(OpenAiTarget.baseUri(url).getHost());
+            }
+            return OpenAiTarget.create(url, model, config.token(), config.tls());
+        }
+        if (model != null || vocabSize != null) {
+            throw new IllegalArgumentException((model != null ? "--model" : "--vocab-size") + " is for --backend "
+                    + "openai; a router reports its own model");
+        }
+        for (String t : targets) {
+            if (t.startsWith("http://") || t.startsWith("https://")) {
+                throw new IllegalArgumentException("--target " + t + " is an HTTP URL; add --backend openai to "
+                        + "bench an OpenAI-compatible server");
+            }
+        }
+        // the addresses' form first, so a malformed one is reported as such rather than as a host not found
+        ExpertMeshClient.Builder builder = ExpertMeshClient.builder(targets);
+        checkLoopback();
+        return GrpcTarget.owning(builder.config(config).build());
     }
 
     /** The rates of the runs: the sweep, or the one --request-rate ({@code null}: closed loop). */

@@ -14,8 +14,11 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.List;
 import java.util.Map;
 import jcuda.NativePointerObject;
@@ -39,8 +42,10 @@ import org.slf4j.LoggerFactory;
  * probe catches {@link LinkageError} and nothing else in this package touches JCuda before the probe said yes.
  * The answer is logged once. A jar built without nvcc has no kernels: that is also "no GPU", with that reason.
  *
- * <p>All modules are loaded by the probe ({@code cuModuleLoadData} on the packaged PTX), so a driver that cannot
- * JIT our PTX is found at start-up, not at the first forward pass. Launches are serialised by the callers
+ * <p>All modules are loaded by the probe, so a driver that refuses one is found at start-up, not at the first
+ * forward pass. On compute capability 9.x the probe loads the packaged fatbin: on 9.0 the driver runs its sm_90
+ * machine code as built (what {@code ptxas.txt} in the jar reports: no JIT at start-up), on later 9.x it
+ * JIT-compiles the compute_90 PTX inside. On 8.x it JIT-compiles the compute_80 PTX. Launches are serialised by the callers
  * ({@link CudaKernels} is synchronized); any thread may call: the context is made current on first use.
  */
 public final class CudaDevice {
@@ -57,6 +62,12 @@ public final class CudaDevice {
     /** Kernels opted in to more than 48 KB of shared memory; launches come from router and device-expert threads. */
     private final Map<CUfunction, Integer> sharedOptIn = new ConcurrentHashMap<>();
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    private final LongAdder launches = new LongAdder();
+    private final LongAdder copiesToDevice = new LongAdder();
+    private final LongAdder copiesToHost = new LongAdder();
+    private final LongAdder syncs = new LongAdder();
+    /** Work was launched since the last wait: a wait with nothing launched since is skipped (and not counted). */
+    private final AtomicBoolean pending = new AtomicBoolean();
 
     private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions,
                        Map<String, List<String>> parameters) {
@@ -128,14 +139,32 @@ public final class CudaDevice {
             cuCtxSetCurrent(ctx);
             Map<String, CUfunction> fns = new HashMap<>();
             Map<String, List<String>> params = new HashMap<>();
+            List<String> loaded = new ArrayList<>();
             for (String module : catalog.modules()) {
                 CUmodule m = new CUmodule();
-                try {
-                    cuModuleLoadData(m, catalog.ptx(module, found.ptxTarget()));
-                } catch (jcuda.CudaException e) {
-                    return CudaProbe.none("the driver rejected module " + module + "." + found.ptxTarget()
-                            + ".ptx: " + e.getMessage());
+                byte[] fatbin = found.ptxTarget().equals("sm_90") ? catalog.fatbin(module) : null;
+                String file = module + "." + found.ptxTarget() + ".ptx";
+                if (fatbin != null) {
+                    try {
+                        // cuModuleLoadData takes a fatbin as well as PTX; it picks the SASS matching the device.
+                        cuModuleLoadData(m, fatbin);
+                        file = module + ".sm_90.fatbin";
+                    } catch (jcuda.CudaException e) {
+                        // Not fatal while the PTX loads: the same code, JIT-compiled by the driver.
+                        LOG.warn("GPU: the driver rejected {}.sm_90.fatbin ({}); JIT-compiling its PTX", module,
+                                e.getMessage());
+                        m = new CUmodule();
+                        fatbin = null;
+                    }
                 }
+                if (fatbin == null) {
+                    try {
+                        cuModuleLoadData(m, catalog.ptx(module, found.ptxTarget()));
+                    } catch (jcuda.CudaException e) {
+                        return CudaProbe.none("the driver rejected module " + file + ": " + e.getMessage());
+                    }
+                }
+                loaded.add(file);
                 String text = new String(catalog.ptx(module, found.ptxTarget()), StandardCharsets.US_ASCII);
                 for (String entry : PtxEntries.of(text)) {
                     CUfunction f = new CUfunction();
@@ -144,6 +173,7 @@ public final class CudaDevice {
                 }
                 params.putAll(PtxEntries.signatures(text));
             }
+            LOG.info("GPU modules loaded: {}", loaded);
             instance = new CudaDevice(found, ctx, fns, params);
             instance.current.set(true);
             return found;
@@ -226,12 +256,31 @@ public final class CudaDevice {
                         + " has unsupported type " + args[i].getClass().getName());
             };
         }
+        pending.set(true);
         cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, Pointer.to(params), null);
+        launches.increment();
     }
 
-    /** Waits for all launched work; throws with the driver's message when a kernel failed. */
+    /**
+     * Waits for all launched work; throws with the driver's message when a kernel failed. Nothing launched since
+     * the last wait: returns at once (a failure of earlier work surfaced at that wait), so the copies of one
+     * layer's results wait once.
+     */
     public void synchronize() {
         makeCurrent();
-        cuCtxSynchronize();
+        if (pending.getAndSet(false)) {
+            cuCtxSynchronize();
+            syncs.increment();
+        }
+    }
+
+    /** Counts a copy the callers made (they copy through JCuda directly, on the default stream). */
+    public void countCopy(boolean toDevice) {
+        (toDevice ? copiesToDevice : copiesToHost).increment();
+    }
+
+    /** Launches, copies and waits so far, over every thread (the difference of two is a step's work). */
+    public DeviceCounts counts() {
+        return new DeviceCounts(launches.sum(), copiesToDevice.sum(), copiesToHost.sum(), syncs.sum());
     }
 }

@@ -7,9 +7,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * The PTX modules packaged in this jar. The Maven profile {@code nvcc} compiles {@code src/main/cuda/*.cu} to
- * {@code io/expertmesh/cuda/ptx/NAME.sm_90.ptx} and {@code NAME.sm_80.ptx} and lists the names in
- * {@code index.txt}; a build without nvcc has no index, and then this catalog is empty and says so.
+ * The kernel modules packaged in this jar. The Maven profile {@code nvcc} compiles {@code src/main/cuda/*.cu} to
+ * {@code io/expertmesh/cuda/ptx/NAME.sm_90.fatbin} (sm_90 machine code plus compute_90 PTX), {@code NAME.sm_90.ptx}
+ * (the same PTX as text, for the kernels' names and parameter types) and {@code NAME.sm_80.ptx} and lists the
+ * names in {@code index.txt}; a build without nvcc has no index, and then this catalog is empty and says so.
  */
 public final class CudaKernelCatalog {
     static final String DIR = "/io/expertmesh/cuda/ptx/";
@@ -66,6 +67,18 @@ public final class CudaKernelCatalog {
             byte[] z = new byte[text.length + 1];
             System.arraycopy(text, 0, z, 0, text.length);
             return z;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The fatbin of a module (sm_90 SASS plus compute_90 PTX), or null when the jar has none (built by an older
+     * script): then the driver JIT-compiles {@link #ptx} instead.
+     */
+    public byte[] fatbin(String module) {
+        try (InputStream in = CudaKernelCatalog.class.getResourceAsStream(DIR + module + ".sm_90.fatbin")) {
+            return in == null ? null : in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

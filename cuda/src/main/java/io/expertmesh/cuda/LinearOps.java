@@ -7,6 +7,16 @@ import static io.expertmesh.cuda.ElementwiseOps.require;
 /** Launchers for {@code linear.cu}: products with a weight in the checkpoint's [out, in] layout. */
 public final class LinearOps {
     private static final int WARPS_PER_BLOCK = 8;
+    /** Weight rows per block of the staged kernels (8 warps of 4 rows: LX_WARPS x LX_ROWS in linear.cu). */
+    private static final int STAGED_ROWS_PER_BLOCK = 32;
+    /**
+     * Batches above this run {@code linear_*w_f32_xs} (activations staged in shared memory once per 32 weight
+     * rows); up to it, {@code linear_*w_f32} (a warp per weight row: at most 8 activation rows, read once per
+     * pass). Both give the same bits, so the choice is speed only. 8 is where the warp-row kernel's activation
+     * reads start to repeat; the crossover has not been measured on a device yet (GpuKernelBench's
+     * {@code linear} lines print both kernels at batch 1, 8, 16 and 64).
+     */
+    public static final int STAGED_ABOVE_BATCH = 8;
     private static final int TILE = 64;
 
     private final CudaDevice device;
@@ -16,10 +26,17 @@ public final class LinearOps {
     }
 
     /**
-     * {@code out[b, r] = Σ_c w[r, c] · x[b, c]}: float32 activations and accumulation, weights bf16 or f32.
+     * {@code out[b, r] = Σ_c w[r, c] · x[b, c]}: float32 activations and accumulation, weights bf16 or f32; the
+     * kernel picked by batch size ({@link #STAGED_ABOVE_BATCH}).
      */
     public void linear(DeviceBuffer w, boolean bf16Weights, DeviceBuffer x, DeviceBuffer out, int rows, int cols,
                        int batch) {
+        linear(w, bf16Weights, x, out, rows, cols, batch, batch > STAGED_ABOVE_BATCH);
+    }
+
+    /** As {@link #linear(DeviceBuffer, boolean, DeviceBuffer, DeviceBuffer, int, int, int)} on the kernel named. */
+    public void linear(DeviceBuffer w, boolean bf16Weights, DeviceBuffer x, DeviceBuffer out, int rows, int cols,
+                       int batch, boolean staged) {
         require(rows > 0 && cols > 0 && batch > 0, "rows, cols and batch must be positive, got " + rows + ", "
                 + cols + ", " + batch);
         if (bf16Weights) {
@@ -29,8 +46,13 @@ public final class LinearOps {
         }
         fits(x, (long) batch * cols, "x");
         fits(out, (long) batch * rows, "out");
-        device.launch(bf16Weights ? "linear_bf16w_f32" : "linear_f32w_f32", (rows + WARPS_PER_BLOCK - 1)
-                / WARPS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+        if (staged) {
+            device.launch(bf16Weights ? "linear_bf16w_f32_xs" : "linear_f32w_f32_xs", (rows + STAGED_ROWS_PER_BLOCK
+                    - 1) / STAGED_ROWS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+        } else {
+            device.launch(bf16Weights ? "linear_bf16w_f32" : "linear_f32w_f32", (rows + WARPS_PER_BLOCK - 1)
+                    / WARPS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+        }
     }
 
     /** Tensor cores: {@code C[m, n] = Σ_k A[m, k] · B[n, k]}, A and B bf16, C float32 [M, N]. */

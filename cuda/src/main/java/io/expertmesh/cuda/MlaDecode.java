@@ -9,8 +9,8 @@ import static io.expertmesh.cuda.ElementwiseOps.require;
  * rope 64 per cached row), split-KV then merge.
  *
  * <p>Buffers: q [B, H, 576] bf16; cache [pages, pageSize, 576] bf16 (one layer); blockTable [B, maxPages] int;
- * seqLens [B] int (each ≥ 1); out [B, H, 512] f32; oPart [B, H, splits, 512] f32 and lsePart [B, H, splits] f32
- * as scratch ({@link #partialFloats}).
+ * seqLens [B] int (0 for an empty sequence: its output is zeros); out [B, H, 512] f32; oPart [B, H, splits, 512]
+ * f32 and lsePart [B, H, splits] f32 as scratch ({@link #partialFloats}).
  */
 public final class MlaDecode {
     public static final int LATENT = 512;
@@ -80,6 +80,11 @@ public final class MlaDecode {
 
     public int splitsFor(int batch, int heads, int maxLen) {
         return MlaSplitPlan.splits(batch, headGroups(heads), maxLen, device.info().multiprocessors());
+    }
+
+    /** Planned from the real lengths {@code lens[0, batch)}. */
+    public int splitsFor(int[] lens, int batch, int heads) {
+        return MlaSplitPlan.splits(lens, batch, headGroups(heads), device.info().multiprocessors());
     }
 
     public void run(DeviceBuffer q, DeviceBuffer cache, DeviceBuffer blockTable, DeviceBuffer seqLens,

@@ -28,13 +28,17 @@ class CudaKernelCatalogTest {
     static final Map<String, Set<String>> EXPECTED = Map.of(
             "elementwise", Set.of("rms_norm_f32", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32",
                     "topk_gate_f32"),
-            "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
+            "linear", Set.of("linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs",
+                    "grouped_linear_bf16w_f32", "grouped_linear_f32w_f32", "grouped_linear_bf16w_f32_xs",
+                    "grouped_linear_f32w_f32_xs",
+                    "gemm_bf16_tc", "grouped_gemm_bf16_tc"),
             "mla_decode", Set.of("mla_decode_split_512_64_s2", "mla_decode_split_512_64_s1",
                     "mla_decode_split_512_64_s2_smem_o", "mla_decode_merge"),
             "attention", Set.of("gqa_decode_paged", "prefill_causal"),
             "forward", Set.of("zero_f32", "add_f32", "add_bias_f32", "f32_to_bf16", "gated_add_f32", "embed_f32",
                     "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32", "head_linear_bf16w_f32",
                     "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
+                    "route_by_expert", "combine_experts_f32",
                     "mla_attention_f32q"));
 
     static Optional<Path> tool(String name) {
@@ -61,6 +65,25 @@ class CudaKernelCatalogTest {
                 String want = target.equals("sm_90") ? ".target sm_90" : ".target sm_80";
                 assertTrue(ptx.contains(want), module + "." + target + " lacks " + want);
             }
+        }
+    }
+
+    /**
+     * The fatbin a Hopper card loads: the fatbin header, an ELF image (the sm_90 machine code) and the compute_90
+     * PTX text (for later cards' JIT), so an H200 runs what ptxas.txt reports instead of JIT-compiling at start-up.
+     */
+    @Test
+    void catalog_builtWithNvcc_shipsAFatbinWithSm90MachineCodeAndPtx() {
+        assumeTrue(Boolean.getBoolean("expertmesh.ptx.built"), "built without the nvcc profile");
+        CudaKernelCatalog c = CudaKernelCatalog.get();
+        for (String module : c.modules()) {
+            byte[] f = c.fatbin(module);
+            assertTrue(f != null && f.length > 16, module + " has no fatbin");
+            int magic = (f[0] & 0xff) | (f[1] & 0xff) << 8 | (f[2] & 0xff) << 16 | (f[3] & 0xff) << 24;
+            assertEquals(0xBA55ED50, magic, module + ": not a fatbin");
+            String text = new String(f, StandardCharsets.ISO_8859_1);
+            assertTrue(text.contains("\u007fELF"), module + ": the fatbin holds no machine code");
+            assertTrue(text.contains(".target sm_90"), module + ": the fatbin holds no compute_90 PTX");
         }
     }
 

@@ -82,7 +82,12 @@ public final class ForwardOpsChecks implements AutoCloseable {
                 () -> topkGate("qwen2 softmax no-renorm", 37, 60, 4, false, false, 1, 1, false, 1f),
                 () -> gatherRows(41, 37, 13, 3),
                 () -> scatterAddRows(29, 37, 13, 5),
-                () -> gatedAdd(11, 301));
+                () -> gatedAdd(11, 301),
+                () -> routeByExpert(37, 6, 64, true),
+                () -> routeByExpert(64, 8, 256, false),
+                () -> routedExperts(true, 37, 4, 16, 45, 33),
+                () -> routedExperts(false, 9, 2, 8, 1001, 20),
+                () -> routedExperts(true, 70, 8, 16, 200, 37));  // 35 rows per expert: the staged products
         List<CheckResult> r = new ArrayList<>();
         for (int i = 0; i < checks.size(); i++) {
             try {
@@ -436,6 +441,80 @@ public final class ForwardOpsChecks implements AutoCloseable {
         host.gatedAdd(y.h, x.h, g.h, rows, n);
         gpu.gatedAdd(y.g, x.g, g.g, rows, n);
         return compare("gated_add " + rows + "x" + n, y, rows * n, KernelChecks.F32_TOL, "");
+    }
+
+    /** Choices per token, distinct within a token (as the gate chooses), with one pair out of range if asked. */
+    private int[] choices(int tokens, int k, int experts, boolean dropOne) {
+        int[] ids = new int[tokens * k];
+        for (int t = 0; t < tokens; t++) {
+            int[] perm = rnd.permutation(experts);
+            System.arraycopy(perm, 0, ids, t * k, k);
+        }
+        if (dropOne) {
+            ids[ids.length / 2] = experts + 3;
+        }
+        return ids;
+    }
+
+    private int[] ints(DeviceOps ops, DeviceTensor t, int n) {
+        int[] out = new int[n];
+        Arrays.fill(out, Integer.MIN_VALUE);
+        ops.copyOut(t, out, n);
+        return out;
+    }
+
+    /** The device's grouping by expert: offsets, slots and tokens exactly as HostOps's. */
+    public CheckResult routeByExpert(int tokens, int k, int experts, boolean dropOne) {
+        int pairs = tokens * k;
+        Both ids = i32(choices(tokens, k, experts, dropOne));
+        Both offsets = i32(new int[experts + 1]);
+        Both slotOfPair = i32(new int[pairs]);
+        Both tokenOfSlot = i32(new int[pairs]);
+        host.routeByExpert(ids.h, tokens, k, experts, offsets.h, slotOfPair.h, tokenOfSlot.h);
+        gpu.routeByExpert(ids.g, tokens, k, experts, offsets.g, slotOfPair.g, tokenOfSlot.g);
+        int wrong = 0;
+        for (DeviceTensor[] t : new DeviceTensor[][]{{offsets.h, offsets.g}, {slotOfPair.h, slotOfPair.g},
+                {tokenOfSlot.h, tokenOfSlot.g}}) {
+            int n = (int) t[0].length();
+            int[] want = ints(host, t[0], n);
+            int[] got = ints(gpu, t[1], n);
+            for (int i = 0; i < n; i++) {
+                wrong += want[i] != got[i] ? 1 : 0;
+            }
+        }
+        return new CheckResult("ops route_by_expert " + tokens + "x" + k + " of " + experts
+                + (dropOne ? ", one id out of range" : ""), wrong == 0 ? 0 : Double.NaN, 0,
+                wrong == 0 ? "" : wrong + " entries differ");
+    }
+
+    /** Routed experts as DeviceForward runs them: route, gather, grouped product, combine. */
+    public CheckResult routedExperts(boolean bf16, int tokens, int k, int experts, int cols, int rows) {
+        int pairs = tokens * k;
+        Both ids = i32(choices(tokens, k, experts, false));
+        Both weights = f32(rnd.gaussian(pairs, 1));
+        Both x = f32(rnd.gaussian(tokens * cols, 1));
+        Matrix[] ws = new Matrix[experts];
+        for (int e = 0; e < experts; e++) {
+            ws[e] = bf16 ? new Matrix("w" + e, DType.BF16, rows, cols, MemorySegment.ofArray(rnd.bf16(rows * cols, 0.05)))
+                    : new Matrix("w" + e, DType.F32, rows, cols, MemorySegment.ofArray(rnd.gaussian(rows * cols, 0.05)));
+        }
+        Both w = new Both(keep(host.uploadStacked(ws)), keep(gpu.uploadStacked(ws)));
+        Both offsets = i32(new int[experts + 1]);
+        Both slotOfPair = i32(new int[pairs]);
+        Both tokenOfSlot = i32(new int[pairs]);
+        Both in = poisoned(pairs * cols);
+        Both y = poisoned(pairs * rows);
+        Both out = poisoned(tokens * rows);
+        host.routeByExpert(ids.h, tokens, k, experts, offsets.h, slotOfPair.h, tokenOfSlot.h);
+        gpu.routeByExpert(ids.g, tokens, k, experts, offsets.g, slotOfPair.g, tokenOfSlot.g);
+        host.gatherRows(x.h, tokenOfSlot.h, 0, in.h, pairs, cols);
+        gpu.gatherRows(x.g, tokenOfSlot.g, 0, in.g, pairs, cols);
+        host.groupedLinear(w.h, experts, in.h, y.h, offsets.h, rows, cols, pairs);
+        gpu.groupedLinear(w.g, experts, in.g, y.g, offsets.g, rows, cols, pairs);
+        host.combineExperts(y.h, ids.h, weights.h, slotOfPair.h, tokens, k, out.h, rows);
+        gpu.combineExperts(y.g, ids.g, weights.g, slotOfPair.g, tokens, k, out.g, rows);
+        return compare("routed experts " + (bf16 ? "bf16" : "f32") + "w " + tokens + "x" + k + " of " + experts
+                + ", " + rows + "x" + cols, out, tokens * rows, KernelChecks.F32_TOL, "");
     }
 
     /** Frees the GPU instances' scratch. */

@@ -57,6 +57,9 @@ public final class KernelChecks {
                 () -> linear(true, 333, 1001, 11),
                 () -> linear(true, 257, 1024, 9),
                 () -> linear(false, 129, 1000, 3),
+                () -> linear(true, 70, 1000, 37),
+                () -> linearKernelsAgree(true, 333, 1001, 37),
+                () -> linearKernelsAgree(false, 70, 1536, 17),
                 () -> gemmBf16(100, 77, 1001),
                 () -> gemmBf16(257, 130, 72),
                 () -> groupedGemm(new int[]{3, 0, 70, 17, 1}, 96, 200),
@@ -64,6 +67,7 @@ public final class KernelChecks {
                 () -> mlaDecode(new int[]{1, 5, 130}, 16, 64, 3),
                 () -> mlaDecode(new int[]{777}, 128, 16, 0),
                 () -> mlaDecode(new int[]{4096, 4095, 3000}, 16, 64, 0),
+                () -> mlaDecode(new int[]{1, 8000, 0, 3, 64}, 16, 64, 0),  // very different lengths, one empty
                 () -> mlaDecode(new int[]{1, 63, 64, 200, 1000}, 20, 16, 0, true),
                 () -> gqaDecode(new int[]{1, 45, 300}, 12, 4, 72, 16),
                 () -> gqaDecode(new int[]{17, 2}, 8, 8, 128, 32),
@@ -84,7 +88,8 @@ public final class KernelChecks {
      * Tiny cases of the kernels whose synchronisation the CPU model cannot judge (shared-memory tiles, cp.async
      * pipelines, warp reductions), by name, for compute-sanitizer's racecheck and synccheck, which run each
      * launch 100-1000× slower: the MLA split kernels (register and shared-memory accumulators, a forced split
-     * so the merge runs), the tensor-core GEMMs and the top-k gate.
+     * so the merge runs), the tensor-core GEMMs, the top-k gate and the staged product (activations in shared
+     * memory, two chunks and two batch passes).
      */
     public Map<String, Supplier<CheckResult>> sanitizerCases() {
         Map<String, Supplier<CheckResult>> cases = new LinkedHashMap<>();
@@ -93,6 +98,7 @@ public final class KernelChecks {
         cases.put("gemm", () -> gemmBf16(33, 40, 72));
         cases.put("grouped-gemm", () -> groupedGemm(new int[]{3, 0, 17}, 32, 72));
         cases.put("topk", () -> topkGate("v3 sigmoid+bias+groups", 3, 64, 6, true, true, 8, 3, true, 2.5f));
+        cases.put("linear-staged", () -> linearKernelsAgree(true, 37, 1000, 17));
         return cases;
     }
 
@@ -223,6 +229,35 @@ public final class KernelChecks {
         }
     }
 
+    /**
+     * The staged kernel ({@code linear_*w_f32_xs}, batches above 8) against the warp-per-row kernel on the same
+     * data: they accumulate in the same order, so the tolerance is 0 (a request's output must not depend on the
+     * kernel its batch size picked).
+     */
+    public CheckResult linearKernelsAgree(boolean bf16, int rows, int cols, int batch) {
+        DeviceBuffer dw = bf16 ? DeviceBuffer.of(rnd.bf16(rows * cols, 0.05))
+                : DeviceBuffer.of(rnd.gaussian(rows * cols, 0.05));
+        float[] x = rnd.gaussian(batch * cols, 1);
+        try (dw; DeviceBuffer dx = DeviceBuffer.of(x); DeviceBuffer warpRow = poisoned((long) batch * rows);
+             DeviceBuffer staged = poisoned((long) batch * rows)) {
+            LinearOps ops = new LinearOps(device);
+            ops.linear(dw, bf16, dx, warpRow, rows, cols, batch, false);
+            ops.linear(dw, bf16, dx, staged, rows, cols, batch, true);
+            float[] a = download(warpRow, batch * rows);
+            float[] b = download(staged, batch * rows);
+            int differ = 0;
+            for (int i = 0; i < a.length; i++) {
+                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                    differ++;
+                }
+            }
+            double err = Errors.relativeL2(b, a);
+            return new CheckResult("linear " + (bf16 ? "bf16" : "f32") + "w staged = warp-row " + rows + "x" + cols
+                    + " b" + batch, differ > 0 && !(err > 0) ? Double.NaN : err, 0,
+                    differ > 0 ? differ + " outputs differ in bits" : "");
+        }
+    }
+
     public CheckResult gemmBf16(int m, int n, int k) {
         short[] a = rnd.bf16(m * k, 1);
         short[] b = rnd.bf16(n * k, 0.05);
@@ -287,7 +322,7 @@ public final class KernelChecks {
         double[] ref = References.mlaDecode(RandomData.toDouble(q), RandomData.toDouble(cache), table, lens, batch,
                 heads, MlaDecode.LATENT, row, maxPages, pageSize, scale);
         MlaDecode mla = new MlaDecode(device, smemAccumulators);
-        int splits = forcedSplits > 0 ? forcedSplits : mla.splitsFor(batch, heads, maxLen);
+        int splits = forcedSplits > 0 ? forcedSplits : mla.splitsFor(lens, batch, heads);  // as CudaOps plans
         int outN = batch * heads * MlaDecode.LATENT;
         try (DeviceBuffer dq = DeviceBuffer.of(q); DeviceBuffer dc = DeviceBuffer.of(cache);
              DeviceBuffer dt = DeviceBuffer.of(table); DeviceBuffer dl = DeviceBuffer.of(lens);

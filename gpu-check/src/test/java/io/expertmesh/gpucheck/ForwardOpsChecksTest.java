@@ -22,7 +22,7 @@ class ForwardOpsChecksTest {
     void hostOpsAgainstItself_everyCheckRunsAndAgreesExactly() {
         try (ForwardOpsChecks checks = new ForwardOpsChecks(new HostOps(), new HostOps(), System.nanoTime())) {
             List<CheckResult> results = checks.all();
-            assertEquals(31, results.size());
+            assertEquals(36, results.size());
             for (CheckResult r : results) {
                 assertTrue(r.passed() && r.error() == 0, r.toString());
             }

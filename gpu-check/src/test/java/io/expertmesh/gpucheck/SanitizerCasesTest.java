@@ -11,7 +11,7 @@ class SanitizerCasesTest {
     @Test
     void sanitizerCases_namedAsTheScriptDocuments() throws Exception {
         KernelChecks checks = new KernelChecks(null, 1);
-        assertEquals(List.of("mla-reg-o", "mla-smem-o", "gemm", "grouped-gemm", "topk"),
+        assertEquals(List.of("mla-reg-o", "mla-smem-o", "gemm", "grouped-gemm", "topk", "linear-staged"),
                 List.copyOf(checks.sanitizerCases().keySet()));
         String script = java.nio.file.Files.readString(java.nio.file.Path.of("../deploy/gpu/sanitize.sh"));
         for (String name : checks.sanitizerCases().keySet()) {

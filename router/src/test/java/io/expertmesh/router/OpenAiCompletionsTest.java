@@ -229,6 +229,7 @@ class OpenAiCompletionsTest {
         assertEquals("f32", m.get("id").asText());
         assertEquals("model", m.get("object").asText());
         assertEquals(256, m.get("max_model_len").asInt());
+        assertEquals(1024, m.get("vocab_size").asInt());
         assertEquals(200, http.get("/v1/models/f32").status());
         assertEquals(404, http.get("/v1/models/other").status());
 

@@ -8,8 +8,9 @@ import java.nio.file.Path;
 import java.util.regex.Pattern;
 
 /**
- * A bearer token held by a client. The value is only ever read by {@link BearerTokenCredentials}; {@link #toString()}
- * masks it, so configurations that carry one can be logged.
+ * A bearer token held by a client. The value is only ever read to build an authorization header (by
+ * {@link BearerTokenCredentials} for gRPC, by {@link #authorizationHeader()} for HTTP); {@link #toString()} masks it,
+ * so configurations that carry one can be logged.
  */
 public final class BearerToken {
     /** RFC 6750 b64token: what may follow "Bearer " in an authorization header. */
@@ -75,6 +76,14 @@ public final class BearerToken {
     /** The secret itself; for the authorization header only. */
     String value() {
         return value;
+    }
+
+    /**
+     * The value of an HTTP {@code Authorization} header carrying this token. Send it only over TLS or to a loopback
+     * address ({@link BearerTokenCredentials#isLoopback}), as the gRPC credentials do.
+     */
+    public String authorizationHeader() {
+        return "Bearer " + value;
     }
 
     @Override

@@ -34,7 +34,7 @@ public final class BearerTokenCredentials extends CallCredentials {
     }
 
     /** Whether {@code authority} ({@code host[:port]}) is this machine: localhost or a loopback literal. */
-    static boolean isLoopback(String authority) {
+    public static boolean isLoopback(String authority) {
         if (authority == null) {
             return false;
         }

@@ -9,12 +9,18 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
+import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.Signature;
 import java.security.cert.CertificateExpiredException;
 import java.security.cert.CertificateNotYetValidException;
 import java.security.cert.X509Certificate;
 import java.util.List;
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
 
 /**
  * grpc credentials from {@link TlsFiles}: {@link TlsServerCredentials} and {@link TlsChannelCredentials}, the
@@ -64,6 +70,46 @@ public final class TlsCredentials {
             throw new UncheckedIOException(e);
         }
         return b.build();
+    }
+
+    /**
+     * A JDK {@link SSLContext} for an HTTPS client: it checks the server with the trust roots (or the JDK's
+     * default roots) and presents the client certificate when the files have one. For clients other than grpc's,
+     * such as {@link java.net.http.HttpClient}; the files are checked as for {@link #channel}.
+     */
+    public static SSLContext clientSslContext(TlsFiles files) {
+        try {
+            KeyManager[] keys = null;
+            if (files.hasKeyPair()) {
+                KeyPair pair = keyPair(files.certChain(), files.privateKey());
+                KeyStore store = KeyStore.getInstance("PKCS12");
+                store.load(null, null);
+                char[] none = new char[0];
+                store.setKeyEntry("client", pair.key(), none, pair.chain().toArray(new X509Certificate[0]));
+                KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+                kmf.init(store, none);
+                keys = kmf.getKeyManagers();
+            }
+            TrustManager[] trust = null; // the JDK's default roots
+            if (files.trustRoots() != null) {
+                KeyStore roots = KeyStore.getInstance("PKCS12");
+                roots.load(null, null);
+                int i = 0;
+                for (X509Certificate c : Pem.certificates(files.trustRoots(), "TLS trust roots")) {
+                    roots.setCertificateEntry("root-" + i++, c);
+                }
+                TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+                tmf.init(roots);
+                trust = tmf.getTrustManagers();
+            }
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(keys, trust, null);
+            return context;
+        } catch (GeneralSecurityException e) {
+            throw new TlsConfigException("cannot set up TLS from " + files.describe() + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // an empty in-memory key store: does not happen
+        }
     }
 
     /** A checked certificate chain and its key, as PEM. */

@@ -1,13 +1,6 @@
 package io.expertmesh.bench.load;
 
 import io.expertmesh.client.ExpertMeshClient;
-import io.expertmesh.client.ExpertMeshException;
-import io.expertmesh.client.GenerateCall;
-import io.expertmesh.client.GenerateListener;
-import io.expertmesh.proto.inference.v1.Finished;
-import io.expertmesh.proto.inference.v1.GenerateRequest;
-import io.expertmesh.proto.inference.v1.GeneratedToken;
-import io.expertmesh.proto.inference.v1.TokenIds;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,7 +19,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Sends a workload to a router and records what each request saw.
+ * Sends a workload to a {@link BenchTarget} (a router over gRPC, or an OpenAI-compatible server) and records what
+ * each request saw.
  *
  * <p>Open loop: with an {@link ArrivalProcess}, request {@code i} is due at the sum of the first {@code i} gaps
  * after the start (a late request goes out at once, so the offered rate holds on average). Closed loop: without
@@ -142,16 +136,27 @@ public final class BenchRunner {
         void parkUntil(long deadline) throws InterruptedException;
     }
 
-    private final ExpertMeshClient client;
+    private final BenchTarget target;
     private final Ticker ticker;
     private final Counters counters = new Counters();
+    /** Failure codes already logged with their message: the first of each kind says why, the rest are counted. */
+    private final Set<Status.Code> logged = ConcurrentHashMap.newKeySet();
 
+    /** A runner over routers' gRPC API. */
     public BenchRunner(ExpertMeshClient client) {
-        this(client, Ticker.SYSTEM);
+        this(new GrpcTarget(client), Ticker.SYSTEM);
+    }
+
+    public BenchRunner(BenchTarget target) {
+        this(target, Ticker.SYSTEM);
     }
 
     BenchRunner(ExpertMeshClient client, Ticker ticker) {
-        this.client = Objects.requireNonNull(client, "client");
+        this(new GrpcTarget(client), ticker);
+    }
+
+    BenchRunner(BenchTarget target, Ticker ticker) {
+        this.target = Objects.requireNonNull(target, "target");
         this.ticker = Objects.requireNonNull(ticker, "ticker");
     }
 
@@ -223,7 +228,7 @@ public final class BenchRunner {
             }
             Call call = new Call(items.get(i), slots, records, running, doneSignal);
             running.add(call);
-            call.start(client, request(items.get(i), idPrefix + "-" + i, plan.ignoreEos()));
+            call.start(idPrefix + "-" + i, plan.ignoreEos());
             sent++;
             counters.sent.incrementAndGet();
         }
@@ -257,17 +262,8 @@ public final class BenchRunner {
         return new Result(out, Math.max(0, end - start), items.size() - sent);
     }
 
-    static GenerateRequest request(Workload.Item item, String id, boolean ignoreEos) {
-        TokenIds.Builder ids = TokenIds.newBuilder();
-        for (int t : item.promptIds()) {
-            ids.addIds(t);
-        }
-        return GenerateRequest.newBuilder().setRequestId(id).setTokenIds(ids).setMaxTokens(item.maxTokens())
-                .setIgnoreEos(ignoreEos).build();
-    }
-
     /** One request in flight: collects its timeline from the listener callbacks. */
-    private final class Call implements GenerateListener {
+    private final class Call implements StreamListener {
         private final Workload.Item item;
         private final Semaphore slots;
         private final ConcurrentLinkedQueue<RequestRecord> records;
@@ -275,7 +271,7 @@ public final class BenchRunner {
         private final Object doneSignal;
         private final List<long[]> chunks = new ArrayList<>(); // {nanos, tokens}
         private long startNanos;
-        private volatile GenerateCall handle;
+        private volatile BenchTarget.InFlight handle;
         private boolean ended;
 
         Call(Workload.Item item, Semaphore slots, ConcurrentLinkedQueue<RequestRecord> records, Set<Call> running,
@@ -287,40 +283,50 @@ public final class BenchRunner {
             this.doneSignal = doneSignal;
         }
 
-        void start(ExpertMeshClient client, GenerateRequest request) {
+        void start(String requestId, boolean ignoreEos) {
             synchronized (this) {
                 startNanos = ticker.nanoTime();
             }
             try {
-                handle = client.generate(request, this);
+                handle = target.start(item, requestId, ignoreEos, this);
             } catch (RuntimeException e) {
-                onError(ExpertMeshException.from(e));
+                onError(Status.Code.UNKNOWN, e.toString());
             }
         }
 
         void cancel(String reason) {
-            GenerateCall h = handle;
+            BenchTarget.InFlight h = handle;
             if (h != null) {
                 h.cancel(reason);
             }
         }
 
         @Override
-        public synchronized void onTokens(List<GeneratedToken> tokens) {
-            chunks.add(new long[] {ticker.nanoTime(), tokens.size()});
-            counters.outputTokens.addAndGet(tokens.size());
+        public synchronized void onTokens(int count) {
+            chunks.add(new long[] {ticker.nanoTime(), count});
+            counters.outputTokens.addAndGet(count);
         }
 
         @Override
-        public void onFinished(Finished finished) {
+        public void onFinished(int promptTokens, int cachedPromptTokens, int outputTokens) {
             long now = ticker.nanoTime();
-            end(now, finished.getUsage().getPromptTokens(), finished.getUsage().getCachedPromptTokens(), null);
+            if (outputTokens >= 0) {
+                synchronized (this) {
+                    long before = chunks.stream().mapToLong(c -> c[1]).sum();
+                    ChunkTokens.fit(chunks, outputTokens, now);
+                    counters.outputTokens.addAndGet(outputTokens - before);
+                }
+            }
+            end(now, promptTokens, cachedPromptTokens, null);
         }
 
         @Override
-        public void onError(ExpertMeshException error) {
+        public void onError(Status.Code code, String message) {
             long now = ticker.nanoTime();
-            Status.Code code = error.getStatus().getCode();
+            if (logged.add(code)) {
+                log.warn("a request failed, {}: {} (further {} failures are counted, not logged)", code, message,
+                        code);
+            }
             end(now, item.promptIds().length, 0, code == Status.Code.OK ? Status.Code.UNKNOWN : code);
         }
 

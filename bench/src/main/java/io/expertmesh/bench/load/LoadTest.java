@@ -1,7 +1,6 @@
 package io.expertmesh.bench.load;
 
 import io.expertmesh.client.ExpertMeshClient;
-import io.expertmesh.proto.inference.v1.ModelInfo;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,7 +16,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A load test of running routers over their public gRPC API, as vLLM's {@code benchmark_serving}: one run per
+ * A load test of running routers over their public gRPC API, or of any OpenAI-compatible server (the
+ * {@link BenchTarget}), as vLLM's {@code benchmark_serving}: one run per
  * request rate, each a {@link BenchRunner} over the same generated {@link Workload}, summarized as TTFT, TPOT,
  * ITL and E2E percentiles, throughput, goodput and the prefix-cache hit rate.
  */
@@ -34,12 +34,13 @@ public final class LoadTest {
      * @param warmup         requests sent first, before the first run, and not counted
      * @param duration       no request is sent after this much of a run
      * @param drainTimeout   how long running requests may finish after the last is sent
-     * @param maxContext     context used to cut prompt + output; {@code null}: the router's
+     * @param maxContext     context used to cut prompt + output; {@code null}: the server's
+     * @param vocabSize      prompt token ids are drawn from {@code [0, vocabSize)}; {@code null}: the server's
      */
     public record Settings(List<Double> rates, double burstiness, int maxConcurrency, int numRequests, int warmup,
                            Duration duration, Duration drainTimeout, LengthDistribution inputLen,
                            LengthDistribution outputLen, int prefixGroups, int prefixLen, boolean ignoreEos,
-                           long seed, Integer maxContext, Slo slo) {
+                           long seed, Integer maxContext, Integer vocabSize, Slo slo) {
         public Settings {
             rates = java.util.Collections.unmodifiableList(new ArrayList<>(rates)); // a null rate is allowed
             if (rates.isEmpty()) {
@@ -62,28 +63,44 @@ public final class LoadTest {
         }
     }
 
-    private final ExpertMeshClient client;
+    private final BenchTarget target;
     private final Settings settings;
 
+    /** A load test of routers over gRPC through {@code client} (which stays the caller's). */
     public LoadTest(ExpertMeshClient client, Settings settings) {
-        this.client = client;
+        this(new GrpcTarget(client), settings);
+    }
+
+    /** A load test of {@code target} (which stays the caller's). */
+    public LoadTest(BenchTarget target, Settings settings) {
+        this.target = target;
         this.settings = settings;
     }
 
     /**
      * Runs each rate in turn, printing each run's summary to {@code out} and progress to {@code err}.
      *
-     * @param target the routers' addresses, for the report
+     * @param address the server's address (the routers', the URL), for the report
+     * @throws TargetException         when the server cannot be reached or does not describe its model
+     * @throws IllegalArgumentException when the server reports no vocabulary or context and the settings give none
      */
-    public Report run(String target, PrintWriter out, PrintWriter err) throws InterruptedException {
+    public Report run(String address, PrintWriter out, PrintWriter err) throws InterruptedException {
         Settings s = settings;
-        ModelInfo info = client.modelInfo();
-        int context = s.maxContext() != null ? s.maxContext() : info.getShape().getMaxContext();
-        Workload workload = new Workload(s.inputLen(), s.outputLen(), s.prefixGroups(), s.prefixLen(),
-                info.getShape().getVocabSize(), context, s.seed());
+        ServedModel served = target.model();
+        int vocab = s.vocabSize() != null ? s.vocabSize() : served.vocabSize();
+        if (vocab < 1) {
+            throw new IllegalArgumentException(address + " does not report its vocabulary size; give --vocab-size "
+                    + "(the model's vocab_size)");
+        }
+        int context = s.maxContext() != null ? s.maxContext() : served.maxContext();
+        if (context < 2) {
+            throw new IllegalArgumentException(address + " does not report its context length; give --max-context");
+        }
+        Workload workload = new Workload(s.inputLen(), s.outputLen(), s.prefixGroups(), s.prefixLen(), vocab,
+                context, s.seed());
         List<Workload.Item> items = workload.generate(s.warmup() + s.numRequests());
-        Map<String, String> described = describe(target, info, context);
-        log.info("bench {}: {}", target, described);
+        Map<String, String> described = describe(address, served, vocab, context);
+        log.info("bench {}: {}", address, described);
         List<BenchSummary> runs = new ArrayList<>();
         for (int i = 0; i < s.rates().size(); i++) {
             Double rate = s.rates().get(i);
@@ -91,7 +108,7 @@ public final class LoadTest {
             BenchRunner.Plan plan = new BenchRunner.Plan(i == 0 ? items.subList(0, s.warmup()) : List.of(),
                     items.subList(s.warmup(), items.size()), arrivals, s.maxConcurrency(), s.duration(),
                     s.drainTimeout(), s.ignoreEos(), s.seed() + i);
-            BenchRunner runner = new BenchRunner(client);
+            BenchRunner runner = new BenchRunner(target);
             String label = label(rate);
             BenchRunner.Result result;
             try (Progress progress = new Progress(runner.counters(), label, err)) {
@@ -122,12 +139,16 @@ public final class LoadTest {
         return rate == Math.rint(rate) ? Long.toString(rate.longValue()) : rate.toString();
     }
 
-    private Map<String, String> describe(String target, ModelInfo info, int context) {
+    private Map<String, String> describe(String address, ServedModel served, int vocab, int context) {
         Settings s = settings;
         Map<String, String> m = new LinkedHashMap<>();
-        m.put("target", target);
-        m.put("model_id", info.getModelId());
-        m.put("vocab_size", Integer.toString(info.getShape().getVocabSize()));
+        m.put("backend", target.protocol());
+        m.put("target", address);
+        m.put("model_id", served.id());
+        if (target instanceof OpenAiTarget) {
+            m.put("request", "POST /v1/completions, stream, prompt as token ids, temperature 0, include_usage");
+        }
+        m.put("vocab_size", Integer.toString(vocab));
         m.put("context", Integer.toString(context));
         m.put("request_rate", s.rates().stream().map(LoadTest::rateText).collect(Collectors.joining(",")));
         m.put("burstiness", Double.toString(s.burstiness()));

@@ -34,12 +34,16 @@ public final class CudaOps implements DeviceOps {
             "gated_add_f32", "embed_f32", "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32",
             "head_linear_bf16w_f32", "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
             "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
-            "linear_bf16w_f32", "linear_f32w_f32", "gqa_decode_paged", "mla_decode_split_512_64_s2",
-            "mla_decode_split_512_64_s1", "mla_decode_merge");
+            "linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs", "gqa_decode_paged", "mla_decode_split_512_64_s2",
+            "mla_decode_split_512_64_s1", "mla_decode_merge", "route_by_expert", "grouped_linear_bf16w_f32",
+            "grouped_linear_f32w_f32", "grouped_linear_bf16w_f32_xs", "grouped_linear_f32w_f32_xs",
+            "combine_experts_f32");
     private static final long UPLOAD_CHUNK = 64L << 20;
     private static final int GRID_STRIDE_BLOCKS = 8192;
     private static final int MLA_THREADS = 128;
     private static final int HEAD_LINEAR_WARPS = 8;
+    /** Weight rows per block of the staged grouped products (linear.cu's LX_WARPS x LX_ROWS). */
+    private static final int STAGED_ROWS = 32;
 
     private final CudaDevice device;
     private final ElementwiseOps elementwise;
@@ -50,6 +54,12 @@ public final class CudaOps implements DeviceOps {
     private DeviceBuffer qBf16;
     private DeviceBuffer oPart;
     private DeviceBuffer lsePart;
+    /** The lengths hinted for the next attention calls ({@link #attentionLengths}); hintTokens 0 when none. */
+    private int[] hintLens = new int[0];
+    private int hintTokens;
+    /** The split planned from the hint for planHeads heads (0: not yet): every layer of a step shares it. */
+    private int planSplits;
+    private int planHeads;
 
     /** With the fast MLA kernel for V3's shapes. */
     public CudaOps(CudaDevice device) {
@@ -119,14 +129,18 @@ public final class CudaOps implements DeviceOps {
     }
 
     /**
-     * Chunked through the heap: a mapped segment has no JCuda Pointer, and one copy of a multi-gigabyte tensor
-     * would not fit a Java array.
+     * In chunks of at most 64 MiB (one JCuda copy takes a buffer of at most 2 GiB). A native segment (the mapped
+     * checkpoint) is copied from where it lies, through a direct ByteBuffer view at position 0 (no heap copy); a
+     * heap segment (tests, converted weights) through a heap array.
      */
     private static void copySegment(MemorySegment seg, DeviceBuffer dst, long dstByte) {
         for (long o = 0; o < seg.byteSize(); o += UPLOAD_CHUNK) {
             long n = Math.min(UPLOAD_CHUNK, seg.byteSize() - o);
-            byte[] chunk = seg.asSlice(o, n).toArray(ValueLayout.JAVA_BYTE);
-            cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), Pointer.to(chunk), n);
+            MemorySegment part = seg.asSlice(o, n);
+            Pointer src = part.isNative() ? Pointer.to(part.asByteBuffer())
+                    : Pointer.to(part.toArray(ValueLayout.JAVA_BYTE));
+            cuMemcpyHtoD(dst.pointer().withByteOffset(dstByte + o), src, n);
+            CudaDevice.get().countCopy(true);
         }
     }
 
@@ -145,6 +159,7 @@ public final class CudaOps implements DeviceOps {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Float.BYTES),
                     Pointer.to(src).withByteOffset((long) srcOff * Float.BYTES), (long) n * Float.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -155,6 +170,7 @@ public final class CudaOps implements DeviceOps {
         if (n > 0) {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer(), Pointer.to(src), (long) n * Integer.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -166,6 +182,7 @@ public final class CudaOps implements DeviceOps {
             device.makeCurrent();
             cuMemcpyHtoD(d.pointer().withByteOffset(dstOff * Short.BYTES),
                     Pointer.to(src).withByteOffset((long) srcOff * Short.BYTES), (long) n * Short.BYTES);
+            device.countCopy(true);
         }
     }
 
@@ -173,10 +190,11 @@ public final class CudaOps implements DeviceOps {
     public void copyOut(DeviceTensor src, long srcOff, float[] dst, int dstOff, int n) {
         OpShapes.copyOut(src, Kind.F32, srcOff, dst.length, dstOff, n);
         DeviceBuffer s = b(src, "copy source");
-        device.synchronize();  // a failed kernel surfaces here with the driver's message
+        device.synchronize();  // a failed kernel surfaces here with the driver's message (one wait per batch of copies)
         if (n > 0) {
             cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Float.BYTES),
                     s.pointer().withByteOffset(srcOff * Float.BYTES), (long) n * Float.BYTES);
+            device.countCopy(false);
         }
     }
 
@@ -187,6 +205,7 @@ public final class CudaOps implements DeviceOps {
         device.synchronize();
         if (n > 0) {
             cuMemcpyDtoH(Pointer.to(dst), s.pointer(), (long) n * Integer.BYTES);
+            device.countCopy(false);
         }
     }
 
@@ -272,6 +291,20 @@ public final class CudaOps implements DeviceOps {
     }
 
     @Override
+    public synchronized void attentionLengths(int[] lens, int tokens) {
+        planSplits = 0;
+        if (tokens <= 0 || tokens > lens.length) {
+            hintTokens = 0;
+            return;
+        }
+        if (hintLens.length < tokens) {
+            hintLens = new int[tokens];
+        }
+        System.arraycopy(lens, 0, hintLens, 0, tokens);
+        hintTokens = tokens;
+    }
+
+    @Override
     public synchronized void mlaAttention(DeviceTensor q, DeviceTensor pool, DeviceTensor blockTable,
                                           DeviceTensor seqLens, DeviceTensor out, int tokens, int heads, int latent,
                                           int rope, int maxBlocks, int blockSize, float scale) {
@@ -286,9 +319,19 @@ public final class CudaOps implements DeviceOps {
             int n = tokens * heads * MlaDecode.ROW;
             qBf16 = atLeast(qBf16, (long) n * Short.BYTES);
             device.launch("f32_to_bf16", strideBlocks(n), 1, 1, 256, 0, bq, qBf16, n);
-            // Lengths live on the device: plan for the longest the table allows; splits past a sequence's end
-            // are empty and the merge skips them.
-            int splits = mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            // Lengths live on the device; the host's copy, when hinted for this many tokens, plans the split, else
+            // the longest the table allows. Any split count is correct: splits past a sequence's end are empty
+            // and the merge skips them.
+            int splits;
+            if (hintTokens == tokens) {
+                if (planSplits == 0 || planHeads != heads) {
+                    planSplits = mla.splitsFor(hintLens, tokens, heads);
+                    planHeads = heads;
+                }
+                splits = planSplits;
+            } else {
+                splits = mla.splitsFor(tokens, heads, maxBlocks * blockSize);
+            }
             oPart = atLeast(oPart, MlaDecode.partialFloats(tokens, heads, splits) * Float.BYTES);
             lsePart = atLeast(lsePart, (long) tokens * heads * splits * Float.BYTES);
             mla.run(qBf16, bp, bt, bl, bo, oPart, lsePart, tokens, heads, maxBlocks, blockSize, poolBlocks, splits,
@@ -343,6 +386,38 @@ public final class CudaOps implements DeviceOps {
         int dstRows = OpShapes.scatterAddRows(src, idx, w, idxOff, dst, rows, n);
         device.launch("scatter_add_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"),
                 b(w, "w"), idxOff, b(dst, "dst"), n, dstRows);
+    }
+
+    @Override
+    public void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets,
+                              DeviceTensor slotOfPair, DeviceTensor tokenOfSlot) {
+        OpShapes.routeByExpert(ids, tokens, k, experts, offsets, slotOfPair, tokenOfSlot);
+        device.launch("route_by_expert", 1, 1, 1, 256, 0, b(ids, "ids"), tokens * k, k, experts,
+                b(offsets, "offsets"), b(slotOfPair, "slotOfPair"), b(tokenOfSlot, "tokenOfSlot"));
+    }
+
+    @Override
+    public void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets,
+                              int rows, int cols, int pairs) {
+        OpShapes.groupedLinear(w, experts, x, out, offsets, rows, cols, pairs);
+        // Rows per expert are on the device: the mean picks the body (both give the same bits).
+        if (pairs > (long) LinearOps.STAGED_ABOVE_BATCH * experts) {
+            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32_xs" : "grouped_linear_f32w_f32_xs",
+                    (rows + STAGED_ROWS - 1) / STAGED_ROWS, experts, 1, 256, 0, b(w, "weight"), b(x, "x"),
+                    b(out, "out"), b(offsets, "offsets"), rows, cols);
+        } else {
+            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32",
+                    (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0,
+                    b(w, "weight"), b(x, "x"), b(out, "out"), b(offsets, "offsets"), rows, cols);
+        }
+    }
+
+    @Override
+    public void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair,
+                               int tokens, int k, DeviceTensor out, int n) {
+        OpShapes.combineExperts(y, ids, weights, slotOfPair, tokens, k, out, n);
+        device.launch("combine_experts_f32", tokens, 1, 1, rowThreads(n), 0, b(y, "y"), b(ids, "ids"),
+                b(weights, "weights"), b(slotOfPair, "slotOfPair"), k, b(out, "out"), n);
     }
 
     @Override

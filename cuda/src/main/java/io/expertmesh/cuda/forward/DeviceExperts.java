@@ -10,7 +10,7 @@ import java.util.Map;
 /**
  * An expert worker's experts in device memory: {@link ExpertRunner}s whose weights are uploaded when an expert is
  * loaded and freed when it is unloaded, and whose calls run on the device (one upload of the tokens, the experts
- * grouped as in the router's device pass, one download of the sums). Calls and loads are serialised by the
+ * grouped by the host ({@link DeviceMlps#grouped}, one product per active expert), one download of the sums). Calls and loads are serialised by the
  * worker's executor; this class also serialises them itself (one scratch space).
  */
 public final class DeviceExperts implements ExpertRunner.Factory, AutoCloseable {

@@ -17,6 +17,7 @@ import io.expertmesh.cuda.forward.DeviceWeights.LayerWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MlaWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MlpWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MoeWeights;
+import io.expertmesh.cuda.forward.DeviceWeights.StackedExperts;
 
 /**
  * The forward pass with everything on the device: activations, weights (uploaded once, here) and the paged KV
@@ -25,9 +26,10 @@ import io.expertmesh.cuda.forward.DeviceWeights.MoeWeights;
  * {@link DeviceOps}, so the same code runs on the GPU ({@link CudaOps}) and, for tests, on {@link HostOps}.
  *
  * <p>Only small things cross to the host per step: token ids, rotary cos/sin rows and block tables go up; the
- * chosen experts (to group tokens by expert), the logits and, for caches the host also keeps, the step's new KV
- * rows come down. Routed experts that live on expert workers are the exception: their layer's normalised input
- * goes down, is dispatched by core's {@link RoutedExperts} as on the CPU path, and the combined output goes back
+ * logits and, for caches the host also keeps, the step's new KV rows come down, so a step waits for the device
+ * once. Local routed experts are grouped by expert on the device (the choices never come down). Routed experts
+ * that live on expert workers are the exception: their layer's choices and normalised input go down (one wait per
+ * such layer), are dispatched by core's {@link RoutedExperts} as on the CPU path, and the combined output goes back
  * up while the shared expert has run on the device.
  *
  * <p>Caches must be {@link BlockKvCache}s whose block ids index this pool: the router's paged cache (block ids
@@ -141,7 +143,6 @@ public final class DeviceForward implements ForwardBackend {
         // step's new KV rows, grown with the batch and reused by every layer and step.
         private int[] idsH = new int[0];
         private float[] weightsH = new float[0];
-        private int[] tokenOfH = new int[0];
         private float[] xnH = new float[0];
         private float[] remoteOutH = new float[0];
         private float[] kvRowsH = new float[0];
@@ -176,6 +177,13 @@ public final class DeviceForward implements ForwardBackend {
 
             DeviceTensor ids = s.i32(Slot.IDS, t);
             ops.copyIn(batch.tokens(), ids, t);
+            // Every upload before the first launch: a copy from a Java (pageable) array waits for the stream, so
+            // one after the layers' launches would make the host wait for them before it could launch the head.
+            int rows = batch.logitRows().length;
+            DeviceTensor rowIdx = rows == 0 ? null : s.i32(Slot.LOGIT_ROWS, rows);
+            if (rows > 0) {
+                ops.copyIn(batch.logitRows(), rowIdx, rows);
+            }
             DeviceTensor x = s.f32(Slot.X, (long) t * hidden);
             ops.embed(weights.embed, ids, x, t, hidden);
             DeviceTensor xn = s.f32(Slot.XN, (long) t * hidden);
@@ -199,21 +207,18 @@ public final class DeviceForward implements ForwardBackend {
                 }
                 ops.add(x, ffnOut, t * hidden);
             }
+            if (rows > 0) {
+                DeviceTensor xl = s.f32(Slot.LOGIT_X, (long) rows * hidden);
+                ops.gatherRows(x, rowIdx, 0, xl, rows, hidden);
+                ops.rmsNorm(xl, hidden, weights.finalNorm, c.rmsNormEps(), xl, hidden, rows, hidden);
+                DeviceTensor lg = s.f32(Slot.LOGITS, (long) rows * vocab);
+                ops.linear(weights.lmHead, xl, lg, vocab, hidden, rows);
+                ops.copyOut(lg, 0, logits, 0, rows * vocab);
+            }
+            // After the logits: their wait covers the KV rows too, so this copy adds none.
             if (mirror) {
                 writeHostRows(batch);
             }
-            int rows = batch.logitRows().length;
-            if (rows == 0) {
-                return;
-            }
-            DeviceTensor rowIdx = s.i32(Slot.LOGIT_ROWS, rows);
-            ops.copyIn(batch.logitRows(), rowIdx, rows);
-            DeviceTensor xl = s.f32(Slot.LOGIT_X, (long) rows * hidden);
-            ops.gatherRows(x, rowIdx, 0, xl, rows, hidden);
-            ops.rmsNorm(xl, hidden, weights.finalNorm, c.rmsNormEps(), xl, hidden, rows, hidden);
-            DeviceTensor lg = s.f32(Slot.LOGITS, (long) rows * vocab);
-            ops.linear(weights.lmHead, xl, lg, vocab, hidden, rows);
-            ops.copyOut(lg, 0, logits, 0, rows * vocab);
         }
 
         private void validate(ForwardBatch batch, float[] logits) {
@@ -279,6 +284,7 @@ public final class DeviceForward implements ForwardBackend {
             ops.copyIn(tableH, table, t * maxBlocks);
             seqLens = s.i32(Slot.SEQ_LENS, t);
             ops.copyIn(lens, seqLens, t);
+            ops.attentionLengths(lens, t);
             slots = s.i32(Slot.SLOTS, t);
             ops.copyIn(slotH, slots, t);
             kvRows = mirror ? s.f32(Slot.KV_ROWS, (long) c.numLayers() * t * c.kvRowWidth()) : null;
@@ -382,23 +388,24 @@ public final class DeviceForward implements ForwardBackend {
             DeviceTensor wts = s.f32(Slot.TOPK_WEIGHTS, (long) t * k);
             ops.topkGate(gl, m.bias(), t, experts, k, gate.scoring() == Scoring.SIGMOID, gate.nGroup(),
                     gate.topkGroup(), gate.normalize(), gate.scale(), ids, wts);
-            if (idsH.length < t * k) {
-                idsH = new int[t * k];
-                weightsH = new float[t * k];
-            }
-            ops.copyOut(ids, idsH, t * k);
-            ops.copyOut(wts, 0, weightsH, 0, t * k);
-            for (int i = 0; i < t * k; i++) {
-                if (idsH[i] < 0 || idsH[i] >= experts) {
-                    throw new IllegalStateException("the device gate chose expert " + idsH[i] + " of " + experts);
-                }
-            }
             // The shared expert first, into its own tensor; it is added after the routed experts, as on the CPU.
             DeviceTensor shared = null;
             DeviceTensor sharedGate = null;
             RoutedExperts.Pending remote = null;
             if (m.experts() == null) {
-                // Experts on expert workers: dispatched from the host while the shared expert runs here.
+                // Experts on expert workers: dispatched from the host while the shared expert runs here. The one
+                // place a MoE layer waits for the device: the host needs the choices and the input rows.
+                if (idsH.length < t * k) {
+                    idsH = new int[t * k];
+                    weightsH = new float[t * k];
+                }
+                ops.copyOut(ids, idsH, t * k);
+                ops.copyOut(wts, 0, weightsH, 0, t * k);
+                for (int i = 0; i < t * k; i++) {
+                    if (idsH[i] < 0 || idsH[i] >= experts) {
+                        throw new IllegalStateException("the device gate chose expert " + idsH[i] + " of " + experts);
+                    }
+                }
                 if (xnH.length < t * hidden) {
                     xnH = new float[t * hidden];
                     remoteOutH = new float[t * hidden];
@@ -419,8 +426,7 @@ public final class DeviceForward implements ForwardBackend {
                 remote.finish();
                 ops.copyIn(remoteOutH, 0, out, 0, t * hidden);
             } else {
-                ops.zero(out, t * hidden);
-                localExperts(m, xn, out, k);
+                localExperts(m.experts(), xn, ids, wts, out, k);
             }
             if (shared != null) {
                 if (sharedGate != null) {
@@ -431,15 +437,30 @@ public final class DeviceForward implements ForwardBackend {
             }
         }
 
-        /** Routed experts on the device, on the (token, expert, weight) pairs of the top-k choices. */
-        private void localExperts(MoeWeights m, DeviceTensor xn, DeviceTensor out, int k) {
-            if (tokenOfH.length < t * k) {
-                tokenOfH = new int[t * k];
-            }
-            for (int i = 0; i < t * k; i++) {
-                tokenOfH[i] = i / k;
-            }
-            DeviceMlps.grouped(ops, s, m.experts(), xn, out, t * k, tokenOfH, idsH, weightsH, c.hiddenSize());
+        /**
+         * Routed experts on the device, on the (token, expert, weight) pairs of the top-k choices, which never leave
+         * it: grouped by expert on the device, one grouped launch per product for all experts, each token's experts
+         * summed in ascending id (the CPU's order). Eight launches whatever the number of experts, no wait.
+         */
+        private void localExperts(StackedExperts r, DeviceTensor xn, DeviceTensor ids, DeviceTensor wts,
+                                  DeviceTensor out, int k) {
+            int hidden = c.hiddenSize();
+            int inter = r.intermediate();
+            int pairs = t * k;
+            DeviceTensor offsets = s.i32(Slot.ROUTE_OFFSETS, r.count() + 1);
+            DeviceTensor slotOfPair = s.i32(Slot.ROUTE_SLOT, pairs);
+            DeviceTensor tokenOfSlot = s.i32(Slot.ROUTE_IDX, pairs);
+            ops.routeByExpert(ids, t, k, r.count(), offsets, slotOfPair, tokenOfSlot);
+            DeviceTensor in = s.f32(Slot.EXPERT_IN, (long) pairs * hidden);
+            ops.gatherRows(xn, tokenOfSlot, 0, in, pairs, hidden);
+            DeviceTensor h1 = s.f32(Slot.EXPERT_H1, (long) pairs * inter);
+            DeviceTensor h2 = s.f32(Slot.EXPERT_H2, (long) pairs * inter);
+            ops.groupedLinear(r.gate(), r.count(), in, h1, offsets, inter, hidden, pairs);
+            ops.groupedLinear(r.up(), r.count(), in, h2, offsets, inter, hidden, pairs);
+            ops.swiglu(h1, h2, h1, pairs * inter);
+            DeviceTensor y = s.f32(Slot.EXPERT_OUT, (long) pairs * hidden);
+            ops.groupedLinear(r.down(), r.count(), h1, y, offsets, hidden, inter, pairs);
+            ops.combineExperts(y, ids, wts, slotOfPair, t, k, out, hidden);
         }
 
         /** Keeps part of this layer's new KV rows for the host's copy of the cache (written after the step). */

@@ -5,7 +5,9 @@ import io.expertmesh.cuda.forward.DeviceWeights.MlpWeights;
 
 /**
  * SwiGLU MLPs on the device, alone (dense layers, shared experts) or as a batch of routed experts run on
- * (token, expert, weight) pairs: the router's device pass and an expert worker's {@link DeviceExperts} share it.
+ * (token, expert, weight) pairs the host grouped: an expert worker's {@link DeviceExperts} (its pairs arrive from
+ * the router on the host anyway; it launches 6 kernels per active expert). The router's device pass groups its
+ * local experts on the device instead ({@code DeviceForward}: route_by_expert and grouped products).
  */
 final class DeviceMlps {
     private DeviceMlps() {

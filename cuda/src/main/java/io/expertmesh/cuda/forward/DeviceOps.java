@@ -104,6 +104,14 @@ public interface DeviceOps extends AutoCloseable {
                  int rows, int n);
 
     /**
+     * The host's copy of the sequence lengths the next attention calls will find in {@code seqLens}
+     * ({@code lens[0, tokens)}): only a hint for planning the work (CudaOps sizes the MLA split from it). Results
+     * never depend on it: a missing or stale hint only plans worse. HostOps ignores it.
+     */
+    default void attentionLengths(int[] lens, int tokens) {
+    }
+
+    /**
      * Absorbed MLA attention over the paged latent pool (row = {@code latent + rope}: the normalised latent, then
      * the rotary key). For token t and head h, with query {@code q[t, h, :]} ({@code F32 [tokens, heads, latent +
      * rope]}) and positions {@code p < seqLens[t]}: {@code score_p = scale · q · row_p},
@@ -139,6 +147,33 @@ public interface DeviceOps extends AutoCloseable {
      */
     void scatterAddRows(DeviceTensor src, DeviceTensor idx, DeviceTensor w, int idxOff, DeviceTensor dst, int rows,
                         int n);
+
+    /**
+     * Groups the top-k choices by expert without the host: pair {@code i < tokens·k} is token {@code i / k}'s
+     * choice {@code ids[i]}. Writes {@code offsets[e] .. offsets[e+1]} ({@code I32 [experts + 1]}), the slots of
+     * expert e, in ascending expert id and within an expert in ascending pair; {@code slotOfPair[i]} ({@code I32
+     * [pairs]}); {@code tokenOfSlot[s]} ({@code I32 [pairs]}). A pair whose id is outside {@code [0, experts)} gets
+     * slot -1 and is left out; the slots it leaves unused get token -1.
+     */
+    void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets, DeviceTensor slotOfPair,
+                       DeviceTensor tokenOfSlot);
+
+    /**
+     * {@link #linear} per expert on grouped rows: rows {@code [offsets[e], offsets[e+1])} of x times expert e's
+     * weight (w {@code [experts, rows, cols]}, stacked) into the same rows of out ({@code [pairs, rows]}), for
+     * {@code e < experts}. The offsets stay on the device; each expert's rows get the bits of {@link #linear} on
+     * those rows alone.
+     */
+    void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets, int rows,
+                       int cols, int pairs);
+
+    /**
+     * {@code out[t, :] = Σ_j weights[t·k + j] · y[slotOfPair[t·k + j], :]} over token t's choices with a slot,
+     * summed in ascending expert id ({@code ids[t·k + j]}) from zero: the order of zeroing out and adding the
+     * experts one after another in ascending id. {@code y [pairs, n]} as grouped by {@link #routeByExpert}.
+     */
+    void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair, int tokens,
+                        int k, DeviceTensor out, int n);
 
     /** {@code y[r, :] += sigmoid(g[r]) · x[r, :]} for {@code r < rows} (Qwen2-MoE's gated shared expert). */
     void gatedAdd(DeviceTensor y, DeviceTensor x, DeviceTensor g, int rows, int n);

@@ -32,8 +32,15 @@ final class DeviceWeights implements AutoCloseable {
     record MlpWeights(DeviceTensor gate, DeviceTensor up, DeviceTensor down, int intermediate) {
     }
 
+    /**
+     * The routed experts of one layer stacked by expert id ({@code [count, intermediate, hidden]} for gate and up,
+     * {@code [count, hidden, intermediate]} for down), so one grouped launch runs all of them.
+     */
+    record StackedExperts(DeviceTensor gate, DeviceTensor up, DeviceTensor down, int count, int intermediate) {
+    }
+
     /** experts is null when the routed experts run elsewhere (expert workers). */
-    record MoeWeights(DeviceTensor gate, DeviceTensor bias, MlpWeights[] experts, MlpWeights shared,
+    record MoeWeights(DeviceTensor gate, DeviceTensor bias, StackedExperts experts, MlpWeights shared,
                       DeviceTensor sharedGate, Moe source) {
     }
 
@@ -82,12 +89,19 @@ final class DeviceWeights implements AutoCloseable {
 
     private MoeWeights moe(Moe m) {
         Gate g = m.gate();
-        MlpWeights[] experts = null;
+        StackedExperts experts = null;
         if (m.routed() instanceof LocalExperts local) {
-            experts = new MlpWeights[local.size()];
-            for (int e = 0; e < experts.length; e++) {
-                experts[e] = mlp(local.expert(e));
+            Matrix[] gates = new Matrix[local.size()];
+            Matrix[] ups = new Matrix[gates.length];
+            Matrix[] downs = new Matrix[gates.length];
+            for (int e = 0; e < gates.length; e++) {
+                Mlp x = local.expert(e);
+                gates[e] = x.gate();
+                ups[e] = x.up();
+                downs[e] = x.down();
             }
+            experts = new StackedExperts(stacked(gates), stacked(ups), stacked(downs), gates.length,
+                    local.expert(0).intermediate());
         }
         return new MoeWeights(matrix(g.weight()), vector(g.bias()), experts,
                 m.shared() == null ? null : mlp(m.shared()), m.sharedGate() == null ? null : matrix(m.sharedGate()),

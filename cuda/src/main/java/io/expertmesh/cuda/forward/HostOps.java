@@ -397,6 +397,90 @@ public final class HostOps implements DeviceOps {
     }
 
     @Override
+    public void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets,
+                              DeviceTensor slotOfPair, DeviceTensor tokenOfSlot) {
+        OpShapes.routeByExpert(ids, tokens, k, experts, offsets, slotOfPair, tokenOfSlot);
+        int pairs = tokens * k;
+        int[] id = t(ids).i;
+        int[] off = t(offsets).i;
+        java.util.Arrays.fill(off, 0, experts + 1, 0);
+        for (int i = 0; i < pairs; i++) {
+            if (id[i] >= 0 && id[i] < experts) {
+                off[id[i] + 1]++;
+            }
+        }
+        for (int e = 0; e < experts; e++) {
+            off[e + 1] += off[e];
+        }
+        int[] fill = java.util.Arrays.copyOf(off, experts);
+        int[] slot = t(slotOfPair).i;
+        int[] tok = t(tokenOfSlot).i;
+        java.util.Arrays.fill(tok, off[experts], pairs, -1);
+        for (int i = 0; i < pairs; i++) {
+            int e = id[i];
+            if (e < 0 || e >= experts) {
+                slot[i] = -1;
+            } else {
+                slot[i] = fill[e]++;
+                tok[slot[i]] = i / k;
+            }
+        }
+    }
+
+    @Override
+    public void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets,
+                              int rows, int cols, int pairs) {
+        OpShapes.groupedLinear(w, experts, x, out, offsets, rows, cols, pairs);
+        HostTensor wt = t(w);
+        int[] off = t(offsets).i;
+        float[] xf = t(x).f;
+        float[] of = t(out).f;
+        for (int e = 0; e < experts; e++) {
+            require(off[e] >= 0 && off[e] <= off[e + 1] && off[e + 1] <= pairs, "offsets of expert " + e
+                    + " outside [0, " + pairs + "]");
+            long w0 = (long) e * rows * cols;
+            for (int b = off[e]; b < off[e + 1]; b++) {
+                for (int r = 0; r < rows; r++) {
+                    float acc = 0f;
+                    for (int c = 0; c < cols; c++) {
+                        acc += wt.get(w0 + (long) r * cols + c) * xf[b * cols + c];
+                    }
+                    of[b * rows + r] = acc;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair,
+                               int tokens, int k, DeviceTensor out, int n) {
+        OpShapes.combineExperts(y, ids, weights, slotOfPair, tokens, k, out, n);
+        int[] id = t(ids).i;
+        int[] slot = t(slotOfPair).i;
+        float[] wf = t(weights).f;
+        float[] yf = t(y).f;
+        float[] of = t(out).f;
+        Integer[] order = new Integer[k];
+        for (int tok = 0; tok < tokens; tok++) {
+            int base = tok * k;
+            for (int j = 0; j < k; j++) {
+                order[j] = j;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Integer.compare(id[base + a], id[base + b]));
+            java.util.Arrays.fill(of, tok * n, (tok + 1) * n, 0f);
+            for (int j : order) {
+                int p = base + j;
+                if (slot[p] < 0) {
+                    continue;
+                }
+                for (int c = 0; c < n; c++) {
+                    of[tok * n + c] += wf[p] * yf[slot[p] * n + c];
+                }
+            }
+        }
+    }
+
+    @Override
     public void gatedAdd(DeviceTensor y, DeviceTensor x, DeviceTensor g, int rows, int n) {
         OpShapes.gatedAdd(y, x, g, rows, n);
         for (int r = 0; r < rows; r++) {

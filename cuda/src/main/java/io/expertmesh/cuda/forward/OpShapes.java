@@ -315,4 +315,44 @@ final class OpShapes {
         fits(x, Kind.F32, (long) rows * n, "x");
         fits(g, Kind.F32, rows, "g");
     }
+
+    /** Most choices per token combineExperts takes (combine_experts_f32 sorts them in a fixed array). */
+    static final int MAX_TOP_K = 16;
+
+    static void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets,
+                              DeviceTensor slotOfPair, DeviceTensor tokenOfSlot) {
+        positive("tokens, k and experts", tokens, k, experts);
+        long pairs = (long) tokens * k;
+        require(pairs <= Integer.MAX_VALUE, "too many pairs: " + pairs);
+        fits(ids, Kind.I32, pairs, "ids");
+        fits(offsets, Kind.I32, experts + 1L, "offsets");
+        fits(slotOfPair, Kind.I32, pairs, "slotOfPair");
+        fits(tokenOfSlot, Kind.I32, pairs, "tokenOfSlot");
+        require(ids != offsets && ids != slotOfPair && ids != tokenOfSlot && offsets != slotOfPair
+                && offsets != tokenOfSlot && slotOfPair != tokenOfSlot, "routeByExpert's tensors must be distinct");
+    }
+
+    static void groupedLinear(DeviceTensor w, int experts, DeviceTensor x, DeviceTensor out, DeviceTensor offsets,
+                              int rows, int cols, int pairs) {
+        positive("experts, rows, cols and pairs", experts, rows, cols, pairs);
+        gridYz("experts", experts);
+        weight(w, (long) experts * rows * cols, "weight");
+        fits(x, Kind.F32, (long) pairs * cols, "x");
+        fits(out, Kind.F32, (long) pairs * rows, "out");
+        fits(offsets, Kind.I32, experts + 1L, "offsets");
+        require(x != out, "groupedLinear cannot run in place (x and out are the same tensor)");
+    }
+
+    static void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair,
+                               int tokens, int k, DeviceTensor out, int n) {
+        positive("tokens, k and n", tokens, k, n);
+        require(k <= MAX_TOP_K, "combineExperts takes at most " + MAX_TOP_K + " choices per token, got " + k);
+        long pairs = (long) tokens * k;
+        fits(y, Kind.F32, pairs * n, "y");
+        fits(ids, Kind.I32, pairs, "ids");
+        fits(weights, Kind.F32, pairs, "weights");
+        fits(slotOfPair, Kind.I32, pairs, "slotOfPair");
+        fits(out, Kind.F32, (long) tokens * n, "out");
+        require(y != out, "combineExperts cannot run in place (y and out are the same tensor)");
+    }
 }

@@ -9,6 +9,8 @@ import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.cuda.CudaDevice;
 import io.expertmesh.cuda.CudaProbe;
+import io.expertmesh.cuda.DeviceCounts;
+import io.expertmesh.cuda.forward.CountingOps;
 import io.expertmesh.cuda.forward.CudaOps;
 import io.expertmesh.cuda.forward.DeviceForward;
 import io.expertmesh.cuda.forward.DeviceKvCache;
@@ -26,7 +28,7 @@ import java.util.Random;
  * B sequences are prefilled to {@code context} tokens, then timed over {@code steps} decode steps of one token
  * per sequence, logits downloaded as a server would. Prints tokens/s and the weight bytes read per second
  * (each step reads the attention, dense and shared weights once and, per token, its top-k experts' weights,
- * bounded by all of them). Usage: {@code DeviceForwardBench [CACHE_DIR]}; exit 3 without a GPU.
+ * bounded by all of them), and per step the kernel launches, copies and waits {@code CudaDevice} counted. Usage: {@code DeviceForwardBench [CACHE_DIR]}; exit 3 without a GPU.
  */
 public final class DeviceForwardBench {
     private DeviceForwardBench() {
@@ -43,6 +45,15 @@ public final class DeviceForwardBench {
         try (CudaOps ops = new CudaOps(CudaDevice.get())) {
             run(dir, ops, List.of(1, 8, 32, 64), 512, 32, System.out);
         }
+    }
+
+    /** The device's own counts when the ops run on it ({@link CudaOps}); the counter's for {@link CountingOps}. */
+    private static DeviceCounts counts(DeviceOps ops) {
+        return switch (ops) {
+            case CudaOps ignored -> CudaDevice.get().counts();
+            case CountingOps c -> c.counts();
+            default -> DeviceCounts.ZERO;
+        };
     }
 
     /** The measured rates, one per batch size (tokens/s). */
@@ -74,9 +85,11 @@ public final class DeviceForwardBench {
                     int[] rows = new int[b];
                     java.util.Arrays.setAll(rows, i -> i);
                     long start = 0;
+                    DeviceCounts counted = DeviceCounts.ZERO;
                     for (int step = -2; step < steps; step++) {  // two untimed warm-up steps
                         if (step == 0) {
                             start = System.nanoTime();
+                            counted = counts(ops);
                         }
                         int[] pos1 = new int[b];
                         KvCache[] cs = new KvCache[b];
@@ -87,10 +100,14 @@ public final class DeviceForwardBench {
                         r.forward(new ForwardBatch(last.clone(), pos1, cs, rows), logits);
                     }
                     double secs = (System.nanoTime() - start) / 1e9;
+                    DeviceCounts perRun = counts(ops).minus(counted);
                     double tps = (double) b * steps / secs;
                     rates.add(tps);
                     out.printf("device forward decode, batch %3d, context %d: %8.1f tokens/s (%.2f ms per step)%n",
                             b, context, tps, secs * 1e3 / steps);
+                    out.printf("  per step: %.1f launches, %.1f copies to the device, %.1f to the host, %.1f waits%n",
+                            (double) perRun.launches() / steps, (double) perRun.copiesToDevice() / steps,
+                            (double) perRun.copiesToHost() / steps, (double) perRun.syncs() / steps);
                     caches.forEach(DeviceKvCache::close);
                 }
             }

@@ -66,8 +66,10 @@ public final class GpuKernelBench {
         gqaDecode(64, 4096, 32, 8, 128, 16);
         prefill(2048, 16, 16, 128, 128);
         prefill(2048, 16, 16, 192, 128);
-        linear(7168, 7168, 1);
-        linear(7168, 7168, 8);
+        for (int batch : new int[]{1, 8, 16, 64}) {
+            linear(7168, 7168, batch, false);
+            linear(7168, 7168, batch, true);
+        }
         gemm(4096, 7168, 7168);
         groupedGemm(64, 64, 2048, 7168);
         rmsNorm(4096, 7168);
@@ -256,13 +258,14 @@ public final class GpuKernelBench {
         report(String.format("prefill_causal T%d H%d/%d D%d/%d", tokens, heads, kvHeads, dk, dv), t, bytes, flops);
     }
 
-    private void linear(int rows, int cols, int batch) {
+    /** Both product kernels at one batch size: where they cross sets {@code LinearOps.STAGED_ABOVE_BATCH}. */
+    private void linear(int rows, int cols, int batch, boolean staged) {
         DeviceBuffer w = randomBf16((long) rows * cols);
         DeviceBuffer x = randomF32((long) batch * cols);
         DeviceBuffer out = buffer((long) batch * rows * 4);
         LinearOps ops = new LinearOps(device);
-        double t = GpuTimer.median(device, 5, 50, () -> ops.linear(w, true, x, out, rows, cols, batch));
-        report(String.format("linear_bf16w_f32 %dx%d batch %d", rows, cols, batch), t,
+        double t = GpuTimer.median(device, 5, 50, () -> ops.linear(w, true, x, out, rows, cols, batch, staged));
+        report(String.format("linear_bf16w_f32%s %dx%d batch %d", staged ? "_xs" : "", rows, cols, batch), t,
                 2.0 * rows * cols + 4.0 * batch * (rows + cols), 2.0 * rows * cols * batch);
     }
 

@@ -246,7 +246,9 @@ public final class OpenAiHttpServer implements AutoCloseable {
         }
         ObjectNode model = json.createObjectNode().put("id", id).put("object", "model").put("created", started)
                 .put("owned_by", "expertmesh").put("root", id)
-                .put("max_model_len", served.model().config().maxPositions());
+                .put("max_model_len", served.model().config().maxPositions())
+                // not OpenAI's: the token ids a prompt given as ids may hold, for clients without the tokenizer
+                .put("vocab_size", served.model().config().vocabSize());
         if (wanted != null) {
             HttpResponses.json(response, 200, model);
             return;
