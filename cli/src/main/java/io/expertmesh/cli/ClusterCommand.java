@@ -26,6 +26,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -158,11 +159,23 @@ final class ClusterCommand implements Callable<Integer> {
             BearerTokens.load(authTokens); // a bad file is exit 2 here, not a router that dies at start-up
         }
         Path dir = ModelOptions.resolve(model, randomModel);
-        ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), host, port == 0 ? freePort(host) : port,
-                freePorts(host, workers), freePorts(host, cacheNodes), redundantExperts, threads != null ? threads
+        // Every free port in one draw, held open together: ports drawn apart could coincide (a port closed after
+        // one draw can come back in the next), and two children would then race for one port.
+        int freeHttp = httpPort == null ? 0 : httpPort == 0 ? routers : routers - 1;
+        Iterator<Integer> free = freePorts(host, (port == 0 ? 1 : 0) + workers + cacheNodes + (routers - 1)
+                + freeHttp).iterator();
+        int routerPort = port == 0 ? free.next() : port;
+        List<Integer> workerPorts = take(free, workers);
+        List<Integer> cachePorts = take(free, cacheNodes);
+        List<Integer> moreRouterPorts = take(free, routers - 1);
+        List<Integer> httpPorts = new ArrayList<>();
+        for (int i = 0; i < routers; i++) {
+            httpPorts.add(httpPort == null ? -1 : httpPort == 0 || i > 0 ? free.next() : httpPort);
+        }
+        ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), host, routerPort, workerPorts, cachePorts,
+                redundantExperts, threads != null ? threads
                 : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,
-                tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile(),
-                freePorts(host, routers - 1));
+                tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile(), moreRouterPorts);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Supervisor supervisor = new Supervisor(line -> {
@@ -190,7 +203,7 @@ final class ClusterCommand implements Callable<Integer> {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            run(plan, supervisor, out, err);
+            run(plan, httpPorts, supervisor, out, err);
             ChildExit died = supervisor.gaveUp().join();
             err.println("expertmesh cluster: " + died.name() + " exited unexpectedly (exit code " + died.exitCode()
                     + (maxRestarts == 0 ? "" : ", after " + maxRestarts + " restarts within " + restartWindowSeconds
@@ -269,7 +282,8 @@ final class ClusterCommand implements Callable<Integer> {
     }
 
     /** Starts the children in order and waits for each to be ready; returns once the router is SERVING. */
-    private void run(ClusterPlan plan, Supervisor supervisor, PrintWriter out, PrintWriter err)
+    private void run(ClusterPlan plan, List<Integer> httpPorts, Supervisor supervisor, PrintWriter out,
+                     PrintWriter err)
             throws IOException, InterruptedException, Readiness.NotReadyException {
         Duration startup = Duration.ofSeconds(startupTimeoutSeconds);
         Map<String, String> env = Map.of(SupervisedChild.PARENT_PID_ENV, String.valueOf(ProcessHandle.current().pid()));
@@ -305,7 +319,7 @@ final class ClusterCommand implements Callable<Integer> {
         List<Integer> https = new ArrayList<>();
         List<ManagedChild> routerChildren = new ArrayList<>();
         for (int i = 0; i < ports.size(); i++) {
-            int http = httpPort == null ? -1 : httpPort == 0 || i > 0 ? freePort(host) : httpPort;
+            int http = httpPorts.get(i);
             https.add(http);
             routerChildren.add(supervisor.start(new ChildSpec(ports.size() == 1 ? "router" : "router-" + i,
                     JavaCommand.of(Main.class.getName(), withHttpPort(quantized(plan.routerArgs(i)), http)), env,
@@ -379,8 +393,12 @@ final class ClusterCommand implements Callable<Integer> {
         }
     }
 
-    private static int freePort(String host) {
-        return freePorts(host, 1).getFirst();
+    private static List<Integer> take(Iterator<Integer> ports, int n) {
+        List<Integer> taken = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            taken.add(ports.next());
+        }
+        return taken;
     }
 
     /** A child's arguments with {@code --quantize} when it is not the default. */
