@@ -24,7 +24,11 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -73,51 +77,118 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     /** ErrorInfo.domain of this service's errors. */
     public static final String ERROR_DOMAIN = "expertmesh.expert.v1";
 
+    /**
+     * Calls of at most this many tokens (decode steps) are computed on the thread that received them when the
+     * experts are free: on a socket worker that is the transport thread (its server runs handlers directly, see
+     * {@link ExpertWorkerServer#transport}), which saves the wake-ups of a hand-off to another thread and back.
+     * Such a call takes milliseconds, far below a health check's deadline, so the connection's other calls wait
+     * at most that long. Longer calls (prefill chunks), and calls that would wait for another, go to
+     * {@link #offTransport}.
+     */
+    static final int INLINE_MAX_TOKENS = 64;
+
+    /**
+     * Where the calls that may block run (long or queued RunExperts calls; status, load and unload, which wait
+     * for a running call), so that they never hold a transport thread.
+     */
+    private final ExecutorService offTransport = Executors.newCachedThreadPool(
+            Thread.ofPlatform().name("expertmesh-worker-call-", 0).daemon().factory());
+
     @Override
     public void runExperts(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out) {
         inFlight.incrementAndGet();
         long start = System.nanoTime();
-        Status.Code code = Status.Code.OK;
-        Validated v = null;
+        ExpertExecutor ex;
+        Validated v;
         try {
-            ExpertExecutor ex = ready();
+            ex = ready();
             v = validate(req, ex.shard());
-            float[] result;
-            long queued = System.nanoTime();
-            long computing;
-            // The executor computes one call at a time (its methods lock it): taking its lock here first tells
-            // the time waiting for it (queueing) from the time in the experts (compute).
-            synchronized (ex) {
-                computing = System.nanoTime();
-                result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
-                        ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
-                        : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+        } catch (RuntimeException e) {
+            fail(req, out, start, e);
+            inFlight.decrementAndGet();
+            return;
+        }
+        long queued = System.nanoTime();
+        ReentrantLock lock = ex.lock();
+        if (req.getNumTokens() <= INLINE_MAX_TOKENS && lock.tryLock()) {
+            try {
+                compute(req, out, ex, v, start, queued);
+            } finally {
+                lock.unlock();
             }
+            return;
+        }
+        try {
+            handOff(() -> {
+                lock.lock();
+                try {
+                    compute(req, out, ex, v, start, queued);
+                } finally {
+                    lock.unlock();
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            fail(req, out, start, Status.UNAVAILABLE.withDescription("the worker is shutting down")
+                    .asRuntimeException());
+            inFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * Computes a validated call and answers it; the caller holds the experts' lock, taken after {@code queued}
+     * (the time in between is the call's queueing, the rest its compute).
+     */
+    private void compute(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, ExpertExecutor ex,
+                         Validated v, long start, long queued) {
+        try {
+            long computing = System.nanoTime();
+            float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
+                    ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
+                    : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
             long computed = System.nanoTime();
             RunExpertsResponse response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
                     .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding()))
                     .setQueueMicros((computing - queued) / 1000).setComputeMicros((computed - computing) / 1000)
                     .build();
             observer.onTimes(req.getLayer(), computing - queued, computed - computing);
-            observe(req, v, start, code);
+            observe(req, v, start, Status.Code.OK);
             out.onNext(response);
             out.onCompleted();
             served.incrementAndGet();
-        } catch (ExpertExecutor.ExpertNotHeldException e) {
-            code = Status.Code.FAILED_PRECONDITION;
-            observe(req, null, start, code);
-            out.onError(notHeld(e));
-        } catch (StatusRuntimeException e) {
-            code = e.getStatus().getCode();
-            observe(req, null, start, code);
-            out.onError(e);
         } catch (RuntimeException e) {
-            LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
-            observe(req, null, start, Status.Code.INTERNAL);
-            out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
+            fail(req, out, start, e);
         } finally {
             inFlight.decrementAndGet();
         }
+    }
+
+    /** Ends a RunExperts call with the status {@code e} stands for. */
+    private void fail(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, long start, RuntimeException e) {
+        try {
+            if (e instanceof ExpertExecutor.ExpertNotHeldException nh) {
+                observe(req, null, start, Status.Code.FAILED_PRECONDITION);
+                out.onError(notHeld(nh));
+            } else if (e instanceof StatusRuntimeException sre) {
+                observe(req, null, start, sre.getStatus().getCode());
+                out.onError(sre);
+            } else {
+                LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
+                observe(req, null, start, Status.Code.INTERNAL);
+                out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
+            }
+        } catch (RuntimeException answering) {
+            LOG.warn("RunExperts on layer {}: the error could not be sent", req.getLayer(), answering);
+        }
+    }
+
+    /** Runs {@code call} on {@link #offTransport} in this call's contexts (its trace span, its deadline). */
+    private void handOff(Runnable call) {
+        offTransport.execute(io.grpc.Context.current().wrap(io.opentelemetry.context.Context.current().wrap(call)));
+    }
+
+    /** Stops taking calls that would leave the transport thread; a running one finishes. */
+    void close() {
+        offTransport.shutdown();
     }
 
     /** Before the response is sent: the call's span is still open and the observer's attributes land on it. */
@@ -132,6 +203,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void loadExperts(LoadExpertsRequest req, StreamObserver<LoadExpertsResponse> out) {
+        offTransport(out, () -> loadExpertsHere(req, out));
+    }
+
+    private void loadExpertsHere(LoadExpertsRequest req, StreamObserver<LoadExpertsResponse> out) {
         try {
             ExpertExecutor ex = ready();
             for (LayerExperts l : req.getLayersList()) {
@@ -158,6 +233,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void unloadExperts(UnloadExpertsRequest req, StreamObserver<UnloadExpertsResponse> out) {
+        offTransport(out, () -> unloadExpertsHere(req, out));
+    }
+
+    private void unloadExpertsHere(UnloadExpertsRequest req, StreamObserver<UnloadExpertsResponse> out) {
         try {
             ExpertExecutor ex = ready();
             for (LayerExperts l : req.getLayersList()) {
@@ -183,6 +262,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void getWorkerStatus(GetWorkerStatusRequest req, StreamObserver<GetWorkerStatusResponse> out) {
+        offTransport(out, () -> getWorkerStatusHere(req, out));
+    }
+
+    private void getWorkerStatusHere(GetWorkerStatusRequest req, StreamObserver<GetWorkerStatusResponse> out) {
         try {
             ExpertExecutor ex = ready();
             ExpertShard shard = ex.shard();
@@ -211,6 +294,15 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         } catch (RuntimeException e) {
             LOG.error("GetWorkerStatus failed", e);
             out.onError(Status.INTERNAL.withDescription("GetWorkerStatus failed: " + e).asRuntimeException());
+        }
+    }
+
+    /** Runs {@code call} on {@link #offTransport}: it may wait for a running RunExperts call or load weights. */
+    private void offTransport(StreamObserver<?> out, Runnable call) {
+        try {
+            handOff(call);
+        } catch (RejectedExecutionException e) {
+            out.onError(Status.UNAVAILABLE.withDescription("the worker is shutting down").asRuntimeException());
         }
     }
 

@@ -22,6 +22,7 @@ import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
 import io.expertmesh.worker.WorkerConfig;
+import io.grpc.InsecureChannelCredentials;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,7 +43,8 @@ public final class DistributedBench {
     }
 
     public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, int workerCount,
-                    int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
+                    int skewWorkers, WireFormat wire, long delayNanos, ObjectNode result, PrintStream err)
+            throws Exception {
         // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
         Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
@@ -50,7 +52,15 @@ public final class DistributedBench {
         EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
                 maxStreams * 2, false);
         ObjectNode out = result.putObject("expert_parallel");
+        out.put("added_latency_ms_each_way", delayNanos / 1e6);
+        if (delayNanos > 0) {
+            err.printf("added latency: %.3f ms each way on every call to a worker%n", delayNanos / 1e6);
+        }
         List<ExpertWorkerServer> workers = new ArrayList<>();
+        AddedLatency latency = new AddedLatency(delayNanos);
+        WorkerChannels channels = delayNanos > 0
+                ? new WorkerChannels(InsecureChannelCredentials.create(), List.of(latency))
+                : WorkerChannels.plaintext();
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers);
             List<Integer> reference;
@@ -69,8 +79,7 @@ public final class DistributedBench {
             }
             for (int micro : new int[]{1, 2}) {
                 ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(micro);
-                try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
-                        DispatchObserver.NONE)) {
+                try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
                     cluster.start();
                     try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                             cluster.routedExperts(), options.quantization());
@@ -110,12 +119,17 @@ public final class DistributedBench {
                     }
                 }
             }
+            transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, channels,
+                    out, err);
         } finally {
             for (ExpertWorkerServer w : workers) {
                 w.close();
             }
+            latency.close();
         }
-        transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, out, err);
+        if (delayNanos > 0) {
+            return; // the rebalance test below measures placement, not latency
+        }
         // Its own step budget: 32 streams whatever --batches was.
         EngineConfig skewConfig = new EngineConfig(16, 2L << 30, Math.max(512, 32 * prompt), 32, 64, false);
         skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
@@ -127,14 +141,14 @@ public final class DistributedBench {
      */
     private static void transportFloor(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                                        List<Integer> streams, int prompt, int tokens, int workerCount,
-                                       WireFormat wire, ObjectNode out, PrintStream err) throws Exception {
+                                       WireFormat wire, WorkerChannels channels, ObjectNode out, PrintStream err)
+            throws Exception {
         List<ExpertWorkerServer> workers = new ArrayList<>();
         ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers, skip);
             ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(1);
-            try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
-                    DispatchObserver.NONE)) {
+            try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
                 cluster.start();
                 try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                         cluster.routedExperts());
