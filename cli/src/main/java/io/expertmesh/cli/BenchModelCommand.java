@@ -79,7 +79,8 @@ final class BenchModelCommand implements Callable<Integer> {
             + "ratios (median of the rounds' ratios) on a noisy machine.")
     boolean compareQuantize;
 
-    @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize: rounds (default 3).")
+    @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize or --workers: rounds, "
+            + "each measuring every mode in turn, the best of each kept (default 3).")
     int rounds = 3;
 
     @Option(names = "--write-model", paramLabel = "DIR",

@@ -50,7 +50,7 @@ public final class ModelBench {
      * @param skewWorkers     with {@code workers}: workers of the skewed-workload rebalance test
      * @param expertWire      with {@code workers}: the experts' wire format
      * @param compareQuantize the model unquantized, int8 and int4, alternating for {@code rounds} rounds
-     * @param rounds          with {@code compareQuantize}: rounds
+     * @param rounds          with {@code compareQuantize} or {@code workers}: rounds
      * @param expertDelayMs   with {@code workers}: latency added each way to every call to a worker (0: none)
      */
     public record Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
@@ -111,7 +111,8 @@ public final class ModelBench {
         if (s.engine()) {
             if (s.workers() > 0) {
                 DistributedBench.run(setup, s.batches(), s.context(), s.tokensPerStream(), s.workers(),
-                        s.skewWorkers(), s.expertWire(), (long) (s.expertDelayMs() * 1e6), result, err);
+                        s.skewWorkers(), s.expertWire(), (long) (s.expertDelayMs() * 1e6), Math.max(1, s.rounds()),
+                        result, err);
             } else if (s.kvStoreCompare()) {
                 EngineBench.runKvStoreComparison(setup, s.batches(), s.context(), s.tokensPerStream(), result, err);
             } else {
