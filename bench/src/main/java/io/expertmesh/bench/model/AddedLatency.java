@@ -1,5 +1,6 @@
 package io.expertmesh.bench.model;
 
+import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -13,9 +14,10 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A network latency for in-process benchmarks: every operation of a call towards the server (start, messages,
- * half-close, cancel) and every event back (headers, messages, close) happens {@code delay} later, in order, on
- * one timer thread, as over a link with that one-way latency (bandwidth unlimited). Where network namespaces
+ * A network latency for in-process benchmarks: every operation of a RunExperts call towards the worker (start,
+ * messages, half-close, cancel) and every event back (headers, messages, close) happens {@code delay} later, in
+ * order, on one timer thread, as over a link with that one-way latency (bandwidth unlimited). Other calls pass
+ * untouched: a blocking stub waits for its events on its own thread, which a timer thread would not wake. Where network namespaces
  * with netem are not at hand, this shows whether overlapping compute with expert dispatch pays off once a round
  * trip costs something.
  */
@@ -36,6 +38,9 @@ final class AddedLatency implements ClientInterceptor, AutoCloseable {
     @Override
     public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
         ClientCall<Q, R> call = next.newCall(method, options);
+        if (!method.getFullMethodName().equals(ExpertServiceGrpc.getRunExpertsMethod().getFullMethodName())) {
+            return call;
+        }
         return new ClientCall<>() {
             @Override
             public void start(Listener<R> listener, Metadata headers) {
