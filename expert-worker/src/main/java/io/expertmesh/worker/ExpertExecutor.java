@@ -19,7 +19,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class ExpertExecutor implements AutoCloseable {
     private final ExpertShard shard;
     private final StepContext ctx;
-    /** Held by every method; a lock, not a monitor, so that a caller can compute only when it is free. */
+    /** Held by every method while it runs. */
     private final ReentrantLock lock = new ReentrantLock();
 
     public ExpertExecutor(ExpertShard shard, Kernels kernels) {
@@ -29,7 +29,7 @@ public final class ExpertExecutor implements AutoCloseable {
 
     /**
      * The lock every method holds while it runs (reentrant): a caller may take it first to tell the time spent
-     * waiting for another call from the compute, or {@code tryLock} it to compute only when nothing else is.
+     * waiting for another call (or a load) from the compute.
      */
     public ReentrantLock lock() {
         return lock;

@@ -78,19 +78,16 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     public static final String ERROR_DOMAIN = "expertmesh.expert.v1";
 
     /**
-     * Calls of at most this many tokens (decode steps) are computed on the thread that received them when the
-     * experts are free: on a socket worker that is the transport thread (its server runs handlers directly, see
-     * {@link ExpertWorkerServer#transport}), which saves the wake-ups of a hand-off to another thread and back.
-     * Such a call takes milliseconds, far below a health check's deadline, so the connection's other calls wait
-     * at most that long. Longer calls (prefill chunks), and calls that would wait for another, go to
-     * {@link #offTransport}.
+     * Where RunExperts calls compute, one at a time in arrival order: the server runs handlers on the transport
+     * thread (see {@link ExpertWorkerServer#transport}), which validates a call once all of it has arrived and
+     * hands it here, one hand-off per call. The transport thread itself never computes: a health check or
+     * another call on the same connection would wait behind the experts (a worker under load then fails its
+     * health checks and is taken out).
      */
-    static final int INLINE_MAX_TOKENS = 64;
+    private final ExecutorService computeThread = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("expertmesh-worker-compute").daemon().factory());
 
-    /**
-     * Where the calls that may block run (long or queued RunExperts calls; status, load and unload, which wait
-     * for a running call), so that they never hold a transport thread.
-     */
+    /** Where the other calls run: status, load and unload wait for a running call or read weights. */
     private final ExecutorService offTransport = Executors.newCachedThreadPool(
             Thread.ofPlatform().name("expertmesh-worker-call-", 0).daemon().factory());
 
@@ -110,16 +107,8 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         }
         long queued = System.nanoTime();
         ReentrantLock lock = ex.lock();
-        if (req.getNumTokens() <= INLINE_MAX_TOKENS && lock.tryLock()) {
-            try {
-                compute(req, out, ex, v, start, queued);
-            } finally {
-                lock.unlock();
-            }
-            return;
-        }
         try {
-            handOff(() -> {
+            handOff(computeThread, () -> {
                 lock.lock();
                 try {
                     compute(req, out, ex, v, start, queued);
@@ -136,7 +125,7 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     /**
      * Computes a validated call and answers it; the caller holds the experts' lock, taken after {@code queued}
-     * (the time in between is the call's queueing, the rest its compute).
+     * (the time in between, in the compute thread's queue and waiting for the lock, is the call's queueing).
      */
     private void compute(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, ExpertExecutor ex,
                          Validated v, long start, long queued) {
@@ -181,13 +170,14 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         }
     }
 
-    /** Runs {@code call} on {@link #offTransport} in this call's contexts (its trace span, its deadline). */
-    private void handOff(Runnable call) {
-        offTransport.execute(io.grpc.Context.current().wrap(io.opentelemetry.context.Context.current().wrap(call)));
+    /** Runs {@code call} on {@code threads} in this call's contexts (its trace span, its deadline). */
+    private static void handOff(ExecutorService threads, Runnable call) {
+        threads.execute(io.grpc.Context.current().wrap(io.opentelemetry.context.Context.current().wrap(call)));
     }
 
-    /** Stops taking calls that would leave the transport thread; a running one finishes. */
+    /** Stops taking calls; a running one finishes. */
     void close() {
+        computeThread.shutdown();
         offTransport.shutdown();
     }
 
@@ -300,7 +290,7 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     /** Runs {@code call} on {@link #offTransport}: it may wait for a running RunExperts call or load weights. */
     private void offTransport(StreamObserver<?> out, Runnable call) {
         try {
-            handOff(call);
+            handOff(offTransport, call);
         } catch (RejectedExecutionException e) {
             out.onError(Status.UNAVAILABLE.withDescription("the worker is shutting down").asRuntimeException());
         }

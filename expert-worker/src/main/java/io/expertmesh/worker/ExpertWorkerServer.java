@@ -77,10 +77,11 @@ public final class ExpertWorkerServer implements AutoCloseable {
      * The socket transport of every real worker, on {@code address} with {@code security}'s credentials: the
      * inbound limit for a step's hidden states, and keepalive pings permitted as often as routers send them
      * (every 30 s, WorkerChannels; grpc's default minimum of 5 min would answer them with GOAWAY and drop the
-     * router's connection). Handlers run on the transport thread (no hand-off to an executor and back): the
-     * service computes only short RunExperts calls there and hands everything that may block to its own threads
-     * ({@link ExpertServiceImpl#INLINE_MAX_TOKENS}). TCP_NODELAY is Netty's default. The command line binds it to
-     * {@code --host} with this.
+     * router's connection). Handlers run on the transport thread: the service hands a RunExperts call to its
+     * compute thread once the whole call has arrived (one hand-off, where grpc's default executor would take one
+     * for the call's headers and often another for its message) and everything else that may block to threads of
+     * its own; health checks answer on the transport thread. TCP_NODELAY is Netty's default. The command line
+     * binds it to {@code --host} with this.
      */
     public static NettyServerBuilder transport(InetSocketAddress address, ServerSecurity security) {
         return NettyServerBuilder.forAddress(address, security.credentials()).maxInboundMessageSize(MAX_INBOUND_BYTES)

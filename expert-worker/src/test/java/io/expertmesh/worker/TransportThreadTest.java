@@ -27,73 +27,69 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * Where a socket worker computes: a decode-sized call on the thread that received it (no hand-off), a longer
- * call on the service's own threads, so the connection's health checks answer while it runs, and a short call
- * that finds the experts busy waits off the transport thread too. Results are the same either way.
+ * Where a socket worker computes: RunExperts calls on the worker's compute thread, never on the transport thread
+ * that received them, so the connection's health checks answer while experts compute (a worker under load would
+ * otherwise fail them and be taken out); a call arriving meanwhile waits its turn and gets the same result.
  */
 class TransportThreadTest {
     private static final int[] ALLOWED = {0, 1, 2, 3, 4, 5, 6, 7};
+    /** The gated call's token count: the runner holds it until the test has checked health. */
+    private static final int GATED_TOKENS = 7;
 
     @Test
-    void shortCallsComputeOnTheTransportThread_longOnesElsewhere_healthAnswersMeanwhile() throws Exception {
+    void expertsComputeOffTheTransportThread_healthAnswersWhileTheyRun() throws Exception {
         Kernels kernels = WorkerFixture.kernels();
         List<String> threads = new CopyOnWriteArrayList<>();
-        CountDownLatch longCallEntered = new CountDownLatch(1);
-        CountDownLatch releaseLongCall = new CountDownLatch(1);
-        int longTokens = ExpertServiceImpl.INLINE_MAX_TOKENS + 1;
+        CountDownLatch gatedEntered = new CountDownLatch(1);
+        CountDownLatch releaseGated = new CountDownLatch(1);
         ExpertRunner.Factory gated = (layer, experts, hidden) -> {
             ExpertRunner cpu = ExpertRunner.Factory.CPU.create(layer, experts, hidden);
             return (xn, tokens, offsets, ids, weights, out, ctx) -> {
-                threads.add(tokens + " " + Thread.currentThread().getName());
-                if (tokens == longTokens) {
-                    longCallEntered.countDown();
-                    await().atMost(Duration.ofMinutes(1)).until(() -> releaseLongCall.getCount() == 0);
+                threads.add(Thread.currentThread().getName());
+                if (tokens == GATED_TOKENS) {
+                    gatedEntered.countDown();
+                    await().atMost(Duration.ofMinutes(1)).until(() -> releaseGated.getCount() == 0);
                 }
                 cpu.run(xn, tokens, offsets, ids, weights, out, ctx);
             };
         };
         try (ExpertWorkerServer server = new ExpertWorkerServer(
                 new WorkerConfig(WorkerFixture.MODEL, 0, ExpertSelection.ALL), kernels).expertRunners(gated).start()) {
-            ExpertExecutor executor = server.awaitLoaded();
+            server.awaitLoaded();
             ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
             try {
                 ExpertServiceGrpc.ExpertServiceFutureStub stub = ExpertServiceGrpc.newFutureStub(ch);
                 Random rnd = new Random(3);
                 RunExpertsRequest small = WorkerFixture.randomRequest(rnd, 1, 2, HiddenEncoding.HIDDEN_ENCODING_F32,
                         ALLOWED);
-                RunExpertsRequest large = WorkerFixture.randomRequest(rnd, 1, longTokens,
+                RunExpertsRequest held = WorkerFixture.randomRequest(rnd, 1, GATED_TOKENS,
                         HiddenEncoding.HIDDEN_ENCODING_F32, ALLOWED);
                 RunExpertsRequest queued = WorkerFixture.randomRequest(rnd, 2, 3, HiddenEncoding.HIDDEN_ENCODING_F32,
                         ALLOWED);
 
                 RunExpertsResponse first = stub.withDeadlineAfter(1, TimeUnit.MINUTES).runExperts(small)
                         .get(1, TimeUnit.MINUTES);
-                // Netty's event loop threads (grpc-default-worker-ELG-..., grpc-nio-worker-ELG-...)
-                assertTrue(!threads.isEmpty() && threads.stream().allMatch(t -> t.contains("-worker-ELG-")),
-                        "a short call on free experts runs on the transport thread: " + threads);
-                threads.clear();
-
-                ListenableFuture<RunExpertsResponse> longCall = stub.withDeadlineAfter(1, TimeUnit.MINUTES)
-                        .runExperts(large);
-                assertTrue(longCallEntered.await(1, TimeUnit.MINUTES), "the long call started");
-                // The same connection: its transport thread is free while the long call computes.
+                ListenableFuture<RunExpertsResponse> heldCall = stub.withDeadlineAfter(1, TimeUnit.MINUTES)
+                        .runExperts(held);
+                assertTrue(gatedEntered.await(1, TimeUnit.MINUTES), "the gated call started");
+                // The same connection: its transport thread is free while the experts compute.
                 assertEquals(ServingStatus.SERVING, HealthGrpc.newBlockingStub(ch).withDeadlineAfter(1,
                         TimeUnit.MINUTES).check(HealthCheckRequest.getDefaultInstance()).getStatus());
                 ListenableFuture<RunExpertsResponse> waiting = stub.withDeadlineAfter(1, TimeUnit.MINUTES)
                         .runExperts(queued);
-                await().atMost(Duration.ofMinutes(1)).until(() -> executor.lock().hasQueuedThreads());
-                assertFalse(waiting.isDone(), "the short call waits for the experts");
-                releaseLongCall.countDown();
+                assertFalse(heldCall.isDone(), "the gated call is still computing");
+                releaseGated.countDown();
 
-                RunExpertsResponse second = longCall.get(1, TimeUnit.MINUTES);
+                RunExpertsResponse second = heldCall.get(1, TimeUnit.MINUTES);
                 RunExpertsResponse third = waiting.get(1, TimeUnit.MINUTES);
-                assertTrue(threads.stream().allMatch(t -> t.contains("expertmesh-worker-call")),
-                        "the long call and the call that waited for it ran off the transport thread: " + threads);
+                assertEquals(3, threads.size(), "one runner call per RunExperts call: " + threads);
+                assertTrue(threads.stream().allMatch(t -> t.equals("expertmesh-worker-compute")),
+                        "every call computed on the worker's compute thread: " + threads);
                 assertArrayEquals(WorkerFixture.reference(small, kernels), decoded(first, 2));
-                assertArrayEquals(WorkerFixture.reference(large, kernels), decoded(second, longTokens));
+                assertArrayEquals(WorkerFixture.reference(held, kernels), decoded(second, GATED_TOKENS));
                 assertArrayEquals(WorkerFixture.reference(queued, kernels), decoded(third, 3));
             } finally {
-                releaseLongCall.countDown();
+                releaseGated.countDown();
                 ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
         }

@@ -49,7 +49,8 @@ public final class DistributedBench {
         Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
         int maxStreams = streams.stream().max(Integer::compare).orElse(1);
-        EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
+        // 512 MiB of KV each: the in-process engine stays open beside each remote one (the rounds alternate)
+        EngineConfig engineConfig = new EngineConfig(16, 512L << 20, Math.max(512, maxStreams * prompt), maxStreams,
                 maxStreams * 2, false);
         ObjectNode out = result.putObject("expert_parallel");
         out.put("added_latency_ms_each_way", delayNanos / 1e6);
