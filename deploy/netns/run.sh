@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# A multi-host ExpertMesh cluster on one Linux machine: network namespaces for a router host, two worker hosts and
-# a cache host, joined by a bridge (in a namespace of its own) with veth pairs, optionally with netem delay/loss on
-# every host's interface. Starts the processes on their own addresses, waits for the router to be SERVING, runs a
-# small bounded `expertmesh bench` against it, prints the summary, and tears everything down on exit.
+# A multi-host ExpertMesh cluster on one Linux machine: network namespaces for two router hosts, two worker hosts
+# and a cache host, joined by a bridge (in a namespace of its own) with veth pairs, optionally with netem
+# delay/loss on every host's interface. The routers share one expert placement through the cache node. Starts
+# the processes on their own addresses, waits for both routers to be SERVING, then:
+#   1. greedy tokens through each router, compared with `expertmesh run` in one process;
+#   2. `expertmesh bench` through both routers with a rebalance asked of router 1 mid-run (no request may fail);
+#   3. `expertmesh bench` through both routers with router 0 killed (SIGKILL) mid-run: the summary counts the
+#      requests that failed (those in flight on it, UNAVAILABLE); the others went to router 1;
+# and tears everything down on exit.
 #
-#   deploy/netns/run.sh [--delay 1ms] [--loss 0.1%] [--num-requests 20] [--model DIR]
+#   deploy/netns/run.sh [--delay 1ms] [--loss 0.1%] [--num-requests 40] [--model DIR]
 #
 # --delay D is added on each host's egress (tc netem), so a router↔worker round trip gets 2·D; a kernel without
 # sch_netem gets the same on router↔worker RPCs from delay_proxy.py instead (and cannot do --loss). Needs root and
@@ -15,7 +20,7 @@ cd "$root"
 
 delay=""
 loss=""
-requests=20
+requests=40
 model="core/src/test/resources/fixtures/deepseek-v3-tiny/f32"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -66,16 +71,16 @@ touch cli/target/lib/.complete
 id=$(( $$ % 40000 ))
 pfx="em${id}"                                        # namespace and interface prefix, unique per run
 net="10.$(( 100 + id % 100 )).$(( id / 100 % 250 ))"   # a /24 of its own
-declare -A addr=([r]="$net.10" [w0]="$net.11" [w1]="$net.12" [c]="$net.13")
-hosts=(r w0 w1 c)
+declare -A addr=([r]="$net.10" [r1]="$net.14" [w0]="$net.11" [w1]="$net.12" [c]="$net.13")
+hosts=(r r1 w0 w1 c)
 logs=$(mktemp -d)
 pids=()
 
 teardown() {
   local rc=$?
   trap - EXIT INT TERM
-  # The router first (it drains), then the rest; SIGKILL whatever is left after 20 s.
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; break; done
+  # The routers first (they drain), then the rest; SIGKILL whatever is left after 20 s.
+  for p in "${pids[@]:0:2}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for _ in $(seq 1 80); do
     alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
@@ -118,7 +123,8 @@ case $shaping in
   proxy) shaped="no sch_netem in this kernel: +$delay per direction on router-worker RPCs (delay_proxy.py)" ;;
   *) shaped="no added delay or loss" ;;
 esac
-echo "netns: hosts router ${addr[r]}, worker-0 ${addr[w0]}, worker-1 ${addr[w1]}, cache ${addr[c]} ($shaped)"
+echo "netns: hosts router-0 ${addr[r]}, router-1 ${addr[r1]}, worker-0 ${addr[w0]}, worker-1 ${addr[w1]}," \
+  "cache ${addr[c]} ($shaped)"
 
 run_in() { # run_in HOST LOGNAME expertmesh-args...
   local h=$1 name=$2; shift 2
@@ -142,15 +148,68 @@ fi
 # The KV tier is on the bridge, not loopback: the router signs and checks its blocks with a secret made for this
 # run (every router of a tier would get the same file). It lives in $logs, removed on exit.
 (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$logs/kv-secret")
-# The router is started last but listed first in pids, so teardown stops it first.
-ip netns exec "$pfx"r bin/expertmesh serve --model "$model" --port 50051 --threads "$threads" \
-  --workers "${addr[w0]}:$wport,${addr[w1]}:$wport" --kv-store hazelcast-client --kv-members "${addr[c]}:5801" \
-  --kv-secret-file "$logs/kv-secret" --drain-grace-seconds 5 >"$logs/router.log" 2>&1 &
-pids=($! "${pids[@]}")
+# The routers are started last but listed first in pids, so teardown stops them first. Both are clients of the
+# cache node, so they share one expert placement (and the KV blocks).
+router_pids=()
+for h in r r1; do
+  ip netns exec "$pfx$h" bin/expertmesh serve --model "$model" --port 50051 --threads "$threads" \
+    --workers "${addr[w0]}:$wport,${addr[w1]}:$wport" --kv-store hazelcast-client --kv-members "${addr[c]}:5801" \
+    --kv-secret-file "$logs/kv-secret" --drain-grace-seconds 5 >"$logs/router-$h.log" 2>&1 &
+  router_pids+=($!)
+done
+pids=("${router_pids[@]}" "${pids[@]}")
+r0="${addr[r]}:50051"
+r1="${addr[r1]}:50051"
 
-ip netns exec "$pfx"r bin/expertmesh health --target "${addr[r]}:50051" --wait-seconds 300 >/dev/null 2>"$logs/health.log" \
-  || { echo "netns: the router did not become SERVING" >&2; exit 1; }
-echo "netns: router SERVING on ${addr[r]}:50051 with workers ${addr[w0]}:$wport, ${addr[w1]}:$wport"
-ip netns exec "$pfx"r bin/expertmesh bench --target "${addr[r]}:50051" --allow-remote --max-concurrency 4 \
-  --num-requests "$requests" --warmup 2 --input-len fixed:32 --output-len fixed:16 --seed 1 2>"$logs/bench.log"
+for h in r r1; do
+  ip netns exec "$pfx$h" bin/expertmesh health --target "${addr[$h]}:50051" --wait-seconds 300 >/dev/null \
+    2>"$logs/health-$h.log" || { echo "netns: router ${addr[$h]} did not become SERVING" >&2; exit 1; }
+done
+echo "netns: routers SERVING on $r0 and $r1 with workers ${addr[w0]}:$wport, ${addr[w1]}:$wport"
+
+# 1. Greedy output through each router equals one process's.
+prompt=0,818,726,297,56,207,375,667
+expected=$(bin/expertmesh run --model "$model" --prompt-ids "$prompt" --max-tokens 9 --temperature 0 \
+  --ignore-eos --threads 1 2>/dev/null)
+for t in "$r0" "$r1"; do
+  got=$(ip netns exec "$pfx"c bin/expertmesh generate --target "$t" --prompt-ids "$prompt" \
+    --max-tokens 9 --temperature 0 --ignore-eos 2>>"$logs/generate.log")
+  if [ "$got" != "$expected" ]; then
+    echo "netns: greedy tokens through $t differ from run: '$got' vs '$expected'" >&2; exit 1
+  fi
+done
+echo "netns: greedy tokens through both routers equal run's: $expected"
+
+# bench_both LABEL ACTION: bench through both routers from the cache host; once its warm-up is done, runs ACTION.
+bench_both() {
+  local label=$1 action=$2 log="$logs/bench-$1.log"
+  ip netns exec "$pfx"c bin/expertmesh bench --target "$r0,$r1" --allow-remote --max-concurrency 4 \
+    --num-requests "$requests" --warmup 2 --input-len fixed:32 --output-len fixed:32 --seed 1 \
+    >"$logs/summary-$label.txt" 2>"$log" &
+  local bench=$!
+  for _ in $(seq 1 600); do grep -q "warm-up:" "$log" 2>/dev/null && break; sleep 0.1; done
+  sleep 1
+  $action
+  wait $bench || true
+  echo "netns: bench through both routers, $label:"
+  cat "$logs/summary-$label.txt"
+}
+rebalance_on_router_1() {
+  ip netns exec "$pfx"c bin/expertmesh admin rebalance --target "$r1" >"$logs/rebalance.log" 2>&1 \
+    || { echo "netns: the rebalance failed" >&2; cat "$logs/rebalance.log" >&2; exit 1; }
+  echo "netns: rebalanced by router 1 mid-run"
+}
+kill_router_0() {
+  kill -KILL "${router_pids[0]}"
+  wait "${router_pids[0]}" 2>/dev/null || true   # reaped here, quietly: its death is the point
+  echo "netns: router 0 killed (SIGKILL) mid-run"
+}
+
+# 2. A rebalance on one router under load through both: no request fails.
+bench_both rebalance rebalance_on_router_1
+failed=$(awk -F: '/^Failed requests:/ {gsub(/ /, "", $2); print $2}' "$logs/summary-rebalance.txt")
+[ "${failed:-x}" = 0 ] || { echo "netns: $failed requests failed during the rebalance" >&2; exit 1; }
+
+# 3. One router killed under load: the summary counts what was in flight on it.
+bench_both kill kill_router_0
 echo "netns: done"

@@ -38,15 +38,16 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code expertmesh cluster}: a whole cluster on this machine, as child processes of this one: cache nodes,
- * workers holding no experts, and a router that assigns the routed experts to them. Forwards every child's
+ * workers holding no experts, and one router (or several, sharing one placement through the cache tier) that
+ * assigns the routed experts to them. Forwards every child's
  * output with a prefix, restarts a child that dies (with a growing wait; the router takes a restarted worker back
  * and gives it experts again), and stops them all (router first, so it drains while the workers still answer) on
  * SIGINT/SIGTERM or when a child keeps crashing.
  */
 @Command(name = "cluster", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Run a router, N expert workers and the KV cache tier on this machine as child processes; "
-                + "prints the router's endpoint, restarts a child that dies, and stops every child on Ctrl-C or "
-                + "when one keeps crashing.",
+        description = {"Run a router (or several sharing one expert placement), N expert workers and the KV cache "
+                + "tier on this machine as child processes; prints the routers' endpoints, restarts a child that "
+                + "dies, and stops every child on Ctrl-C or when one keeps crashing.",
             "Child output is forwarded to stderr as [router] ..., [worker-0] ..., [cache-0] ...."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"1:a child process kept crashing (more than --max-restarts exits within "
@@ -77,6 +78,14 @@ final class ClusterCommand implements Callable<Integer> {
 
     @Option(names = "--port", paramLabel = "P", description = "The router's gRPC port (default 50051; 0 = a free port).")
     int port = 50051;
+
+    // Data-parallel attention: every router runs the whole model but the routed experts, and they share one
+    // expert placement (and the KV blocks) through the cache tier, so a client spreads its calls over them.
+    @Option(names = "--routers", paramLabel = "N",
+            description = "Router processes sharing the workers and one expert placement through the cache tier "
+                    + "(default 1). The first listens on --port, the others on free ports; the ready line names "
+                    + "them all. Needs --cache-nodes >= 1.")
+    int routers = 1;
 
     // Default 1: a standalone member that the router reaches as a Hazelcast client is the topology of the
     // compose and Kubernetes deployments, so the default local run exercises the same path, and the tier (its
@@ -152,7 +161,8 @@ final class ClusterCommand implements Callable<Integer> {
         ClusterPlan plan = new ClusterPlan(dir.toAbsolutePath(), host, port == 0 ? freePort(host) : port,
                 freePorts(host, workers), freePorts(host, cacheNodes), redundantExperts, threads != null ? threads
                 : Math.max(1, Runtime.getRuntime().availableProcessors() / (workers + 1)), drainGraceSeconds,
-                tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile());
+                tls, authTokens == null ? null : authTokens.toAbsolutePath(), kvSecretFile(),
+                freePorts(host, routers - 1));
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Supervisor supervisor = new Supervisor(line -> {
@@ -224,6 +234,13 @@ final class ClusterCommand implements Callable<Integer> {
         if (cacheNodes < 0) {
             throw new IllegalArgumentException("--cache-nodes must be >= 0, got " + cacheNodes);
         }
+        if (routers < 1) {
+            throw new IllegalArgumentException("--routers must be >= 1, got " + routers);
+        }
+        if (routers > 1 && cacheNodes == 0) {
+            throw new IllegalArgumentException("--routers " + routers + " share the expert placement through the "
+                    + "cache tier: --cache-nodes must be >= 1");
+        }
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         }
@@ -284,19 +301,30 @@ final class ClusterCommand implements Callable<Integer> {
             ManagedChild w = workerChildren.get(i);
             Readiness.awaitGrpcServing(w.name(), host, plan.workerPorts().get(i), toWorkers, startup, died);
         }
-        int http = httpPort == null ? -1 : httpPort == 0 ? freePort(host) : httpPort;
-        ManagedChild router = supervisor.start(new ChildSpec("router", JavaCommand.of(Main.class.getName(),
-                withHttpPort(quantized(plan.routerArgs()), http)), env, unset, 0,
-                Duration.ofSeconds(drainGraceSeconds + 10)));
-        Readiness.awaitGrpcServing(router.name(), host, plan.routerPort(), toRouter, startup, died);
-        out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + host + ":"
-                + plan.routerPort() + " (" + plan.workerPorts().size() + " workers)");
-        if (http >= 0) {
-            out.println("expertmesh cluster: OpenAI-compatible HTTP API on " + (plan.tls() != null ? "https" : "http")
-                    + "://" + host + ":" + http + "/v1");
+        List<Integer> ports = plan.routerPorts();
+        List<Integer> https = new ArrayList<>();
+        List<ManagedChild> routerChildren = new ArrayList<>();
+        for (int i = 0; i < ports.size(); i++) {
+            int http = httpPort == null ? -1 : httpPort == 0 || i > 0 ? freePort(host) : httpPort;
+            https.add(http);
+            routerChildren.add(supervisor.start(new ChildSpec(ports.size() == 1 ? "router" : "router-" + i,
+                    JavaCommand.of(Main.class.getName(), withHttpPort(quantized(plan.routerArgs(i)), http)), env,
+                    unset, 0, Duration.ofSeconds(drainGraceSeconds + 10))));
+        }
+        for (int i = 0; i < ports.size(); i++) {
+            Readiness.awaitGrpcServing(routerChildren.get(i).name(), host, ports.get(i), toRouter, startup, died);
+        }
+        out.println("expertmesh cluster serving " + plan.model().getFileName() + " on " + plan.routerTargets() + " ("
+                + plan.workerPorts().size() + " workers" + (ports.size() == 1 ? "" : ", " + ports.size() + " routers")
+                + ")");
+        for (int http : https) {
+            if (http >= 0) {
+                out.println("expertmesh cluster: OpenAI-compatible HTTP API on "
+                        + (plan.tls() != null ? "https" : "http") + "://" + host + ":" + http + "/v1");
+            }
         }
         if (plan.tls() != null || plan.authTokens() != null) {
-            out.println("expertmesh cluster: clients connect with --target " + host + ":" + plan.routerPort()
+            out.println("expertmesh cluster: clients connect with --target " + plan.routerTargets()
                     + (plan.tls() != null ? " --tls-ca " + plan.tls().ca() : "")
                     + (plan.authTokens() != null ? " --token-file FILE (a token of " + plan.authTokens() + ")" : ""));
         }

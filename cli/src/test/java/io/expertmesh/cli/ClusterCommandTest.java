@@ -28,6 +28,7 @@ class ClusterCommandTest {
         assertEquals("127.0.0.1", c.host, "no flag exposes the cluster's unauthenticated services to the network");
         assertEquals(5, c.maxRestarts);
         assertEquals(120, c.restartWindowSeconds);
+        assertEquals(1, c.routers);
     }
 
     @Test
@@ -72,5 +73,12 @@ class ClusterCommandTest {
     void cluster_negativeCacheNodesOrBadPort_usageError() {
         assertTrue(runExpectingUsageError("cluster", "--cache-nodes", "-1").contains("--cache-nodes"));
         assertTrue(runExpectingUsageError("cluster", "--port", "70000").contains("--port"));
+    }
+
+    @Test
+    void cluster_routersWithoutCacheTierOrBelowOne_usageError() {
+        String err = runExpectingUsageError("cluster", "--routers", "2", "--cache-nodes", "0");
+        assertTrue(err.contains("--cache-nodes must be >= 1") && err.strip().lines().count() == 1, err);
+        assertTrue(runExpectingUsageError("cluster", "--routers", "0").contains("--routers must be >= 1"));
     }
 }

@@ -262,6 +262,35 @@ class ComposeFileTest {
         deps.values().forEach(d -> assertTrue(DEPENDS_CONDITIONS.contains(d.get("condition"))));
     }
 
+    /**
+     * Two routers: the same workers, cache tier and secret (so they share one expert placement and the KV blocks),
+     * each on its own host ports.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void compose_twoRouters_shareWorkersCacheAndSecret_ownHostPorts() throws IOException {
+        Map<String, Map<String, Object>> services = services();
+        List<String> routers = services.entrySet().stream()
+                .filter(e -> ((List<String>) e.getValue().get("command")).getFirst().equals("serve"))
+                .map(Map.Entry::getKey).toList();
+        assertEquals(List.of("router", "router-1"), routers);
+        Map<String, Object> a = services.get("router");
+        Map<String, Object> b = services.get("router-1");
+        assertEquals(a.get("environment"), b.get("environment"));
+        assertEquals(a.get("secrets"), b.get("secrets"));
+        assertEquals(a.get("depends_on"), b.get("depends_on"));
+        List<String> hostPorts = new ArrayList<>();
+        for (Map<String, Object> r : List.of(a, b)) {
+            for (String p : (List<String>) r.get("ports")) {
+                hostPorts.add(p.substring(0, p.lastIndexOf(':')));
+            }
+        }
+        assertEquals(hostPorts.size(), hostPorts.stream().distinct().count(), "no host port twice: " + hostPorts);
+        Map<String, Map<String, Object>> tls = services(COMPOSE_TLS);
+        assertEquals(tls.get("router").get("environment"), tls.get("router-1").get("environment"),
+                "both routers get TLS alike");
+    }
+
     /** cache-0 is on the compose network, not loopback: the router signs its blocks with a compose secret. */
     @Test
     @SuppressWarnings("unchecked")

@@ -120,4 +120,33 @@ class DockerfileTest {
             }
         }
     }
+
+    /**
+     * The gpu target: a stage from the CUDA toolkit image runs cuda/build-ptx.sh and fails without the kernel index;
+     * the GPU image takes the build's jars with that PTX in the cuda jar; the default (last) target stays the CPU
+     * image, which takes none of it.
+     */
+    @Test
+    void gpuTarget_compilesThePtxIntoTheCudaJar_defaultTargetStaysCpu() throws IOException {
+        List<String> ins = instructions();
+        String ptxFrom = ins.stream().filter(i -> i.startsWith("FROM ") && i.endsWith(" AS ptx")).findFirst()
+                .orElseThrow(() -> new AssertionError("no ptx stage"));
+        assertTrue(ptxFrom.contains("nvidia/cuda") && ptxFrom.contains("devel"), "nvcc comes from: " + ptxFrom);
+        int ptx = ins.indexOf(ptxFrom);
+        String build = ins.subList(ptx, ins.size()).stream().filter(i -> i.startsWith("RUN ")).findFirst().orElseThrow();
+        assertTrue(build.contains("build-ptx.sh") && build.contains("io/expertmesh/cuda/ptx")
+                && build.contains("index.txt"), build);
+        assertTrue(ins.contains("FROM build AS build-gpu"), "the GPU jars are the build's");
+        assertTrue(ins.stream().anyMatch(i -> i.startsWith("COPY --from=ptx ")));
+        assertTrue(ins.stream().anyMatch(i -> i.startsWith("RUN jar uf ") && i.contains("cuda-")),
+                "the PTX goes into the cuda jar");
+        int gpu = ins.indexOf(ins.stream().filter(i -> i.startsWith("FROM ") && i.endsWith(" AS gpu")).findFirst()
+                .orElseThrow(() -> new AssertionError("no gpu target")));
+        List<String> froms = ins.stream().filter(i -> i.startsWith("FROM ")).toList();
+        int next = ins.indexOf(froms.get(froms.indexOf(ins.get(gpu)) + 1));
+        assertTrue(ins.subList(gpu, next).contains("COPY --from=build-gpu /out/ /opt/expertmesh/"));
+        assertTrue(ins.subList(gpu, next).stream().anyMatch(i -> i.startsWith("USER 10001")));
+        List<String> last = ins.subList(ins.lastIndexOf(froms.getLast()), ins.size());
+        assertTrue(last.contains("COPY --from=build /out/ /opt/expertmesh/"), "the default target is the CPU image");
+    }
 }

@@ -109,6 +109,23 @@ class KubernetesManifestsTest {
     }
 
     @Test
+    void routers_twoOrMoreReplicas_rollingUpdate_behindAHeadlessServiceForClientSideBalancing() throws IOException {
+        List<HasMetadata> all = base();
+        Deployment router = find(all, Deployment.class, "expertmesh-router");
+        assertTrue(router.getSpec().getReplicas() >= 2, "the attention side scales out: " + router.getSpec());
+        assertEquals("RollingUpdate", router.getSpec().getStrategy().getType(),
+                "routers share the placement, so old and new may run side by side");
+        assertEquals(0, router.getSpec().getStrategy().getRollingUpdate().getMaxUnavailable().getIntVal());
+        Service headless = find(all, Service.class, "expertmesh-routers");
+        assertEquals("None", headless.getSpec().getClusterIP(), "DNS answers every router's address");
+        assertEquals(router.getSpec().getSelector().getMatchLabels(), headless.getSpec().getSelector());
+        Container c = router.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertEquals(env(c).get("EXPERTMESH_PORT"), String.valueOf(headless.getSpec().getPorts().getFirst().getPort()));
+        // the placement is shared through the cache tier, which every router must reach as a client
+        assertEquals("hazelcast-client", env(c).get("EXPERTMESH_KV_STORE"));
+    }
+
+    @Test
     void cacheMembers_listEveryReplicaByStableName_inBothTheMembersAndTheRouter() throws IOException {
         List<HasMetadata> all = base();
         StatefulSet cache = find(all, StatefulSet.class, "expertmesh-cache");
@@ -224,6 +241,72 @@ class KubernetesManifestsTest {
                 .getContainers().getFirst();
         assertFalse(cpuWorker.getResources().getLimits().containsKey("nvidia.com/gpu"));
         assertEquals(base.size(), StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/gpu"))).size());
+    }
+
+    /** Every container of a render runs a registry-qualified image (set by kustomize images:, not in the manifests). */
+    private static void assertRegistryImages(List<HasMetadata> render, String what) {
+        for (HasMetadata o : render) {
+            PodSpec pod = podSpec(o);
+            if (pod == null) {
+                continue;
+            }
+            List<Container> containers = new ArrayList<>(pod.getContainers());
+            containers.addAll(pod.getInitContainers());
+            for (Container c : containers) {
+                String host = c.getImage().split("/")[0];
+                assertTrue(c.getImage().contains("/") && (host.contains(".") || host.contains(":")),
+                        what + ": " + o.getMetadata().getName() + "/" + c.getName() + " runs " + c.getImage());
+                assertTrue(c.getImage().matches(".*:[A-Za-z0-9._-]+$"), "a tag: " + c.getImage());
+            }
+        }
+    }
+
+    @Test
+    void kustomize_baseAndOverlays_everyImageRegistryQualified() throws Exception {
+        assumeTrue(kubectlAvailable(), "kubectl not installed: the render check is skipped");
+        for (String dir : List.of("base", "overlays/gpu", "overlays/tls", "overlays/model-pvc")) {
+            assertRegistryImages(StrictKubernetesYaml.parseAll(kustomize(K8S.resolve(dir))), dir);
+        }
+    }
+
+    @Test
+    void kustomize_gpuOverlay_workersRunCudaFromTheGpuImage_routerStaysOnTheCpuImage() throws Exception {
+        assumeTrue(kubectlAvailable(), "kubectl not installed: the render check is skipped");
+        List<HasMetadata> gpu = StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/gpu")));
+        Container worker = find(gpu, StatefulSet.class, "expert-worker").getSpec().getTemplate().getSpec()
+                .getContainers().getFirst();
+        assertEquals("cuda", env(worker).get("EXPERTMESH_DEVICE"), "worker --device cuda");
+        assertTrue(worker.getImage().contains("/expertmesh-gpu:"), worker.getImage());
+        assertEquals(List.of(), DeployFiles.unknownVariables("gpu worker", "worker", env(worker)));
+        Container router = find(gpu, Deployment.class, "expertmesh-router").getSpec().getTemplate().getSpec()
+                .getContainers().getFirst();
+        assertFalse(router.getImage().contains("gpu"), router.getImage());
+        assertFalse(env(router).containsKey("EXPERTMESH_DEVICE"));
+    }
+
+    @Test
+    void kustomize_modelPvcOverlay_routerAndWorkersMountTheClaimReadOnlyAndLoadIt() throws Exception {
+        assumeTrue(kubectlAvailable(), "kubectl not installed: the render check is skipped");
+        List<HasMetadata> render = StrictKubernetesYaml.parseAll(kustomize(K8S.resolve("overlays/model-pvc")));
+        var claim = find(render, io.fabric8.kubernetes.api.model.PersistentVolumeClaim.class, "expertmesh-model");
+        assertEquals(List.of("ReadOnlyMany"), claim.getSpec().getAccessModes());
+        for (HasMetadata o : List.of(find(render, Deployment.class, "expertmesh-router"),
+                find(render, StatefulSet.class, "expert-worker"))) {
+            PodSpec pod = podSpec(o);
+            var volume = pod.getVolumes().stream().filter(v -> v.getPersistentVolumeClaim() != null).findFirst()
+                    .orElseThrow(() -> new AssertionError(o.getMetadata().getName() + " has no claim volume"));
+            assertEquals("expertmesh-model", volume.getPersistentVolumeClaim().getClaimName());
+            assertTrue(volume.getPersistentVolumeClaim().getReadOnly());
+            Container c = pod.getContainers().getFirst();
+            String model = env(c).get("EXPERTMESH_MODEL");
+            assertEquals("/models/model", model, o.getMetadata().getName());
+            var mount = c.getVolumeMounts().stream().filter(m -> m.getName().equals(volume.getName())).findFirst()
+                    .orElseThrow();
+            assertEquals(model, mount.getMountPath());
+            assertTrue(mount.getReadOnly());
+            assertEquals(List.of(), DeployFiles.unknownVariables(o.getMetadata().getName(),
+                    c.getArgs().getFirst(), env(c)));
+        }
     }
 
     /**

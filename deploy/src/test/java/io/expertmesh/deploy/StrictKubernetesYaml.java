@@ -25,7 +25,8 @@ import java.util.Map;
 final class StrictKubernetesYaml {
     private static final Map<String, Class<? extends HasMetadata>> KINDS = Map.of(
             "v1/ConfigMap", ConfigMap.class, "v1/Service", Service.class,
-            "apps/v1/Deployment", Deployment.class, "apps/v1/StatefulSet", StatefulSet.class);
+            "apps/v1/Deployment", Deployment.class, "apps/v1/StatefulSet", StatefulSet.class,
+            "v1/PersistentVolumeClaim", io.fabric8.kubernetes.api.model.PersistentVolumeClaim.class);
 
     private static final ObjectMapper TREE = new YAMLMapper();
     private static final ObjectMapper STRICT = new ObjectMapper(new YAMLFactory())

@@ -69,6 +69,14 @@ public final class HazelcastKvBlockStore implements KvBlockStore {
         this.publisher.start();
     }
 
+    /**
+     * The member or client this store talks through: a router shares it for other cluster-wide state (the expert
+     * placement) instead of joining the cluster twice.
+     */
+    public HazelcastInstance hazelcast() {
+        return hz;
+    }
+
     @Override
     public List<KvBlock> getPrefix(List<BlockKey> keys, List<int[]> expectedTokens) {
         Objects.requireNonNull(keys, "keys");

@@ -2,6 +2,7 @@ package io.expertmesh.router;
 
 import io.expertmesh.core.LoadedModel;
 import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.kvcache.HazelcastKvBlockStore;
 import io.expertmesh.kvcache.KvBlockStore;
 import io.expertmesh.kvcache.KvStoreStartException;
 import io.expertmesh.kvcache.KvStores;
@@ -11,6 +12,8 @@ import io.expertmesh.router.engine.EngineOptions;
 import io.expertmesh.core.model.ModelBuilder;
 import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.ExpertCluster;
+import io.expertmesh.router.experts.HazelcastPlacementStore;
+import io.expertmesh.router.experts.PlacementStore;
 import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.router.http.OpenAiHttpConfig;
 import io.expertmesh.router.http.OpenAiHttpServer;
@@ -204,7 +207,7 @@ public final class RouterServer implements AutoCloseable {
                     if (config.experts() != null) {
                         cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
                                 config.experts(), telemetry.workerChannels(workerChannels),
-                                telemetry.dispatchObserver(dispatchObserver));
+                                telemetry.dispatchObserver(dispatchObserver), placementStore(store));
                         cluster.start();
                     }
                     m = loader.load(cluster == null ? null : cluster.routedExperts());
@@ -250,6 +253,21 @@ public final class RouterServer implements AutoCloseable {
             }
         });
         return this;
+    }
+
+    /**
+     * With a distributed KV tier, the expert placement is shared with every router of that tier (and namespace):
+     * one plan, changed by one router at a time. Without one, the router places experts on its own.
+     */
+    private PlacementStore placementStore(KvBlockStore store) {
+        if (store instanceof HazelcastKvBlockStore hz) {
+            LOG.info("Expert placement shared through the KV tier (map {})",
+                    HazelcastPlacementStore.mapName(config.kvStore().namespace()));
+            return new HazelcastPlacementStore(hz.hazelcast(), config.kvStore().namespace(),
+                    HazelcastPlacementStore.reportTtl(config.experts().healthInterval()),
+                    config.kvStore().secret());
+        }
+        return PlacementStore.local();
     }
 
     /** The health status: SERVING when {@code serving} and not draining; a drain is never undone. */

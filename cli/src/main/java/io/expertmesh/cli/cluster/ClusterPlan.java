@@ -23,10 +23,20 @@ import java.util.stream.Collectors;
  * @param kvSecretFile     {@code serve --kv-secret-file}: the router signs and checks KV blocks with it (the tier
  *                         is loopback-only, so it is optional; {@code cluster} passes one generated per run so
  *                         that another local user who reaches 127.0.0.1 cannot feed the router blocks); null: none
+ * @param moreRouterPorts  the gRPC ports of routers beyond the first: every router shares the expert placement
+ *                         (and the KV blocks) through the cache nodes, so there must be at least one
  */
 public record ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
                           Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
-                          Path authTokens, Path kvSecretFile) {
+                          Path authTokens, Path kvSecretFile, List<Integer> moreRouterPorts) {
+    /** A cluster with one router. */
+    public ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
+                       Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
+                       Path authTokens, Path kvSecretFile) {
+        this(model, host, routerPort, workerPorts, cachePorts, redundantExperts, threads, drainGraceSeconds, tls,
+                authTokens, kvSecretFile, List.of());
+    }
+
     /** A cluster whose router checks no KV block MAC. */
     public ClusterPlan(Path model, String host, int routerPort, List<Integer> workerPorts, List<Integer> cachePorts,
                        Integer redundantExperts, int threads, long drainGraceSeconds, ClusterTls tls,
@@ -45,6 +55,11 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
     public ClusterPlan {
         workerPorts = List.copyOf(workerPorts);
         cachePorts = List.copyOf(cachePorts);
+        moreRouterPorts = List.copyOf(moreRouterPorts);
+        if (!moreRouterPorts.isEmpty() && cachePorts.isEmpty()) {
+            throw new IllegalArgumentException("several routers share the expert placement through the cache tier: "
+                    + "--cache-nodes must be >= 1");
+        }
         if (workerPorts.isEmpty()) {
             throw new IllegalArgumentException("a cluster needs at least one worker");
         }
@@ -70,9 +85,27 @@ public record ClusterPlan(Path model, String host, int routerPort, List<Integer>
                 "--members", join(cachePorts));
     }
 
+    /** Every router's gRPC port, the first router's first. */
+    public List<Integer> routerPorts() {
+        List<Integer> all = new ArrayList<>(List.of(routerPort));
+        all.addAll(moreRouterPorts);
+        return all;
+    }
+
+    /** Every router's {@code host:port}, comma-separated (a client's {@code --target}). */
+    public String routerTargets() {
+        return join(routerPorts());
+    }
+
+    /** The first router's arguments. */
     public List<String> routerArgs() {
+        return routerArgs(0);
+    }
+
+    /** Router {@code i}'s arguments: all routers alike but for the port. */
+    public List<String> routerArgs(int i) {
         List<String> args = new ArrayList<>(List.of("serve", "--model", model.toString(), "--host", host,
-                "--port", String.valueOf(routerPort), "--workers", join(workerPorts),
+                "--port", String.valueOf(routerPorts().get(i)), "--workers", join(workerPorts),
                 "--threads", String.valueOf(threads), "--drain-grace-seconds", String.valueOf(drainGraceSeconds)));
         if (redundantExperts != null) {
             args.addAll(List.of("--redundant-experts", String.valueOf(redundantExperts)));

@@ -119,4 +119,25 @@ class ClusterPlanTest {
         assertTrue(i >= 0 && i + 1 < args.size(), flag + " in " + args);
         return args.get(i + 1);
     }
+
+    @Test
+    void routers_sameArgumentsButThePort_targetsNameEveryRouter_needACacheTier() {
+        ClusterPlan p = new ClusterPlan(MODEL, "127.0.0.1", 50051, List.of(40001), List.of(45001), null, 1, 30,
+                null, null, null, List.of(50052, 50053));
+        assertEquals(List.of(50051, 50052, 50053), p.routerPorts());
+        assertEquals("127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053", p.routerTargets());
+        List<String> first = p.routerArgs(0);
+        List<String> third = p.routerArgs(2);
+        assertEquals("50053", after(third, "--port"));
+        assertEquals(first.size(), third.size());
+        for (int i = 0; i < first.size(); i++) {
+            if (!"--port".equals(first.get(Math.max(0, i - 1)))) {
+                assertEquals(first.get(i), third.get(i), "argument " + i);
+            }
+        }
+        assertEquals("127.0.0.1:45001", after(third, "--kv-members"), "every router shares the cache tier");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ClusterPlan(MODEL,
+                "127.0.0.1", 50051, List.of(40001), List.of(), null, 1, 30, null, null, null, List.of(50052)));
+        assertTrue(e.getMessage().contains("--cache-nodes must be >= 1"), e.getMessage());
+    }
 }

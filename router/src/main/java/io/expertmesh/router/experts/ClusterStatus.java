@@ -32,7 +32,8 @@ public record ClusterStatus(long epoch, int redundantExperts, WireFormat wire, L
     /**
      * One MoE layer.
      *
-     * @param expertTokens      tokens routed to each expert since the last rebalance
+     * @param expertTokens      tokens routed to each expert since the last rebalance (by every router sharing the
+     *                          placement, as last reported)
      * @param expertImbalance   max/mean of expertTokens
      * @param workerImbalance   max/mean of tokens sent to each live worker for this layer
      * @param dispatches        dispatches measured

@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * It starts the workers' experts and hands out {@link RemoteExperts} for the model's MoE layers, and keeps serving
  * through faults. The parts: {@link WorkerRegistry} (the workers and their clients), {@link HealthMonitor}
  * (start-up wait, health checks, joins), {@link PlanManager} (the placement and every change to it: repair,
- * reload, rebalance) and {@link DispatchStats} (what was measured, for status); plus the compute lock a step's
+ * reload, rebalance; kept in a {@link PlacementStore}, this router's own or shared by every router of a KV tier)
+ * and {@link DispatchStats} (what was measured, for status); plus the compute lock a step's
  * two micro-batches share.
  */
 public final class ExpertCluster implements AutoCloseable {
@@ -33,15 +34,25 @@ public final class ExpertCluster implements AutoCloseable {
     private final HealthMonitor health;
     private final ReentrantLock computeLock = new ReentrantLock();
 
+    /** A cluster whose placement is this router's alone. */
     public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
                          DispatchObserver observer) {
+        this(model, config, channels, observer, PlacementStore.local());
+    }
+
+    /**
+     * A cluster whose placement lives in {@code store}: shared with every router using the same store (it is
+     * closed with the cluster).
+     */
+    public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
+                         DispatchObserver observer, PlacementStore store) {
         this.model = model;
         this.config = config;
         int[] moe = IntStream.range(0, model.numLayers()).filter(model::isMoeLayer).toArray();
         this.workers = new WorkerRegistry(model, moe, channels);
         this.stats = new DispatchStats(model.numLayers(), moe, observer);
         this.plans = new PlanManager(config, workers, stats, model.nGroup(), model.numLayers(), moe,
-                model.numRoutedExperts());
+                model.numRoutedExperts(), store);
         this.health = new HealthMonitor(config, workers, plans);
     }
 
@@ -192,7 +203,7 @@ public final class ExpertCluster implements AutoCloseable {
     /** What the router knows of its workers and experts now. */
     public ClusterStatus status() {
         ExpertPlacement p = plans.placement();
-        long[][] observed = plans.load().snapshot();
+        long[][] observed = plans.observedLoad();
         List<String> live = workers.live();
         List<ClusterStatus.Worker> ws = new ArrayList<>();
         Map<String, Map<Integer, int[]>> held = p.byWorker();
@@ -214,6 +225,16 @@ public final class ExpertCluster implements AutoCloseable {
                 plans.rebalances(), plans.lastRebalance(), p.unplaced(), stats.breakdown(), stats.hedges());
     }
 
+    /** True when the placement is shared with other routers. */
+    public boolean sharedPlacement() {
+        return plans.sharedPlacement();
+    }
+
+    /** Plans this router published: its changes to the placement (other routers' changes are only adopted). */
+    public long placementChanges() {
+        return plans.published();
+    }
+
     /** The last rebalance: mean worker-load imbalance (max/mean) of the old and new plan on the same load. */
     public record Rebalance(long atMillis, double imbalanceBefore, double imbalanceAfter, long epoch) {
     }
@@ -221,6 +242,7 @@ public final class ExpertCluster implements AutoCloseable {
     @Override
     public void close() {
         health.close();
+        plans.close();
         workers.close();
     }
 }

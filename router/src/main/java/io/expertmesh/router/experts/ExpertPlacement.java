@@ -123,6 +123,20 @@ public final class ExpertPlacement {
         return n;
     }
 
+    /** True when {@code worker} holds at least one copy. */
+    public boolean holds(String worker) {
+        for (String[][] layer : replicas) {
+            if (layer != null) {
+                for (String[] r : layer) {
+                    if (contains(r, worker)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
     /** This plan with {@code worker} removed from every expert (which may leave experts with no replica). */
     ExpertPlacement without(String worker) {
         String[][][] r = copy();

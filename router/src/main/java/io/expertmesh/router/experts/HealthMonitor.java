@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Watches the workers' {@code grpc.health.v1} status: at start-up waits for the listed workers, then every
  * health interval takes out a worker that stops answering SERVING and admits one that starts (after checking it
- * serves this model; it gets experts by a rebalance). Also runs the timed rebalance, when configured.
+ * serves this model; it gets experts by a rebalance). Also runs the timed rebalance, when configured, and keeps
+ * this router's view of a shared placement current (its report to the other routers too).
  */
 final class HealthMonitor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HealthMonitor.class);
@@ -68,7 +69,7 @@ final class HealthMonitor implements AutoCloseable {
         background.scheduleWithFixedDelay(this::check, health, health, TimeUnit.MILLISECONDS);
         if (!config.rebalanceInterval().isZero()) {
             long every = config.rebalanceInterval().toMillis();
-            background.scheduleAtFixedRate(this::rebalanceQuietly, every, every, TimeUnit.MILLISECONDS);
+            background.scheduleAtFixedRate(this::timedRebalance, every, every, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -81,7 +82,7 @@ final class HealthMonitor implements AutoCloseable {
         if (closed) {
             return;
         }
-        boolean joined = false;
+        List<String> joined = new ArrayList<>();
         for (String w : workers.all()) {
             WorkerClient c = workers.get(w);
             boolean ok = c.healthy(HEALTH_DEADLINE);
@@ -94,22 +95,27 @@ final class HealthMonitor implements AutoCloseable {
                 try {
                     workers.checkServesModel(c, config.controlTimeout());
                     c.markLive();
-                    joined = true;
+                    joined.add(w);
                     LOG.info("Expert worker {} is SERVING; it gets experts by a rebalance", w);
                 } catch (RuntimeException e) {
                     LOG.warn("Expert worker {} cannot join: {}", w, e.getMessage());
                 }
             }
         }
-        if (joined) {
-            rebalanceQuietly();
+        if (!joined.isEmpty()) {
+            try {
+                plans.joined(joined); // a rebalance, unless another router placed copies on them already
+            } catch (RuntimeException e) {
+                LOG.warn("Rebalance after a join failed", e);
+            }
         }
+        plans.sync();
         plans.refreshServable();
     }
 
-    private void rebalanceQuietly() {
+    private void timedRebalance() {
         try {
-            plans.rebalance();
+            plans.timedRebalance(config.rebalanceInterval());
         } catch (RuntimeException e) {
             LOG.warn("Rebalance failed", e);
         }

@@ -36,6 +36,13 @@ final class WorkerRegistry implements AutoCloseable {
         return c;
     }
 
+    /** Adds a worker another router checked, live until a check here says otherwise; nothing if known. */
+    synchronized void addIfAbsent(String address) {
+        if (!clients.containsKey(address)) {
+            add(address);
+        }
+    }
+
     /** Adds a worker that is out until its health check admits it; false if the address is known already. */
     synchronized boolean addOut(String address, String why) {
         if (clients.containsKey(address)) {
