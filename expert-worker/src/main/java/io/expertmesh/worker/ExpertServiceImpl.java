@@ -28,8 +28,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -109,6 +109,12 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         ReentrantLock lock = ex.lock();
         try {
             handOff(computeThread, () -> {
+                if (io.grpc.Context.current().isCancelled()) {
+                    // the caller gave up while the call queued (hedged to a replica, deadline): skip its compute
+                    observe(req, v, start, Status.Code.CANCELLED);
+                    inFlight.decrementAndGet();
+                    return;
+                }
                 lock.lock();
                 try {
                     compute(req, out, ex, v, start, queued);
