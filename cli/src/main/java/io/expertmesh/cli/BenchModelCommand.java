@@ -69,12 +69,18 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--expert-wire", paramLabel = "FORMAT", description = "With --workers: exact (default) or bf16.")
     io.expertmesh.router.experts.WireFormat expertWire = io.expertmesh.router.experts.WireFormat.EXACT;
 
+    @Option(names = "--expert-delay-ms", paramLabel = "MS",
+            description = "With --workers: add this latency each way to every call to a worker (in process, on "
+                    + "the router's channels), as a network would; the skewed-workload test is skipped.")
+    double expertDelayMs;
+
     @Option(names = "--compare-quantize", description = "Build the model unquantized, int8 and int4 and measure "
             + "prefill and decode batch 1 of each, alternating, for --rounds rounds: the int8/BF16 and int4/BF16 "
             + "ratios (median of the rounds' ratios) on a noisy machine.")
     boolean compareQuantize;
 
-    @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize: rounds (default 3).")
+    @Option(names = "--rounds", paramLabel = "N", description = "With --compare-quantize or --workers: rounds, "
+            + "each measuring every mode in turn, the best of each kept (default 3).")
     int rounds = 3;
 
     @Option(names = "--write-model", paramLabel = "DIR",
@@ -91,7 +97,7 @@ final class BenchModelCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelBench.Settings settings = new ModelBench.Settings(batches, steps, context, prefillLength, engine,
-                tokensPerStream, kvStoreCompare, workers, skewWorkers, expertWire, compareQuantize, rounds);
+                tokensPerStream, kvStoreCompare, workers, skewWorkers, expertWire, compareQuantize, rounds, expertDelayMs);
         PrintStream err = System.err;
         if (writeModel != null) {
             ModelBench.writeBenchModel(writeModel, writeFormat);

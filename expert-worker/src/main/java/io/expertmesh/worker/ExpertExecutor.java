@@ -5,6 +5,7 @@ import io.expertmesh.core.model.StepContext;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Runs a worker's experts: pure compute over plain arrays, no gRPC. One call groups its tokens by expert and
@@ -12,16 +13,26 @@ import java.util.List;
  * and kernels as a single-process forward pass, so an F32 result is bit-identical to a local run of the same
  * experts); each token gets the weighted sum of its experts in ascending expert id.
  *
- * <p>Thread-safe: calls are serialised (the kernels already spread one call over every core, and the step's
- * scratch buffers are shared), and loading or unloading waits for a running call to finish.
+ * <p>Thread-safe: calls are serialised by {@link #lock()} (the kernels already spread one call over every core,
+ * and the step's scratch buffers are shared), and loading or unloading waits for a running call to finish.
  */
 public final class ExpertExecutor implements AutoCloseable {
     private final ExpertShard shard;
     private final StepContext ctx;
+    /** Held by every method while it runs. */
+    private final ReentrantLock lock = new ReentrantLock();
 
     public ExpertExecutor(ExpertShard shard, Kernels kernels) {
         this.shard = shard;
         this.ctx = StepContext.standalone(kernels);
+    }
+
+    /**
+     * The lock every method holds while it runs (reentrant): a caller may take it first to tell the time spent
+     * waiting for another call (or a load) from the compute.
+     */
+    public ReentrantLock lock() {
+        return lock;
     }
 
     /** The shard's model facts (immutable: safe to read without the lock). */
@@ -35,12 +46,17 @@ public final class ExpertExecutor implements AutoCloseable {
      *
      * @throws ExpertNotHeldException if an expert is not held (now: it may have been unloaded since validation)
      */
-    public synchronized float[] run(int layer, float[] xn, int tokens, int[] offsets, int[] ids, float[] weights) {
-        checkHeld(layer, ids, offsets[tokens]);
-        float[] out = new float[tokens * shard.config().hiddenSize()];
-        shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
-        shard.countTokens(layer, ids, offsets[tokens]);
-        return out;
+    public float[] run(int layer, float[] xn, int tokens, int[] offsets, int[] ids, float[] weights) {
+        lock.lock();
+        try {
+            checkHeld(layer, ids, offsets[tokens]);
+            float[] out = new float[tokens * shard.config().hiddenSize()];
+            shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
+            shard.countTokens(layer, ids, offsets[tokens]);
+            return out;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -48,24 +64,29 @@ public final class ExpertExecutor implements AutoCloseable {
      * for the token {@code t} of entry {@code i}, exactly (each entry runs as its own row with weight 1, and
      * {@code fma(1, r, 0) == r}); experts still run once each on their whole batch.
      */
-    public synchronized float[] runPerAssignment(int layer, float[] xn, int tokens, int[] offsets, int[] ids) {
-        int n = offsets[tokens];
-        checkHeld(layer, ids, n);
-        int hidden = shard.config().hiddenSize();
-        float[] rows = new float[n * hidden];
-        int[] each = new int[n + 1];
-        for (int t = 0; t < tokens; t++) {
-            for (int i = offsets[t]; i < offsets[t + 1]; i++) {
-                System.arraycopy(xn, t * hidden, rows, i * hidden, hidden);
-                each[i + 1] = i + 1;
+    public float[] runPerAssignment(int layer, float[] xn, int tokens, int[] offsets, int[] ids) {
+        lock.lock();
+        try {
+            int n = offsets[tokens];
+            checkHeld(layer, ids, n);
+            int hidden = shard.config().hiddenSize();
+            float[] rows = new float[n * hidden];
+            int[] each = new int[n + 1];
+            for (int t = 0; t < tokens; t++) {
+                for (int i = offsets[t]; i < offsets[t + 1]; i++) {
+                    System.arraycopy(xn, t * hidden, rows, i * hidden, hidden);
+                    each[i + 1] = i + 1;
+                }
             }
+            float[] ones = new float[n];
+            Arrays.fill(ones, 1f);
+            float[] out = new float[n * hidden];
+            shard.runner(layer).run(rows, n, each, ids, ones, out, ctx.atLayer(layer));
+            shard.countTokens(layer, ids, n);
+            return out;
+        } finally {
+            lock.unlock();
         }
-        float[] ones = new float[n];
-        Arrays.fill(ones, 1f);
-        float[] out = new float[n * hidden];
-        shard.runner(layer).run(rows, n, each, ids, ones, out, ctx.atLayer(layer));
-        shard.countTokens(layer, ids, n);
-        return out;
     }
 
     private void checkHeld(int layer, int[] ids, int n) {
@@ -81,23 +102,38 @@ public final class ExpertExecutor implements AutoCloseable {
     }
 
     /** Loads {@code ids} of MoE layer {@code layer}; returns those newly loaded, ascending. */
-    public synchronized int[] load(int layer, int[] ids) {
-        return Arrays.stream(ids).sorted().distinct().filter(e -> shard.load(layer, e)).toArray();
+    public int[] load(int layer, int[] ids) {
+        lock.lock();
+        try {
+            return Arrays.stream(ids).sorted().distinct().filter(e -> shard.load(layer, e)).toArray();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Unloads {@code ids} of {@code layer}; returns those that were held, ascending. */
-    public synchronized int[] unload(int layer, int[] ids) {
-        return Arrays.stream(ids).sorted().distinct().filter(e -> shard.unload(layer, e)).toArray();
+    public int[] unload(int layer, int[] ids) {
+        lock.lock();
+        try {
+            return Arrays.stream(ids).sorted().distinct().filter(e -> shard.unload(layer, e)).toArray();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Held experts of {@code layer} with their token counts: {@code [ids, counts]}. */
-    public synchronized LayerUsage usage(int layer) {
-        int[] held = shard.held(layer);
-        long[] served = new long[held.length];
-        for (int i = 0; i < held.length; i++) {
-            served[i] = shard.tokensServed(layer, held[i]);
+    public LayerUsage usage(int layer) {
+        lock.lock();
+        try {
+            int[] held = shard.held(layer);
+            long[] served = new long[held.length];
+            for (int i = 0; i < held.length; i++) {
+                served[i] = shard.tokensServed(layer, held[i]);
+            }
+            return new LayerUsage(layer, held, served);
+        } finally {
+            lock.unlock();
         }
-        return new LayerUsage(layer, held, served);
     }
 
     /** The experts of one layer held now and the tokens each has served since it was loaded. */
@@ -126,7 +162,12 @@ public final class ExpertExecutor implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        shard.close();
+    public void close() {
+        lock.lock();
+        try {
+            shard.close();
+        } finally {
+            lock.unlock();
+        }
     }
 }

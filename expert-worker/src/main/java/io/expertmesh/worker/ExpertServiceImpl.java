@@ -24,8 +24,12 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,51 +77,114 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
     /** ErrorInfo.domain of this service's errors. */
     public static final String ERROR_DOMAIN = "expertmesh.expert.v1";
 
+    /**
+     * Where RunExperts calls compute, one at a time in arrival order: the server runs handlers on the transport
+     * thread (see {@link ExpertWorkerServer#transport}), which validates a call once all of it has arrived and
+     * hands it here, one hand-off per call. The transport thread itself never computes: a health check or
+     * another call on the same connection would wait behind the experts (a worker under load then fails its
+     * health checks and is taken out).
+     */
+    private final ExecutorService computeThread = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("expertmesh-worker-compute").daemon().factory());
+
+    /** Where the other calls run: status, load and unload wait for a running call or read weights. */
+    private final ExecutorService offTransport = Executors.newCachedThreadPool(
+            Thread.ofPlatform().name("expertmesh-worker-call-", 0).daemon().factory());
+
     @Override
     public void runExperts(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out) {
         inFlight.incrementAndGet();
         long start = System.nanoTime();
-        Status.Code code = Status.Code.OK;
-        Validated v = null;
+        ExpertExecutor ex;
+        Validated v;
         try {
-            ExpertExecutor ex = ready();
+            ex = ready();
             v = validate(req, ex.shard());
-            float[] result;
-            long queued = System.nanoTime();
-            long computing;
-            // The executor computes one call at a time (its methods lock it): taking its lock here first tells
-            // the time waiting for it (queueing) from the time in the experts (compute).
-            synchronized (ex) {
-                computing = System.nanoTime();
-                result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
-                        ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
-                        : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
-            }
+        } catch (RuntimeException e) {
+            fail(req, out, start, e);
+            inFlight.decrementAndGet();
+            return;
+        }
+        long queued = System.nanoTime();
+        ReentrantLock lock = ex.lock();
+        try {
+            handOff(computeThread, () -> {
+                if (io.grpc.Context.current().isCancelled()) {
+                    // the caller gave up while the call queued (hedged to a replica, deadline): skip its compute
+                    observe(req, v, start, Status.Code.CANCELLED);
+                    inFlight.decrementAndGet();
+                    return;
+                }
+                lock.lock();
+                try {
+                    compute(req, out, ex, v, start, queued);
+                } finally {
+                    lock.unlock();
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            fail(req, out, start, Status.UNAVAILABLE.withDescription("the worker is shutting down")
+                    .asRuntimeException());
+            inFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * Computes a validated call and answers it; the caller holds the experts' lock, taken after {@code queued}
+     * (the time in between, in the compute thread's queue and waiting for the lock, is the call's queueing).
+     */
+    private void compute(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, ExpertExecutor ex,
+                         Validated v, long start, long queued) {
+        try {
+            long computing = System.nanoTime();
+            float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
+                    ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
+                    : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
             long computed = System.nanoTime();
             RunExpertsResponse response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
                     .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding()))
                     .setQueueMicros((computing - queued) / 1000).setComputeMicros((computed - computing) / 1000)
                     .build();
             observer.onTimes(req.getLayer(), computing - queued, computed - computing);
-            observe(req, v, start, code);
+            observe(req, v, start, Status.Code.OK);
             out.onNext(response);
             out.onCompleted();
             served.incrementAndGet();
-        } catch (ExpertExecutor.ExpertNotHeldException e) {
-            code = Status.Code.FAILED_PRECONDITION;
-            observe(req, null, start, code);
-            out.onError(notHeld(e));
-        } catch (StatusRuntimeException e) {
-            code = e.getStatus().getCode();
-            observe(req, null, start, code);
-            out.onError(e);
         } catch (RuntimeException e) {
-            LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
-            observe(req, null, start, Status.Code.INTERNAL);
-            out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
+            fail(req, out, start, e);
         } finally {
             inFlight.decrementAndGet();
         }
+    }
+
+    /** Ends a RunExperts call with the status {@code e} stands for. */
+    private void fail(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, long start, RuntimeException e) {
+        try {
+            if (e instanceof ExpertExecutor.ExpertNotHeldException nh) {
+                observe(req, null, start, Status.Code.FAILED_PRECONDITION);
+                out.onError(notHeld(nh));
+            } else if (e instanceof StatusRuntimeException sre) {
+                observe(req, null, start, sre.getStatus().getCode());
+                out.onError(sre);
+            } else {
+                LOG.error("RunExperts failed on layer {}", req.getLayer(), e);
+                observe(req, null, start, Status.Code.INTERNAL);
+                out.onError(Status.INTERNAL.withDescription("RunExperts failed: " + e).asRuntimeException());
+            }
+        } catch (RuntimeException answering) {
+            LOG.warn("RunExperts on layer {}: the error could not be sent", req.getLayer(), answering);
+        }
+    }
+
+    /** Runs {@code call} on {@code threads} in this call's contexts (its trace span, its deadline). */
+    private static void handOff(ExecutorService threads, Runnable call) {
+        threads.execute(io.grpc.Context.current().wrap(io.opentelemetry.context.Context.current().wrap(call)));
+    }
+
+    /** Stops taking calls; a running one finishes. */
+    void close() {
+        computeThread.shutdown();
+        offTransport.shutdown();
     }
 
     /** Before the response is sent: the call's span is still open and the observer's attributes land on it. */
@@ -132,6 +199,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void loadExperts(LoadExpertsRequest req, StreamObserver<LoadExpertsResponse> out) {
+        offTransport(out, () -> loadExpertsHere(req, out));
+    }
+
+    private void loadExpertsHere(LoadExpertsRequest req, StreamObserver<LoadExpertsResponse> out) {
         try {
             ExpertExecutor ex = ready();
             for (LayerExperts l : req.getLayersList()) {
@@ -158,6 +229,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void unloadExperts(UnloadExpertsRequest req, StreamObserver<UnloadExpertsResponse> out) {
+        offTransport(out, () -> unloadExpertsHere(req, out));
+    }
+
+    private void unloadExpertsHere(UnloadExpertsRequest req, StreamObserver<UnloadExpertsResponse> out) {
         try {
             ExpertExecutor ex = ready();
             for (LayerExperts l : req.getLayersList()) {
@@ -183,6 +258,10 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
 
     @Override
     public void getWorkerStatus(GetWorkerStatusRequest req, StreamObserver<GetWorkerStatusResponse> out) {
+        offTransport(out, () -> getWorkerStatusHere(req, out));
+    }
+
+    private void getWorkerStatusHere(GetWorkerStatusRequest req, StreamObserver<GetWorkerStatusResponse> out) {
         try {
             ExpertExecutor ex = ready();
             ExpertShard shard = ex.shard();
@@ -211,6 +290,15 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         } catch (RuntimeException e) {
             LOG.error("GetWorkerStatus failed", e);
             out.onError(Status.INTERNAL.withDescription("GetWorkerStatus failed: " + e).asRuntimeException());
+        }
+    }
+
+    /** Runs {@code call} on {@link #offTransport}: it may wait for a running RunExperts call or load weights. */
+    private void offTransport(StreamObserver<?> out, Runnable call) {
+        try {
+            handOff(offTransport, call);
+        } catch (RejectedExecutionException e) {
+            out.onError(Status.UNAVAILABLE.withDescription("the worker is shutting down").asRuntimeException());
         }
     }
 

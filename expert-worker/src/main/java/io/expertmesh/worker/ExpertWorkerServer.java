@@ -67,14 +67,26 @@ public final class ExpertWorkerServer implements AutoCloseable {
     }
 
     /**
+     * HTTP/2 flow-control window of worker connections, both ways: a step's hidden states or outputs (hundreds of
+     * KiB to MiBs) go out without waiting a round trip for a WINDOW_UPDATE, which costs most when the network
+     * has latency.
+     */
+    public static final int FLOW_CONTROL_WINDOW = 16 << 20;
+
+    /**
      * The socket transport of every real worker, on {@code address} with {@code security}'s credentials: the
      * inbound limit for a step's hidden states, and keepalive pings permitted as often as routers send them
      * (every 30 s, WorkerChannels; grpc's default minimum of 5 min would answer them with GOAWAY and drop the
-     * router's connection). The command line binds it to {@code --host} with this.
+     * router's connection). Handlers run on the transport thread: the service hands a RunExperts call to its
+     * compute thread once the whole call has arrived (one hand-off, where grpc's default executor would take one
+     * for the call's headers and often another for its message) and everything else that may block to threads of
+     * its own; health checks answer on the transport thread. TCP_NODELAY is Netty's default. The command line
+     * binds it to {@code --host} with this.
      */
     public static NettyServerBuilder transport(InetSocketAddress address, ServerSecurity security) {
         return NettyServerBuilder.forAddress(address, security.credentials()).maxInboundMessageSize(MAX_INBOUND_BYTES)
-                .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true);
+                .permitKeepAliveTime(10, TimeUnit.SECONDS).permitKeepAliveWithoutCalls(true)
+                .flowControlWindow(FLOW_CONTROL_WINDOW).directExecutor();
     }
 
     /** A worker on the given transport (tests use in-process servers), without telemetry. */
@@ -184,6 +196,7 @@ public final class ExpertWorkerServer implements AutoCloseable {
     }
 
     private void closeExecutor() {
+        service.close();
         ExpertExecutor ex = loaded.getNow(null);
         if (ex != null) {
             ex.close();

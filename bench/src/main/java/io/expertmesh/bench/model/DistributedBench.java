@@ -22,6 +22,7 @@ import io.expertmesh.router.experts.WorkerChannels;
 import io.expertmesh.worker.ExpertSelection;
 import io.expertmesh.worker.ExpertWorkerServer;
 import io.expertmesh.worker.WorkerConfig;
+import io.grpc.InsecureChannelCredentials;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,83 +43,131 @@ public final class DistributedBench {
     }
 
     public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, int workerCount,
-                    int skewWorkers, WireFormat wire, ObjectNode result, PrintStream err) throws Exception {
+                    int skewWorkers, WireFormat wire, long delayNanos, int rounds, ObjectNode result,
+                    PrintStream err) throws Exception {
         // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
         Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
         int maxStreams = streams.stream().max(Integer::compare).orElse(1);
-        EngineConfig engineConfig = new EngineConfig(16, 2L << 30, Math.max(512, maxStreams * prompt), maxStreams,
+        // 512 MiB of KV each: the in-process engine stays open beside each remote one (the rounds alternate)
+        EngineConfig engineConfig = new EngineConfig(16, 512L << 20, Math.max(512, maxStreams * prompt), maxStreams,
                 maxStreams * 2, false);
         ObjectNode out = result.putObject("expert_parallel");
+        out.put("added_latency_ms_each_way", delayNanos / 1e6);
+        if (delayNanos > 0) {
+            err.printf("added latency: %.3f ms each way on every call to a worker%n", delayNanos / 1e6);
+        }
         List<ExpertWorkerServer> workers = new ArrayList<>();
+        AddedLatency latency = new AddedLatency(delayNanos);
+        WorkerChannels channels = delayNanos > 0
+                ? new WorkerChannels(InsecureChannelCredentials.create(), List.of(latency))
+                : WorkerChannels.plaintext();
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers);
-            List<Integer> reference;
             // --device cuda: routers on the device pass, workers' experts in device memory.
             try (LoadedModel local = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { }, null,
                     options.quantization());
                  Engine engine = new Engine(local, engineConfig, EngineOptions.DEFAULT
                          .withBackend(options.forwardBackend()))) {
-                reference = greedy(engine, prompt);
+                List<Integer> reference = greedy(engine, prompt);
                 EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
-                for (int n : streams) {
-                    double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
-                    err.printf("in process,            %2d streams: %8.1f tokens/s aggregate%n", n, tps);
-                    out.with("in_process").put(Integer.toString(n), tps);
+                // In process, 1 and 2 micro-batches measured in turn, round after round, the best of each kept:
+                // on a shared machine the order of runs (JIT warm-up, other load) would otherwise decide.
+                java.util.Map<String, java.util.Map<Integer, Double>> best = new java.util.TreeMap<>();
+                for (int round = 1; round <= rounds; round++) {
+                    for (int n : streams) {
+                        double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
+                        err.printf("round %d: in process,            %2d streams: %8.1f tokens/s aggregate%n", round, n,
+                                tps);
+                        best.computeIfAbsent("in_process", k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
+                    }
+                    for (int micro : new int[]{1, 2}) {
+                        remote(options, dir, config, engineConfig, addresses, channels, wire, micro, streams, prompt,
+                                tokens, round, round == 1 ? reference : null, best, out, err);
+                    }
                 }
-            }
-            for (int micro : new int[]{1, 2}) {
-                ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(micro);
-                try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
-                        DispatchObserver.NONE)) {
-                    cluster.start();
-                    try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
-                            cluster.routedExperts(), options.quantization());
-                         Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
-                                 .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
-                                 .withBackend(options.forwardBackend()))) {
-                        List<Integer> got = greedy(engine, prompt);
-                        boolean same = got.equals(reference);
-                        err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
-                                workerCount, micro, same ? "equal" : "DIFFER FROM");
-                        out.put("greedy_tokens_equal_" + micro, same);
-                        EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
-                        String key = workerCount + "_workers_" + micro + "_micro_batches";
-                        for (int n : streams) {
-                            double tps = EngineBench.measure(engine, n, prompt, tokens,
-                                    new java.util.SplittableRandom(n));
-                            ClusterStatus s = cluster.status();
-                            double p50 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP50Millis)
-                                    .average().orElse(0);
-                            double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
-                                    .average().orElse(0);
-                            ClusterStatus.Breakdown d = s.breakdown();
-                            err.printf("%d workers, %d micro-batch, %2d streams: %8.1f tokens/s aggregate; per-layer "
-                                    + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, since start); per call "
-                                    + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
-                                    + "%.3f/%.3f ms%n", workerCount, micro, n, tps, p50, p99, d.queueP50Millis(),
-                                    d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
-                                    d.overheadP50Millis(), d.overheadP99Millis());
-                            ObjectNode r = out.with(key).putObject(Integer.toString(n));
-                            r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99)
-                                    .put("queue_p50_ms", d.queueP50Millis()).put("queue_p99_ms", d.queueP99Millis())
-                                    .put("compute_p50_ms", d.computeP50Millis())
-                                    .put("compute_p99_ms", d.computeP99Millis())
-                                    .put("overhead_p50_ms", d.overheadP50Millis())
-                                    .put("overhead_p99_ms", d.overheadP99Millis());
-                        }
+                err.printf("best of %d round(s), tokens/s aggregate (remote / in process):%n", rounds);
+                for (int n : streams) {
+                    double in = best.get("in_process").get(n);
+                    double m1 = best.get("micro_1").get(n);
+                    double m2 = best.get("micro_2").get(n);
+                    err.printf("  %2d streams: in process %8.1f; %d workers, 1 micro-batch %8.1f (%.2fx); 2 micro-batches"
+                            + " %8.1f (%.2fx); 2 vs 1 micro-batches %.2fx%n", n, in, workerCount, m1, m1 / in, m2,
+                            m2 / in, m2 / m1);
+                    out.with("in_process").put(Integer.toString(n), in);
+                    for (int micro : new int[]{1, 2}) {
+                        ((ObjectNode) out.with(workerCount + "_workers_" + micro + "_micro_batches")
+                                .get(Integer.toString(n))).put("tokens_per_s", best.get("micro_" + micro).get(n));
                     }
                 }
             }
+            transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, channels,
+                    out, err);
         } finally {
             for (ExpertWorkerServer w : workers) {
                 w.close();
             }
+            latency.close();
         }
-        transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, out, err);
+        if (delayNanos > 0) {
+            return; // the rebalance test below measures placement, not latency
+        }
         // Its own step budget: 32 streams whatever --batches was.
         EngineConfig skewConfig = new EngineConfig(16, 2L << 30, Math.max(512, 32 * prompt), 32, 64, false);
         skew(options, dir, config, skewConfig, skewWorkers, wire, prompt, out, err);
+    }
+
+    /**
+     * One round of {@code micro} micro-batches on the workers at {@code addresses}: greedy tokens checked against
+     * {@code reference} (when given), then each stream count measured; the dispatch breakdown is this round's.
+     */
+    private static void remote(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
+                               List<String> addresses, WorkerChannels channels, WireFormat wire, int micro,
+                               List<Integer> streams, int prompt, int tokens, int round, List<Integer> reference,
+                               java.util.Map<String, java.util.Map<Integer, Double>> best, ObjectNode out,
+                               PrintStream err) throws Exception {
+        int workerCount = addresses.size();
+        ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(micro);
+        try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
+            cluster.start();
+            try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
+                    cluster.routedExperts(), options.quantization());
+                 Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
+                         .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
+                         .withBackend(options.forwardBackend()))) {
+                if (reference != null) {
+                    boolean same = greedy(engine, prompt).equals(reference);
+                    err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
+                            workerCount, micro, same ? "equal" : "DIFFER FROM");
+                    out.put("greedy_tokens_equal_" + micro, same);
+                }
+                EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                String key = workerCount + "_workers_" + micro + "_micro_batches";
+                for (int n : streams) {
+                    double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
+                    best.computeIfAbsent("micro_" + micro, k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
+                    ClusterStatus s = cluster.status();
+                    double p50 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP50Millis)
+                            .average().orElse(0);
+                    double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
+                            .average().orElse(0);
+                    ClusterStatus.Breakdown d = s.breakdown();
+                    err.printf("round %d: %d workers, %d micro-batch, %2d streams: %8.1f tokens/s aggregate; per-layer "
+                            + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, this round); per call "
+                            + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
+                            + "%.3f/%.3f ms%n", round, workerCount, micro, n, tps, p50, p99, d.queueP50Millis(),
+                            d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
+                            d.overheadP50Millis(), d.overheadP99Millis());
+                    ObjectNode r = out.with(key).putObject(Integer.toString(n));
+                    r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99)
+                            .put("queue_p50_ms", d.queueP50Millis()).put("queue_p99_ms", d.queueP99Millis())
+                            .put("compute_p50_ms", d.computeP50Millis())
+                            .put("compute_p99_ms", d.computeP99Millis())
+                            .put("overhead_p50_ms", d.overheadP50Millis())
+                            .put("overhead_p99_ms", d.overheadP99Millis());
+                }
+            }
+        }
     }
 
     /**
@@ -127,14 +176,14 @@ public final class DistributedBench {
      */
     private static void transportFloor(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                                        List<Integer> streams, int prompt, int tokens, int workerCount,
-                                       WireFormat wire, ObjectNode out, PrintStream err) throws Exception {
+                                       WireFormat wire, WorkerChannels channels, ObjectNode out, PrintStream err)
+            throws Exception {
         List<ExpertWorkerServer> workers = new ArrayList<>();
         ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers, skip);
             ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(1);
-            try (ExpertCluster cluster = new ExpertCluster(config, cc, WorkerChannels.plaintext(),
-                    DispatchObserver.NONE)) {
+            try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
                 cluster.start();
                 try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                         cluster.routedExperts());

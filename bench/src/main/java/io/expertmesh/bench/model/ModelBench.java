@@ -50,16 +50,28 @@ public final class ModelBench {
      * @param skewWorkers     with {@code workers}: workers of the skewed-workload rebalance test
      * @param expertWire      with {@code workers}: the experts' wire format
      * @param compareQuantize the model unquantized, int8 and int4, alternating for {@code rounds} rounds
-     * @param rounds          with {@code compareQuantize}: rounds
+     * @param rounds          with {@code compareQuantize} or {@code workers}: rounds
+     * @param expertDelayMs   with {@code workers}: latency added each way to every call to a worker (0: none)
      */
     public record Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
                            int tokensPerStream, boolean kvStoreCompare, int workers, int skewWorkers,
-                           WireFormat expertWire, boolean compareQuantize, int rounds) {
+                           WireFormat expertWire, boolean compareQuantize, int rounds, double expertDelayMs) {
         public Settings {
             batches = List.copyOf(batches);
             if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
                 throw new IllegalArgumentException("--steps, --context, --prefill and --batches must be >= 1");
             }
+            if (!(expertDelayMs >= 0)) {
+                throw new IllegalArgumentException("--expert-delay-ms must be >= 0, got " + expertDelayMs);
+            }
+        }
+
+        /** Without an added expert latency. */
+        public Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
+                        int tokensPerStream, boolean kvStoreCompare, int workers, int skewWorkers,
+                        WireFormat expertWire, boolean compareQuantize, int rounds) {
+            this(batches, steps, context, prefillLength, engine, tokensPerStream, kvStoreCompare, workers,
+                    skewWorkers, expertWire, compareQuantize, rounds, 0);
         }
     }
 
@@ -99,7 +111,8 @@ public final class ModelBench {
         if (s.engine()) {
             if (s.workers() > 0) {
                 DistributedBench.run(setup, s.batches(), s.context(), s.tokensPerStream(), s.workers(),
-                        s.skewWorkers(), s.expertWire(), result, err);
+                        s.skewWorkers(), s.expertWire(), (long) (s.expertDelayMs() * 1e6), Math.max(1, s.rounds()),
+                        result, err);
             } else if (s.kvStoreCompare()) {
                 EngineBench.runKvStoreComparison(setup, s.batches(), s.context(), s.tokensPerStream(), result, err);
             } else {

@@ -96,6 +96,31 @@ class ModelBenchTest {
     }
 
     @Test
+    void workers_withAddedLatency_everyModeInTurn_tokensEqual_callsTakeTheRoundTrip() throws Exception {
+        ModelBench.Settings s = new ModelBench.Settings(List.of(1, 2), 2, 8, 8, true, 4, false, 2, 2, WireFormat.EXACT,
+                false, 2, 1.0);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        JsonNode r = new ModelBench(cpu(FIXTURE, Quantization.NONE), s,
+                new PrintStream(err, true, StandardCharsets.UTF_8)).run().get("expert_parallel");
+        String log = err.toString(StandardCharsets.UTF_8);
+        assertEquals(1.0, r.get("added_latency_ms_each_way").asDouble(), r.toString());
+        assertTrue(r.get("greedy_tokens_equal_1").asBoolean(), log);
+        assertTrue(r.get("greedy_tokens_equal_2").asBoolean(), log);
+        for (String key : List.of("2_workers_1_micro_batches", "2_workers_2_micro_batches")) {
+            for (String n : List.of("1", "2")) {
+                JsonNode m = r.get(key).get(n);
+                assertTrue(m.get("tokens_per_s").asDouble() > 0, r.toString());
+                // 1 ms each way: no layer's dispatch can return sooner than the round trip
+                assertTrue(m.get("dispatch_p50_ms").asDouble() >= 2.0, r.toString());
+            }
+        }
+        assertTrue(r.get("in_process").get("2").asDouble() > 0, r.toString());
+        assertTrue(log.contains("round 2: 2 workers, 2 micro-batch"), log);
+        assertTrue(log.contains("2 vs 1 micro-batches"), log);
+        assertTrue(r.get("skew_worker_imbalance_before") == null, "the rebalance test is skipped with a delay");
+    }
+
+    @Test
     void badSettings_areRefusedBeforeMeasuring() {
         assertThrows(IllegalArgumentException.class, () -> settings(List.of(0), false, false));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

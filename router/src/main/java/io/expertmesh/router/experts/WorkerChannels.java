@@ -6,6 +6,7 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -57,13 +58,29 @@ public record WorkerChannels(ChannelCredentials credentials, List<ClientIntercep
     /** An unanswered ping closes the connection after this long; calls on it fail UNAVAILABLE and are re-sent. */
     static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
 
-    /** A channel to the worker at {@code address} ({@code host:port}). */
+    /**
+     * HTTP/2 flow-control window of worker channels: a step's expert outputs (hundreds of KiB to MiBs per call)
+     * arrive without the worker waiting a round trip for a WINDOW_UPDATE, which costs most on a network with
+     * latency. The same as the workers' ({@code ExpertWorkerServer.FLOW_CONTROL_WINDOW}).
+     */
+    static final int FLOW_CONTROL_WINDOW = 16 << 20;
+
+    /**
+     * A channel to the worker at {@code address} ({@code host:port}). Call callbacks run on the transport thread
+     * (a direct executor): they only parse a response and complete a future ({@link WorkerClient#run}), so a
+     * hand-off to another thread before waking the waiting dispatch would add a wake-up to every call for
+     * nothing. Blocking stubs are unaffected (they run callbacks on the calling thread). TCP_NODELAY is Netty's
+     * default.
+     */
     public ManagedChannel open(String address) {
         ManagedChannelBuilder<?> b = Grpc.newChannelBuilder(address, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES).intercept(interceptors)
                 .keepAliveTime(KEEPALIVE_TIME.toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveTimeout(KEEPALIVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveWithoutCalls(true);
+                .keepAliveWithoutCalls(true).directExecutor();
+        if (b instanceof NettyChannelBuilder netty) {
+            netty.flowControlWindow(FLOW_CONTROL_WINDOW);
+        }
         configurer.accept(b);
         return b.build();
     }
