@@ -101,8 +101,8 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
             ex = ready();
             v = validate(req, ex.shard());
         } catch (RuntimeException e) {
-            fail(req, out, start, e);
             inFlight.decrementAndGet();
+            fail(req, out, start, e);
             return;
         }
         long queued = System.nanoTime();
@@ -123,9 +123,9 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
                 }
             });
         } catch (RejectedExecutionException e) {
+            inFlight.decrementAndGet();
             fail(req, out, start, Status.UNAVAILABLE.withDescription("the worker is shutting down")
                     .asRuntimeException());
-            inFlight.decrementAndGet();
         }
     }
 
@@ -135,25 +135,33 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
      */
     private void compute(RunExpertsRequest req, StreamObserver<RunExpertsResponse> out, ExpertExecutor ex,
                          Validated v, long start, long queued) {
+        RunExpertsResponse response;
         try {
             long computing = System.nanoTime();
             float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
                     ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
                     : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
             long computed = System.nanoTime();
-            RunExpertsResponse response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
+            response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
                     .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding()))
                     .setQueueMicros((computing - queued) / 1000).setComputeMicros((computed - computing) / 1000)
                     .build();
             observer.onTimes(req.getLayer(), computing - queued, computed - computing);
             observe(req, v, start, Status.Code.OK);
+        } catch (RuntimeException e) {
+            inFlight.decrementAndGet();
+            fail(req, out, start, e);
+            return;
+        }
+        // Counted before the answer goes out, so a status read by a caller that has its answer sees the call done.
+        served.incrementAndGet();
+        inFlight.decrementAndGet();
+        try {
             out.onNext(response);
             out.onCompleted();
-            served.incrementAndGet();
         } catch (RuntimeException e) {
-            fail(req, out, start, e);
-        } finally {
-            inFlight.decrementAndGet();
+            // the caller went away while the answer was sent (a cancelled call): nobody is left to tell
+            LOG.debug("RunExperts answer for layer {} not delivered: {}", req.getLayer(), e.toString());
         }
     }
 
