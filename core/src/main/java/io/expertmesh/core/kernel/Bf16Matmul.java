@@ -37,10 +37,8 @@ import jdk.incubator.vector.VectorSpecies;
  * already 16 vector registers, so it runs twice, once over the even steps (pair 0) and once over the odd ones
  * (pair 1, re-reading the two weight rows from L1), and adds the two sums: row1's order, in two passes. Per step
  * it loads 2 weight vectors and 8 activation vectors for 16 FMAs, about half the loads of a 1-row tile.
- * Rows are walked in blocks of about {@link #BLOCK_BYTES} of weights (kept in L2); for each block, every
- * 4-row batch tile runs over the block's row pairs, so the tile's activations (4 rows, even and odd) stay in L1
- * and only the weights stream from L2: 1.2-1.3× the GFLOP/s of the reverse order (a 4-row weight block in L1 and
- * the whole batch's activations streamed from L2) at batch 64. A block is read from DRAM once for the whole
+ * Rows are walked in {@link RowBlocks}: for each block, every 4-row batch tile runs over the block's row
+ * pairs, so the tile's activations (4 rows, even and odd) stay in L1 and only the weights stream from L2. A block is read from DRAM once for the whole
  * batch. Batch rows outside a 4-tile (all of them at batch 1) go one weight row at a time, a single sequential
  * stream that the hardware prefetcher follows best; there the bottleneck is DRAM, not FMAs.
  */
@@ -48,8 +46,6 @@ final class Bf16Matmul {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfShort BF16 =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Weight bytes per row block: well inside a 1 MB L2 with the activations beside it. */
-    static final int BLOCK_BYTES = 128 * 1024;
     private static final int ODD_MASK = 0xFFFF0000;
 
     private Bf16Matmul() {
@@ -80,7 +76,7 @@ final class Bf16Matmul {
     static void rows(MemorySegment w, int rows, int cols, int from, int to, float[] x, int xOff,
                      float[] even, float[] odd, float[] out, int outOff, int batch, float[] lanes) {
         int h = vectorCols(cols) / 2;
-        int blockRows = blockRows(cols, 2);
+        int blockRows = RowBlocks.rows(cols, 2);
         int tiles = batch / 4 * 4;
         for (int blockStart = from; blockStart < to; blockStart += blockRows) {
             int blockEnd = Math.min(to, blockStart + blockRows);
@@ -103,11 +99,6 @@ final class Bf16Matmul {
                 }
             }
         }
-    }
-
-    /** Rows per cache block for rows of {@code cols} elements of {@code bytes} each: even, at least 2. */
-    static int blockRows(int cols, int bytes) {
-        return Math.max(2, BLOCK_BYTES / (cols * bytes)) & ~1;
     }
 
     private static FloatVector evens(IntVector p) {

@@ -38,7 +38,7 @@ import jdk.incubator.vector.VectorSpecies;
  * or {@link VectorMath#reduce8}, the same tree), plus the tail summed in column order with fused multiply-adds,
  * whatever the tiling, thread or batch.
  *
- * <p><b>Tiling.</b> As {@link Int8Matmul}: with whole 4-row batch tiles a block of {@link #ROW_BLOCK} weight rows
+ * <p><b>Tiling.</b> As {@link Int8Matmul}: with whole 4-row batch tiles a block of weight rows ({@link RowBlocks})
  * is widened once into float scratch (in the reordered column order) and the 2×4 tile runs on floats, so the
  * widening is paid once per weight, not once per batch tile; leftover batch rows (all of them at decode) go one
  * weight row at a time from the bytes, a single sequential stream for the prefetcher.
@@ -97,9 +97,10 @@ final class Fp8Matmul {
                      float[] xs, float[] out, int outOff, int batch, float[] lanes) {
         int vc = vectorCols(cols);
         boolean widenOnce = batch >= 4 && vc > 0;
-        float[] wide = widenOnce ? KernelScratch.get().dequantized(ROW_BLOCK * vc) : null;
-        for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
-            int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+        int blockRows = widenOnce ? RowBlocks.rows(vc, 4) : ROW_BLOCK;
+        float[] wide = widenOnce ? KernelScratch.get().dequantized(blockRows * vc) : null;
+        for (int blockStart = from; blockStart < to; blockStart += blockRows) {
+            int blockEnd = Math.min(to, blockStart + blockRows);
             int b = 0;
             if (widenOnce) {
                 widen(q, s, cols, blockStart, blockEnd, wide);

@@ -44,7 +44,8 @@ import jdk.incubator.vector.VectorSpecies;
  * order into the same accumulators, so the bits are {@link #row1}'s. Vector code is inline, not in helpers (see
  * {@link Int8Matmul}).
  *
- * <p><b>Tiling.</b> Rows in blocks of {@link #ROW_BLOCK}; batch rows outside a 4-tile (all of them at batch 1)
+ * <p><b>Tiling.</b> Rows widened {@link RowBlocks} at a time when there are whole 4-row batch tiles, every tile
+ * running over the block; otherwise in blocks of {@link #ROW_BLOCK}. Batch rows outside a 4-tile (all of them at batch 1)
  * one weight row at a time, a single sequential stream for the prefetcher. Without the widened tile (8 lanes)
  * every batch row runs {@link #row1}, re-reading the row block from L1.
  */
@@ -83,9 +84,10 @@ final class Int4Matmul {
         // keep row1 (correct, slower prefill on AVX2-only machines).
         boolean widenOnce = batch >= 4 && LOADS == 1;
         int full = cols / GROUP * GROUP;
-        float[] wide = widenOnce ? KernelScratch.get().dequantized(ROW_BLOCK * cols) : null;
-        for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
-            int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+        int blockRows = widenOnce ? RowBlocks.rows(cols, 4) : ROW_BLOCK;
+        float[] wide = widenOnce ? KernelScratch.get().dequantized(blockRows * cols) : null;
+        for (int blockStart = from; blockStart < to; blockStart += blockRows) {
+            int blockEnd = Math.min(to, blockStart + blockRows);
             int b = 0;
             if (widenOnce) {
                 widen(q, s, cols, block, blockStart, blockEnd, wide);

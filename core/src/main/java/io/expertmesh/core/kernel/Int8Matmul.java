@@ -39,8 +39,9 @@ import jdk.incubator.vector.VectorSpecies;
  * slower. The columns are whole blocks of a multiple of 32 (checked at quantization), so there
  * is no scalar tail; a vector never straddles two blocks.
  *
- * <p><b>Tiling.</b> As {@link Bf16Matmul}: 2 weight rows × 4 batch rows (16 accumulators), rows in blocks of
- * {@link #ROW_BLOCK}, leftover batch rows (all of them at batch 1) one weight row at a time, a single sequential
+ * <p><b>Tiling.</b> 2 weight rows × 4 batch rows (16 accumulators). With whole batch tiles, rows are widened
+ * {@link RowBlocks} at a time (floats in L2) and every batch tile runs over the block; otherwise rows go in blocks of
+ * {@link #ROW_BLOCK}. Leftover batch rows (all of them at batch 1) one weight row at a time, a single sequential
  * stream for the prefetcher.
  */
 final class Int8Matmul {
@@ -74,9 +75,10 @@ final class Int8Matmul {
         // in row1's order (a0: columns [0,16) and [32,48) of each 64, a1 the others) on the same float values
         // q·scale, so the bits are row1's. Needs 16 lanes (one int load per group) and no plain half group.
         boolean widenOnce = batch >= 4 && LOADS == 1 && cols % GROUP == 0;
-        float[] wide = widenOnce ? KernelScratch.get().dequantized(ROW_BLOCK * cols) : null;
-        for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
-            int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+        int blockRows = widenOnce ? RowBlocks.rows(cols, 4) : ROW_BLOCK;
+        float[] wide = widenOnce ? KernelScratch.get().dequantized(blockRows * cols) : null;
+        for (int blockStart = from; blockStart < to; blockStart += blockRows) {
+            int blockEnd = Math.min(to, blockStart + blockRows);
             int b = 0;
             if (widenOnce) {
                 widen(q, s, cols, block, blockStart, blockEnd, wide);
