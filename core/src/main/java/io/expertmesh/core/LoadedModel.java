@@ -3,6 +3,7 @@ package io.expertmesh.core;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.ModelBuilder;
+import io.expertmesh.core.model.QuantizedWeightCache;
 import io.expertmesh.core.model.Transformer;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.safetensors.Fp8Loading;
@@ -26,6 +27,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class LoadedModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LoadedModel.class);
+    /**
+     * Whether {@code --quantize} keeps its weights under {@code $EXPERTMESH_CACHE/quantized} for the next start
+     * ({@link QuantizedWeightCache}); {@code -Dexpertmesh.quantizedCache=false} quantizes at every start instead.
+     */
+    private static final boolean QUANTIZED_CACHE =
+            Boolean.parseBoolean(System.getProperty("expertmesh.quantizedCache", "true"));
 
     private final Path dir;
     private final ModelConfig config;
@@ -80,14 +87,25 @@ public final class LoadedModel implements AutoCloseable {
         long start = System.nanoTime();
         Checkpoint checkpoint = Checkpoint.open(dir);
         try {
+            ModelIdentity identity = null;
+            QuantizedWeightCache cache = null;
+            if (quantization != Quantization.NONE && QUANTIZED_CACHE) {
+                // The quantized weights are kept on disk by model identity, which hashes the weight files once
+                // (the digests are cached by size and modification time, so later starts read only the cache).
+                identity = ModelIdentity.of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()));
+                cache = QuantizedWeightCache.in(SyntheticModels.defaultCacheRoot().resolve("quantized"),
+                        identity.hex(), quantization);
+            }
             Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress)
-                    .routedExperts(routedExperts).quantize(quantization).build();
+                    .routedExperts(routedExperts).quantize(quantization).quantizedCache(cache).build();
             ModelTokenizer tokenizer = ModelTokenizer.loadIfPresent(dir).orElse(null);
             LOG.info("Loaded {} from {}: {} layers, hidden {}, {} routed experts, tokenizer {} ({} ms)",
                     config.architecture().hfName(), dir, config.numLayers(), config.hiddenSize(),
                     config.numRoutedExperts(), tokenizer == null ? "absent" : "present",
                     (System.nanoTime() - start) / 1_000_000);
-            return new LoadedModel(dir, config, checkpoint, transformer, tokenizer, quantization);
+            LoadedModel loaded = new LoadedModel(dir, config, checkpoint, transformer, tokenizer, quantization);
+            loaded.identity = identity;
+            return loaded;
         } catch (RuntimeException | IOException e) {
             checkpoint.close();
             throw e;

@@ -28,6 +28,7 @@ public final class ModelBuilder {
     private BiConsumer<Integer, Integer> progress = (done, total) -> { };
     private RoutedExpertsFactory routedExperts;
     private Quantization quantization = Quantization.NONE;
+    private QuantizedWeightCache cache;
     private Arena arena;
     /** Weight bytes one token's forward pass reads (batch 1): every projection, top-k routed experts, the head. */
     private long activeWeightBytes;
@@ -65,6 +66,15 @@ public final class ModelBuilder {
     }
 
     /**
+     * Where the quantized weights of an earlier load are mapped from, and this load's are written to (see
+     * {@link QuantizedWeightCache}); null (the default): quantize at every load. Used only with {@link #quantize}.
+     */
+    public ModelBuilder quantizedCache(QuantizedWeightCache cache) {
+        this.cache = cache;
+        return this;
+    }
+
+    /**
      * After {@link #build()}: the weight bytes one token reads at batch 1 (attention, dense and shared MLPs, the
      * router gate, the top-k routed experts of each MoE layer, the LM head), as stored (so int8 and int4 count their
      * scales).
@@ -84,7 +94,11 @@ public final class ModelBuilder {
         Arena arena = Arena.ofShared();
         this.arena = arena;
         activeWeightBytes = 0;
+        QuantizedWeightCache files = quantization == Quantization.NONE ? null : cache;
         try {
+            if (files != null) {
+                files.load(arena);
+            }
             // The embedding stays as stored: a token reads one row of it, not the whole matrix.
             Matrix embed = w.matrix("model.embed_tokens.weight", c.vocabSize(), hidden);
             Block[] blocks = new Block[c.numLayers()];
@@ -103,6 +117,9 @@ public final class ModelBuilder {
             Quantization headFormat = quantization == Quantization.INT4 ? Quantization.INT8 : quantization;
             Matrix head = q(c.tieWordEmbeddings() && !w.has("lm_head.weight") ? embed
                     : w.matrix("lm_head.weight", c.vocabSize(), hidden), headFormat);
+            if (files != null) {
+                files.finish();
+            }
             if (quantization != Quantization.NONE) {
                 LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the 32-column block, or "
                         + "embedding/router gate); {} MB read per token", quantization.label(), quantized, kept,
@@ -228,7 +245,8 @@ public final class ModelBuilder {
 
     /** {@code m} stored as {@code format}, counted in {@link #activeWeightBytes()}. */
     private Matrix q(Matrix m, Quantization format) {
-        Matrix out = format.apply(m, arena);
+        Matrix out = cache != null && quantization != Quantization.NONE ? cache.apply(m, format, arena)
+                : format.apply(m, arena);
         if (out != m) {
             quantized++;
         } else if (quantization != Quantization.NONE) {

@@ -26,12 +26,28 @@ public enum Quantization {
      * columns are not whole blocks; else an int8 or int4 copy in {@code arena}.
      */
     public Matrix apply(Matrix m, Arena arena) {
+        if (!changes(m)) {
+            return m;
+        }
+        return this == INT8 ? Int8Quantizer.quantize(m, Int8Quantizer.DEFAULT_BLOCK, arena)
+                : Int4Quantizer.quantize(m, Int4Quantizer.DEFAULT_BLOCK, arena);
+    }
+
+    /** Whether {@link #apply} makes a copy of {@code m} (else it returns {@code m} itself). */
+    public boolean changes(Matrix m) {
         return switch (this) {
-            case NONE -> m;
-            case INT8 -> m.dtype().blockQuantized() || !Int8Quantizer.fits(m.cols(), Int8Quantizer.DEFAULT_BLOCK)
-                    ? m : Int8Quantizer.quantize(m, Int8Quantizer.DEFAULT_BLOCK, arena);
-            case INT4 -> m.dtype().blockQuantized() || !Int4Quantizer.fits(m.cols(), Int4Quantizer.DEFAULT_BLOCK)
-                    ? m : Int4Quantizer.quantize(m, Int4Quantizer.DEFAULT_BLOCK, arena);
+            case NONE -> false;
+            case INT8 -> !m.dtype().blockQuantized() && Int8Quantizer.fits(m.cols(), Int8Quantizer.DEFAULT_BLOCK);
+            case INT4 -> !m.dtype().blockQuantized() && Int4Quantizer.fits(m.cols(), Int4Quantizer.DEFAULT_BLOCK);
+        };
+    }
+
+    /** The dtype of the copies {@link #apply} makes; null for {@link #NONE}. */
+    public DType dtype() {
+        return switch (this) {
+            case NONE -> null;
+            case INT8 -> DType.I8;
+            case INT4 -> DType.I4;
         };
     }
 
