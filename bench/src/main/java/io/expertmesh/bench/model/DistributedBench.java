@@ -34,11 +34,35 @@ import java.util.concurrent.TimeUnit;
 /**
  * Expert parallelism on the benchmark model, side by side in one run: aggregate decode through the router's
  * engine with the experts in process, and on N expert workers over loopback sockets (in this JVM, each with its
- * own compute threads) with one and with two micro-batches per step; the per-layer dispatch latency; that
+ * own compute threads) with one micro-batch per step, two, and two where the engine measures that they pay (its
+ * {@link io.expertmesh.router.engine.SplitChooser}); the per-layer dispatch latency; that
  * greedy tokens are the same everywhere; and the per-worker load imbalance of a skewed workload before and after
  * a rebalance.
  */
 public final class DistributedBench {
+    /** How a remote engine splits its steps: the label, the JSON/map key part, the cluster's micro-batch count. */
+    private enum Split {
+        ONE("1 micro-batch", "1", 1), TWO("2 micro-batches", "2", 2), AUTO("2 where they pay", "auto", 2);
+
+        final String label;
+        final String key;
+        final int clusterMicroBatches;
+
+        Split(String label, String key, int clusterMicroBatches) {
+            this.label = label;
+            this.key = key;
+            this.clusterMicroBatches = clusterMicroBatches;
+        }
+
+        Engine.MicroBatching engineOption(ExpertCluster cluster) {
+            return switch (this) {
+                case ONE -> null;
+                case TWO -> Engine.MicroBatching.always(cluster.computeLock());
+                case AUTO -> new Engine.MicroBatching(cluster.computeLock());
+            };
+        }
+    }
+
     private DistributedBench() {
     }
 
@@ -71,7 +95,7 @@ public final class DistributedBench {
                          .withBackend(options.forwardBackend()))) {
                 List<Integer> reference = greedy(engine, prompt);
                 EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
-                // In process, 1 and 2 micro-batches measured in turn, round after round, the best of each kept:
+                // In process, 1, 2 and auto micro-batches measured in turn, round after round, the best of each kept:
                 // on a shared machine the order of runs (JIT warm-up, other load) would otherwise decide.
                 java.util.Map<String, java.util.Map<Integer, Double>> best = new java.util.TreeMap<>();
                 for (int round = 1; round <= rounds; round++) {
@@ -81,7 +105,7 @@ public final class DistributedBench {
                                 tps);
                         best.computeIfAbsent("in_process", k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
                     }
-                    for (int micro : new int[]{1, 2}) {
+                    for (Split micro : Split.values()) {
                         remote(options, dir, config, engineConfig, addresses, channels, wire, micro, streams, prompt,
                                 tokens, round, round == 1 ? reference : null, best, out, err);
                     }
@@ -91,13 +115,15 @@ public final class DistributedBench {
                     double in = best.get("in_process").get(n);
                     double m1 = best.get("micro_1").get(n);
                     double m2 = best.get("micro_2").get(n);
+                    double auto = best.get("micro_auto").get(n);
                     err.printf("  %2d streams: in process %8.1f; %d workers, 1 micro-batch %8.1f (%.2fx); 2 micro-batches"
-                            + " %8.1f (%.2fx); 2 vs 1 micro-batches %.2fx%n", n, in, workerCount, m1, m1 / in, m2,
-                            m2 / in, m2 / m1);
+                            + " %8.1f (%.2fx); 2 vs 1 micro-batches %.2fx; 2 where they pay %8.1f (%.2fx, %.2fx of the"
+                            + " better of 1 and 2)%n", n, in, workerCount, m1, m1 / in, m2, m2 / in, m2 / m1, auto,
+                            auto / in, auto / Math.max(m1, m2));
                     out.with("in_process").put(Integer.toString(n), in);
-                    for (int micro : new int[]{1, 2}) {
-                        ((ObjectNode) out.with(workerCount + "_workers_" + micro + "_micro_batches")
-                                .get(Integer.toString(n))).put("tokens_per_s", best.get("micro_" + micro).get(n));
+                    for (Split micro : Split.values()) {
+                        ((ObjectNode) out.with(workerCount + "_workers_" + micro.key + "_micro_batches")
+                                .get(Integer.toString(n))).put("tokens_per_s", best.get("micro_" + micro.key).get(n));
                     }
                 }
             }
@@ -122,40 +148,41 @@ public final class DistributedBench {
      * {@code reference} (when given), then each stream count measured; the dispatch breakdown is this round's.
      */
     private static void remote(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
-                               List<String> addresses, WorkerChannels channels, WireFormat wire, int micro,
+                               List<String> addresses, WorkerChannels channels, WireFormat wire, Split micro,
                                List<Integer> streams, int prompt, int tokens, int round, List<Integer> reference,
                                java.util.Map<String, java.util.Map<Integer, Double>> best, ObjectNode out,
                                PrintStream err) throws Exception {
         int workerCount = addresses.size();
-        ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(micro);
+        ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire)
+                .withMicroBatches(micro.clusterMicroBatches);
         try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
             cluster.start();
             try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                     cluster.routedExperts(), options.quantization());
                  Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
-                         .withMicroBatching(micro == 2 ? new Engine.MicroBatching(cluster.computeLock()) : null)
+                         .withMicroBatching(micro.engineOption(cluster))
                          .withBackend(options.forwardBackend()))) {
                 if (reference != null) {
                     boolean same = greedy(engine, prompt).equals(reference);
-                    err.printf("%d workers, %d micro-batch(es): greedy tokens %s the in-process run%n",
-                            workerCount, micro, same ? "equal" : "DIFFER FROM");
-                    out.put("greedy_tokens_equal_" + micro, same);
+                    err.printf("%d workers, %s: greedy tokens %s the in-process run%n",
+                            workerCount, micro.label, same ? "equal" : "DIFFER FROM");
+                    out.put("greedy_tokens_equal_" + micro.key, same);
                 }
                 EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
-                String key = workerCount + "_workers_" + micro + "_micro_batches";
+                String key = workerCount + "_workers_" + micro.key + "_micro_batches";
                 for (int n : streams) {
                     double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
-                    best.computeIfAbsent("micro_" + micro, k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
+                    best.computeIfAbsent("micro_" + micro.key, k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
                     ClusterStatus s = cluster.status();
                     double p50 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP50Millis)
                             .average().orElse(0);
                     double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
                             .average().orElse(0);
                     ClusterStatus.Breakdown d = s.breakdown();
-                    err.printf("round %d: %d workers, %d micro-batch, %2d streams: %8.1f tokens/s aggregate; per-layer "
+                    err.printf("round %d: %d workers, %s, %2d streams: %8.1f tokens/s aggregate; per-layer "
                             + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, this round); per call "
                             + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
-                            + "%.3f/%.3f ms%n", round, workerCount, micro, n, tps, p50, p99, d.queueP50Millis(),
+                            + "%.3f/%.3f ms%n", round, workerCount, micro.label, n, tps, p50, p99, d.queueP50Millis(),
                             d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
                             d.overheadP50Millis(), d.overheadP99Millis());
                     ObjectNode r = out.with(key).putObject(Integer.toString(n));

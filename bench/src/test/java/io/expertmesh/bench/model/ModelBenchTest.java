@@ -106,7 +106,9 @@ class ModelBenchTest {
         assertEquals(1.0, r.get("added_latency_ms_each_way").asDouble(), r.toString());
         assertTrue(r.get("greedy_tokens_equal_1").asBoolean(), log);
         assertTrue(r.get("greedy_tokens_equal_2").asBoolean(), log);
-        for (String key : List.of("2_workers_1_micro_batches", "2_workers_2_micro_batches")) {
+        assertTrue(r.get("greedy_tokens_equal_auto").asBoolean(), log);
+        for (String key : List.of("2_workers_1_micro_batches", "2_workers_2_micro_batches",
+                "2_workers_auto_micro_batches")) {
             for (String n : List.of("1", "2")) {
                 JsonNode m = r.get(key).get(n);
                 assertTrue(m.get("tokens_per_s").asDouble() > 0, r.toString());
@@ -115,7 +117,8 @@ class ModelBenchTest {
             }
         }
         assertTrue(r.get("in_process").get("2").asDouble() > 0, r.toString());
-        assertTrue(log.contains("round 2: 2 workers, 2 micro-batch"), log);
+        assertTrue(log.contains("round 2: 2 workers, 2 micro-batches"), log);
+        assertTrue(log.contains("round 2: 2 workers, 2 where they pay"), log);
         assertTrue(log.contains("2 vs 1 micro-batches"), log);
         assertTrue(r.get("skew_worker_imbalance_before") == null, "the rebalance test is skipped with a delay");
     }

@@ -105,7 +105,7 @@ public final class Engine implements AutoCloseable {
     private long arrivals;
     private float[] logits = new float[0];
     private float[] logits2 = new float[0];
-    /** Two micro-batches per step when experts are remote; null: one batch. */
+    /** Two micro-batches in the steps where they pay (experts remote); null: one batch. */
     private final MicroBatching microBatching;
     private final ExecutorService microBatchThread;
     private final ForwardBackend backend;
@@ -118,13 +118,23 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Splitting each step of two or more sequences into two micro-batches run on two threads that share
+     * Splitting a step of two or more sequences into two micro-batches run on two threads that share
      * {@code lock} for compute (a remote expert dispatch releases it while waiting), so the network hop of one
-     * hides behind the other's compute.
+     * hides behind the other's compute; {@code chooser} decides per step whether that pays.
      *
      * @param lock the compute lock shared with the expert dispatch
+     * @param chooser whether a step splits
      */
-    public record MicroBatching(ReentrantLock lock) {
+    public record MicroBatching(ReentrantLock lock, SplitChooser chooser) {
+        /** Split where measured step times say it pays ({@link SplitChooser#adaptive()}). */
+        public MicroBatching(ReentrantLock lock) {
+            this(lock, SplitChooser.adaptive());
+        }
+
+        /** Split every step of two or more sequences. */
+        public static MicroBatching always(ReentrantLock lock) {
+            return new MicroBatching(lock, SplitChooser.always());
+        }
     }
 
     /** An engine with what {@code options} plugs in: the KV tier, micro-batching, an observer, the backend. */
@@ -447,13 +457,22 @@ public final class Engine implements AutoCloseable {
                 }
             }
         }
-        int split = microBatching == null ? chunks.size() : splitPoint(chunks);
+        int tokens = 0;
+        for (ScheduledChunk ch : chunks) {
+            tokens += ch.numTokens();
+        }
+        boolean choice = microBatching != null && chunks.size() >= 2;
+        int split = choice && microBatching.chooser().split(tokens) ? splitPoint(chunks) : chunks.size();
+        long start = System.nanoTime();
         Prepared first = prepare(chunks.subList(0, split));
         int vocab = model.config().vocabSize();
         logits = grown(logits, first.rowOwner.length * vocab);
         if (split == chunks.size()) {
             try (StepObserver.StepScope ignored = observe(chunks, first)) {
                 firstRunner.forward(first.batch, logits);
+            }
+            if (choice) {
+                microBatching.chooser().record(tokens, false, System.nanoTime() - start);
             }
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
@@ -499,6 +518,7 @@ public final class Engine implements AutoCloseable {
             if (failed != null) {
                 throw failed;
             }
+            microBatching.chooser().record(tokens, true, System.nanoTime() - start);
             scheduler.onStepDone(chunks);
             sample(first.rowOwner, logits);
             sample(second.rowOwner, logits2);
