@@ -1,12 +1,16 @@
 package io.expertmesh.cli;
 
 import io.expertmesh.core.LoadedModel;
+import io.expertmesh.core.ModelIdentity;
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.ForwardBackend;
+import io.expertmesh.core.model.QuantizedWeightCache;
+import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.safetensors.WeightDigests;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.cuda.CudaDevice;
@@ -163,7 +167,20 @@ final class ModelOptions {
     ExpertRunner.Factory expertRunners() {
         Quantization q = quantization();
         if (!useGpu()) {
-            return ExpertRunner.Factory.cpu(q);
+            if (q == Quantization.NONE || !QuantizedWeightCache.enabled()) {
+                return ExpertRunner.Factory.cpu(q);
+            }
+            // Each held expert's quantized copies are kept on disk, by model identity, for the next load.
+            Path dir = resolveModelDir();
+            try (Checkpoint checkpoint = Checkpoint.open(dir)) {
+                String id = ModelIdentity.of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()))
+                        .hex();
+                return ExpertRunner.Factory.cpu(q, QuantizedWeightCache.defaultDir()
+                        .resolve(id + "-" + q.label() + "-experts"), id);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("Not caching quantized experts: cannot identify the model in {}: {}", dir, e.getMessage());
+                return ExpertRunner.Factory.cpu(q);
+            }
         }
         LOG.info("Backend: GPU {}: the experts in device memory", CudaDevice.probe().describe());
         return new DeviceExperts(new CudaOps(CudaDevice.get()));

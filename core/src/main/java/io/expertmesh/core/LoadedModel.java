@@ -27,12 +27,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class LoadedModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LoadedModel.class);
-    /**
-     * Whether {@code --quantize} keeps its weights under {@code $EXPERTMESH_CACHE/quantized} for the next start
-     * ({@link QuantizedWeightCache}); {@code -Dexpertmesh.quantizedCache=false} quantizes at every start instead.
-     */
-    private static final boolean QUANTIZED_CACHE =
-            Boolean.parseBoolean(System.getProperty("expertmesh.quantizedCache", "true"));
 
     private final Path dir;
     private final ModelConfig config;
@@ -89,12 +83,11 @@ public final class LoadedModel implements AutoCloseable {
         try {
             ModelIdentity identity = null;
             QuantizedWeightCache cache = null;
-            if (quantization != Quantization.NONE && QUANTIZED_CACHE) {
+            if (quantization != Quantization.NONE && QuantizedWeightCache.enabled()) {
                 // The quantized weights are kept on disk by model identity, which hashes the weight files once
                 // (the digests are cached by size and modification time, so later starts read only the cache).
                 identity = ModelIdentity.of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()));
-                cache = QuantizedWeightCache.in(SyntheticModels.defaultCacheRoot().resolve("quantized"),
-                        identity.hex(), quantization);
+                cache = QuantizedWeightCache.in(QuantizedWeightCache.defaultDir(), identity.hex(), quantization);
             }
             Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress)
                     .routedExperts(routedExperts).quantize(quantization).quantizedCache(cache).build();

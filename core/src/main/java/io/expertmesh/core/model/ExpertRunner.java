@@ -30,6 +30,14 @@ public interface ExpertRunner {
             return q == Quantization.NONE ? CPU : new QuantizedExperts(q);
         }
 
+        /**
+         * As {@link #cpu(Quantization)}, keeping each expert's quantized weights under {@code cacheDir} for the
+         * model with {@code identity} (see {@link QuantizedWeightCache}), mapped instead of quantized next time.
+         */
+        static Factory cpu(Quantization q, java.nio.file.Path cacheDir, String identity) {
+            return q == Quantization.NONE ? CPU : new QuantizedExperts(q, cacheDir, identity);
+        }
+
         /** @param experts indexed by expert id, {@code null} where not held */
         ExpertRunner create(int layer, Mlp[] experts, int hidden);
     }

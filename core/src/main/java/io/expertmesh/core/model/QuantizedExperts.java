@@ -3,6 +3,7 @@ package io.expertmesh.core.model;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.Quantization;
 import java.lang.foreign.Arena;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -12,14 +13,29 @@ import java.util.Map;
  * reads. A layer's runner is rebuilt whenever its held experts change, so copies are kept per layer by source
  * matrix and reused; those of experts no longer held are dropped with the old runner (their memory is freed by
  * the garbage collector: {@link Arena#ofAuto()}).
+ *
+ * <p>With a cache directory, each expert's three quantized matrices are also kept in a file of their own
+ * ({@code L<layer>-E<expert>.emq}, a {@link QuantizedWeightCache}) and mapped from it the next time the expert is
+ * loaded, by this worker after a restart or a rebalance; one file per expert because a worker holds an arbitrary,
+ * changing subset of them.
  */
 final class QuantizedExperts implements ExpertRunner.Factory {
     private final Quantization quantization;
+    private final Path cacheDir;
+    private final String identity;
     /** Per layer: source matrix → its quantized copy, for the experts the layer's current runner holds. */
     private final Map<Integer, Map<Matrix, Matrix>> copies = new HashMap<>();
 
+    /** Quantizing at every load. */
     QuantizedExperts(Quantization quantization) {
+        this(quantization, null, null);
+    }
+
+    /** Keeping each expert's copies in {@code cacheDir} (null: none) for the model with {@code identity}. */
+    QuantizedExperts(Quantization quantization, Path cacheDir, String identity) {
         this.quantization = quantization;
+        this.cacheDir = cacheDir;
+        this.identity = identity;
     }
 
     @Override
@@ -29,20 +45,35 @@ final class QuantizedExperts implements ExpertRunner.Factory {
         Mlp[] quantized = new Mlp[experts.length];
         for (int e = 0; e < experts.length; e++) {
             Mlp m = experts[e];
-            if (m != null) {
-                quantized[e] = new Mlp(copy(m.gate(), old, now), copy(m.up(), old, now), copy(m.down(), old, now));
+            if (m == null) {
+                continue;
             }
+            Matrix g = old.get(m.gate());
+            Matrix u = old.get(m.up());
+            Matrix d = old.get(m.down());
+            if (g == null || u == null || d == null) {
+                Arena arena = Arena.ofAuto();
+                QuantizedWeightCache file = cacheDir == null ? null
+                        : QuantizedWeightCache.at(cacheDir.resolve("L" + layer + "-E" + e + ".emq"), identity,
+                                quantization);
+                if (file != null) {
+                    file.load(arena);
+                    g = file.apply(m.gate(), quantization, arena);
+                    u = file.apply(m.up(), quantization, arena);
+                    d = file.apply(m.down(), quantization, arena);
+                    file.finish();
+                } else {
+                    g = quantization.apply(m.gate(), arena);
+                    u = quantization.apply(m.up(), arena);
+                    d = quantization.apply(m.down(), arena);
+                }
+            }
+            now.put(m.gate(), g);
+            now.put(m.up(), u);
+            now.put(m.down(), d);
+            quantized[e] = new Mlp(g, u, d);
         }
         copies.put(layer, now);
         return new LocalExperts(quantized, hidden);
-    }
-
-    private Matrix copy(Matrix source, Map<Matrix, Matrix> old, Map<Matrix, Matrix> now) {
-        Matrix q = old.get(source);
-        if (q == null) {
-            q = quantization.apply(source, Arena.ofAuto());
-        }
-        now.put(source, q);
-        return q;
     }
 }

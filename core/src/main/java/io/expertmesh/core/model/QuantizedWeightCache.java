@@ -66,12 +66,28 @@ public final class QuantizedWeightCache {
 
     /** The cache of the model with {@code identity} under {@code dir}, for {@code quantization} (int8 or int4). */
     public static QuantizedWeightCache in(Path dir, String identity, Quantization quantization) {
+        return at(dir.resolve(identity + "-" + quantization.label() + ".emq"), identity, quantization);
+    }
+
+    /** A cache in {@code file} (an expert worker keeps one per expert), for the model with {@code identity}. */
+    public static QuantizedWeightCache at(Path file, String identity, Quantization quantization) {
         Objects.requireNonNull(identity, "identity");
         if (quantization == Quantization.NONE) {
             throw new IllegalArgumentException("nothing to cache without --quantize");
         }
-        return new QuantizedWeightCache(dir.resolve(identity + "-" + quantization.label() + ".emq"), identity,
-                quantization);
+        return new QuantizedWeightCache(file, identity, quantization);
+    }
+
+    /**
+     * Whether loads keep quantized weights on disk: yes unless {@code -Dexpertmesh.quantizedCache=false}.
+     */
+    public static boolean enabled() {
+        return Boolean.parseBoolean(System.getProperty("expertmesh.quantizedCache", "true"));
+    }
+
+    /** Where they are kept: {@code $EXPERTMESH_CACHE/quantized}. */
+    public static Path defaultDir() {
+        return io.expertmesh.core.synthetic.SyntheticModels.defaultCacheRoot().resolve("quantized");
     }
 
     /** The file this cache reads and writes. */

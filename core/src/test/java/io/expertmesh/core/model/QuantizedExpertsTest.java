@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
@@ -91,5 +92,32 @@ class QuantizedExpertsTest {
         assertArrayEquals(run(new LocalExperts(manual, HIDDEN), x, new int[]{0, 1, 2}), out);
         assertFalse(Arrays.equals(run(ExpertRunner.Factory.cpu(Quantization.INT8).create(2, source, HIDDEN), x,
                 new int[]{0, 1, 2}), out), "int4, not int8");
+    }
+
+    @Test
+    void withACacheDir_aRestartedWorkerMapsEachExpertsCopies_sameBits(@org.junit.jupiter.api.io.TempDir
+                                                                        java.nio.file.Path dir) {
+        Random rnd = new Random(6);
+        Mlp[] source = experts(3, rnd);
+        float[] x = new float[HIDDEN];
+        for (int i = 0; i < HIDDEN; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        String id = "c".repeat(64);
+        Mlp[] held = {source[0], null, source[2]};
+        ExpertRunner first = ExpertRunner.Factory.cpu(Quantization.INT4, dir, id).create(7, held, HIDDEN);
+        float[] expected = run(ExpertRunner.Factory.cpu(Quantization.INT4).create(7, held, HIDDEN), x,
+                new int[]{0, 2});
+        assertArrayEquals(expected, run(first, x, new int[]{0, 2}));
+        assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("L7-E0.emq")));
+        assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("L7-E2.emq")));
+        assertFalse(java.nio.file.Files.exists(dir.resolve("L7-E1.emq")), "an expert not held is not written");
+        // A new factory: the worker restarted. Its copies come from the files, mapped, with the same bits.
+        ExpertRunner again = ExpertRunner.Factory.cpu(Quantization.INT4, dir, id).create(7, held, HIDDEN);
+        assertTrue(((LocalExperts) again).expert(2).down().data().isMapped(), "mapped from the file");
+        assertArrayEquals(expected, run(again, x, new int[]{0, 2}));
+        // Another model's identity never reads them.
+        ExpertRunner other = ExpertRunner.Factory.cpu(Quantization.INT4, dir, "d".repeat(64)).create(7, held, HIDDEN);
+        assertFalse(((LocalExperts) other).expert(2).down().data().isMapped());
     }
 }
