@@ -4,6 +4,8 @@ import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.Quantization;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -20,6 +22,7 @@ import java.util.Map;
  * changing subset of them.
  */
 final class QuantizedExperts implements ExpertRunner.Factory {
+    private static final Logger LOG = LoggerFactory.getLogger(QuantizedExperts.class);
     private final Quantization quantization;
     private final Path cacheDir;
     private final String identity;
@@ -43,6 +46,8 @@ final class QuantizedExperts implements ExpertRunner.Factory {
         Map<Matrix, Matrix> old = copies.getOrDefault(layer, Map.of());
         Map<Matrix, Matrix> now = new HashMap<>();
         Mlp[] quantized = new Mlp[experts.length];
+        int mapped = 0;
+        int made = 0;
         for (int e = 0; e < experts.length; e++) {
             Mlp m = experts[e];
             if (m == null) {
@@ -62,10 +67,13 @@ final class QuantizedExperts implements ExpertRunner.Factory {
                     u = file.apply(m.up(), quantization, arena);
                     d = file.apply(m.down(), quantization, arena);
                     file.finish();
+                    mapped += file.hits() > 0 ? 1 : 0;
+                    made += file.hits() > 0 ? 0 : 1;
                 } else {
                     g = quantization.apply(m.gate(), arena);
                     u = quantization.apply(m.up(), arena);
                     d = quantization.apply(m.down(), arena);
+                    made++;
                 }
             }
             now.put(m.gate(), g);
@@ -74,6 +82,10 @@ final class QuantizedExperts implements ExpertRunner.Factory {
             quantized[e] = new Mlp(g, u, d);
         }
         copies.put(layer, now);
+        if (mapped + made > 0) {
+            LOG.info("Layer {} experts {}: {} mapped from the quantized cache, {} quantized now", layer,
+                    quantization.label(), mapped, made);
+        }
         return new LocalExperts(quantized, hidden);
     }
 }

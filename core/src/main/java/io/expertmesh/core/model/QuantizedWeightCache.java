@@ -51,6 +51,8 @@ public final class QuantizedWeightCache {
     private final Path file;
     private final String identity;
     private final Quantization quantization;
+    /** One of many small files (a worker's per-expert caches): routine lines at debug, not info. */
+    private final boolean quiet;
     private List<Matrix> stored = List.of();
     /** Every matrix this load quantized or took from the file, in order: what a rewrite writes. */
     private final List<Matrix> made = new ArrayList<>();
@@ -58,24 +60,37 @@ public final class QuantizedWeightCache {
     private boolean mismatch;
     private int hits;
 
-    private QuantizedWeightCache(Path file, String identity, Quantization quantization) {
+    private QuantizedWeightCache(Path file, String identity, Quantization quantization, boolean quiet) {
         this.file = file;
         this.identity = identity;
         this.quantization = quantization;
+        this.quiet = quiet;
     }
 
     /** The cache of the model with {@code identity} under {@code dir}, for {@code quantization} (int8 or int4). */
     public static QuantizedWeightCache in(Path dir, String identity, Quantization quantization) {
-        return at(dir.resolve(identity + "-" + quantization.label() + ".emq"), identity, quantization);
+        return create(dir.resolve(identity + "-" + quantization.label() + ".emq"), identity, quantization, false);
     }
 
     /** A cache in {@code file} (an expert worker keeps one per expert), for the model with {@code identity}. */
     public static QuantizedWeightCache at(Path file, String identity, Quantization quantization) {
+        return create(file, identity, quantization, true);
+    }
+
+    private static QuantizedWeightCache create(Path file, String identity, Quantization quantization, boolean quiet) {
         Objects.requireNonNull(identity, "identity");
         if (quantization == Quantization.NONE) {
             throw new IllegalArgumentException("nothing to cache without --quantize");
         }
-        return new QuantizedWeightCache(file, identity, quantization);
+        return new QuantizedWeightCache(file, identity, quantization, quiet);
+    }
+
+    private void info(String format, Object... args) {
+        if (quiet) {
+            LOG.debug(format, args);
+        } else {
+            LOG.info(format, args);
+        }
     }
 
     /**
@@ -105,9 +120,9 @@ public final class QuantizedWeightCache {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             stored = parse(seg);
-            LOG.info("Quantized weights ({}) mapped from {}: {} matrices", quantization.label(), file, stored.size());
+            info("Quantized weights ({}) mapped from {}: {} matrices", quantization.label(), file, stored.size());
         } catch (NoSuchFileException e) {
-            LOG.info("No quantized weights cached at {} yet: quantizing, then writing them there", file);
+            info("No quantized weights cached at {} yet: quantizing, then writing them there", file);
         } catch (IOException | RuntimeException e) {
             LOG.warn("Ignoring the quantized weight cache {} ({}); quantizing from the checkpoint and rewriting it",
                     file, e.getMessage());
@@ -154,7 +169,7 @@ public final class QuantizedWeightCache {
         }
         try {
             write();
-            LOG.info("Wrote {} quantized matrices ({}) to {}", made.size(), quantization.label(), file);
+            info("Wrote {} quantized matrices ({}) to {}", made.size(), quantization.label(), file);
         } catch (IOException | RuntimeException e) {
             // The cache is an optimisation: a read-only or full disk costs the next start its speed, nothing more.
             LOG.warn("Could not write the quantized weight cache {}: {}", file, e.getMessage());
