@@ -87,7 +87,7 @@ public final class Base2Histogram {
 
     /**
      * The value at {@code percentile} (0-100): the smallest recorded value such that at least that share of the
-     * values are at most it (as HdrHistogram defines it), read from its bucket; 0 when empty.
+     * values are at most it, read from its bucket; 0 when empty.
      */
     public double valueAtPercentile(double percentile) {
         if (!(percentile >= 0 && percentile <= 100)) {
