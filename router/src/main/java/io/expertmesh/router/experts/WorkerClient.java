@@ -94,8 +94,8 @@ public final class WorkerClient implements AutoCloseable {
 
     /**
      * How long a RunExperts call may run before its pairs are re-sent to other replicas: {@code multiple} times
-     * this worker's observed p99, but not below {@code floor}; unbounded until {@code minCalls} calls were seen
-     * (no p99 to speak of yet).
+     * this worker's recent p99 (see {@link DispatchStats}), but not below {@code floor}; unbounded until
+     * {@code minCalls} calls were seen (no p99 to speak of yet).
      */
     long hedgeAfterNanos(double multiple, Duration floor, int minCalls) {
         long p99 = p99Nanos;
