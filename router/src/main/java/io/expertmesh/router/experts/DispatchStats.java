@@ -61,8 +61,10 @@ final class DispatchStats {
     /**
      * Sets {@code c}'s hedging p99 from its successful calls of the last minute ({@link LocalHistograms#recent}:
      * twelve 5 s slots, the oldest dropping out as time moves on), so a slow start or an old stall stops
-     * stretching its hedge time once it is a minute old. A worker with no answer in that minute keeps its last
-     * p99: a worker that stopped answering is exactly the one to hedge.
+     * stretching its hedge time once it is a minute old. Calls count in the slot of the read that collected them;
+     * reads follow every few answers of any worker, so under load that is within milliseconds of the answer. A
+     * worker with no answer in that minute keeps its last p99: a worker that stopped answering is exactly the one
+     * to hedge.
      */
     private void refreshHedgeP99(WorkerClient c) {
         histograms.collectIfOlderThan(REFRESH_MAX_AGE);
