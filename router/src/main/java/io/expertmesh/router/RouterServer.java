@@ -207,7 +207,7 @@ public final class RouterServer implements AutoCloseable {
                     if (config.experts() != null) {
                         cluster = new ExpertCluster(io.expertmesh.core.config.ModelConfig.load(config.modelDir()),
                                 config.experts(), telemetry.workerChannels(workerChannels),
-                                telemetry.dispatchObserver(dispatchObserver), placementStore(store));
+                                dispatchObserver, telemetry.telemetry().histograms(), placementStore(store));
                         cluster.start();
                     }
                     m = loader.load(cluster == null ? null : cluster.routedExperts());
@@ -345,7 +345,7 @@ public final class RouterServer implements AutoCloseable {
         return this;
     }
 
-    /** Sees every expert dispatch (telemetry); set before {@link #start}. */
+    /** Sees every expert dispatch (besides the dispatch metrics, recorded anyway); set before {@link #start}. */
     public RouterServer dispatchObserver(DispatchObserver observer) {
         this.dispatchObserver = observer;
         return this;

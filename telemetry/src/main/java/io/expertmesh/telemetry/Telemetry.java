@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * One process's OpenTelemetry: the SDK (traces and metrics), an optional Prometheus scrape endpoint, gRPC's
  * standard metrics (grpc-opentelemetry: {@code grpc.server.call.duration}, {@code grpc.client.attempt.duration},
  * ...) and W3C trace context carried over gRPC metadata. Services take a {@code Telemetry} and ask it for
- * tracers and meters; {@link #noop()} records nothing and costs nearly nothing.
+ * tracers and meters; {@link #noop()} records nothing and costs nearly nothing. Histograms the process reads
+ * back itself (status, hedging) come from the same instruments through {@link #histograms()}.
  *
  * <p>{@link #fromEnvironment} reads the standard {@code OTEL_*} environment variables and {@code otel.*}
  * system properties (exporters OTLP or logging, sampler, resource, ...). Unlike the SDK's own defaults, traces,
@@ -54,11 +55,24 @@ public final class Telemetry implements AutoCloseable {
     private final GrpcOpenTelemetry grpc;
     private final TextMapPropagator propagator;
     private final TracingServerInterceptor serverInterceptor;
+    /** Read back in process; on the SDK's meter provider, or on one of its own when there is no SDK. */
+    private final LocalHistograms histograms;
+    private final boolean ownHistograms;
 
-    private Telemetry(OpenTelemetry otel, OpenTelemetrySdk sdk, PrometheusEndpoint endpoint) {
+    private Telemetry(OpenTelemetry otel, OpenTelemetrySdk sdk, PrometheusEndpoint endpoint,
+                      LocalHistograms histograms) {
         this.otel = otel;
         this.sdk = sdk;
         this.endpoint = endpoint;
+        if (histograms.registered()) {
+            histograms.attach(otel.getMeter(SCOPE));
+            this.histograms = histograms;
+            this.ownHistograms = false;
+        } else {
+            // No SDK, or a disabled one that took no reader: the measurements still need reading back.
+            this.histograms = LocalHistograms.standalone(histograms);
+            this.ownHistograms = true;
+        }
         if (sdk == null) {
             this.grpc = null;
             this.propagator = null;
@@ -70,14 +84,18 @@ public final class Telemetry implements AutoCloseable {
         }
     }
 
-    /** Records nothing, exports nothing, adds nothing to gRPC servers and channels. */
+    /**
+     * Records nothing, exports nothing, adds nothing to gRPC servers and channels; only what is built on
+     * {@link #histograms()}' meter is recorded, to be read back in process.
+     */
     public static Telemetry noop() {
-        return new Telemetry(OpenTelemetry.noop(), null, null);
+        return new Telemetry(OpenTelemetry.noop(), null, null, new LocalHistograms());
     }
 
     /** The SDK configured from {@code OTEL_*} / {@code otel.*} settings, with the defaults described above. */
     public static Telemetry fromEnvironment(TelemetryConfig config) {
         PrometheusEndpoint endpoint = config.endpointEnabled() ? new PrometheusEndpoint() : null;
+        LocalHistograms histograms = new LocalHistograms();
         AtomicReference<ConfigProperties> effective = new AtomicReference<>();
         AutoConfiguredOpenTelemetrySdk auto = AutoConfiguredOpenTelemetrySdk.builder()
                 // Lowest precedence: system properties and environment variables override these.
@@ -93,12 +111,14 @@ public final class Telemetry implements AutoCloseable {
                 .addSamplerCustomizer((sampler, props) ->
                         props.getList("otel.traces.exporter", List.of()).equals(List.of("none"))
                                 ? Sampler.alwaysOff() : sampler)
-                .addMeterProviderCustomizer((builder, props) -> endpoint == null ? builder
-                        : builder.registerMetricReader(endpoint.reader()))
+                .addMeterProviderCustomizer((builder, props) -> {
+                    builder.registerMetricReader(histograms.reader());
+                    return endpoint == null ? builder : builder.registerMetricReader(endpoint.reader());
+                })
                 .disableShutdownHook()
                 .build();
         OpenTelemetrySdk sdk = auto.getOpenTelemetrySdk();
-        Telemetry t = new Telemetry(sdk, sdk, endpoint);
+        Telemetry t = new Telemetry(sdk, sdk, endpoint, histograms);
         t.startEndpoint(config);
         ConfigProperties p = effective.get();
         if (p == null || p.getBoolean("otel.sdk.disabled", false)) {
@@ -127,7 +147,9 @@ public final class Telemetry implements AutoCloseable {
         } else {
             tracing.setSampler(Sampler.alwaysOff());
         }
-        SdkMeterProviderBuilder metering = SdkMeterProvider.builder().setResource(resource);
+        LocalHistograms histograms = new LocalHistograms();
+        SdkMeterProviderBuilder metering = SdkMeterProvider.builder().setResource(resource)
+                .registerMetricReader(histograms.reader());
         for (MetricReader r : readers) {
             metering.registerMetricReader(r);
         }
@@ -139,7 +161,7 @@ public final class Telemetry implements AutoCloseable {
                 .setPropagators(ContextPropagators.create(TextMapPropagator.composite(
                         W3CTraceContextPropagator.getInstance(), W3CBaggagePropagator.getInstance())))
                 .build();
-        Telemetry t = new Telemetry(sdk, sdk, endpoint);
+        Telemetry t = new Telemetry(sdk, sdk, endpoint, histograms);
         t.startEndpoint(config);
         return t;
     }
@@ -170,6 +192,16 @@ public final class Telemetry implements AutoCloseable {
 
     public Meter meter() {
         return otel.getMeter(SCOPE);
+    }
+
+    /**
+     * The histograms of {@link #meter()}'s provider read back in process. Without an SDK ({@link #noop()}, or
+     * {@code otel.sdk.disabled}) they have a meter provider of their own that exports nothing: instruments that
+     * must be read back are built on {@link LocalHistograms#meter()}, which is {@link #meter()} whenever there
+     * is an SDK.
+     */
+    public LocalHistograms histograms() {
+        return histograms;
     }
 
     /** The Prometheus endpoint's bound port, if there is one. */
@@ -226,6 +258,9 @@ public final class Telemetry implements AutoCloseable {
         }
         if (sdk != null) {
             sdk.shutdown().join(5, TimeUnit.SECONDS);
+        }
+        if (ownHistograms) {
+            histograms.close();
         }
     }
 }

@@ -2,7 +2,10 @@ package io.expertmesh.router.experts;
 
 import io.grpc.Status;
 
-/** Sees every expert dispatch (telemetry). Called on the thread that ran the step or the RPC's callback. */
+/**
+ * Sees every expert dispatch, after the router recorded it in its own metrics. Called on the thread that ran the
+ * step or the RPC's callback.
+ */
 public interface DispatchObserver {
     DispatchObserver NONE = new DispatchObserver() {
     };

@@ -2,6 +2,8 @@ package io.expertmesh.router.experts;
 
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.model.ModelBuilder;
+import io.expertmesh.telemetry.Base2Histogram;
+import io.expertmesh.telemetry.LocalHistograms;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -10,7 +12,6 @@ import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
-import org.HdrHistogram.Histogram;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * through faults. The parts: {@link WorkerRegistry} (the workers and their clients), {@link HealthMonitor}
  * (start-up wait, health checks, joins), {@link PlanManager} (the placement and every change to it: repair,
  * reload, rebalance; kept in a {@link PlacementStore}, this router's own or shared by every router of a KV tier)
- * and {@link DispatchStats} (what was measured, for status); plus the compute lock a step's
+ * and {@link DispatchStats} (what was measured, for status and hedging); plus the compute lock a step's
  * two micro-batches share.
  */
 public final class ExpertCluster implements AutoCloseable {
@@ -33,8 +34,13 @@ public final class ExpertCluster implements AutoCloseable {
     private final PlanManager plans;
     private final HealthMonitor health;
     private final ReentrantLock computeLock = new ReentrantLock();
+    /** Histograms of the cluster's own, when it was given none (closed with it); else null. */
+    private final LocalHistograms ownHistograms;
 
-    /** A cluster whose placement is this router's alone. */
+    /**
+     * A cluster whose placement is this router's alone, measuring on a meter provider of its own that exports
+     * nothing.
+     */
     public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
                          DispatchObserver observer) {
         this(model, config, channels, observer, PlacementStore.local());
@@ -42,15 +48,27 @@ public final class ExpertCluster implements AutoCloseable {
 
     /**
      * A cluster whose placement lives in {@code store}: shared with every router using the same store (it is
-     * closed with the cluster).
+     * closed with the cluster); it measures on a meter provider of its own that exports nothing.
      */
     public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
                          DispatchObserver observer, PlacementStore store) {
+        this(model, config, channels, observer, null, store);
+    }
+
+    /**
+     * A cluster whose dispatch latencies are recorded on {@code histograms}' meter (the process's OpenTelemetry,
+     * so they are exported as well) and read back from it ({@code null}: a meter provider of its own, as above);
+     * placement in {@code store} as above.
+     */
+    public ExpertCluster(ModelConfig model, ExpertClusterConfig config, WorkerChannels channels,
+                         DispatchObserver observer, LocalHistograms histograms, PlacementStore store) {
+        this.ownHistograms = histograms == null ? LocalHistograms.standalone() : null;
         this.model = model;
         this.config = config;
         int[] moe = IntStream.range(0, model.numLayers()).filter(model::isMoeLayer).toArray();
         this.workers = new WorkerRegistry(model, moe, channels);
-        this.stats = new DispatchStats(model.numLayers(), moe, observer);
+        this.stats = new DispatchStats(model.numLayers(), observer,
+                histograms == null ? ownHistograms : histograms);
         this.plans = new PlanManager(config, workers, stats, model.nGroup(), model.numLayers(), moe,
                 model.numRoutedExperts(), store);
         this.health = new HealthMonitor(config, workers, plans);
@@ -207,19 +225,19 @@ public final class ExpertCluster implements AutoCloseable {
         List<String> live = workers.live();
         List<ClusterStatus.Worker> ws = new ArrayList<>();
         Map<String, Map<Integer, int[]>> held = p.byWorker();
+        stats.collect();
         for (String w : workers.all()) {
-            ws.add(new ClusterStatus.Worker(workers.get(w).stats(), held.getOrDefault(w, Map.of())));
+            ws.add(new ClusterStatus.Worker(stats.workerStats(workers.get(w)), held.getOrDefault(w, Map.of())));
         }
         List<ClusterStatus.Layer> layers = new ArrayList<>();
         for (int l : p.moeLayers()) {
             double[] perExpert = Arrays.stream(observed[l]).asDoubleStream().toArray();
             int layer = l;
             double[] perWorker = live.stream().mapToDouble(w -> stats.workerTokens(w, layer)).toArray();
-            Histogram h = stats.layerLatency(l);
+            Base2Histogram h = stats.layerLatency(l);
             layers.add(new ClusterStatus.Layer(l, observed[l], PlacementPlanner.imbalance(perExpert),
-                    PlacementPlanner.imbalance(perWorker), h.getTotalCount(),
-                    h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(50) / 1000.0,
-                    h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(99) / 1000.0));
+                    PlacementPlanner.imbalance(perWorker), h.count(), h.valueAtPercentile(50) * 1000,
+                    h.valueAtPercentile(99) * 1000));
         }
         return new ClusterStatus(p.epoch(), config.redundantExperts(), config.wire(), ws, layers,
                 plans.rebalances(), plans.lastRebalance(), p.unplaced(), stats.breakdown(), stats.hedges());
@@ -244,5 +262,8 @@ public final class ExpertCluster implements AutoCloseable {
         health.close();
         plans.close();
         workers.close();
+        if (ownHistograms != null) {
+            ownHistograms.close();
+        }
     }
 }

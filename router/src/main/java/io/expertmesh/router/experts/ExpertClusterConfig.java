@@ -24,9 +24,10 @@ public record ExpertClusterConfig(List<String> workers, int redundantExperts, Wi
 
     /**
      * Hedging of slow expert calls: a RunExperts call still unanswered after {@code p99Multiple} times its
-     * worker's observed p99 (at least {@code floor}, and only once the worker has answered {@code minCalls}
-     * calls) is cancelled and its pairs re-sent to other live replicas of their experts, without taking the
-     * worker out (its health check decides that). Pairs whose expert has no other replica keep waiting.
+     * worker's p99 over the last minute (at least {@code floor}, and only once the worker has answered
+     * {@code minCalls} calls) is cancelled and its pairs re-sent to other live replicas of their experts,
+     * without taking the worker out (its health check decides that). Pairs whose expert has no other replica keep
+     * waiting.
      *
      * @param p99Multiple 0 turns hedging off
      */

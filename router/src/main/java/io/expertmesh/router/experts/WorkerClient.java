@@ -20,12 +20,11 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.HdrHistogram.ConcurrentHistogram;
-import org.HdrHistogram.Histogram;
 
 /**
  * The router's connection to one expert worker: its channel, its liveness as the router sees it, and what the
- * router measured of it (RunExperts latency, tokens sent, failures).
+ * router counted of it (calls, tokens sent, failures) and the RunExperts p99 its hedging goes by (set by
+ * {@link DispatchStats}, which keeps the latencies).
  */
 public final class WorkerClient implements AutoCloseable {
     private final String address;
@@ -33,13 +32,11 @@ public final class WorkerClient implements AutoCloseable {
     private final ExpertServiceGrpc.ExpertServiceFutureStub async;
     private final ExpertServiceGrpc.ExpertServiceBlockingStub blocking;
     private final HealthGrpc.HealthBlockingStub health;
-    private final Histogram latencyMicros = new ConcurrentHistogram(3_600_000_000L, 2);
     private final AtomicLong tokens = new AtomicLong();
     private final AtomicLong calls = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
     private final AtomicLong okCalls = new AtomicLong();
-    private static final int P99_REFRESH_CALLS = 32;
-    /** The RunExperts p99 as of the last refresh; -1 before the first answer. */
+    /** The recent RunExperts p99 as of the last refresh; -1 before the first answer. */
     private volatile long p99Nanos = -1;
     /** RunExperts calls not yet answered: cancelled when the worker is taken out, so their pairs move at once. */
     private final Set<ListenableFuture<RunExpertsResponse>> inFlight = ConcurrentHashMap.newKeySet();
@@ -97,8 +94,8 @@ public final class WorkerClient implements AutoCloseable {
 
     /**
      * How long a RunExperts call may run before its pairs are re-sent to other replicas: {@code multiple} times
-     * this worker's observed p99, but not below {@code floor}; unbounded until {@code minCalls} calls were seen
-     * (no p99 to speak of yet).
+     * this worker's recent p99 (see {@link DispatchStats}), but not below {@code floor}; unbounded until
+     * {@code minCalls} calls were seen (no p99 to speak of yet).
      */
     long hedgeAfterNanos(double multiple, Duration floor, int minCalls) {
         long p99 = p99Nanos;
@@ -108,19 +105,20 @@ public final class WorkerClient implements AutoCloseable {
         return Math.max(floor.toNanos(), (long) Math.min(Long.MAX_VALUE / 2.0, multiple * p99));
     }
 
-    void recordCall(long nanos, int tokenCount, boolean ok) {
+    /** Counts one RunExperts call; returns the successful calls so far. */
+    long recordCall(int tokenCount, boolean ok) {
         calls.incrementAndGet();
         if (ok) {
-            latencyMicros.recordValue(Math.max(0, Math.min(nanos / 1000, latencyMicros.getHighestTrackableValue())));
             tokens.addAndGet(tokenCount);
-            long n = okCalls.incrementAndGet();
-            if (n <= P99_REFRESH_CALLS || n % P99_REFRESH_CALLS == 0) {
-                // a percentile walks the whole histogram: refreshed now and then, not read per call
-                p99Nanos = TimeUnit.MICROSECONDS.toNanos(latencyMicros.getValueAtPercentile(99));
-            }
-        } else {
-            failures.incrementAndGet();
+            return okCalls.incrementAndGet();
         }
+        failures.incrementAndGet();
+        return okCalls.get();
+    }
+
+    /** The p99 {@link #hedgeAfterNanos} multiplies. */
+    void hedgeP99Nanos(long nanos) {
+        p99Nanos = Math.max(0, nanos);
     }
 
     GetWorkerStatusResponse status(Duration deadline) {
@@ -165,12 +163,9 @@ public final class WorkerClient implements AutoCloseable {
         return b.build();
     }
 
-    /** RunExperts latency, tokens and failures measured so far. */
-    public Stats stats() {
-        Histogram h = latencyMicros.copy();
-        return new Stats(address, live, calls.get(), failures.get(), tokens.get(),
-                h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(50) / 1000.0,
-                h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(99) / 1000.0, lastError);
+    /** The counts so far, with the successful calls' latency percentiles as measured ({@link DispatchStats}). */
+    Stats stats(double p50Millis, double p99Millis) {
+        return new Stats(address, live, calls.get(), failures.get(), tokens.get(), p50Millis, p99Millis, lastError);
     }
 
     /** What the router measured of one worker; latencies in milliseconds. */

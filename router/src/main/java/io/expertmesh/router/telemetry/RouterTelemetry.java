@@ -6,7 +6,6 @@ import io.expertmesh.router.engine.SequenceListener;
 import io.expertmesh.router.engine.StepObserver;
 import io.expertmesh.telemetry.Telemetry;
 import io.expertmesh.proto.expert.v1.RunExpertsRequest;
-import io.expertmesh.router.experts.DispatchObserver;
 import io.expertmesh.router.experts.WorkerChannels;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.Tracer;
@@ -57,11 +56,6 @@ public final class RouterTelemetry implements AutoCloseable {
      */
     public WorkerChannels workerChannels(WorkerChannels channels) {
         return channels.alsoConfigure(b -> telemetry.configureChannel(b, RouterTelemetry::nameDispatchSpan));
-    }
-
-    /** {@code next} with the dispatch metrics recorded first. */
-    public DispatchObserver dispatchObserver(DispatchObserver next) {
-        return new DispatchMetrics(telemetry.meter(), next);
     }
 
     private static void nameDispatchSpan(Span span, Object request) {
