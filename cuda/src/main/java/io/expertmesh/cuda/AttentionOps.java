@@ -8,10 +8,13 @@ import static io.expertmesh.cuda.ElementwiseOps.require;
 public final class AttentionOps {
     public static final int MAX_HEAD_DIM = 256;
 
-    private final CudaDevice device;
+    // Resolved once here: a launch looks nothing up.
+    private final CudaKernel gqaDecodePaged;
+    private final CudaKernel prefillCausal;
 
     public AttentionOps(CudaDevice device) {
-        this.device = device;
+        this.gqaDecodePaged = device.kernel(KernelSpecs.GQA_DECODE_PAGED);
+        this.prefillCausal = device.kernel(KernelSpecs.PREFILL_CAUSAL);
     }
 
     /**
@@ -29,8 +32,8 @@ public final class AttentionOps {
         fits(blockTable, (long) batch * maxPages, "block table");
         fits(seqLens, batch, "seqLens");
         fits(out, (long) batch * heads * dim, "out");
-        device.launch("gqa_decode_paged", heads, batch, 1, 128, 0, q, cache, blockTable, seqLens, out, heads,
-                kvHeads, dim, maxPages, pageSize, scale);
+        gqaDecodePaged.launch(heads, batch, 1, 128, 0).ptr(q).ptr(cache).ptr(blockTable).ptr(seqLens).ptr(out)
+                .i32(heads).i32(kvHeads).i32(dim).i32(maxPages).i32(pageSize).f32(scale).go();
     }
 
     /**
@@ -49,7 +52,7 @@ public final class AttentionOps {
         fitsBf16(k, (long) keys * kvHeads * dk, "k");
         fitsBf16(v, (long) keys * kvHeads * dv, "v");
         fits(out, (long) tokens * heads * dv, "out");
-        device.launch("prefill_causal", (tokens + 15) / 16, heads, 1, 128, 32 * (dk + dv) * Float.BYTES, q, k, v,
-                out, tokens, past, heads, kvHeads, dk, dv, scale);
+        prefillCausal.launch((tokens + 15) / 16, heads, 1, 128, 32 * (dk + dv) * Float.BYTES).ptr(q).ptr(k).ptr(v)
+                .ptr(out).i32(tokens).i32(past).i32(heads).i32(kvHeads).i32(dk).i32(dv).f32(scale).go();
     }
 }

@@ -7,7 +7,6 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
@@ -16,18 +15,15 @@ import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.List;
 import java.util.Map;
-import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction;
-import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
@@ -45,8 +41,9 @@ import org.slf4j.LoggerFactory;
  * <p>All modules are loaded by the probe, so a driver that refuses one is found at start-up, not at the first
  * forward pass. On compute capability 9.x the probe loads the packaged fatbin: on 9.0 the driver runs its sm_90
  * machine code as built (what {@code ptxas.txt} in the jar reports: no JIT at start-up), on later 9.x it
- * JIT-compiles the compute_90 PTX inside. On 8.x it JIT-compiles the compute_80 PTX. Launches are serialised by the callers
- * ({@link CudaKernels} is synchronized); any thread may call: the context is made current on first use.
+ * JIT-compiles the compute_90 PTX inside. On 8.x it JIT-compiles the compute_80 PTX. Each kernel the launchers use
+ * ({@link KernelSpecs}) is resolved and checked against its PTX parameters here, once ({@link #kernel}). Any
+ * thread may launch: the context is made current on first use, and each thread fills its own argument block.
  */
 public final class CudaDevice {
     private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
@@ -57,11 +54,12 @@ public final class CudaDevice {
 
     private final CudaProbe info;
     private final CUcontext context;
-    private final Map<String, CUfunction> functions;
-    private final Map<String, List<String>> parameters;
-    /** Kernels opted in to more than 48 KB of shared memory; launches come from router and device-expert threads. */
-    private final Map<CUfunction, Integer> sharedOptIn = new ConcurrentHashMap<>();
+    /** Every kernel of {@link KernelSpecs#ALL}, resolved and checked against the PTX when the modules loaded. */
+    private final Map<String, CudaKernel> kernels = new HashMap<>();
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    /** Each launching thread's argument block, reused for all its launches. */
+    private final ThreadLocal<CudaKernel.Launch> launchState =
+            ThreadLocal.withInitial(() -> new CudaKernel.Launch(this));
     private final LongAdder launches = new LongAdder();
     private final LongAdder copiesToDevice = new LongAdder();
     private final LongAdder copiesToHost = new LongAdder();
@@ -69,12 +67,12 @@ public final class CudaDevice {
     /** Work was launched since the last wait: a wait with nothing launched since is skipped (and not counted). */
     private final AtomicBoolean pending = new AtomicBoolean();
 
-    private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions,
-                       Map<String, List<String>> parameters) {
+    private CudaDevice(CudaProbe info, CUcontext context, Map<String, CUfunction> functions) {
         this.info = info;
         this.context = context;
-        this.functions = functions;
-        this.parameters = parameters;
+        for (KernelSpec spec : KernelSpecs.ALL) {
+            kernels.put(spec.name(), new CudaKernel(this, spec, functions.get(spec.name())));
+        }
     }
 
     /** Probes once (later calls return the cached answer); never throws. */
@@ -174,7 +172,12 @@ public final class CudaDevice {
                 params.putAll(PtxEntries.signatures(text));
             }
             LOG.info("GPU modules loaded: {}", loaded);
-            instance = new CudaDevice(found, ctx, fns, params);
+            // The launchers' declared parameters against the loaded PTX, once: a launch checks only kinds.
+            List<String> wrong = specMismatches(KernelSpecs.ALL, params);
+            if (!wrong.isEmpty()) {
+                return CudaProbe.none("kernel parameters differ from the launchers': " + String.join("; ", wrong));
+            }
+            instance = new CudaDevice(found, ctx, fns);
             instance.current.set(true);
             return found;
         } catch (LinkageError e) {
@@ -218,46 +221,38 @@ public final class CudaDevice {
     }
 
     /**
-     * Launches kernel {@code name} on a 1-D block of {@code threads} with {@code grid} = (gx, gy, gz) and
-     * {@code sharedBytes} of dynamic shared memory. Arguments: {@link DeviceBuffer}, {@link NativePointerObject}
-     * (a device pointer), {@link Integer} or {@link Float}, in the kernel's order, checked against the parameter
-     * types in the PTX. Asynchronous: errors of the kernel itself surface at the next {@link #synchronize()}.
+     * Each spec that the PTX signatures ({@link PtxEntries#signatures}, by kernel name) do not take, as a message;
+     * empty when all fit. Run on the loaded modules at start-up (and by the tests on the packaged PTX).
      */
-    public void launch(String name, int gx, int gy, int gz, int threads, int sharedBytes, Object... args) {
-        makeCurrent();
-        CUfunction f = functions.get(name);
-        if (f == null) {
-            throw new CudaException("no kernel " + name + " in the loaded modules " + CudaKernelCatalog.get().modules());
-        }
-        String bad = PtxEntries.mismatch(name, parameters.getOrDefault(name, List.of()), args);
-        if (bad != null) {
-            throw new IllegalArgumentException(bad);
-        }
-        if (sharedBytes > 48 * 1024 && sharedOptIn.getOrDefault(f, 0) < sharedBytes) {
-            if (sharedBytes > info.maxSharedPerBlockOptin()) {
-                throw new CudaException(name + " needs " + sharedBytes + " bytes of shared memory; " + info.name()
-                        + " allows " + info.maxSharedPerBlockOptin());
+    static List<String> specMismatches(List<KernelSpec> specs, Map<String, List<String>> ptxSignatures) {
+        List<String> wrong = new ArrayList<>();
+        for (KernelSpec spec : specs) {
+            String bad = spec.mismatch(ptxSignatures.get(spec.name()));
+            if (bad != null) {
+                wrong.add(bad);
             }
-            cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
-            sharedOptIn.merge(f, sharedBytes, Math::max);
         }
-        if (gx < 1 || gy < 1 || gz < 1 || gy > 65_535 || gz > 65_535 || threads < 1 || threads > 1024) {
-            throw new CudaException(name + ": bad launch shape grid (" + gx + ", " + gy + ", " + gz + ") x "
-                    + threads + " threads");
+        return wrong;
+    }
+
+    /** The loaded kernel {@code spec} names; launchers look theirs up once, when they are made. */
+    public CudaKernel kernel(KernelSpec spec) {
+        CudaKernel k = kernels.get(spec.name());
+        if (k == null || !k.spec().equals(spec)) {
+            throw new CudaException("no kernel " + spec.name() + " declared in KernelSpecs");
         }
-        Pointer[] params = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
-                case DeviceBuffer b -> Pointer.to(b.pointer());
-                case NativePointerObject p -> Pointer.to(p);
-                case Integer v -> Pointer.to(new int[]{v});
-                case Float v -> Pointer.to(new float[]{v});
-                default -> throw new IllegalArgumentException("kernel argument " + i + " of " + name
-                        + " has unsupported type " + args[i].getClass().getName());
-            };
-        }
+        return k;
+    }
+
+    CudaKernel.Launch launchState() {
+        return launchState.get();
+    }
+
+    /** cuLaunchKernel on the default stream with a filled argument block; counted. */
+    void issue(CUfunction f, int gx, int gy, int gz, int threads, int sharedBytes, Pointer params) {
+        makeCurrent();
         pending.set(true);
-        cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, Pointer.to(params), null);
+        cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, sharedBytes, DEFAULT_STREAM, params, null);
         launches.increment();
     }
 

@@ -12,6 +12,8 @@ import jcuda.driver.CUdeviceptr;
 /** Device memory from {@code cuMemAlloc} (256-byte aligned), with typed copies to and from Java arrays. */
 public final class DeviceBuffer implements AutoCloseable {
     private final CUdeviceptr ptr;
+    /** {@code ptr}'s address, read once, for kernel arguments. */
+    private final long address;
     private final long bytes;
     private boolean freed;
 
@@ -23,6 +25,7 @@ public final class DeviceBuffer implements AutoCloseable {
         this.ptr = new CUdeviceptr();
         this.bytes = bytes;
         cuMemAlloc(ptr, bytes);
+        this.address = DeviceAddress.of(ptr);
     }
 
     public static DeviceBuffer allocate(long bytes) {
@@ -58,6 +61,14 @@ public final class DeviceBuffer implements AutoCloseable {
 
     public CUdeviceptr pointer() {
         return ptr;
+    }
+
+    /** The device address, for a kernel argument; a freed buffer has none. */
+    public long address() {
+        if (freed) {
+            throw new IllegalStateException("device buffer already freed");
+        }
+        return address;
     }
 
     public long bytes() {

@@ -6,10 +6,19 @@ package io.expertmesh.cuda;
  * kernel reading past a buffer.
  */
 public final class ElementwiseOps {
-    private final CudaDevice device;
+    // Resolved once here: a launch looks nothing up.
+    private final CudaKernel rmsNormF32;
+    private final CudaKernel ropeHalfF32;
+    private final CudaKernel ropeInterleavedF32;
+    private final CudaKernel swigluF32;
+    private final CudaKernel topkGateF32;
 
     public ElementwiseOps(CudaDevice device) {
-        this.device = device;
+        this.rmsNormF32 = device.kernel(KernelSpecs.RMS_NORM_F32);
+        this.ropeHalfF32 = device.kernel(KernelSpecs.ROPE_HALF_F32);
+        this.ropeInterleavedF32 = device.kernel(KernelSpecs.ROPE_INTERLEAVED_F32);
+        this.swigluF32 = device.kernel(KernelSpecs.SWIGLU_F32);
+        this.topkGateF32 = device.kernel(KernelSpecs.TOPK_GATE_F32);
     }
 
     /** {@code out[r] = x[r] / sqrt(mean(x[r]²) + eps) · w} for {@code rows} rows of {@code n}; out may be x. */
@@ -18,7 +27,7 @@ public final class ElementwiseOps {
         fits(x, (long) rows * n, "x");
         fits(out, (long) rows * n, "out");
         fits(w, n, "weight");
-        device.launch("rms_norm_f32", rows, 1, 1, 256, 0, x, w, out, n, eps);
+        rmsNormF32.launch(rows, 1, 1, 256, 0).ptr(x).ptr(w).ptr(out).i32(n).f32(eps).go();
     }
 
     /**
@@ -32,9 +41,9 @@ public final class ElementwiseOps {
         fits(x, (long) (rows - 1) * rowStride + offset + (long) (heads - 1) * headStride + dim, "x");
         fits(cos, (long) (rows - 1) * csStride + dim / 2, "cos");
         fits(sin, (long) (rows - 1) * csStride + dim / 2, "sin");
-        device.launch(interleaved ? "rope_interleaved_f32" : "rope_half_f32", rows, heads, 1,
-                Math.min(128, ((dim / 2 + 31) / 32) * 32), 0, x, cos, sin, rowStride, headStride, offset, dim,
-                csStride);
+        (interleaved ? ropeInterleavedF32 : ropeHalfF32).launch(rows, heads, 1, Math.min(128,
+                ((dim / 2 + 31) / 32) * 32), 0).ptr(x).ptr(cos).ptr(sin).i32(rowStride).i32(headStride).i32(offset)
+                .i32(dim).i32(csStride).go();
     }
 
     /** {@code out = silu(gate) · up} over n elements. */
@@ -43,7 +52,7 @@ public final class ElementwiseOps {
         fits(gate, n, "gate");
         fits(up, n, "up");
         fits(out, n, "out");
-        device.launch("swiglu_f32", Math.min((n + 255) / 256, 4096), 1, 1, 256, 0, gate, up, out, n);
+        swigluF32.launch(Math.min((n + 255) / 256, 4096), 1, 1, 256, 0).ptr(gate).ptr(up).ptr(out).i32(n).go();
     }
 
     /**
@@ -66,9 +75,9 @@ public final class ElementwiseOps {
             fits(bias, experts, "bias");
         }
         int shared = (2 * experts + nGroup) * Float.BYTES;
-        device.launch("topk_gate_f32", tokens, 1, 1, 32, shared, logits,
-                bias != null ? bias : logits, bias != null ? 1 : 0, experts, k, sigmoid ? 1 : 0, nGroup, topkGroup,
-                normalize ? 1 : 0, scale, ids, weights);
+        topkGateF32.launch(tokens, 1, 1, 32, shared).ptr(logits).ptr(bias != null ? bias : logits)
+                .i32(bias != null ? 1 : 0).i32(experts).i32(k).i32(sigmoid ? 1 : 0).i32(nGroup).i32(topkGroup)
+                .i32(normalize ? 1 : 0).f32(scale).ptr(ids).ptr(weights).go();
     }
 
     static void require(boolean ok, String message) {

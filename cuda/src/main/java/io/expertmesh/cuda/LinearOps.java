@@ -19,10 +19,21 @@ public final class LinearOps {
     public static final int STAGED_ABOVE_BATCH = 8;
     private static final int TILE = 64;
 
-    private final CudaDevice device;
+    // Resolved once here: a launch looks nothing up.
+    private final CudaKernel gemmBf16Tc;
+    private final CudaKernel groupedGemmBf16Tc;
+    private final CudaKernel linearBf16wF32;
+    private final CudaKernel linearBf16wF32Xs;
+    private final CudaKernel linearF32wF32;
+    private final CudaKernel linearF32wF32Xs;
 
     public LinearOps(CudaDevice device) {
-        this.device = device;
+        this.gemmBf16Tc = device.kernel(KernelSpecs.GEMM_BF16_TC);
+        this.groupedGemmBf16Tc = device.kernel(KernelSpecs.GROUPED_GEMM_BF16_TC);
+        this.linearBf16wF32 = device.kernel(KernelSpecs.LINEAR_BF16W_F32);
+        this.linearBf16wF32Xs = device.kernel(KernelSpecs.LINEAR_BF16W_F32_XS);
+        this.linearF32wF32 = device.kernel(KernelSpecs.LINEAR_F32W_F32);
+        this.linearF32wF32Xs = device.kernel(KernelSpecs.LINEAR_F32W_F32_XS);
     }
 
     /**
@@ -47,11 +58,13 @@ public final class LinearOps {
         fits(x, (long) batch * cols, "x");
         fits(out, (long) batch * rows, "out");
         if (staged) {
-            device.launch(bf16Weights ? "linear_bf16w_f32_xs" : "linear_f32w_f32_xs", (rows + STAGED_ROWS_PER_BLOCK
-                    - 1) / STAGED_ROWS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+
+            (bf16Weights ? linearBf16wF32Xs : linearF32wF32Xs).launch((rows + STAGED_ROWS_PER_BLOCK - 1)
+                    / STAGED_ROWS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0).ptr(w).ptr(x).ptr(out).i32(rows).i32(cols)
+                    .i32(batch).go();
         } else {
-            device.launch(bf16Weights ? "linear_bf16w_f32" : "linear_f32w_f32", (rows + WARPS_PER_BLOCK - 1)
-                    / WARPS_PER_BLOCK, 1, 1, WARPS_PER_BLOCK * 32, 0, w, x, out, rows, cols, batch);
+            (bf16Weights ? linearBf16wF32 : linearF32wF32).launch((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK, 1,
+                    1, WARPS_PER_BLOCK * 32, 0).ptr(w).ptr(x).ptr(out).i32(rows).i32(cols).i32(batch).go();
         }
     }
 
@@ -61,7 +74,8 @@ public final class LinearOps {
         fitsBf16(a, (long) m * k, "A");
         fitsBf16(b, (long) n * k, "B");
         fits(c, (long) m * n, "C");
-        device.launch("gemm_bf16_tc", (n + TILE - 1) / TILE, (m + TILE - 1) / TILE, 1, 128, 0, a, b, c, m, n, k);
+        gemmBf16Tc.launch((n + TILE - 1) / TILE, (m + TILE - 1) / TILE, 1, 128, 0).ptr(a).ptr(b).ptr(c).i32(m).i32(n)
+                .i32(k).go();
     }
 
     /**
@@ -88,7 +102,7 @@ public final class LinearOps {
         fitsBf16(w, (long) experts * n * k, "W");
         fits(c, (long) total * n, "C");
         fits(offsets, experts + 1, "offsets");
-        device.launch("grouped_gemm_bf16_tc", (n + TILE - 1) / TILE, (maxRows + TILE - 1) / TILE, experts, 128, 0,
-                a, w, c, offsets, n, k);
+        groupedGemmBf16Tc.launch((n + TILE - 1) / TILE, (maxRows + TILE - 1) / TILE, experts, 128, 0).ptr(a).ptr(w)
+                .ptr(c).ptr(offsets).i32(n).i32(k).go();
     }
 }

@@ -19,6 +19,10 @@ public final class MlaDecode {
     private static final int HEADS_PER_BLOCK = 16;
 
     private final CudaDevice device;
+    // Resolved once here: a launch looks nothing up.
+    private final CudaKernel mlaDecodeMerge;
+    /** The split kernel this instance launches ({@link #kernelName()}). */
+    private final CudaKernel split;
     private final int stages;
     private final boolean smemAccumulators;
 
@@ -33,6 +37,7 @@ public final class MlaDecode {
      */
     public MlaDecode(CudaDevice device, boolean smemAccumulators) {
         this.device = device;
+        this.mlaDecodeMerge = device.kernel(KernelSpecs.MLA_DECODE_MERGE);
         // Double-buffered tiles need ~208 KB of shared memory (Hopper: 227 KB); smaller GPUs get one stage.
         this.stages = sharedBytes(2) <= device.info().maxSharedPerBlockOptin() ? 2 : 1;
         if (smemAccumulators && stages != 2) {
@@ -41,6 +46,8 @@ public final class MlaDecode {
                     + device.info().maxSharedPerBlockOptin());
         }
         this.smemAccumulators = smemAccumulators;
+        this.split = device.kernel(smemAccumulators ? KernelSpecs.MLA_DECODE_SPLIT_512_64_S2_SMEM_O
+                : stages == 2 ? KernelSpecs.MLA_DECODE_SPLIT_512_64_S2 : KernelSpecs.MLA_DECODE_SPLIT_512_64_S1);
     }
 
     public int stages() {
@@ -99,9 +106,10 @@ public final class MlaDecode {
         fits(out, (long) batch * heads * LATENT, "out");
         fits(oPart, partialFloats(batch, heads, splits), "oPart");
         fits(lsePart, (long) batch * heads * splits, "lsePart");
-        device.launch(kernelName(), headGroups(heads),
-                splits, batch, 256, sharedBytes(stages), q, cache, blockTable, seqLens, oPart, lsePart, heads,
-                maxPages, pageSize, splits, scale);
-        device.launch("mla_decode_merge", batch * heads, 1, 1, 128, 0, oPart, lsePart, out, splits, LATENT);
+        split.launch(headGroups(heads), splits, batch, 256, sharedBytes(stages)).ptr(q).ptr(cache).ptr(blockTable)
+                .ptr(seqLens).ptr(oPart).ptr(lsePart).i32(heads).i32(maxPages).i32(pageSize).i32(splits).f32(scale)
+                .go();
+        mlaDecodeMerge.launch(batch * heads, 1, 1, 128, 0).ptr(oPart).ptr(lsePart).ptr(out).i32(splits).i32(LATENT)
+                .go();
     }
 }

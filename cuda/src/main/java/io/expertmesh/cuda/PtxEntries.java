@@ -8,9 +8,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The kernel names a PTX text defines ({@code .visible .entry NAME(}), and their parameter types, so a launch
- * whose arguments do not fit the kernel (a missing argument, an int where a pointer goes) is an error naming the
- * kernel and the argument instead of a kernel reading garbage addresses.
+ * The kernel names a PTX text defines ({@code .visible .entry NAME(}), and their parameter types, so a launcher
+ * whose declared parameters ({@link KernelSpecs}) do not fit the kernel (a missing argument, an int where a
+ * pointer goes) is found when the modules load, naming the kernel and the parameter, instead of a kernel reading
+ * garbage addresses.
  */
 public final class PtxEntries {
     private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(");
@@ -43,28 +44,5 @@ public final class PtxEntries {
             sigs.put(m.group(1), List.copyOf(types));
         }
         return sigs;
-    }
-
-    /**
-     * Null when launch arguments fit the parameter types: an {@link Integer} a 32-bit integer, a {@link Float} an
-     * f32, anything else (a device pointer) a 64-bit integer; otherwise what does not fit.
-     */
-    public static String mismatch(String kernel, List<String> params, Object[] args) {
-        if (params.size() != args.length) {
-            return kernel + " takes " + params.size() + " arguments, got " + args.length;
-        }
-        for (int i = 0; i < args.length; i++) {
-            String t = params.get(i);
-            boolean fits = switch (args[i]) {
-                case Integer ignored -> t.equals("u32") || t.equals("s32") || t.equals("b32");
-                case Float ignored -> t.equals("f32");
-                default -> t.equals("u64") || t.equals("s64") || t.equals("b64");
-            };
-            if (!fits) {
-                return kernel + " argument " + i + " is " + (args[i] == null ? "null" : args[i].getClass()
-                        .getSimpleName()) + "; the kernel's parameter " + i + " is ." + t;
-            }
-        }
-        return null;
     }
 }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.expertmesh.cuda.forward.CudaOps;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,8 +16,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -87,32 +84,34 @@ class CudaKernelCatalogTest {
         }
     }
 
+    /** Every kernel the launchers declare fits the packaged PTX of both targets (what the probe checks at load). */
     @Test
-    void cudaOps_everyKernelItLaunches_isAnEntryOfThePtx() {
+    void kernelSpecs_fitThePtxOfEveryTarget_andEveryEntryIsDeclared() {
         assumeTrue(Boolean.getBoolean("expertmesh.ptx.built"), "built without the nvcc profile");
         CudaKernelCatalog c = CudaKernelCatalog.get();
+        Set<String> declared = new TreeSet<>();
+        KernelSpecs.ALL.forEach(k -> declared.add(k.name()));
         for (String target : List.of("sm_90", "sm_80")) {
-            Set<String> entries = new TreeSet<>();
+            Map<String, List<String>> sigs = new java.util.HashMap<>();
             for (String module : c.modules()) {
-                entries.addAll(PtxEntries.of(new String(c.ptx(module, target), StandardCharsets.US_ASCII)));
+                sigs.putAll(PtxEntries.signatures(new String(c.ptx(module, target), StandardCharsets.US_ASCII)));
             }
-            for (String kernel : CudaOps.KERNELS) {
-                assertTrue(entries.contains(kernel), kernel + " is not an entry of the " + target + " PTX");
-            }
+            assertEquals(List.of(), CudaDevice.specMismatches(KernelSpecs.ALL, sigs), target);
+            assertEquals(new TreeSet<>(sigs.keySet()), declared, target + ": every entry launchable, nothing else");
         }
     }
 
-    /** CudaOps.KERNELS is kept by hand: every kernel-name literal in CudaOps's source must be on it. */
+    /** CudaDevice resolves only what ALL lists: a constant left out of it would fail its launcher's construction. */
     @Test
-    void cudaOps_kernelList_namesEveryKernelLiteralOfItsSource() throws IOException {
-        String src = Files.readString(Path.of("src/main/java/io/expertmesh/cuda/forward/CudaOps.java"));
-        Matcher m = Pattern.compile("\"([a-z0-9]+(?:_[a-z0-9]+)+)\"").matcher(src);
-        int launches = 0;
-        while (m.find()) {
-            assertTrue(CudaOps.KERNELS.contains(m.group(1)), m.group(1) + " is launched but not in CudaOps.KERNELS");
-            launches++;
+    void kernelSpecs_everyConstantIsInAll_onceByName() throws IllegalAccessException {
+        List<KernelSpec> constants = new java.util.ArrayList<>();
+        for (java.lang.reflect.Field f : KernelSpecs.class.getFields()) {
+            if (f.getType() == KernelSpec.class) {
+                constants.add((KernelSpec) f.get(null));
+            }
         }
-        assertTrue(launches > CudaOps.KERNELS.size(), "the source names its kernels at the launch sites too");
+        assertEquals(Set.copyOf(constants), Set.copyOf(KernelSpecs.ALL));
+        assertEquals(KernelSpecs.ALL.size(), KernelSpecs.ALL.stream().map(KernelSpec::name).distinct().count());
     }
 
     @Test
@@ -160,19 +159,28 @@ class CudaKernelCatalogTest {
     }
 
     @Test
-    void ptxSignatures_parsedAndLaunchArgumentsMatchedAgainstThem() {
+    void ptxSignatures_parsedAndDeclaredParametersMatchedAgainstThem() {
         String ptx = ".visible .entry k(\n\t.param .u64 k_param_0,\n\t.param .u32 k_param_1,\n\t.param .f32 k_param_2\n)"
                 + "\n{ ret; }\n.visible .entry none(\n)\n{ }\n";
         Map<String, List<String>> sigs = PtxEntries.signatures(ptx);
         assertEquals(List.of("u64", "u32", "f32"), sigs.get("k"));
         assertEquals(List.of(), sigs.get("none"));
-        Object pointer = new Object();  // anything not Integer or Float is launched as a device pointer
-        assertEquals(null, PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 3, 1.5f}));
-        assertEquals("k takes 3 arguments, got 2", PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 3}));
-        assertEquals("k argument 1 is Float; the kernel's parameter 1 is .u32",
-                PtxEntries.mismatch("k", sigs.get("k"), new Object[]{pointer, 2f, 1.5f}));
-        assertEquals("k argument 0 is Integer; the kernel's parameter 0 is .u64",
-                PtxEntries.mismatch("k", sigs.get("k"), new Object[]{7, 3, 1.5f}));
+        KernelParam p = KernelParam.PTR;
+        KernelParam i = KernelParam.I32;
+        KernelParam f = KernelParam.F32;
+        assertEquals(null, KernelSpec.of("k", p, i, f).mismatch(sigs.get("k")));
+        assertEquals("k is declared with 2 parameters; its PTX has 3", KernelSpec.of("k", p, i).mismatch(sigs.get("k")));
+        assertEquals("k parameter 1 is declared F32; its PTX type is .u32",
+                KernelSpec.of("k", p, f, f).mismatch(sigs.get("k")));
+        assertEquals("k parameter 0 is declared I32; its PTX type is .u64",
+                KernelSpec.of("k", i, i, f).mismatch(sigs.get("k")));
+        assertEquals("no kernel gone in the loaded modules", KernelSpec.of("gone", p).mismatch(sigs.get("gone")));
+        // At load: every mismatch of the declared set, in order; none when all fit.
+        assertEquals(List.of("k parameter 2 is declared I32; its PTX type is .f32",
+                        "no kernel gone in the loaded modules"),
+                CudaDevice.specMismatches(List.of(KernelSpec.of("k", p, i, i), KernelSpec.of("none"),
+                        KernelSpec.of("gone", p)), sigs));
+        assertEquals(List.of(), CudaDevice.specMismatches(List.of(KernelSpec.of("k", p, i, f)), sigs));
     }
 
     @Test

@@ -6,14 +6,15 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.cuda.AttentionOps;
 import io.expertmesh.cuda.CudaDevice;
+import io.expertmesh.cuda.CudaKernel;
 import io.expertmesh.cuda.DeviceBuffer;
 import io.expertmesh.cuda.ElementwiseOps;
+import io.expertmesh.cuda.KernelSpecs;
 import io.expertmesh.cuda.LinearOps;
 import io.expertmesh.cuda.MlaDecode;
 import io.expertmesh.cuda.forward.DeviceTensor.Kind;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.List;
 import jcuda.Pointer;
 
 /**
@@ -29,15 +30,6 @@ import jcuda.Pointer;
  * instance); every launch goes to the one default stream, so calls from several threads run in call order.
  */
 public final class CudaOps implements DeviceOps {
-    /** Names of the kernels this class launches itself or through the older launchers (catalog test). */
-    public static final List<String> KERNELS = List.of("zero_f32", "add_f32", "add_bias_f32", "f32_to_bf16",
-            "gated_add_f32", "embed_f32", "embed_bf16", "rms_norm_strided_f32", "head_linear_f32w_f32",
-            "head_linear_bf16w_f32", "copy_strided_f32", "gather_rows_f32", "scatter_add_rows_f32", "kv_write_bf16",
-            "mla_attention_f32q", "rope_interleaved_f32", "rope_half_f32", "swiglu_f32", "topk_gate_f32",
-            "linear_bf16w_f32", "linear_f32w_f32", "linear_bf16w_f32_xs", "linear_f32w_f32_xs", "gqa_decode_paged", "mla_decode_split_512_64_s2",
-            "mla_decode_split_512_64_s1", "mla_decode_merge", "route_by_expert", "grouped_linear_bf16w_f32",
-            "grouped_linear_f32w_f32", "grouped_linear_bf16w_f32_xs", "grouped_linear_f32w_f32_xs",
-            "combine_experts_f32");
     private static final long UPLOAD_CHUNK = 64L << 20;
     private static final int GRID_STRIDE_BLOCKS = 8192;
     private static final int MLA_THREADS = 128;
@@ -46,6 +38,28 @@ public final class CudaOps implements DeviceOps {
     private static final int STAGED_ROWS = 32;
 
     private final CudaDevice device;
+    // Resolved once here: a launch looks nothing up.
+    private final CudaKernel addBiasF32;
+    private final CudaKernel addF32;
+    private final CudaKernel combineExpertsF32;
+    private final CudaKernel copyStridedF32;
+    private final CudaKernel embedBf16;
+    private final CudaKernel embedF32;
+    private final CudaKernel f32ToBf16;
+    private final CudaKernel gatedAddF32;
+    private final CudaKernel gatherRowsF32;
+    private final CudaKernel groupedLinearBf16wF32;
+    private final CudaKernel groupedLinearBf16wF32Xs;
+    private final CudaKernel groupedLinearF32wF32;
+    private final CudaKernel groupedLinearF32wF32Xs;
+    private final CudaKernel headLinearBf16wF32;
+    private final CudaKernel headLinearF32wF32;
+    private final CudaKernel kvWriteBf16;
+    private final CudaKernel mlaAttentionF32q;
+    private final CudaKernel rmsNormStridedF32;
+    private final CudaKernel routeByExpert;
+    private final CudaKernel scatterAddRowsF32;
+    private final CudaKernel zeroF32;
     private final ElementwiseOps elementwise;
     private final LinearOps linear;
     private final AttentionOps attention;
@@ -69,6 +83,27 @@ public final class CudaOps implements DeviceOps {
     /** @param fastMla run latent 512 + rope 64 on the tensor-core split kernel (else the generic kernel) */
     public CudaOps(CudaDevice device, boolean fastMla) {
         this.device = device;
+        this.addBiasF32 = device.kernel(KernelSpecs.ADD_BIAS_F32);
+        this.addF32 = device.kernel(KernelSpecs.ADD_F32);
+        this.combineExpertsF32 = device.kernel(KernelSpecs.COMBINE_EXPERTS_F32);
+        this.copyStridedF32 = device.kernel(KernelSpecs.COPY_STRIDED_F32);
+        this.embedBf16 = device.kernel(KernelSpecs.EMBED_BF16);
+        this.embedF32 = device.kernel(KernelSpecs.EMBED_F32);
+        this.f32ToBf16 = device.kernel(KernelSpecs.F32_TO_BF16);
+        this.gatedAddF32 = device.kernel(KernelSpecs.GATED_ADD_F32);
+        this.gatherRowsF32 = device.kernel(KernelSpecs.GATHER_ROWS_F32);
+        this.groupedLinearBf16wF32 = device.kernel(KernelSpecs.GROUPED_LINEAR_BF16W_F32);
+        this.groupedLinearBf16wF32Xs = device.kernel(KernelSpecs.GROUPED_LINEAR_BF16W_F32_XS);
+        this.groupedLinearF32wF32 = device.kernel(KernelSpecs.GROUPED_LINEAR_F32W_F32);
+        this.groupedLinearF32wF32Xs = device.kernel(KernelSpecs.GROUPED_LINEAR_F32W_F32_XS);
+        this.headLinearBf16wF32 = device.kernel(KernelSpecs.HEAD_LINEAR_BF16W_F32);
+        this.headLinearF32wF32 = device.kernel(KernelSpecs.HEAD_LINEAR_F32W_F32);
+        this.kvWriteBf16 = device.kernel(KernelSpecs.KV_WRITE_BF16);
+        this.mlaAttentionF32q = device.kernel(KernelSpecs.MLA_ATTENTION_F32Q);
+        this.rmsNormStridedF32 = device.kernel(KernelSpecs.RMS_NORM_STRIDED_F32);
+        this.routeByExpert = device.kernel(KernelSpecs.ROUTE_BY_EXPERT);
+        this.scatterAddRowsF32 = device.kernel(KernelSpecs.SCATTER_ADD_ROWS_F32);
+        this.zeroF32 = device.kernel(KernelSpecs.ZERO_F32);
         this.elementwise = new ElementwiseOps(device);
         this.linear = new LinearOps(device);
         this.attention = new AttentionOps(device);
@@ -214,23 +249,24 @@ public final class CudaOps implements DeviceOps {
         OpShapes.zero(x, n);
         DeviceBuffer bx = b(x, "x");
         if (n > 0) {
-            device.launch("zero_f32", strideBlocks(n), 1, 1, 256, 0, bx, n);
+            zeroF32.launch(strideBlocks(n), 1, 1, 256, 0).ptr(bx).i32(n).go();
         }
     }
 
     @Override
     public void embed(DeviceTensor table, DeviceTensor ids, DeviceTensor out, int rows, int hidden) {
         long vocab = OpShapes.embed(table, ids, out, rows, hidden);
-        device.launch(table.kind() == Kind.BF16 ? "embed_bf16" : "embed_f32", rows, 1, 1, rowThreads(hidden), 0,
-                b(table, "embedding table"), b(ids, "ids"), b(out, "out"), hidden, (int) vocab);
+        (table.kind() == Kind.BF16 ? embedBf16 : embedF32).launch(rows, 1, 1, rowThreads(hidden), 0)
+                .ptr(b(table, "embedding table")).ptr(b(ids, "ids")).ptr(b(out, "out")).i32(hidden).i32((int) vocab)
+                .go();
     }
 
     @Override
     public void rmsNorm(DeviceTensor x, int xStride, DeviceTensor w, float eps, DeviceTensor out, int outStride,
                         int rows, int n) {
         OpShapes.rmsNorm(x, xStride, w, eps, out, outStride, rows, n);
-        device.launch("rms_norm_strided_f32", rows, 1, 1, rowThreads(n), 0, b(x, "x"), xStride, b(w, "weight"),
-                b(out, "out"), outStride, n, eps);
+        rmsNormStridedF32.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(x, "x")).i32(xStride).ptr(b(w, "weight"))
+                .ptr(b(out, "out")).i32(outStride).i32(n).f32(eps).go();
     }
 
     @Override
@@ -251,29 +287,30 @@ public final class CudaOps implements DeviceOps {
     public void headLinear(DeviceTensor w, int heads, int rows, int cols, DeviceTensor x, int xRow, int xHead,
                            int xOff, DeviceTensor out, int oRow, int oHead, int oOff, int tokens) {
         OpShapes.headLinear(w, heads, rows, cols, x, xRow, xHead, xOff, out, oRow, oHead, oOff, tokens);
-        device.launch(w.kind() == Kind.BF16 ? "head_linear_bf16w_f32" : "head_linear_f32w_f32",
-                (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, heads, 1, HEAD_LINEAR_WARPS * 32, 0,
-                b(w, "weight"), rows, cols, b(x, "x"), xRow, xHead, xOff, b(out, "out"), oRow, oHead, oOff, tokens);
+        CudaKernel k = w.kind() == Kind.BF16 ? headLinearBf16wF32 : headLinearF32wF32;
+        k.launch((rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, heads, 1, HEAD_LINEAR_WARPS * 32, 0)
+                .ptr(b(w, "weight")).i32(rows).i32(cols).ptr(b(x, "x")).i32(xRow).i32(xHead).i32(xOff)
+                .ptr(b(out, "out")).i32(oRow).i32(oHead).i32(oOff).i32(tokens).go();
     }
 
     @Override
     public void copyStrided(DeviceTensor src, int sRow, int sHead, int sOff, DeviceTensor dst, int dRow, int dHead,
                             int dOff, int rows, int heads, int n) {
         OpShapes.copyStrided(src, sRow, sHead, sOff, dst, dRow, dHead, dOff, rows, heads, n);
-        device.launch("copy_strided_f32", rows, heads, 1, rowThreads(n), 0, b(src, "src"), sRow, sHead, sOff,
-                b(dst, "dst"), dRow, dHead, dOff, n);
+        copyStridedF32.launch(rows, heads, 1, rowThreads(n), 0).ptr(b(src, "src")).i32(sRow).i32(sHead).i32(sOff)
+                .ptr(b(dst, "dst")).i32(dRow).i32(dHead).i32(dOff).i32(n).go();
     }
 
     @Override
     public void addBias(DeviceTensor x, DeviceTensor bias, int rows, int n) {
         OpShapes.addBias(x, bias, rows, n);
-        device.launch("add_bias_f32", rows, 1, 1, rowThreads(n), 0, b(x, "x"), b(bias, "bias"), n);
+        addBiasF32.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(x, "x")).ptr(b(bias, "bias")).i32(n).go();
     }
 
     @Override
     public void add(DeviceTensor y, DeviceTensor x, int n) {
         OpShapes.add(y, x, n);
-        device.launch("add_f32", strideBlocks(n), 1, 1, 256, 0, b(y, "y"), b(x, "x"), n);
+        addF32.launch(strideBlocks(n), 1, 1, 256, 0).ptr(b(y, "y")).ptr(b(x, "x")).i32(n).go();
     }
 
     @Override
@@ -286,8 +323,8 @@ public final class CudaOps implements DeviceOps {
     public void kvWrite(DeviceTensor src, int srcStride, DeviceTensor pool, int poolRow, int dstOff,
                         DeviceTensor slots, int rows, int n) {
         int poolSlots = OpShapes.kvWrite(src, srcStride, pool, poolRow, dstOff, slots, rows, n);
-        device.launch("kv_write_bf16", rows, 1, 1, rowThreads(n), 0, b(src, "src"), srcStride, b(pool, "pool"),
-                poolRow, dstOff, b(slots, "slots"), n, poolSlots);
+        kvWriteBf16.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(src, "src")).i32(srcStride).ptr(b(pool, "pool"))
+                .i32(poolRow).i32(dstOff).ptr(b(slots, "slots")).i32(n).i32(poolSlots).go();
     }
 
     @Override
@@ -318,7 +355,7 @@ public final class CudaOps implements DeviceOps {
         if (fastMla && latent == MlaDecode.LATENT && rope == MlaDecode.ROPE) {
             int n = tokens * heads * MlaDecode.ROW;
             qBf16 = atLeast(qBf16, (long) n * Short.BYTES);
-            device.launch("f32_to_bf16", strideBlocks(n), 1, 1, 256, 0, bq, qBf16, n);
+            f32ToBf16.launch(strideBlocks(n), 1, 1, 256, 0).ptr(bq).ptr(qBf16).i32(n).go();
             // Lengths live on the device; the host's copy, when hinted for this many tokens, plans the split, else
             // the longest the table allows. Any split count is correct: splits past a sequence's end are empty
             // and the merge skips them.
@@ -337,8 +374,9 @@ public final class CudaOps implements DeviceOps {
             mla.run(qBf16, bp, bt, bl, bo, oPart, lsePart, tokens, heads, maxBlocks, blockSize, poolBlocks, splits,
                     scale);
         } else {
-            device.launch("mla_attention_f32q", heads, tokens, 1, MLA_THREADS, (2 * latent + rope) * Float.BYTES,
-                    bq, bp, bt, bl, bo, heads, latent, rope, maxBlocks, blockSize, poolBlocks, scale);
+            mlaAttentionF32q.launch(heads, tokens, 1, MLA_THREADS, (2 * latent + rope) * Float.BYTES).ptr(bq).ptr(bp)
+                    .ptr(bt).ptr(bl).ptr(bo).i32(heads).i32(latent).i32(rope).i32(maxBlocks).i32(blockSize)
+                    .i32(poolBlocks).f32(scale).go();
         }
     }
 
@@ -376,24 +414,24 @@ public final class CudaOps implements DeviceOps {
     @Override
     public void gatherRows(DeviceTensor src, DeviceTensor idx, int idxOff, DeviceTensor dst, int rows, int n) {
         int srcRows = OpShapes.gatherRows(src, idx, idxOff, dst, rows, n);
-        device.launch("gather_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"), idxOff,
-                b(dst, "dst"), n, srcRows);
+        gatherRowsF32.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(src, "src")).ptr(b(idx, "idx")).i32(idxOff)
+                .ptr(b(dst, "dst")).i32(n).i32(srcRows).go();
     }
 
     @Override
     public void scatterAddRows(DeviceTensor src, DeviceTensor idx, DeviceTensor w, int idxOff, DeviceTensor dst,
                                int rows, int n) {
         int dstRows = OpShapes.scatterAddRows(src, idx, w, idxOff, dst, rows, n);
-        device.launch("scatter_add_rows_f32", rows, 1, 1, rowThreads(n), 0, b(src, "src"), b(idx, "idx"),
-                b(w, "w"), idxOff, b(dst, "dst"), n, dstRows);
+        scatterAddRowsF32.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(src, "src")).ptr(b(idx, "idx")).ptr(b(w, "w"))
+                .i32(idxOff).ptr(b(dst, "dst")).i32(n).i32(dstRows).go();
     }
 
     @Override
     public void routeByExpert(DeviceTensor ids, int tokens, int k, int experts, DeviceTensor offsets,
                               DeviceTensor slotOfPair, DeviceTensor tokenOfSlot) {
         OpShapes.routeByExpert(ids, tokens, k, experts, offsets, slotOfPair, tokenOfSlot);
-        device.launch("route_by_expert", 1, 1, 1, 256, 0, b(ids, "ids"), tokens * k, k, experts,
-                b(offsets, "offsets"), b(slotOfPair, "slotOfPair"), b(tokenOfSlot, "tokenOfSlot"));
+        routeByExpert.launch(1, 1, 1, 256, 0).ptr(b(ids, "ids")).i32(tokens * k).i32(k).i32(experts)
+                .ptr(b(offsets, "offsets")).ptr(b(slotOfPair, "slotOfPair")).ptr(b(tokenOfSlot, "tokenOfSlot")).go();
     }
 
     @Override
@@ -402,13 +440,15 @@ public final class CudaOps implements DeviceOps {
         OpShapes.groupedLinear(w, experts, x, out, offsets, rows, cols, pairs);
         // Rows per expert are on the device: the mean picks the body (both give the same bits).
         if (pairs > (long) LinearOps.STAGED_ABOVE_BATCH * experts) {
-            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32_xs" : "grouped_linear_f32w_f32_xs",
-                    (rows + STAGED_ROWS - 1) / STAGED_ROWS, experts, 1, 256, 0, b(w, "weight"), b(x, "x"),
-                    b(out, "out"), b(offsets, "offsets"), rows, cols);
+            CudaKernel k = w.kind() == Kind.BF16 ? groupedLinearBf16wF32Xs : groupedLinearF32wF32Xs;
+            k.launch((rows + STAGED_ROWS - 1) / STAGED_ROWS, experts, 1, 256, 0)
+                    .ptr(b(w, "weight")).ptr(b(x, "x")).ptr(b(out, "out")).ptr(b(offsets, "offsets")).i32(rows)
+                    .i32(cols).go();
         } else {
-            device.launch(w.kind() == Kind.BF16 ? "grouped_linear_bf16w_f32" : "grouped_linear_f32w_f32",
-                    (rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0,
-                    b(w, "weight"), b(x, "x"), b(out, "out"), b(offsets, "offsets"), rows, cols);
+            CudaKernel k = w.kind() == Kind.BF16 ? groupedLinearBf16wF32 : groupedLinearF32wF32;
+            k.launch((rows + HEAD_LINEAR_WARPS - 1) / HEAD_LINEAR_WARPS, experts, 1, HEAD_LINEAR_WARPS * 32, 0)
+                    .ptr(b(w, "weight")).ptr(b(x, "x")).ptr(b(out, "out")).ptr(b(offsets, "offsets")).i32(rows)
+                    .i32(cols).go();
         }
     }
 
@@ -416,14 +456,14 @@ public final class CudaOps implements DeviceOps {
     public void combineExperts(DeviceTensor y, DeviceTensor ids, DeviceTensor weights, DeviceTensor slotOfPair,
                                int tokens, int k, DeviceTensor out, int n) {
         OpShapes.combineExperts(y, ids, weights, slotOfPair, tokens, k, out, n);
-        device.launch("combine_experts_f32", tokens, 1, 1, rowThreads(n), 0, b(y, "y"), b(ids, "ids"),
-                b(weights, "weights"), b(slotOfPair, "slotOfPair"), k, b(out, "out"), n);
+        combineExpertsF32.launch(tokens, 1, 1, rowThreads(n), 0).ptr(b(y, "y")).ptr(b(ids, "ids"))
+                .ptr(b(weights, "weights")).ptr(b(slotOfPair, "slotOfPair")).i32(k).ptr(b(out, "out")).i32(n).go();
     }
 
     @Override
     public void gatedAdd(DeviceTensor y, DeviceTensor x, DeviceTensor g, int rows, int n) {
         OpShapes.gatedAdd(y, x, g, rows, n);
-        device.launch("gated_add_f32", rows, 1, 1, rowThreads(n), 0, b(y, "y"), b(x, "x"), b(g, "g"), n);
+        gatedAddF32.launch(rows, 1, 1, rowThreads(n), 0).ptr(b(y, "y")).ptr(b(x, "x")).ptr(b(g, "g")).i32(n).go();
     }
 
     @Override

@@ -17,7 +17,6 @@ import io.expertmesh.cuda.forward.DeviceWeights.LayerWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MlaWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MlpWeights;
 import io.expertmesh.cuda.forward.DeviceWeights.MoeWeights;
-import io.expertmesh.cuda.forward.DeviceWeights.StackedExperts;
 
 /**
  * The forward pass with everything on the device: activations, weights (uploaded once, here) and the paged KV
@@ -426,7 +425,7 @@ public final class DeviceForward implements ForwardBackend {
                 remote.finish();
                 ops.copyIn(remoteOutH, 0, out, 0, t * hidden);
             } else {
-                localExperts(m.experts(), xn, ids, wts, out, k);
+                DeviceMlps.routed(ops, s, m.experts(), xn, ids, wts, out, t, k, t * k, hidden);
             }
             if (shared != null) {
                 if (sharedGate != null) {
@@ -435,32 +434,6 @@ public final class DeviceForward implements ForwardBackend {
                     ops.add(out, shared, t * hidden);
                 }
             }
-        }
-
-        /**
-         * Routed experts on the device, on the (token, expert, weight) pairs of the top-k choices, which never leave
-         * it: grouped by expert on the device, one grouped launch per product for all experts, each token's experts
-         * summed in ascending id (the CPU's order). Eight launches whatever the number of experts, no wait.
-         */
-        private void localExperts(StackedExperts r, DeviceTensor xn, DeviceTensor ids, DeviceTensor wts,
-                                  DeviceTensor out, int k) {
-            int hidden = c.hiddenSize();
-            int inter = r.intermediate();
-            int pairs = t * k;
-            DeviceTensor offsets = s.i32(Slot.ROUTE_OFFSETS, r.count() + 1);
-            DeviceTensor slotOfPair = s.i32(Slot.ROUTE_SLOT, pairs);
-            DeviceTensor tokenOfSlot = s.i32(Slot.ROUTE_IDX, pairs);
-            ops.routeByExpert(ids, t, k, r.count(), offsets, slotOfPair, tokenOfSlot);
-            DeviceTensor in = s.f32(Slot.EXPERT_IN, (long) pairs * hidden);
-            ops.gatherRows(xn, tokenOfSlot, 0, in, pairs, hidden);
-            DeviceTensor h1 = s.f32(Slot.EXPERT_H1, (long) pairs * inter);
-            DeviceTensor h2 = s.f32(Slot.EXPERT_H2, (long) pairs * inter);
-            ops.groupedLinear(r.gate(), r.count(), in, h1, offsets, inter, hidden, pairs);
-            ops.groupedLinear(r.up(), r.count(), in, h2, offsets, inter, hidden, pairs);
-            ops.swiglu(h1, h2, h1, pairs * inter);
-            DeviceTensor y = s.f32(Slot.EXPERT_OUT, (long) pairs * hidden);
-            ops.groupedLinear(r.down(), r.count(), h1, y, offsets, hidden, inter, pairs);
-            ops.combineExperts(y, ids, wts, slotOfPair, t, k, out, hidden);
         }
 
         /** Keeps part of this layer's new KV rows for the host's copy of the cache (written after the step). */

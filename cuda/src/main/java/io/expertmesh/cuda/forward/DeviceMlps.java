@@ -2,12 +2,12 @@ package io.expertmesh.cuda.forward;
 
 import io.expertmesh.cuda.forward.DeviceScratch.Slot;
 import io.expertmesh.cuda.forward.DeviceWeights.MlpWeights;
+import io.expertmesh.cuda.forward.DeviceWeights.StackedExperts;
 
 /**
- * SwiGLU MLPs on the device, alone (dense layers, shared experts) or as a batch of routed experts run on
- * (token, expert, weight) pairs the host grouped: an expert worker's {@link DeviceExperts} (its pairs arrive from
- * the router on the host anyway; it launches 6 kernels per active expert). The router's device pass groups its
- * local experts on the device instead ({@code DeviceForward}: route_by_expert and grouped products).
+ * SwiGLU MLPs on the device, alone (dense layers, shared experts) or as a layer's routed experts stacked by id and
+ * run on the top-k choices grouped on the device: the router's local experts ({@code DeviceForward}) and an
+ * expert worker's ({@link DeviceExperts}) share that path.
  */
 final class DeviceMlps {
     private DeviceMlps() {
@@ -26,64 +26,38 @@ final class DeviceMlps {
     }
 
     /**
-     * For pairs {@code i < n}: {@code out[tokenOf[i]] += weights[i] · expert_{ids[i]}(x[tokenOf[i]])}. Pairs are
-     * grouped by expert and experts run in ascending id, each adding into its tokens' rows, so every token sums
-     * its experts in ascending id (the CPU's order) whatever else is in the batch. {@code tokenOf} must not decrease
-     * (pairs come token by token), and a token must not name one expert twice (the rows of one expert's scatter
-     * must be distinct).
+     * Routed experts on the (token, expert, weight) choices of {@code tokens} tokens, {@code k} per token
+     * ({@code ids}/{@code weights} {@code [tokens, k]}), which stay on the device: grouped by expert there
+     * (route_by_expert), one grouped launch per product for all experts, and {@code out[t] = Σ weight ·
+     * expert(xn[t])} over token t's choices summed from zero in ascending id (the CPU's order, and the bits of
+     * zeroing out and adding the experts one after another). A choice whose id is outside
+     * {@code [0, experts.count())} is left out (padding). Seven launches whatever the number of experts; no wait.
+     * The router's local experts and an expert worker's experts both run here.
      *
-     * @param experts indexed by expert id; null where not held, which then must not be named
+     * @param named how many choices are not padding ({@code tokens·k} when there is none): the grouped rows in use,
+     *              as routeByExpert puts every named choice before the unused slots; only these are gathered and
+     *              run through the products
      */
-    static void grouped(DeviceOps ops, DeviceScratch s, MlpWeights[] experts, DeviceTensor x, DeviceTensor out,
-                        int n, int[] tokenOf, int[] ids, float[] weights, int hidden) {
-        int[] offsets = new int[experts.length + 1];
-        for (int i = 0; i < n; i++) {
-            if (i > 0 && tokenOf[i] < tokenOf[i - 1]) {
-                throw new IllegalArgumentException("pairs must come token by token (pair " + i + ")");
-            }
-            int e = ids[i];
-            if (e < 0 || e >= experts.length || experts[e] == null) {
-                throw new IllegalArgumentException("expert " + e + " is not held here");
-            }
-            offsets[e + 1]++;
+    static void routed(DeviceOps ops, DeviceScratch s, StackedExperts experts, DeviceTensor xn, DeviceTensor ids,
+                       DeviceTensor weights, DeviceTensor out, int tokens, int k, int named, int hidden) {
+        int inter = experts.intermediate();
+        int pairs = tokens * k;
+        if (named <= 0 || named > pairs) {
+            throw new IllegalArgumentException("named choices " + named + " outside [1, " + pairs + "]");
         }
-        int most = 0;
-        for (int e = 0; e < experts.length; e++) {
-            most = Math.max(most, offsets[e + 1]);
-            offsets[e + 1] += offsets[e];
-        }
-        int[] fill = offsets.clone();
-        int[] rowOf = new int[n];
-        float[] weightOf = new float[n];
-        for (int i = 0; i < n; i++) {
-            int slot = fill[ids[i]]++;
-            rowOf[slot] = tokenOf[i];
-            weightOf[slot] = weights[i];
-        }
-        for (int e = 0; e < experts.length; e++) {
-            for (int j = offsets[e] + 1; j < offsets[e + 1]; j++) {
-                if (rowOf[j] == rowOf[j - 1]) {
-                    throw new IllegalArgumentException("token " + rowOf[j] + " names expert " + e + " twice");
-                }
-            }
-        }
-        if (n == 0) {
-            return;
-        }
-        DeviceTensor idx = s.i32(Slot.ROUTE_IDX, n);
-        DeviceTensor rw = s.f32(Slot.ROUTE_W, n);
-        ops.copyIn(rowOf, idx, n);
-        ops.copyIn(weightOf, 0, rw, 0, n);
-        DeviceTensor in = s.f32(Slot.EXPERT_IN, (long) most * hidden);
-        DeviceTensor y = s.f32(Slot.EXPERT_OUT, (long) most * hidden);
-        for (int e = 0; e < experts.length; e++) {
-            int count = offsets[e + 1] - offsets[e];
-            if (count == 0) {
-                continue;
-            }
-            ops.gatherRows(x, idx, offsets[e], in, count, hidden);
-            forward(ops, s, experts[e], in, y, count, hidden);
-            ops.scatterAddRows(y, idx, rw, offsets[e], out, count, hidden);
-        }
+        DeviceTensor offsets = s.i32(Slot.ROUTE_OFFSETS, experts.count() + 1);
+        DeviceTensor slotOfPair = s.i32(Slot.ROUTE_SLOT, pairs);
+        DeviceTensor tokenOfSlot = s.i32(Slot.ROUTE_IDX, pairs);
+        ops.routeByExpert(ids, tokens, k, experts.count(), offsets, slotOfPair, tokenOfSlot);
+        DeviceTensor in = s.f32(Slot.EXPERT_IN, (long) named * hidden);
+        ops.gatherRows(xn, tokenOfSlot, 0, in, named, hidden);
+        DeviceTensor h1 = s.f32(Slot.EXPERT_H1, (long) named * inter);
+        DeviceTensor h2 = s.f32(Slot.EXPERT_H2, (long) named * inter);
+        ops.groupedLinear(experts.gate(), experts.count(), in, h1, offsets, inter, hidden, named);
+        ops.groupedLinear(experts.up(), experts.count(), in, h2, offsets, inter, hidden, named);
+        ops.swiglu(h1, h2, h1, named * inter);
+        DeviceTensor y = s.f32(Slot.EXPERT_OUT, (long) pairs * hidden);  // combineExperts reads it as [pairs, n]
+        ops.groupedLinear(experts.down(), experts.count(), h1, y, offsets, hidden, inter, named);
+        ops.combineExperts(y, ids, weights, slotOfPair, tokens, k, out, hidden);
     }
 }
