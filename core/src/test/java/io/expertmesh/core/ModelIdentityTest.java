@@ -68,6 +68,8 @@ class ModelIdentityTest {
     @Test
     void digest_cachedBySizeAndTime_recomputedWhenTheFileChanges() throws IOException {
         Path file = copy(tmp.resolve("m")).resolve("model.safetensors");
+        // Written a minute ago: a file modified in the last seconds is never cached (see the test below).
+        Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis() - 60_000));
         Path cache = tmp.resolve("cache");
         WeightDigests digests = new WeightDigests(cache, 0);
         String first = digests.digest(file);
@@ -83,5 +85,23 @@ class ModelIdentityTest {
         assertNotEquals(first, changed, "the file changed: read again");
         assertEquals(changed, new WeightDigests(null, 0).digest(file), "the cached value is the file's digest");
         assertTrue(changed.matches("[0-9a-f]{64}"));
+    }
+
+    @Test
+    void digest_ofAFileJustWritten_notCached_soAnEditInTheSameClockTickIsSeen() throws IOException {
+        Path file = copy(tmp.resolve("m")).resolve("model.safetensors");
+        FileTime written = Files.getLastModifiedTime(file);
+        Path cache = tmp.resolve("cache");
+        WeightDigests digests = new WeightDigests(cache, 0);
+        String first = digests.digest(file);
+        if (Files.exists(cache)) {
+            try (var sidecars = Files.list(cache)) {
+                assertEquals(0, sidecars.count(), "no sidecar for a file just written");
+            }
+        }
+        // The same size and, as a coarse file clock gives two writes in one tick, the same modification time.
+        changeOneWeight(file);
+        Files.setLastModifiedTime(file, written);
+        assertNotEquals(first, digests.digest(file), "an edit within the same clock tick is read");
     }
 }

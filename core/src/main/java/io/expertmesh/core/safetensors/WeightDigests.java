@@ -34,6 +34,9 @@ public final class WeightDigests {
     private final Path cacheDir;
     private final long minCachedBytes;
 
+    /** How recently modified a file may be and still have its digest cached (see {@link #digest}). */
+    static final long RACY_MILLIS = 2_000;
+
     /**
      * @param cacheDir       where the sidecars live (created on first use); null: never cached
      * @param minCachedBytes files at least this large are cached
@@ -51,8 +54,13 @@ public final class WeightDigests {
     /** The SHA-256 of {@code file}'s contents, as 64 hex digits. */
     public String digest(Path file) throws IOException {
         BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
-        String stamp = attrs.size() + " " + attrs.lastModifiedTime().toMillis();
-        Path sidecar = cacheDir == null || attrs.size() < minCachedBytes ? null : sidecar(file);
+        long mtime = attrs.lastModifiedTime().toMillis();
+        String stamp = attrs.size() + " " + mtime;
+        // A file modified within the last RACY_MILLIS can be modified again with the same size and the same
+        // modification time (file times come from a coarse clock, a few milliseconds a tick): its digest is
+        // neither cached nor read from a sidecar, as git treats "racily clean" files.
+        boolean racy = System.currentTimeMillis() - mtime < RACY_MILLIS;
+        Path sidecar = cacheDir == null || attrs.size() < minCachedBytes || racy ? null : sidecar(file);
         if (sidecar != null) {
             String cached = readSidecar(sidecar, stamp);
             if (cached != null) {
