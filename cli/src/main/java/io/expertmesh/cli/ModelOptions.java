@@ -10,7 +10,6 @@ import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.ForwardBackend;
 import io.expertmesh.core.model.QuantizedWeightCache;
 import io.expertmesh.core.safetensors.Checkpoint;
-import io.expertmesh.core.safetensors.WeightDigests;
 import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.cuda.CudaDevice;
@@ -173,8 +172,7 @@ final class ModelOptions {
             // Each held expert's quantized copies are kept on disk, by model identity, for the next load.
             Path dir = resolveModelDir();
             try (Checkpoint checkpoint = Checkpoint.open(dir)) {
-                String id = ModelIdentity.of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()))
-                        .hex();
+                String id = ModelIdentity.of(dir, checkpoint).hex();
                 return ExpertRunner.Factory.cpu(q, QuantizedWeightCache.defaultDir()
                         .resolve(id + "-" + q.label() + "-experts"), id);
             } catch (IOException | RuntimeException e) {

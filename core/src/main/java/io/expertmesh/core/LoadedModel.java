@@ -11,7 +11,6 @@ import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Quantization;
 import io.expertmesh.core.tokenizer.ModelTokenizer;
 import io.expertmesh.core.safetensors.WeightDigests;
-import io.expertmesh.core.synthetic.SyntheticModels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -86,7 +85,7 @@ public final class LoadedModel implements AutoCloseable {
             if (quantization != Quantization.NONE && QuantizedWeightCache.enabled()) {
                 // The quantized weights are kept on disk by model identity, which hashes the weight files once
                 // (the digests are cached by size and modification time, so later starts read only the cache).
-                identity = ModelIdentity.of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()));
+                identity = ModelIdentity.of(dir, checkpoint);
                 cache = QuantizedWeightCache.in(QuantizedWeightCache.defaultDir(), identity.hex(), quantization);
             }
             Transformer transformer = new ModelBuilder(config, checkpoint, kernels).onProgress(progress)
@@ -138,8 +137,7 @@ public final class LoadedModel implements AutoCloseable {
         if (identity == null) {
             long start = System.nanoTime();
             try {
-                identity = ModelIdentity.of(dir, checkpoint,
-                        WeightDigests.under(SyntheticModels.defaultCacheRoot()));
+                identity = ModelIdentity.of(dir, checkpoint);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read the weights of " + dir + " to identify the model: "
                         + e.getMessage(), e);

@@ -3,6 +3,7 @@ package io.expertmesh.core;
 import io.expertmesh.core.safetensors.Checkpoint;
 import io.expertmesh.core.safetensors.TensorInfo;
 import io.expertmesh.core.safetensors.WeightDigests;
+import io.expertmesh.core.synthetic.SyntheticModels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -33,6 +34,14 @@ public record ModelIdentity(String hex) {
         if (hex == null || !hex.matches("[0-9a-f]{64}")) {
             throw new IllegalArgumentException("a model identity is 64 lowercase hex digits, got " + hex);
         }
+    }
+
+    /**
+     * {@link #of(Path, Checkpoint, WeightDigests)} with the weight digests cached under
+     * {@code $EXPERTMESH_CACHE/weight-digests}: reads every weight file once per file version.
+     */
+    public static ModelIdentity of(Path dir, Checkpoint checkpoint) throws IOException {
+        return of(dir, checkpoint, WeightDigests.under(SyntheticModels.defaultCacheRoot()));
     }
 
     /** The identity of the model in {@code dir} whose weights {@code checkpoint} holds. */

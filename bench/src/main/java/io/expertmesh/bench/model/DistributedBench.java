@@ -116,10 +116,10 @@ public final class DistributedBench {
                     double m1 = best.get("micro_1").get(n);
                     double m2 = best.get("micro_2").get(n);
                     double auto = best.get("micro_auto").get(n);
-                    err.printf("  %2d streams: in process %8.1f; %d workers, 1 micro-batch %8.1f (%.2fx); 2 micro-batches"
-                            + " %8.1f (%.2fx); 2 vs 1 micro-batches %.2fx; 2 where they pay %8.1f (%.2fx, %.2fx of the"
-                            + " better of 1 and 2)%n", n, in, workerCount, m1, m1 / in, m2, m2 / in, m2 / m1, auto,
-                            auto / in, auto / Math.max(m1, m2));
+                    err.printf("  %2d streams: in process %8.1f; %d workers, 1 micro-batch %8.1f (%.2fx); "
+                            + "2 micro-batches %8.1f (%.2fx); 2 vs 1 micro-batches %.2fx; "
+                            + "2 where they pay %8.1f (%.2fx, %.2fx of the better of 1 and 2)%n", n, in, workerCount,
+                            m1, m1 / in, m2, m2 / in, m2 / m1, auto, auto / in, auto / Math.max(m1, m2));
                     out.with("in_process").put(Integer.toString(n), in);
                     for (Split micro : Split.values()) {
                         ((ObjectNode) out.with(workerCount + "_workers_" + micro.key + "_micro_batches")

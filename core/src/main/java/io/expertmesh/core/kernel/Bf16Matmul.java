@@ -38,9 +38,10 @@ import jdk.incubator.vector.VectorSpecies;
  * (pair 1, re-reading the two weight rows from L1), and adds the two sums: row1's order, in two passes. Per step
  * it loads 2 weight vectors and 8 activation vectors for 16 FMAs, about half the loads of a 1-row tile.
  * Rows are walked in {@link RowBlocks}: for each block, every 4-row batch tile runs over the block's row
- * pairs, so the tile's activations (4 rows, even and odd) stay in L1 and only the weights stream from L2. A block is read from DRAM once for the whole
- * batch. Batch rows outside a 4-tile (all of them at batch 1) go one weight row at a time, a single sequential
- * stream that the hardware prefetcher follows best; there the bottleneck is DRAM, not FMAs.
+ * pairs, so the tile's activations (4 rows, even and odd) stay in L1 and only the weights stream from L2. A
+ * block is read from DRAM once for the whole batch. Batch rows outside a 4-tile (all of them at batch 1) go
+ * one weight row at a time, a single sequential stream that the hardware prefetcher follows best; there the
+ * bottleneck is DRAM, not FMAs.
  */
 final class Bf16Matmul {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;

@@ -45,8 +45,8 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link Int8Matmul}).
  *
  * <p><b>Tiling.</b> Rows widened {@link RowBlocks} at a time when there are whole 4-row batch tiles, every tile
- * running over the block; otherwise in blocks of {@link #ROW_BLOCK}. Batch rows outside a 4-tile (all of them at batch 1)
- * one weight row at a time, a single sequential stream for the prefetcher. Without the widened tile (8 lanes)
+ * running over the block; otherwise in blocks of {@link #ROW_BLOCK}. Batch rows outside a 4-tile (all of them at
+ * batch 1) one weight row at a time, a single sequential stream for the prefetcher. Without the widened tile (8 lanes)
  * every batch row runs {@link #row1}, re-reading the row block from L1.
  */
 final class Int4Matmul {

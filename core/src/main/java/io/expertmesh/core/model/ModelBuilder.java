@@ -245,8 +245,7 @@ public final class ModelBuilder {
 
     /** {@code m} stored as {@code format}, counted in {@link #activeWeightBytes()}. */
     private Matrix q(Matrix m, Quantization format) {
-        Matrix out = cache != null && quantization != Quantization.NONE ? cache.apply(m, format, arena)
-                : format.apply(m, arena);
+        Matrix out = cache != null ? cache.apply(m, format, arena) : format.apply(m, arena);
         if (out != m) {
             quantized++;
         } else if (quantization != Quantization.NONE) {

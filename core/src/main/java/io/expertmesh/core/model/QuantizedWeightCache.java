@@ -1,5 +1,6 @@
 package io.expertmesh.core.model;
 
+import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.core.tensor.Quantization;
@@ -102,7 +103,7 @@ public final class QuantizedWeightCache {
 
     /** Where they are kept: {@code $EXPERTMESH_CACHE/quantized}. */
     public static Path defaultDir() {
-        return io.expertmesh.core.synthetic.SyntheticModels.defaultCacheRoot().resolve("quantized");
+        return SyntheticModels.defaultCacheRoot().resolve("quantized");
     }
 
     /** The file this cache reads and writes. */

@@ -29,14 +29,17 @@ public final class StepCounts {
     private StepCounts() {
     }
 
-    public static void main(String[] args) throws Exception {
+    /** The batch sizes given on the command line; none: 1 and 64. */
+    static List<Integer> batches(String[] args) {
         List<Integer> batches = new ArrayList<>();
         for (String a : args) {
             batches.add(Integer.parseInt(a));
         }
-        if (batches.isEmpty()) {
-            batches = List.of(1, 64);
-        }
+        return batches.isEmpty() ? List.of(1, 64) : batches;
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<Integer> batches = batches(args);
         for (String shape : List.of("bench", "v3")) {
             Path dir = Files.createTempDirectory("expertmesh-counts");
             SyntheticModels.writeModel(config(shape), 5, dir);

@@ -15,7 +15,6 @@ import io.expertmesh.cuda.forward.DeviceExperts;
 import io.expertmesh.cuda.forward.HostOps;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
@@ -32,13 +31,7 @@ public final class WorkerCounts {
     }
 
     public static void main(String[] args) throws Exception {
-        List<Integer> batches = new ArrayList<>();
-        for (String a : args) {
-            batches.add(Integer.parseInt(a));
-        }
-        if (batches.isEmpty()) {
-            batches = List.of(1, 64);
-        }
+        List<Integer> batches = StepCounts.batches(args);
         for (String shape : List.of("bench", "v3")) {
             Path dir = Files.createTempDirectory("expertmesh-counts");
             SyntheticModels.writeModel(StepCounts.config(shape), 5, dir);

@@ -31,7 +31,8 @@ final class DispatchMeters {
     private final DoubleHistogram rpcQueue;
     private final DoubleHistogram rpcCompute;
     private final DoubleHistogram rpcOverhead;
-    private final Map<String, Attributes> rpcAttributes = new ConcurrentHashMap<>();
+    /** Per worker, the attributes of its calls by status code ordinal: built once, not per call. */
+    private final Map<String, Attributes[]> rpcAttributes = new ConcurrentHashMap<>();
     private final Map<Integer, Attributes> layerAttributes = new ConcurrentHashMap<>();
 
     DispatchMeters(Meter meter) {
@@ -58,8 +59,15 @@ final class DispatchMeters {
 
     /** The attributes of {@code worker}'s calls that ended with {@code code}. */
     Attributes rpc(String worker, Status.Code code) {
-        return rpcAttributes.computeIfAbsent(worker + '\n' + code,
-                k -> Attributes.of(WORKER, worker, STATUS, code.name()));
+        Attributes[] byCode = rpcAttributes.computeIfAbsent(worker,
+                w -> new Attributes[Status.Code.values().length]);
+        Attributes a = byCode[code.ordinal()];
+        if (a == null) {
+            // A racing first call may build it twice: equal values, either one kept.
+            a = Attributes.of(WORKER, worker, STATUS, code.name());
+            byCode[code.ordinal()] = a;
+        }
+        return a;
     }
 
     Attributes layer(int layer) {

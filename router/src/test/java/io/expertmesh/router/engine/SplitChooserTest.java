@@ -8,7 +8,10 @@ import org.junit.jupiter.api.Test;
 
 /** The per-step split decision, fed step times that a test chooses (no clock). */
 class SplitChooserTest {
-    /** Runs {@code steps} steps of {@code tokens} tokens; a split step takes {@code splitNs}, a whole one {@code wholeNs}. */
+    /**
+     * Runs {@code steps} steps of {@code tokens} tokens, a split one taking {@code splitNs} and a whole one
+     * {@code wholeNs}; returns how many were split.
+     */
     private static int splits(SplitChooser c, int steps, int tokens, long splitNs, long wholeNs) {
         int n = 0;
         for (int i = 0; i < steps; i++) {
