@@ -13,6 +13,7 @@ final class KernelScratch {
     private float[] even = new float[0];
     private float[] odd = new float[0];
     private float[] dequantized = new float[0];
+    private float[] scales = new float[0];
 
     private float[][] groupEven = new float[0][];
     private float[][] groupOdd = new float[0][];
@@ -71,6 +72,14 @@ final class KernelScratch {
             dequantized = new float[n];
         }
         return dequantized;
+    }
+
+    /** At least {@code n} floats for block scales widened from F16 ({@link Int4Matmul}); contents undefined. */
+    float[] scales(int n) {
+        if (scales.length < n) {
+            scales = new float[n];
+        }
+        return scales;
     }
 
     static KernelScratch get() {

@@ -80,8 +80,8 @@ public final class VectorKernels implements Kernels {
         float[] e = even;
         float[] o = odd;
         pool.parallelFor(tasks, t -> {
-            int from = (int) ((long) rows * t / tasks);
-            int to = (int) ((long) rows * (t + 1) / tasks);
+            int from = chunkStart(rows, t, tasks);
+            int to = chunkStart(rows, t + 1, tasks);
             computeRows(w, from, to, x, xOff, e, o, out, outOff, batch, KernelScratch.get().lanes);
         });
     }
@@ -162,8 +162,8 @@ public final class VectorKernels implements Kernels {
             int c = groupChunks(w, g.batch[i], budget, total);
             for (int k = 0; k < c; k++) {
                 scratch.taskJob[t] = i;
-                scratch.taskFrom[t] = (int) ((long) w.rows() * k / c);
-                scratch.taskTo[t] = (int) ((long) w.rows() * (k + 1) / c);
+                scratch.taskFrom[t] = chunkStart(w.rows(), k, c);
+                scratch.taskTo[t] = chunkStart(w.rows(), k + 1, c);
                 t++;
             }
         }
@@ -185,6 +185,15 @@ public final class VectorKernels implements Kernels {
             computeRows(g.w[i], from[k], to[k], g.x[i], g.xOff[i], even[i], odd[i], g.out[i], g.outOff[i],
                     g.batch[i], KernelScratch.get().lanes);
         });
+    }
+
+    /**
+     * First row of chunk {@code k} of {@code chunks} over {@code rows} ({@code rows} for {@code k == chunks}): a
+     * multiple of 4, so that int4's interleaved quads of rows ({@link Int4Matmul}) are never split between
+     * threads. Chunks hold at least {@link #MIN_CHUNK_ROWS} rows before the rounding, so none becomes empty.
+     */
+    private static int chunkStart(int rows, int k, int chunks) {
+        return k == chunks ? rows : (int) ((long) rows * k / chunks) & ~3;
     }
 
     /** Chunks for one product of a group: its share of {@code budget} by work, at least one. */

@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
 public final class QuantizedWeightCache {
     private static final Logger LOG = LoggerFactory.getLogger(QuantizedWeightCache.class);
     private static final int MAGIC = 0x57514D45;
-    private static final int VERSION = 1;
+    /** 2: int4 rows interleaved in fours (Int4Quantizer); a version 1 file is rebuilt. */
+    private static final int VERSION = 2;
     private static final int ALIGN = 64;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

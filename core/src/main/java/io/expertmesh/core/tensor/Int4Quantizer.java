@@ -20,13 +20,21 @@ import java.nio.ByteOrder;
  *
  * <p><b>Layout.</b> Each row is {@code cols / 2} bytes. Within a row, each full group of 128 columns is 64 bytes
  * read as 16 little-endian ints: nibble {@code n} (bits {@code 4n..4n+3}) of int {@code j} holds column
- * {@code 16n + j}. One 64-byte int vector load then gives eight float vectors of 16 consecutive columns, each with
- * two shifts ({@code (p << 28-4n) >> 28} sign-extends nibble {@code n}) and an int-to-float conversion, the same
- * trick as {@link Int8Quantizer}'s interleave by 4, and the activations need no reordering. A last partial group
- * (K not a multiple of 128: 32, 64 or 96 columns, only in tiny test models) is stored as 16-byte sub-blocks of 32
- * columns in Q4_0's order: byte {@code i} holds column {@code i} in its low nibble and {@code 16 + i} in its high
- * one. {@link #nibble} maps a column to its place. The scales are separate ({@link Matrix#scales()}), F16, row-major.
- */
+ * {@code 16n + j}, so one 64-byte int vector load gives eight vectors of 16 consecutive columns and the activations
+ * need no reordering. A last partial group (K not a multiple of 128: 32, 64 or 96 columns) is stored as 16-byte
+ * sub-blocks of 32 columns in Q4_0's order: byte {@code i} holds column {@code i} in its low nibble and
+ * {@code 16 + i} in its high one. {@link #nibble} maps a column to its place within its row.
+ *
+ * <p><b>Rows in fours.</b> Decode runs four rows at a time (one activation load serves four rows' weights), and
+ * four rows read side by side from memory the prefetcher follows only as one stream: so rows {@code 4k..4k+3}
+ * (all but the last {@code rows % 4}) are interleaved group by group, row {@code 4k+i}'s group {@code g} at
+ * {@code 4k·cols/2 + 256g + 64i}, then the four rows' partial groups one after the other. The four rows occupy the
+ * same {@code 2·cols} bytes as before, so a quad is a permutation within its own bytes; the last
+ * {@code rows % 4} rows are stored plainly. {@link #groupOffset} and {@link #partialOffset} say where a row's pieces
+ * are. Measured on one AVX-512 core (1024 columns, from DRAM): four rows side by side in the plain layout 22 G
+ * weights/s, interleaved 32, one row at a time 28.
+ * The scales are separate ({@link Matrix#scales()}), F16, row-major.
+  */
 public final class Int4Quantizer {
     /** Columns per scale: 32, like Q4_0. Finer than int8 needs: 4 bits leave an outlier fewer levels to spare. */
     public static final int DEFAULT_BLOCK = 32;
@@ -36,6 +44,12 @@ public final class Int4Quantizer {
 
     /** Columns of a sub-block of the last partial group. */
     public static final int SUB_BLOCK = 32;
+
+    /** Rows interleaved together (see "Rows in fours"). */
+    public static final int QUAD = 4;
+
+    /** Bytes of one row's 128-column group. */
+    private static final int GROUP_BYTES = GROUP / 2;
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -59,11 +73,48 @@ public final class Int4Quantizer {
         return c - i + 2 * (i % 16) + i / 16;
     }
 
-    /** The signed 4-bit value (not yet scaled) of element (r, c) of an I4 matrix of {@code cols} columns. */
-    public static int value(MemorySegment data, int cols, int r, int c) {
+    /** Rows stored interleaved in fours: all but the last {@code rows % 4}. */
+    public static int quadRows(int rows) {
+        return rows / QUAD * QUAD;
+    }
+
+    /** Byte offset of row {@code r}'s 128-column group {@code g} in a matrix of {@code rows × cols}. */
+    public static long groupOffset(int rows, int cols, int r, int g) {
+        if (r < quadRows(rows)) {
+            return (long) (r & ~(QUAD - 1)) * (cols / 2) + (long) g * QUAD * GROUP_BYTES + (r & (QUAD - 1)) * GROUP_BYTES;
+        }
+        return (long) r * (cols / 2) + (long) g * GROUP_BYTES;
+    }
+
+    /** Byte distance between row {@code r}'s consecutive groups: 256 inside a quad, 64 for the plain last rows. */
+    public static int groupStride(int rows, int r) {
+        return r < quadRows(rows) ? QUAD * GROUP_BYTES : GROUP_BYTES;
+    }
+
+    /** Byte offset of row {@code r}'s last partial group (its {@code (cols % 128) / 2} bytes are contiguous). */
+    public static long partialOffset(int rows, int cols, int r) {
+        int groups = cols / GROUP;
+        int partialBytes = cols % GROUP / 2;
+        if (r < quadRows(rows)) {
+            return (long) (r & ~(QUAD - 1)) * (cols / 2) + (long) groups * QUAD * GROUP_BYTES
+                    + (r & (QUAD - 1)) * partialBytes;
+        }
+        return (long) r * (cols / 2) + (long) groups * GROUP_BYTES;
+    }
+
+    /** Byte offset of the byte holding element (r, c); its low nibble when {@link #nibble} is even. */
+    static long byteOffset(int rows, int cols, int r, int c) {
         int n = nibble(cols, c);
-        int b = data.get(ValueLayout.JAVA_BYTE, (long) r * (cols / 2) + n / 2);
-        return ((n & 1) == 0 ? b << 28 : b << 24) >> 28;
+        int full = cols / GROUP * GROUP;
+        return c < full
+                ? groupOffset(rows, cols, r, c / GROUP) + (n - c / GROUP * GROUP) / 2
+                : partialOffset(rows, cols, r) + (n - full) / 2;
+    }
+
+    /** The signed 4-bit value (not yet scaled) of element (r, c) of an I4 matrix of {@code rows × cols}. */
+    public static int value(MemorySegment data, int rows, int cols, int r, int c) {
+        int b = data.get(ValueLayout.JAVA_BYTE, byteOffset(rows, cols, r, c));
+        return ((nibble(cols, c) & 1) == 0 ? b << 28 : b << 24) >> 28;
     }
 
     /** Whether a matrix of {@code cols} columns splits into whole blocks of {@code block}. */
@@ -99,7 +150,17 @@ public final class Int4Quantizer {
                 int n = nibble(cols, c);
                 packed[n >> 1] |= (byte) ((qs[c] & 0xF) << ((n & 1) * 4));
             }
-            MemorySegment.copy(packed, 0, q, ValueLayout.JAVA_BYTE, (long) r * (cols / 2), cols / 2);
+            // packed is the row in plain order (group after group, then the partial group): place its pieces.
+            int groups = cols / GROUP;
+            for (int g = 0; g < groups; g++) {
+                MemorySegment.copy(packed, g * GROUP_BYTES, q, ValueLayout.JAVA_BYTE, groupOffset(rows, cols, r, g),
+                        GROUP_BYTES);
+            }
+            int partialBytes = cols % GROUP / 2;
+            if (partialBytes > 0) {
+                MemorySegment.copy(packed, groups * GROUP_BYTES, q, ValueLayout.JAVA_BYTE,
+                        partialOffset(rows, cols, r), partialBytes);
+            }
         }
         return new Matrix(m.name(), DType.I4, rows, cols, q, s);
     }

@@ -112,7 +112,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
                     * scale(r, c / block());
-            case I4 -> Int4Quantizer.value(data, cols, r, c) * scale(r, c / block());
+            case I4 -> Int4Quantizer.value(data, rows, cols, r, c) * scale(r, c / block());
             case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE, i)))
                     * scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + c / FP8_BLOCK);
             default -> throw new IllegalStateException();
@@ -135,9 +135,16 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
 
     /**
      * Rows [from, from + count) as a matrix sharing this one's memory. An {@link DType#F8_E4M3} slice must cover
-     * whole 128-row blocks of scales (it may end at the last row): {@link #fp8RowSliceable}.
+     * whole 128-row blocks of scales (it may end at the last row): {@link #fp8RowSliceable}; an {@link DType#I4}
+     * slice whole quads of interleaved rows (it may end at the last row).
      */
     public Matrix rowSlice(int from, int count, String sliceName) {
+        if (dtype == DType.I4 && (from % Int4Quantizer.QUAD != 0
+                || (count % Int4Quantizer.QUAD != 0 && from + count != rows))) {
+            // Rows are interleaved in fours (Int4Quantizer): a slice must keep whole quads.
+            throw new IllegalArgumentException(name + ": rows [" + from + ", " + (from + count) + ") cut through "
+                    + "a quad of interleaved int4 rows");
+        }
         long rowBytes = dtype.bytes(cols);
         MemorySegment s = null;
         if (dtype.blockQuantized()) {

@@ -39,7 +39,7 @@ class Int4QuantizerTest {
                     int argmax = j * 32;
                     for (int c = j * 32; c < (j + 1) * 32; c++) {
                         float w = v[r * cols + c];
-                        int qv = Int4Quantizer.value(q.data(), cols, r, c);
+                        int qv = Int4Quantizer.value(q.data(), rows, cols, r, c);
                         assertTrue(qv >= -8 && qv <= 7, "value " + qv);
                         // Rounded to nearest, except a weight near -max, clamped from 8 to 7: within one step.
                         double bound = (qv == 7 ? 1.0 : 0.5) * scale * 1.002 + 1e-30;
@@ -49,7 +49,7 @@ class Int4QuantizerTest {
                             argmax = c;
                         }
                     }
-                    assertEquals(-8, Int4Quantizer.value(q.data(), cols, r, argmax), "row " + r + " block " + j);
+                    assertEquals(-8, Int4Quantizer.value(q.data(), rows, cols, r, argmax), "row " + r + " block " + j);
                 }
             }
         }
@@ -98,6 +98,50 @@ class Int4QuantizerTest {
                 assertTrue(n >= 0 && n < cols && !seen[n], cols + ": nibble " + n + " of column " + c);
                 seen[n] = true;
             }
+        }
+    }
+
+    @Test
+    void layout_rowsInterleavedInFours_everyElementItsOwnNibble_lastRowsPlain() {
+        for (int rows : new int[] {1, 3, 4, 5, 8, 11}) {
+            for (int cols : new int[] {32, 96, 128, 224, 1056}) {
+                boolean[] seen = new boolean[rows * cols];
+                for (int r = 0; r < rows; r++) {
+                    for (int c = 0; c < cols; c++) {
+                        long n = 2 * Int4Quantizer.byteOffset(rows, cols, r, c) + (Int4Quantizer.nibble(cols, c) & 1);
+                        assertTrue(n >= 0 && n < seen.length && !seen[(int) n],
+                                rows + "x" + cols + ": element " + r + "," + c + " at nibble " + n);
+                        seen[(int) n] = true;
+                    }
+                }
+            }
+        }
+        // 9 x 288: two quads, then row 8 plain; two groups and a 32-column partial group per row.
+        assertEquals(4 * 144 + 256 + 2 * 64, Int4Quantizer.groupOffset(9, 288, 6, 1));
+        assertEquals(4 * 144 + 2 * 256 + 2 * 16, Int4Quantizer.partialOffset(9, 288, 6));
+        assertEquals(8 * 144 + 64, Int4Quantizer.groupOffset(9, 288, 8, 1));
+        assertEquals(8 * 144 + 128, Int4Quantizer.partialOffset(9, 288, 8));
+        assertEquals(256, Int4Quantizer.groupStride(9, 7));
+        assertEquals(64, Int4Quantizer.groupStride(9, 8));
+    }
+
+    @Test
+    void rowSlice_int4_wholeQuadsOnly() {
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix q = Int4Quantizer.quantize(f32(arena, 10, 64, gaussian(new Random(3), 640, false)), 32, arena);
+            Matrix tail = q.rowSlice(4, 6, "tail");
+            Matrix mid = q.rowSlice(4, 4, "mid");
+            for (int c = 0; c < 64; c++) {
+                for (int r = 0; r < 6; r++) {
+                    assertEquals(q.get(4 + r, c), tail.get(r, c), "tail " + r + "," + c);
+                }
+                for (int r = 0; r < 4; r++) {
+                    assertEquals(q.get(4 + r, c), mid.get(r, c), "mid " + r + "," + c);
+                }
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> q.rowSlice(2, 4, "x"));
+            assertTrue(e.getMessage().contains("quad"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> q.rowSlice(4, 3, "x"));
         }
     }
 
@@ -152,10 +196,11 @@ class Int4QuantizerTest {
     @Test
     void rowSlice_keepsItsScales() {
         Random rnd = new Random(2);
-        float[] v = gaussian(rnd, 5 * 160, false);
+        float[] v = gaussian(rnd, 9 * 160, false);
         try (Arena arena = Arena.ofConfined()) {
-            Matrix q = Int4Quantizer.quantize(f32(arena, 5, 160, v), 32, arena);
-            assertEquals(32, QuantizerChecks.assertRowSliceKeepsScales(q, 2, 2).block());
+            // Whole quads: rows 4..8 of 9 (a quad and the plain last row).
+            Matrix q = Int4Quantizer.quantize(f32(arena, 9, 160, v), 32, arena);
+            assertEquals(32, QuantizerChecks.assertRowSliceKeepsScales(q, 4, 5).block());
         }
     }
 }
