@@ -309,9 +309,15 @@ final class Int4Matmul {
         b0.add(b1).intoArray(lanes, L);
         c0.add(c1).intoArray(lanes, 2 * L);
         d0.add(d1).intoArray(lanes, 3 * L);
-        FloatVector zero = FloatVector.zero(F);
-        for (int k = 4; k < 8; k++) {
-            zero.intoArray(lanes, k * L);
+        if (full < cols) {
+            // The partial groups' sums go to slots 4..7 and are reduced with the groups' in one network: the
+            // same two fixed-order reductions, added, as row1.
+            partialQuad(q, rows, cols, block, r, x, xRow, lanes, sc);
+        } else {
+            FloatVector zero = FloatVector.zero(F);
+            for (int k = 4; k < 8; k++) {
+                zero.intoArray(lanes, k * L);
+            }
         }
         VectorMath.reduce8(lanes, 0);
         float sum0 = lanes[0];
@@ -319,16 +325,80 @@ final class Int4Matmul {
         float sum2 = lanes[2];
         float sum3 = lanes[3];
         if (full < cols) {
-            // partialGroup reuses lanes: the four sums were taken out first.
-            sum0 += partialGroup(q, rows, cols, block, r, x, xRow, lanes, sc, 0);
-            sum1 += partialGroup(q, rows, cols, block, r + 1, x, xRow, lanes, sc, s1);
-            sum2 += partialGroup(q, rows, cols, block, r + 2, x, xRow, lanes, sc, s2);
-            sum3 += partialGroup(q, rows, cols, block, r + 3, x, xRow, lanes, sc, s3);
+            sum0 += lanes[4];
+            sum1 += lanes[5];
+            sum2 += lanes[6];
+            sum3 += lanes[7];
         }
         out[o + r] = sum0;
         out[o + r + 1] = sum1;
         out[o + r + 2] = sum2;
         out[o + r + 3] = sum3;
+    }
+
+    /**
+     * The last partial groups of quad rows {@code r..r+3} against one batch row, each in {@link #partialGroup}'s
+     * order, their unreduced sums stored at {@code lanes[(4 + i)·L..]}; the activations loaded once for all four.
+     */
+    private static void partialQuad(MemorySegment q, int rows, int cols, int block, int r, float[] x, int xRow,
+                                    float[] lanes, float[] sc) {
+        int full = cols / GROUP * GROUP;
+        int perRow = cols / block;
+        int partBytes = (cols - full) / 2;
+        long part = Int4Quantizer.partialOffset(rows, cols, r);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector c0 = a0;
+        FloatVector c1 = a0;
+        FloatVector d0 = a0;
+        FloatVector d1 = a0;
+        for (int c = full; c < cols; c += SUB) {
+            int j = c / block;
+            for (int h = 0; h < LOADS; h++) {
+                long at = part + (c - full) / 2 + (long) L * h;
+                int xc = xRow + c + L * h;
+                FloatVector x0 = FloatVector.fromArray(F, x, xc);
+                FloatVector x1 = FloatVector.fromArray(F, x, xc + 16);
+                float scale = sc[j];
+                IntVector lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                IntVector hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                IntVector v = (IntVector) ByteVector.fromMemorySegment(B, q, at, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                a0 = ((FloatVector) v.selectFrom(lo, hi).reinterpretAsFloats()).fma(x0, a0);
+                a1 = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).selectFrom(lo, hi).reinterpretAsFloats())
+                        .fma(x1, a1);
+                scale = sc[perRow + j];
+                lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                v = (IntVector) ByteVector.fromMemorySegment(B, q, at + partBytes, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                b0 = ((FloatVector) v.selectFrom(lo, hi).reinterpretAsFloats()).fma(x0, b0);
+                b1 = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).selectFrom(lo, hi).reinterpretAsFloats())
+                        .fma(x1, b1);
+                scale = sc[2 * perRow + j];
+                lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                v = (IntVector) ByteVector.fromMemorySegment(B, q, at + 2L * partBytes, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                c0 = ((FloatVector) v.selectFrom(lo, hi).reinterpretAsFloats()).fma(x0, c0);
+                c1 = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).selectFrom(lo, hi).reinterpretAsFloats())
+                        .fma(x1, c1);
+                scale = sc[3 * perRow + j];
+                lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                v = (IntVector) ByteVector.fromMemorySegment(B, q, at + 3L * partBytes, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I, 0);
+                d0 = ((FloatVector) v.selectFrom(lo, hi).reinterpretAsFloats()).fma(x0, d0);
+                d1 = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).selectFrom(lo, hi).reinterpretAsFloats())
+                        .fma(x1, d1);
+            }
+        }
+        a0.add(a1).intoArray(lanes, 4 * L);
+        b0.add(b1).intoArray(lanes, 5 * L);
+        c0.add(c1).intoArray(lanes, 6 * L);
+        d0.add(d1).intoArray(lanes, 7 * L);
     }
 
     /**
