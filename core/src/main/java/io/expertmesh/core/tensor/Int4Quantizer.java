@@ -31,8 +31,8 @@ import java.nio.ByteOrder;
  * {@code 4k·cols/2 + 256g + 64i}, then the four rows' partial groups one after the other. The four rows occupy the
  * same {@code 2·cols} bytes as before, so a quad is a permutation within its own bytes; the last
  * {@code rows % 4} rows are stored plainly. {@link #groupOffset} and {@link #partialOffset} say where a row's pieces
- * are. Measured on one AVX-512 core (1024 columns, from DRAM): four rows side by side in the plain layout 22 G
- * weights/s, interleaved 32, one row at a time 28.
+ * are. Measured in a probe loop on one AVX-512 core (1024 columns, from DRAM): four rows side by side in the
+ * plain layout 22 G weights/s, interleaved 32, one row at a time 28.
  * The scales are separate ({@link Matrix#scales()}), F16, row-major.
   */
 public final class Int4Quantizer {
@@ -81,7 +81,8 @@ public final class Int4Quantizer {
     /** Byte offset of row {@code r}'s 128-column group {@code g} in a matrix of {@code rows × cols}. */
     public static long groupOffset(int rows, int cols, int r, int g) {
         if (r < quadRows(rows)) {
-            return (long) (r & ~(QUAD - 1)) * (cols / 2) + (long) g * QUAD * GROUP_BYTES + (r & (QUAD - 1)) * GROUP_BYTES;
+            return (long) (r & ~(QUAD - 1)) * (cols / 2) + (long) g * QUAD * GROUP_BYTES
+                    + (r & (QUAD - 1)) * GROUP_BYTES;
         }
         return (long) r * (cols / 2) + (long) g * GROUP_BYTES;
     }
