@@ -241,7 +241,8 @@ final class Int4Matmul {
 
     /**
      * Rows {@code r..r+3} (a whole quad, {@code r} a multiple of 4) against one batch row: each row's whole groups
-     * in {@link #groups}'s order, the four sums reduced together, then each row's partial group added.
+     * in {@link #groups}'s order and its partial group in {@link #partialGroup}'s ({@link #partialQuad}), the eight
+     * sums reduced together, each row's two added.
      */
     private static void quad(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x,
                              int xRow, float[] out, int o, float[] lanes, float[] sc) {

@@ -8,6 +8,8 @@ import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -56,6 +58,34 @@ class Int4KernelsTest extends VectorAgainstScalarTest {
             Matrix w = int4(arena, 301, 1024, 32, rnd);
             Matrix f32 = Int4Quantizer.dequantize(w, arena);
             for (int batch : new int[] {1, 5, 32}) {
+                checkMatmul(w, f32, batch, rnd);
+            }
+        }
+    }
+
+    @Test
+    void matmul_subnormalF16Scales_sameWeightsAsTheScalarConversion() {
+        // Weights around 1e-5 make block scales below F16's smallest normal (6.1e-5): the kernels widen scales
+        // with integer operations (Int4Matmul.scales), which must give Float.float16ToFloat's value for those too.
+        Random rnd = new Random(23);
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 13;
+            int cols = 1056;  // 33 scales a row: whole vectors of them and a scalar tail
+            MemorySegment data = arena.allocate((long) rows * cols * Float.BYTES, 64);
+            for (int i = 0; i < rows * cols; i++) {
+                data.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (rnd.nextGaussian() * 1e-5));
+            }
+            Matrix w = Int4Quantizer.quantize(new Matrix("tiny", DType.F32, rows, cols, data), 32, arena);
+            boolean subnormal = false;
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < cols / 32; j++) {
+                    float sc = Math.abs(w.scale(r, j));
+                    subnormal |= sc > 0 && sc < 0x1p-14f;
+                }
+            }
+            assertTrue(subnormal, "the test needs subnormal F16 scales");
+            Matrix f32 = Int4Quantizer.dequantize(w, arena);
+            for (int batch : new int[] {1, 5}) {
                 checkMatmul(w, f32, batch, rnd);
             }
         }
