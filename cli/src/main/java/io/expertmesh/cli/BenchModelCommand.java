@@ -42,6 +42,11 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--prefill", paramLabel = "N", description = "Prompt length of the prefill test (default 64).")
     int prefillLength = 64;
 
+    @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Raw forward steps: untimed prefills, and "
+            + "untimed decode steps before each batch size, for this long first, so that what is timed is compiled "
+            + "code, not the JIT at work (default 2; 0: one prefill and three decode steps).")
+    double warmUpSeconds = 2;
+
     @Option(names = "--json", description = "Print the results as one JSON object.")
     boolean json;
 
@@ -97,7 +102,8 @@ final class BenchModelCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelBench.Settings settings = new ModelBench.Settings(batches, steps, context, prefillLength, engine,
-                tokensPerStream, kvStoreCompare, workers, skewWorkers, expertWire, compareQuantize, rounds, expertDelayMs);
+                tokensPerStream, kvStoreCompare, workers, skewWorkers, expertWire, compareQuantize, rounds, expertDelayMs,
+                warmUpSeconds);
         PrintStream err = System.err;
         if (writeModel != null) {
             ModelBench.writeBenchModel(writeModel, writeFormat);

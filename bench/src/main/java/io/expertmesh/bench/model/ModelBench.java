@@ -52,10 +52,14 @@ public final class ModelBench {
      * @param compareQuantize the model unquantized, int8 and int4, alternating for {@code rounds} rounds
      * @param rounds          with {@code compareQuantize} or {@code workers}: rounds
      * @param expertDelayMs   with {@code workers}: latency added each way to every call to a worker (0: none)
+     * @param warmUpSeconds   raw forward steps: untimed prefills, and untimed decode steps per batch size, for at
+     *                        least this long before timing (always at least one prefill and three decode steps), so
+     *                        the figures are of compiled code, not of the JIT at work
      */
     public record Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
                            int tokensPerStream, boolean kvStoreCompare, int workers, int skewWorkers,
-                           WireFormat expertWire, boolean compareQuantize, int rounds, double expertDelayMs) {
+                           WireFormat expertWire, boolean compareQuantize, int rounds, double expertDelayMs,
+                           double warmUpSeconds) {
         public Settings {
             batches = List.copyOf(batches);
             if (steps < 1 || context < 1 || prefillLength < 1 || batches.stream().anyMatch(b -> b < 1)) {
@@ -64,6 +68,18 @@ public final class ModelBench {
             if (!(expertDelayMs >= 0)) {
                 throw new IllegalArgumentException("--expert-delay-ms must be >= 0, got " + expertDelayMs);
             }
+            if (!(warmUpSeconds >= 0 && warmUpSeconds <= 3600)) {
+                throw new IllegalArgumentException("--warm-up must be between 0 and 3600 seconds, got "
+                        + warmUpSeconds);
+            }
+        }
+
+        /** Without a timed warm-up (the minimum one: a prefill and three decode steps). */
+        public Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
+                        int tokensPerStream, boolean kvStoreCompare, int workers, int skewWorkers,
+                        WireFormat expertWire, boolean compareQuantize, int rounds, double expertDelayMs) {
+            this(batches, steps, context, prefillLength, engine, tokensPerStream, kvStoreCompare, workers,
+                    skewWorkers, expertWire, compareQuantize, rounds, expertDelayMs, 0);
         }
 
         /** Without an added expert latency. */
@@ -137,23 +153,30 @@ public final class ModelBench {
             result.put("weight_bytes_per_token", weightBytes);
             int vocab = config.vocabSize();
             SplittableRandom rnd = new SplittableRandom(42);
-            // Prefill: one prompt of prefillLength tokens in one step, repeated.
+            // Prefill: one prompt of prefillLength tokens in one step, repeated: untimed until the warm-up time
+            // has passed (the first one also pages the weights in), then 5 timed.
             int prefillLength = s.prefillLength();
             int[] prompt = rnd.ints(prefillLength, 2, vocab).toArray();
             float[] logits = new float[vocab * Math.max(1, s.batches().stream().max(Integer::compare).orElse(1))];
-            double prefillSeconds = Double.MAX_VALUE;
-            for (int rep = 0; rep < 5; rep++) {
-                KvCache cache = t.newCache(prefillLength);
-                long start = System.nanoTime();
-                t.forward(ForwardBatch.ofSequence(prompt, 0, cache, prefillLength - 1), logits);
-                prefillSeconds = Math.min(prefillSeconds, (System.nanoTime() - start) / 1e9);
+            long warmUpEnd = System.nanoTime() + (long) (s.warmUpSeconds() * 1e9);
+            int warmUps = 0;
+            do {
+                prefill(t, prompt, logits);
+                warmUps++;
+            } while (System.nanoTime() < warmUpEnd);
+            double[] prefillTps = new double[5];
+            for (int rep = 0; rep < prefillTps.length; rep++) {
+                prefillTps[rep] = prefillLength / prefill(t, prompt, logits);
             }
-            double prefillTps = prefillLength / prefillSeconds;
-            err.printf("prefill %d tokens: %.1f tokens/s (best of 5)%n", prefillLength, prefillTps);
-            result.put("prefill_tokens", prefillLength).put("prefill_tokens_per_second", prefillTps);
+            double best = Arrays.stream(prefillTps).max().orElseThrow();
+            err.printf("prefill %d tokens: %.1f tokens/s (best of 5; median %.1f; after %d untimed)%n",
+                    prefillLength, best, median(prefillTps), warmUps);
+            result.put("prefill_tokens", prefillLength).put("prefill_tokens_per_second", best)
+                    .put("prefill_tokens_per_second_median", median(prefillTps))
+                    .put("warm_up_seconds", s.warmUpSeconds());
             ObjectNode decode = result.putObject("decode");
             for (int b : s.batches()) {
-                double tps = decode(t, b, rnd, logits);
+                double tps = decode(t, b, rnd, logits, s.warmUpSeconds());
                 double gbs = b == 1 ? tps * weightBytes / 1e9 : Double.NaN;
                 if (b == 1) {
                     err.printf("decode batch %2d: %8.1f tokens/s  (weights read %.1f GB/s = %.0f%% of measured "
@@ -199,8 +222,11 @@ public final class ModelBench {
             float[] logits = new float[vocab];
             // Warm-up, not counted: the JIT compiles each mode's kernels; without it the mode measured first loses.
             for (Transformer t : models) {
-                t.forward(ForwardBatch.ofSequence(prompt, 0, t.newCache(prefillLength), prefillLength - 1), logits);
-                decode(t, 1, rnd, logits);
+                long warmUpEnd = System.nanoTime() + (long) (settings.warmUpSeconds() * 1e9);
+                do {
+                    prefill(t, prompt, logits);
+                } while (System.nanoTime() < warmUpEnd);
+                decode(t, 1, rnd, logits, settings.warmUpSeconds());
             }
             for (int round = 0; round < n; round++) {
                 double[] roundPrefill = new double[modes.length];
@@ -208,12 +234,9 @@ public final class ModelBench {
                 for (int m = 0; m < modes.length; m++) {
                     Transformer t = models[m];
                     for (int rep = 0; rep < 3; rep++) {
-                        KvCache cache = t.newCache(prefillLength);
-                        long s = System.nanoTime();
-                        t.forward(ForwardBatch.ofSequence(prompt, 0, cache, prefillLength - 1), logits);
-                        roundPrefill[m] = Math.max(roundPrefill[m], prefillLength / ((System.nanoTime() - s) / 1e9));
+                        roundPrefill[m] = Math.max(roundPrefill[m], prefillLength / prefill(t, prompt, logits));
                     }
-                    roundDecode[m] = decode(t, 1, rnd, logits);
+                    roundDecode[m] = decode(t, 1, rnd, logits, 0);
                     prefill[m] = Math.max(prefill[m], roundPrefill[m]);
                     decode1[m] = Math.max(decode1[m], roundDecode[m]);
                     err.printf("round %d %-4s: prefill %d tokens %.1f tokens/s, decode batch 1 %.1f tokens/s%n",
@@ -300,8 +323,20 @@ public final class ModelBench {
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
-    /** Aggregate decode tokens/s with {@code b} sequences of {@code context} tokens each stepping together. */
-    private double decode(Transformer t, int b, SplittableRandom rnd, float[] logits) {
+    /** Seconds of one prefill of {@code prompt} into a new cache. */
+    private static double prefill(Transformer t, int[] prompt, float[] logits) {
+        KvCache cache = t.newCache(prompt.length);
+        long start = System.nanoTime();
+        t.forward(ForwardBatch.ofSequence(prompt, 0, cache, prompt.length - 1), logits);
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /**
+     * Aggregate decode tokens/s with {@code b} sequences of {@code context} tokens each stepping together: after
+     * untimed steps (at least three, and for {@code warmUpSeconds}) over the very positions then timed,
+     * whose cache rows the timed steps write again.
+     */
+    private double decode(Transformer t, int b, SplittableRandom rnd, float[] logits, double warmUpSeconds) {
         int context = settings.context();
         int steps = settings.steps();
         int vocab = t.config().vocabSize();
@@ -315,20 +350,27 @@ public final class ModelBench {
         }
         int[] rows = new int[b];
         Arrays.setAll(rows, i -> i);
-        int warmup = 3;
-        long start = 0;
-        for (int s = 0; s < warmup + steps; s++) {
-            if (s == warmup) {
-                start = System.nanoTime();
-            }
-            int[] pos = new int[b];
-            Arrays.fill(pos, context + s);
-            t.forward(new ForwardBatch(next.clone(), pos, caches, rows), logits);
-            for (int i = 0; i < b; i++) {
-                next[i] = argmax(logits, i * vocab, vocab);
-            }
+        long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
+        for (int s = 0; s < 3 || System.nanoTime() < warmUpEnd; s++) {
+            step(t, next, context + s % steps, caches, rows, logits);
+        }
+        long start = System.nanoTime();
+        for (int s = 0; s < steps; s++) {
+            step(t, next, context + s, caches, rows, logits);
         }
         return (double) b * steps / ((System.nanoTime() - start) / 1e9);
+    }
+
+    /** One decode step of every sequence at {@code position}; {@code next} becomes each one's greedy token. */
+    private static void step(Transformer t, int[] next, int position, KvCache[] caches, int[] rows, float[] logits) {
+        int b = next.length;
+        int vocab = t.config().vocabSize();
+        int[] pos = new int[b];
+        Arrays.fill(pos, position);
+        t.forward(new ForwardBatch(next.clone(), pos, caches, rows), logits);
+        for (int i = 0; i < b; i++) {
+            next[i] = argmax(logits, i * vocab, vocab);
+        }
     }
 
     private static int argmax(float[] x, int off, int n) {

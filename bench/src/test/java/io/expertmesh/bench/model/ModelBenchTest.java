@@ -129,5 +129,25 @@ class ModelBenchTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new ModelBench(cpu(FIXTURE, Quantization.NONE), settings(List.of(1), true, false), System.err));
         assertTrue(e.getMessage().contains("--workers"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new ModelBench.Settings(List.of(1), 2, 8, 8, false, 4,
+                false, 0, 2, WireFormat.EXACT, false, 1, 0, -1));
+        assertTrue(e.getMessage().contains("--warm-up"), e.getMessage());
+    }
+
+    @Test
+    void warmUp_runsUntimedPrefillsFirst_andIsReported() throws Exception {
+        ModelBench.Settings s = new ModelBench.Settings(List.of(1), 2, 8, 8, false, 4, false, 0, 2, WireFormat.EXACT,
+                false, 1, 0, 0.3);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        JsonNode r = new ModelBench(cpu(FIXTURE, Quantization.NONE), s,
+                new PrintStream(err, true, StandardCharsets.UTF_8)).run();
+        assertEquals(0.3, r.get("warm_up_seconds").asDouble(), r.toString());
+        double best = r.get("prefill_tokens_per_second").asDouble();
+        double median = r.get("prefill_tokens_per_second_median").asDouble();
+        assertTrue(median > 0 && median <= best, r.toString());
+        // 0.3 s of prefills of 8 tokens on a fixture: many more than the one a zero warm-up runs.
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("after (\\d+) untimed")
+                .matcher(err.toString(StandardCharsets.UTF_8));
+        assertTrue(m.find() && Integer.parseInt(m.group(1)) > 1, err.toString(StandardCharsets.UTF_8));
     }
 }

@@ -40,6 +40,11 @@ class MatmulDeterminismTest {
                         assertRowEquals(single, run(k, w, row, 7, 6, rnd), 6, rows, "batch 7 pos 6");
                         assertRowEquals(single, run(k, w, row, 32, 17, rnd), 17, rows, "batch 32 pos 17");
                         assertRowEquals(single, run(k, w, row, 5, 4, rnd), 4, rows, "batch 5 pos 4 (untiled)");
+                        // Two or three batch rows left beside the tiles share each weight load (row1x2, row1x3).
+                        assertRowEquals(single, run(k, w, row, 2, 1, rnd), 1, rows, "batch 2 pos 1");
+                        assertRowEquals(single, run(k, w, row, 3, 0, rnd), 0, rows, "batch 3 pos 0");
+                        assertRowEquals(single, run(k, w, row, 6, 5, rnd), 5, rows, "batch 6 pos 5");
+                        assertRowEquals(single, run(k, w, row, 11, 9, rnd), 9, rows, "batch 11 pos 9");
                         float[] part = new float[3 * rows];
                         float[] x = batchWith(row, 3, 1, rnd);
                         k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
