@@ -13,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
 import jdk.incubator.vector.FloatVector;
@@ -31,13 +32,14 @@ import jdk.incubator.vector.VectorSpecies;
  * java --add-modules jdk.incubator.vector -cp bench/target/classes:core/target/classes \
  *     io.expertmesh.bench.kernel.KernelBench [seconds]
  *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
+ *     [batches, default 1,8,32]
  * </pre>
  */
 public final class KernelBench {
     private static final long COLD_BYTES = 512L << 20;
     /** Expert-sized shapes, then one 64 MB (BF16) matrix, far out of cache even alone. */
     private static final int[][] SHAPES = {{2816, 1024}, {1024, 2816}, {704, 1024}, {8192, 4096}};
-    private static final int[] BATCHES = {1, 8, 32};
+    private static final String BATCHES = "1,8,32";
     private static final int[] THREADS = {1, 2};
     /** The species the vector kernels use. */
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -48,6 +50,8 @@ public final class KernelBench {
     public static void main(String[] args) {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 0.5;
         String[] formats = (args.length > 1 ? args[1] : "BF16,F32").split(",");
+        int[] batches = Arrays.stream((args.length > 2 ? args[2] : BATCHES).split(",")).mapToInt(Integer::parseInt)
+                .toArray();
         Locale.setDefault(Locale.ROOT);
         System.out.printf("cpus=%d lanes=%d seconds/case=%.2f cold set=%d MB%n",
                 Runtime.getRuntime().availableProcessors(), F.length(), seconds, COLD_BYTES >> 20);
@@ -69,15 +73,16 @@ public final class KernelBench {
                 try (Arena arena = Arena.ofShared()) {
                     Matrix[] cold = copies(arena, format, shape[0], shape[1]);
                     Matrix[] hot = {cold[0]};
-                    float[] x = new float[32 * shape[1]];
-                    float[] out = new float[32 * shape[0]];
+                    int maxBatch = Math.max(1, Arrays.stream(batches).max().orElse(1));
+                    float[] x = new float[maxBatch * shape[1]];
+                    float[] out = new float[maxBatch * shape[0]];
                     Random rnd = new Random(1);
                     for (int i = 0; i < x.length; i++) {
                         x[i] = (float) rnd.nextGaussian();
                     }
                     report("scalar", scalar, cold, "cold", 1, x, out, seconds);
                     for (VectorKernels k : kernels) {
-                        for (int batch : BATCHES) {
+                        for (int batch : batches) {
                             report("vector", k, cold, "cold", batch, x, out, seconds);
                             report("vector", k, hot, "hot", batch, x, out, seconds);
                         }

@@ -117,10 +117,23 @@ final class Fp8Matmul {
                     }
                 }
             }
-            // Leftover batch rows (all of them at batch 1, i.e. decode) go row by row from the bytes.
-            for (; b < batch; b++) {
-                for (int r = blockStart; r < blockEnd; r++) {
-                    out[outOff + b * rows + r] = row1(q, s, cols, r, x, xOff + b * cols, xs, b * vc, lanes);
+            // Leftover batch rows (all of them at batch 1, i.e. decode; all of them when rows are too short to
+            // widen) go one weight row at a time from the bytes; up to three share each widened weight vector (an
+            // MoE expert at batched decode), as in Int8Matmul.
+            for (int r = blockStart; r < blockEnd; r++) {
+                for (int k = b; k < batch; ) {
+                    int n = Math.min(3, batch - k);
+                    if (n == 1) {
+                        out[outOff + k * rows + r] = row1(q, s, cols, r, x, xOff + k * cols, xs, k * vc, lanes);
+                    } else {
+                        if (n == 2) {
+                            row1x2(q, s, cols, r, xs, k * vc, vc, lanes);
+                        } else {
+                            row1x3(q, s, cols, r, xs, k * vc, vc, lanes);
+                        }
+                        leftoverOut(q, s, cols, r, rows, x, xOff, out, outOff, k, n, lanes);
+                    }
+                    k += n;
                 }
             }
         }
@@ -161,6 +174,85 @@ final class Fp8Matmul {
         }
         a0.add(a1).intoArray(lanes, 0);
         return VectorMath.reduce(lanes, 0) + tail(q, s, base, sBase, vc, cols, x, xRow);
+    }
+
+    /**
+     * Row {@code r}'s vector-covered columns against the reordered batch rows at {@code xs[xs0]} and
+     * {@code xs[xs0 + vc]}, each accumulated exactly as {@link #row1} does; lanes to {@code 0} and {@code L}.
+     */
+    private static void row1x2(MemorySegment q, MemorySegment s, int cols, int r, float[] xs, int xs0, int vc,
+                               float[] lanes) {
+        long base = (long) r * cols;
+        long sBase = scaleRow(r, cols);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0, b0 = a0, b1 = a0;
+        for (int c = 0; c < vc; c += STEP) {
+            float sc = s.getAtIndex(SCALE, sBase + c / BLOCK);
+            IntVector p = IntVector.fromMemorySegment(I, q, base + c, ByteOrder.LITTLE_ENDIAN);
+            int o = xs0 + c;
+            int o1 = o + vc;
+            FloatVector w = phase(p, 24).mul(sc);
+            a0 = w.fma(FloatVector.fromArray(F, xs, o), a0);
+            b0 = w.fma(FloatVector.fromArray(F, xs, o1), b0);
+            w = phase(p, 16).mul(sc);
+            a1 = w.fma(FloatVector.fromArray(F, xs, o + L), a1);
+            b1 = w.fma(FloatVector.fromArray(F, xs, o1 + L), b1);
+            w = phase(p, 8).mul(sc);
+            a0 = w.fma(FloatVector.fromArray(F, xs, o + 2 * L), a0);
+            b0 = w.fma(FloatVector.fromArray(F, xs, o1 + 2 * L), b0);
+            w = phase3(p).mul(sc);
+            a1 = w.fma(FloatVector.fromArray(F, xs, o + 3 * L), a1);
+            b1 = w.fma(FloatVector.fromArray(F, xs, o1 + 3 * L), b1);
+        }
+        a0.add(a1).intoArray(lanes, 0);
+        b0.add(b1).intoArray(lanes, L);
+    }
+
+    /** As {@link #row1x2} for three batch rows; lanes at {@code 0, L, 2L}. */
+    private static void row1x3(MemorySegment q, MemorySegment s, int cols, int r, float[] xs, int xs0, int vc,
+                               float[] lanes) {
+        long base = (long) r * cols;
+        long sBase = scaleRow(r, cols);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+        for (int c = 0; c < vc; c += STEP) {
+            float sc = s.getAtIndex(SCALE, sBase + c / BLOCK);
+            IntVector p = IntVector.fromMemorySegment(I, q, base + c, ByteOrder.LITTLE_ENDIAN);
+            int o = xs0 + c;
+            int o1 = o + vc;
+            int o2 = o1 + vc;
+            FloatVector w = phase(p, 24).mul(sc);
+            a0 = w.fma(FloatVector.fromArray(F, xs, o), a0);
+            b0 = w.fma(FloatVector.fromArray(F, xs, o1), b0);
+            c0 = w.fma(FloatVector.fromArray(F, xs, o2), c0);
+            w = phase(p, 16).mul(sc);
+            a1 = w.fma(FloatVector.fromArray(F, xs, o + L), a1);
+            b1 = w.fma(FloatVector.fromArray(F, xs, o1 + L), b1);
+            c1 = w.fma(FloatVector.fromArray(F, xs, o2 + L), c1);
+            w = phase(p, 8).mul(sc);
+            a0 = w.fma(FloatVector.fromArray(F, xs, o + 2 * L), a0);
+            b0 = w.fma(FloatVector.fromArray(F, xs, o1 + 2 * L), b0);
+            c0 = w.fma(FloatVector.fromArray(F, xs, o2 + 2 * L), c0);
+            w = phase3(p).mul(sc);
+            a1 = w.fma(FloatVector.fromArray(F, xs, o + 3 * L), a1);
+            b1 = w.fma(FloatVector.fromArray(F, xs, o1 + 3 * L), b1);
+            c1 = w.fma(FloatVector.fromArray(F, xs, o2 + 3 * L), c1);
+        }
+        a0.add(a1).intoArray(lanes, 0);
+        b0.add(b1).intoArray(lanes, L);
+        c0.add(c1).intoArray(lanes, 2 * L);
+    }
+
+    /** Writes row {@code r} of batch rows {@code b..b+n-1} from {@code lanes[k·L]}, each plus its scalar tail. */
+    private static void leftoverOut(MemorySegment q, MemorySegment s, int cols, int r, int rows, float[] x,
+                                    int xOff, float[] out, int outOff, int b, int n, float[] lanes) {
+        long base = (long) r * cols;
+        long sBase = scaleRow(r, cols);
+        int vc = vectorCols(cols);
+        for (int k = 0; k < n; k++) {
+            out[outOff + (b + k) * rows + r] = VectorMath.reduce(lanes, k * L)
+                    + tail(q, s, base, sBase, vc, cols, x, xOff + (b + k) * cols);
+        }
     }
 
     /** Columns {@code [from, cols)} of the row at byte {@code base}, in order, with fused multiply-adds. */

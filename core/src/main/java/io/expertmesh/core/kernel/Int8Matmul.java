@@ -99,11 +99,24 @@ final class Int8Matmul {
                     }
                 }
             }
-            // Leftover batch rows (all of them at batch 1, i.e. decode) go row by row: one sequential stream
-            // through the weights, as in Bf16Matmul.
-            for (; b < batch; b++) {
-                for (int r = blockStart; r < blockEnd; r++) {
-                    out[outOff + b * rows + r] = row1(q, s, cols, block, r, x, xOff + b * cols, lanes);
+            // Leftover batch rows (all of them at batch 1, i.e. decode) go one weight row at a time: one sequential
+            // stream through the weights, as in Bf16Matmul. Two or three share each widened weight vector (an MoE
+            // expert sees 2-3 tokens at batched decode): the widening, 4 of a row1's 6 operations per vector, is
+            // then paid once for all of them.
+            for (int r = blockStart; r < blockEnd; r++) {
+                for (int k = b; k < batch; ) {
+                    int n = Math.min(3, batch - k);
+                    if (n == 1) {
+                        out[outOff + k * rows + r] = row1(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                    } else {
+                        if (n == 2) {
+                            row1x2(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                        } else {
+                            row1x3(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                        }
+                        leftoverOut(q, s, cols, block, r, rows, x, xOff, out, outOff, k, n, lanes);
+                    }
+                    k += n;
                 }
             }
         }
@@ -250,6 +263,98 @@ final class Int8Matmul {
         a0.add(a1).intoArray(lanes, 0);
         float sum = VectorMath.reduce(lanes);
         return full < cols ? sum + halfGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
+    }
+
+    /**
+     * Row {@code r}'s whole groups against the batch rows at {@code x[x0]} and {@code x[x0 + cols]}, each
+     * accumulated exactly as {@link #row1} does; the two sums' lanes to {@code lanes[0]} and {@code lanes[L]}.
+     */
+    private static void row1x2(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int x0,
+                               float[] lanes) {
+        long base = (long) r * cols;
+        long sBase = (long) r * (cols / block);
+        int full = cols / GROUP * GROUP;
+        int x1 = x0 + cols;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0, b0 = a0, b1 = a0;
+        for (int g = 0; g < full; g += GROUP) {
+            float sLo = s.getAtIndex(SCALE, sBase + g / block);
+            float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
+            for (int h = 0; h < LOADS; h++) {
+                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                int c = g + L * h;
+                FloatVector w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo);
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + c), a0);
+                b0 = w.fma(FloatVector.fromArray(F, x, x1 + c), b0);
+                w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo);
+                a1 = w.fma(FloatVector.fromArray(F, x, x0 + c + 16), a1);
+                b1 = w.fma(FloatVector.fromArray(F, x, x1 + c + 16), b1);
+                w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi);
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + c + 32), a0);
+                b0 = w.fma(FloatVector.fromArray(F, x, x1 + c + 32), b0);
+                w = ((FloatVector) p.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(sHi);
+                a1 = w.fma(FloatVector.fromArray(F, x, x0 + c + 48), a1);
+                b1 = w.fma(FloatVector.fromArray(F, x, x1 + c + 48), b1);
+            }
+        }
+        a0.add(a1).intoArray(lanes, 0);
+        b0.add(b1).intoArray(lanes, L);
+    }
+
+    /** As {@link #row1x2} for three batch rows; lanes at {@code 0, L, 2L}. */
+    private static void row1x3(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int x0,
+                               float[] lanes) {
+        long base = (long) r * cols;
+        long sBase = (long) r * (cols / block);
+        int full = cols / GROUP * GROUP;
+        int x1 = x0 + cols;
+        int x2 = x1 + cols;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+        for (int g = 0; g < full; g += GROUP) {
+            float sLo = s.getAtIndex(SCALE, sBase + g / block);
+            float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
+            for (int h = 0; h < LOADS; h++) {
+                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                int c = g + L * h;
+                FloatVector w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo);
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + c), a0);
+                b0 = w.fma(FloatVector.fromArray(F, x, x1 + c), b0);
+                c0 = w.fma(FloatVector.fromArray(F, x, x2 + c), c0);
+                w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sLo);
+                a1 = w.fma(FloatVector.fromArray(F, x, x0 + c + 16), a1);
+                b1 = w.fma(FloatVector.fromArray(F, x, x1 + c + 16), b1);
+                c1 = w.fma(FloatVector.fromArray(F, x, x2 + c + 16), c1);
+                w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .convert(VectorOperators.I2F, 0)).mul(sHi);
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + c + 32), a0);
+                b0 = w.fma(FloatVector.fromArray(F, x, x1 + c + 32), b0);
+                c0 = w.fma(FloatVector.fromArray(F, x, x2 + c + 32), c0);
+                w = ((FloatVector) p.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).mul(sHi);
+                a1 = w.fma(FloatVector.fromArray(F, x, x0 + c + 48), a1);
+                b1 = w.fma(FloatVector.fromArray(F, x, x1 + c + 48), b1);
+                c1 = w.fma(FloatVector.fromArray(F, x, x2 + c + 48), c1);
+            }
+        }
+        a0.add(a1).intoArray(lanes, 0);
+        b0.add(b1).intoArray(lanes, L);
+        c0.add(c1).intoArray(lanes, 2 * L);
+    }
+
+    /** Writes row {@code r} of batch rows {@code b..b+n-1} from {@code lanes[k·L]}, each plus its half group. */
+    private static void leftoverOut(MemorySegment q, MemorySegment s, int cols, int block, int r, int rows,
+                                    float[] x, int xOff, float[] out, int outOff, int b, int n, float[] lanes) {
+        // halfGroup overwrites lanes[0, L) only: sum k is read before the half groups k and after need it.
+        for (int k = 0; k < n; k++) {
+            float sum = VectorMath.reduce(lanes, k * L);
+            out[outOff + (b + k) * rows + r] = cols % GROUP != 0
+                    ? sum + halfGroup(q, s, cols, block, r, x, xOff + (b + k) * cols, lanes) : sum;
+        }
     }
 
     /**

@@ -138,7 +138,8 @@ class Fp8KernelsTest extends VectorAgainstScalarTest {
     @Test
     void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
         assertBatchInvariant(new int[][] {{300, 1024}, {200, 300}, {17, 63}, {9, 64}},
-                Fp8KernelsTest::randomCodes, 3, new int[][] {{1, 0}, {3, 2}, {7, 3}, {7, 6}, {17, 16}, {5, 4}},
+                Fp8KernelsTest::randomCodes, 3, new int[][] {{1, 0}, {3, 2}, {7, 3}, {7, 6}, {17, 16}, {5, 4}, {2, 1},
+                        {6, 5}, {11, 9}},
                 false, new Random(11));
     }
 

@@ -73,7 +73,8 @@ class Int8KernelsTest extends VectorAgainstScalarTest {
     void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
         assertBatchInvariant(new int[][] {{300, 1024}, {65, 96}, {17, 32}, {9, 64}},
                 (arena, rows, cols, rnd) -> int8(arena, rows, cols, 32, rnd), 10,
-                new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}}, true, new Random(11));
+                new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}, {2, 1}, {3, 0}, {6, 5}, {11, 9}}, true,
+                new Random(11));
     }
 
     @Test
