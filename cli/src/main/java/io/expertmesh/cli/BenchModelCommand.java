@@ -44,8 +44,8 @@ final class BenchModelCommand implements Callable<Integer> {
 
     @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Raw forward steps: untimed prefills, and "
             + "untimed decode steps before each batch size, for this long first, so that what is timed is compiled "
-            + "code, not the JIT at work (default 2; 0: one prefill and three decode steps).")
-    double warmUpSeconds = 2;
+            + "code, not the JIT at work (default 5; 0: one prefill and three decode steps).")
+    double warmUpSeconds = 5;
 
     @Option(names = "--json", description = "Print the results as one JSON object.")
     boolean json;
