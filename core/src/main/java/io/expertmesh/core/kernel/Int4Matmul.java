@@ -152,16 +152,31 @@ final class Int4Matmul {
                 }
             }
             for (; b < batch; b++) {
+                // Two batch rows left (an MoE expert at batched decode): a quad looks its weights up once for both.
+                boolean pair = batch - b == 2;
                 int r = blockStart;
                 while (r < blockEnd) {
                     if ((r & (QUAD - 1)) == 0 && r + QUAD <= blockEnd && r + QUAD <= quads) {
-                        quad(q, s, rows, cols, block, r, x, xOff + b * cols, out, outOff + b * rows, lanes, sc);
+                        if (pair) {
+                            quad2(q, s, rows, cols, block, r, x, xOff + b * cols, out, outOff + b * rows, lanes, sc);
+                        } else {
+                            quad(q, s, rows, cols, block, r, x, xOff + b * cols, out, outOff + b * rows, lanes, sc);
+                        }
                         r += QUAD;
+                    } else if (pair) {
+                        for (int k = b; k < b + 2; k++) {
+                            out[outOff + k * rows + r] = row1(q, s, rows, cols, block, r, x, xOff + k * cols, lanes,
+                                    sc);
+                        }
+                        r++;
                     } else {
                         out[outOff + b * rows + r] = row1(q, s, rows, cols, block, r, x, xOff + b * cols, lanes,
                                 sc);
                         r++;
                     }
+                }
+                if (pair) {
+                    b++;
                 }
             }
             blockStart = blockEnd;
@@ -315,7 +330,7 @@ final class Int4Matmul {
         if (full < cols) {
             // The partial groups' sums go to slots 4..7 and are reduced with the groups' in one network: the
             // same two fixed-order reductions, added, as row1.
-            partialQuad(q, rows, cols, block, r, x, xRow, lanes, sc);
+            partialQuad(q, rows, cols, block, r, x, xRow, lanes, sc, 4);
         } else {
             FloatVector zero = FloatVector.zero(F);
             for (int k = 4; k < 8; k++) {
@@ -340,11 +355,119 @@ final class Int4Matmul {
     }
 
     /**
+     * {@link #quad} against two batch rows, {@code x[xRow..]} and {@code x[xRow + cols..]} (outputs at {@code out[o..]}
+     * and {@code out[o + rows..]}): each weight vector is looked up once for both, each (row, batch row) keeping
+     * {@link #groups}' accumulators, so the bits are quad's.
+     */
+    private static void quad2(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x,
+                              int xRow, float[] out, int o, float[] lanes, float[] sc) {
+        long off = Int4Quantizer.groupOffset(rows, cols, r, 0);
+        int perRow = cols / block;
+        scales(s, (long) r * perRow, QUAD * perRow, sc, 0);
+        int s1 = perRow;
+        int s2 = 2 * perRow;
+        int s3 = 3 * perRow;
+        int full = cols / GROUP * GROUP;
+        int rowBytes = GROUP / 2;
+        int yRow = xRow + cols;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, d0 = z, d1 = z;
+        FloatVector e0 = z, e1 = z, f0 = z, f1 = z, g0 = z, g1 = z, h0 = z, h1 = z;
+        for (int g = 0; g < full; g += GROUP, off += QUAD * rowBytes) {
+            for (int h = 0; h < LOADS; h++) {
+                long at = off + 4L * L * h;
+                IntVector p0 = IntVector.fromMemorySegment(I, q, at, ByteOrder.LITTLE_ENDIAN);
+                IntVector p1 = IntVector.fromMemorySegment(I, q, at + rowBytes, ByteOrder.LITTLE_ENDIAN);
+                IntVector p2 = IntVector.fromMemorySegment(I, q, at + 2 * rowBytes, ByteOrder.LITTLE_ENDIAN);
+                IntVector p3 = IntVector.fromMemorySegment(I, q, at + 3 * rowBytes, ByteOrder.LITTLE_ENDIAN);
+                for (int k = 0; k < 4; k++) {
+                    int j = (g + 32 * k) / block;
+                    int c = g + L * h + 32 * k;
+                    FloatVector x0 = FloatVector.fromArray(F, x, xRow + c);
+                    FloatVector x1 = FloatVector.fromArray(F, x, xRow + c + 16);
+                    FloatVector y0 = FloatVector.fromArray(F, x, yRow + c);
+                    FloatVector y1 = FloatVector.fromArray(F, x, yRow + c + 16);
+                    int lowShift = 8 * k;
+                    int highShift = 8 * k + 4;
+                    float scale = sc[j];
+                    IntVector lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                    IntVector hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                    FloatVector wl = (FloatVector) p0.lanewise(VectorOperators.LSHR, lowShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    FloatVector wh = (FloatVector) p0.lanewise(VectorOperators.LSHR, highShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    a0 = wl.fma(x0, a0);
+                    a1 = wh.fma(x1, a1);
+                    e0 = wl.fma(y0, e0);
+                    e1 = wh.fma(y1, e1);
+                    scale = sc[s1 + j];
+                    lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                    hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                    wl = (FloatVector) p1.lanewise(VectorOperators.LSHR, lowShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    wh = (FloatVector) p1.lanewise(VectorOperators.LSHR, highShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    b0 = wl.fma(x0, b0);
+                    b1 = wh.fma(x1, b1);
+                    f0 = wl.fma(y0, f0);
+                    f1 = wh.fma(y1, f1);
+                    scale = sc[s2 + j];
+                    lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                    hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                    wl = (FloatVector) p2.lanewise(VectorOperators.LSHR, lowShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    wh = (FloatVector) p2.lanewise(VectorOperators.LSHR, highShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    c0 = wl.fma(x0, c0);
+                    c1 = wh.fma(x1, c1);
+                    g0 = wl.fma(y0, g0);
+                    g1 = wh.fma(y1, g1);
+                    scale = sc[s3 + j];
+                    lo = (IntVector) LEVELS_LO.mul(scale).reinterpretAsInts();
+                    hi = (IntVector) LEVELS_HI.mul(scale).reinterpretAsInts();
+                    wl = (FloatVector) p3.lanewise(VectorOperators.LSHR, lowShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    wh = (FloatVector) p3.lanewise(VectorOperators.LSHR, highShift).selectFrom(lo, hi)
+                            .reinterpretAsFloats();
+                    d0 = wl.fma(x0, d0);
+                    d1 = wh.fma(x1, d1);
+                    h0 = wl.fma(y0, h0);
+                    h1 = wh.fma(y1, h1);
+                }
+            }
+        }
+        // Both batch rows' whole-group sums in one network, then both partial groups' in another; each output is
+        // its two reductions added, as in quad.
+        a0.add(a1).intoArray(lanes, 0);
+        b0.add(b1).intoArray(lanes, L);
+        c0.add(c1).intoArray(lanes, 2 * L);
+        d0.add(d1).intoArray(lanes, 3 * L);
+        e0.add(e1).intoArray(lanes, 4 * L);
+        f0.add(f1).intoArray(lanes, 5 * L);
+        g0.add(g1).intoArray(lanes, 6 * L);
+        h0.add(h1).intoArray(lanes, 7 * L);
+        VectorMath.reduce8(lanes, 0);
+        for (int i = 0; i < QUAD; i++) {
+            out[o + r + i] = lanes[i];
+            out[o + rows + r + i] = lanes[QUAD + i];
+        }
+        if (full < cols) {
+            partialQuad(q, rows, cols, block, r, x, xRow, lanes, sc, 0);
+            partialQuad(q, rows, cols, block, r, x, yRow, lanes, sc, 4);
+            VectorMath.reduce8(lanes, 0);
+            for (int i = 0; i < QUAD; i++) {
+                out[o + r + i] += lanes[i];
+                out[o + rows + r + i] += lanes[QUAD + i];
+            }
+        }
+    }
+
+    /**
      * The last partial groups of quad rows {@code r..r+3} against one batch row, each in {@link #partialGroup}'s
-     * order, their unreduced sums stored at {@code lanes[(4 + i)·L..]}; the activations loaded once for all four.
+     * order, their unreduced sums stored at {@code lanes[(slot + i)·L..]}; the activations loaded once for all four.
      */
     private static void partialQuad(MemorySegment q, int rows, int cols, int block, int r, float[] x, int xRow,
-                                    float[] lanes, float[] sc) {
+                                    float[] lanes, float[] sc, int slot) {
         int full = cols / GROUP * GROUP;
         int perRow = cols / block;
         int partBytes = (cols - full) / 2;
@@ -398,10 +521,10 @@ final class Int4Matmul {
                         .fma(x1, d1);
             }
         }
-        a0.add(a1).intoArray(lanes, 4 * L);
-        b0.add(b1).intoArray(lanes, 5 * L);
-        c0.add(c1).intoArray(lanes, 6 * L);
-        d0.add(d1).intoArray(lanes, 7 * L);
+        a0.add(a1).intoArray(lanes, slot * L);
+        b0.add(b1).intoArray(lanes, (slot + 1) * L);
+        c0.add(c1).intoArray(lanes, (slot + 2) * L);
+        d0.add(d1).intoArray(lanes, (slot + 3) * L);
     }
 
     /**
