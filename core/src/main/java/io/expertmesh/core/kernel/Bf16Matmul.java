@@ -41,7 +41,8 @@ import jdk.incubator.vector.VectorSpecies;
  * pairs, so the tile's activations (4 rows, even and odd) stay in L1 and only the weights stream from L2. A
  * block is read from DRAM once for the whole batch. Batch rows outside a 4-tile (all of them at batch 1) go
  * one weight row at a time, a single sequential stream that the hardware prefetcher follows best; there the
- * bottleneck is DRAM, not FMAs.
+ * bottleneck is DRAM, not FMAs. Two or three of them go together ({@code row1x2}, {@code row1x3}): one weight
+ * load for all, each keeping row1's four accumulators.
  */
 final class Bf16Matmul {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;

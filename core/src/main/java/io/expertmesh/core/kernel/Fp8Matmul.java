@@ -41,7 +41,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p><b>Tiling.</b> As {@link Int8Matmul}: with whole 4-row batch tiles a block of weight rows ({@link RowBlocks})
  * is widened once into float scratch (in the reordered column order) and the 2×4 tile runs on floats, so the
  * widening is paid once per weight, not once per batch tile; leftover batch rows (all of them at decode) go one
- * weight row at a time from the bytes, a single sequential stream for the prefetcher.
+ * weight row at a time from the bytes, a single sequential stream for the prefetcher, up to three sharing each
+ * widened weight vector.
  */
 final class Fp8Matmul {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());

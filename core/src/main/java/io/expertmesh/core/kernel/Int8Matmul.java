@@ -42,7 +42,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p><b>Tiling.</b> 2 weight rows × 4 batch rows (16 accumulators). With whole batch tiles, rows are widened
  * {@link RowBlocks} at a time (floats in L2) and every batch tile runs over the block; otherwise rows go in blocks of
  * {@link #ROW_BLOCK}. Leftover batch rows (all of them at batch 1) one weight row at a time, a single sequential
- * stream for the prefetcher.
+ * stream for the prefetcher; two or three of them share each widened weight vector ({@code row1x2},
+ * {@code row1x3}, each keeping row1's accumulators).
  */
 final class Int8Matmul {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
