@@ -42,9 +42,10 @@ final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--prefill", paramLabel = "N", description = "Prompt length of the prefill test (default 64).")
     int prefillLength = 64;
 
-    @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Raw forward steps: untimed prefills, and "
-            + "untimed decode steps before each batch size, for this long first, so that what is timed is compiled "
-            + "code, not the JIT at work (default 5; 0: one prefill and three decode steps).")
+    @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Untimed prefills, and untimed decode steps "
+            + "before each batch size (with --engine: single-stream requests on the in-process engine), for this "
+            + "long first, so that what is timed is compiled code, not the JIT at work (default 5; 0: one prefill "
+            + "and three decode steps, or one request).")
     double warmUpSeconds = 5;
 
     @Option(names = "--json", description = "Print the results as one JSON object.")

@@ -18,7 +18,7 @@ class BenchModelOnCheckpointTest {
 
     private static JsonNode bench(String... extra) throws Exception {
         String[] args = {"bench-model", "--batches", "1,3", "--steps", "2", "--prefill", "8", "--context", "8",
-                "--threads", "1", "--json"};
+                "--threads", "1", "--warm-up", "0.2", "--json"};
         String[] all = java.util.Arrays.copyOf(args, args.length + extra.length);
         System.arraycopy(extra, 0, all, args.length, extra.length);
         RunCommandTest.Run r = RunCommandTest.run(all);

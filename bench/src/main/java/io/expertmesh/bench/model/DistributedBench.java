@@ -67,8 +67,8 @@ public final class DistributedBench {
     }
 
     public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, int workerCount,
-                    int skewWorkers, WireFormat wire, long delayNanos, int rounds, ObjectNode result,
-                    PrintStream err) throws Exception {
+                    int skewWorkers, WireFormat wire, long delayNanos, int rounds, double warmUpSeconds,
+                    ObjectNode result, PrintStream err) throws Exception {
         // --model: a real model (the trained default shows real gate skew); else the llama.cpp comparison shape
         Path dir = options.model() != null ? options.model() : SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot());
         ModelConfig config = ModelConfig.load(dir);
@@ -94,7 +94,7 @@ public final class DistributedBench {
                  Engine engine = new Engine(local, engineConfig, EngineOptions.DEFAULT
                          .withBackend(options.forwardBackend()))) {
                 List<Integer> reference = greedy(engine, prompt);
-                EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5)); // warm-up
+                EngineBench.warmUp(engine, prompt, warmUpSeconds, new java.util.SplittableRandom(5));
                 // In process, 1, 2 and auto micro-batches measured in turn, round after round, the best of each kept:
                 // on a shared machine the order of runs (JIT warm-up, other load) would otherwise decide.
                 java.util.Map<String, java.util.Map<Integer, Double>> best = new java.util.TreeMap<>();

@@ -33,7 +33,7 @@ public final class EngineBench {
     }
 
     public static void run(ModelSetup options, List<Integer> streams, int prompt, int tokens, double activeBytes,
-                    double bandwidth, ObjectNode result, PrintStream err) {
+                    double bandwidth, double warmUpSeconds, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
                 options.newCpuKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode");
@@ -44,7 +44,7 @@ public final class EngineBench {
             try (Engine engine = new Engine(model, config, EngineOptions.DEFAULT
                     .withBackend(options.forwardBackend()))) {
                 SplittableRandom rnd = new SplittableRandom(5);
-                measure(engine, 1, prompt, 16, rnd); // JIT warm-up
+                warmUp(engine, prompt, warmUpSeconds, rnd);
                 for (int n : streams) {
                     double tps = measure(engine, n, prompt, tokens, rnd);
                     err.printf("engine decode, %2d streams: %8.1f tokens/s aggregate (%.1f per stream)%s%n", n, tps,
@@ -64,7 +64,7 @@ public final class EngineBench {
      * caching is on in both (the tier needs it) and prompts are unique, so nothing is served from either cache.
      */
     public static void runKvStoreComparison(ModelSetup options, List<Integer> streams, int prompt, int tokens,
-                                     ObjectNode result, PrintStream err) {
+                                     double warmUpSeconds, ObjectNode result, PrintStream err) {
         try (LoadedModel model = LoadedModel.open(SyntheticModels.ensureBenchModel(SyntheticModels.defaultCacheRoot()),
                 options.newKernels(), (a, b) -> { }, null, options.quantization())) {
             ObjectNode out = result.putObject("engine_decode_kv_store");
@@ -86,7 +86,7 @@ public final class EngineBench {
                         try (Engine engine = publishing ? new Engine(model, config, EngineOptions.DEFAULT
                                 .withStore(store))
                                 : new Engine(model, config, EngineOptions.DEFAULT)) {
-                            measure(engine, 1, prompt, 16, rnd); // JIT warm-up
+                            warmUp(engine, prompt, warmUpSeconds, rnd);
                             for (int n : streams) {
                                 double tps = measure(engine, n, prompt, tokens, rnd);
                                 err.printf("engine decode, KV tier %-10s round %d, %2d streams: %8.1f tokens/s "
@@ -103,6 +103,17 @@ public final class EngineBench {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Untimed single-stream requests of 16 tokens, at least one, until {@code seconds} have passed: the JIT
+     * compiles the engine's and the kernels' code in the first seconds (see {@code bench-model --warm-up}).
+     */
+    public static void warmUp(Engine engine, int prompt, double seconds, SplittableRandom rnd) {
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        do {
+            measure(engine, 1, prompt, 16, rnd);
+        } while (System.nanoTime() < end);
     }
 
     public static double measure(Engine engine, int n, int prompt, int tokens, SplittableRandom rnd) {

@@ -52,9 +52,10 @@ public final class ModelBench {
      * @param compareQuantize the model unquantized, int8 and int4, alternating for {@code rounds} rounds
      * @param rounds          with {@code compareQuantize} or {@code workers}: rounds
      * @param expertDelayMs   with {@code workers}: latency added each way to every call to a worker (0: none)
-     * @param warmUpSeconds   raw forward steps: untimed prefills, and untimed decode steps per batch size, for at
-     *                        least this long before timing (always at least one prefill and three decode steps), so
-     *                        the figures are of compiled code, not of the JIT at work
+     * @param warmUpSeconds   untimed work for at least this long before timing, so the figures are of compiled
+     *                        code, not of the JIT at work: raw forward steps, prefills, and decode steps per batch
+     *                        size (always at least one prefill and three decode steps); with {@code engine},
+     *                        single-stream requests on the in-process engine (at least one)
      */
     public record Settings(List<Integer> batches, int steps, int context, int prefillLength, boolean engine,
                            int tokensPerStream, boolean kvStoreCompare, int workers, int skewWorkers,
@@ -128,12 +129,13 @@ public final class ModelBench {
             if (s.workers() > 0) {
                 DistributedBench.run(setup, s.batches(), s.context(), s.tokensPerStream(), s.workers(),
                         s.skewWorkers(), s.expertWire(), (long) (s.expertDelayMs() * 1e6), Math.max(1, s.rounds()),
-                        result, err);
+                        s.warmUpSeconds(), result, err);
             } else if (s.kvStoreCompare()) {
-                EngineBench.runKvStoreComparison(setup, s.batches(), s.context(), s.tokensPerStream(), result, err);
+                EngineBench.runKvStoreComparison(setup, s.batches(), s.context(), s.tokensPerStream(),
+                        s.warmUpSeconds(), result, err);
             } else {
-                EngineBench.run(setup, s.batches(), s.context(), s.tokensPerStream(), activeBytes, bandwidth, result,
-                        err);
+                EngineBench.run(setup, s.batches(), s.context(), s.tokensPerStream(), activeBytes, bandwidth,
+                        s.warmUpSeconds(), result, err);
             }
             return result;
         }
