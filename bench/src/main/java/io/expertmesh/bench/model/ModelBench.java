@@ -160,12 +160,7 @@ public final class ModelBench {
             int prefillLength = s.prefillLength();
             int[] prompt = rnd.ints(prefillLength, 2, vocab).toArray();
             float[] logits = new float[vocab * Math.max(1, s.batches().stream().max(Integer::compare).orElse(1))];
-            long warmUpEnd = System.nanoTime() + (long) (s.warmUpSeconds() * 1e9);
-            int warmUps = 0;
-            do {
-                prefill(t, prompt, logits);
-                warmUps++;
-            } while (System.nanoTime() < warmUpEnd);
+            int warmUps = warmUpPrefills(t, prompt, logits, s.warmUpSeconds());
             double[] prefillTps = new double[5];
             for (int rep = 0; rep < prefillTps.length; rep++) {
                 prefillTps[rep] = prefillLength / prefill(t, prompt, logits);
@@ -224,10 +219,7 @@ public final class ModelBench {
             float[] logits = new float[vocab];
             // Warm-up, not counted: the JIT compiles each mode's kernels; without it the mode measured first loses.
             for (Transformer t : models) {
-                long warmUpEnd = System.nanoTime() + (long) (settings.warmUpSeconds() * 1e9);
-                do {
-                    prefill(t, prompt, logits);
-                } while (System.nanoTime() < warmUpEnd);
+                warmUpPrefills(t, prompt, logits, settings.warmUpSeconds());
                 decode(t, 1, rnd, logits, settings.warmUpSeconds());
             }
             for (int round = 0; round < n; round++) {
@@ -323,6 +315,17 @@ public final class ModelBench {
         double[] s = v.clone();
         Arrays.sort(s);
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    /** Untimed prefills of {@code prompt}, at least one, until {@code seconds} have passed; how many ran. */
+    private static int warmUpPrefills(Transformer t, int[] prompt, float[] logits, double seconds) {
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        int n = 0;
+        do {
+            prefill(t, prompt, logits);
+            n++;
+        } while (System.nanoTime() < end);
+        return n;
     }
 
     /** Seconds of one prefill of {@code prompt} into a new cache. */

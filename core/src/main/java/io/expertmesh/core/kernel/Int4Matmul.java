@@ -48,7 +48,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p><b>Tiling.</b> Rows widened {@link RowBlocks} at a time (rounded to whole quads) when there are whole 4-row
  * batch tiles, every tile running over the block; otherwise a quad at a time. Batch rows outside a 4-tile (all of
  * them at batch 1) run quad by quad, two of them together ({@link #quad2}: each nibble looked up once for both), rows
- * outside a whole quad (a range's ends, the last {@code rows % 4}) one by one. Without the widened tile (8 lanes) every batch row runs quad by quad, re-reading the quad from L1.
+ * outside a whole quad (a range's ends, the last {@code rows % 4}) one by one. Without the widened tile (8 lanes)
+ * every batch row runs quad by quad, re-reading the quad from L1.
  */
 final class Int4Matmul {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
