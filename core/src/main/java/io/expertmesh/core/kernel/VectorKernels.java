@@ -15,8 +15,9 @@ import jdk.incubator.vector.VectorOperators;
  *
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
- * so a descheduled thread does not hold the rest back). BF16 rows use the even/odd widening described in
- * {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
+ * so a descheduled thread does not hold the rest back). BF16 rows run the native AVX512-BF16 kernel of
+ * {@link NativeBf16Matmul} where the CPU has it (the Vector API cannot emit its instruction), else the even/odd
+ * widening described in {@link Bf16Matmul}; int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
  * rows ({@code --quantize int4}) the nibble version of it in {@link Int4Matmul}, FP8 rows (a DeepSeek-V3
  * checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a batch of B tokens reads
  * each weight row from memory once.
@@ -42,9 +43,25 @@ public final class VectorKernels implements Kernels {
     private static final int MIN_CHUNK_ROWS = 8;
 
     private final ComputePool pool;
+    private final boolean nativeBf16;
 
+    /** Kernels on {@code pool}; BF16 products run natively where {@link #bf16Kernel()} says so. */
     public VectorKernels(ComputePool pool) {
+        this(pool, NativeBf16Matmul.available());
+    }
+
+    /**
+     * Kernels on {@code pool}, BF16 products in native code only when {@code nativeBf16} and it is available:
+     * {@code false} keeps them in the Vector API ({@link Bf16Matmul}), for tests and benchmarks of that path.
+     */
+    public VectorKernels(ComputePool pool, boolean nativeBf16) {
         this.pool = Objects.requireNonNull(pool, "pool");
+        this.nativeBf16 = nativeBf16 && NativeBf16Matmul.available();
+    }
+
+    /** Which kernel runs BF16 products in this process ({@code native AVX512-BF16} or why the Vector API). */
+    public static String bf16Kernel() {
+        return NativeBf16Matmul.status();
     }
 
     @Override
@@ -62,7 +79,7 @@ public final class VectorKernels implements Kernels {
         KernelScratch scratch = KernelScratch.get();
         float[] even = null;
         float[] odd = null;
-        if (w.dtype() == DType.BF16) {
+        if (w.dtype() == DType.BF16 && !nativeBf16) {
             int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
             even = scratch.even(half);
             odd = scratch.odd(half);
@@ -96,7 +113,7 @@ public final class VectorKernels implements Kernels {
         KernelScratch scratch = KernelScratch.get();
         float[] even = null;
         float[] odd = null;
-        if (w.dtype() == DType.BF16) {
+        if (w.dtype() == DType.BF16 && !nativeBf16) {
             int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
             even = scratch.even(half);
             odd = scratch.odd(half);
@@ -129,7 +146,8 @@ public final class VectorKernels implements Kernels {
         int splits = 0;
         for (int i = 0; i < n; i++) {
             Matrix w = g.w[i];
-            boolean splitsInput = w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3;
+            boolean splitsInput = (w.dtype() == DType.BF16 && !nativeBf16)
+                    || w.dtype() == DType.F8_E4M3;
             if (splitsInput && g.batch[i] > 0) {
                 // Products that read the same activations share one split (of the same kind).
                 int same = -1;
@@ -214,9 +232,13 @@ public final class VectorKernels implements Kernels {
         return Math.min(byRows, pool.threads() * CHUNKS_PER_THREAD);
     }
 
-    private static void computeRows(Matrix w, int from, int to, float[] x, int xOff, float[] even, float[] odd,
+    private void computeRows(Matrix w, int from, int to, float[] x, int xOff, float[] even, float[] odd,
                                     float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
+            if (nativeBf16) {
+                NativeBf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
+                return;
+            }
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
         } else if (w.dtype() == DType.F8_E4M3) {
             if (Fp8Matmul.supports()) {

@@ -19,7 +19,10 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class VectorAgainstScalarTest {
     ComputePool pool;
+    /** The kernels as a process gets them (BF16 in native code where the CPU has AVX512-BF16). */
     VectorKernels vec;
+    /** The same with BF16 products kept in the Vector API ({@link Bf16Matmul}); equal to {@code vec} otherwise. */
+    VectorKernels vectorApi;
     ScalarKernels ref;
 
     /** Makes a random weight matrix of a test's dtype. */
@@ -32,6 +35,7 @@ abstract class VectorAgainstScalarTest {
     void openKernels() {
         pool = ComputePool.create(2);
         vec = new VectorKernels(pool);
+        vectorApi = new VectorKernels(pool, false);
         ref = new ScalarKernels();
     }
 
@@ -47,6 +51,11 @@ abstract class VectorAgainstScalarTest {
      * output may be written.
      */
     void checkMatmul(Matrix w, int batch, Random rnd, double relTol, String what) {
+        checkMatmul(vec, w, batch, rnd, relTol, what);
+    }
+
+    /** {@link #checkMatmul(Matrix, int, Random, double, String)} on the given kernels. */
+    void checkMatmul(VectorKernels kernels, Matrix w, int batch, Random rnd, double relTol, String what) {
         int rows = w.rows();
         int cols = w.cols();
         int xOff = 3;
@@ -57,7 +66,7 @@ abstract class VectorAgainstScalarTest {
         Arrays.fill(expected, PAD);
         Arrays.fill(actual, PAD);
         ref.matmul(w, x, xOff, expected, outOff, batch);
-        vec.matmul(w, x, xOff, actual, outOff, batch);
+        kernels.matmul(w, x, xOff, actual, outOff, batch);
         TestData.assertNear(w, x, xOff, expected, actual, outOff, batch, relTol, what + " batch " + batch);
         TestData.assertPaddingUntouched(actual, outOff, batch * rows);
     }

@@ -31,6 +31,7 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
                     Matrix w = TestData.matrix(arena, dtype, rows, cols, rnd);
                     for (int batch : BATCHES) {
                         checkMatmul(w, batch, rnd, 1e-5, w.dtype().toString());
+                        checkMatmul(vectorApi, w, batch, rnd, 1e-5, w.dtype() + " Vector API");
                     }
                 }
             }
@@ -45,6 +46,7 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
             Matrix w = TestData.matrix(arena, dtype, 301, 1000, rnd);
             for (int batch : new int[] {1, 5, 32}) {
                 checkMatmul(w, batch, rnd, 1e-5, w.dtype().toString());
+                checkMatmul(vectorApi, w, batch, rnd, 1e-5, w.dtype() + " Vector API");
             }
         }
     }
@@ -57,18 +59,20 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
             Matrix w = TestData.matrix(arena, dtype, 40, 257, rnd);
             int batch = 6;
             float[] x = TestData.floats(rnd, batch * 257);
-            float[] full = new float[batch * 40];
-            vec.matmul(w, x, 0, full, 0, batch);
-            float[] part = new float[batch * 40];
-            Arrays.fill(part, Float.NaN);
-            vec.matmulRows(w, 11, 29, x, 0, part, 0, batch);
-            for (int b = 0; b < batch; b++) {
-                for (int r = 0; r < 40; r++) {
-                    int i = b * 40 + r;
-                    if (r >= 11 && r < 29) {
-                        assertEquals(Float.floatToRawIntBits(full[i]), Float.floatToRawIntBits(part[i]));
-                    } else {
-                        assertTrue(Float.isNaN(part[i]), "row " + r + " written");
+            for (VectorKernels k : new VectorKernels[] {vec, vectorApi}) {
+                float[] full = new float[batch * 40];
+                k.matmul(w, x, 0, full, 0, batch);
+                float[] part = new float[batch * 40];
+                Arrays.fill(part, Float.NaN);
+                k.matmulRows(w, 11, 29, x, 0, part, 0, batch);
+                for (int b = 0; b < batch; b++) {
+                    for (int r = 0; r < 40; r++) {
+                        int i = b * 40 + r;
+                        if (r >= 11 && r < 29) {
+                            assertEquals(Float.floatToRawIntBits(full[i]), Float.floatToRawIntBits(part[i]));
+                        } else {
+                            assertTrue(Float.isNaN(part[i]), "row " + r + " written");
+                        }
                     }
                 }
             }
