@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles src/main/c/*.c into the shared library NativeBf16Matmul loads from the jar
+# Compiles src/main/c/*.c into the shared library NativeMatmul loads from the jar
 # (native/linux-x86_64/libexpertmesh-kernels.so beside its class). The kernels carry their own target attributes
 # (AVX512-BF16), so the library is built for baseline x86-64 and loads on any such CPU; the Java side checks the
 # CPU before it calls a kernel. Without gcc (or off x86-64 Linux) it builds nothing and the jar uses the Vector

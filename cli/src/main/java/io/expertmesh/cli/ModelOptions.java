@@ -147,7 +147,11 @@ final class ModelOptions {
     Kernels newCpuKernels() {
         ComputePool pool = newPool();
         return switch (kernels) {
-            case vector -> new VectorKernels(pool);
+            case vector -> {
+                // Which BF16 kernel runs decides the bits (nodes that must agree should match); say it once.
+                LOG.info("CPU kernels: Vector API; BF16 products: {}", VectorKernels.bf16Kernel());
+                yield new VectorKernels(pool);
+            }
             case scalar -> new ScalarKernels(pool);
         };
     }

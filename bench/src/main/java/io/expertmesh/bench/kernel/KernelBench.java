@@ -31,7 +31,8 @@ import jdk.incubator.vector.VectorSpecies;
  * mvn -q -pl bench -am compile
  * java --add-modules jdk.incubator.vector -cp bench/target/classes:core/target/classes \
  *     io.expertmesh.bench.kernel.KernelBench [seconds]
- *     [formats, default BF16,F32; I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
+ *     [formats, default BF16,F32; BF16-VEC: BF16 kept in the Vector API where BF16 runs natively;
+ *      I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
  *     [batches, default 1,8,32]
  * </pre>
  */
@@ -58,10 +59,13 @@ public final class KernelBench {
         copyBandwidth(seconds);
         ComputePool[] pools = new ComputePool[THREADS.length];
         VectorKernels[] kernels = new VectorKernels[THREADS.length];
+        VectorKernels[] vectorApi = new VectorKernels[THREADS.length];
         for (int i = 0; i < THREADS.length; i++) {
             pools[i] = ComputePool.create(THREADS[i]);
             kernels[i] = new VectorKernels(pools[i]);
+            vectorApi[i] = new VectorKernels(pools[i], false);
         }
+        System.out.println("BF16 kernel: " + VectorKernels.bf16Kernel());
         for (ComputePool p : pools) {
             readBandwidth(p, seconds);
         }
@@ -69,9 +73,10 @@ public final class KernelBench {
         System.out.println();
         System.out.println("kernel  dtype  shape        thr batch  set    us/call  us/token    GB/s  GFLOP/s");
         for (String format : formats) {
+            boolean vec = format.equals("BF16-VEC");
             for (int[] shape : SHAPES) {
                 try (Arena arena = Arena.ofShared()) {
-                    Matrix[] cold = copies(arena, format, shape[0], shape[1]);
+                    Matrix[] cold = copies(arena, vec ? "BF16" : format, shape[0], shape[1]);
                     Matrix[] hot = {cold[0]};
                     int maxBatch = Math.max(1, Arrays.stream(batches).max().orElse(1));
                     float[] x = new float[maxBatch * shape[1]];
@@ -81,10 +86,11 @@ public final class KernelBench {
                         x[i] = (float) rnd.nextGaussian();
                     }
                     report("scalar", scalar, cold, "cold", 1, x, out, seconds);
-                    for (VectorKernels k : kernels) {
+                    for (VectorKernels k : vec ? vectorApi : kernels) {
                         for (int batch : batches) {
-                            report("vector", k, cold, "cold", batch, x, out, seconds);
-                            report("vector", k, hot, "hot", batch, x, out, seconds);
+                            String name = vec ? "vecapi" : "vector";
+                            report(name, k, cold, "cold", batch, x, out, seconds);
+                            report(name, k, hot, "hot", batch, x, out, seconds);
                         }
                     }
                 }

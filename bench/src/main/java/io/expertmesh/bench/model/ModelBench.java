@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.expertmesh.core.config.ModelConfig;
 import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.model.ForwardBatch;
 import io.expertmesh.core.model.KvCache;
 import io.expertmesh.core.model.ModelBuilder;
@@ -115,6 +116,8 @@ public final class ModelBench {
         Kernels kernels = setup.newKernels();
         ObjectNode result = new ObjectMapper().createObjectNode();
         result.put("quantize", quantization.label());
+        result.put("bf16_kernel", VectorKernels.bf16Kernel());
+        err.println("BF16 products: " + VectorKernels.bf16Kernel());
         double activeBytes = config.activeParamsPerToken() * 2.0;
         err.printf(what + ": hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
                         + "read per token at batch 1; %s%n", config.hiddenSize(), config.numLayers(),

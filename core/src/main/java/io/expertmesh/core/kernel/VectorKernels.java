@@ -15,9 +15,9 @@ import jdk.incubator.vector.VectorOperators;
  *
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
- * so a descheduled thread does not hold the rest back). BF16 rows run the native AVX512-BF16 kernel of
- * {@link NativeBf16Matmul} where the CPU has it (the Vector API cannot emit its instruction), else the even/odd
- * widening described in {@link Bf16Matmul}; int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
+ * so a descheduled thread does not hold the rest back). BF16 and FP8 rows run the native AVX512-BF16 kernels of
+ * {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction), else BF16 rows use
+ * the even/odd widening described in {@link Bf16Matmul}; int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
  * rows ({@code --quantize int4}) the nibble version of it in {@link Int4Matmul}, FP8 rows (a DeepSeek-V3
  * checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a batch of B tokens reads
  * each weight row from memory once.
@@ -43,25 +43,28 @@ public final class VectorKernels implements Kernels {
     private static final int MIN_CHUNK_ROWS = 8;
 
     private final ComputePool pool;
-    private final boolean nativeBf16;
+    private final boolean nativeCode;
 
-    /** Kernels on {@code pool}; BF16 products run natively where {@link #bf16Kernel()} says so. */
+    /** Kernels on {@code pool}; BF16 and FP8 products run natively where {@link #bf16Kernel()} says so. */
     public VectorKernels(ComputePool pool) {
-        this(pool, NativeBf16Matmul.available());
+        this(pool, NativeMatmul.available());
     }
 
     /**
-     * Kernels on {@code pool}, BF16 products in native code only when {@code nativeBf16} and it is available:
-     * {@code false} keeps them in the Vector API ({@link Bf16Matmul}), for tests and benchmarks of that path.
+     * Kernels on {@code pool}, BF16 and FP8 products in native code only when {@code nativeCode} and it is
+     * available: {@code false} keeps them in the Vector API ({@link Bf16Matmul}, {@link Fp8Matmul}), for tests and
+     * benchmarks of that path.
      */
-    public VectorKernels(ComputePool pool, boolean nativeBf16) {
+    public VectorKernels(ComputePool pool, boolean nativeCode) {
         this.pool = Objects.requireNonNull(pool, "pool");
-        this.nativeBf16 = nativeBf16 && NativeBf16Matmul.available();
+        this.nativeCode = nativeCode && NativeMatmul.available();
     }
 
-    /** Which kernel runs BF16 products in this process ({@code native AVX512-BF16} or why the Vector API). */
+    /**
+     * Which kernels run BF16 and FP8 products in this process ({@code native AVX512-BF16}, or why the Vector API).
+     */
     public static String bf16Kernel() {
-        return NativeBf16Matmul.status();
+        return NativeMatmul.status();
     }
 
     @Override
@@ -79,12 +82,12 @@ public final class VectorKernels implements Kernels {
         KernelScratch scratch = KernelScratch.get();
         float[] even = null;
         float[] odd = null;
-        if (w.dtype() == DType.BF16 && !nativeBf16) {
+        if (w.dtype() == DType.BF16 && !nativeCode) {
             int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
             even = scratch.even(half);
             odd = scratch.odd(half);
             Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
-        } else if (w.dtype() == DType.F8_E4M3) {
+        } else if (w.dtype() == DType.F8_E4M3 && !nativeCode) {
             // FP8 reorders its activations into one buffer (Fp8Matmul.splitPhases); it travels as "even".
             even = scratch.even(Fp8Matmul.vectorCols(w.cols()) * batch);
             Fp8Matmul.splitPhases(x, xOff, w.cols(), batch, even);
@@ -113,12 +116,12 @@ public final class VectorKernels implements Kernels {
         KernelScratch scratch = KernelScratch.get();
         float[] even = null;
         float[] odd = null;
-        if (w.dtype() == DType.BF16 && !nativeBf16) {
+        if (w.dtype() == DType.BF16 && !nativeCode) {
             int half = Bf16Matmul.vectorCols(w.cols()) / 2 * batch;
             even = scratch.even(half);
             odd = scratch.odd(half);
             Bf16Matmul.splitEvenOdd(x, xOff, w.cols(), batch, even, odd);
-        } else if (w.dtype() == DType.F8_E4M3) {
+        } else if (w.dtype() == DType.F8_E4M3 && !nativeCode) {
             // FP8 reorders its activations into one buffer (Fp8Matmul.splitPhases); it travels as "even".
             even = scratch.even(Fp8Matmul.vectorCols(w.cols()) * batch);
             Fp8Matmul.splitPhases(x, xOff, w.cols(), batch, even);
@@ -146,8 +149,7 @@ public final class VectorKernels implements Kernels {
         int splits = 0;
         for (int i = 0; i < n; i++) {
             Matrix w = g.w[i];
-            boolean splitsInput = (w.dtype() == DType.BF16 && !nativeBf16)
-                    || w.dtype() == DType.F8_E4M3;
+            boolean splitsInput = (w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3) && !nativeCode;
             if (splitsInput && g.batch[i] > 0) {
                 // Products that read the same activations share one split (of the same kind).
                 int same = -1;
@@ -235,13 +237,15 @@ public final class VectorKernels implements Kernels {
     private void computeRows(Matrix w, int from, int to, float[] x, int xOff, float[] even, float[] odd,
                                     float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
-            if (nativeBf16) {
-                NativeBf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
+            if (nativeCode) {
+                NativeMatmul.bf16Rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
                 return;
             }
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
         } else if (w.dtype() == DType.F8_E4M3) {
-            if (Fp8Matmul.supports()) {
+            if (nativeCode) {
+                NativeMatmul.fp8Rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
+            } else if (Fp8Matmul.supports()) {
                 Fp8Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, even, out, outOff, batch,
                         lanes);
             } else {

@@ -26,7 +26,7 @@ class MatmulDeterminismTest {
              ComputePool p2 = ComputePool.create(2);
              ComputePool p3 = ComputePool.create(3)) {
             VectorKernels[] kernels = {new VectorKernels(p1), new VectorKernels(p2), new VectorKernels(p3)};
-            // BF16 runs natively where the CPU can (NativeBf16Matmul); the Vector API path keeps its own promise.
+            // BF16 runs natively where the CPU can (NativeMatmul); the Vector API path keeps its own promise.
             VectorKernels[] vectorApi = {new VectorKernels(p1, false), new VectorKernels(p2, false),
                 new VectorKernels(p3, false)};
             for (int[] shape : SHAPES) {

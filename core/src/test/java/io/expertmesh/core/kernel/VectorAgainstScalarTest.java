@@ -4,6 +4,7 @@ import static io.expertmesh.core.kernel.TestData.PAD;
 import static io.expertmesh.core.kernel.TestData.assertRowEquals;
 import static io.expertmesh.core.kernel.TestData.batchWith;
 
+import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -93,35 +94,49 @@ abstract class VectorAgainstScalarTest {
              ComputePool p1 = ComputePool.create(1);
              ComputePool p3 = ComputePool.create(3)) {
             VectorKernels[] kernels = {new VectorKernels(p1), vec, new VectorKernels(p3)};
+            VectorKernels[] javaKernels = {new VectorKernels(p1, false), vectorApi, new VectorKernels(p3, false)};
             for (int[] shape : shapes) {
-                int rows = shape[0];
-                int cols = shape[1];
-                Matrix w = weights.make(arena, rows, cols, rnd);
-                float[] row = TestData.floats(rnd, cols);
-                float[] single = new float[rows];
-                kernels[0].matmul(w, row, 0, single, 0, 1);
-                for (int round = 0; round < rounds; round++) {
-                    for (VectorKernels k : kernels) {
-                        for (int[] bp : batchPositions) {
-                            float[] x = batchWith(row, bp[0], bp[1], rnd);
-                            float[] out = new float[bp[0] * rows];
-                            k.matmul(w, x, 0, out, 0, bp[0]);
-                            assertRowEquals(single, out, bp[1], rows, rows + "x" + cols + " batch " + bp[0]
-                                    + " pos " + bp[1] + " threads " + k.pool().threads());
-                        }
-                        if (viaMatmulRows) {
-                            float[] x = batchWith(row, 3, 1, rnd);
-                            float[] part = new float[3 * rows];
-                            k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
-                            assertRowEquals(single, part, 1, rows, "matmulRows batch 3 pos 1");
-                        }
-                        float[] grouped = new float[5 * rows];
-                        float[] other = new float[5 * rows];
-                        float[] xg = batchWith(row, 5, 2, rnd);
-                        k.matmuls(new MatmulGroup().add(w, xg, 0, grouped, 0, 5).add(w, xg, 0, other, 0, 5));
-                        assertRowEquals(single, grouped, 2, rows, "group batch 5 pos 2");
-                    }
+                Matrix w = weights.make(arena, shape[0], shape[1], rnd);
+                assertBatchInvariant(kernels, w, rounds, batchPositions, viaMatmulRows, rnd);
+                if (hasNativeKernel(w)) {
+                    assertBatchInvariant(javaKernels, w, rounds, batchPositions, viaMatmulRows, rnd);
                 }
+            }
+        }
+    }
+
+    /** Whether {@code w}'s products run in {@link NativeMatmul} in {@code vec} (in Java in {@code vectorApi}). */
+    static boolean hasNativeKernel(Matrix w) {
+        return NativeMatmul.available() && (w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3);
+    }
+
+    private static void assertBatchInvariant(VectorKernels[] kernels, Matrix w, int rounds, int[][] batchPositions,
+                                             boolean viaMatmulRows, Random rnd) {
+        int rows = w.rows();
+        int cols = w.cols();
+        float[] row = TestData.floats(rnd, cols);
+        float[] single = new float[rows];
+        kernels[0].matmul(w, row, 0, single, 0, 1);
+        for (int round = 0; round < rounds; round++) {
+            for (VectorKernels k : kernels) {
+                for (int[] bp : batchPositions) {
+                    float[] x = batchWith(row, bp[0], bp[1], rnd);
+                    float[] out = new float[bp[0] * rows];
+                    k.matmul(w, x, 0, out, 0, bp[0]);
+                    assertRowEquals(single, out, bp[1], rows, rows + "x" + cols + " batch " + bp[0]
+                            + " pos " + bp[1] + " threads " + k.pool().threads());
+                }
+                if (viaMatmulRows) {
+                    float[] x = batchWith(row, 3, 1, rnd);
+                    float[] part = new float[3 * rows];
+                    k.matmulRows(w, 0, rows, x, 0, part, 0, 3);
+                    assertRowEquals(single, part, 1, rows, "matmulRows batch 3 pos 1");
+                }
+                float[] grouped = new float[5 * rows];
+                float[] other = new float[5 * rows];
+                float[] xg = batchWith(row, 5, 2, rnd);
+                k.matmuls(new MatmulGroup().add(w, xg, 0, grouped, 0, 5).add(w, xg, 0, other, 0, 5));
+                assertRowEquals(single, grouped, 2, rows, "group batch 5 pos 2");
             }
         }
     }

@@ -4,12 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -17,13 +15,14 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The native AVX512-BF16 kernel against a double-precision sum, at row, column and batch counts around its tile
- * (4 rows × 4 batch rows), its 32-column chunk and its 64-row cache block. Batch invariance on the pool is
+ * The native AVX512-BF16 kernels (BF16 and FP8 weights) against a double-precision sum, at row, column and batch
+ * counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and FP8's
+ * 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included. Batch invariance on the pool is
  * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
  * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
  * must load it on a CPU that has AVX512-BF16.
  */
-class NativeBf16MatmulTest {
+class NativeMatmulTest {
     private static final int[] ROWS = {1, 3, 4, 5, 67, 130};
     private static final int[] COLS = {1, 2, 31, 32, 33, 63, 64, 65, 100, 257, 1000};
     private static final int[] BATCHES = {1, 2, 3, 4, 5, 7, 11};
@@ -35,13 +34,29 @@ class NativeBf16MatmulTest {
         assumeTrue(Boolean.getBoolean("expertmesh.native.built") && cpuHasIt
                 && Boolean.parseBoolean(System.getProperty("expertmesh.nativeKernels", "true")),
                 "native kernels not built here, or this CPU has no AVX512-BF16");
-        assertTrue(NativeBf16Matmul.available(), NativeBf16Matmul.status());
+        assertTrue(NativeMatmul.available(), NativeMatmul.status());
         assertEquals("native AVX512-BF16", VectorKernels.bf16Kernel());
     }
 
     @Test
-    void rows_oddShapes_withinFloatRoundingOfTheExactSum() {
-        assumeTrue(NativeBf16Matmul.available(), NativeBf16Matmul.status());
+    void fp8Rows_oddShapes_withinFloatRoundingOfTheExactSum() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
+        Random rnd = new Random(8);
+        try (Arena arena = Arena.ofShared()) {
+            for (int rows : new int[] {1, 5, 67, 130, 260}) {
+                for (int cols : new int[] {1, 33, 64, 127, 128, 129, 300}) {
+                    Matrix w = Fp8KernelsTest.randomCodes(arena, rows, cols, rnd);
+                    for (int batch : BATCHES) {
+                        check(w, batch, rnd);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void bf16Rows_oddShapes_withinFloatRoundingOfTheExactSum() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
         Random rnd = new Random(5);
         try (Arena arena = Arena.ofShared()) {
             for (int rows : ROWS) {
@@ -56,18 +71,18 @@ class NativeBf16MatmulTest {
     }
 
     @Test
-    void rows_subRange_writesOnlyItsRows() {
-        assumeTrue(NativeBf16Matmul.available(), NativeBf16Matmul.status());
+    void bf16Rows_subRange_writesOnlyItsRows() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
         Random rnd = new Random(6);
         try (Arena arena = Arena.ofShared()) {
             Matrix w = TestData.matrix(arena, DType.BF16, 150, 70, rnd);
             int batch = 9;
             float[] x = TestData.floats(rnd, 2 + batch * 70);
             float[] full = new float[batch * 150];
-            NativeBf16Matmul.rows(w.data(), 150, 70, 0, 150, x, 2, full, 0, batch);
+            NativeMatmul.bf16Rows(w.data(), 150, 70, 0, 150, x, 2, full, 0, batch);
             float[] part = new float[3 + batch * 150];
             Arrays.fill(part, Float.NaN);
-            NativeBf16Matmul.rows(w.data(), 150, 70, 13, 101, x, 2, part, 3, batch);
+            NativeMatmul.bf16Rows(w.data(), 150, 70, 13, 101, x, 2, part, 3, batch);
             for (int b = 0; b < batch; b++) {
                 for (int r = 0; r < 150; r++) {
                     float got = part[3 + b * 150 + r];
@@ -94,14 +109,17 @@ class NativeBf16MatmulTest {
         float[] x = TestData.floats(rnd, xOff + batch * cols);
         float[] out = new float[outOff + batch * rows + 1];
         Arrays.fill(out, Float.NaN);
-        NativeBf16Matmul.rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+        if (w.dtype() == DType.F8_E4M3) {
+            NativeMatmul.fp8Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+        } else {
+            NativeMatmul.bf16Rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+        }
         for (int b = 0; b < batch; b++) {
             for (int r = 0; r < rows; r++) {
                 double exact = 0;
                 double magnitude = 0;
                 for (int c = 0; c < cols; c++) {
-                    short bits = w.data().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) r * cols + c);
-                    double p = (double) Bf16.toFloat(bits) * x[xOff + b * cols + c];
+                    double p = (double) w.get(r, c) * x[xOff + b * cols + c];
                     exact += p;
                     magnitude += Math.abs(p);
                 }

@@ -1,0 +1,156 @@
+package io.expertmesh.core.kernel;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * Rows of a BF16 or FP8 matmul in native code with AVX512-BF16 ({@code vdpbf16ps}), through the FFM API:
+ * {@code src/main/c/matmul.c}, built into the jar by the {@code native} Maven profile where gcc is installed.
+ *
+ * <p>Why: the Vector API cannot emit {@code vdpbf16ps}; {@link Bf16Matmul} and {@link Fp8Matmul} widen every
+ * weight to a float and are bound by their loads and conversions, at about half of what this code does on the
+ * same core (compute-bound products: prefill and batched decode). Each float activation is split into two bf16
+ * halves ({@code hi + lo}), so the result is within about 2^-16 of |x| per activation of the float product, not
+ * rounded to bf16 activations as llama.cpp does. FP8 weights convert exactly to bf16; their block scale multiplies
+ * the activations.
+ *
+ * <p>Used for every BF16 and FP8 product when the library loads and the CPU has AVX512-BF16, and not disabled
+ * with {@code -Dexpertmesh.nativeKernels=false}; otherwise the Java kernels. One process always uses one of the
+ * two, so its bits never depend on the batch (the C file says how). The two give different bits, so the nodes of
+ * a cluster that must agree bit for bit (router and workers) should run on the same CPU kind.
+ *
+ * <p>The downcall is {@linkplain Linker.Option#critical(boolean) critical}: it reads the Java arrays in place (no
+ * copy) and is short (a product of a few MB of weights), so holding off the GC for its duration is cheap.
+ */
+final class NativeMatmul {
+    private static final String RESOURCE = "native/linux-x86_64/libexpertmesh-kernels.so";
+    private static final MethodHandle BF16_ROWS;
+    private static final MethodHandle FP8_ROWS;
+    private static final String STATUS;
+
+    static {
+        MethodHandle bf16 = null;
+        MethodHandle fp8 = null;
+        String status;
+        try {
+            status = unavailableReason();
+            if (status == null) {
+                SymbolLookup lib = SymbolLookup.libraryLookup(extractLibrary(), Arena.global());
+                Linker linker = Linker.nativeLinker();
+                MethodHandle supported = linker.downcallHandle(lib.findOrThrow("em_supported"),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT));
+                if ((int) supported.invokeExact() == 0) {
+                    status = "Vector API (this CPU has no AVX512-BF16)";
+                } else {
+                    ValueLayout a = ValueLayout.ADDRESS;
+                    ValueLayout n = ValueLayout.JAVA_LONG;
+                    bf16 = linker.downcallHandle(lib.findOrThrow("em_bf16_rows"),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, n, n, n, n, a, n, a),
+                            Linker.Option.critical(true));
+                    fp8 = linker.downcallHandle(lib.findOrThrow("em_fp8_rows"),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
+                            Linker.Option.critical(true));
+                    status = "native AVX512-BF16";
+                }
+            }
+        } catch (Throwable e) {
+            // A library that will not load (missing glibc symbol, noexec temp directory, ...) leaves the Java path.
+            bf16 = null;
+            fp8 = null;
+            status = "Vector API (native kernels did not load: " + e + ")";
+        }
+        BF16_ROWS = bf16;
+        FP8_ROWS = fp8;
+        STATUS = status;
+    }
+
+    private NativeMatmul() {
+    }
+
+    /** Whether BF16 and FP8 products can run here rather than in {@link Bf16Matmul} and {@link Fp8Matmul}. */
+    static boolean available() {
+        return BF16_ROWS != null;
+    }
+
+    /** Which kernels this process uses for BF16 and FP8, and why not the native ones when it does not. */
+    static String status() {
+        return STATUS;
+    }
+
+    /**
+     * {@code out[outOff + b*rows + r] = Σ_c w[r][c] · x[xOff + b*cols + c]} for rows {@code [from, to)} and
+     * {@code b < batch}, BF16 weights, on the calling thread. Only when {@link #available()}.
+     */
+    static void bf16Rows(MemorySegment w, int rows, int cols, int from, int to, float[] x, int xOff, float[] out,
+                         int outOff, int batch) {
+        int rc;
+        try {
+            rc = (int) BF16_ROWS.invokeExact(w, (long) rows, (long) cols, (long) from, (long) to,
+                    MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
+                    MemorySegment.ofArray(out).asSlice(4L * outOff));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native BF16 matmul failed", e);
+        }
+        check(rc);
+    }
+
+    /**
+     * The same for FP8 (e4m3) weights with their {@link io.expertmesh.core.tensor.Matrix} scale grid (each the
+     * checkpoint's {@code weight_scale_inv} times {@link io.expertmesh.core.tensor.Fp8E4M3#SCALE_FOLD}, which the
+     * native code takes back out: its weights are the e4m3 values themselves).
+     */
+    static void fp8Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
+                        int xOff, float[] out, int outOff, int batch) {
+        int rc;
+        try {
+            rc = (int) FP8_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
+                    MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
+                    MemorySegment.ofArray(out).asSlice(4L * outOff));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native FP8 matmul failed", e);
+        }
+        check(rc);
+    }
+
+    private static void check(int rc) {
+        if (rc != 0) {
+            throw new OutOfMemoryError("native matmul: no memory for its buffers");
+        }
+    }
+
+    private static String unavailableReason() {
+        if (!Boolean.parseBoolean(System.getProperty("expertmesh.nativeKernels", "true"))) {
+            return "Vector API (-Dexpertmesh.nativeKernels=false)";
+        }
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "");
+        if (!os.startsWith("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            return "Vector API (native kernels are built for linux x86-64 only, this is " + os + " " + arch + ")";
+        }
+        if (NativeMatmul.class.getResource(RESOURCE) == null) {
+            return "Vector API (this build has no native kernels: gcc was not found at build time)";
+        }
+        return null;
+    }
+
+    /** Copies the library out of the jar into a temporary file (removed at exit) that the loader can map. */
+    private static Path extractLibrary() throws IOException {
+        Path file = Files.createTempFile("expertmesh-kernels", ".so");
+        file.toFile().deleteOnExit();
+        try (InputStream in = NativeMatmul.class.getResourceAsStream(RESOURCE)) {
+            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return file;
+    }
+}
