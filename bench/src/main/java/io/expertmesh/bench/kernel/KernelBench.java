@@ -4,10 +4,12 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.ScalarKernels;
 import io.expertmesh.core.kernel.VectorKernels;
+import io.expertmesh.core.safetensors.Fp8BlockQuantizer;
 import io.expertmesh.core.tensor.Bf16;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Int8Quantizer;
+import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,7 +33,8 @@ import jdk.incubator.vector.VectorSpecies;
  * mvn -q -pl bench -am compile
  * java --add-modules jdk.incubator.vector -cp bench/target/classes:core/target/classes \
  *     io.expertmesh.bench.kernel.KernelBench [seconds]
- *     [formats, default BF16,F32; BF16-VEC: BF16 kept in the Vector API where BF16 runs natively;
+ *     [formats, default BF16,F32; FP8 (e4m3, 128x128 block scales); BF16-VEC, FP8-VEC: kept in the Vector
+ *      API where they run natively;
  *      I8/32, I8/64, I8/128: int8 with that block; I4/32 ...: int4]
  *     [batches, default 1,8,32]
  * </pre>
@@ -73,10 +76,11 @@ public final class KernelBench {
         System.out.println();
         System.out.println("kernel  dtype  shape        thr batch  set    us/call  us/token    GB/s  GFLOP/s");
         for (String format : formats) {
-            boolean vec = format.equals("BF16-VEC");
+            boolean vec = format.endsWith("-VEC");
             for (int[] shape : SHAPES) {
                 try (Arena arena = Arena.ofShared()) {
-                    Matrix[] cold = copies(arena, vec ? "BF16" : format, shape[0], shape[1]);
+                    Matrix[] cold = copies(arena, vec ? format.substring(0, format.length() - 4) : format, shape[0],
+                            shape[1]);
                     Matrix[] hot = {cold[0]};
                     int maxBatch = Math.max(1, Arrays.stream(batches).max().orElse(1));
                     float[] x = new float[maxBatch * shape[1]];
@@ -166,6 +170,18 @@ public final class KernelBench {
 
     /** Distinct copies of one random matrix, totalling at least {@link #COLD_BYTES}. */
     private static Matrix[] copies(Arena arena, String format, int rows, int cols) {
+        if (format.equals("FP8")) {
+            // DeepSeek-V3's format: e4m3 with 128x128 block scales, quantized as its checkpoints are.
+            Fp8BlockQuantizer.Quantized q = Fp8BlockQuantizer.quantize(copies(arena, "F32", rows, cols)[0], arena);
+            Matrix first = Fp8Matrix.of("bench0", rows, cols, q.fp8(), q.scaleInv(), arena);
+            int count = (int) Math.max(2, (COLD_BYTES + first.byteSize() - 1) / first.byteSize());
+            Matrix[] m = new Matrix[count];
+            for (int i = 0; i < count; i++) {
+                m[i] = i == 0 ? first : Fp8Matrix.of("bench" + i, rows, cols,
+                        arena.allocate(q.fp8().byteSize(), 64).copyFrom(q.fp8()), q.scaleInv(), arena);
+            }
+            return m;
+        }
         if (format.startsWith("I8/") || format.startsWith("I4/")) {
             int block = Integer.parseInt(format.substring(3));
             Matrix bf16 = copies(arena, "BF16", rows, cols)[0];

@@ -25,7 +25,8 @@ import java.util.Locale;
  * rounded to bf16 activations as llama.cpp does. FP8 weights convert exactly to bf16; their block scale multiplies
  * the activations.
  *
- * <p>Used for every BF16 and FP8 product when the library loads and the CPU has AVX512-BF16, and not disabled
+ * <p>Used for every BF16 and FP8 product when the library loads and the CPU has AVX512-BF16 and AVX512-VBMI (FP8's
+ * byte lookups), and not disabled
  * with {@code -Dexpertmesh.nativeKernels=false}; otherwise the Java kernels. One process always uses one of the
  * two, so its bits never depend on the batch (the C file says how). The two give different bits, so the nodes of
  * a cluster that must agree bit for bit (router and workers) should run on the same CPU kind.
@@ -51,7 +52,7 @@ final class NativeMatmul {
                 MethodHandle supported = linker.downcallHandle(lib.findOrThrow("em_supported"),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT));
                 if ((int) supported.invokeExact() == 0) {
-                    status = "Vector API (this CPU has no AVX512-BF16)";
+                    status = "Vector API (this CPU lacks AVX512-BF16 or AVX512-VBMI)";
                 } else {
                     ValueLayout a = ValueLayout.ADDRESS;
                     ValueLayout n = ValueLayout.JAVA_LONG;

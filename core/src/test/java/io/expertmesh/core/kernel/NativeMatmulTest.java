@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
  * 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included. Batch invariance on the pool is
  * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
  * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
- * must load it on a CPU that has AVX512-BF16.
+ * must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
  */
 class NativeMatmulTest {
     private static final int[] ROWS = {1, 3, 4, 5, 67, 130};
@@ -28,12 +28,13 @@ class NativeMatmulTest {
     private static final int[] BATCHES = {1, 2, 3, 4, 5, 7, 11};
 
     @Test
-    void loads_whereBuiltAndTheCpuHasAvx512Bf16() throws IOException {
+    void loads_whereBuiltAndTheCpuHasAvx512Bf16AndVbmi() throws IOException {
         Path cpuinfo = Path.of("/proc/cpuinfo");
-        boolean cpuHasIt = Files.isReadable(cpuinfo) && Files.readString(cpuinfo).contains(" avx512_bf16");
+        String flags = Files.isReadable(cpuinfo) ? Files.readString(cpuinfo) : "";
+        boolean cpuHasIt = flags.contains(" avx512_bf16") && flags.contains(" avx512vbmi");
         assumeTrue(Boolean.getBoolean("expertmesh.native.built") && cpuHasIt
                 && Boolean.parseBoolean(System.getProperty("expertmesh.nativeKernels", "true")),
-                "native kernels not built here, or this CPU has no AVX512-BF16");
+                "native kernels not built here, or this CPU lacks AVX512-BF16 or AVX512-VBMI");
         assertTrue(NativeMatmul.available(), NativeMatmul.status());
         assertEquals("native AVX512-BF16", VectorKernels.bf16Kernel());
     }
