@@ -34,8 +34,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * float, which is what the native kernels compute). Teacher-forced over the fixture's reference sequence: the
  * largest difference of any log-probability and of the top token's, and free-running greedy tokens.
  *
- * <p>Measured: native FP8 is within 1.3e-5 of the exact twin on every fixture (summation order only), and its
- * greedy tokens are the BF16 twin's. The BF16 twin itself is 3e-2..0.12 away from the exact one in the largest
+ * <p>Measured: FP8 in the Java kernel ({@code Fp8Matmul}, float activations) is within 1.3e-5 of the exact twin on
+ * every fixture (summation order only); in the native kernel ({@code NativeMatmul}, activations split into two bf16
+ * halves, 16 bits) within 5.7e-5..1.9e-4; its greedy tokens are the BF16 twin's either way. The BF16 twin itself is 3e-2..0.12 away from the exact one in the largest
  * log-probability (6.3 on deepseek-v3-qlora0, for a token of negligible probability): its rounding of the weights
  * to 8 bits, which these tiny random models amplify (deepseek-v3-tiny's reference.json: bf16 instead of f32
  * arithmetic moves its logits by 0.79). So the issue's 1e-3 against the BF16 twin is not a bound these fixtures
@@ -89,7 +90,10 @@ class Fp8AccuracyTest {
                 + "vs exact F32 twin %.2e (%d positions; BF16 twin vs F32 twin %.2e); greedy %d tokens same as BF16 "
                 + "twin: %b%n", fixture, vsBf16, top1, vsF32, seq.length, twins,
                 greedy.length, java.util.Arrays.equals(gn, gb));
-        assertTrue(vsF32 < 1e-4, fixture + ": native FP8 vs exact F32 twin " + vsF32);
+        // Float activations keep the exact twin's arithmetic up to summation order; the native kernel's 16-bit
+        // activations add about 1e-5 per product, which these tiny random models amplify to 2e-4.
+        double bound = VectorKernels.bf16Kernel().startsWith("native") ? 5e-4 : 1e-4;
+        assertTrue(vsF32 < bound, fixture + ": native FP8 vs exact F32 twin " + vsF32 + " (bound " + bound + ")");
         assertArrayEquals(gb, gn, fixture + ": greedy tokens");
     }
 
