@@ -354,3 +354,152 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
     }
     return 0;
 }
+
+// ---- int4 (Int4Quantizer's layout: Q4_0 values with F16 scales per 32 columns, rows interleaved in quads) ----
+//
+// A row's 128-column group is 64 bytes, 16 little-endian ints; nibble n of int j (a two's-complement 4-bit value)
+// is column 16n + j, so byte b of int j holds columns 32b + j (low nibble) and 32b + 16 + j (high): the 16 bytes
+// {4j + b} are exactly block b of the group. One vpermb gathers them into 128-bit lane b, two table lookups per
+// nibble half give the bf16 bytes, and the byte unpacks give four chunks of 32 bf16, A..D, whose lane b holds
+// columns 32b + 0-7, 8-15, 16-23, 24-31 of block b. So every float lane of a chunk's dot products belongs to one
+// block, and one vector of the group's four scales (each repeated over its 128-bit lane) scales any chunk.
+// Per output: for each group, for each chunk A..D in order, acc += scales * (0 + w*hi + w*lo), then the fixed
+// reduction; every tile shape runs that sequence. Used when the block is 32, the columns a multiple of 128 and
+// the rows a multiple of 4 (real models); other int4 matrices stay in the Java kernel.
+
+static uint8_t I4_HI[64] __attribute__((aligned(64)));
+static uint8_t I4_LO[64] __attribute__((aligned(64)));
+static uint8_t I4_GATHER[64] __attribute__((aligned(64)));
+
+__attribute__((constructor)) static void fill_int4_tables(void) {
+    for (int lane = 0; lane < 4; lane++) {
+        for (int n = 0; n < 16; n++) {
+            int v = n < 8 ? n : n - 16;  // the nibble as a signed value
+            uint16_t bits = 0;
+            if (v != 0) {
+                int a = v < 0 ? -v : v;
+                int e = 0;
+                while ((a >> (e + 1)) != 0) {
+                    e++;
+                }
+                bits = (uint16_t) ((v < 0 ? 0x8000 : 0) | ((127 + e) << 7) | ((a << (7 - e)) & 0x7F));
+            }
+            // vpshufb looks up within each 128-bit lane: the 16-entry table is repeated in all four.
+            I4_HI[16 * lane + n] = (uint8_t) (bits >> 8);
+            I4_LO[16 * lane + n] = (uint8_t) bits;
+            I4_GATHER[16 * lane + n] = (uint8_t) (4 * n + lane);  // lane b, byte j <- byte 4j + b
+        }
+    }
+}
+
+struct i4_tables {
+    __m512i hi, lo, gather;
+};
+
+// One row's 128-column group at p (64 bytes) as four chunks of 32 bf16 (A..D above), and its four F16 block
+// scales at s as a vector (scale b over the float lanes of 128-bit lane b).
+KERNEL INLINE void int4_group(const uint8_t* p, const uint16_t* s, const struct i4_tables* t, __m512bh w[4],
+                              __m512* scales) {
+    __m512i v = _mm512_permutexvar_epi8(t->gather, _mm512_loadu_si512((const void*) p));
+    __m512i low = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    __m512i high = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
+    __m512i lh = _mm512_shuffle_epi8(t->hi, low);
+    __m512i ll = _mm512_shuffle_epi8(t->lo, low);
+    __m512i hh = _mm512_shuffle_epi8(t->hi, high);
+    __m512i hl = _mm512_shuffle_epi8(t->lo, high);
+    w[0] = (__m512bh) _mm512_unpacklo_epi8(ll, lh);
+    w[1] = (__m512bh) _mm512_unpackhi_epi8(ll, lh);
+    w[2] = (__m512bh) _mm512_unpacklo_epi8(hl, hh);
+    w[3] = (__m512bh) _mm512_unpackhi_epi8(hl, hh);
+    __m512 four = _mm512_cvtph_ps(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i*) s)));  // lanes 0-3
+    *scales = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), four);
+}
+
+// The int4 form of split: planes of cols elements (a multiple of 128) in the chunk order of int4_group: within each
+// group, chunk k (A..D) position 8b + e holds column 32b + 8k + e.
+KERNEL static void split_int4(const float* x, long cols, long batch, uint16_t* act) {
+    for (long b = 0; b < batch; b++) {
+        uint16_t* hi = act + 2 * b * cols;
+        uint16_t* lo = hi + cols;
+        for (long g = 0; g < cols; g += 128) {
+            for (int p = 0; p < 8; p++) {  // columns 16p..16p+15 of the group: block p/2, chunks 2(p%2), 2(p%2)+1
+                __m256bh h, l;
+                halves(_mm512_loadu_ps(x + b * cols + g + 16 * p), &h, &l);
+                long first = g + 64 * (p % 2) + 8 * (p / 2);
+                _mm_storeu_si128((__m128i*) (hi + first), _mm256_castsi256_si128((__m256i) h));
+                _mm_storeu_si128((__m128i*) (hi + first + 32), _mm256_extracti128_si256((__m256i) h, 1));
+                _mm_storeu_si128((__m128i*) (lo + first), _mm256_castsi256_si128((__m256i) l));
+                _mm_storeu_si128((__m128i*) (lo + first + 32), _mm256_extracti128_si256((__m256i) l, 1));
+            }
+        }
+    }
+}
+
+// Byte offset of row r's group g (Int4Quantizer.groupOffset; rows a multiple of 4, so every row is in a quad).
+static inline long int4_group_offset(long cols, long r, long g) {
+    return (r & ~3L) * (cols / 2) + g * 4 * 64 + (r & 3) * 64;
+}
+
+// One tile: nr rows from r, nb batch rows from b; rows converted one at a time (4 chunks and a scale vector live),
+// each meeting every batch row of the tile.
+KERNEL INLINE void tile_int4(const uint8_t* w, const uint16_t* scales, long cols, const struct i4_tables* t,
+                             const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
+    __m512 acc[4][4];
+    for (int i = 0; i < nr; i++) {
+        for (int j = 0; j < nb; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    long blocks = cols / 32;
+    for (long g = 0; g < cols / 128; g++) {
+        for (int i = 0; i < nr; i++) {
+            __m512bh wv[4];
+            __m512 s;
+            int4_group(w + int4_group_offset(cols, r + i, g), scales + (r + i) * blocks + 4 * g, t, wv, &s);
+            for (int j = 0; j < nb; j++) {
+                const uint16_t* xa = act + 2 * (b + j) * cols + 128 * g;
+                for (int k = 0; k < 4; k++) {
+                    __m512 part = _mm512_setzero_ps();
+                    DP2(part, wv[k], (__m512bh) _mm512_load_si512((const void*) (xa + 32 * k)),
+                        (__m512bh) _mm512_load_si512((const void*) (xa + cols + 32 * k)));
+                    acc[i][j] = _mm512_fmadd_ps(part, s, acc[i][j]);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++) {
+        for (int j = 0; j < nb; j++) {
+            out[(b + j) * rows + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+#define I4_PARAMS const uint8_t* w, const uint16_t* scales, long cols, const struct i4_tables* t, \
+                  const uint16_t* act, float* out, long rows
+#define I4_ARGS w, scales, cols, t, act, out, rows
+ROWS_OF(int4_rows_nb, tile_int4, I4_PARAMS, I4_ARGS)
+
+// out[b*rows + r] = sum_c q[r][c] * scale[r][c/32] * x[b*cols + c] for r in [from, to), b < batch: int4 weights w
+// (Int4Quantizer's layout) with F16 scales (rows x cols/32). cols % 128 == 0, rows % 4 == 0. Returns 0, or -1 when
+// a buffer could not be allocated.
+KERNEL int em_int4_rows(const uint8_t* w, const uint16_t* scales, long rows, long cols, long from, long to,
+                        const float* x, long batch, float* out) {
+    uint16_t* act = thread_buffer(0, (size_t) (2 * batch * cols) * sizeof(uint16_t));
+    if (act == NULL) {
+        return -1;
+    }
+    split_int4(x, cols, batch, act);
+    struct i4_tables t = {_mm512_load_si512(I4_HI), _mm512_load_si512(I4_LO), _mm512_load_si512(I4_GATHER)};
+    // Row blocks as for BF16: with several batch tiles, a block of weights stays in L2 while they all read it.
+    for (long r = from; r < to; r += ROW_BLOCK) {
+        long end = r + ROW_BLOCK < to ? r + ROW_BLOCK : to;
+        long b = 0;
+        for (; b + 4 <= batch; b += 4) {
+            int4_rows_nb(w, scales, cols, &t, act, out, rows, r, end, b, 4);
+        }
+        if (b < batch) {
+            int4_rows_nb(w, scales, cols, &t, act, out, rows, r, end, b, batch - b);
+        }
+    }
+    return 0;
+}

@@ -38,11 +38,13 @@ final class NativeMatmul {
     private static final String RESOURCE = "native/linux-x86_64/libexpertmesh-kernels.so";
     private static final MethodHandle BF16_ROWS;
     private static final MethodHandle FP8_ROWS;
+    private static final MethodHandle INT4_ROWS;
     private static final String STATUS;
 
     static {
         MethodHandle bf16 = null;
         MethodHandle fp8 = null;
+        MethodHandle int4 = null;
         String status;
         try {
             status = unavailableReason();
@@ -62,6 +64,9 @@ final class NativeMatmul {
                     fp8 = linker.downcallHandle(lib.findOrThrow("em_fp8_rows"),
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
                             Linker.Option.critical(true));
+                    int4 = linker.downcallHandle(lib.findOrThrow("em_int4_rows"),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
+                            Linker.Option.critical(true));
                     status = "native AVX512-BF16";
                 }
             }
@@ -69,10 +74,12 @@ final class NativeMatmul {
             // A library that will not load (missing glibc symbol, noexec temp directory, ...) leaves the Java path.
             bf16 = null;
             fp8 = null;
+            int4 = null;
             status = "Vector API (native kernels did not load: " + e + ")";
         }
         BF16_ROWS = bf16;
         FP8_ROWS = fp8;
+        INT4_ROWS = int4;
         STATUS = status;
     }
 
@@ -120,6 +127,29 @@ final class NativeMatmul {
                     MemorySegment.ofArray(out).asSlice(4L * outOff));
         } catch (Throwable e) {
             throw new IllegalStateException("native FP8 matmul failed", e);
+        }
+        check(rc);
+    }
+
+    /**
+     * Whether an int4 matrix of this shape runs here: Q4_0's block of 32, whole 128-column groups and whole quads of
+     * interleaved rows ({@link io.expertmesh.core.tensor.Int4Quantizer}), as in real models; others stay in
+     * {@link Int4Matmul}, chosen by shape so that a matrix always takes the same path.
+     */
+    static boolean int4(int rows, int cols, int block) {
+        return INT4_ROWS != null && block == 32 && cols % 128 == 0 && rows % 4 == 0;
+    }
+
+    /** The same for int4 weights ({@link #int4} true) with their F16 block scales. */
+    static void int4Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
+                         int xOff, float[] out, int outOff, int batch) {
+        int rc;
+        try {
+            rc = (int) INT4_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
+                    MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
+                    MemorySegment.ofArray(out).asSlice(4L * outOff));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native int4 matmul failed", e);
         }
         check(rc);
     }

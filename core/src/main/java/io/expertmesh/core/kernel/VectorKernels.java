@@ -262,7 +262,10 @@ public final class VectorKernels implements Kernels {
             }
         } else if (w.dtype() == DType.I4) {
             int block = w.block();
-            if (Int4Matmul.supports(block)) {
+            if (nativeCode && NativeMatmul.int4(w.rows(), w.cols(), block)) {
+                NativeMatmul.int4Rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, out, outOff,
+                        batch);
+            } else if (Int4Matmul.supports(block)) {
                 Int4Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out, outOff,
                         batch, lanes);
             } else {

@@ -1,13 +1,17 @@
 package io.expertmesh.core.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Matrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -17,7 +21,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The native AVX512-BF16 kernels (BF16 and FP8 weights) against a double-precision sum, at row, column and batch
  * counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and FP8's
- * 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included. Batch invariance on the pool is
+ * 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int4 in the shapes it takes
+ * (Q4_0 blocks, whole 128-column groups and row quads), subnormal F16 scales included. Batch invariance on the pool is
  * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
  * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
  * must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
@@ -52,6 +57,31 @@ class NativeMatmulTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    void int4Rows_shapesItTakes_withinFloatRoundingOfTheExactSum() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
+        Random rnd = new Random(9);
+        try (Arena arena = Arena.ofShared()) {
+            for (int rows : new int[] {4, 8, 68, 132}) {
+                for (int cols : new int[] {128, 256, 1152}) {
+                    assertTrue(NativeMatmul.int4(rows, cols, 32));
+                    Matrix w = Int4KernelsTest.int4(arena, rows, cols, 32, rnd);
+                    for (int batch : BATCHES) {
+                        check(w, batch, rnd);
+                    }
+                }
+            }
+            // Weights around 1e-5: F16 block scales below its smallest normal, which the kernel must widen exactly.
+            MemorySegment tiny = arena.allocate(12L * 1024 * Float.BYTES, 64);
+            for (int i = 0; i < 12 * 1024; i++) {
+                tiny.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (rnd.nextGaussian() * 1e-5));
+            }
+            check(Int4Quantizer.quantize(new Matrix("tiny", DType.F32, 12, 1024, tiny), 32, arena), 3, rnd);
+            assertFalse(NativeMatmul.int4(13, 128, 32) || NativeMatmul.int4(12, 96, 32)
+                    || NativeMatmul.int4(12, 128, 64), "other int4 shapes stay in the Java kernel");
         }
     }
 
@@ -112,6 +142,8 @@ class NativeMatmulTest {
         Arrays.fill(out, Float.NaN);
         if (w.dtype() == DType.F8_E4M3) {
             NativeMatmul.fp8Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+        } else if (w.dtype() == DType.I4) {
+            NativeMatmul.int4Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
         } else {
             NativeMatmul.bf16Rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
         }
