@@ -1,10 +1,10 @@
-// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16 and FP8 (e4m3, 128x128 block scales) weights, called from
-// Java through the FFM API (NativeMatmul).
+// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16, FP8 (e4m3, 128x128 block scales) and int4 (Q4_0 blocks, see
+// the int4 section at the end) weights, called from Java through the FFM API (NativeMatmul).
 //
 // Why native: the Vector API cannot emit vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float
 // lanes in one instruction. The Java kernels (Bf16Matmul, Fp8Matmul) widen every weight to a float first and are
-// bound by their loads and conversions; products with several batch rows (prefill, batched decode) run here at
-// about twice their speed on the same core.
+// bound by their loads and conversions; products with several batch rows (prefill, batched decode), and int4 at
+// any batch, run here at about twice their speed on the same core.
 //
 // Numerics: vdpbf16ps takes bf16 on both sides, so each float activation x is split once per call into
 // hi = bf16(x) (round to nearest even) and lo = bf16(x - hi). Both products w*hi and w*lo are exact in float

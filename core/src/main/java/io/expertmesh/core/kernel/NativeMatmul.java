@@ -15,15 +15,15 @@ import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
 /**
- * Rows of a BF16 or FP8 matmul in native code with AVX512-BF16 ({@code vdpbf16ps}), through the FFM API:
+ * Rows of a BF16, FP8 or int4 matmul in native code with AVX512-BF16 ({@code vdpbf16ps}), through the FFM API:
  * {@code src/main/c/matmul.c}, built into the jar by the {@code native} Maven profile where gcc is installed.
  *
  * <p>Why: the Vector API cannot emit {@code vdpbf16ps}; {@link Bf16Matmul} and {@link Fp8Matmul} widen every
  * weight to a float and are bound by their loads and conversions, at about half of what this code does on the
  * same core (compute-bound products: prefill and batched decode). Each float activation is split into two bf16
  * halves ({@code hi + lo}), so the result is within about 2^-16 of |x| per activation of the float product, not
- * rounded to bf16 activations as llama.cpp does. FP8 weights convert exactly to bf16; their block scale multiplies
- * the activations.
+ * rounded to bf16 activations as llama.cpp does. FP8 and int4 weights convert exactly to bf16; an FP8 block scale
+ * multiplies the activations, int4's F16 block scales the partial sums ({@link #int4} says which int4 shapes).
  *
  * <p>Used for every BF16 and FP8 product when the library loads and the CPU has AVX512-BF16 and AVX512-VBMI (FP8's
  * byte lookups), and not disabled
@@ -120,15 +120,7 @@ final class NativeMatmul {
      */
     static void fp8Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
                         int xOff, float[] out, int outOff, int batch) {
-        int rc;
-        try {
-            rc = (int) FP8_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
-                    MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
-                    MemorySegment.ofArray(out).asSlice(4L * outOff));
-        } catch (Throwable e) {
-            throw new IllegalStateException("native FP8 matmul failed", e);
-        }
-        check(rc);
+        scaledRows(FP8_ROWS, "FP8", w, scales, rows, cols, from, to, x, xOff, out, outOff, batch);
     }
 
     /**
@@ -143,13 +135,20 @@ final class NativeMatmul {
     /** The same for int4 weights ({@link #int4} true) with their F16 block scales. */
     static void int4Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
                          int xOff, float[] out, int outOff, int batch) {
+        scaledRows(INT4_ROWS, "int4", w, scales, rows, cols, from, to, x, xOff, out, outOff, batch);
+    }
+
+    /** A native {@code em_*_rows} of a format with block scales (the two share a signature). */
+    private static void scaledRows(MethodHandle rowsHandle, String format, MemorySegment w, MemorySegment scales,
+                                   int rows, int cols, int from, int to, float[] x, int xOff, float[] out,
+                                   int outOff, int batch) {
         int rc;
         try {
-            rc = (int) INT4_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
+            rc = (int) rowsHandle.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
                     MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
                     MemorySegment.ofArray(out).asSlice(4L * outOff));
         } catch (Throwable e) {
-            throw new IllegalStateException("native int4 matmul failed", e);
+            throw new IllegalStateException("native " + format + " matmul failed", e);
         }
         check(rc);
     }
