@@ -16,11 +16,11 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
  * so a descheduled thread does not hold the rest back). BF16, FP8 and (most) int4 rows run the native AVX512-BF16
- * kernels of {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction), else BF16
- * rows use the even/odd widening described in {@link Bf16Matmul}; int8 rows ({@code --quantize int8}) the widen-and-scale loop of {@link Int8Matmul}, int4
- * rows ({@code --quantize int4}) the nibble version of it in {@link Int4Matmul}, FP8 rows (a DeepSeek-V3
- * checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch rows are tiled so a batch of B tokens reads
- * each weight row from memory once.
+ * kernels of {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction). Otherwise
+ * BF16 rows use the even/odd widening described in {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the
+ * widen-and-scale loop of {@link Int8Matmul}, int4 rows ({@code --quantize int4}) the nibble version of it in
+ * {@link Int4Matmul}, FP8 rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch
+ * rows are tiled so a batch of B tokens reads each weight row from memory once.
  *
  * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
  * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
@@ -45,15 +45,15 @@ public final class VectorKernels implements Kernels {
     private final ComputePool pool;
     private final boolean nativeCode;
 
-    /** Kernels on {@code pool}; BF16 and FP8 products run natively where {@link #bf16Kernel()} says so. */
+    /** Kernels on {@code pool}; BF16, FP8 and int4 products run natively where {@link #bf16Kernel()} says so. */
     public VectorKernels(ComputePool pool) {
         this(pool, NativeMatmul.available());
     }
 
     /**
-     * Kernels on {@code pool}, BF16 and FP8 products in native code only when {@code nativeCode} and it is
-     * available: {@code false} keeps them in the Vector API ({@link Bf16Matmul}, {@link Fp8Matmul}), for tests and
-     * benchmarks of that path.
+     * Kernels on {@code pool}, BF16, FP8 and int4 products in native code only when {@code nativeCode} and it is
+     * available: {@code false} keeps them in the Vector API ({@link Bf16Matmul}, {@link Fp8Matmul},
+     * {@link Int4Matmul}), for tests and benchmarks of that path.
      */
     public VectorKernels(ComputePool pool, boolean nativeCode) {
         this.pool = Objects.requireNonNull(pool, "pool");
@@ -61,7 +61,8 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * Which kernels run BF16 and FP8 products in this process ({@code native AVX512-BF16}, or why the Vector API).
+     * Which kernels run BF16, FP8 and int4 products in this process ({@code native AVX512-BF16}, or why the Vector
+     * API).
      */
     public static String bf16Kernel() {
         return NativeMatmul.status();
@@ -235,7 +236,7 @@ public final class VectorKernels implements Kernels {
     }
 
     private void computeRows(Matrix w, int from, int to, float[] x, int xOff, float[] even, float[] odd,
-                                    float[] out, int outOff, int batch, float[] lanes) {
+                             float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
             if (nativeCode) {
                 NativeMatmul.bf16Rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
