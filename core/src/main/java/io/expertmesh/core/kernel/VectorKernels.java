@@ -346,8 +346,43 @@ public final class VectorKernels implements Kernels {
         Objects.checkFromIndexSize(wOff, count, w.length);
         Objects.checkFromIndexSize(vOff, (count - 1) * stride + dim, v.length);
         Objects.checkFromIndexSize(yOff, dim, y.length);
-        for (int i = 0; i < count; i++) {
-            axpyKernel(w[wOff + i], v, vOff + i * stride, y, yOff, dim);
+        // Columns outer, rows inner: four vectors of y stay in registers over all the rows, so y is loaded and
+        // stored once per call instead of once per row (attention's weighted sum: hundreds of rows of 512 floats,
+        // measured a fifth of decode time at 8 streams, rows inner). Each y[j] still takes fma(w[i], v[i][j], .) in
+        // row order, so the bits are those of count calls of axpy.
+        int bound = F.loopBound(dim);
+        int j = 0;
+        for (; j + 4 * L <= bound; j += 4 * L) {
+            FloatVector y0 = FloatVector.fromArray(F, y, yOff + j);
+            FloatVector y1 = FloatVector.fromArray(F, y, yOff + j + L);
+            FloatVector y2 = FloatVector.fromArray(F, y, yOff + j + 2 * L);
+            FloatVector y3 = FloatVector.fromArray(F, y, yOff + j + 3 * L);
+            for (int i = 0; i < count; i++) {
+                FloatVector a = FloatVector.broadcast(F, w[wOff + i]);
+                int row = vOff + i * stride + j;
+                y0 = a.fma(FloatVector.fromArray(F, v, row), y0);
+                y1 = a.fma(FloatVector.fromArray(F, v, row + L), y1);
+                y2 = a.fma(FloatVector.fromArray(F, v, row + 2 * L), y2);
+                y3 = a.fma(FloatVector.fromArray(F, v, row + 3 * L), y3);
+            }
+            y0.intoArray(y, yOff + j);
+            y1.intoArray(y, yOff + j + L);
+            y2.intoArray(y, yOff + j + 2 * L);
+            y3.intoArray(y, yOff + j + 3 * L);
+        }
+        for (; j < bound; j += L) {
+            FloatVector y0 = FloatVector.fromArray(F, y, yOff + j);
+            for (int i = 0; i < count; i++) {
+                y0 = FloatVector.broadcast(F, w[wOff + i]).fma(FloatVector.fromArray(F, v, vOff + i * stride + j), y0);
+            }
+            y0.intoArray(y, yOff + j);
+        }
+        for (; j < dim; j++) {
+            float t = y[yOff + j];
+            for (int i = 0; i < count; i++) {
+                t = Math.fma(w[wOff + i], v[vOff + i * stride + j], t);
+            }
+            y[yOff + j] = t;
         }
     }
 
