@@ -25,17 +25,19 @@ import java.util.Locale;
  * rounded to bf16 activations as llama.cpp does. FP8 and int4 weights convert exactly to bf16; an FP8 block scale
  * multiplies the activations, int4's F16 block scales the partial sums ({@link #int4} says which int4 shapes).
  *
- * <p>Used for every BF16 and FP8 product when the library loads and the CPU has AVX512-BF16 and AVX512-VBMI (FP8's
- * byte lookups), and not disabled
- * with {@code -Dexpertmesh.nativeKernels=false}; otherwise the Java kernels. One process always uses one of the
- * two, so its bits never depend on the batch (the C file says how). The two give different bits, so the nodes of
- * a cluster that must agree bit for bit (router and workers) should run on the same CPU kind.
+ * <p>Used for every BF16 and FP8 product, and int4 of the shapes {@link #int4} accepts, when the library loads, the
+ * CPU has AVX512-BF16 and AVX512-VBMI (the byte lookups), and {@code -Dexpertmesh.nativeKernels=false} is not set;
+ * otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the batch (the C
+ * file says how). The two give different bits, so the nodes of a cluster that must agree bit for bit (router and
+ * workers) should run on the same CPU kind.
  *
  * <p>The downcall is {@linkplain Linker.Option#critical(boolean) critical}: it reads the Java arrays in place (no
- * copy) and is short (a product of a few MB of weights), so holding off the GC for its duration is cheap.
+ * copy), and the GC waits while it runs: a decode product takes microseconds, a long prefill product longer (how
+ * much that delays a collection was not measured).
  */
 final class NativeMatmul {
-    private static final String RESOURCE = "native/linux-x86_64/libexpertmesh-kernels.so";
+    /** Where the library sits in the jar, beside this class (build-native.sh puts it there). */
+    static final String RESOURCE = "native/linux-x86_64/libexpertmesh-kernels.so";
     private static final MethodHandle BF16_ROWS;
     private static final MethodHandle FP8_ROWS;
     private static final MethodHandle INT4_ROWS;
@@ -86,12 +88,12 @@ final class NativeMatmul {
     private NativeMatmul() {
     }
 
-    /** Whether BF16 and FP8 products can run here rather than in {@link Bf16Matmul} and {@link Fp8Matmul}. */
+    /** Whether BF16, FP8 and int4 products can run here rather than in the Java kernels. */
     static boolean available() {
         return BF16_ROWS != null;
     }
 
-    /** Which kernels this process uses for BF16 and FP8, and why not the native ones when it does not. */
+    /** Which kernels this process uses for BF16, FP8 and int4, and why not the native ones when it does not. */
     static String status() {
         return STATUS;
     }

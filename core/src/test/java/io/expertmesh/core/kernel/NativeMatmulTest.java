@@ -37,7 +37,7 @@ class NativeMatmulTest {
         Path cpuinfo = Path.of("/proc/cpuinfo");
         String flags = Files.isReadable(cpuinfo) ? Files.readString(cpuinfo) : "";
         boolean cpuHasIt = flags.contains(" avx512_bf16") && flags.contains(" avx512vbmi");
-        boolean built = NativeMatmul.class.getResource("native/linux-x86_64/libexpertmesh-kernels.so") != null;
+        boolean built = NativeMatmul.class.getResource(NativeMatmul.RESOURCE) != null;
         assumeTrue(built && cpuHasIt
                 && Boolean.parseBoolean(System.getProperty("expertmesh.nativeKernels", "true")),
                 "native kernels not built here, or this CPU lacks AVX512-BF16 or AVX512-VBMI");
@@ -47,34 +47,18 @@ class NativeMatmulTest {
 
     @Test
     void fp8Rows_oddShapes_withinFloatRoundingOfTheExactSum() {
-        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
-        Random rnd = new Random(8);
-        try (Arena arena = Arena.ofShared()) {
-            for (int rows : new int[] {1, 5, 67, 130, 260}) {
-                for (int cols : new int[] {1, 33, 64, 127, 128, 129, 300}) {
-                    Matrix w = Fp8KernelsTest.randomCodes(arena, rows, cols, rnd);
-                    for (int batch : BATCHES) {
-                        check(w, batch, rnd);
-                    }
-                }
-            }
-        }
+        checkShapes(new int[] {1, 5, 67, 130, 260}, new int[] {1, 33, 64, 127, 128, 129, 300},
+                Fp8KernelsTest::randomCodes, new Random(8));
     }
 
     @Test
     void int4Rows_shapesItTakes_withinFloatRoundingOfTheExactSum() {
-        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
         Random rnd = new Random(9);
+        checkShapes(new int[] {4, 8, 68, 132}, new int[] {128, 256, 1152}, (arena, rows, cols, r) -> {
+            assertTrue(NativeMatmul.int4(rows, cols, 32), rows + "x" + cols);
+            return Int4KernelsTest.int4(arena, rows, cols, 32, r);
+        }, rnd);
         try (Arena arena = Arena.ofShared()) {
-            for (int rows : new int[] {4, 8, 68, 132}) {
-                for (int cols : new int[] {128, 256, 1152}) {
-                    assertTrue(NativeMatmul.int4(rows, cols, 32));
-                    Matrix w = Int4KernelsTest.int4(arena, rows, cols, 32, rnd);
-                    for (int batch : BATCHES) {
-                        check(w, batch, rnd);
-                    }
-                }
-            }
             // Weights around 1e-5: F16 block scales below its smallest normal, which the kernel must widen exactly.
             MemorySegment tiny = arena.allocate(12L * 1024 * Float.BYTES, 64);
             for (int i = 0; i < 12 * 1024; i++) {
@@ -88,12 +72,18 @@ class NativeMatmulTest {
 
     @Test
     void bf16Rows_oddShapes_withinFloatRoundingOfTheExactSum() {
+        checkShapes(ROWS, COLS, (arena, rows, cols, r) -> TestData.matrix(arena, DType.BF16, rows, cols, r),
+                new Random(5));
+    }
+
+    /** {@link #check} at every batch of {@link #BATCHES} for a matrix of each shape {@code rows × cols}. */
+    private static void checkShapes(int[] rowCounts, int[] colCounts, VectorAgainstScalarTest.Weights weights,
+                                    Random rnd) {
         assumeTrue(NativeMatmul.available(), NativeMatmul.status());
-        Random rnd = new Random(5);
         try (Arena arena = Arena.ofShared()) {
-            for (int rows : ROWS) {
-                for (int cols : COLS) {
-                    Matrix w = TestData.matrix(arena, DType.BF16, rows, cols, rnd);
+            for (int rows : rowCounts) {
+                for (int cols : colCounts) {
+                    Matrix w = weights.make(arena, rows, cols, rnd);
                     for (int batch : BATCHES) {
                         check(w, batch, rnd);
                     }
