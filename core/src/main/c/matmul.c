@@ -1,18 +1,21 @@
-// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16, FP8 (e4m3, 128x128 block scales) and int4 (Q4_0 blocks, see
-// the int4 section at the end) weights, called from Java through the FFM API (NativeMatmul).
+// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16, FP8 (e4m3, 128x128 block scales), int4 (Q4_0 blocks) and int8
+// (F32 scales per 32k columns; see their sections at the end) weights, called from Java through the FFM API
+// (NativeMatmul).
 //
 // Why native: the Vector API cannot emit vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float
 // lanes in one instruction. The Java kernels (Bf16Matmul, Fp8Matmul) widen every weight to a float first and are
 // bound by their loads and conversions; BF16 and FP8 products with several batch rows (prefill, batched decode)
-// run here at about twice their speed on the same core, int4 at 1.3-2.1 times at any batch (README).
+// run here at about twice their speed on the same core, int4 at 1.3-2.1 times at any batch, int8 at 1.2-2.2 times
+// (README).
 //
 // Numerics: vdpbf16ps takes bf16 on both sides, so each float activation x is split once per call into
 // hi = bf16(x) (round to nearest even) and lo = bf16(x - hi). Both products w*hi and w*lo are exact in float
 // (8-bit by 8-bit mantissas), so the only loss against float activations is x - hi - lo, under 2^-16 of |x|,
 // and the float accumulation itself. bf16 denormals (|x| < 1.2e-38) are read as zero, as the instruction does.
-// An FP8 weight converts exactly to bf16 (3 mantissa bits, exponents within range) by two byte lookups; its
-// block scale multiplies the activations of that column block (one float rounding) before the split, since the
-// four rows of a tile always share their 128-row block.
+// FP8, int8 and int4 weights convert exactly to bf16 (at most 8 significant bits, exponents within range) by byte
+// lookups. An FP8 block scale multiplies the activations of that column block (one float rounding) before the
+// split, since the four rows of a tile always share their 128-row block; int8's and int4's scales, one per row and
+// block, multiply each block's partial sums.
 //
 // Determinism (the Kernels contract): every (weight row, batch row) output has one accumulator of 16 lanes that
 // takes, for each 32-column chunk in order, the hi product and then the lo product; the last partial chunk is
@@ -499,6 +502,202 @@ KERNEL int em_int4_rows(const uint8_t* w, const uint16_t* scales, long rows, lon
         }
         if (b < batch) {
             int4_rows_nb(w, scales, cols, &t, act, out, rows, r, end, b, batch - b);
+        }
+    }
+    return 0;
+}
+
+// ---- int8 (Int8Quantizer's layout: values in [-127, 127], F32 scales per block of 32k columns along the row) ----
+//
+// Within a row, every full 64-column group is interleaved by 4: byte 4j + k holds column 16k + j. The group's 64
+// bytes convert like FP8's (magnitude through two byte lookups, sign merged back, bytes unpacked within 128-bit
+// lanes) into two chunks of 32 bf16. In both chunks, float lane f of vdpbf16ps sums bytes whose k is 0-1 when f is
+// even and 2-3 when f is odd: columns [0, 32) and [32, 64) of the group. So a vector whose even lanes hold the
+// scale of the group's first 32 columns and odd lanes that of the other 32 scales both chunks' partial sums (the
+// columns are whole blocks of a multiple of 32, so each half lies in one block). A last group of 32 columns (K an
+// odd multiple of 32: tiny test models) is stored in plain order and lies in one block. Per output: for each
+// group in order, part = w_a*hi_a + w_a*lo_a + w_b*hi_b + w_b*lo_b (from zero), acc += part * scales; then the fixed
+// reduction. Both tile sources below (in registers, or a row block converted once into scratch) run that sequence.
+
+static uint8_t I8_HI[128] __attribute__((aligned(64)));
+static uint8_t I8_LO[128] __attribute__((aligned(64)));
+// Activation order within a group (split_int8): position p of chunk a (p < 32) or b (p >= 32) holds this column of
+// the group; for the plain last group, 64 (a zero) where the chunk holds no column.
+static uint16_t I8_ORDER[64] __attribute__((aligned(64)));
+static uint16_t I8_TAIL_ORDER[64] __attribute__((aligned(64)));
+
+__attribute__((constructor)) static void fill_int8_tables(void) {
+    for (int m = 0; m < 128; m++) {
+        union {
+            float f;
+            uint32_t u;
+        } v = {(float) m};
+        I8_HI[m] = (uint8_t) (v.u >> 24);  // small integers are exact in bf16: the float's top 16 bits
+        I8_LO[m] = (uint8_t) (v.u >> 16);
+    }
+    for (int p = 0; p < 64; p++) {
+        int chunk = p / 32;
+        int lane = (p % 32) / 8;  // 128-bit lane of the chunk
+        int e = p % 8;            // word within the lane: source byte 16 lane + 8 chunk + e
+        int byte = 16 * lane + 8 * chunk + e;
+        I8_ORDER[p] = (uint16_t) (16 * (byte % 4) + byte / 4);
+        I8_TAIL_ORDER[p] = (uint16_t) (byte < 32 ? byte : 64);
+    }
+}
+
+struct i8_tables {
+    __m512i hi0, hi1, lo0, lo1;
+};
+
+// 64 int8 bytes (masked; missing ones read as zero) to two chunks of 32 bf16 of the same values.
+KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct i8_tables* t, __m512bh* a,
+                                __m512bh* b) {
+    __m512i v = _mm512_maskz_loadu_epi8(mask, p);
+    __m512i mag = _mm512_abs_epi8(v);  // 0..127: -128 never occurs (Int8Quantizer clamps to +-127)
+    __m512i hi = _mm512_permutex2var_epi8(t->hi0, mag, t->hi1);
+    __m512i lo = _mm512_permutex2var_epi8(t->lo0, mag, t->lo1);
+    hi = _mm512_ternarylogic_epi32(hi, v, _mm512_set1_epi8((char) 0x80), 0xF8);  // hi | (v & 0x80)
+    *a = (__m512bh) _mm512_unpacklo_epi8(lo, hi);
+    *b = (__m512bh) _mm512_unpackhi_epi8(lo, hi);
+}
+
+// The scale vector of a group of a row whose scales start at s: even lanes the scale of the group's first 32
+// columns (block ka), odd lanes that of the other 32 (block ka or ka + 1; the plain last group lies in block ka).
+KERNEL INLINE __m512 int8_scales(const float* s, long ka, int same) {
+    if (same) {
+        return _mm512_set1_ps(s[ka]);
+    }
+    double pair;  // s[ka] and s[ka + 1] in one 8-byte broadcast: lanes alternate between them
+    __builtin_memcpy(&pair, s + ka, sizeof(pair));
+    return _mm512_castpd_ps(_mm512_set1_pd(pair));
+}
+
+// The int8 form of split: planes of c64 elements, each group in I8_ORDER (the plain last group in I8_TAIL_ORDER).
+KERNEL static void split_int8(const float* x, long cols, long batch, long c64, long full, uint16_t* act) {
+    for (long b = 0; b < batch; b++) {
+        uint16_t* hi = act + 2 * b * c64;
+        uint16_t* lo = hi + c64;
+        for (long g = 0; g < c64; g += 64) {
+            __m256bh h[4], l[4];
+            for (int q = 0; q < 4; q++) {
+                halves(load16(x + b * cols, g + 16 * q, cols), &h[q], &l[q]);
+            }
+            __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i) h[0]), (__m256i) h[1], 1);
+            __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i) h[2]), (__m256i) h[3], 1);
+            __m512i l01 = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i) l[0]), (__m256i) l[1], 1);
+            __m512i l23 = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i) l[2]), (__m256i) l[3], 1);
+            const uint16_t* order = g < full ? I8_ORDER : I8_TAIL_ORDER;
+            __m512i idx_a = _mm512_load_si512((const void*) order);
+            __m512i idx_b = _mm512_load_si512((const void*) (order + 32));
+            // vpermt2w reads 6 index bits, so the plain group's "no column" (64) would wrap to column 0: masked.
+            __mmask32 keep = g < full ? (__mmask32) 0xFFFFFFFFu : (__mmask32) 0x0000FFFFu;
+            _mm512_store_si512((void*) (hi + g), _mm512_maskz_permutex2var_epi16(keep, h01, idx_a, h23));
+            _mm512_store_si512((void*) (hi + g + 32), _mm512_maskz_permutex2var_epi16(keep, h01, idx_b, h23));
+            _mm512_store_si512((void*) (lo + g), _mm512_maskz_permutex2var_epi16(keep, l01, idx_a, l23));
+            _mm512_store_si512((void*) (lo + g + 32), _mm512_maskz_permutex2var_epi16(keep, l01, idx_b, l23));
+        }
+    }
+}
+
+// One tile: nr rows from r, nb batch rows from b. The weights come converted in registers from w, or, when conv is
+// not NULL, from the scratch rows conv (row r at conv + (r - conv_row0) * c64, in int8_to_bf16's order).
+KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales,
+                             long block, long cols, long c64, long full, const struct i8_tables* t,
+                             const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
+    __m512 acc[4][4];
+    for (int i = 0; i < nr; i++) {
+        for (int j = 0; j < nb; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    long blocks = cols / block;
+    long ka = 0;    // block of column g
+    long rem = 0;   // g - ka * block
+    for (long g = 0; g < c64; g += 64, rem += 64) {
+        while (rem >= block) {  // no division per group: g moves by 64, the block is at least 32
+            rem -= block;
+            ka++;
+        }
+        int same = g >= full || rem + 32 < block;  // the group's second half lies in block ka too
+        __m512bh wa[4], wb[4];
+        __m512 s[4];
+        for (int i = 0; i < nr; i++) {
+            if (conv == NULL) {
+                const uint8_t* p = w + (r + i) * cols + g;
+                _mm_prefetch((const char*) (p + 1024), _MM_HINT_T0);  // as FP8: four rows are four streams
+                int8_to_bf16(p, g < full ? (__mmask64) ~0ull : (__mmask64) 0xFFFFFFFFull, t, &wa[i], &wb[i]);
+            } else {
+                const uint16_t* p = conv + (r + i - conv_row0) * c64 + g;
+                wa[i] = (__m512bh) _mm512_load_si512((const void*) p);
+                wb[i] = (__m512bh) _mm512_load_si512((const void*) (p + 32));
+            }
+            s[i] = int8_scales(scales + (r + i) * blocks, ka, same);
+        }
+        for (int j = 0; j < nb; j++) {
+            const uint16_t* xa = act + 2 * (b + j) * c64 + g;
+            __m512bh hia = (__m512bh) _mm512_load_si512((const void*) xa);
+            __m512bh loa = (__m512bh) _mm512_load_si512((const void*) (xa + c64));
+            __m512bh hib = (__m512bh) _mm512_load_si512((const void*) (xa + 32));
+            __m512bh lob = (__m512bh) _mm512_load_si512((const void*) (xa + c64 + 32));
+            for (int i = 0; i < nr; i++) {
+                __m512 part = _mm512_setzero_ps();
+                DP2(part, wa[i], hia, loa);
+                DP2(part, wb[i], hib, lob);
+                acc[i][j] = _mm512_fmadd_ps(part, s[i], acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++) {
+        for (int j = 0; j < nb; j++) {
+            out[(b + j) * rows + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+#define I8_PARAMS const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales, long block, \
+                  long cols, long c64, long full, const struct i8_tables* t, const uint16_t* act, float* out, \
+                  long rows
+#define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, t, act, out, rows
+ROWS_OF(int8_rows_nb, tile_int8, I8_PARAMS, I8_ARGS)
+
+// out[b*rows + r] = sum_c q[r][c] * scale[r][c/block] * x[b*cols + c] for r in [from, to), b < batch: int8 weights w
+// (Int8Quantizer's layout) with F32 scales (rows x cols/block); block a multiple of 32 dividing cols. Fewer than 4
+// batch rows convert the weights in registers; more convert each row block once into a bf16 scratch that every
+// batch tile then reads (as FP8). Returns 0, or -1 when a buffer could not be allocated.
+KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long cols, long block, long from, long to,
+                        const float* x, long batch, float* out) {
+    long c64 = (cols + 63) / 64 * 64;
+    long full = cols / 64 * 64;
+    uint16_t* act = thread_buffer(0, (size_t) (2 * batch * c64) * sizeof(uint16_t));
+    uint16_t* conv = batch < 4 ? NULL : thread_buffer(1, (size_t) (ROW_BLOCK * c64) * sizeof(uint16_t));
+    if (act == NULL || (batch >= 4 && conv == NULL)) {
+        return -1;
+    }
+    split_int8(x, cols, batch, c64, full, act);
+    struct i8_tables t = {_mm512_load_si512(I8_HI), _mm512_load_si512(I8_HI + 64), _mm512_load_si512(I8_LO),
+                          _mm512_load_si512(I8_LO + 64)};
+    if (batch < 4) {
+        int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, &t, act, out, rows, from, to, 0, batch);
+        return 0;
+    }
+    for (long s = from; s < to; s += ROW_BLOCK) {
+        long e = s + ROW_BLOCK < to ? s + ROW_BLOCK : to;
+        for (long r = s; r < e; r++) {
+            uint16_t* dst = conv + (r - s) * c64;
+            for (long g = 0; g < c64; g += 64) {
+                __m512bh a, bb;
+                int8_to_bf16(w + r * cols + g, g < full ? (__mmask64) ~0ull : (__mmask64) 0xFFFFFFFFull, &t, &a,
+                             &bb);
+                _mm512_store_si512((void*) (dst + g), (__m512i) a);
+                _mm512_store_si512((void*) (dst + g + 32), (__m512i) bb);
+            }
+        }
+        long b = 0;
+        for (; b + 4 <= batch; b += 4) {
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, 4);
+        }
+        if (b < batch) {
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, batch - b);
         }
     }
     return 0;

@@ -15,19 +15,20 @@ import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
 /**
- * Rows of a BF16, FP8 or int4 matmul in native code with AVX512-BF16 ({@code vdpbf16ps}), through the FFM API:
+ * Rows of a BF16, FP8, int8 or int4 matmul in native code with AVX512-BF16 ({@code vdpbf16ps}), through the FFM API:
  * {@code src/main/c/matmul.c}, built into the jar by the {@code native} Maven profile where gcc is installed.
  *
  * <p>Why: the Vector API cannot emit {@code vdpbf16ps}; {@link Bf16Matmul} and {@link Fp8Matmul} widen every
  * weight to a float and are bound by their loads and conversions, at about half of what this code does on the
  * same core (compute-bound products: prefill and batched decode). Each float activation is split into two bf16
  * halves ({@code hi + lo}), so the result is within about 2^-16 of |x| per activation of the float product, not
- * rounded to bf16 activations as llama.cpp does. FP8 and int4 weights convert exactly to bf16; an FP8 block scale
- * multiplies the activations, int4's F16 block scales the partial sums ({@link #int4} says which int4 shapes).
+ * rounded to bf16 activations as llama.cpp does. FP8, int8 and int4 weights convert exactly to bf16; an FP8 block
+ * scale multiplies the activations, int8's and int4's block scales the partial sums ({@link #int4} says which int4
+ * shapes).
  *
- * <p>Used for every BF16 and FP8 product, and int4 of the shapes {@link #int4} accepts, when the library loads, the
- * CPU has AVX512-BF16 and AVX512-VBMI (the byte lookups), and {@code -Dexpertmesh.nativeKernels=false} is not set;
- * otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the batch (the C
+ * <p>Used for every BF16, FP8 and int8 product, and int4 of the shapes {@link #int4} accepts, when the library
+ * loads, the CPU has AVX512-BF16 and AVX512-VBMI (the byte lookups), and {@code -Dexpertmesh.nativeKernels=false}
+ * is not set; otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the batch (the C
  * file says how). The two give different bits, so the nodes of a cluster that must agree bit for bit (router and
  * workers) should run on the same CPU kind.
  *
@@ -41,12 +42,14 @@ final class NativeMatmul {
     private static final MethodHandle BF16_ROWS;
     private static final MethodHandle FP8_ROWS;
     private static final MethodHandle INT4_ROWS;
+    private static final MethodHandle INT8_ROWS;
     private static final String STATUS;
 
     static {
         MethodHandle bf16 = null;
         MethodHandle fp8 = null;
         MethodHandle int4 = null;
+        MethodHandle int8 = null;
         String status;
         try {
             status = unavailableReason();
@@ -69,6 +72,9 @@ final class NativeMatmul {
                     int4 = linker.downcallHandle(lib.findOrThrow("em_int4_rows"),
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
                             Linker.Option.critical(true));
+                    int8 = linker.downcallHandle(lib.findOrThrow("em_int8_rows"),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, n, a, n, a),
+                            Linker.Option.critical(true));
                     status = "native AVX512-BF16";
                 }
             }
@@ -77,23 +83,25 @@ final class NativeMatmul {
             bf16 = null;
             fp8 = null;
             int4 = null;
+            int8 = null;
             status = "Vector API (native kernels did not load: " + e + ")";
         }
         BF16_ROWS = bf16;
         FP8_ROWS = fp8;
         INT4_ROWS = int4;
+        INT8_ROWS = int8;
         STATUS = status;
     }
 
     private NativeMatmul() {
     }
 
-    /** Whether BF16, FP8 and int4 products can run here rather than in the Java kernels. */
+    /** Whether BF16, FP8, int8 and int4 products can run here rather than in the Java kernels. */
     static boolean available() {
         return BF16_ROWS != null;
     }
 
-    /** Which kernels this process uses for BF16, FP8 and int4, and why not the native ones when it does not. */
+    /** Which kernels this process uses for BF16, FP8, int8 and int4, and why not the native ones when it does not. */
     static String status() {
         return STATUS;
     }
@@ -138,6 +146,23 @@ final class NativeMatmul {
     static void int4Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
                          int xOff, float[] out, int outOff, int batch) {
         scaledRows(INT4_ROWS, "int4", w, scales, rows, cols, from, to, x, xOff, out, outOff, batch);
+    }
+
+    /**
+     * The same for int8 weights ({@link io.expertmesh.core.tensor.Int8Quantizer}'s layout, any block it makes: a
+     * multiple of 32 dividing the columns) with their F32 block scales.
+     */
+    static void int8Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int block, int from, int to,
+                         float[] x, int xOff, float[] out, int outOff, int batch) {
+        int rc;
+        try {
+            rc = (int) INT8_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) block, (long) from,
+                    (long) to, MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
+                    MemorySegment.ofArray(out).asSlice(4L * outOff));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native int8 matmul failed", e);
+        }
+        check(rc);
     }
 
     /** A native {@code em_*_rows} of a format with block scales (the two share a signature). */

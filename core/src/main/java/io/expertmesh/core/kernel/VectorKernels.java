@@ -15,8 +15,9 @@ import jdk.incubator.vector.VectorOperators;
  *
  * <p>Matmul is what decode spends its time on, and at batch 1 it is bound by memory bandwidth: each thread
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
- * so a descheduled thread does not hold the rest back). BF16, FP8 and (most) int4 rows run the native AVX512-BF16
- * kernels of {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction). Otherwise
+ * so a descheduled thread does not hold the rest back). BF16, FP8, int8 and (most) int4 rows run the native
+ * AVX512-BF16 kernels of {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction).
+ * Otherwise
  * BF16 rows use the even/odd widening described in {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the
  * widen-and-scale loop of {@link Int8Matmul}, int4 rows ({@code --quantize int4}) the nibble version of it in
  * {@link Int4Matmul}, FP8 rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch
@@ -254,7 +255,10 @@ public final class VectorKernels implements Kernels {
             }
         } else if (w.dtype() == DType.I8) {
             int block = w.block();
-            if (Int8Matmul.supports(block)) {
+            if (nativeCode) {
+                NativeMatmul.int8Rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out,
+                        outOff, batch);
+            } else if (Int8Matmul.supports(block)) {
                 Int8Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out, outOff,
                         batch, lanes);
             } else {

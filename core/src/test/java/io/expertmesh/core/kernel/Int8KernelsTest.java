@@ -34,7 +34,7 @@ class Int8KernelsTest extends VectorAgainstScalarTest {
                     for (int rows : ROWS) {
                         Matrix w = int8(arena, rows, n * block, block, rnd);
                         for (int batch : BATCHES) {
-                            checkMatmul(w, batch, rnd, 1e-5, "I8/" + w.block());
+                            checkBoth(w, batch, rnd);
                         }
                     }
                 }
@@ -48,9 +48,15 @@ class Int8KernelsTest extends VectorAgainstScalarTest {
         try (Arena arena = Arena.ofShared()) {
             Matrix w = int8(arena, 301, 1024, 32, rnd);
             for (int batch : new int[] {1, 5, 32}) {
-                checkMatmul(w, batch, rnd, 1e-5, "I8/" + w.block());
+                checkBoth(w, batch, rnd);
             }
         }
+    }
+
+    /** Both kernels ({@link NativeMatmul} where available, and the Java {@link Int8Matmul}) against the scalar one. */
+    private void checkBoth(Matrix w, int batch, Random rnd) {
+        checkMatmul(vec, w, batch, rnd, 1e-5, "I8/" + w.block() + (hasNativeKernel(w) ? " native" : ""));
+        checkMatmul(vectorApi, w, batch, rnd, 1e-5, "I8/" + w.block() + " Vector API");
     }
 
     @Test

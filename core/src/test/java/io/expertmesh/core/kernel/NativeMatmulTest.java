@@ -19,10 +19,11 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The native AVX512-BF16 kernels (BF16 and FP8 weights) against a double-precision sum, at row, column and batch
- * counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and FP8's
- * 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int4 in the shapes it takes
- * (Q4_0 blocks, whole 128-column groups and row quads), subnormal F16 scales included. Batch invariance on the pool is
+ * The native AVX512-BF16 kernels (BF16, FP8, int8 and int4 weights) against a double-precision sum, at row, column
+ * and batch counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and
+ * FP8's 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int8 with blocks of 32, 64
+ * and 96 and K an odd multiple of 32 (a plain-order last half group); int4 in the shapes it takes (Q4_0 blocks,
+ * whole 128-column groups and row quads), subnormal F16 scales included. Batch invariance on the pool is
  * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
  * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
  * must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
@@ -67,6 +68,18 @@ class NativeMatmulTest {
             check(Int4Quantizer.quantize(new Matrix("tiny", DType.F32, 12, 1024, tiny), 32, arena), 3, rnd);
             assertFalse(NativeMatmul.int4(13, 128, 32) || NativeMatmul.int4(12, 96, 32)
                     || NativeMatmul.int4(12, 128, 64), "other int4 shapes stay in the Java kernel");
+        }
+    }
+
+    @Test
+    void int8Rows_blocksAndShapes_withinFloatRoundingOfTheExactSum() {
+        // K an odd multiple of 32 ends in a plain-order half group; block 64 and 96 put both halves of a group in
+        // one block, or (96) the second half in the next one.
+        Random rnd = new Random(10);
+        for (int block : new int[] {32, 64, 96}) {
+            int[] cols = Arrays.stream(new int[] {32, 64, 96, 160, 192, 288, 1024, 1056})
+                    .filter(c -> c % block == 0).toArray();
+            checkShapes(ROWS, cols, (arena, rows, c, r) -> Int8KernelsTest.int8(arena, rows, c, block, r), rnd);
         }
     }
 
@@ -133,6 +146,8 @@ class NativeMatmulTest {
         Arrays.fill(out, Float.NaN);
         if (w.dtype() == DType.F8_E4M3) {
             NativeMatmul.fp8Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+        } else if (w.dtype() == DType.I8) {
+            NativeMatmul.int8Rows(w.data(), w.scales(), rows, cols, w.block(), 0, rows, x, xOff, out, outOff, batch);
         } else if (w.dtype() == DType.I4) {
             NativeMatmul.int4Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
         } else {
