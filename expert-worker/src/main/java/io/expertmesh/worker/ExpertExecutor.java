@@ -1,6 +1,7 @@
 package io.expertmesh.worker;
 
 import io.expertmesh.core.kernel.Kernels;
+import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.core.model.StepContext;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -38,6 +39,11 @@ public final class ExpertExecutor implements AutoCloseable {
     /** The shard's model facts (immutable: safe to read without the lock). */
     public ExpertShard shard() {
         return shard;
+    }
+
+    /** What computes the experts ({@link ExpertRunner.Factory#computeKind}). */
+    public String computeKind() {
+        return shard.runnerFactory().computeKind(ctx.kernels());
     }
 
     /**

@@ -278,6 +278,7 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
                     .setArchitecture(shard.config().architecture().hfName())
                     .setHiddenSize(shard.config().hiddenSize())
                     .setNumRoutedExperts(shard.config().numRoutedExperts())
+                    .setExpertKernels(ex.computeKind())
                     .setRequestsInFlight(inFlight.get())
                     .setRequestsServed(served.get());
             for (int layer : shard.moeLayers()) {

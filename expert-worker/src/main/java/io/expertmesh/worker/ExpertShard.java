@@ -58,6 +58,11 @@ public final class ExpertShard implements AutoCloseable {
         return config;
     }
 
+    /** Makes the runners of this shard's layers. */
+    ExpertRunner.Factory runnerFactory() {
+        return runnerFactory;
+    }
+
     public Path dir() {
         return checkpoint.dir();
     }

@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.proto.inference.v1.GenerateRequest;
 import io.expertmesh.router.engine.EngineConfig;
 import io.expertmesh.proto.inference.v1.GetStatusRequest;
@@ -22,6 +24,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -280,7 +283,22 @@ class DistributedExpertsTest {
             assertSameAsLocal(runAll(r, requests, x -> { }));
             ClusterStatus s = r.server.experts().status();
             assertTrue(s.workers().get(1).stats().calls() > 0, "the new worker serves: " + s.workers().get(1));
+            assertEquals(Set.of(), r.server.experts().workersWithOtherKernels(), "same kernels as the router");
             assertThrows(IllegalArgumentException.class, () -> r.server.experts().register("not an address"));
+        }
+    }
+
+    @Test
+    void workerWithOtherKernels_servesAndIsNamed() throws Exception {
+        // Where this process runs the native kernels, a worker kept on the Vector API ones computes other bits.
+        assumeTrue(VectorKernels.defaultMatmulKind().startsWith("native"), "no native kernels here");
+        try (ExpertWorkers workers = new ExpertWorkers(model, 1, false);
+             TestRouter r = ExpertWorkers.router(model, ENGINE, ExpertWorkers.config(workers.addresses(1), 0))) {
+            r.server.awaitLoaded();
+            assertEquals(Set.copyOf(workers.addresses(1)), r.server.experts().workersWithOtherKernels());
+            for (TestRouter.Result res : runAll(r, requests, x -> { })) {
+                assertTrue(res.finished().getUsage().getCompletionTokens() > 0, "served: " + res.finished());
+            }
         }
     }
 

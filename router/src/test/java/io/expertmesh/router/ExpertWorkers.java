@@ -21,9 +21,14 @@ final class ExpertWorkers implements AutoCloseable {
     final List<ExpertWorkerServer> servers = new ArrayList<>();
 
     ExpertWorkers(Path model, int count) throws Exception {
+        this(model, count, true);
+    }
+
+    /** {@code count} workers; {@code nativeKernels false} keeps their products in the Vector API kernels. */
+    ExpertWorkers(Path model, int count, boolean nativeKernels) throws Exception {
         for (int i = 0; i < count; i++) {
             ExpertWorkerServer s = new ExpertWorkerServer(new WorkerConfig(model, 0, ExpertSelection.NONE),
-                    new VectorKernels(ComputePool.create(1))).start();
+                    new VectorKernels(ComputePool.create(1), nativeKernels)).start();
             s.awaitLoaded();
             servers.add(s);
         }

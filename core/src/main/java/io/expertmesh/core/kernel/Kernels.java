@@ -16,6 +16,15 @@ public interface Kernels {
     ComputePool pool();
 
     /**
+     * Which code runs the matrix products ({@code "native AVX512-BF16"}, {@code "Vector API"}, {@code "scalar"}):
+     * two processes whose kinds differ agree to float rounding, not bit for bit (an expert worker and its router,
+     * see the router's check of its workers).
+     */
+    default String matmulKind() {
+        return getClass().getSimpleName();
+    }
+
+    /**
      * Matrix product with a transposed weight, as {@code torch.nn.functional.linear}: for every batch row
      * {@code b < batch} and weight row {@code r < w.rows()},
      * {@code out[outOff + b*w.rows() + r] = Σ_c w[r][c] · x[xOff + b*w.cols() + c]}.

@@ -15,6 +15,11 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public String matmulKind() {
+        return "scalar";
+    }
+
+    @Override
     public ComputePool pool() {
         return pool;
     }

@@ -43,18 +43,21 @@ public final class VectorKernels implements Kernels {
     /** Fewest weight rows per chunk. */
     private static final int MIN_CHUNK_ROWS = 8;
 
+    private static final String NATIVE_KIND = "native AVX512-BF16";
+    private static final String VECTOR_KIND = "Vector API";
+
     private final ComputePool pool;
     private final boolean nativeCode;
 
-    /** Kernels on {@code pool}; BF16, FP8 and int4 products run natively where {@link #bf16Kernel()} says so. */
+    /** Kernels on {@code pool}; BF16, FP8, int8 and int4 products run natively where {@link #bf16Kernel()} says so. */
     public VectorKernels(ComputePool pool) {
         this(pool, NativeMatmul.available());
     }
 
     /**
-     * Kernels on {@code pool}, BF16, FP8 and int4 products in native code only when {@code nativeCode} and it is
-     * available: {@code false} keeps them in the Vector API ({@link Bf16Matmul}, {@link Fp8Matmul},
-     * {@link Int4Matmul}), for tests and benchmarks of that path.
+     * Kernels on {@code pool}, BF16, FP8, int8 and int4 products in native code only when {@code nativeCode} and
+     * it is available: {@code false} keeps them in the Vector API ({@link Bf16Matmul}, {@link Fp8Matmul},
+     * {@link Int8Matmul}, {@link Int4Matmul}), for tests and benchmarks of that path.
      */
     public VectorKernels(ComputePool pool, boolean nativeCode) {
         this.pool = Objects.requireNonNull(pool, "pool");
@@ -62,11 +65,21 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * Which kernels run BF16, FP8 and int4 products in this process ({@code native AVX512-BF16}, or why the Vector
-     * API).
+     * Which kernels run BF16, FP8, int8 and int4 products in this process ({@code native AVX512-BF16}, or why the
+     * Vector API).
      */
     public static String bf16Kernel() {
         return NativeMatmul.status();
+    }
+
+    /** {@link #matmulKind()} of kernels made with {@link #VectorKernels(ComputePool)} in this process. */
+    public static String defaultMatmulKind() {
+        return NativeMatmul.available() ? NATIVE_KIND : VECTOR_KIND;
+    }
+
+    @Override
+    public String matmulKind() {
+        return nativeCode ? NATIVE_KIND : VECTOR_KIND;
     }
 
     @Override

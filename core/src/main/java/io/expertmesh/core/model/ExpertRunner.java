@@ -1,5 +1,6 @@
 package io.expertmesh.core.model;
 
+import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.tensor.Quantization;
 
 /**
@@ -40,5 +41,14 @@ public interface ExpertRunner {
 
         /** @param experts indexed by expert id, {@code null} where not held */
         ExpertRunner create(int layer, Mlp[] experts, int hidden);
+
+        /**
+         * What computes the experts this factory's runners hold, given the kernels of their step context: on the
+         * CPU, {@code "cpu, "} and {@link Kernels#matmulKind()} (reported to routers, which warn when it is not
+         * theirs: see {@code GetWorkerStatusResponse.expert_kernels}).
+         */
+        default String computeKind(Kernels kernels) {
+            return "cpu, " + kernels.matmulKind();
+        }
     }
 }

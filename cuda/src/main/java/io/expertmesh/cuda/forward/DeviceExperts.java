@@ -182,6 +182,12 @@ public final class DeviceExperts implements ExpertRunner.Factory, AutoCloseable 
         }
     }
 
+    /** The experts run on the device, whatever the CPU kernels. */
+    @Override
+    public String computeKind(io.expertmesh.core.kernel.Kernels kernels) {
+        return "cuda, " + ops.name();
+    }
+
     /** Device memory the uploaded experts take, for the start-up log. */
     public synchronized String describe() {
         int experts = layers.values().stream().mapToInt(l -> l.held.length).sum();

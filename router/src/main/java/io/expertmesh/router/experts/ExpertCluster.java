@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
@@ -216,6 +217,15 @@ public final class ExpertCluster implements AutoCloseable {
                 computeLock.lock();
             }
         }
+    }
+
+    /**
+     * Workers that compute their experts with other kernels than this process would (a CPU without AVX512-BF16,
+     * a GPU): the cluster's tokens then agree with a single process to float rounding, not bit for bit. Logged
+     * as a warning when first seen.
+     */
+    public Set<String> workersWithOtherKernels() {
+        return workers.withOtherKernels();
     }
 
     /** What the router knows of its workers and experts now. */
