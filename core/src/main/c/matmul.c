@@ -453,8 +453,9 @@ static inline long int4_group_offset(long cols, long r, long g) {
     return (r & ~3L) * (cols / 2) + g * 4 * 64 + (r & 3) * 64;
 }
 
-// One tile: nr rows from r, nb batch rows from b; rows converted one at a time (4 chunks and a scale vector live),
-// each meeting every batch row of the tile.
+// One tile: nr rows from r, nb batch rows from b. The tile's rows are converted first (4 chunks and a scale
+// vector each); then each batch row's activations are loaded once per chunk for all of them. Per output the
+// same sequence as any other tile: per group, part = the four chunks' products in order, acc += part * scales.
 KERNEL INLINE void tile_int4(const uint8_t* w, const uint16_t* scales, long cols, const struct i4_tables* t,
                              const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[4][4];
@@ -465,20 +466,28 @@ KERNEL INLINE void tile_int4(const uint8_t* w, const uint16_t* scales, long cols
     }
     long blocks = cols / 32;
     for (long g = 0; g < cols / 128; g++) {
+        __m512bh wv[4][4];
+        __m512 s[4];
         for (int i = 0; i < nr; i++) {
-            __m512bh wv[4];
-            __m512 s;
-            int4_group(w + int4_group_offset(cols, r + i, g), scales + (r + i) * blocks + 4 * g, t, wv, &s);
-            for (int j = 0; j < nb; j++) {
-                const uint16_t* xa = act + 2 * (b + j) * cols + 128 * g;
-                // Lane b of every chunk is block b, so one partial sum takes all four chunks and one multiply
-                // scales it (a partial sum per chunk cost 4 multiplies: 1.x slower at 4+ batch rows).
-                __m512 part = _mm512_setzero_ps();
-                for (int k = 0; k < 4; k++) {
-                    DP2(part, wv[k], (__m512bh) _mm512_load_si512((const void*) (xa + 32 * k)),
-                        (__m512bh) _mm512_load_si512((const void*) (xa + cols + 32 * k)));
+            int4_group(w + int4_group_offset(cols, r + i, g), scales + (r + i) * blocks + 4 * g, t, wv[i], &s[i]);
+        }
+        for (int j = 0; j < nb; j++) {
+            const uint16_t* xa = act + 2 * (b + j) * cols + 128 * g;
+            // Lane b of every chunk is block b, so one partial sum takes all four chunks and one multiply
+            // scales it (a partial sum per chunk cost 4 multiplies: 1.2x slower at 4+ batch rows).
+            __m512 part[4];
+            for (int i = 0; i < nr; i++) {
+                part[i] = _mm512_setzero_ps();
+            }
+            for (int k = 0; k < 4; k++) {
+                __m512bh hi = (__m512bh) _mm512_load_si512((const void*) (xa + 32 * k));
+                __m512bh lo = (__m512bh) _mm512_load_si512((const void*) (xa + cols + 32 * k));
+                for (int i = 0; i < nr; i++) {
+                    DP2(part[i], wv[i][k], hi, lo);
                 }
-                acc[i][j] = _mm512_fmadd_ps(part, s, acc[i][j]);
+            }
+            for (int i = 0; i < nr; i++) {
+                acc[i][j] = _mm512_fmadd_ps(part[i], s[i], acc[i][j]);
             }
         }
     }
@@ -489,10 +498,13 @@ KERNEL INLINE void tile_int4(const uint8_t* w, const uint16_t* scales, long cols
     }
 }
 
+// Rows per int4 tile: 4 at batch 1 (16 chunk registers), 2 with more batch rows, where 4 rows' chunks, partial
+// sums and accumulators would not fit the 32 registers.
+#define INT4_WIDE(nb) ((nb) == 1 ? 4 : 2)
 #define I4_PARAMS const uint8_t* w, const uint16_t* scales, long cols, const struct i4_tables* t, \
                   const uint16_t* act, float* out, long rows
 #define I4_ARGS w, scales, cols, t, act, out, rows
-ROWS_OF(int4_rows_nb, tile_int4, I4_PARAMS, I4_ARGS, QUADS)
+ROWS_OF(int4_rows_nb, tile_int4, I4_PARAMS, I4_ARGS, INT4_WIDE)
 
 // out[b*rows + r] = sum_c q[r][c] * scale[r][c/32] * x[b*cols + c] for r in [from, to), b < batch: int4 weights w
 // (Int4Quantizer's layout) with F16 scales (rows x cols/32). cols % 128 == 0, rows % 4 == 0. Returns 0, or -1 when
