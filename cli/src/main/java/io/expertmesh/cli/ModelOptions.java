@@ -149,7 +149,7 @@ final class ModelOptions {
         return switch (kernels) {
             case vector -> {
                 // Which BF16 kernel runs decides the bits (nodes that must agree should match); say it once.
-                LOG.info("CPU kernels: Vector API; BF16, FP8 and int4 products: {}", VectorKernels.bf16Kernel());
+                LOG.info("CPU kernels: Vector API; BF16, FP8, int8 and int4 products: {}", VectorKernels.bf16Kernel());
                 yield new VectorKernels(pool);
             }
             case scalar -> new ScalarKernels(pool);

@@ -117,7 +117,7 @@ public final class ModelBench {
         ObjectNode result = new ObjectMapper().createObjectNode();
         result.put("quantize", quantization.label());
         result.put("bf16_kernel", VectorKernels.bf16Kernel());
-        err.println("BF16, FP8 and int4 products: " + VectorKernels.bf16Kernel());
+        err.println("BF16, FP8, int8 and int4 products: " + VectorKernels.bf16Kernel());
         double activeBytes = config.activeParamsPerToken() * 2.0;
         err.printf(what + ": hidden %d, %d layers, %d experts top-%d, vocab %d; %.0f MB of BF16 weights "
                         + "read per token at batch 1; %s%n", config.hiddenSize(), config.numLayers(),
