@@ -206,6 +206,21 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
     }
 }
 
+// One batch row's activations for a 64-column group of planes of c64 (FP8's and int8's): the hi and lo halves of
+// its two 32-column chunks, a and b.
+struct group_act {
+    __m512bh hia, loa, hib, lob;
+};
+
+KERNEL INLINE struct group_act group_act(const uint16_t* act, long c64, long row, long g) {
+    const uint16_t* xa = act + 2 * row * c64 + g;
+    struct group_act x = {(__m512bh) _mm512_load_si512((const void*) xa),
+                          (__m512bh) _mm512_load_si512((const void*) (xa + c64)),
+                          (__m512bh) _mm512_load_si512((const void*) (xa + 32)),
+                          (__m512bh) _mm512_load_si512((const void*) (xa + c64 + 32))};
+    return x;
+}
+
 // One register tile of e4m3 weights converted in registers (nb <= 3): the same sequence per output as tile_bf16
 // over the converted row (chunk a, then chunk b of every 64-column group).
 KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tail, const struct fp8_tables* t,
@@ -228,14 +243,10 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
             fp8_to_bf16(w + (r + i) * cols + g, mask, t, &wa[i], &wb[i]);
         }
         for (int j = 0; j < nb; j++) {
-            const uint16_t* xa = act + 2 * (b + j) * c64 + g;
-            __m512bh hia = (__m512bh) _mm512_load_si512((const void*) xa);
-            __m512bh loa = (__m512bh) _mm512_load_si512((const void*) (xa + c64));
-            __m512bh hib = (__m512bh) _mm512_load_si512((const void*) (xa + 32));
-            __m512bh lob = (__m512bh) _mm512_load_si512((const void*) (xa + c64 + 32));
+            struct group_act x = group_act(act, c64, b + j, g);
             for (int i = 0; i < nr; i++) {
-                DP2(acc[i][j], wa[i], hia, loa);
-                DP2(acc[i][j], wb[i], hib, lob);
+                DP2(acc[i][j], wa[i], x.hia, x.loa);
+                DP2(acc[i][j], wb[i], x.hib, x.lob);
             }
         }
     }
@@ -658,15 +669,11 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
             s[i] = int8_scales(scales + (r + i) * blocks, ka, same);
         }
         for (int j = 0; j < nb; j++) {
-            const uint16_t* xa = act + 2 * (b + j) * c64 + g;
-            __m512bh hia = (__m512bh) _mm512_load_si512((const void*) xa);
-            __m512bh loa = (__m512bh) _mm512_load_si512((const void*) (xa + c64));
-            __m512bh hib = (__m512bh) _mm512_load_si512((const void*) (xa + 32));
-            __m512bh lob = (__m512bh) _mm512_load_si512((const void*) (xa + c64 + 32));
+            struct group_act x = group_act(act, c64, b + j, g);
             for (int i = 0; i < nr; i++) {
                 __m512 part = _mm512_setzero_ps();
-                DP2(part, wa[i], hia, loa);
-                DP2(part, wb[i], hib, lob);
+                DP2(part, wa[i], x.hia, x.loa);
+                DP2(part, wb[i], x.hib, x.lob);
                 acc[i][j] = _mm512_fmadd_ps(part, s[i], acc[i][j]);
             }
         }
