@@ -148,20 +148,21 @@ __attribute__((constructor)) static void fill_fp8_tables(void) {
     }
 }
 
-struct fp8_tables {
+// Two 128-entry byte tables, the high and the low bytes of bf16 values (FP8's and int8's), for vpermi2b.
+struct byte_tables {
     __m512i hi0, hi1, lo0, lo1;
 };
 
-KERNEL INLINE struct fp8_tables fp8_tables(void) {
-    struct fp8_tables t = {_mm512_load_si512(FP8_HI), _mm512_load_si512(FP8_HI + 64), _mm512_load_si512(FP8_LO),
-                           _mm512_load_si512(FP8_LO + 64)};
+KERNEL INLINE struct byte_tables byte_tables(const uint8_t* hi, const uint8_t* lo) {
+    struct byte_tables t = {_mm512_load_si512(hi), _mm512_load_si512(hi + 64), _mm512_load_si512(lo),
+                            _mm512_load_si512(lo + 64)};
     return t;
 }
 
 // 64 e4m3 bytes (masked; missing ones read as zero) to 64 bf16 of the same values, in two vectors: a holds
 // columns 0-7, 16-23, 32-39, 48-55 of the group and b the others (byte unpacking works within 128-bit lanes; the
 // FP8 activation planes are laid out in the same order, see split_fp8). Two lookups, one sign merge, two unpacks.
-KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct fp8_tables* t, __m512bh* a,
+KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
                                __m512bh* b) {
     __m512i v = _mm512_maskz_loadu_epi8(mask, p);
     __m512i hi = _mm512_permutex2var_epi8(t->hi0, v, t->hi1);
@@ -206,6 +207,29 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
     }
 }
 
+KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
+                                __m512bh* b);
+
+// Rows [s, e) of FP8 (int8 == 0) or int8 weights converted to bf16 into dst (row r at dst + (r - s) * c64, each
+// 64-column group in its converter's order; the last partial group read with `tail`): the row-block scratch of
+// both formats' batch tiles, the same values as their in-register conversion.
+KERNEL INLINE void convert_rows(const uint8_t* w, long cols, long c64, long full, __mmask64 tail,
+                                const struct byte_tables* t, int int8, long s, long e, uint16_t* dst) {
+    for (long r = s; r < e; r++) {
+        for (long g = 0; g < c64; g += 64) {
+            __m512bh a, b;
+            __mmask64 mask = g < full ? (__mmask64) ~0ull : tail;
+            if (int8) {
+                int8_to_bf16(w + r * cols + g, mask, t, &a, &b);
+            } else {
+                fp8_to_bf16(w + r * cols + g, mask, t, &a, &b);
+            }
+            _mm512_store_si512((void*) (dst + (r - s) * c64 + g), (__m512i) a);
+            _mm512_store_si512((void*) (dst + (r - s) * c64 + g + 32), (__m512i) b);
+        }
+    }
+}
+
 // One batch row's activations for a 64-column group of planes of c64 (FP8's and int8's): the hi and lo halves of
 // its two 32-column chunks, a and b.
 struct group_act {
@@ -223,7 +247,7 @@ KERNEL INLINE struct group_act group_act(const uint16_t* act, long c64, long row
 
 // One register tile of e4m3 weights converted in registers (nb <= 3): the same sequence per output as tile_bf16
 // over the converted row (chunk a, then chunk b of every 64-column group).
-KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tail, const struct fp8_tables* t,
+KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tail, const struct byte_tables* t,
                             const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[4][4];
     for (int i = 0; i < nr; i++) {
@@ -287,7 +311,7 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
 #define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, const uint16_t* act, long c32, \
                     float* out, long rows
 #define BF16_ARGS w, stride, full, tail, act, c32, out, rows
-#define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, const struct fp8_tables* t, \
+#define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, const struct byte_tables* t, \
                    const uint16_t* act, float* out, long rows
 #define FP8_ARGS w, cols, c64, tail, t, act, out, rows
 // Rows per bf16 tile: with 1-3 batch rows (decode; the experts of batched decode), 8 or 6 rows, more streams from
@@ -350,7 +374,7 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
     }
     long full = cols / 64 * 64;
     __mmask64 tail = (__mmask64) ((1ull << (cols - full)) - 1);  // cols - full < 64
-    struct fp8_tables t = fp8_tables();
+    struct byte_tables t = byte_tables(FP8_HI, FP8_LO);
     for (long r0 = from; r0 < to; ) {
         long block_row = r0 / FP8_BLOCK;
         long r1 = (block_row + 1) * FP8_BLOCK < to ? (block_row + 1) * FP8_BLOCK : to;
@@ -360,15 +384,7 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
         } else {
             for (long s = r0; s < r1; s += ROW_BLOCK) {
                 long e = s + ROW_BLOCK < r1 ? s + ROW_BLOCK : r1;
-                for (long r = s; r < e; r++) {
-                    uint16_t* dst = converted + (r - s) * c64;
-                    for (long g = 0; g < c64; g += 64) {
-                        __m512bh a, b;
-                        fp8_to_bf16(w + r * cols + g, g < full ? (__mmask64) ~0ull : tail, &t, &a, &b);
-                        _mm512_store_si512((void*) (dst + g), (__m512i) a);
-                        _mm512_store_si512((void*) (dst + g + 32), (__m512i) b);
-                    }
-                }
+                convert_rows(w, cols, c64, full, tail, &t, 0, s, e, converted);
                 // Rows [s, e) are rows [0, e - s) of the scratch (padded to c64 with zeros, so no partial chunk);
                 // out shifted so that row indices stay global.
                 bf16_all_batch(converted, c64, c64, 0, act, c64, out + s, rows, 0, e - s, batch);
@@ -580,12 +596,8 @@ __attribute__((constructor)) static void fill_int8_tables(void) {
     }
 }
 
-struct i8_tables {
-    __m512i hi0, hi1, lo0, lo1;
-};
-
 // 64 int8 bytes (masked; missing ones read as zero) to two chunks of 32 bf16 of the same values.
-KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct i8_tables* t, __m512bh* a,
+KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
                                 __m512bh* b) {
     __m512i v = _mm512_maskz_loadu_epi8(mask, p);
     __m512i mag = _mm512_abs_epi8(v);  // 0..127: -128 never occurs (Int8Quantizer clamps to +-127)
@@ -637,7 +649,7 @@ KERNEL static void split_int8(const float* x, long cols, long batch, long c64, l
 // One tile: nr rows from r, nb batch rows from b. The weights come converted in registers from w, or, when conv is
 // not NULL, from the scratch rows conv (row r at conv + (r - conv_row0) * c64, in int8_to_bf16's order).
 KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales,
-                             long block, long cols, long c64, long full, const struct i8_tables* t,
+                             long block, long cols, long c64, long full, const struct byte_tables* t,
                              const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[4][4];
     for (int i = 0; i < nr; i++) {
@@ -686,7 +698,7 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
 }
 
 #define I8_PARAMS const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales, long block, \
-                  long cols, long c64, long full, const struct i8_tables* t, const uint16_t* act, float* out, \
+                  long cols, long c64, long full, const struct byte_tables* t, const uint16_t* act, float* out, \
                   long rows
 #define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, t, act, out, rows
 ROWS_OF(int8_rows_nb, tile_int8, I8_PARAMS, I8_ARGS, QUADS)
@@ -705,24 +717,15 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
         return -1;
     }
     split_int8(x, cols, batch, c64, full, act);
-    struct i8_tables t = {_mm512_load_si512(I8_HI), _mm512_load_si512(I8_HI + 64), _mm512_load_si512(I8_LO),
-                          _mm512_load_si512(I8_LO + 64)};
+    struct byte_tables t = byte_tables(I8_HI, I8_LO);
     if (batch < 4) {
         int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, &t, act, out, rows, from, to, 0, batch);
         return 0;
     }
     for (long s = from; s < to; s += ROW_BLOCK) {
         long e = s + ROW_BLOCK < to ? s + ROW_BLOCK : to;
-        for (long r = s; r < e; r++) {
-            uint16_t* dst = conv + (r - s) * c64;
-            for (long g = 0; g < c64; g += 64) {
-                __m512bh a, bb;
-                int8_to_bf16(w + r * cols + g, g < full ? (__mmask64) ~0ull : (__mmask64) 0xFFFFFFFFull, &t, &a,
-                             &bb);
-                _mm512_store_si512((void*) (dst + g), (__m512i) a);
-                _mm512_store_si512((void*) (dst + g + 32), (__m512i) bb);
-            }
-        }
+        // the plain last half group (if any) is 32 bytes
+        convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, s, e, conv);
         long b = 0;
         for (; b + 4 <= batch; b += 4) {
             int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, 4);
