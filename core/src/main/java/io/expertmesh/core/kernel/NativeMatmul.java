@@ -149,9 +149,14 @@ final class NativeMatmul {
     }
 
     /**
-     * The same for int8 weights ({@link io.expertmesh.core.tensor.Int8Quantizer}'s layout, any block it makes: a
-     * multiple of 32 dividing the columns) with their F32 block scales.
+     * Whether an int8 matrix with this block runs here: any block {@link io.expertmesh.core.tensor.Int8Quantizer}
+     * makes (a positive multiple of 32 dividing the columns), checked again because the kernel relies on it.
      */
+    static boolean int8(int cols, int block) {
+        return INT8_ROWS != null && block > 0 && block % 32 == 0 && cols % block == 0;
+    }
+
+    /** The same for int8 weights ({@link #int8} true) with their F32 block scales. */
     static void int8Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int block, int from, int to,
                          float[] x, int xOff, float[] out, int outOff, int batch) {
         int rc;

@@ -17,11 +17,10 @@ import jdk.incubator.vector.VectorOperators;
  * streams a contiguous range of weight rows ({@link #CHUNKS_PER_THREAD} ranges per thread, claimed dynamically,
  * so a descheduled thread does not hold the rest back). BF16, FP8, int8 and (most) int4 rows run the native
  * AVX512-BF16 kernels of {@link NativeMatmul} where the CPU has them (the Vector API cannot emit their instruction).
- * Otherwise
- * BF16 rows use the even/odd widening described in {@link Bf16Matmul}, int8 rows ({@code --quantize int8}) the
- * widen-and-scale loop of {@link Int8Matmul}, int4 rows ({@code --quantize int4}) the nibble version of it in
- * {@link Int4Matmul}, FP8 rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of {@link Fp8Matmul}; batch
- * rows are tiled so a batch of B tokens reads each weight row from memory once.
+ * Otherwise BF16 rows use the even/odd widening described in {@link Bf16Matmul}, int8 rows ({@code --quantize
+ * int8}) the widen-and-scale loop of {@link Int8Matmul}, int4 rows ({@code --quantize int4}) the nibble version of
+ * it in {@link Int4Matmul}, FP8 rows (a DeepSeek-V3 checkpoint as stored) the shift-widening of
+ * {@link Fp8Matmul}; batch rows are tiled so a batch of B tokens reads each weight row from memory once.
  *
  * <p>Determinism: each output element is computed by one fixed sequence of operations that depends only on the
  * sizes, never on the batch, the position in the batch, the thread or the chunking; reductions use
@@ -49,7 +48,9 @@ public final class VectorKernels implements Kernels {
     private final ComputePool pool;
     private final boolean nativeCode;
 
-    /** Kernels on {@code pool}; BF16, FP8, int8 and int4 products run natively where {@link #bf16Kernel()} says so. */
+    /**
+     * Kernels on {@code pool}; BF16, FP8, int8 and int4 products run natively where {@link #bf16Kernel()} says so.
+     */
     public VectorKernels(ComputePool pool) {
         this(pool, NativeMatmul.available());
     }
@@ -268,7 +269,7 @@ public final class VectorKernels implements Kernels {
             }
         } else if (w.dtype() == DType.I8) {
             int block = w.block();
-            if (nativeCode) {
+            if (nativeCode && NativeMatmul.int8(w.cols(), block)) {
                 NativeMatmul.int8Rows(w.data(), w.scales(), w.rows(), w.cols(), block, from, to, x, xOff, out,
                         outOff, batch);
             } else if (Int8Matmul.supports(block)) {

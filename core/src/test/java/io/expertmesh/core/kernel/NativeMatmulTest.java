@@ -79,8 +79,13 @@ class NativeMatmulTest {
         for (int block : new int[] {32, 64, 96}) {
             int[] cols = Arrays.stream(new int[] {32, 64, 96, 160, 192, 288, 1024, 1056})
                     .filter(c -> c % block == 0).toArray();
-            checkShapes(ROWS, cols, (arena, rows, c, r) -> Int8KernelsTest.int8(arena, rows, c, block, r), rnd);
+            checkShapes(ROWS, cols, (arena, rows, c, r) -> {
+                assertTrue(NativeMatmul.int8(c, block), c + " columns, block " + block);
+                return Int8KernelsTest.int8(arena, rows, c, block, r);
+            }, rnd);
         }
+        assertFalse(NativeMatmul.int8(96, 48) || NativeMatmul.int8(100, 32) || NativeMatmul.int8(64, 0),
+                "a block the quantizer never makes stays in the Java kernel");
     }
 
     @Test

@@ -108,7 +108,7 @@ abstract class VectorAgainstScalarTest {
     /** Whether {@code w}'s products run in {@link NativeMatmul} in {@code vec} (in Java in {@code vectorApi}). */
     static boolean hasNativeKernel(Matrix w) {
         return NativeMatmul.available() && (w.dtype() == DType.BF16 || w.dtype() == DType.F8_E4M3
-                || w.dtype() == DType.I8
+                || (w.dtype() == DType.I8 && NativeMatmul.int8(w.cols(), w.block()))
                 || (w.dtype() == DType.I4 && NativeMatmul.int4(w.rows(), w.cols(), w.block())));
     }
 
