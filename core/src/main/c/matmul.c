@@ -5,7 +5,7 @@
 // Why native: the Vector API cannot emit vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float
 // lanes in one instruction. The Java kernels (Bf16Matmul, Fp8Matmul) widen every weight to a float first and are
 // bound by their loads and conversions; BF16 and FP8 products with several batch rows (prefill, batched decode)
-// run here at about twice their speed on the same core, int4 at 1.3-2.6 times at any batch, int8 at 1.2-2.2 times
+// run here at about twice their speed on the same core, int4 at 1.5-2.9 times at any batch, int8 at 1.25-3 times
 // (README).
 //
 // Numerics: vdpbf16ps takes bf16 on both sides, so each float activation x is split once per call into

@@ -29,7 +29,7 @@ import jdk.incubator.vector.VectorSpecies;
  * whenever the tile has more than one batch row. Int8 activations with integer dot products were not tried:
  * their point is {@code vpdpbusd}/{@code vpmaddubsw}, which the Vector API cannot emit, and emulated with widening
  * multiplies they do more work per weight than this path. Where the CPU has AVX512-BF16, int8 products run in
- * {@link NativeMatmul} instead (exact bf16 weights, 1.2-2.2x this kernel's speed); this one serves other CPUs.
+ * {@link NativeMatmul} instead (exact bf16 weights, 1.25-3x this kernel's speed, README); this one serves other CPUs.
  *
  * <p><b>Determinism.</b> Every (row, batch row) pair uses two vector accumulators, the first for columns
  * {@code [0,16)} and {@code [32,48)} of every group and the second for {@code [16,32)} and {@code [48,64)},
