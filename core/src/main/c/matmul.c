@@ -410,8 +410,9 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
 // columns 32b + 0-7, 8-15, 16-23, 24-31 of block b. So every float lane of a chunk's dot products belongs to one
 // block, and one vector of the group's four scales (each repeated over its 128-bit lane) scales any chunk.
 // Per output: for each group, acc += scales * (0 + w*hi + w*lo over chunks A..D in order), then the fixed
-// reduction; every tile shape runs that sequence. Used when the block is 32, the columns a multiple of 128 and
-// the rows a multiple of 4 (real models); other int4 matrices stay in the Java kernel.
+// reduction; every tile shape runs that sequence. A last partial group (K not a multiple of 128: 32, 64 or 96
+// columns, e.g. the benchmark model's 704-column down projections) follows, one 32-column block at a time. Used
+// when the block is 32 and the rows a multiple of 4; other int4 matrices stay in the Java kernel.
 
 static uint8_t I4_HI[64] __attribute__((aligned(64)));
 static uint8_t I4_LO[64] __attribute__((aligned(64)));
@@ -461,13 +462,21 @@ KERNEL INLINE void int4_group(const uint8_t* p, const uint16_t* s, const struct 
     *scales = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), four);
 }
 
-// The int4 form of split: planes of cols elements (a multiple of 128) in the chunk order of int4_group: within each
-// group, chunk k (A..D) position 8b + e holds column 32b + 8k + e.
+// The int4 form of split: planes of cols elements (a multiple of 32) in the chunk order of int4_group: within each
+// full group, chunk k (A..D) position 8b + e holds column 32b + 8k + e; the columns of a last partial group in
+// their own order.
 KERNEL static void split_int4(const float* x, long cols, long batch, uint16_t* act) {
+    long full = cols / 128 * 128;
     for (long b = 0; b < batch; b++) {
         uint16_t* hi = act + 2 * b * cols;
         uint16_t* lo = hi + cols;
-        for (long g = 0; g < cols; g += 128) {
+        for (long c = full; c < cols; c += 16) {
+            __m256bh h, l;
+            halves(_mm512_loadu_ps(x + b * cols + c), &h, &l);
+            _mm256_storeu_si256((__m256i*) (hi + c), (__m256i) h);
+            _mm256_storeu_si256((__m256i*) (lo + c), (__m256i) l);
+        }
+        for (long g = 0; g < full; g += 128) {
             for (int p = 0; p < 8; p++) {  // columns 16p..16p+15 of the group: block p/2, chunks 2(p%2), 2(p%2)+1
                 __m256bh h, l;
                 halves(_mm512_loadu_ps(x + b * cols + g + 16 * p), &h, &l);
@@ -484,6 +493,23 @@ KERNEL static void split_int4(const float* x, long cols, long batch, uint16_t* a
 // Byte offset of row r's group g (Int4Quantizer.groupOffset; rows a multiple of 4, so every row is in a quad).
 static inline long int4_group_offset(long cols, long r, long g) {
     return (r & ~3L) * (cols / 2) + g * 4 * 64 + (r & 3) * 64;
+}
+
+// Byte offset of row r's last partial group (Int4Quantizer.partialOffset): after the quad's full groups, the four
+// rows' partial groups one after the other.
+static inline long int4_partial_offset(long cols, long r) {
+    return (r & ~3L) * (cols / 2) + cols / 128 * 4 * 64 + (r & 3) * (cols % 128 / 2);
+}
+
+// A 32-column sub-block of a partial group (16 bytes at p, Q4_0's order: byte i holds column i in its low nibble
+// and 16 + i in its high one) as 32 bf16 in column order.
+KERNEL INLINE __m512bh int4_sub_block(const uint8_t* p, const struct i4_tables* t) {
+    __m128i v = _mm_loadu_si128((const __m128i*) p);
+    __m256i n = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, _mm_set1_epi8(0x0F))),
+                                        _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F)), 1);
+    __m256i h = _mm256_shuffle_epi8(_mm512_castsi512_si256(t->hi), n);
+    __m256i l = _mm256_shuffle_epi8(_mm512_castsi512_si256(t->lo), n);
+    return (__m512bh) _mm512_or_si512(_mm512_slli_epi16(_mm512_cvtepu8_epi16(h), 8), _mm512_cvtepu8_epi16(l));
 }
 
 // One tile: nr rows from r, nb batch rows from b. The tile's rows are converted first (4 chunks and a scale
@@ -522,6 +548,21 @@ KERNEL INLINE void tile_int4(const uint8_t* w, const uint16_t* scales, long cols
             }
             for (int i = 0; i < nr; i++) {
                 acc[i][j] = _mm512_fmadd_ps(part[i], s[i], acc[i][j]);
+            }
+        }
+    }
+    // A last partial group, a 32-column block at a time: part = w*hi + w*lo from zero, acc += part * scale.
+    for (long c = cols / 128 * 128; c < cols; c += 32) {
+        for (int i = 0; i < nr; i++) {
+            long sub = (c % 128) / 32;
+            __m512bh wv = int4_sub_block(w + int4_partial_offset(cols, r + i) + 16 * sub, t);
+            __m512 scale = _mm512_cvtph_ps(_mm256_set1_epi16((short) scales[(r + i) * blocks + c / 32]));
+            for (int j = 0; j < nb; j++) {
+                const uint16_t* xa = act + 2 * (b + j) * cols + c;
+                __m512 part = _mm512_setzero_ps();
+                DP2(part, wv, (__m512bh) _mm512_loadu_si512((const void*) xa),
+                    (__m512bh) _mm512_loadu_si512((const void*) (xa + cols)));
+                acc[i][j] = _mm512_fmadd_ps(part, scale, acc[i][j]);
             }
         }
     }

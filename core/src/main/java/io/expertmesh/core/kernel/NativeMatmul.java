@@ -134,12 +134,12 @@ final class NativeMatmul {
     }
 
     /**
-     * Whether an int4 matrix of this shape runs here: Q4_0's block of 32, whole 128-column groups and whole quads of
-     * interleaved rows ({@link io.expertmesh.core.tensor.Int4Quantizer}), as in real models; others stay in
-     * {@link Int4Matmul}, chosen by shape so that a matrix always takes the same path.
+     * Whether an int4 matrix of this shape runs here: Q4_0's block of 32 (any K, a last partial 128-column group
+     * included) and whole quads of interleaved rows ({@link io.expertmesh.core.tensor.Int4Quantizer}), as in real
+     * models; others stay in {@link Int4Matmul}, chosen by shape so that a matrix always takes the same path.
      */
     static boolean int4(int rows, int cols, int block) {
-        return INT4_ROWS != null && block == 32 && cols % 128 == 0 && rows % 4 == 0;
+        return INT4_ROWS != null && block == 32 && cols % 32 == 0 && rows % 4 == 0;
     }
 
     /** The same for int4 weights ({@link #int4} true) with their F16 block scales. */

@@ -22,8 +22,8 @@ import org.junit.jupiter.api.Test;
  * The native AVX512-BF16 kernels (BF16, FP8, int8 and int4 weights) against a double-precision sum, at row, column
  * and batch counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and
  * FP8's 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int8 with blocks of 32, 64
- * and 96 and K an odd multiple of 32 (a plain-order last half group); int4 in the shapes it takes (Q4_0 blocks,
- * whole 128-column groups and row quads), subnormal F16 scales included. Batch invariance on the pool is
+ * and 96 and K an odd multiple of 32 (a plain-order last half group); int4 in the shapes it takes (Q4_0 blocks
+ * and row quads; K with and without a last partial 128-column group), subnormal F16 scales included. Batch invariance on the pool is
  * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
  * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
  * must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
@@ -55,10 +55,12 @@ class NativeMatmulTest {
     @Test
     void int4Rows_shapesItTakes_withinFloatRoundingOfTheExactSum() {
         Random rnd = new Random(9);
-        checkShapes(new int[] {4, 8, 68, 132}, new int[] {128, 256, 1152}, (arena, rows, cols, r) -> {
-            assertTrue(NativeMatmul.int4(rows, cols, 32), rows + "x" + cols);
-            return Int4KernelsTest.int4(arena, rows, cols, 32, r);
-        }, rnd);
+        // K = 32, 64, 96, 160, 224 and 704: a last partial 128-column group (alone, or after full ones).
+        checkShapes(new int[] {4, 8, 68, 132}, new int[] {32, 64, 96, 128, 160, 224, 256, 704, 1152},
+                (arena, rows, cols, r) -> {
+                    assertTrue(NativeMatmul.int4(rows, cols, 32), rows + "x" + cols);
+                    return Int4KernelsTest.int4(arena, rows, cols, 32, r);
+                }, rnd);
         try (Arena arena = Arena.ofShared()) {
             // Weights around 1e-5: F16 block scales below its smallest normal, which the kernel must widen exactly.
             MemorySegment tiny = arena.allocate(12L * 1024 * Float.BYTES, 64);
@@ -66,8 +68,8 @@ class NativeMatmulTest {
                 tiny.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (rnd.nextGaussian() * 1e-5));
             }
             check(Int4Quantizer.quantize(new Matrix("tiny", DType.F32, 12, 1024, tiny), 32, arena), 3, rnd);
-            assertFalse(NativeMatmul.int4(13, 128, 32) || NativeMatmul.int4(12, 96, 32)
-                    || NativeMatmul.int4(12, 128, 64), "other int4 shapes stay in the Java kernel");
+            assertFalse(NativeMatmul.int4(13, 128, 32) || NativeMatmul.int4(12, 128, 64),
+                    "other int4 shapes (rows not in whole quads, blocks other than 32) stay in the Java kernel");
         }
     }
 
