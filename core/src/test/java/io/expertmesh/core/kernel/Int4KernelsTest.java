@@ -191,7 +191,8 @@ class Int4KernelsTest extends VectorAgainstScalarTest {
 
     @Test
     void matmul_anyBatchPositionThreadCountOrGroup_bitIdentical() {
-        assertBatchInvariant(new int[][] {{300, 1024}, {65, 224}, {17, 32}, {9, 128}, {13, 96}},
+        // 300x1024, 64x224 and 12x96 run natively where the native kernels run (224, 96: a last partial group).
+        assertBatchInvariant(new int[][] {{300, 1024}, {64, 224}, {12, 96}, {65, 224}, {17, 32}, {9, 128}, {13, 96}},
                 (arena, rows, cols, rnd) -> int4(arena, rows, cols, 32, rnd), 5,
                 new int[][] {{1, 0}, {7, 3}, {7, 6}, {32, 17}, {5, 4}, {17, 16}, {2, 0}, {2, 1}, {3, 2},
                         {6, 5}, {11, 9}}, true, new Random(11));

@@ -23,10 +23,10 @@ import org.junit.jupiter.api.Test;
  * and batch counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and
  * FP8's 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int8 with blocks of 32, 64
  * and 96 and K an odd multiple of 32 (a plain-order last half group); int4 in the shapes it takes (Q4_0 blocks
- * and row quads; K with and without a last partial 128-column group), subnormal F16 scales included. Batch invariance on the pool is
- * {@link MatmulDeterminismTest}'s; agreement with the scalar reference through {@link VectorKernels} is
- * {@link VectorKernelsTest}'s. Skipped where the kernel is not available, except that a build that compiled it
- * must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
+ * and row quads; K with and without a last partial 128-column group), subnormal F16 scales included. Batch
+ * invariance on the pool is {@link MatmulDeterminismTest}'s (int4: {@link Int4KernelsTest}'s); agreement with the
+ * scalar reference through {@link VectorKernels} is {@link VectorKernelsTest}'s. Skipped where the kernel is not
+ * available, except that a build that compiled it must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
  */
 class NativeMatmulTest {
     private static final int[] ROWS = {1, 3, 4, 5, 67, 130};
