@@ -22,13 +22,15 @@ import java.util.Locale;
  * weight to a float and are bound by their loads and conversions, at about half of what this code does on the
  * same core (compute-bound products: prefill and batched decode). Each float activation is split into two bf16
  * halves ({@code hi + lo}), so the result is within about 2^-16 of |x| per activation of the float product, not
- * rounded to bf16 activations as llama.cpp does. FP8, int8 and int4 weights convert exactly to bf16; an FP8 block
- * scale multiplies the activations, int8's and int4's block scales the partial sums ({@link #int4} says which int4
- * shapes).
+ * rounded to bf16 activations as llama.cpp does. FP8 and int8 weights convert exactly to bf16; an FP8 block
+ * scale multiplies the activations, int8's block scales the partial sums. int4 is W4A8 (llama.cpp's Q4_0 × Q8_0):
+ * integer dot products ({@code vpdpbusd}, AVX512-VNNI) against activations quantized to int8 per 32 columns
+ * ({@link Int8Activations}), where the Java kernel keeps float activations ({@link #int4} says which int4 shapes
+ * run here; {@link ScalarKernels#forNativeKernels} is the reference of both).
  *
  * <p>Used for every BF16, FP8 and int8 product, and int4 of the shapes {@link #int4} accepts, when the library
- * loads, the CPU has AVX512-BF16 and AVX512-VBMI (the byte lookups), and {@code -Dexpertmesh.nativeKernels=false}
- * is not set; otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the
+ * loads, the CPU has AVX512-BF16, AVX512-VBMI (the byte lookups) and AVX512-VNNI, and
+ * {@code -Dexpertmesh.nativeKernels=false} is not set; otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the
  * batch (the C file says how). The two give different bits, so the nodes of a cluster that must agree bit for bit
  * (router and workers) should run on the same CPU kind; workers report theirs and the router warns otherwise.
  *
@@ -59,7 +61,7 @@ final class NativeMatmul {
                 MethodHandle supported = linker.downcallHandle(lib.findOrThrow("em_supported"),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT));
                 if ((int) supported.invokeExact() == 0) {
-                    status = "Vector API (this CPU lacks AVX512-BF16 or AVX512-VBMI)";
+                    status = "Vector API (this CPU lacks AVX512-BF16, AVX512-VBMI or AVX512-VNNI)";
                 } else {
                     ValueLayout a = ValueLayout.ADDRESS;
                     ValueLayout n = ValueLayout.JAVA_LONG;

@@ -1,17 +1,34 @@
 package io.expertmesh.core.kernel;
 
+import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 
 /** Plain-loop reference implementation of {@link Kernels}: the definition the fast paths are tested against. */
 public final class ScalarKernels implements Kernels {
     private final ComputePool pool;
+    private final boolean nativeInt4;
 
     public ScalarKernels() {
         this(ComputePool.create(1));
     }
 
     public ScalarKernels(ComputePool pool) {
+        this(pool, false);
+    }
+
+    private ScalarKernels(ComputePool pool, boolean nativeInt4) {
         this.pool = pool;
+        this.nativeInt4 = nativeInt4;
+    }
+
+    /**
+     * The reference of what {@link VectorKernels} computes where the native kernels run: int4 products that the
+     * native kernel takes read the activations quantized to int8 per 32 columns ({@link Int8Activations}), as it
+     * does (W4A8, llama.cpp's Q4_0 × Q8_0); every other product as {@link #ScalarKernels(ComputePool)}. Where the
+     * native kernels do not run, the same as that one.
+     */
+    public static ScalarKernels forNativeKernels(ComputePool pool) {
+        return new ScalarKernels(pool, NativeMatmul.available());
     }
 
     @Override
@@ -34,6 +51,17 @@ public final class ScalarKernels implements Kernels {
                            int batch) {
         int n = w.rows();
         int k = w.cols();
+        if (nativeInt4 && w.dtype() == DType.I4 && NativeMatmul.int4(n, k, w.block())) {
+            byte[] q = new byte[k];
+            float[] scales = new float[k / Int8Activations.BLOCK];
+            for (int b = 0; b < batch; b++) {
+                Int8Activations.quantize(x, xOff + b * k, k, q, scales);
+                for (int r = rowFrom; r < rowTo; r++) {
+                    out[outOff + b * n + r] = (float) Int8Activations.dot(w, r, q, scales);
+                }
+            }
+            return;
+        }
         for (int b = 0; b < batch; b++) {
             for (int r = rowFrom; r < rowTo; r++) {
                 float acc = 0f;

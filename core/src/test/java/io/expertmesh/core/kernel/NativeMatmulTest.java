@@ -23,10 +23,11 @@ import org.junit.jupiter.api.Test;
  * and batch counts around their tile (4 rows × 4 batch rows), their 32-column chunk, their 64-row cache block and
  * FP8's 128×128 scale block; FP8 with every e4m3 code but the NaNs, subnormals included; int8 with blocks of 32, 64
  * and 96 and K an odd multiple of 32 (a plain-order last half group); int4 in the shapes it takes (Q4_0 blocks
- * and row quads; K with and without a last partial 128-column group), subnormal F16 scales included. Batch
+ * and row quads; K with and without a last partial 128-column group), subnormal F16 scales included, against
+ * activations quantized as it reads them ({@link Int8Activations}). Batch
  * invariance on the pool is {@link MatmulDeterminismTest}'s (int4: {@link Int4KernelsTest}'s); agreement with the
  * scalar reference through {@link VectorKernels} is {@link VectorKernelsTest}'s. Skipped where the kernel is not
- * available, except that a build that compiled it must load it on a CPU that has AVX512-BF16 and AVX512-VBMI.
+ * available, except that a build that compiled it must load it on a CPU that has AVX512-BF16, -VBMI and -VNNI.
  */
 class NativeMatmulTest {
     private static final int[] ROWS = {1, 3, 4, 5, 67, 130};
@@ -37,11 +38,12 @@ class NativeMatmulTest {
     void loads_whereBuiltAndTheCpuHasAvx512Bf16AndVbmi() throws IOException {
         Path cpuinfo = Path.of("/proc/cpuinfo");
         String flags = Files.isReadable(cpuinfo) ? Files.readString(cpuinfo) : "";
-        boolean cpuHasIt = flags.contains(" avx512_bf16") && flags.contains(" avx512vbmi");
+        boolean cpuHasIt = flags.contains(" avx512_bf16") && flags.contains(" avx512vbmi")
+                && flags.contains(" avx512_vnni");
         boolean built = NativeMatmul.class.getResource(NativeMatmul.RESOURCE) != null;
         assumeTrue(built && cpuHasIt
                 && Boolean.parseBoolean(System.getProperty("expertmesh.nativeKernels", "true")),
-                "native kernels not built here, or this CPU lacks AVX512-BF16 or AVX512-VBMI");
+                "native kernels not built here, or this CPU lacks AVX512-BF16, AVX512-VBMI or AVX512-VNNI");
         assertTrue(NativeMatmul.available(), NativeMatmul.status());
         assertEquals("native AVX512-BF16", VectorKernels.bf16Kernel());
     }
@@ -160,12 +162,19 @@ class NativeMatmulTest {
         } else {
             NativeMatmul.bf16Rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
         }
+        byte[] q = new byte[cols];
+        float[] scales = new float[(cols + Int8Activations.BLOCK - 1) / Int8Activations.BLOCK];
         for (int b = 0; b < batch; b++) {
+            if (w.dtype() == DType.I4) {  // int4 reads the activations quantized to int8 (W4A8)
+                Int8Activations.quantize(x, xOff + b * cols, cols, q, scales);
+            }
             for (int r = 0; r < rows; r++) {
                 double exact = 0;
                 double magnitude = 0;
                 for (int c = 0; c < cols; c++) {
-                    double p = (double) w.get(r, c) * x[xOff + b * cols + c];
+                    double xc = w.dtype() == DType.I4
+                            ? (double) q[c] * scales[c / Int8Activations.BLOCK] : x[xOff + b * cols + c];
+                    double p = (double) w.get(r, c) * xc;
                     exact += p;
                     magnitude += Math.abs(p);
                 }

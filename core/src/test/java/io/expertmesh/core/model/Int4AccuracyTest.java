@@ -19,8 +19,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * {@code --quantize int4} on every fixture, two ways. Tight: the int4 model on the vector kernels against the
- * same int4 weights on {@link ScalarKernels} (the reference reads each weight as {@code q·scale} through
- * {@link io.expertmesh.core.tensor.Matrix#get}), teacher-forced logits within the 1e-3 that
+ * same int4 weights on {@link ScalarKernels#forNativeKernels} (the reference reads each weight as {@code q·scale}
+ * through {@link io.expertmesh.core.tensor.Matrix#get}, and, where the native int4 kernel runs, the activations
+ * quantized to int8 as it reads them), teacher-forced logits within the 1e-3 that
  * {@link ReferenceLogitsTest} allows between kernels: a wrong nibble, scale or column moves logits by far more
  * (measured 5e-6 to 1.2e-5; int4 against the unquantized model moves them by 2 to 10, printed). Loose, as
  * {@link Int8AccuracyTest}: the mean KL divergence KL(p_none ‖ p_int4) of the next-token distributions over the
@@ -79,7 +80,7 @@ class Int4AccuracyTest {
             ModelBuilder int8Builder = new ModelBuilder(config, weights, kernels).quantize(Quantization.INT8);
             try (Transformer none = noneBuilder.build(); Transformer int4 = int4Builder.build();
                  Transformer int8 = int8Builder.build();
-                 Transformer int4Reference = new ModelBuilder(config, weights, new ScalarKernels(POOL))
+                 Transformer int4Reference = new ModelBuilder(config, weights, ScalarKernels.forNativeKernels(POOL))
                          .quantize(Quantization.INT4).build()) {
                 float[] a = QuantizedAccuracyHarness.logits(none, seq, vocab);
                 float[] b = QuantizedAccuracyHarness.logits(int4, seq, vocab);
