@@ -1,6 +1,6 @@
-// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16, FP8 (e4m3, 128x128 block scales), int4 (Q4_0 blocks) and int8
-// (F32 scales per 32k columns; see their sections at the end) weights, called from Java through the FFM API
-// (NativeMatmul).
+// Matmul rows with AVX512-BF16 (vdpbf16ps) for BF16, FP8 (e4m3, 128x128 block scales) and int8 (F32 scales per
+// 32k columns) weights, and with AVX512-VNNI (vpdpbusd) for int4 (Q4_0 blocks; see the sections at the end),
+// called from Java through the FFM API (NativeMatmul).
 //
 // Why native: the Vector API cannot emit vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float
 // lanes in one instruction. The Java kernels (Bf16Matmul, Fp8Matmul) widen every weight to a float first and are
@@ -12,17 +12,18 @@
 // hi = bf16(x) (round to nearest even) and lo = bf16(x - hi). Both products w*hi and w*lo are exact in float
 // (8-bit by 8-bit mantissas), so the only loss against float activations is x - hi - lo, under 2^-16 of |x|,
 // and the float accumulation itself. bf16 denormals (|x| < 1.2e-38) are read as zero, as the instruction does.
-// FP8, int8 and int4 weights convert exactly to bf16 (at most 8 significant bits, exponents within range) by byte
+// FP8 and int8 weights convert exactly to bf16 (at most 8 significant bits, exponents within range) by byte
 // lookups. An FP8 block scale multiplies the activations of that column block (one float rounding) before the
-// split, since the four rows of a tile always share their 128-row block; int8's and int4's scales, one per row and
-// block, multiply each block's partial sums.
+// split, since the four rows of a tile always share their 128-row block; int8's scales, one per row and block,
+// multiply each block's partial sums. int4 differs: W4A8, integer dot products against activations quantized to
+// int8 per 32 columns (its section).
 //
 // Determinism (the Kernels contract): every (weight row, batch row) output has one accumulator of 16 lanes that
-// takes, for each 32-column chunk in order, the hi product and then the lo product; the last partial chunk is
-// read with a mask (missing columns are zero and add nothing); the 16 lanes are then summed by one fixed
-// reduction. Every tile shape below runs exactly that sequence, and an FP8 row converted in registers equals the
-// same row converted into the row-block scratch, so the bits do not depend on the batch size, the tile, the row
-// block or the thread.
+// takes, for each 32-column chunk in order, the hi product and then the lo product (int4: its own sequence); the
+// last partial chunk is read with a mask (missing columns are zero and add nothing); the 16 lanes are then summed
+// by one fixed reduction. Every tile shape below runs exactly that sequence, and an FP8 row converted in
+// registers equals the same row converted into the row-block scratch, so the bits do not depend on the batch size,
+// the tile, the row block or the thread.
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
