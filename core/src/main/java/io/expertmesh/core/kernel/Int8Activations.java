@@ -1,5 +1,7 @@
 package io.expertmesh.core.kernel;
 
+import io.expertmesh.core.tensor.Matrix;
+
 /**
  * Activations quantized to int8 per 32 columns, as the native int4 kernel reads them (llama.cpp's Q8_0 rule for
  * activations): per block of 32 consecutive columns, {@code scale = max|x| / 127} and
@@ -37,10 +39,10 @@ public final class Int8Activations {
     }
 
     /**
-     * Row {@code r} of {@code w} (its weights as {@link io.expertmesh.core.tensor.Matrix#get} reads them) against
+     * Row {@code r} of {@code w} (its weights as {@link Matrix#get} reads them) against
      * activations quantized by {@link #quantize}, summed in double: {@code Σ w[r][c] · q[c] · scales[c / 32]}.
      */
-    public static double dot(io.expertmesh.core.tensor.Matrix w, int r, byte[] q, float[] scales) {
+    public static double dot(Matrix w, int r, byte[] q, float[] scales) {
         double acc = 0;
         for (int c = 0; c < w.cols(); c++) {
             acc += (double) w.get(r, c) * q[c] * scales[c / BLOCK];

@@ -30,9 +30,10 @@ import java.util.Locale;
  *
  * <p>Used for every BF16, FP8 and int8 product, and int4 of the shapes {@link #int4} accepts, when the library
  * loads, the CPU has AVX512-BF16, AVX512-VBMI (the byte lookups) and AVX512-VNNI, and
- * {@code -Dexpertmesh.nativeKernels=false} is not set; otherwise the Java kernels. A matrix always takes one of the two, so its bits never depend on the
- * batch (the C file says how). The two give different bits, so the nodes of a cluster that must agree bit for bit
- * (router and workers) should run on the same CPU kind; workers report theirs and the router warns otherwise.
+ * {@code -Dexpertmesh.nativeKernels=false} is not set; otherwise the Java kernels. A matrix always takes one of
+ * the two, so its bits never depend on the batch (the C file says how). The two give different bits, so the
+ * nodes of a cluster that must agree bit for bit (router and workers) should run on the same CPU kind; workers
+ * report theirs and the router warns otherwise.
  *
  * <p>The downcall is {@linkplain Linker.Option#critical(boolean) critical}: it reads the Java arrays in place (no
  * copy), and the GC waits while it runs: a decode product takes microseconds, a long prefill product longer (how
