@@ -5,8 +5,8 @@
 // Why native: the Vector API cannot emit vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float
 // lanes in one instruction. The Java kernels (Bf16Matmul, Fp8Matmul) widen every weight to a float first and are
 // bound by their loads and conversions; BF16 and FP8 products with several batch rows (prefill, batched decode)
-// run here at about twice their speed on the same core, int4 at 1.5-2.9 times at any batch, int8 at 1.25-3 times
-// (README).
+// run here at about twice their speed on the same core, int4 at 1.5-2.9 times at any batch (measured before it
+// became W4A8), int8 at 1.25-3 times (README).
 //
 // Numerics: vdpbf16ps takes bf16 on both sides, so each float activation x is split once per call into
 // hi = bf16(x) (round to nearest even) and lo = bf16(x - hi). Both products w*hi and w*lo are exact in float
@@ -39,10 +39,10 @@
 
 // Software prefetch distance along the weights, in bytes. A batch-1 product streams each weight once from memory,
 // several rows at a time, and the hardware prefetchers alone leave those streams short of the bandwidth. Two
-// threads, 704x1024 products over 280 MB of mapped weights (an AMD EPYC Zen 5, the CI kind), GB/s with the
-// prefetch 1 KiB / 4 KiB ahead: FP8 32-36 / 44-46, int8 27-28 / 37-39, int4 (none before) 28-29 / 35-37, BF16
-// (none before) 47-50 / 50-51; 8 KiB no better. At 1 KiB a 1024-column row's prefetch mostly hit the next row of
-// its own tile, already being read.
+// threads, 704x1024 products over 280 MB of mapped weights (an AMD EPYC Zen 5), GB/s with the prefetch 1 KiB /
+// 4 KiB ahead: FP8 32-36 / 44-46, int8 27-28 / 37-39, int4 (the bf16-lookup kernel before W4A8; none before)
+// 28-29 / 35-37, BF16 (none before) 47-50 / 50-51; 8 KiB no better. At 1 KiB a 1024-column row's prefetch
+// mostly hit the next row of its own tile, already being read.
 #define PREFETCH_AHEAD 4096
 
 int em_supported(void) {
@@ -407,7 +407,8 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
 // W4A8, as llama.cpp's Q4_0 x Q8_0: integer dot products (AVX512-VNNI vpdpbusd: 64 byte products summed in fours
 // into 16 int32 lanes) against activations quantized to int8 per 32 columns (Int8Activations: scale max|x| / 127,
 // round to nearest even). On the default model's held-out text this moved int4's mean KL divergence from BF16 from
-// 7.40e-3 to 7.44e-3 (4-bit weights dominate), and made products 1.3-1.7 times faster at 8+ batch rows (README).
+// 7.40e-3 to 7.44e-3 (4-bit weights dominate); against the bf16-lookup kernel it replaced, whole-model int4
+// prefill 1.4-1.7x, 8 streams 1.1-1.4x, 32 streams 1.3-1.5x, batch 1 level (README).
 //
 // A row's 128-column group is 64 bytes, 16 little-endian ints; nibble n of int j (a two's-complement 4-bit value)
 // is column 16n + j, so byte b of int j holds columns 32b + j (low nibble) and 32b + 16 + j (high): the 16 bytes
@@ -463,9 +464,10 @@ KERNEL INLINE struct q4_row q4_row(const uint8_t* act, long cols, long b) {
 KERNEL static void split_q4(const float* x, long cols, long batch, uint8_t* act) {
     long full = cols / 128 * 128;
     for (long bi = 0; bi < batch; bi++) {
-        int8_t* q = (int8_t*) (act + (size_t) bi * 2 * cols);
-        int32_t* start = (int32_t*) (act + (size_t) bi * 2 * cols + cols);
-        float* sc = (float*) (act + (size_t) bi * 2 * cols + cols + cols / 2);
+        struct q4_row row = q4_row(act, cols, bi);
+        int8_t* q = (int8_t*) row.q;
+        int32_t* start = (int32_t*) row.start;
+        float* sc = (float*) row.scales;
         const float* xr = x + bi * cols;
         for (long c = 0; c < cols; c += 32) {
             __m512 v0 = _mm512_loadu_ps(xr + c);
