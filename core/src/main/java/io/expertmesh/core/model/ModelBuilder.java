@@ -154,11 +154,11 @@ public final class ModelBuilder {
         float[] kvANorm = w.vector(p + "kv_a_layernorm.weight", kvLora);
         int perHead = c.qkNopeHeadDim() + c.vHeadDim();
         Matrix kvB = w.matrix(p + "kv_b_proj.weight", heads * perHead, kvLora);
-        if (kvB.dtype() == DType.F8_E4M3 && !(perHead % Matrix.FP8_BLOCK == 0
-                && c.qkNopeHeadDim() % Matrix.FP8_BLOCK == 0)) {
-            // The per-head pieces must be whole 128-row blocks of scales to stay FP8 (DeepSeek-V3's 128 + 128 are);
-            // other head sizes (small test models) get kv_b as the exact F32 values the FP8 kernels would use: BF16
-            // would round them, and the tiny fixtures' MLA amplifies that to ~0.1 in log-probabilities.
+        if (kvB.dtype() == DType.F8_E4M3 && !fp8PiecesSliceable(kvB, heads, perHead, c.qkNopeHeadDim())) {
+            // The per-head pieces must be whole 128-row blocks of scales (DeepSeek-V3's 128 + 128 are) or lie
+            // inside one (64 + 64) to stay FP8, sharing the checkpoint's bytes. Other head sizes get kv_b as the
+            // exact F32 values the FP8 kernels would use (4 bytes a weight): BF16 would round them, and the tiny
+            // fixtures' MLA amplifies that to ~0.1 in log-probabilities.
             kvB = Fp8Matrix.toF32(kvB, arena);
         }
         Matrix[] wUkT = new Matrix[heads];
@@ -171,6 +171,16 @@ public final class ModelBuilder {
         }
         Matrix o = q(w.matrix(p + "o_proj.weight", hidden, heads * c.vHeadDim()));
         return new Mla(c, qA, qANorm, qB, kvA, kvANorm, wUkT, wUv, o);
+    }
+
+    /** Whether every head's W_UK and W_UV rows of an FP8 kv_b can be FP8 slices ({@link Matrix#fp8RowSliceable}). */
+    private static boolean fp8PiecesSliceable(Matrix kvB, int heads, int perHead, int nope) {
+        for (int h = 0; h < heads; h++) {
+            if (!kvB.fp8RowSliceable(h * perHead, nope) || !kvB.fp8RowSliceable(h * perHead + nope, perHead - nope)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private Attention gqa(String p) {

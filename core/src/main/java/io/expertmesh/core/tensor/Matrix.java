@@ -135,8 +135,8 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
 
     /**
      * Rows [from, from + count) as a matrix sharing this one's memory. An {@link DType#F8_E4M3} slice must cover
-     * whole 128-row blocks of scales (it may end at the last row): {@link #fp8RowSliceable}; an {@link DType#I4}
-     * slice whole quads of interleaved rows (it may end at the last row).
+     * whole 128-row blocks of scales (it may end at the last row) or lie inside one: {@link #fp8RowSliceable}; an
+     * {@link DType#I4} slice whole quads of interleaved rows (it may end at the last row).
      */
     public Matrix rowSlice(int from, int count, String sliceName) {
         if (dtype == DType.I4 && (from % Int4Quantizer.QUAD != 0
@@ -161,8 +161,14 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         return new Matrix(sliceName, dtype, count, cols, data.asSlice(from * rowBytes, count * rowBytes), s);
     }
 
-    /** Whether rows [from, from + count) of an FP8 matrix start on a scale block and end on one or at the end. */
+    /**
+     * Whether rows [from, from + count) of an FP8 matrix can be a slice with its own scale grid: they start on a
+     * scale block and end on one or at the end, or they lie inside one block (whose row of scales is then all the
+     * slice's: MLA's per-head pieces of kv_b when a head's dimensions are smaller than a block).
+     */
     public boolean fp8RowSliceable(int from, int count) {
-        return from % FP8_BLOCK == 0 && (count % FP8_BLOCK == 0 || from + count == rows);
+        boolean aligned = from % FP8_BLOCK == 0 && (count % FP8_BLOCK == 0 || from + count == rows);
+        boolean insideOneBlock = count > 0 && from / FP8_BLOCK == (from + count - 1) / FP8_BLOCK;
+        return aligned || insideOneBlock;
     }
 }

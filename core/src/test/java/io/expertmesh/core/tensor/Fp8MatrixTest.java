@@ -44,11 +44,32 @@ class Fp8MatrixTest {
     }
 
     @Test
+    void rowSliceInsideOneBlock_takesThatBlocksScales_andTransposeOfIt_keepEveryValue() {
+        // MLA's kv_b pieces with 64 + 64 rows per head: W_UK of head 1 is rows [128, 192), W_UV rows [192, 256).
+        Random rnd = new Random(4);
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix m = random(arena, 3 * 128, 300, rnd);
+            for (int from : new int[] {192, 130, 3 * 128 - 50}) {
+                int count = from == 130 ? 100 : 50;
+                Matrix piece = m.rowSlice(from, count, "piece");
+                Matrix t = Fp8Matrix.transpose(piece, arena, "pieceᵀ");
+                for (int r = 0; r < count; r++) {
+                    for (int c = 0; c < 300; c++) {
+                        assertEquals(m.get(from + r, c), piece.get(r, c), "row " + r + " col " + c);
+                        assertEquals(piece.get(r, c), t.get(c, r));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void rowSliceThroughABlock_refused() {
         try (Arena arena = Arena.ofConfined()) {
             Matrix m = random(arena, 256, 64, new Random(3));
-            assertThrows(IllegalArgumentException.class, () -> m.rowSlice(16, 16, "piece"));
-            assertThrows(IllegalArgumentException.class, () -> m.rowSlice(0, 100, "piece"));
+            assertThrows(IllegalArgumentException.class, () -> m.rowSlice(120, 16, "piece"));
+            assertThrows(IllegalArgumentException.class, () -> m.rowSlice(0, 100 + 128, "piece"));
+            assertThrows(IllegalArgumentException.class, () -> m.rowSlice(64, 128, "piece"));
         }
     }
 
