@@ -2,7 +2,10 @@ package io.expertmesh.worker;
 
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.ExpertRunner;
+import io.expertmesh.core.model.Scratch;
 import io.expertmesh.core.model.StepContext;
+import io.expertmesh.core.tensor.HiddenCodec;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -22,6 +25,7 @@ public final class ExpertExecutor implements AutoCloseable {
     private final StepContext ctx;
     /** Held by every method while it runs. */
     private final ReentrantLock lock = new ReentrantLock();
+    private final CallScratch scratch = new CallScratch();
 
     public ExpertExecutor(ExpertShard shard, Kernels kernels) {
         this.shard = shard;
@@ -48,18 +52,24 @@ public final class ExpertExecutor implements AutoCloseable {
 
     /**
      * For every token {@code t < tokens}: {@code out[t] = Σ weights[i] · expert_{ids[i]}(xn[t])} over
-     * {@code i ∈ [offsets[t], offsets[t+1])}, summed in ascending expert id from zero.
+     * {@code i ∈ [offsets[t], offsets[t+1])}, summed in ascending expert id from zero. {@code hidden} holds the
+     * {@code tokens} input rows as {@code codec} encodes them; the result comes back in the same encoding.
      *
      * @throws ExpertNotHeldException if an expert is not held (now: it may have been unloaded since validation)
      */
-    public float[] run(int layer, float[] xn, int tokens, int[] offsets, int[] ids, float[] weights) {
+    public byte[] run(int layer, ByteBuffer hidden, HiddenCodec codec, int tokens, int[] offsets, int[] ids,
+                      float[] weights) {
         lock.lock();
         try {
             checkHeld(layer, ids, offsets[tokens]);
-            float[] out = new float[tokens * shard.config().hiddenSize()];
+            int width = shard.config().hiddenSize();
+            float[] xn = scratch.input(tokens * width);
+            codec.decode(hidden, xn, 0, tokens * width);
+            float[] out = scratch.output(tokens * width);
+            Arrays.fill(out, 0, tokens * width, 0f);
             shard.runner(layer).run(xn, tokens, offsets, ids, weights, out, ctx.atLayer(layer));
             shard.countTokens(layer, ids, offsets[tokens]);
-            return out;
+            return codec.encode(out, 0, tokens * width);
         } finally {
             lock.unlock();
         }
@@ -68,30 +78,73 @@ public final class ExpertExecutor implements AutoCloseable {
     /**
      * Every entry's expert output, unweighted: row {@code i < offsets[tokens]} is {@code expert_{ids[i]}(xn[t])}
      * for the token {@code t} of entry {@code i}, exactly (each entry runs as its own row with weight 1, and
-     * {@code fma(1, r, 0) == r}); experts still run once each on their whole batch.
+     * {@code fma(1, r, 0) == r}); experts still run once each on their whole batch. Input and result as in
+     * {@link #run}.
      */
-    public float[] runPerAssignment(int layer, float[] xn, int tokens, int[] offsets, int[] ids) {
+    public byte[] runPerAssignment(int layer, ByteBuffer hidden, HiddenCodec codec, int tokens, int[] offsets,
+                                   int[] ids) {
         lock.lock();
         try {
             int n = offsets[tokens];
             checkHeld(layer, ids, n);
-            int hidden = shard.config().hiddenSize();
-            float[] rows = new float[n * hidden];
-            int[] each = new int[n + 1];
+            int width = shard.config().hiddenSize();
+            float[] xn = scratch.input(tokens * width);
+            codec.decode(hidden, xn, 0, tokens * width);
+            float[] rows = scratch.rows(n * width);
+            int[] each = scratch.each(n + 1);
+            each[0] = 0;
             for (int t = 0; t < tokens; t++) {
                 for (int i = offsets[t]; i < offsets[t + 1]; i++) {
-                    System.arraycopy(xn, t * hidden, rows, i * hidden, hidden);
+                    System.arraycopy(xn, t * width, rows, i * width, width);
                     each[i + 1] = i + 1;
                 }
             }
-            float[] ones = new float[n];
-            Arrays.fill(ones, 1f);
-            float[] out = new float[n * hidden];
+            float[] ones = scratch.ones(n);
+            float[] out = scratch.output(n * width);
+            Arrays.fill(out, 0, n * width, 0f);
             shard.runner(layer).run(rows, n, each, ids, ones, out, ctx.atLayer(layer));
             shard.countTokens(layer, ids, n);
-            return out;
+            return codec.encode(out, 0, n * width);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * The calls' arrays, grown to the largest call and reused under the lock: a worker's expert calls then
+     * allocate only their answer's bytes (at DeepSeek-V3's hidden size a 32-token call with 8 experts a token
+     * would otherwise allocate 7 MB of floats per layer).
+     */
+    private static final class CallScratch {
+        private float[] input = new float[0];
+        private float[] rows = new float[0];
+        private float[] output = new float[0];
+        private float[] ones = new float[0];
+        private int[] each = new int[0];
+
+        float[] input(int n) {
+            return input.length >= n ? input : (input = new float[Scratch.grown(input.length, n)]);
+        }
+
+        float[] rows(int n) {
+            return rows.length >= n ? rows : (rows = new float[Scratch.grown(rows.length, n)]);
+        }
+
+        float[] output(int n) {
+            return output.length >= n ? output : (output = new float[Scratch.grown(output.length, n)]);
+        }
+
+        int[] each(int n) {
+            return each.length >= n ? each : (each = new int[Scratch.grown(each.length, n)]);
+        }
+
+        /** At least {@code n} ones. */
+        float[] ones(int n) {
+            if (ones.length < n) {
+                ones = new float[Scratch.grown(ones.length, n)];
+                Arrays.fill(ones, 1f);
+            }
+            return ones;
         }
     }
 

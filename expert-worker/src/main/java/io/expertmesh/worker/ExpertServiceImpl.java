@@ -23,6 +23,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -138,12 +139,15 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         RunExpertsResponse response;
         try {
             long computing = System.nanoTime();
-            float[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
-                    ? ex.runPerAssignment(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids)
-                    : ex.run(req.getLayer(), v.xn, req.getNumTokens(), v.offsets, v.ids, v.weights);
+            // Decoded and encoded under the experts' lock, into the executor's reused buffers.
+            HiddenCodec codec = codec(req.getEncoding());
+            ByteBuffer hidden = req.getHiddenStates().asReadOnlyByteBuffer();
+            byte[] result = req.getOutputMode() == OutputMode.OUTPUT_MODE_PER_ASSIGNMENT
+                    ? ex.runPerAssignment(req.getLayer(), hidden, codec, req.getNumTokens(), v.offsets, v.ids)
+                    : ex.run(req.getLayer(), hidden, codec, req.getNumTokens(), v.offsets, v.ids, v.weights);
             long computed = System.nanoTime();
             response = RunExpertsResponse.newBuilder().setEncoding(req.getEncoding())
-                    .setOutputMode(req.getOutputMode()).setOutputs(encode(result, req.getEncoding()))
+                    .setOutputMode(req.getOutputMode()).setOutputs(UnsafeByteOperations.unsafeWrap(result))
                     .setQueueMicros((computing - queued) / 1000).setComputeMicros((computed - computing) / 1000)
                     .build();
             observer.onTimes(req.getLayer(), computing - queued, computed - computing);
@@ -319,8 +323,8 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         return ex;
     }
 
-    /** A request's arrays, checked and decoded. */
-    private record Validated(float[] xn, int[] offsets, int[] ids, float[] weights) {
+    /** A request's arrays, checked (its hidden states are decoded when it computes). */
+    private record Validated(int[] offsets, int[] ids, float[] weights) {
     }
 
     static Validated validate(RunExpertsRequest req, ExpertShard shard) {
@@ -388,8 +392,7 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
                 weights[i] = w;
             }
         }
-        return new Validated(decode(req.getHiddenStates(), req.getEncoding(), tokens * hidden), offsets, ids,
-                weights);
+        return new Validated(offsets, ids, weights);
     }
 
     private static void checkLayerExperts(LayerExperts l, ExpertShard shard) {

@@ -14,7 +14,9 @@ public final class Scratch {
     public enum Slot {
         X, XN, ATTN_OUT, FFN_OUT, COS, SIN,
         Q_A, Q, KV, Q_ABS, O_LATENT, HEADS_OUT, K, V, GATHER_IN, GATHER_OUT,
-        GATE_LOGITS, TOPK_WEIGHTS, EXPERT_IN, EXPERT_H1, EXPERT_H2, EXPERT_OUT, SHARED_OUT, SHARED_GATE
+        GATE_LOGITS, TOPK_WEIGHTS, EXPERT_IN, EXPERT_H1, EXPERT_H2, EXPERT_OUT, SHARED_OUT, SHARED_GATE,
+        /** Remote experts' per-(token, expert) outputs, kept from a layer's dispatch until its results are added. */
+        DISPATCH_ROWS
     }
 
     private final EnumMap<Slot, float[]> floats = new EnumMap<>(Slot.class);
@@ -30,7 +32,7 @@ public final class Scratch {
     public float[] floats(Slot slot, int size) {
         float[] a = floats.get(slot);
         if (a == null || a.length < size) {
-            a = new float[size];
+            a = new float[grown(a == null ? 0 : a.length, size)];
             floats.put(slot, a);
         }
         return a;
@@ -39,8 +41,17 @@ public final class Scratch {
     /** An int buffer of at least {@code size} (top-k expert ids). */
     public int[] ints(int size) {
         if (ints.length < size) {
-            ints = new int[size];
+            ints = new int[grown(ints.length, size)];
         }
         return ints;
+    }
+
+    /**
+     * The new length of a buffer of {@code length} that must hold {@code size}: at least half again as long, so
+     * that a step size creeping up (a server's batches, prefill chunks) reallocates a few times, not once per
+     * new size (that had allocated gigabytes of scratch in a minute of serving).
+     */
+    public static int grown(int length, int size) {
+        return (int) Math.min(Integer.MAX_VALUE - 16, Math.max(size, length + (long) length / 2));
     }
 }

@@ -4,6 +4,7 @@ import com.google.common.util.concurrent.ListenableFuture;
 import com.google.protobuf.UnsafeByteOperations;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.RoutedExperts;
+import io.expertmesh.core.model.Scratch.Slot;
 import io.expertmesh.core.model.StepContext;
 import io.expertmesh.core.tensor.HiddenCodec;
 import io.expertmesh.proto.expert.v1.HiddenEncoding;
@@ -56,8 +57,11 @@ final class RemoteExperts implements RoutedExperts {
     @Override
     public Pending start(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
                          StepContext ctx) {
+        // The outputs land in the step's scratch: this forward pass uses it for nothing else until finish().
+        float[] rows = cluster.config().wire() == WireFormat.EXACT
+                ? ctx.scratch().floats(Slot.DISPATCH_ROWS, tokens * topK * hidden) : null;
         Dispatch d = new Dispatch(xn, tokens, Arrays.copyOf(ids, tokens * topK),
-                Arrays.copyOf(weights, tokens * topK), topK, out, ctx.kernels());
+                Arrays.copyOf(weights, tokens * topK), topK, out, rows, ctx.kernels());
         cluster.load().record(layer, d.ids);
         d.send(allPairs(tokens * topK));
         return d::finish;
@@ -83,7 +87,7 @@ final class RemoteExperts implements RoutedExperts {
         final boolean exact = cluster.config().wire() == WireFormat.EXACT;
         final HiddenCodec codec = HiddenCodec.exact(exact);
         final long startNanos = System.nanoTime();
-        /** EXACT: row p = expert ids[p]'s output for its token, unweighted. */
+        /** EXACT: row p = expert ids[p]'s output for its token, unweighted (every row is written before use). */
         final float[] rows;
         /** BF16: per worker call, its tokens' weighted sums, added in worker order at the end. */
         final Map<String, List<float[]>> sums = new TreeMap<>();
@@ -96,7 +100,8 @@ final class RemoteExperts implements RoutedExperts {
         long epoch;
         int attempts;
 
-        Dispatch(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, Kernels kernels) {
+        Dispatch(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, float[] rows,
+                 Kernels kernels) {
             this.xn = xn;
             this.tokens = tokens;
             this.ids = ids;
@@ -104,7 +109,7 @@ final class RemoteExperts implements RoutedExperts {
             this.topK = topK;
             this.out = out;
             this.kernels = kernels;
-            this.rows = exact ? new float[ids.length * hidden] : null;
+            this.rows = rows;
         }
 
         /** Sends {@code pairs} (ascending) under the current placement. */
