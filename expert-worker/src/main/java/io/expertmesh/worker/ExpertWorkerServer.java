@@ -3,6 +3,7 @@ package io.expertmesh.worker;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.model.ExpertRunner;
 import io.expertmesh.proto.expert.v1.ExpertServiceGrpc;
+import io.expertmesh.proto.wire.RunExpertsWire;
 import io.expertmesh.security.MethodScopes;
 import io.expertmesh.security.ServerSecurity;
 import io.expertmesh.telemetry.Telemetry;
@@ -112,7 +113,9 @@ public final class ExpertWorkerServer implements AutoCloseable {
         telemetry.configureServer(builder);
         // added after telemetry's: interceptors added last run first, so a refused call stops here
         interceptors.forEach(builder::intercept);
-        this.server = builder.addService(service).addService(health.getHealthService()).build();
+        // RunExperts requests parsed without copying their hidden states (RunExpertsWire).
+        this.server = builder.addService(RunExpertsWire.serverDefinition(service))
+                .addService(health.getHealthService()).build();
         health.setStatus("", ServingStatus.NOT_SERVING);
         health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     }

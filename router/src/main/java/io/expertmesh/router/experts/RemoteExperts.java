@@ -266,7 +266,8 @@ final class RemoteExperts implements RoutedExperts {
             cluster.onRpc(layer, c.client, c.tokens.length, took, Status.OK);
             cluster.onRpcTimes(layer, c.client, took, r.getQueueMicros(), r.getComputeMicros());
             if (exact) {
-                java.nio.ByteBuffer bytes = r.getOutputs().asReadOnlyByteBuffer();
+                // slice(): the outputs may be a view into the received frame (RunExpertsWire), starting at an offset
+                java.nio.ByteBuffer bytes = r.getOutputs().asReadOnlyByteBuffer().slice();
                 for (int i = 0; i < c.pairs.length; i++) {
                     bytes.position(i * hidden * 4);
                     HiddenCodec.F32.decode(bytes, rows, c.pairs[i] * hidden, hidden);

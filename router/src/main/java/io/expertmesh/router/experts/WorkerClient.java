@@ -10,10 +10,12 @@ import io.expertmesh.proto.expert.v1.LoadExpertsRequest;
 import io.expertmesh.proto.expert.v1.RunExpertsRequest;
 import io.expertmesh.proto.expert.v1.RunExpertsResponse;
 import io.expertmesh.proto.expert.v1.UnloadExpertsRequest;
+import io.expertmesh.proto.wire.RunExpertsWire;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.ClientCalls;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -82,8 +84,10 @@ public final class WorkerClient implements AutoCloseable {
 
     /** Sends one RunExperts call; the future is cancelled if the worker is taken out before it answers. */
     ListenableFuture<RunExpertsResponse> run(RunExpertsRequest request, Duration deadline) {
-        ListenableFuture<RunExpertsResponse> f =
-                async.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).runExperts(request);
+        // The generated stub's call, with answers parsed without copying their outputs (RunExpertsWire).
+        ListenableFuture<RunExpertsResponse> f = ClientCalls.futureUnaryCall(channel.newCall(
+                RunExpertsWire.CLIENT_METHOD,
+                async.getCallOptions().withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)), request);
         inFlight.add(f);
         f.addListener(() -> inFlight.remove(f), MoreExecutors.directExecutor());
         if (!live) {
