@@ -7,12 +7,13 @@ import io.expertmesh.kvcache.KvStoreConfig;
 import io.expertmesh.router.RouterConfig;
 import io.expertmesh.router.RouterServer;
 import io.expertmesh.router.engine.EngineConfig;
+import io.expertmesh.router.experts.ExpertClusterConfig;
+import io.expertmesh.router.experts.WireFormat;
+import io.expertmesh.router.kv.KvHeapBudget;
 import io.expertmesh.security.BearerTokens;
 import io.expertmesh.security.ServerSecurity;
-import io.expertmesh.router.experts.ExpertClusterConfig;
 import io.expertmesh.telemetry.Telemetry;
 import io.expertmesh.telemetry.TelemetryConfig;
-import io.expertmesh.router.experts.WireFormat;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -64,7 +65,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--kv-block-size", paramLabel = "N", description = "Tokens per KV block (default 16).")
     int blockSize = 16;
 
-    @Option(names = "--kv-cache-mb", paramLabel = "MB", description = "KV cache memory in MiB (default 1024).")
+    @Option(names = "--kv-cache-mb", paramLabel = "MB",
+            description = "KV cache memory in MiB (default 1024); on the Java heap, so it must fit there (refused at "
+                    + "start otherwise).")
     long kvCacheMb = 1024;
 
     @Option(names = "--max-batched-tokens", paramLabel = "N", description = "Token budget per step (default 512).")
@@ -259,6 +262,7 @@ final class ServeCommand implements Callable<Integer> {
         ForwardBackend.Factory backend = model.forwardBackend();  // a bad --device fails here, not in the load
         KvStoreConfig kv = kvStoreConfig();
         kv.requireSecretWhenExposed(); // before the model loads: one line, exit 2
+        KvHeapBudget.require(kvCacheMb << 20, "--kv-cache-mb"); // likewise: not an OutOfMemoryError later
         RouterConfig config = new RouterConfig(port, dir, new EngineConfig(blockSize, kvCacheMb << 20,
                 maxBatchedTokens, maxRunning, maxWaiting, !noPrefixCaching), maxBufferedTokens,
                 Duration.ofSeconds(drainGraceSeconds), kv, expertClusterConfig());

@@ -113,7 +113,7 @@ public final class ExpertExecutor implements AutoCloseable {
     /**
      * The calls' arrays, grown to the largest call and reused under the lock: a worker's expert calls then
      * allocate only their answer's bytes (at DeepSeek-V3's hidden size a 32-token call with 8 experts a token
-     * would otherwise allocate 7 MB of floats per layer).
+     * had allocated two 7 MB float arrays, and the decoded input, per layer).
      */
     private static final class CallScratch {
         private float[] input = new float[0];

@@ -48,8 +48,8 @@ public final class Scratch {
 
     /**
      * The new length of a buffer of {@code length} that must hold {@code size}: at least half again as long, so
-     * that a step size creeping up (a server's batches, prefill chunks) reallocates a few times, not once per
-     * new size (that had allocated gigabytes of scratch in a minute of serving).
+     * that a step size creeping up (a server's batches, prefill chunks, a worker's calls) reallocates a few
+     * times, not once per new size.
      */
     public static int grown(int length, int size) {
         return (int) Math.min(Integer.MAX_VALUE - 16, Math.max(size, length + (long) length / 2));
