@@ -152,6 +152,7 @@ public final class DistributedBench {
                                List<Integer> streams, int prompt, int tokens, int round, List<Integer> reference,
                                java.util.Map<String, java.util.Map<Integer, Double>> best, ObjectNode out,
                                PrintStream err) throws Exception {
+        dropClosedEngines();
         int workerCount = addresses.size();
         ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire)
                 .withMicroBatches(micro.clusterMicroBatches);
@@ -198,6 +199,16 @@ public final class DistributedBench {
     }
 
     /**
+     * A full collection before each remote configuration (outside the timed runs): an earlier configuration's
+     * engine is closed, but its 512 MiB KV pool stays in the old generation until a full collection, and with
+     * several there (a 6 GB old generation, 99% full) young collections took 30-50 ms, which the next
+     * configuration's tokens/s and p99s then paid for.
+     */
+    private static void dropClosedEngines() {
+        System.gc();
+    }
+
+    /**
      * The transport floor: the same dispatches to workers whose experts return at once (outputs are zeros, so the
      * tokens mean nothing): what remains is serialization, transport and wake-ups, with the breakdown per call.
      */
@@ -205,6 +216,7 @@ public final class DistributedBench {
                                        List<Integer> streams, int prompt, int tokens, int workerCount,
                                        WireFormat wire, WorkerChannels channels, ObjectNode out, PrintStream err)
             throws Exception {
+        dropClosedEngines();
         List<ExpertWorkerServer> workers = new ArrayList<>();
         ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
         try {
