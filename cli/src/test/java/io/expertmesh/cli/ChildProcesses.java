@@ -32,6 +32,33 @@ final class ChildProcesses implements AutoCloseable {
 
     private final List<Process> processes = new ArrayList<>();
 
+    /** How a process run to its end ended: its exit code and everything it printed (stdout and stderr). */
+    record Ended(int exitCode, String output) {
+    }
+
+    /**
+     * Runs {@code Main args…} with {@link #JVM_FLAGS} and then {@code extraJvmFlags} (later flags win) until it
+     * exits, at most {@code timeoutSeconds}; a process still running then fails the test.
+     */
+    static Ended runToEnd(List<String> extraJvmFlags, List<String> args, long timeoutSeconds) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElseThrow());
+        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(extraJvmFlags);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.expertmesh.cli.Main"));
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                throw new AssertionError("still running after " + timeoutSeconds + " s:\n" + out);
+            }
+            return new Ended(p.exitValue(), out);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
     /** Starts {@code Main args…} and waits (up to 90 s) for its "serving … on port N" line. */
     Child start(String name, List<String> args) throws Exception {
         List<String> cmd = new ArrayList<>();

@@ -3,11 +3,8 @@ package io.expertmesh.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,22 +16,11 @@ class ServeKvHeapTest {
 
     @Test
     void serve_kvCacheLargerThanTheHeap_exits2WithOneLine() throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElseThrow());
-        cmd.addAll(ChildProcesses.JVM_FLAGS);
-        cmd.add("-Xmx512m");
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.expertmesh.cli.Main", "serve",
+        ChildProcesses.Ended run = ChildProcesses.runToEnd(List.of("-Xmx512m"), List.of("serve",
                 "--model", FIXTURE.toString(), "--port", "0", "--threads", "1", "--kv-store", "none",
-                "--kv-cache-mb", "4096"));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out;
-        try {
-            out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "serve exits");
-        } finally {
-            p.destroyForcibly();
-        }
-        assertEquals(2, p.exitValue(), out);
+                "--kv-cache-mb", "4096"), 120);
+        String out = run.output();
+        assertEquals(2, run.exitCode(), out);
         List<String> lines = out.lines().toList();
         assertEquals(1, lines.stream().filter(l -> l.startsWith(
                 "expertmesh serve: --kv-cache-mb 4096 does not fit the Java heap")).count(), out);

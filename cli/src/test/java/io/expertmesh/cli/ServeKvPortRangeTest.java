@@ -6,11 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** A router whose whole embedded-member port range is taken fails with one line, no stack trace. */
@@ -23,23 +20,12 @@ class ServeKvPortRangeTest {
         try (ServerSocket a = new ServerSocket(0, 1, lo)) {
             int first = a.getLocalPort();
             try (ServerSocket b = new ServerSocket(first + 1, 1, lo)) {
-                List<String> cmd = new ArrayList<>();
-                cmd.add(ProcessHandle.current().info().command().orElseThrow());
-                cmd.addAll(ChildProcesses.JVM_FLAGS);
-                cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.expertmesh.cli.Main", "serve",
+                ChildProcesses.Ended run = ChildProcesses.runToEnd(List.of(), List.of("serve",
                         "--model", FIXTURE.toString(), "--port", "0", "--threads", "1", "--kv-cache-mb", "8",
                         "--kv-port", String.valueOf(first), "--kv-port-count", "2",
-                        "--kv-cluster-name", "range-taken-" + first));
-                Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-                String out;
-                try {
-                    out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "serve exits");
-                } finally {
-                    p.destroyForcibly();
-                }
-
-                assertEquals(2, p.exitValue(), out);
+                        "--kv-cluster-name", "range-taken-" + first), 120);
+                String out = run.output();
+                assertEquals(2, run.exitCode(), out);
                 List<String> lines = out.lines().toList();
                 String error = "expertmesh serve: cannot start the KV store's Hazelcast member on 127.0.0.1:" + first
                         + ".." + (first + 1) + ": ";

@@ -1,7 +1,6 @@
 package io.expertmesh.worker;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import com.google.rpc.ErrorInfo;
 import io.expertmesh.core.tensor.HiddenCodec;
@@ -429,19 +428,8 @@ public final class ExpertServiceImpl extends ExpertServiceGrpc.ExpertServiceImpl
         return b.build();
     }
 
-    /** Little-endian values of {@code encoding} to floats. */
-    static float[] decode(ByteString bytes, HiddenEncoding encoding, int count) {
-        float[] x = new float[count];
-        codec(encoding).decode(bytes.asReadOnlyByteBuffer(), x, 0, count);
-        return x;
-    }
-
-    /** Floats to little-endian values of {@code encoding} (BF16: rounded to nearest even). */
-    static ByteString encode(float[] x, HiddenEncoding encoding) {
-        return UnsafeByteOperations.unsafeWrap(codec(encoding).encode(x, 0, x.length));
-    }
-
-    private static HiddenCodec codec(HiddenEncoding encoding) {
+    /** The codec of a wire encoding (the service checked it is F32 or BF16). */
+    static HiddenCodec codec(HiddenEncoding encoding) {
         return encoding == HiddenEncoding.HIDDEN_ENCODING_F32 ? HiddenCodec.F32 : HiddenCodec.BF16;
     }
 }

@@ -60,7 +60,7 @@ class ExpertServiceTest {
     }
 
     private static float[] outputs(RunExpertsResponse r, RunExpertsRequest req) {
-        return ExpertServiceImpl.decode(r.getOutputs(), r.getEncoding(), req.getNumTokens() * WorkerFixture.HIDDEN);
+        return WorkerFixture.decode(r.getOutputs(), r.getEncoding(), req.getNumTokens() * WorkerFixture.HIDDEN);
     }
 
     @Test

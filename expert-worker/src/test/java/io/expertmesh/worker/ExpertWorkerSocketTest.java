@@ -38,7 +38,7 @@ class ExpertWorkerSocketTest {
                 RunExpertsRequest req = WorkerFixture.randomRequest(new Random(21), 1, 8,
                         HiddenEncoding.HIDDEN_ENCODING_F32, new int[]{1, 3, 5, 7});
                 RunExpertsResponse r = stub.runExperts(req);
-                assertArrayEquals(WorkerFixture.reference(req, kernels), ExpertServiceImpl.decode(r.getOutputs(),
+                assertArrayEquals(WorkerFixture.reference(req, kernels), WorkerFixture.decode(r.getOutputs(),
                         r.getEncoding(), 8 * WorkerFixture.HIDDEN));
                 assertEquals(1, stub.getWorkerStatus(GetWorkerStatusRequest.getDefaultInstance())
                         .getRequestsServed());

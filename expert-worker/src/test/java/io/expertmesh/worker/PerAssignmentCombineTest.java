@@ -47,7 +47,7 @@ class PerAssignmentCombineTest {
                     HiddenEncoding.HIDDEN_ENCODING_F32, new int[]{0, 1, 2, 3, 4, 5, 6, 7});
             int hidden = WorkerFixture.HIDDEN;
             int tokens = all.getNumTokens();
-            float[] x = ExpertServiceImpl.decode(all.getHiddenStates(), all.getEncoding(), tokens * hidden);
+            float[] x = WorkerFixture.decode(all.getHiddenStates(), all.getEncoding(), tokens * hidden);
             // entries per token: {expert, weight, output row} gathered from both workers
             List<List<float[]>> perToken = new ArrayList<>();
             for (int t = 0; t < tokens; t++) {
@@ -72,7 +72,7 @@ class PerAssignmentCombineTest {
                     }
                     if (mine > 0) {
                         b.addAssignmentsPerToken(mine);
-                        xs.writeBytes(ExpertServiceImpl.encode(java.util.Arrays.copyOfRange(x, t * hidden,
+                        xs.writeBytes(WorkerFixture.encode(java.util.Arrays.copyOfRange(x, t * hidden,
                                 (t + 1) * hidden), all.getEncoding()).toByteArray());
                     }
                     at += k;
@@ -85,7 +85,7 @@ class PerAssignmentCombineTest {
                 RunExpertsResponse r = shards.get(w).runExperts(req);
                 assertEquals(OutputMode.OUTPUT_MODE_PER_ASSIGNMENT, r.getOutputMode());
                 int n = req.getExpertIdsCount();
-                float[] rows = ExpertServiceImpl.decode(r.getOutputs(), r.getEncoding(), n * hidden);
+                float[] rows = WorkerFixture.decode(r.getOutputs(), r.getEncoding(), n * hidden);
                 for (int i = 0; i < n; i++) {
                     float[] e = new float[2 + hidden];
                     e[0] = req.getExpertIds(i);

@@ -96,6 +96,6 @@ class TransportThreadTest {
     }
 
     private static float[] decoded(RunExpertsResponse r, int tokens) {
-        return ExpertServiceImpl.decode(r.getOutputs(), r.getEncoding(), tokens * WorkerFixture.HIDDEN);
+        return WorkerFixture.decode(r.getOutputs(), r.getEncoding(), tokens * WorkerFixture.HIDDEN);
     }
 }

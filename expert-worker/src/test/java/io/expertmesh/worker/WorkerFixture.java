@@ -1,5 +1,6 @@
 package io.expertmesh.worker;
 
+import com.google.protobuf.ByteString;
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.VectorKernels;
@@ -34,7 +35,7 @@ final class WorkerFixture {
             x[i] = (float) rnd.nextGaussian();
         }
         RunExpertsRequest.Builder b = RunExpertsRequest.newBuilder().setLayer(layer).setHiddenSize(HIDDEN)
-                .setNumTokens(tokens).setEncoding(enc).setHiddenStates(ExpertServiceImpl.encode(x, enc));
+                .setNumTokens(tokens).setEncoding(enc).setHiddenStates(WorkerFixture.encode(x, enc));
         for (int t = 0; t < tokens; t++) {
             int[] pick = allowed.clone();
             for (int i = pick.length - 1; i > 0; i--) {
@@ -61,7 +62,7 @@ final class WorkerFixture {
         try (Checkpoint ckpt = Checkpoint.open(MODEL)) {
             StepContext ctx = StepContext.standalone(kernels);
             int tokens = req.getNumTokens();
-            float[] x = ExpertServiceImpl.decode(req.getHiddenStates(), req.getEncoding(), tokens * HIDDEN);
+            float[] x = WorkerFixture.decode(req.getHiddenStates(), req.getEncoding(), tokens * HIDDEN);
             float[] out = new float[tokens * HIDDEN];
             int at = 0;
             for (int t = 0; t < tokens; t++) {
@@ -95,5 +96,17 @@ final class WorkerFixture {
         String p = "model.layers." + layer + ".mlp.experts." + e + ".";
         return new Mlp(ckpt.matrix(p + "gate_proj.weight", INTER, HIDDEN), ckpt.matrix(p + "up_proj.weight", INTER,
                 HIDDEN), ckpt.matrix(p + "down_proj.weight", HIDDEN, INTER));
+    }
+
+    /** Little-endian values of {@code encoding} to floats. */
+    static float[] decode(ByteString bytes, HiddenEncoding encoding, int count) {
+        float[] x = new float[count];
+        ExpertServiceImpl.codec(encoding).decode(bytes.asReadOnlyByteBuffer(), x, 0, count);
+        return x;
+    }
+
+    /** Floats to little-endian values of {@code encoding} (BF16: rounded to nearest even). */
+    static ByteString encode(float[] x, HiddenEncoding encoding) {
+        return ByteString.copyFrom(ExpertServiceImpl.codec(encoding).encode(x, 0, x.length));
     }
 }

@@ -63,8 +63,7 @@ public final class AliasingMarshaller<T extends Message> implements MethodDescri
                     : stream.readAllBytes();
             CodedInputStream in = UnsafeByteOperations.unsafeWrap(frame).newCodedInput();
             in.enableAliasing(true);
-            T message = parser.parseFrom(in, ExtensionRegistryLite.getEmptyRegistry());
-            return message;
+            return parser.parseFrom(in, ExtensionRegistryLite.getEmptyRegistry());
         } catch (InvalidProtocolBufferException e) {
             throw Status.INTERNAL.withDescription("Invalid protobuf byte sequence").withCause(e).asRuntimeException();
         } catch (IOException e) {
