@@ -76,6 +76,31 @@ public interface Kernels {
         }
     }
 
+    /**
+     * {@link #dotRows} for {@code nq} queries over the same rows: query {@code j} at {@code q[qOff + j·qStride ..]},
+     * its scores at {@code out[outOff + j·outStride + i]}, each the bits {@code dotRows} gives it. Attention heads
+     * that share cached rows (MLA's heads all share the latent rows; GQA's heads share their group's) call this so
+     * an implementation can read each row once for all of them.
+     */
+    default void dotRowsMulti(float[] q, int qOff, int qStride, int nq, float[] k, int kOff, int stride, int count,
+                              int dim, float scale, float[] out, int outOff, int outStride) {
+        for (int j = 0; j < nq; j++) {
+            dotRows(q, qOff + j * qStride, k, kOff, stride, count, dim, scale, out, outOff + j * outStride);
+        }
+    }
+
+    /**
+     * {@link #axpyRows} for {@code nq} weight vectors over the same rows: weights {@code j} at
+     * {@code w[wOff + j·wStride ..]}, added into {@code y[yOff + j·yStride ..]}, each the bits {@code axpyRows}
+     * gives it (rows added in order).
+     */
+    default void axpyRowsMulti(float[] w, int wOff, int wStride, int nq, float[] v, int vOff, int stride, int count,
+                               int dim, float[] y, int yOff, int yStride) {
+        for (int j = 0; j < nq; j++) {
+            axpyRows(w, wOff + j * wStride, v, vOff, stride, count, dim, y, yOff + j * yStride);
+        }
+    }
+
     /** {@code y[yOff+i] += alpha · x[xOff+i]} for {@code i < n}. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 

@@ -348,11 +348,143 @@ public final class VectorKernels implements Kernels {
             a0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), a0);
             i += L;
         }
+        return VectorMath.reduceInRegisters(a0.add(a1)) + tailDot(a, aOff, b, bOff, i, n);
+    }
+
+    /** The scalar tail of {@link #dotKernel}: fma over columns {@code [i, n)} from zero. */
+    private static float tailDot(float[] a, int aOff, float[] b, int bOff, int i, int n) {
         float tail = 0f;
         for (; i < n; i++) {
             tail = Math.fma(a[aOff + i], b[bOff + i], tail);
         }
-        return VectorMath.reduceInRegisters(a0.add(a1)) + tail;
+        return tail;
+    }
+
+    /**
+     * Rows in pairs, queries in fours: each pair of rows is read from memory once for all the queries, and each
+     * 2L-element step loads 4 query and 2 row vectors for 8 (query, row) sums (dotRows: 2 loads per sum). Every
+     * sum keeps dotKernel's two accumulators and its order, so the bits are dotRows'.
+     */
+    @Override
+    public void dotRowsMulti(float[] q, int qOff, int qStride, int nq, float[] k, int kOff, int stride, int count,
+                             int dim, float scale, float[] out, int outOff, int outStride) {
+        if (count <= 0 || nq <= 0) {
+            return;
+        }
+        checkStrided(qOff, nq, qStride, dim, q.length);
+        checkStrided(kOff, count, stride, dim, k.length);
+        checkStrided(outOff, nq, outStride, count, out.length);
+        int quads = nq & ~3;
+        float[] lanes = KernelScratch.get().lanes;
+        int r = 0;
+        for (; r + 2 <= count; r += 2) {
+            int k0 = kOff + r * stride;
+            int j = 0;
+            for (; j < quads; j += 4) {
+                dot4x2(q, qOff + j * qStride, qStride, k, k0, k0 + stride, dim, scale, out,
+                        outOff + j * outStride + r, outStride, lanes);
+            }
+            for (; j < nq; j++) {
+                int o = outOff + j * outStride + r;
+                out[o] = dotKernel(q, qOff + j * qStride, k, k0, dim) * scale;
+                out[o + 1] = dotKernel(q, qOff + j * qStride, k, k0 + stride, dim) * scale;
+            }
+        }
+        if (r < count) {
+            for (int j = 0; j < nq; j++) {
+                out[outOff + j * outStride + r] = dotKernel(q, qOff + j * qStride, k, kOff + r * stride, dim) * scale;
+            }
+        }
+    }
+
+    /**
+     * Scores of queries q0 .. q0 + 3·qs against rows r0 and r1: 16 accumulators (each sum's two of dotKernel).
+     * The sums go through {@code lanes} (8·L floats) to the lane tree rather than through a helper taking vectors:
+     * a vector passed to a call the JIT does not inline is boxed on the heap.
+     */
+    private static void dot4x2(float[] q, int q0, int qs, float[] k, int r0, int r1, int n, float scale,
+                               float[] out, int o, int os, float[] lanes) {
+        int q1 = q0 + qs;
+        int q2 = q1 + qs;
+        int q3 = q2 + qs;
+        int step = 2 * L;
+        int main = n / step * step;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;   // low halves
+        FloatVector b00 = z, b01 = z, b10 = z, b11 = z, b20 = z, b21 = z, b30 = z, b31 = z;   // high halves
+        for (int i = 0; i < main; i += step) {
+            FloatVector x0 = FloatVector.fromArray(F, k, r0 + i);
+            FloatVector x1 = FloatVector.fromArray(F, k, r1 + i);
+            FloatVector y = FloatVector.fromArray(F, q, q0 + i);
+            a00 = y.fma(x0, a00);
+            a01 = y.fma(x1, a01);
+            y = FloatVector.fromArray(F, q, q1 + i);
+            a10 = y.fma(x0, a10);
+            a11 = y.fma(x1, a11);
+            y = FloatVector.fromArray(F, q, q2 + i);
+            a20 = y.fma(x0, a20);
+            a21 = y.fma(x1, a21);
+            y = FloatVector.fromArray(F, q, q3 + i);
+            a30 = y.fma(x0, a30);
+            a31 = y.fma(x1, a31);
+            x0 = FloatVector.fromArray(F, k, r0 + i + L);
+            x1 = FloatVector.fromArray(F, k, r1 + i + L);
+            y = FloatVector.fromArray(F, q, q0 + i + L);
+            b00 = y.fma(x0, b00);
+            b01 = y.fma(x1, b01);
+            y = FloatVector.fromArray(F, q, q1 + i + L);
+            b10 = y.fma(x0, b10);
+            b11 = y.fma(x1, b11);
+            y = FloatVector.fromArray(F, q, q2 + i + L);
+            b20 = y.fma(x0, b20);
+            b21 = y.fma(x1, b21);
+            y = FloatVector.fromArray(F, q, q3 + i + L);
+            b30 = y.fma(x0, b30);
+            b31 = y.fma(x1, b31);
+        }
+        int i = main;
+        if (i + L <= n) {
+            FloatVector x0 = FloatVector.fromArray(F, k, r0 + i);
+            FloatVector x1 = FloatVector.fromArray(F, k, r1 + i);
+            FloatVector y = FloatVector.fromArray(F, q, q0 + i);
+            a00 = y.fma(x0, a00);
+            a01 = y.fma(x1, a01);
+            y = FloatVector.fromArray(F, q, q1 + i);
+            a10 = y.fma(x0, a10);
+            a11 = y.fma(x1, a11);
+            y = FloatVector.fromArray(F, q, q2 + i);
+            a20 = y.fma(x0, a20);
+            a21 = y.fma(x1, a21);
+            y = FloatVector.fromArray(F, q, q3 + i);
+            a30 = y.fma(x0, a30);
+            a31 = y.fma(x1, a31);
+            i += L;
+        }
+        a00.add(b00).intoArray(lanes, 0);
+        a01.add(b01).intoArray(lanes, L);
+        a10.add(b10).intoArray(lanes, 2 * L);
+        a11.add(b11).intoArray(lanes, 3 * L);
+        a20.add(b20).intoArray(lanes, 4 * L);
+        a21.add(b21).intoArray(lanes, 5 * L);
+        a30.add(b30).intoArray(lanes, 6 * L);
+        a31.add(b31).intoArray(lanes, 7 * L);
+        out[o] = (VectorMath.reduce(lanes, 0) + tailDot(q, q0, k, r0, i, n)) * scale;
+        out[o + 1] = (VectorMath.reduce(lanes, L) + tailDot(q, q0, k, r1, i, n)) * scale;
+        out[o + os] = (VectorMath.reduce(lanes, 2 * L) + tailDot(q, q1, k, r0, i, n)) * scale;
+        out[o + os + 1] = (VectorMath.reduce(lanes, 3 * L) + tailDot(q, q1, k, r1, i, n)) * scale;
+        out[o + 2 * os] = (VectorMath.reduce(lanes, 4 * L) + tailDot(q, q2, k, r0, i, n)) * scale;
+        out[o + 2 * os + 1] = (VectorMath.reduce(lanes, 5 * L) + tailDot(q, q2, k, r1, i, n)) * scale;
+        out[o + 3 * os] = (VectorMath.reduce(lanes, 6 * L) + tailDot(q, q3, k, r0, i, n)) * scale;
+        out[o + 3 * os + 1] = (VectorMath.reduce(lanes, 7 * L) + tailDot(q, q3, k, r1, i, n)) * scale;
+    }
+
+    /** Index check of {@code count} runs of {@code len} elements, {@code stride} apart, from {@code off}. */
+    private static void checkStrided(int off, int count, int stride, int len, int length) {
+        if (stride < 0) {
+            throw new IllegalArgumentException("stride must be >= 0, got " + stride);
+        }
+        long last = (long) (count - 1) * stride + len;
+        Objects.checkFromIndexSize(off, last > Integer.MAX_VALUE ? -1 : (int) last, length);
     }
 
     @Override
@@ -364,12 +496,23 @@ public final class VectorKernels implements Kernels {
         Objects.checkFromIndexSize(wOff, count, w.length);
         Objects.checkFromIndexSize(vOff, (count - 1) * stride + dim, v.length);
         Objects.checkFromIndexSize(yOff, dim, y.length);
+        axpyRowsKernel(w, wOff, v, vOff, stride, count, dim, y, yOff);
+    }
+
+    private static void axpyRowsKernel(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim,
+                                       float[] y, int yOff) {
+        axpyRowsFrom(w, wOff, v, vOff, stride, count, dim, y, yOff, 0);
+    }
+
+    /** {@link #axpyRowsKernel} over columns {@code [j0, dim)}. */
+    private static void axpyRowsFrom(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim,
+                                     float[] y, int yOff, int j0) {
         // Columns outer, rows inner: four vectors of y stay in registers over all the rows, so y is loaded and
         // stored once per call instead of once per row (attention's weighted sum: hundreds of rows of 512 floats,
         // measured a fifth of decode time at 8 streams, rows inner). Each y[j] still takes fma(w[i], v[i][j], .) in
         // row order, so the bits are those of count calls of axpy.
         int bound = F.loopBound(dim);
-        int j = 0;
+        int j = j0;
         for (; j + 4 * L <= bound; j += 4 * L) {
             FloatVector y0 = FloatVector.fromArray(F, y, yOff + j);
             FloatVector y1 = FloatVector.fromArray(F, y, yOff + j + L);
@@ -401,6 +544,117 @@ public final class VectorKernels implements Kernels {
                 t = Math.fma(w[wOff + i], v[vOff + i * stride + j], t);
             }
             y[yOff + j] = t;
+        }
+    }
+
+    /**
+     * Rows in chunks of {@link #AXPY_CHUNK_ROWS} (they stay in L2 while every group of four weight vectors passes
+     * over them), four weight vectors at a time over four columns vectors: each row's vectors are loaded once for
+     * the four (axpyRows: once per weight vector). Each y element still takes its rows' products in row order,
+     * so the bits are axpyRows'.
+     */
+    @Override
+    public void axpyRowsMulti(float[] w, int wOff, int wStride, int nq, float[] v, int vOff, int stride, int count,
+                              int dim, float[] y, int yOff, int yStride) {
+        if (count <= 0 || nq <= 0) {
+            return;
+        }
+        checkStrided(wOff, nq, wStride, count, w.length);
+        checkStrided(vOff, count, stride, dim, v.length);
+        checkStrided(yOff, nq, yStride, dim, y.length);
+        for (int r = 0; r < count; r += AXPY_CHUNK_ROWS) {
+            int n = Math.min(AXPY_CHUNK_ROWS, count - r);
+            int rowOff = vOff + r * stride;
+            int j = 0;
+            for (; j + 4 <= nq; j += 4) {
+                axpy4(w, wOff + j * wStride + r, wStride, v, rowOff, stride, n, dim, y, yOff + j * yStride, yStride);
+            }
+            for (; j < nq; j++) {
+                axpyRowsKernel(w, wOff + j * wStride + r, v, rowOff, stride, n, dim, y, yOff + j * yStride);
+            }
+        }
+    }
+
+    /** Rows of one chunk per {@link #axpyRowsMulti} call: 32 rows of 576 floats (MLA) are 72 KiB. */
+    private static final int AXPY_CHUNK_ROWS = 32;
+
+    /** Four weight vectors (w0 + j·ws) into four y rows (y0 + j·ys) over the same {@code count} rows. */
+    private static void axpy4(float[] w, int w0, int ws, float[] v, int vOff, int stride, int count, int dim,
+                              float[] y, int y0, int ys) {
+        int w1 = w0 + ws;
+        int w2 = w1 + ws;
+        int w3 = w2 + ws;
+        int y1 = y0 + ys;
+        int y2 = y1 + ys;
+        int y3 = y2 + ys;
+        int bound = F.loopBound(dim);
+        int j = 0;
+        for (; j + 4 * L <= bound; j += 4 * L) {
+            FloatVector c00 = FloatVector.fromArray(F, y, y0 + j);
+            FloatVector c01 = FloatVector.fromArray(F, y, y0 + j + L);
+            FloatVector c02 = FloatVector.fromArray(F, y, y0 + j + 2 * L);
+            FloatVector c03 = FloatVector.fromArray(F, y, y0 + j + 3 * L);
+            FloatVector c10 = FloatVector.fromArray(F, y, y1 + j);
+            FloatVector c11 = FloatVector.fromArray(F, y, y1 + j + L);
+            FloatVector c12 = FloatVector.fromArray(F, y, y1 + j + 2 * L);
+            FloatVector c13 = FloatVector.fromArray(F, y, y1 + j + 3 * L);
+            FloatVector c20 = FloatVector.fromArray(F, y, y2 + j);
+            FloatVector c21 = FloatVector.fromArray(F, y, y2 + j + L);
+            FloatVector c22 = FloatVector.fromArray(F, y, y2 + j + 2 * L);
+            FloatVector c23 = FloatVector.fromArray(F, y, y2 + j + 3 * L);
+            FloatVector c30 = FloatVector.fromArray(F, y, y3 + j);
+            FloatVector c31 = FloatVector.fromArray(F, y, y3 + j + L);
+            FloatVector c32 = FloatVector.fromArray(F, y, y3 + j + 2 * L);
+            FloatVector c33 = FloatVector.fromArray(F, y, y3 + j + 3 * L);
+            for (int i = 0; i < count; i++) {
+                int row = vOff + i * stride + j;
+                FloatVector x0 = FloatVector.fromArray(F, v, row);
+                FloatVector x1 = FloatVector.fromArray(F, v, row + L);
+                FloatVector x2 = FloatVector.fromArray(F, v, row + 2 * L);
+                FloatVector x3 = FloatVector.fromArray(F, v, row + 3 * L);
+                FloatVector a = FloatVector.broadcast(F, w[w0 + i]);
+                c00 = a.fma(x0, c00);
+                c01 = a.fma(x1, c01);
+                c02 = a.fma(x2, c02);
+                c03 = a.fma(x3, c03);
+                a = FloatVector.broadcast(F, w[w1 + i]);
+                c10 = a.fma(x0, c10);
+                c11 = a.fma(x1, c11);
+                c12 = a.fma(x2, c12);
+                c13 = a.fma(x3, c13);
+                a = FloatVector.broadcast(F, w[w2 + i]);
+                c20 = a.fma(x0, c20);
+                c21 = a.fma(x1, c21);
+                c22 = a.fma(x2, c22);
+                c23 = a.fma(x3, c23);
+                a = FloatVector.broadcast(F, w[w3 + i]);
+                c30 = a.fma(x0, c30);
+                c31 = a.fma(x1, c31);
+                c32 = a.fma(x2, c32);
+                c33 = a.fma(x3, c33);
+            }
+            c00.intoArray(y, y0 + j);
+            c01.intoArray(y, y0 + j + L);
+            c02.intoArray(y, y0 + j + 2 * L);
+            c03.intoArray(y, y0 + j + 3 * L);
+            c10.intoArray(y, y1 + j);
+            c11.intoArray(y, y1 + j + L);
+            c12.intoArray(y, y1 + j + 2 * L);
+            c13.intoArray(y, y1 + j + 3 * L);
+            c20.intoArray(y, y2 + j);
+            c21.intoArray(y, y2 + j + L);
+            c22.intoArray(y, y2 + j + 2 * L);
+            c23.intoArray(y, y2 + j + 3 * L);
+            c30.intoArray(y, y3 + j);
+            c31.intoArray(y, y3 + j + L);
+            c32.intoArray(y, y3 + j + 2 * L);
+            c33.intoArray(y, y3 + j + 3 * L);
+        }
+        if (j < dim) {
+            // The last columns (fewer than four vectors' worth): axpyRows' own loops, one weight vector at a time.
+            for (int q = 0; q < 4; q++) {
+                axpyRowsFrom(w, w0 + q * ws, v, vOff, stride, count, dim, y, y0 + q * ys, j);
+            }
         }
     }
 

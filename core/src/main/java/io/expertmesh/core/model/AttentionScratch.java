@@ -10,6 +10,17 @@ final class AttentionScratch {
     private AttentionScratch() {
     }
 
+    /**
+     * Heads per attention task when {@code heads} query heads share their cached rows, for {@code tokens} tokens
+     * on {@code threads} threads: at most 8 (their scores and queries stay in L1 beside the rows), and small enough
+     * that there are about two tasks per thread, so a slow thread's share can be taken over.
+     */
+    static int headGroup(int heads, int tokens, int threads) {
+        long perThread = Math.max(1, 2L * threads);
+        long g = ((long) heads * tokens + perThread - 1) / perThread;
+        return (int) Math.max(1, Math.min(Math.min(8, heads), g));
+    }
+
     static float[] scores(int length) {
         float[] s = SCORES.get();
         if (s.length < length) {

@@ -126,32 +126,46 @@ public final class Gqa implements Attention {
         }
         float[] headsOut = s.floats(Slot.HEADS_OUT, t * qw);
         int layer = ctx.layer;
+        // The query heads of one KV head read the same rows: a task takes several of them (AttentionScratch.headGroup)
+        // so the rows are read once for all.
         int group = heads / kvHeads;
-        k.pool().parallelFor(t * heads, task -> {
-            int i = task / heads;
-            int h = task % heads;
-            attendOne(k, batch.caches()[i], layer, batch.positions()[i], q, i * qw + h * headDim,
-                    (h / group) * headDim, kw, headsOut, i * qw + h * headDim);
+        int sub = AttentionScratch.headGroup(group, t * kvHeads, k.pool().threads());
+        int subs = (group + sub - 1) / sub;
+        int perToken = kvHeads * subs;
+        k.pool().parallelFor(t * perToken, task -> {
+            int i = task / perToken;
+            int kvHead = task % perToken / subs;
+            int h = kvHead * group + task % subs * sub;
+            attendHeads(k, batch.caches()[i], layer, batch.positions()[i], q, i * qw + h * headDim,
+                    Math.min(sub, (kvHead + 1) * group - h), kvHead * headDim, kw, headsOut, i * qw + h * headDim);
         });
         k.matmul(wo, headsOut, 0, out, 0, t);
     }
 
-    private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] q, int qOff, int headOff,
-                           int kw, float[] out, int outOff) {
-        float[] scores = AttentionScratch.scores(pos + 1);
+    /**
+     * Softmax attention of {@code nh} query heads (consecutive, at {@code qOff}) that share the KV head at
+     * {@code headOff}, over positions 0..pos, into {@code out} (the same layout as the queries).
+     */
+    private void attendHeads(Kernels k, KvCache cache, int layer, int pos, float[] q, int qOff, int nh, int headOff,
+                             int kw, float[] out, int outOff) {
+        int len = pos + 1;
+        float[] scores = AttentionScratch.scores(nh * len);
         int row = 2 * kw;
         // Walk the cache in runs of contiguous rows (a block, or the whole contiguous cache): one call per run.
         for (int p = 0; p <= pos; ) {
-            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
-            k.dotRows(q, qOff, cache.array(layer, p), cache.offset(p) + headOff, row, n, headDim, scale, scores, p);
+            int n = Math.min(cache.contiguousRows(p), len - p);
+            k.dotRowsMulti(q, qOff, headDim, nh, cache.array(layer, p), cache.offset(p) + headOff, row, n, headDim,
+                    scale, scores, p, len);
             p += n;
         }
-        k.softmax(scores, 0, pos + 1);
-        Arrays.fill(out, outOff, outOff + headDim, 0f);
+        for (int h = 0; h < nh; h++) {
+            k.softmax(scores, h * len, len);
+        }
+        Arrays.fill(out, outOff, outOff + nh * headDim, 0f);
         for (int p = 0; p <= pos; ) {
-            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
-            k.axpyRows(scores, p, cache.array(layer, p), cache.offset(p) + kw + headOff, row, n, headDim, out,
-                    outOff);
+            int n = Math.min(cache.contiguousRows(p), len - p);
+            k.axpyRowsMulti(scores, p, len, nh, cache.array(layer, p), cache.offset(p) + kw + headOff, row, n,
+                    headDim, out, outOff, headDim);
             p += n;
         }
     }

@@ -157,11 +157,16 @@ public final class Mla implements Attention {
 
         float[] oLat = s.floats(Slot.O_LATENT, heads * t * kvLora);
         int layer = ctx.layer;
-        k.pool().parallelFor(t * heads, task -> {
-            int i = task / heads;
-            int h = task % heads;
-            attendOne(k, batch.caches()[i], layer, batch.positions()[i], qFull, (i * heads + h) * row,
-                    oLat, (h * t + i) * kvLora);
+        // Every head reads the same latent rows: a task takes a group of heads so the rows are read once per
+        // group (at 2,048 positions a layer's rows are 4.7 MB, more than L2), and small enough groups that every
+        // thread gets some.
+        int group = AttentionScratch.headGroup(heads, t, k.pool().threads());
+        int groups = (heads + group - 1) / group;
+        k.pool().parallelFor(t * groups, task -> {
+            int i = task / groups;
+            int h = task % groups * group;
+            attendHeads(k, batch.caches()[i], layer, batch.positions()[i], qFull, (i * heads + h) * row,
+                    Math.min(group, heads - h), oLat, (h * t + i) * kvLora, t * kvLora);
         });
 
         // heads_out[i, h] = W_UV[h] · o_latent[i, h], all heads in one parallel step.
@@ -179,22 +184,30 @@ public final class Mla implements Attention {
         k.matmul(o, headsOut, 0, out, 0, t);
     }
 
-    /** Softmax attention of one query head over positions 0..pos, accumulated in latent space. */
-    private void attendOne(Kernels k, KvCache cache, int layer, int pos, float[] qFull, int qOff,
-                           float[] oLat, int outOff) {
+    /**
+     * Softmax attention of {@code nh} query heads (at {@code qOff}, one cache row apart) over positions 0..pos,
+     * accumulated in latent space into {@code oLat} ({@code outStride} apart per head).
+     */
+    private void attendHeads(Kernels k, KvCache cache, int layer, int pos, float[] qFull, int qOff, int nh,
+                             float[] oLat, int outOff, int outStride) {
         int row = kvLora + rope;
-        float[] scores = AttentionScratch.scores(pos + 1);
+        int len = pos + 1;
+        float[] scores = AttentionScratch.scores(nh * len);
         // Walk the cache in runs of contiguous rows (a block, or the whole contiguous cache): one call per run.
         for (int p = 0; p <= pos; ) {
-            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
-            k.dotRows(qFull, qOff, cache.array(layer, p), cache.offset(p), row, n, row, softmaxScale, scores, p);
+            int n = Math.min(cache.contiguousRows(p), len - p);
+            k.dotRowsMulti(qFull, qOff, row, nh, cache.array(layer, p), cache.offset(p), row, n, row, softmaxScale,
+                    scores, p, len);
             p += n;
         }
-        k.softmax(scores, 0, pos + 1);
-        java.util.Arrays.fill(oLat, outOff, outOff + kvLora, 0f);
+        for (int h = 0; h < nh; h++) {
+            k.softmax(scores, h * len, len);
+            java.util.Arrays.fill(oLat, outOff + h * outStride, outOff + h * outStride + kvLora, 0f);
+        }
         for (int p = 0; p <= pos; ) {
-            int n = Math.min(cache.contiguousRows(p), pos + 1 - p);
-            k.axpyRows(scores, p, cache.array(layer, p), cache.offset(p), row, n, kvLora, oLat, outOff);
+            int n = Math.min(cache.contiguousRows(p), len - p);
+            k.axpyRowsMulti(scores, p, len, nh, cache.array(layer, p), cache.offset(p), row, n, kvLora, oLat, outOff,
+                    outStride);
             p += n;
         }
     }

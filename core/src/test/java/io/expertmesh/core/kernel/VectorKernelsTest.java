@@ -3,6 +3,7 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.TestData.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.expertmesh.core.tensor.DType;
@@ -109,6 +110,76 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
                         "vs scalar, dim " + dim);
             }
         }
+    }
+
+    @Test
+    void dotRowsMulti_everyQueryAndRowCount_equalsDotRowsBitForBit() {
+        Random rnd = new Random(13);
+        for (int dim : new int[] {1, 15, 17, 33, 47, 64, 70, 576}) {
+            for (int nq : new int[] {1, 3, 4, 5, 8, 9}) {
+                for (int count : new int[] {1, 2, 3, 16, 17}) {
+                    int stride = dim + 5;
+                    int qStride = dim + 3;
+                    int outStride = count + 2;
+                    float[] q = TestData.floats(rnd, 1 + nq * qStride);
+                    float[] k = TestData.floats(rnd, 2 + count * stride);
+                    float[] out = TestData.floats(rnd, 3 + nq * outStride);
+                    float[] expected = out.clone();
+                    vec.dotRowsMulti(q, 1, qStride, nq, k, 2, stride, count, dim, 0.25f, out, 3, outStride);
+                    for (int j = 0; j < nq; j++) {
+                        vec.dotRows(q, 1 + j * qStride, k, 2, stride, count, dim, 0.25f, expected, 3 + j * outStride);
+                    }
+                    assertArrayEquals(expected, out, "dim " + dim + ", " + nq + " queries, " + count + " rows");
+                    float[] scalar = out.clone();
+                    ref.dotRowsMulti(q, 1, qStride, nq, k, 2, stride, count, dim, 0.25f, scalar, 3, outStride);
+                    for (int i = 0; i < out.length; i++) {
+                        assertClose(scalar[i], out[i], 1e-4 * Math.sqrt(dim), "vs scalar, dim " + dim);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void axpyRowsMulti_everyVectorAndRowCount_equalsAxpyRowsBitForBit() {
+        Random rnd = new Random(14);
+        for (int dim : new int[] {1, 15, 17, 33, 64, 65, 100, 512}) {
+            for (int nq : new int[] {1, 3, 4, 5, 8, 9}) {
+                // 70 rows: more than one of axpyRowsMulti's row chunks
+                for (int count : new int[] {1, 2, 31, 70}) {
+                    int stride = dim + 5;
+                    int wStride = count + 3;
+                    int yStride = dim + 1;
+                    float[] w = TestData.floats(rnd, 2 + nq * wStride);
+                    float[] v = TestData.floats(rnd, 1 + count * stride);
+                    float[] y = TestData.floats(rnd, 4 + nq * yStride);
+                    float[] expected = y.clone();
+                    float[] scalar = y.clone();
+                    vec.axpyRowsMulti(w, 2, wStride, nq, v, 1, stride, count, dim, y, 4, yStride);
+                    for (int j = 0; j < nq; j++) {
+                        vec.axpyRows(w, 2 + j * wStride, v, 1, stride, count, dim, expected, 4 + j * yStride);
+                    }
+                    assertArrayEquals(expected, y, "dim " + dim + ", " + nq + " vectors, " + count + " rows");
+                    ref.axpyRowsMulti(w, 2, wStride, nq, v, 1, stride, count, dim, scalar, 4, yStride);
+                    for (int i = 0; i < y.length; i++) {
+                        assertClose(scalar[i], y[i], 1e-5 * count, "vs scalar, dim " + dim);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void multiRowKernels_outOfRange_throwWithoutWriting() {
+        float[] q = new float[20];
+        float[] k = new float[20];
+        float[] out = new float[4];
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> vec.dotRowsMulti(q, 0, 10, 3, k, 0, 10, 2, 10, 1f, out, 0, 2));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> vec.axpyRowsMulti(out, 0, 2, 2, k, 0, 10, 2, 10, q, 0, 12));
+        assertArrayEquals(new float[4], out);
+        assertArrayEquals(new float[20], q);
     }
 
     @Test
