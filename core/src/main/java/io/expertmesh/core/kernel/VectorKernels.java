@@ -399,8 +399,8 @@ public final class VectorKernels implements Kernels {
 
     /**
      * Scores of queries q0 .. q0 + 3·qs against rows r0 and r1: 16 accumulators (each sum's two of dotKernel).
-     * The sums go through {@code lanes} (8·L floats) to the lane tree rather than through a helper taking vectors:
-     * a vector passed to a call the JIT does not inline is boxed on the heap.
+     * The sums go through {@code lanes} (8·L floats) to {@link VectorMath#reduce8} (the lane tree of all 8 at once)
+     * rather than through a helper taking vectors: a vector passed to a call the JIT does not inline is boxed.
      */
     private static void dot4x2(float[] q, int q0, int qs, float[] k, int r0, int r1, int n, float scale,
                                float[] out, int o, int os, float[] lanes) {
@@ -468,14 +468,15 @@ public final class VectorKernels implements Kernels {
         a21.add(b21).intoArray(lanes, 5 * L);
         a30.add(b30).intoArray(lanes, 6 * L);
         a31.add(b31).intoArray(lanes, 7 * L);
-        out[o] = (VectorMath.reduce(lanes, 0) + tailDot(q, q0, k, r0, i, n)) * scale;
-        out[o + 1] = (VectorMath.reduce(lanes, L) + tailDot(q, q0, k, r1, i, n)) * scale;
-        out[o + os] = (VectorMath.reduce(lanes, 2 * L) + tailDot(q, q1, k, r0, i, n)) * scale;
-        out[o + os + 1] = (VectorMath.reduce(lanes, 3 * L) + tailDot(q, q1, k, r1, i, n)) * scale;
-        out[o + 2 * os] = (VectorMath.reduce(lanes, 4 * L) + tailDot(q, q2, k, r0, i, n)) * scale;
-        out[o + 2 * os + 1] = (VectorMath.reduce(lanes, 5 * L) + tailDot(q, q2, k, r1, i, n)) * scale;
-        out[o + 3 * os] = (VectorMath.reduce(lanes, 6 * L) + tailDot(q, q3, k, r0, i, n)) * scale;
-        out[o + 3 * os + 1] = (VectorMath.reduce(lanes, 7 * L) + tailDot(q, q3, k, r1, i, n)) * scale;
+        VectorMath.reduce8(lanes, 0);
+        out[o] = (lanes[0] + tailDot(q, q0, k, r0, i, n)) * scale;
+        out[o + 1] = (lanes[1] + tailDot(q, q0, k, r1, i, n)) * scale;
+        out[o + os] = (lanes[2] + tailDot(q, q1, k, r0, i, n)) * scale;
+        out[o + os + 1] = (lanes[3] + tailDot(q, q1, k, r1, i, n)) * scale;
+        out[o + 2 * os] = (lanes[4] + tailDot(q, q2, k, r0, i, n)) * scale;
+        out[o + 2 * os + 1] = (lanes[5] + tailDot(q, q2, k, r1, i, n)) * scale;
+        out[o + 3 * os] = (lanes[6] + tailDot(q, q3, k, r0, i, n)) * scale;
+        out[o + 3 * os + 1] = (lanes[7] + tailDot(q, q3, k, r1, i, n)) * scale;
     }
 
     /** Index check of {@code count} runs of {@code len} elements, {@code stride} apart, from {@code off}. */
