@@ -550,7 +550,7 @@ public final class VectorKernels implements Kernels {
 
     /**
      * Rows in chunks of {@link #AXPY_CHUNK_ROWS} (they stay in L2 while every group of four weight vectors passes
-     * over them), four weight vectors at a time over four columns vectors: each row's vectors are loaded once for
+     * over them), four weight vectors at a time over four column vectors: each row's vectors are loaded once for
      * the four (axpyRows: once per weight vector). Each y element still takes its rows' products in row order,
      * so the bits are axpyRows'.
      */
