@@ -48,21 +48,11 @@ class AttentionGroupingTest {
             model.forward(ForwardBatch.ofSequenceAllLogits(prompt, 0, cache), all);
             float[] step = Arrays.copyOfRange(all, (prompt.length - 1) * vocab, prompt.length * vocab);
             for (int i = 0; i < steps; i++) {
-                int token = argmax(step);
+                int token = ReferenceLogitsTest.argmax(step, 0, vocab);
                 model.forward(ForwardBatch.ofSequence(new int[] {token}, prompt.length + i, cache, 0), step);
                 System.arraycopy(step, 0, all, (prompt.length + i) * vocab, vocab);
             }
         }
         return all;
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }
