@@ -497,15 +497,10 @@ public final class VectorKernels implements Kernels {
         Objects.checkFromIndexSize(wOff, count, w.length);
         Objects.checkFromIndexSize(vOff, (count - 1) * stride + dim, v.length);
         Objects.checkFromIndexSize(yOff, dim, y.length);
-        axpyRowsKernel(w, wOff, v, vOff, stride, count, dim, y, yOff);
-    }
-
-    private static void axpyRowsKernel(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim,
-                                       float[] y, int yOff) {
         axpyRowsFrom(w, wOff, v, vOff, stride, count, dim, y, yOff, 0);
     }
 
-    /** {@link #axpyRowsKernel} over columns {@code [j0, dim)}. */
+    /** {@link #axpyRows} over columns {@code [j0, dim)}, unchecked. */
     private static void axpyRowsFrom(float[] w, int wOff, float[] v, int vOff, int stride, int count, int dim,
                                      float[] y, int yOff, int j0) {
         // Columns outer, rows inner: four vectors of y stay in registers over all the rows, so y is loaded and
@@ -571,7 +566,7 @@ public final class VectorKernels implements Kernels {
                 axpy4(w, wOff + j * wStride + r, wStride, v, rowOff, stride, n, dim, y, yOff + j * yStride, yStride);
             }
             for (; j < nq; j++) {
-                axpyRowsKernel(w, wOff + j * wStride + r, v, rowOff, stride, n, dim, y, yOff + j * yStride);
+                axpyRowsFrom(w, wOff + j * wStride + r, v, rowOff, stride, n, dim, y, yOff + j * yStride, 0);
             }
         }
     }

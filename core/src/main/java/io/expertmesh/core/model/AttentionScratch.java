@@ -11,13 +11,14 @@ final class AttentionScratch {
     }
 
     /**
-     * Heads per attention task when {@code heads} query heads share their cached rows, for {@code tokens} tokens
-     * on {@code threads} threads: at most 8 (their scores and queries stay in L1 beside the rows), and small enough
-     * that there are about two tasks per thread, so a slow thread's share can be taken over.
+     * Heads per attention task when {@code heads} query heads share each set of cached rows and a step has
+     * {@code rowSets} such sets (MLA: one per token; GQA: one per token and KV head), on {@code threads} threads:
+     * at most 8 (their scores and queries stay in L1 beside the rows), and small enough that there are about two
+     * tasks per thread, so a slow thread's share can be taken over.
      */
-    static int headGroup(int heads, int tokens, int threads) {
+    static int headGroup(int heads, int rowSets, int threads) {
         long perThread = Math.max(1, 2L * threads);
-        long g = ((long) heads * tokens + perThread - 1) / perThread;
+        long g = ((long) heads * rowSets + perThread - 1) / perThread;
         return (int) Math.max(1, Math.min(Math.min(8, heads), g));
     }
 

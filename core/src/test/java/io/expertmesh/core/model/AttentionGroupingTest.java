@@ -14,9 +14,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Attention tasks take groups of heads whose size depends on the pool's threads and the step's tokens
- * ({@link AttentionScratch#headGroup}); the grouped kernels must give every head the bits it gets alone. One thread
- * groups the fixtures' 4 heads in fours (prefill: the 4-query kernel) and twos (decode); sixteen threads give every
- * head its own task. Logits of a prefill and of decode steps must be identical.
+ * ({@link AttentionScratch#headGroup}); the grouped kernels must give every head the bits it gets alone. On one
+ * thread the MLA fixture's 4 heads go in fours (prefill: the 4-query kernels) and twos (decode), each GQA fixture's
+ * pairs of heads sharing a KV head in twos; sixteen threads give every head its own task. Logits of a prefill and
+ * of decode steps must be identical.
  */
 class AttentionGroupingTest {
 
