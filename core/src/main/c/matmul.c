@@ -184,31 +184,76 @@ KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct by
 // The accumulation every output gets, one 32-column chunk: acc += w * hi, then acc += w * lo.
 #define DP2(acc, w, hi, lo) (acc) = _mm512_dpbf16_ps(_mm512_dpbf16_ps((acc), (w), (hi)), (w), (lo))
 
-// One register tile of bf16 weights: nr rows from row r (row stride `stride` elements), nb batch rows from b
-// (nr <= 8, nb <= 4, constants after inlining), over c32 columns of which the chunk at `full` (if any) is partial.
-KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask32 tail, const uint16_t* act,
-                             long c32, float* out, long rows, long r, long b, int nr, int nb) {
+// Where row r's 32-column chunks start, and how far apart they are (elements): rows are plain (row r at r * stride,
+// chunks 32 apart) or, when `il` and r lies in the first rows8 = rows / 8 * 8 rows, interleaved in eights (IL_ROWS):
+// chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7), so the eight rows of a tile are one sequential stream
+// through memory. A last partial chunk of t = cols - full columns is then at (r & ~7) * stride + 8 full + t (r & 7).
+#define IL_ROWS 8
+struct row_ptr {
+    const uint16_t* chunks;  // chunk 0
+    const uint16_t* part;    // the partial chunk (column full)
+};
+
+KERNEL INLINE struct row_ptr row_ptr(const uint16_t* w, long stride, long full, int il, long r) {
+    struct row_ptr p;
+    if (il) {
+        const uint16_t* group = w + (r & ~(long) (IL_ROWS - 1)) * stride;
+        long i = r & (IL_ROWS - 1);
+        p.chunks = group + 32 * i;
+        p.part = group + IL_ROWS * full + (stride - full) * i;
+    } else {
+        p.chunks = w + r * stride;
+        p.part = p.chunks + full;
+    }
+    return p;
+}
+
+// The tile's step for one 32-column chunk at column c: every (row, batch row) accumulator takes w * hi, then w * lo.
+KERNEL INLINE void bf16_chunk(__m512 acc[8][4], const __m512bh* wv, const uint16_t* act, long c32, long c, long b,
+                              int nr, int nb) {
+    for (int j = 0; j < nb; j++) {
+        const uint16_t* xa = act + 2 * (b + j) * c32 + c;
+        __m512bh hi = (__m512bh) _mm512_load_si512((const void*) xa);
+        __m512bh lo = (__m512bh) _mm512_load_si512((const void*) (xa + c32));
+        for (int i = 0; i < nr; i++) {
+            DP2(acc[i][j], wv[i], hi, lo);
+        }
+    }
+}
+
+// One register tile of bf16 weights: nr rows from r (row stride `stride` elements; interleaved in eights when il),
+// nb batch rows from b (nr <= 8, nb <= 4, constants after inlining), over c32 columns of which the chunk at `full`
+// (if any) is partial.
+KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask32 tail, int il,
+                             const uint16_t* act, long c32, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[8][4];
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
             acc[i][j] = _mm512_setzero_ps();
         }
     }
-    for (long c = 0; c < c32; c += 32) {
-        __mmask32 mask = c < full ? (__mmask32) 0xFFFFFFFFu : tail;
-        __m512bh wv[8];
+    const uint16_t* p[8];
+    const uint16_t* part[8];
+    for (int i = 0; i < nr; i++) {
+        struct row_ptr rp = row_ptr(w, stride, full, il, r + i);
+        p[i] = rp.chunks;
+        part[i] = rp.part;
+    }
+    long step = il ? 32 * IL_ROWS : 32;
+    __m512bh wv[8];
+    for (long c = 0; c < full; c += 32) {
         for (int i = 0; i < nr; i++) {
-            _mm_prefetch((const char*) (w + (r + i) * stride + c) + PREFETCH_AHEAD, _MM_HINT_T0);
-            wv[i] = (__m512bh) _mm512_maskz_loadu_epi16(mask, w + (r + i) * stride + c);
+            _mm_prefetch((const char*) p[i] + PREFETCH_AHEAD, _MM_HINT_T0);
+            wv[i] = (__m512bh) _mm512_loadu_si512((const void*) p[i]);
+            p[i] += step;
         }
-        for (int j = 0; j < nb; j++) {
-            const uint16_t* xa = act + 2 * (b + j) * c32 + c;
-            __m512bh hi = (__m512bh) _mm512_load_si512((const void*) xa);
-            __m512bh lo = (__m512bh) _mm512_load_si512((const void*) (xa + c32));
-            for (int i = 0; i < nr; i++) {
-                DP2(acc[i][j], wv[i], hi, lo);
-            }
+        bf16_chunk(acc, wv, act, c32, c, b, nr, nb);
+    }
+    if (full < c32) {
+        for (int i = 0; i < nr; i++) {
+            wv[i] = (__m512bh) _mm512_maskz_loadu_epi16(tail, part[i]);
         }
+        bf16_chunk(acc, wv, act, c32, full, b, nr, nb);
     }
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
@@ -315,9 +360,9 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
             default: break;                                                                                        \
         }                                                                                                          \
     }
-#define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, const uint16_t* act, long c32, \
-                    float* out, long rows
-#define BF16_ARGS w, stride, full, tail, act, c32, out, rows
+#define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, int il, const uint16_t* act, \
+                    long c32, float* out, long rows
+#define BF16_ARGS w, stride, full, tail, il, act, c32, out, rows
 #define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, const struct byte_tables* t, \
                    const uint16_t* act, float* out, long rows
 #define FP8_ARGS w, cols, c64, tail, t, act, out, rows
@@ -348,7 +393,7 @@ KERNEL static void bf16_all_batch(BF16_PARAMS, long from, long to, long batch) {
 // out[b*rows + r] = sum_c w[r*cols + c] * x[b*cols + c] for r in [from, to), b < batch (bf16 weights). Returns 0,
 // or -1 when a buffer could not be allocated (nothing written).
 KERNEL int em_bf16_rows(const uint16_t* w, long rows, long cols, long from, long to, const float* x, long batch,
-                        float* out) {
+                        float* out, long interleaved) {
     long c32 = (cols + 31) / 32 * 32;
     uint16_t* act = thread_buffer(0, (size_t) (2 * batch * c32) * sizeof(uint16_t));
     if (act == NULL) {
@@ -357,11 +402,21 @@ KERNEL int em_bf16_rows(const uint16_t* w, long rows, long cols, long from, long
     split(x, cols, batch, c32, act);
     long full = cols / 32 * 32;
     __mmask32 tail = (__mmask32) ((1ull << (cols - full)) - 1);
-    if (batch < 4) {
-        // One pass over the rows: a weight row is read once for all (at most 3) batch rows.
-        bf16_rows_nb(w, cols, full, tail, act, c32, out, rows, from, to, 0, batch);
-    } else {
-        bf16_all_batch(w, cols, full, tail, act, c32, out, rows, from, to, batch);
+    // Interleaved rows first, then the plain last rows % 8 (none when not interleaved): a tile is all of one kind.
+    long rows8 = interleaved ? rows / IL_ROWS * IL_ROWS : 0;
+    long split_at = from > rows8 ? from : to < rows8 ? to : rows8;
+    for (int il = 1; il >= 0; il--) {
+        long s = il ? from : split_at;
+        long e = il ? split_at : to;
+        if (s >= e) {
+            continue;
+        }
+        if (batch < 4) {
+            // One pass over the rows: a weight row is read once for all (at most 3) batch rows.
+            bf16_rows_nb(w, cols, full, tail, il, act, c32, out, rows, s, e, 0, batch);
+        } else {
+            bf16_all_batch(w, cols, full, tail, il, act, c32, out, rows, s, e, batch);
+        }
     }
     return 0;
 }
@@ -394,7 +449,7 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
                 convert_rows(w, cols, c64, full, tail, &t, 0, s, e, converted);
                 // Rows [s, e) are rows [0, e - s) of the scratch (padded to c64 with zeros, so no partial chunk);
                 // out shifted so that row indices stay global.
-                bf16_all_batch(converted, c64, c64, 0, act, c64, out + s, rows, 0, e - s, batch);
+                bf16_all_batch(converted, c64, c64, 0, 0, act, c64, out + s, rows, 0, e - s, batch);
             }
         }
         r0 = r1;

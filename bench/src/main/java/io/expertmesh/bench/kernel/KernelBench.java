@@ -81,7 +81,6 @@ public final class KernelBench {
                 try (Arena arena = Arena.ofShared()) {
                     Matrix[] cold = copies(arena, vec ? format.substring(0, format.length() - 4) : format, shape[0],
                             shape[1]);
-                    Matrix[] hot = {cold[0]};
                     int maxBatch = Math.max(1, Arrays.stream(batches).max().orElse(1));
                     float[] x = new float[maxBatch * shape[1]];
                     float[] out = new float[maxBatch * shape[0]];
@@ -91,9 +90,12 @@ public final class KernelBench {
                     }
                     report("scalar", scalar, cold, "cold", 1, x, out, seconds);
                     for (VectorKernels k : vec ? vectorApi : kernels) {
+                        // In the layout a model gives these kernels (native: BF16 rows interleaved).
+                        Matrix[] set = Arrays.stream(cold).map(k::prepare).toArray(Matrix[]::new);
+                        Matrix[] hot = {set[0]};
                         for (int batch : batches) {
                             String name = vec ? "vecapi" : "vector";
-                            report(name, k, cold, "cold", batch, x, out, seconds);
+                            report(name, k, set, "cold", batch, x, out, seconds);
                             report(name, k, hot, "hot", batch, x, out, seconds);
                         }
                     }

@@ -67,7 +67,7 @@ final class NativeMatmul {
                     ValueLayout a = ValueLayout.ADDRESS;
                     ValueLayout n = ValueLayout.JAVA_LONG;
                     bf16 = linker.downcallHandle(lib.findOrThrow("em_bf16_rows"),
-                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, n, n, n, n, a, n, a),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, n, n, n, n, a, n, a, n),
                             Linker.Option.critical(true));
                     fp8 = linker.downcallHandle(lib.findOrThrow("em_fp8_rows"),
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
@@ -114,12 +114,12 @@ final class NativeMatmul {
      * {@code b < batch}, BF16 weights, on the calling thread. Only when {@link #available()}.
      */
     static void bf16Rows(MemorySegment w, int rows, int cols, int from, int to, float[] x, int xOff, float[] out,
-                         int outOff, int batch) {
+                         int outOff, int batch, boolean interleaved) {
         int rc;
         try {
             rc = (int) BF16_ROWS.invokeExact(w, (long) rows, (long) cols, (long) from, (long) to,
                     MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
-                    MemorySegment.ofArray(out).asSlice(4L * outOff));
+                    MemorySegment.ofArray(out).asSlice(4L * outOff), interleaved ? 1L : 0L);
         } catch (Throwable e) {
             throw new IllegalStateException("native BF16 matmul failed", e);
         }

@@ -3,8 +3,11 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.VectorMath.F;
 import static io.expertmesh.core.kernel.VectorMath.L;
 
+import io.expertmesh.core.tensor.Bf16Interleave;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -86,6 +89,26 @@ public final class VectorKernels implements Kernels {
     @Override
     public ComputePool pool() {
         return pool;
+    }
+
+    /**
+     * With native kernels, a BF16 matrix of at least 8 rows interleaved ({@link Bf16Interleave}: the batch-1
+     * products read one stream instead of eight), in memory of its own; the mapped original's pages are then
+     * released ({@link MemorySegment#unload()}), so resident memory does not double. Otherwise plain rows.
+     */
+    @Override
+    public Matrix prepare(Matrix w) {
+        if (!nativeCode || w.dtype() != DType.BF16 || w.rows() < Bf16Interleave.ROWS) {
+            return Bf16Interleave.rowMajor(w);
+        }
+        if (w.interleaved()) {
+            return w;
+        }
+        Matrix woven = Bf16Interleave.interleave(w, Arena.ofAuto());
+        if (w.data().isMapped()) {
+            w.data().unload();
+        }
+        return woven;
     }
 
     @Override
@@ -225,11 +248,12 @@ public final class VectorKernels implements Kernels {
 
     /**
      * First row of chunk {@code k} of {@code chunks} over {@code rows} ({@code rows} for {@code k == chunks}): a
-     * multiple of 4, so that int4's interleaved quads of rows ({@link Int4Matmul}) are never split between
-     * threads. Chunks hold at least {@link #MIN_CHUNK_ROWS} rows before the rounding, so none becomes empty.
+     * multiple of 8, so that int4's interleaved quads of rows ({@link Int4Matmul}) and interleaved BF16 rows'
+     * groups of eight ({@link Bf16Interleave}) are never split between threads. Chunks hold at least
+     * {@link #MIN_CHUNK_ROWS} (8) rows before the rounding, so none becomes empty.
      */
     private static int chunkStart(int rows, int k, int chunks) {
-        return k == chunks ? rows : (int) ((long) rows * k / chunks) & ~3;
+        return k == chunks ? rows : (int) ((long) rows * k / chunks) & ~7;
     }
 
     /** Chunks for one product of a group: its share of {@code budget} by work, at least one. */
@@ -254,8 +278,13 @@ public final class VectorKernels implements Kernels {
                              float[] out, int outOff, int batch, float[] lanes) {
         if (w.dtype() == DType.BF16) {
             if (nativeCode) {
-                NativeMatmul.bf16Rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
+                NativeMatmul.bf16Rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch,
+                        w.interleaved());
                 return;
+            }
+            if (w.interleaved()) {
+                throw new IllegalStateException(w.name() + " is interleaved for the native kernels, which this "
+                        + "process does not run: it must come from these kernels' prepare()");
             }
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
         } else if (w.dtype() == DType.F8_E4M3) {

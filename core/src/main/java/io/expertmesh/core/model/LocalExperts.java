@@ -20,6 +20,9 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
     private int[] order;
     private int[] tokenOf;
     private final int intermediate;
+    /** The kernels the experts' weights are laid out for ({@link Kernels#prepare}), and which experts are. */
+    private Kernels preparedFor;
+    private final boolean[] ready;
 
     /**
      * @param experts indexed by expert id; {@code null} for an expert not held in this process (an expert
@@ -32,6 +35,7 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         this.fill = new int[experts.length];
         this.order = new int[0];
         this.tokenOf = new int[0];
+        this.ready = new boolean[experts.length];
         int inter = 0;
         for (Mlp m : experts) {
             if (m != null) {
@@ -42,7 +46,26 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         this.intermediate = inter;
     }
 
+    /** Expert {@code e}'s weights, in the layout of the kernels that last ran it (see {@link #prepared}). */
     public Mlp expert(int e) {
+        return experts[e];
+    }
+
+    /**
+     * Expert {@code e} laid out for {@code k}: on its first use (an expert worker maps its experts' weights as the
+     * checkpoint stores them; a model built by {@link ModelBuilder} already has them prepared, and preparing
+     * again returns them as they are), so a worker loading many experts does not copy them all at once.
+     */
+    private Mlp prepared(int e, Kernels k) {
+        if (k != preparedFor) {
+            Arrays.fill(ready, false);
+            preparedFor = k;
+        }
+        if (!ready[e]) {
+            Mlp m = experts[e];
+            experts[e] = new Mlp(k.prepare(m.gate()), k.prepare(m.up()), k.prepare(m.down()));
+            ready[e] = true;
+        }
         return experts[e];
     }
 
@@ -128,7 +151,7 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         for (int e = 0; e < experts.length; e++) {
             int count = start[e + 1] - start[e];
             if (count > 0) {
-                Mlp m = experts[e];
+                Mlp m = prepared(e, k);
                 up.add(m.gate(), in, start[e] * hidden, h1, start[e] * inter, count)
                         .add(m.up(), in, start[e] * hidden, h2, start[e] * inter, count);
             }

@@ -253,7 +253,10 @@ public final class ModelBuilder {
         return q(m, quantization);
     }
 
-    /** {@code m} stored as {@code format}, counted in {@link #activeWeightBytes()}. */
+    /**
+     * {@code m} stored as {@code format}, in the layout the kernels read ({@link Kernels#prepare}), counted in
+     * {@link #activeWeightBytes()}.
+     */
     private Matrix q(Matrix m, Quantization format) {
         Matrix out = cache != null ? cache.apply(m, format, arena) : format.apply(m, arena);
         if (out != m) {
@@ -262,7 +265,7 @@ public final class ModelBuilder {
             kept++;
         }
         activeWeightBytes += out.byteSize();
-        return out;
+        return kernels.prepare(out);
     }
 
     /** {@code m} as stored whatever {@link #quantize} says, counted in {@link #activeWeightBytes()}. */

@@ -26,8 +26,13 @@ import java.util.Objects;
  * row-major, each the checkpoint's {@code weight_scale_inv} times {@link Fp8E4M3#SCALE_FOLD} (2^120), so that
  * element (r, c) is {@code widened(data[r][c]) · scales[r/128][c/128]} with {@link Fp8E4M3#widenedBits}: the
  * exact product {@code e4m3 · scale_inv}, rounded once to float. {@code scales} is null for F32 and BF16.
+ *
+ * <p>A BF16 matrix is {@code interleaved} when the native kernels will read it ({@link
+ * io.expertmesh.core.kernel.Kernels#prepare}): rows woven together in eights, see {@link Bf16Interleave}. Its
+ * values are the same; {@link #get} reads either layout, code that reads {@code data} by rows must not see it.
  */
-public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, MemorySegment scales) {
+public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, MemorySegment scales,
+                     boolean interleaved) {
     /** Edge of the square blocks of an {@link DType#F8_E4M3} matrix's scale grid (rows and columns). */
     public static final int FP8_BLOCK = 128;
 
@@ -71,6 +76,14 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         } else if (scales != null) {
             throw new IllegalArgumentException(name + ": only I8, I4 and F8_E4M3 matrices have block scales");
         }
+        if (interleaved && dtype != DType.BF16) {
+            throw new IllegalArgumentException(name + ": only BF16 matrices are interleaved, not " + dtype);
+        }
+    }
+
+    /** A matrix in plain row-major order. */
+    public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, MemorySegment scales) {
+        this(name, dtype, rows, cols, data, scales, false);
     }
 
     /** Blocks of {@link #FP8_BLOCK} covering {@code n} rows or columns. */
@@ -85,7 +98,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
 
     /** An unquantized (F32 or BF16) matrix. */
     public Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
-        this(name, dtype, rows, cols, data, null);
+        this(name, dtype, rows, cols, data, null, false);
     }
 
     /** Columns per scale block of an {@link DType#I8}, {@link DType#I4} or {@link DType#F8_E4M3} matrix. */
@@ -109,7 +122,8 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         long i = (long) r * cols + c;
         return switch (dtype) {
             case F32 -> data.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
-            case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED,
+                    interleaved ? Bf16Interleave.index(rows, cols, r, c) : i));
             case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
                     * scale(r, c / block());
             case I4 -> Int4Quantizer.value(data, rows, cols, r, c) * scale(r, c / block());
@@ -139,6 +153,10 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
      * {@link DType#I4} slice whole quads of interleaved rows (it may end at the last row).
      */
     public Matrix rowSlice(int from, int count, String sliceName) {
+        if (interleaved) {
+            throw new IllegalArgumentException(name + ": an interleaved matrix is not sliced (slice it before "
+                    + "the kernels prepare it)");
+        }
         if (dtype == DType.I4 && (from % Int4Quantizer.QUAD != 0
                 || (count % Int4Quantizer.QUAD != 0 && from + count != rows))) {
             // Rows are interleaved in fours (Int4Quantizer): a slice must keep whole quads.

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.expertmesh.core.tensor.Bf16Interleave;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Matrix;
@@ -98,6 +99,53 @@ class NativeMatmulTest {
                 new Random(5));
     }
 
+    @Test
+    void bf16Rows_interleaved_oddShapes_withinFloatRoundingOfTheExactSum() {
+        checkShapes(new int[] {8, 9, 16, 67, 130}, COLS, (arena, rows, cols, r) ->
+                Bf16Interleave.interleave(TestData.matrix(arena, DType.BF16, rows, cols, r), arena), new Random(11));
+    }
+
+    /**
+     * Interleaved rows give the plain rows' bits for every row range a thread may get (starts and ends inside a
+     * group of 8, in the plain last rows, across the boundary) and write nothing outside it.
+     */
+    @Test
+    void bf16Rows_interleaved_sameBitsAsPlain_inEveryRowRange() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
+        Random rnd = new Random(12);
+        try (Arena arena = Arena.ofShared()) {
+            for (int cols : new int[] {1, 31, 32, 70, 129}) {
+                int rows = 45;  // 5 groups of 8, then 5 plain rows
+                Matrix plain = TestData.matrix(arena, DType.BF16, rows, cols, rnd);
+                Matrix woven = Bf16Interleave.interleave(plain, arena);
+                for (int batch : new int[] {1, 2, 3, 4, 6, 9}) {
+                    float[] x = TestData.floats(rnd, 1 + batch * cols);
+                    float[] want = new float[batch * rows];
+                    NativeMatmul.bf16Rows(plain.data(), rows, cols, 0, rows, x, 1, want, 0, batch, false);
+                    int[][] ranges = {{0, 45}, {0, 40}, {3, 29}, {8, 16}, {37, 45}, {40, 45}, {41, 43}, {13, 14}};
+                    for (int[] range : ranges) {
+                        float[] got = new float[batch * rows];
+                        Arrays.fill(got, Float.NaN);
+                        NativeMatmul.bf16Rows(woven.data(), rows, cols, range[0], range[1], x, 1, got, 0, batch, true);
+                        for (int b = 0; b < batch; b++) {
+                            for (int r = 0; r < rows; r++) {
+                                float g = got[b * rows + r];
+                                String at = cols + " cols, batch " + batch + ", rows " + Arrays.toString(range)
+                                        + ": row " + r + " of batch row " + b;
+                                if (r >= range[0] && r < range[1]) {
+                                    assertEquals(Float.floatToRawIntBits(want[b * rows + r]),
+                                            Float.floatToRawIntBits(g), at);
+                                } else {
+                                    assertTrue(Float.isNaN(g), at + " written");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** {@link #check} at every batch of {@link #BATCHES} for a matrix of each shape {@code rows × cols}. */
     private static void checkShapes(int[] rowCounts, int[] colCounts, VectorAgainstScalarTest.Weights weights,
                                     Random rnd) {
@@ -123,10 +171,10 @@ class NativeMatmulTest {
             int batch = 9;
             float[] x = TestData.floats(rnd, 2 + batch * 70);
             float[] full = new float[batch * 150];
-            NativeMatmul.bf16Rows(w.data(), 150, 70, 0, 150, x, 2, full, 0, batch);
+            NativeMatmul.bf16Rows(w.data(), 150, 70, 0, 150, x, 2, full, 0, batch, false);
             float[] part = new float[3 + batch * 150];
             Arrays.fill(part, Float.NaN);
-            NativeMatmul.bf16Rows(w.data(), 150, 70, 13, 101, x, 2, part, 3, batch);
+            NativeMatmul.bf16Rows(w.data(), 150, 70, 13, 101, x, 2, part, 3, batch, false);
             for (int b = 0; b < batch; b++) {
                 for (int r = 0; r < 150; r++) {
                     float got = part[3 + b * 150 + r];
@@ -160,7 +208,7 @@ class NativeMatmulTest {
         } else if (w.dtype() == DType.I4) {
             NativeMatmul.int4Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
         } else {
-            NativeMatmul.bf16Rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+            NativeMatmul.bf16Rows(w.data(), rows, cols, 0, rows, x, xOff, out, outOff, batch, w.interleaved());
         }
         byte[] q = new byte[cols];
         float[] scales = new float[(cols + Int8Activations.BLOCK - 1) / Int8Activations.BLOCK];

@@ -3,6 +3,7 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.TestData.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,6 +50,60 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
                 checkMatmul(w, batch, rnd, 1e-5, w.dtype().toString());
                 checkMatmul(vectorApi, w, batch, rnd, 1e-5, w.dtype() + " Vector API");
             }
+        }
+    }
+
+    /**
+     * {@link Kernels#prepare}: with native kernels a BF16 matrix comes back interleaved, and every product (on the
+     * pool, by row range, grouped) has the plain matrix's bits; the Java kernels and the scalar reference get plain
+     * rows back, refuse (Java) or read correctly (scalar, through {@link Matrix#get}) an interleaved one; other
+     * dtypes and small matrices are returned as they are.
+     */
+    @Test
+    void prepare_interleavesBf16ForTheNativeKernels_withTheSameBits() {
+        Random rnd = new Random(13);
+        try (Arena arena = Arena.ofShared()) {
+            Matrix plain = TestData.matrix(arena, DType.BF16, 301, 1000, rnd);
+            Matrix prepared = vec.prepare(plain);
+            assertEquals(NativeMatmul.available(), prepared.interleaved(), VectorKernels.bf16Kernel());
+            assertSame(prepared, vec.prepare(prepared));
+            for (int batch : new int[] {1, 2, 3, 5, 32}) {
+                float[] x = TestData.floats(rnd, batch * 1000);
+                float[] want = new float[batch * 301];
+                vec.matmul(plain, x, 0, want, 0, batch);
+                float[] got = new float[batch * 301];
+                vec.matmul(prepared, x, 0, got, 0, batch);
+                assertBitsEqual(want, got, "matmul, batch " + batch);
+                Arrays.fill(got, 0f);
+                vec.matmulRows(prepared, 0, 301, x, 0, got, 0, batch);
+                assertBitsEqual(want, got, "matmulRows, batch " + batch);
+                Arrays.fill(got, 0f);
+                vec.matmuls(new MatmulGroup().add(prepared, x, 0, got, 0, batch));
+                assertBitsEqual(want, got, "matmuls, batch " + batch);
+                float[] scalarPlain = new float[batch * 301];
+                ref.matmul(plain, x, 0, scalarPlain, 0, batch);
+                float[] scalarPrepared = new float[batch * 301];
+                ref.matmul(prepared, x, 0, scalarPrepared, 0, batch);
+                assertBitsEqual(scalarPlain, scalarPrepared, "scalar reference, batch " + batch);
+            }
+            Matrix back = vectorApi.prepare(prepared);
+            assertTrue(!back.interleaved() && back.data().mismatch(plain.data()) == -1, "plain rows for the Java path");
+            assertSame(plain, vectorApi.prepare(plain));
+            if (prepared.interleaved()) {
+                IllegalStateException e = assertThrows(IllegalStateException.class,
+                        () -> vectorApi.matmul(prepared, new float[1000], 0, new float[301], 0, 1));
+                assertTrue(e.getMessage().contains("interleaved"), e.getMessage());
+            }
+            Matrix f32 = TestData.matrix(arena, DType.F32, 40, 64, rnd);
+            assertSame(f32, vec.prepare(f32));
+            Matrix fewRows = TestData.matrix(arena, DType.BF16, 7, 64, rnd);
+            assertSame(fewRows, vec.prepare(fewRows));
+        }
+    }
+
+    private static void assertBitsEqual(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), what + " at " + i);
         }
     }
 
