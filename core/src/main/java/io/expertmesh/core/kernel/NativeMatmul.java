@@ -46,6 +46,9 @@ final class NativeMatmul {
     private static final MethodHandle FP8_ROWS;
     private static final MethodHandle INT4_ROWS;
     private static final MethodHandle INT8_ROWS;
+    private static final MethodHandle ALLOC_WEIGHTS;
+    private static final MethodHandle FREE_WEIGHTS;
+    private static final MethodHandle BF16_INTERLEAVE;
     private static final String STATUS;
 
     static {
@@ -53,6 +56,9 @@ final class NativeMatmul {
         MethodHandle fp8 = null;
         MethodHandle int4 = null;
         MethodHandle int8 = null;
+        MethodHandle alloc = null;
+        MethodHandle free = null;
+        MethodHandle interleave = null;
         String status;
         try {
             status = unavailableReason();
@@ -78,6 +84,10 @@ final class NativeMatmul {
                     int8 = linker.downcallHandle(lib.findOrThrow("em_int8_rows"),
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, n, a, n, a),
                             Linker.Option.critical(true));
+                    alloc = linker.downcallHandle(lib.findOrThrow("em_alloc_weights"), FunctionDescriptor.of(a, n));
+                    free = linker.downcallHandle(lib.findOrThrow("em_free_weights"), FunctionDescriptor.ofVoid(a));
+                    interleave = linker.downcallHandle(lib.findOrThrow("em_bf16_interleave"),
+                            FunctionDescriptor.ofVoid(a, n, n, n, n, a), Linker.Option.critical(true));
                     status = "native AVX512-BF16";
                 }
             }
@@ -87,12 +97,18 @@ final class NativeMatmul {
             fp8 = null;
             int4 = null;
             int8 = null;
+            alloc = null;
+            free = null;
+            interleave = null;
             status = "Vector API (native kernels did not load: " + e + ")";
         }
         BF16_ROWS = bf16;
         FP8_ROWS = fp8;
         INT4_ROWS = int4;
         INT8_ROWS = int8;
+        ALLOC_WEIGHTS = alloc;
+        FREE_WEIGHTS = free;
+        BF16_INTERLEAVE = interleave;
         STATUS = status;
     }
 
@@ -186,6 +202,45 @@ final class NativeMatmul {
             throw new IllegalStateException("native " + format + " matmul failed", e);
         }
         check(rc);
+    }
+
+    /**
+     * {@code bytes} of native memory for weights, untouched (the threads that copy into it fault it in, see
+     * {@link #bf16Interleave} and {@code weights.c}), freed when {@code arena} closes. Only when
+     * {@link #available()}.
+     */
+    static MemorySegment allocateWeights(long bytes, Arena arena) {
+        MemorySegment p;
+        try {
+            p = (MemorySegment) ALLOC_WEIGHTS.invokeExact(bytes);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native weight allocation failed", e);
+        }
+        if (p.equals(MemorySegment.NULL)) {
+            throw new OutOfMemoryError("no memory for " + bytes + " bytes of interleaved weights");
+        }
+        return p.reinterpret(bytes, arena, NativeMatmul::freeWeights);
+    }
+
+    private static void freeWeights(MemorySegment p) {
+        try {
+            FREE_WEIGHTS.invokeExact(p);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native weight free failed", e);
+        }
+    }
+
+    /**
+     * Rows {@code [from, to)} (multiples of 8, or {@code rows}) of the plain BF16 matrix {@code src} into
+     * {@code dst} in {@link io.expertmesh.core.tensor.Bf16Interleave}'s layout, on the calling thread. Only when
+     * {@link #available()}.
+     */
+    static void bf16Interleave(MemorySegment src, int rows, int cols, int from, int to, MemorySegment dst) {
+        try {
+            BF16_INTERLEAVE.invokeExact(src, (long) rows, (long) cols, (long) from, (long) to, dst);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native BF16 interleave failed", e);
+        }
     }
 
     private static void check(int rc) {

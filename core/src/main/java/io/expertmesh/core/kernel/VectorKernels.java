@@ -93,8 +93,9 @@ public final class VectorKernels implements Kernels {
 
     /**
      * With native kernels, a BF16 matrix of at least 8 rows interleaved ({@link Bf16Interleave}: the batch-1
-     * products read one stream instead of eight), in memory of its own; the mapped original's pages are then
-     * released ({@link MemorySegment#unload()}), so resident memory does not double. Otherwise plain rows.
+     * products read one stream instead of eight) into native memory of its own, copied by the pool's threads (the
+     * cost is the first touch of that memory: see {@code weights.c}); the mapped original's pages are then released
+     * ({@link MemorySegment#unload()}), so resident memory does not double. Otherwise plain rows.
      */
     @Override
     public Matrix prepare(Matrix w) {
@@ -104,11 +105,19 @@ public final class VectorKernels implements Kernels {
         if (w.interleaved()) {
             return w;
         }
-        Matrix woven = Bf16Interleave.interleave(w, Arena.ofAuto());
+        int rows = w.rows();
+        int groups = (rows + Bf16Interleave.ROWS - 1) / Bf16Interleave.ROWS;
+        MemorySegment dst = NativeMatmul.allocateWeights(w.data().byteSize(), Arena.ofAuto());
+        int tasks = Math.min(groups, pool.threads() * CHUNKS_PER_THREAD);
+        pool.parallelFor(tasks, t -> {
+            int from = (int) ((long) groups * t / tasks) * Bf16Interleave.ROWS;
+            int to = Math.min(rows, (int) ((long) groups * (t + 1) / tasks) * Bf16Interleave.ROWS);
+            NativeMatmul.bf16Interleave(w.data(), rows, w.cols(), from, to, dst);
+        });
         if (w.data().isMapped()) {
             w.data().unload();
         }
-        return woven;
+        return new Matrix(w.name(), DType.BF16, rows, w.cols(), dst, null, true);
     }
 
     @Override

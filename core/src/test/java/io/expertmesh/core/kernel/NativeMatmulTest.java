@@ -105,6 +105,27 @@ class NativeMatmulTest {
                 Bf16Interleave.interleave(TestData.matrix(arena, DType.BF16, rows, cols, r), arena), new Random(11));
     }
 
+    /** The native copy into the interleaved layout writes the bytes {@link Bf16Interleave#interleave} defines. */
+    @Test
+    void bf16Interleave_sameBytesAsTheLayoutDefines() {
+        assumeTrue(NativeMatmul.available(), NativeMatmul.status());
+        Random rnd = new Random(14);
+        try (Arena arena = Arena.ofShared()) {
+            for (int rows : new int[] {1, 7, 8, 9, 16, 45}) {
+                for (int cols : new int[] {1, 31, 32, 33, 70, 129}) {
+                    Matrix plain = TestData.matrix(arena, DType.BF16, rows, cols, rnd);
+                    MemorySegment want = Bf16Interleave.interleave(plain, arena).data();
+                    MemorySegment got = NativeMatmul.allocateWeights(want.byteSize(), arena);
+                    // in two calls split at a group boundary, as the pool's tasks do
+                    int mid = rows / 16 * 8;
+                    NativeMatmul.bf16Interleave(plain.data(), rows, cols, 0, mid, got);
+                    NativeMatmul.bf16Interleave(plain.data(), rows, cols, mid, rows, got);
+                    assertEquals(-1L, got.mismatch(want), rows + "x" + cols);
+                }
+            }
+        }
+    }
+
     /**
      * Interleaved rows give the plain rows' bits for every row range a thread may get (starts and ends inside a
      * group of 8, in the plain last rows, across the boundary) and write nothing outside it.
