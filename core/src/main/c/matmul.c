@@ -18,6 +18,9 @@
 // multiply each block's partial sums. int4 differs: W4A8, integer dot products against activations quantized to
 // int8 per 32 columns (its section).
 //
+// BF16 weights come in plain rows or interleaved in eights (Bf16Interleave.java: a batch-1 tile of 8 rows then reads
+// one stream from memory instead of eight); the layout moves bytes, not the order of any output's sums.
+//
 // Determinism (the Kernels contract): every (weight row, batch row) output has one accumulator of 16 lanes that
 // takes, for each 32-column chunk in order, the hi product and then the lo product (int4: its own sequence); the
 // last partial chunk is read with a mask (missing columns are zero and add nothing); the 16 lanes are then summed
@@ -184,10 +187,11 @@ KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct by
 // The accumulation every output gets, one 32-column chunk: acc += w * hi, then acc += w * lo.
 #define DP2(acc, w, hi, lo) (acc) = _mm512_dpbf16_ps(_mm512_dpbf16_ps((acc), (w), (hi)), (w), (lo))
 
-// Where row r's 32-column chunks start, and how far apart they are (elements): rows are plain (row r at r * stride,
-// chunks 32 apart) or, when `il` and r lies in the first rows8 = rows / 8 * 8 rows, interleaved in eights (IL_ROWS):
-// chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7), so the eight rows of a tile are one sequential stream
-// through memory. A last partial chunk of t = cols - full columns is then at (r & ~7) * stride + 8 full + t (r & 7).
+// Where row r's full 32-column chunks start, and its last partial chunk (elements). Rows are plain (row r at
+// r * stride, chunks 32 apart) or, when `il` (the caller passes only rows below rows / 8 * 8, and stride == cols),
+// interleaved in eights (IL_ROWS; Bf16Interleave.java): chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7),
+// chunks 256 apart, so the eight rows of a tile are one sequential stream through memory, and a last partial chunk
+// of t = cols - full columns at (r & ~7) * stride + 8 full + t (r & 7).
 #define IL_ROWS 8
 struct row_ptr {
     const uint16_t* chunks;  // chunk 0
@@ -265,19 +269,49 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
 KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
                                 __m512bh* b);
 
+// Where row r of FP8 bytes (row_bytes a row) has its full 64-byte groups (the first at p, `step` apart) and its
+// last partial group: plain rows, or, for r below `woven` (rows / 4 * 4 of an interleaved matrix, else 0), rows
+// woven in fours (InterleavedRows.java): group k of row 4q + i at 4q * row_bytes + 256k + 64i, so the four rows of
+// a tile are one stream, a last partial group of t bytes at 4q * row_bytes + 4 full + t i.
+struct byte_row {
+    const uint8_t* p;
+    long step;
+    const uint8_t* part;
+};
+
+KERNEL INLINE struct byte_row byte_row(const uint8_t* w, long row_bytes, long full, long woven, long r) {
+    struct byte_row b;
+    if (r < woven) {
+        const uint8_t* group = w + (r & ~3L) * row_bytes;
+        long i = r & 3;
+        b.p = group + 64 * i;
+        b.step = 256;
+        b.part = group + 4 * full + (row_bytes - full) * i;
+    } else {
+        b.p = w + r * row_bytes;
+        b.step = 64;
+        b.part = b.p + full;
+    }
+    return b;
+}
+
 // Rows [s, e) of FP8 (int8 == 0) or int8 weights converted to bf16 into dst (row r at dst + (r - s) * c64, each
 // 64-column group in its converter's order; the last partial group read with `tail`): the row-block scratch of
-// both formats' batch tiles, the same values as their in-register conversion.
+// both formats' batch tiles, the same values as their in-register conversion. FP8 rows below `woven` are woven in
+// fours (byte_row); int8 passes 0.
 KERNEL INLINE void convert_rows(const uint8_t* w, long cols, long c64, long full, __mmask64 tail,
-                                const struct byte_tables* t, int int8, long s, long e, uint16_t* dst) {
+                                const struct byte_tables* t, int int8, long woven, long s, long e, uint16_t* dst) {
     for (long r = s; r < e; r++) {
+        struct byte_row row = byte_row(w, cols, full, woven, r);
         for (long g = 0; g < c64; g += 64) {
             __m512bh a, b;
-            __mmask64 mask = g < full ? (__mmask64) ~0ull : tail;
+            int whole = g < full;
+            __mmask64 mask = whole ? (__mmask64) ~0ull : tail;
+            const uint8_t* p = whole ? row.p + (g / 64) * row.step : row.part;
             if (int8) {
-                int8_to_bf16(w + r * cols + g, mask, t, &a, &b);
+                int8_to_bf16(p, mask, t, &a, &b);
             } else {
-                fp8_to_bf16(w + r * cols + g, mask, t, &a, &b);
+                fp8_to_bf16(p, mask, t, &a, &b);
             }
             _mm512_store_si512((void*) (dst + (r - s) * c64 + g), (__m512i) a);
             _mm512_store_si512((void*) (dst + (r - s) * c64 + g + 32), (__m512i) b);
@@ -300,10 +334,32 @@ KERNEL INLINE struct group_act group_act(const uint16_t* act, long c64, long row
     return x;
 }
 
+// The FP8 tile's step for one 64-column group g: convert each row's group (bytes at p[i], masked) and run both
+// chunks through every (row, batch row) accumulator.
+KERNEL INLINE void fp8_group(__m512 acc[4][4], const uint8_t* const* p, __mmask64 mask, int prefetch,
+                             const struct byte_tables* t, const uint16_t* act, long c64, long g, long b, int nr,
+                             int nb) {
+    __m512bh wa[4], wb[4];
+    for (int i = 0; i < nr; i++) {
+        if (prefetch) {
+            _mm_prefetch((const char*) (p[i] + PREFETCH_AHEAD), _MM_HINT_T0);
+        }
+        fp8_to_bf16(p[i], mask, t, &wa[i], &wb[i]);
+    }
+    for (int j = 0; j < nb; j++) {
+        struct group_act x = group_act(act, c64, b + j, g);
+        for (int i = 0; i < nr; i++) {
+            DP2(acc[i][j], wa[i], x.hia, x.loa);
+            DP2(acc[i][j], wb[i], x.hib, x.lob);
+        }
+    }
+}
+
 // One register tile of e4m3 weights converted in registers (nb <= 3): the same sequence per output as tile_bf16
-// over the converted row (chunk a, then chunk b of every 64-column group).
-KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tail, const struct byte_tables* t,
-                            const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
+// over the converted row (chunk a, then chunk b of every 64-column group). Rows below `woven` are woven in fours.
+KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tail, long woven,
+                            const struct byte_tables* t, const uint16_t* act, float* out, long rows, long r, long b,
+                            int nr, int nb) {
     __m512 acc[4][4];
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
@@ -311,20 +367,23 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
         }
     }
     long full = cols / 64 * 64;
-    for (long g = 0; g < c64; g += 64) {
-        __mmask64 mask = g < full ? (__mmask64) ~0ull : tail;
-        __m512bh wa[4], wb[4];
+    const uint8_t* p[4];
+    const uint8_t* part[4];
+    long step[4];
+    for (int i = 0; i < nr; i++) {
+        struct byte_row row = byte_row(w, cols, full, woven, r + i);
+        p[i] = row.p;
+        part[i] = row.part;
+        step[i] = row.step;
+    }
+    for (long g = 0; g < full; g += 64) {
+        fp8_group(acc, p, (__mmask64) ~0ull, 1, t, act, c64, g, b, nr, nb);
         for (int i = 0; i < nr; i++) {
-            _mm_prefetch((const char*) (w + (r + i) * cols + g + PREFETCH_AHEAD), _MM_HINT_T0);
-            fp8_to_bf16(w + (r + i) * cols + g, mask, t, &wa[i], &wb[i]);
+            p[i] += step[i];
         }
-        for (int j = 0; j < nb; j++) {
-            struct group_act x = group_act(act, c64, b + j, g);
-            for (int i = 0; i < nr; i++) {
-                DP2(acc[i][j], wa[i], x.hia, x.loa);
-                DP2(acc[i][j], wb[i], x.hib, x.lob);
-            }
-        }
+    }
+    if (full < c64) {
+        fp8_group(acc, part, tail, 0, t, act, c64, full, b, nr, nb);
     }
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
@@ -363,9 +422,9 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
 #define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, int il, const uint16_t* act, \
                     long c32, float* out, long rows
 #define BF16_ARGS w, stride, full, tail, il, act, c32, out, rows
-#define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, const struct byte_tables* t, \
-                   const uint16_t* act, float* out, long rows
-#define FP8_ARGS w, cols, c64, tail, t, act, out, rows
+#define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, long woven, \
+                   const struct byte_tables* t, const uint16_t* act, float* out, long rows
+#define FP8_ARGS w, cols, c64, tail, woven, t, act, out, rows
 // Rows per bf16 tile: with 1-3 batch rows (decode; the experts of batched decode), 8 or 6 rows, more streams from
 // memory at once and each activation load shared by more rows: 704x1024 out of cache, one thread, 2 and 3 batch
 // rows 54 and 61 us against 62 and 69 with quads (C loop, alternated). 8 rows x 3 batch rows spill (24
@@ -426,7 +485,7 @@ KERNEL int em_bf16_rows(const uint16_t* w, long rows, long cols, long from, long
 // Fewer than 4 batch rows convert the weights in registers; more convert each row block once into a bf16 scratch
 // (in fp8_to_bf16's order) that every batch tile then reads.
 KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long cols, long from, long to,
-                       const float* x, long batch, float* out) {
+                       const float* x, long batch, float* out, long interleaved) {
     long c64 = (cols + 63) / 64 * 64;
     long col_blocks = (cols + FP8_BLOCK - 1) / FP8_BLOCK;
     uint16_t* act = thread_buffer(0, (size_t) (2 * batch * c64) * sizeof(uint16_t));
@@ -437,16 +496,17 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
     long full = cols / 64 * 64;
     __mmask64 tail = (__mmask64) ((1ull << (cols - full)) - 1);  // cols - full < 64
     struct byte_tables t = byte_tables(FP8_HI, FP8_LO);
+    long woven = interleaved ? rows / 4 * 4 : 0;  // rows woven in fours (byte_row), the last rows % 4 plain
     for (long r0 = from; r0 < to; ) {
         long block_row = r0 / FP8_BLOCK;
         long r1 = (block_row + 1) * FP8_BLOCK < to ? (block_row + 1) * FP8_BLOCK : to;
         split_fp8(x, cols, batch, c64, scales + block_row * col_blocks, act);
         if (batch < 4) {
-            fp8_rows_nb(w, cols, c64, tail, &t, act, out, rows, r0, r1, 0, batch);
+            fp8_rows_nb(w, cols, c64, tail, woven, &t, act, out, rows, r0, r1, 0, batch);
         } else {
             for (long s = r0; s < r1; s += ROW_BLOCK) {
                 long e = s + ROW_BLOCK < r1 ? s + ROW_BLOCK : r1;
-                convert_rows(w, cols, c64, full, tail, &t, 0, s, e, converted);
+                convert_rows(w, cols, c64, full, tail, &t, 0, woven, s, e, converted);
                 // Rows [s, e) are rows [0, e - s) of the scratch (padded to c64 with zeros, so no partial chunk);
                 // out shifted so that row indices stay global.
                 bf16_all_batch(converted, c64, c64, 0, 0, act, c64, out + s, rows, 0, e - s, batch);
@@ -818,7 +878,7 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
     for (long s = from; s < to; s += ROW_BLOCK) {
         long e = s + ROW_BLOCK < to ? s + ROW_BLOCK : to;
         // the plain last half group (if any) is 32 bytes
-        convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, s, e, conv);
+        convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, 0, s, e, conv);
         long b = 0;
         for (; b + 4 <= batch; b += 4) {
             int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, 4);

@@ -1,5 +1,6 @@
-// Memory for weights the native kernels read in a layout of their own (BF16 rows interleaved in eights, see
-// matmul.c's row_ptr and Bf16Interleave.java), and the copy into that layout, called from Java (NativeMatmul).
+// Memory for weights the native kernels read in a layout of their own (BF16 rows interleaved in eights, FP8 rows in
+// fours: see matmul.c's row_ptr and byte_row, and InterleavedRows.java), and the copy into that layout, called from
+// Java (NativeMatmul).
 //
 // Why native: the copy's cost is the first touch of fresh memory, not the bytes moved. On the 2-core cloud machine
 // these kernels were measured on, a first touch costs about 3 ms per MB (memset of 760 MB: 2.0-2.7 s from one
@@ -12,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IL_ROWS 8
-#define CHUNK 32
+#define CHUNK 64  // bytes: 32 BF16 or 64 FP8 columns
 
 // bytes of 64-byte-aligned memory, untouched; NULL when out of memory. Freed by em_free_weights.
 void* em_alloc_weights(long bytes) {
@@ -29,27 +29,30 @@ void em_free_weights(void* p) {
     free(p);
 }
 
-// Rows [from, to) of the plain rows x cols BF16 matrix src into dst in the interleaved layout: rows below
-// rows / 8 * 8 woven in eights (32-column chunk k of row 8g + i at 8g * cols + 256k + 32i, a last partial chunk of
-// t columns at 8g * cols + 8 (cols - t) + t i), the last rows % 8 plain. from and to are multiples of 8 or rows, so
-// a group is copied by one caller.
-void em_bf16_interleave(const uint16_t* src, long rows, long cols, long from, long to, uint16_t* dst) {
-    long rows8 = rows / IL_ROWS * IL_ROWS;
-    long full = cols / CHUNK * CHUNK;
-    long t = cols - full;
+// Rows [from, to) of src (rows of row_bytes, plain) into dst in the interleaved layout: rows below
+// rows / group_rows * group_rows woven group_rows at a time in 64-byte chunks (chunk k of row g * group_rows + i at
+// g * group_rows * row_bytes + 64 (group_rows k + i); a last partial chunk of t = row_bytes mod 64 bytes at
+// g * group_rows * row_bytes + group_rows (row_bytes - t) + t i), the last rows % group_rows plain. BF16 weaves 8
+// rows, FP8 4 (InterleavedRows.java). from and to are multiples of group_rows, or rows, so a group is copied by
+// one caller.
+void em_weave_rows(const uint8_t* src, long rows, long row_bytes, long group_rows, long from, long to,
+                   uint8_t* dst) {
+    long woven = rows / group_rows * group_rows;
+    long full = row_bytes / CHUNK * CHUNK;
+    long t = row_bytes - full;
     for (long r = from; r < to; r++) {
-        const uint16_t* row = src + r * cols;
-        if (r >= rows8) {
-            memcpy(dst + r * cols, row, (size_t) cols * sizeof(uint16_t));
+        const uint8_t* row = src + r * row_bytes;
+        if (r >= woven) {
+            memcpy(dst + r * row_bytes, row, (size_t) row_bytes);
             continue;
         }
-        uint16_t* group = dst + (r & ~(long) (IL_ROWS - 1)) * cols;
-        long i = r & (IL_ROWS - 1);
+        uint8_t* group = dst + (r / group_rows * group_rows) * row_bytes;
+        long i = r % group_rows;
         for (long c = 0; c < full; c += CHUNK) {
-            memcpy(group + IL_ROWS * c + CHUNK * i, row + c, CHUNK * sizeof(uint16_t));
+            memcpy(group + group_rows * c + CHUNK * i, row + c, CHUNK);
         }
         if (t > 0) {
-            memcpy(group + IL_ROWS * full + t * i, row + full, (size_t) t * sizeof(uint16_t));
+            memcpy(group + group_rows * full + t * i, row + full, (size_t) t);
         }
     }
 }

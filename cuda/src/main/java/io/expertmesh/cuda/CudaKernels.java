@@ -5,7 +5,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.Kernels;
 import io.expertmesh.core.kernel.VectorKernels;
-import io.expertmesh.core.tensor.Bf16Interleave;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
@@ -97,10 +97,10 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         WeightKey key = new WeightKey(seg.heapBase().orElse(null), seg.address(), seg.byteSize(), w.dtype());
         DeviceBuffer b = weights.get(key);
         if (b == null) {
-            // Keyed by the host matrix, converted (FP8 to BF16, interleaved BF16 to plain rows) only when first
+            // Keyed by the host matrix, converted (interleaved rows to plain ones, FP8 to BF16) only when first
             // uploaded.
-            seg = w.dtype() == DType.F8_E4M3 ? Fp8Matrix.toBf16(w, Arena.ofAuto()).data()
-                    : Bf16Interleave.rowMajor(w).data();
+            Matrix plain = InterleavedRows.rowMajor(w);
+            seg = plain.dtype() == DType.F8_E4M3 ? Fp8Matrix.toBf16(plain, Arena.ofAuto()).data() : plain.data();
             b = DeviceBuffer.allocate(seg.byteSize());
             // Chunked through the heap: a mapped segment has no JCuda Pointer, and one copy of a whole
             // multi-gigabyte tensor would not fit a Java array.

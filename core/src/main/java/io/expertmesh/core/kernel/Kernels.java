@@ -1,6 +1,6 @@
 package io.expertmesh.core.kernel;
 
-import io.expertmesh.core.tensor.Bf16Interleave;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.Matrix;
 
 /**
@@ -29,10 +29,10 @@ public interface Kernels {
      * {@code w} in the layout this implementation's matrix products read (the same values, and the same product
      * bits): {@code w} itself when it already is, else a copy. Called once per weight matrix at load (and by an
      * expert worker's runner on an expert's first use). This default is plain rows; {@link VectorKernels} with
-     * native kernels interleaves BF16 rows ({@link Bf16Interleave}).
+     * native kernels interleaves BF16 and FP8 rows ({@link InterleavedRows}).
      */
     default Matrix prepare(Matrix w) {
-        return Bf16Interleave.rowMajor(w);
+        return InterleavedRows.rowMajor(w);
     }
 
     /**

@@ -48,7 +48,7 @@ final class NativeMatmul {
     private static final MethodHandle INT8_ROWS;
     private static final MethodHandle ALLOC_WEIGHTS;
     private static final MethodHandle FREE_WEIGHTS;
-    private static final MethodHandle BF16_INTERLEAVE;
+    private static final MethodHandle WEAVE_ROWS;
     private static final String STATUS;
 
     static {
@@ -76,7 +76,7 @@ final class NativeMatmul {
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, n, n, n, n, a, n, a, n),
                             Linker.Option.critical(true));
                     fp8 = linker.downcallHandle(lib.findOrThrow("em_fp8_rows"),
-                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a, n),
                             Linker.Option.critical(true));
                     int4 = linker.downcallHandle(lib.findOrThrow("em_int4_rows"),
                             FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, n, n, n, n, a, n, a),
@@ -86,8 +86,8 @@ final class NativeMatmul {
                             Linker.Option.critical(true));
                     alloc = linker.downcallHandle(lib.findOrThrow("em_alloc_weights"), FunctionDescriptor.of(a, n));
                     free = linker.downcallHandle(lib.findOrThrow("em_free_weights"), FunctionDescriptor.ofVoid(a));
-                    interleave = linker.downcallHandle(lib.findOrThrow("em_bf16_interleave"),
-                            FunctionDescriptor.ofVoid(a, n, n, n, n, a), Linker.Option.critical(true));
+                    interleave = linker.downcallHandle(lib.findOrThrow("em_weave_rows"),
+                            FunctionDescriptor.ofVoid(a, n, n, n, n, n, a), Linker.Option.critical(true));
                     status = "native AVX512-BF16";
                 }
             }
@@ -108,7 +108,7 @@ final class NativeMatmul {
         INT8_ROWS = int8;
         ALLOC_WEIGHTS = alloc;
         FREE_WEIGHTS = free;
-        BF16_INTERLEAVE = interleave;
+        WEAVE_ROWS = interleave;
         STATUS = status;
     }
 
@@ -148,8 +148,16 @@ final class NativeMatmul {
      * native code takes back out: its weights are the e4m3 values themselves).
      */
     static void fp8Rows(MemorySegment w, MemorySegment scales, int rows, int cols, int from, int to, float[] x,
-                        int xOff, float[] out, int outOff, int batch) {
-        scaledRows(FP8_ROWS, "FP8", w, scales, rows, cols, from, to, x, xOff, out, outOff, batch);
+                        int xOff, float[] out, int outOff, int batch, boolean interleaved) {
+        int rc;
+        try {
+            rc = (int) FP8_ROWS.invokeExact(w, scales, (long) rows, (long) cols, (long) from, (long) to,
+                    MemorySegment.ofArray(x).asSlice(4L * xOff), (long) batch,
+                    MemorySegment.ofArray(out).asSlice(4L * outOff), interleaved ? 1L : 0L);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native FP8 matmul failed", e);
+        }
+        check(rc);
     }
 
     /**
@@ -189,7 +197,7 @@ final class NativeMatmul {
         check(rc);
     }
 
-    /** A native {@code em_*_rows} of a format with block scales (the two share a signature). */
+    /** int4's native {@code em_int4_rows} (the signature of a format with block scales and one layout). */
     private static void scaledRows(MethodHandle rowsHandle, String format, MemorySegment w, MemorySegment scales,
                                    int rows, int cols, int from, int to, float[] x, int xOff, float[] out,
                                    int outOff, int batch) {
@@ -206,7 +214,7 @@ final class NativeMatmul {
 
     /**
      * {@code bytes} of native memory for weights, untouched (the threads that copy into it fault it in, see
-     * {@link #bf16Interleave} and {@code weights.c}), freed when {@code arena} closes. Only when
+     * {@link #weaveRows} and {@code weights.c}), freed when {@code arena} closes. Only when
      * {@link #available()}.
      */
     static MemorySegment allocateWeights(long bytes, Arena arena) {
@@ -231,15 +239,16 @@ final class NativeMatmul {
     }
 
     /**
-     * Rows {@code [from, to)} (multiples of 8, or {@code rows}) of the plain BF16 matrix {@code src} into
-     * {@code dst} in {@link io.expertmesh.core.tensor.Bf16Interleave}'s layout, on the calling thread. Only when
-     * {@link #available()}.
+     * Rows {@code [from, to)} (multiples of {@code groupRows}, or {@code rows}) of {@code src}, plain rows of
+     * {@code rowBytes}, into {@code dst} in {@link io.expertmesh.core.tensor.InterleavedRows}'s layout (woven
+     * {@code groupRows} at a time), on the calling thread. Only when {@link #available()}.
      */
-    static void bf16Interleave(MemorySegment src, int rows, int cols, int from, int to, MemorySegment dst) {
+    static void weaveRows(MemorySegment src, int rows, long rowBytes, int groupRows, int from, int to,
+                          MemorySegment dst) {
         try {
-            BF16_INTERLEAVE.invokeExact(src, (long) rows, (long) cols, (long) from, (long) to, dst);
+            WEAVE_ROWS.invokeExact(src, (long) rows, rowBytes, (long) groupRows, (long) from, (long) to, dst);
         } catch (Throwable e) {
-            throw new IllegalStateException("native BF16 interleave failed", e);
+            throw new IllegalStateException("native row weave failed", e);
         }
     }
 

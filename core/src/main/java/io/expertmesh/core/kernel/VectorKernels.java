@@ -3,7 +3,7 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.VectorMath.F;
 import static io.expertmesh.core.kernel.VectorMath.L;
 
-import io.expertmesh.core.tensor.Bf16Interleave;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
@@ -92,32 +92,35 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * With native kernels, a BF16 matrix of at least 8 rows interleaved ({@link Bf16Interleave}: the batch-1
-     * products read one stream instead of eight) into native memory of its own, copied by the pool's threads (the
-     * cost is the first touch of that memory: see {@code weights.c}); the mapped original's pages are then released
-     * ({@link MemorySegment#unload()}), so resident memory does not double. Otherwise plain rows.
+     * With native kernels, a BF16 or FP8 matrix of at least one group of rows interleaved ({@link InterleavedRows}:
+     * a batch-1 tile of rows reads one stream instead of one per row) into native memory of its own, copied by the
+     * pool's threads (the cost is the first touch of that memory: see {@code weights.c}); the mapped original's
+     * pages are then released ({@link MemorySegment#unload()}), so resident memory does not double. Otherwise
+     * plain rows.
      */
     @Override
     public Matrix prepare(Matrix w) {
-        if (!nativeCode || w.dtype() != DType.BF16 || w.rows() < Bf16Interleave.ROWS) {
-            return Bf16Interleave.rowMajor(w);
+        int g = InterleavedRows.groupRows(w.dtype());
+        if (!nativeCode || g == 0 || w.rows() < g) {
+            return InterleavedRows.rowMajor(w);
         }
         if (w.interleaved()) {
             return w;
         }
         int rows = w.rows();
-        int groups = (rows + Bf16Interleave.ROWS - 1) / Bf16Interleave.ROWS;
+        long rowBytes = w.dtype().bytes(w.cols());
+        int groups = (rows + g - 1) / g;
         MemorySegment dst = NativeMatmul.allocateWeights(w.data().byteSize(), Arena.ofAuto());
         int tasks = Math.min(groups, pool.threads() * CHUNKS_PER_THREAD);
         pool.parallelFor(tasks, t -> {
-            int from = (int) ((long) groups * t / tasks) * Bf16Interleave.ROWS;
-            int to = Math.min(rows, (int) ((long) groups * (t + 1) / tasks) * Bf16Interleave.ROWS);
-            NativeMatmul.bf16Interleave(w.data(), rows, w.cols(), from, to, dst);
+            int from = (int) ((long) groups * t / tasks) * g;
+            int to = Math.min(rows, (int) ((long) groups * (t + 1) / tasks) * g);
+            NativeMatmul.weaveRows(w.data(), rows, rowBytes, g, from, to, dst);
         });
         if (w.data().isMapped()) {
             w.data().unload();
         }
-        return new Matrix(w.name(), DType.BF16, rows, w.cols(), dst, null, true);
+        return new Matrix(w.name(), w.dtype(), rows, w.cols(), dst, w.scales(), true);
     }
 
     @Override
@@ -257,8 +260,8 @@ public final class VectorKernels implements Kernels {
 
     /**
      * First row of chunk {@code k} of {@code chunks} over {@code rows} ({@code rows} for {@code k == chunks}): a
-     * multiple of 8, so that int4's interleaved quads of rows ({@link Int4Matmul}) and interleaved BF16 rows'
-     * groups of eight ({@link Bf16Interleave}) are never split between threads. Chunks hold at least
+     * multiple of 8, so that int4's interleaved quads of rows ({@link Int4Matmul}) and the groups of interleaved
+     * BF16 and FP8 rows ({@link InterleavedRows}: 8 and 4) are never split between threads. Chunks hold at least
      * {@link #MIN_CHUNK_ROWS} (8) rows before the rounding, so none becomes empty.
      */
     private static int chunkStart(int rows, int k, int chunks) {
@@ -292,13 +295,15 @@ public final class VectorKernels implements Kernels {
                 return;
             }
             if (w.interleaved()) {
-                throw new IllegalStateException(w.name() + " is interleaved for the native kernels, which this "
-                        + "process does not run: it must come from these kernels' prepare()");
+                throw interleavedForNative(w);
             }
             Bf16Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, even, odd, out, outOff, batch, lanes);
         } else if (w.dtype() == DType.F8_E4M3) {
             if (nativeCode) {
-                NativeMatmul.fp8Rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch);
+                NativeMatmul.fp8Rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch,
+                        w.interleaved());
+            } else if (w.interleaved()) {
+                throw interleavedForNative(w);
             } else if (Fp8Matmul.supports()) {
                 Fp8Matmul.rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, xOff, even, out, outOff, batch,
                         lanes);
@@ -332,6 +337,11 @@ public final class VectorKernels implements Kernels {
         } else {
             F32Matmul.rows(w.data(), w.rows(), w.cols(), from, to, x, xOff, out, outOff, batch, lanes);
         }
+    }
+
+    private static IllegalStateException interleavedForNative(Matrix w) {
+        return new IllegalStateException(w.name() + " is interleaved for the native kernels, which these kernels do "
+                + "not run: a matrix must come from the prepare() of the kernels that multiply by it");
     }
 
     private static void checkMatmul(Matrix w, int rowFrom, int rowTo, float[] x, int xOff, float[] out,

@@ -27,9 +27,10 @@ import java.util.Objects;
  * element (r, c) is {@code widened(data[r][c]) · scales[r/128][c/128]} with {@link Fp8E4M3#widenedBits}: the
  * exact product {@code e4m3 · scale_inv}, rounded once to float. {@code scales} is null for F32 and BF16.
  *
- * <p>A BF16 matrix is {@code interleaved} when the native kernels will read it ({@link
- * io.expertmesh.core.kernel.Kernels#prepare}): rows woven together in eights, see {@link Bf16Interleave}. Its
- * values are the same; {@link #get} reads either layout, code that reads {@code data} by rows must not see it.
+ * <p>A BF16 or FP8 matrix is {@code interleaved} when the native kernels will read it ({@link
+ * io.expertmesh.core.kernel.Kernels#prepare}): rows woven together in eights (BF16) or fours (FP8), see
+ * {@link InterleavedRows}. Its values are the same; {@link #get} reads either layout, code that reads {@code data}
+ * by rows must not see it.
  */
 public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data, MemorySegment scales,
                      boolean interleaved) {
@@ -76,8 +77,8 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         } else if (scales != null) {
             throw new IllegalArgumentException(name + ": only I8, I4 and F8_E4M3 matrices have block scales");
         }
-        if (interleaved && dtype != DType.BF16) {
-            throw new IllegalArgumentException(name + ": only BF16 matrices are interleaved, not " + dtype);
+        if (interleaved && InterleavedRows.groupRows(dtype) == 0) {
+            throw new IllegalArgumentException(name + ": only BF16 and F8_E4M3 matrices are interleaved, not " + dtype);
         }
     }
 
@@ -122,12 +123,14 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
         long i = (long) r * cols + c;
         return switch (dtype) {
             case F32 -> data.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
-            case BF16 -> Bf16.toFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED,
-                    interleaved ? Bf16Interleave.index(rows, cols, r, c) : i));
+            case BF16 -> Bf16.toFloat(interleaved
+                    ? data.get(ValueLayout.JAVA_SHORT_UNALIGNED, InterleavedRows.byteOffset(this, r, 2L * c))
+                    : data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
                     * scale(r, c / block());
             case I4 -> Int4Quantizer.value(data, rows, cols, r, c) * scale(r, c / block());
-            case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE, i)))
+            case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE,
+                    interleaved ? InterleavedRows.byteOffset(this, r, c) : i)))
                     * scales.getAtIndex(SCALE, (long) (r / FP8_BLOCK) * fp8Blocks(cols) + c / FP8_BLOCK);
             default -> throw new IllegalStateException();
         };

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.expertmesh.core.tensor.Bf16Interleave;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Int4Quantizer;
 import io.expertmesh.core.tensor.Matrix;
@@ -18,6 +18,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The native AVX512-BF16 kernels (BF16, FP8, int8 and int4 weights) against a double-precision sum, at row, column
@@ -102,57 +104,70 @@ class NativeMatmulTest {
     @Test
     void bf16Rows_interleaved_oddShapes_withinFloatRoundingOfTheExactSum() {
         checkShapes(new int[] {8, 9, 16, 67, 130}, COLS, (arena, rows, cols, r) ->
-                Bf16Interleave.interleave(TestData.matrix(arena, DType.BF16, rows, cols, r), arena), new Random(11));
+                InterleavedRows.interleave(TestData.matrix(arena, DType.BF16, rows, cols, r), arena), new Random(11));
     }
 
-    /** The native copy into the interleaved layout writes the bytes {@link Bf16Interleave#interleave} defines. */
-    @Test
-    void bf16Interleave_sameBytesAsTheLayoutDefines() {
+    /** The native copy into the interleaved layout writes the bytes {@link InterleavedRows#interleave} defines. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F8_E4M3"})
+    void weaveRows_sameBytesAsTheLayoutDefines(DType dtype) {
         assumeTrue(NativeMatmul.available(), NativeMatmul.status());
         Random rnd = new Random(14);
+        int g = InterleavedRows.groupRows(dtype);
         try (Arena arena = Arena.ofShared()) {
-            for (int rows : new int[] {1, 7, 8, 9, 16, 45}) {
-                for (int cols : new int[] {1, 31, 32, 33, 70, 129}) {
-                    Matrix plain = TestData.matrix(arena, DType.BF16, rows, cols, rnd);
-                    MemorySegment want = Bf16Interleave.interleave(plain, arena).data();
+            for (int rows : new int[] {1, 3, 4, 7, 8, 9, 16, 45}) {
+                for (int cols : new int[] {1, 31, 32, 33, 64, 70, 129}) {
+                    Matrix plain = dtype == DType.BF16 ? TestData.matrix(arena, DType.BF16, rows, cols, rnd)
+                            : Fp8KernelsTest.randomCodes(arena, rows, cols, rnd);
+                    MemorySegment want = InterleavedRows.interleave(plain, arena).data();
                     MemorySegment got = NativeMatmul.allocateWeights(want.byteSize(), arena);
                     // in two calls split at a group boundary, as the pool's tasks do
-                    int mid = rows / 16 * 8;
-                    NativeMatmul.bf16Interleave(plain.data(), rows, cols, 0, mid, got);
-                    NativeMatmul.bf16Interleave(plain.data(), rows, cols, mid, rows, got);
-                    assertEquals(-1L, got.mismatch(want), rows + "x" + cols);
+                    int mid = rows / (2 * g) * g;
+                    long rowBytes = dtype.bytes(cols);
+                    NativeMatmul.weaveRows(plain.data(), rows, rowBytes, g, 0, mid, got);
+                    NativeMatmul.weaveRows(plain.data(), rows, rowBytes, g, mid, rows, got);
+                    assertEquals(-1L, got.mismatch(want), dtype + " " + rows + "x" + cols);
                 }
             }
         }
     }
 
+    @Test
+    void fp8Rows_interleaved_oddShapes_withinFloatRoundingOfTheExactSum() {
+        checkShapes(new int[] {4, 5, 67, 130}, new int[] {1, 33, 64, 127, 129, 300}, (arena, rows, cols, r) ->
+                InterleavedRows.interleave(Fp8KernelsTest.randomCodes(arena, rows, cols, r), arena), new Random(15));
+    }
+
     /**
      * Interleaved rows give the plain rows' bits for every row range a thread may get (starts and ends inside a
-     * group of 8, in the plain last rows, across the boundary) and write nothing outside it.
+     * group, in the plain last rows, across the boundary) and write nothing outside it: BF16 (groups of 8) and FP8
+     * (groups of 4, at batch 4 and more through the converted row-block scratch).
      */
-    @Test
-    void bf16Rows_interleaved_sameBitsAsPlain_inEveryRowRange() {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F8_E4M3"})
+    void interleaved_sameBitsAsPlain_inEveryRowRange(DType dtype) {
         assumeTrue(NativeMatmul.available(), NativeMatmul.status());
         Random rnd = new Random(12);
         try (Arena arena = Arena.ofShared()) {
             for (int cols : new int[] {1, 31, 32, 70, 129}) {
-                int rows = 45;  // 5 groups of 8, then 5 plain rows
-                Matrix plain = TestData.matrix(arena, DType.BF16, rows, cols, rnd);
-                Matrix woven = Bf16Interleave.interleave(plain, arena);
+                int rows = 45;  // 5 groups of 8 (11 of 4), then 5 (1) plain rows
+                Matrix plain = dtype == DType.BF16 ? TestData.matrix(arena, DType.BF16, rows, cols, rnd)
+                        : Fp8KernelsTest.randomCodes(arena, rows, cols, rnd);
+                Matrix woven = InterleavedRows.interleave(plain, arena);
                 for (int batch : new int[] {1, 2, 3, 4, 6, 9}) {
                     float[] x = TestData.floats(rnd, 1 + batch * cols);
                     float[] want = new float[batch * rows];
-                    NativeMatmul.bf16Rows(plain.data(), rows, cols, 0, rows, x, 1, want, 0, batch, false);
+                    rows(plain, 0, rows, x, want, batch);
                     int[][] ranges = {{0, 45}, {0, 40}, {3, 29}, {8, 16}, {37, 45}, {40, 45}, {41, 43}, {13, 14}};
                     for (int[] range : ranges) {
                         float[] got = new float[batch * rows];
                         Arrays.fill(got, Float.NaN);
-                        NativeMatmul.bf16Rows(woven.data(), rows, cols, range[0], range[1], x, 1, got, 0, batch, true);
+                        rows(woven, range[0], range[1], x, got, batch);
                         for (int b = 0; b < batch; b++) {
                             for (int r = 0; r < rows; r++) {
                                 float g = got[b * rows + r];
-                                String at = cols + " cols, batch " + batch + ", rows " + Arrays.toString(range)
-                                        + ": row " + r + " of batch row " + b;
+                                String at = dtype + ", " + cols + " cols, batch " + batch + ", rows "
+                                        + Arrays.toString(range) + ": row " + r + " of batch row " + b;
                                 if (r >= range[0] && r < range[1]) {
                                     assertEquals(Float.floatToRawIntBits(want[b * rows + r]),
                                             Float.floatToRawIntBits(g), at);
@@ -164,6 +179,16 @@ class NativeMatmulTest {
                     }
                 }
             }
+        }
+    }
+
+    /** Rows {@code [from, to)} of a BF16 or FP8 matrix in either layout against x (offset 1), natively. */
+    private static void rows(Matrix w, int from, int to, float[] x, float[] out, int batch) {
+        if (w.dtype() == DType.BF16) {
+            NativeMatmul.bf16Rows(w.data(), w.rows(), w.cols(), from, to, x, 1, out, 0, batch, w.interleaved());
+        } else {
+            NativeMatmul.fp8Rows(w.data(), w.scales(), w.rows(), w.cols(), from, to, x, 1, out, 0, batch,
+                    w.interleaved());
         }
     }
 
@@ -223,7 +248,8 @@ class NativeMatmulTest {
         float[] out = new float[outOff + batch * rows + 1];
         Arrays.fill(out, Float.NaN);
         if (w.dtype() == DType.F8_E4M3) {
-            NativeMatmul.fp8Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch);
+            NativeMatmul.fp8Rows(w.data(), w.scales(), rows, cols, 0, rows, x, xOff, out, outOff, batch,
+                    w.interleaved());
         } else if (w.dtype() == DType.I8) {
             NativeMatmul.int8Rows(w.data(), w.scales(), rows, cols, w.block(), 0, rows, x, xOff, out, outOff, batch);
         } else if (w.dtype() == DType.I4) {

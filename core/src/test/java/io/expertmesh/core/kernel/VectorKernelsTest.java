@@ -54,16 +54,18 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
     }
 
     /**
-     * {@link Kernels#prepare}: with native kernels a BF16 matrix comes back interleaved, and every product (on the
-     * pool, by row range, grouped) has the plain matrix's bits; the Java kernels and the scalar reference get plain
-     * rows back, refuse (Java) or read correctly (scalar, through {@link Matrix#get}) an interleaved one; other
-     * dtypes and small matrices are returned as they are.
+     * {@link Kernels#prepare}: with native kernels a BF16 or FP8 matrix comes back interleaved, and every product
+     * (on the pool, by row range, grouped) has the plain matrix's bits; the Java kernels and the scalar reference
+     * get plain rows back, refuse (Java) or read correctly (scalar, through {@link Matrix#get}) an interleaved one;
+     * other dtypes and matrices smaller than a group of rows are returned as they are.
      */
-    @Test
-    void prepare_interleavesBf16ForTheNativeKernels_withTheSameBits() {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F8_E4M3"})
+    void prepare_interleavesForTheNativeKernels_withTheSameBits(DType dtype) {
         Random rnd = new Random(13);
         try (Arena arena = Arena.ofShared()) {
-            Matrix plain = TestData.matrix(arena, DType.BF16, 301, 1000, rnd);
+            Matrix plain = dtype == DType.BF16 ? TestData.matrix(arena, DType.BF16, 301, 1000, rnd)
+                    : Fp8KernelsTest.randomCodes(arena, 301, 1000, rnd);
             Matrix prepared = vec.prepare(plain);
             assertEquals(NativeMatmul.available(), prepared.interleaved(), VectorKernels.bf16Kernel());
             assertSame(prepared, vec.prepare(prepared));
@@ -96,7 +98,8 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
             }
             Matrix f32 = TestData.matrix(arena, DType.F32, 40, 64, rnd);
             assertSame(f32, vec.prepare(f32));
-            Matrix fewRows = TestData.matrix(arena, DType.BF16, 7, 64, rnd);
+            Matrix fewRows = dtype == DType.BF16 ? TestData.matrix(arena, DType.BF16, 7, 64, rnd)
+                    : Fp8KernelsTest.randomCodes(arena, 3, 64, rnd);
             assertSame(fewRows, vec.prepare(fewRows));
         }
     }

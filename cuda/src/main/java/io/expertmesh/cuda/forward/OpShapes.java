@@ -6,7 +6,7 @@ import static io.expertmesh.cuda.forward.OpChecks.positive;
 import static io.expertmesh.cuda.forward.OpChecks.require;
 import static io.expertmesh.cuda.forward.OpChecks.weight;
 
-import io.expertmesh.core.tensor.Bf16Interleave;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Fp8Matrix;
 import io.expertmesh.core.tensor.Matrix;
@@ -79,7 +79,7 @@ final class OpShapes {
     /**
      * {@code ws} as the device holds them: an FP8 matrix (a DeepSeek-V3 checkpoint kept FP8 on the host) becomes its
      * BF16 copy, the values the pre-native loader made, since the device kernels read BF16 and F32 only; an
-     * interleaved BF16 matrix (laid out for the CPU's native kernels) its plain-row copy. A copy is garbage once
+     * interleaved matrix (laid out for the CPU's native kernels) its plain-row copy first. A copy is garbage once
      * uploaded.
      */
     static Matrix[] uploadable(Matrix[] ws) {
@@ -89,8 +89,8 @@ final class OpShapes {
                 if (out == ws) {
                     out = ws.clone();
                 }
-                out[i] = ws[i].interleaved() ? Bf16Interleave.rowMajor(ws[i])
-                        : Fp8Matrix.toBf16(ws[i], Arena.ofAuto());
+                Matrix plain = InterleavedRows.rowMajor(ws[i]);
+                out[i] = plain.dtype() == DType.F8_E4M3 ? Fp8Matrix.toBf16(plain, Arena.ofAuto()) : plain;
             }
         }
         return out;
