@@ -18,8 +18,9 @@
 // multiply each block's partial sums. int4 differs: W4A8, integer dot products against activations quantized to
 // int8 per 32 columns (its section).
 //
-// BF16 weights come in plain rows or interleaved in eights (Bf16Interleave.java: a batch-1 tile of 8 rows then reads
-// one stream from memory instead of eight); the layout moves bytes, not the order of any output's sums.
+// BF16 and FP8 weights come in plain rows or interleaved, BF16 in eights and FP8 in fours (InterleavedRows.java: a
+// batch-1 tile of rows then reads one stream from memory instead of one per row); the layout moves bytes, not the
+// order of any output's sums.
 //
 // Determinism (the Kernels contract): every (weight row, batch row) output has one accumulator of 16 lanes that
 // takes, for each 32-column chunk in order, the hi product and then the lo product (int4: its own sequence); the
@@ -189,7 +190,7 @@ KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct by
 
 // Where row r's full 32-column chunks start, and its last partial chunk (elements). Rows are plain (row r at
 // r * stride, chunks 32 apart) or, when `il` (the caller passes only rows below rows / 8 * 8, and stride == cols),
-// interleaved in eights (IL_ROWS; Bf16Interleave.java): chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7),
+// interleaved in eights (IL_ROWS; InterleavedRows.java): chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7),
 // chunks 256 apart, so the eight rows of a tile are one sequential stream through memory, and a last partial chunk
 // of t = cols - full columns at (r & ~7) * stride + 8 full + t (r & 7).
 #define IL_ROWS 8
@@ -269,10 +270,11 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
 KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
                                 __m512bh* b);
 
-// Where row r of FP8 bytes (row_bytes a row) has its full 64-byte groups (the first at p, `step` apart) and its
-// last partial group: plain rows, or, for r below `woven` (rows / 4 * 4 of an interleaved matrix, else 0), rows
-// woven in fours (InterleavedRows.java): group k of row 4q + i at 4q * row_bytes + 256k + 64i, so the four rows of
-// a tile are one stream, a last partial group of t bytes at 4q * row_bytes + 4 full + t i.
+// Where row r of FP8 or int8 bytes (row_bytes a row) has its full 64-byte groups (the first at p, `step` apart) and
+// its last partial group: plain rows, or, for r below `woven` (rows / 4 * 4 of an interleaved FP8 matrix and of
+// every int8 one, else 0), rows woven in fours (InterleavedRows.java, Int8Quantizer.java): group k of row 4q + i at
+// 4q * row_bytes + 256k + 64i, so the four rows of a tile are one stream, a last partial group of t bytes at
+// 4q * row_bytes + 4 full + t i.
 struct byte_row {
     const uint8_t* p;
     long step;
@@ -713,7 +715,8 @@ KERNEL int em_int4_rows(const uint8_t* w, const uint16_t* scales, long rows, lon
 
 // ---- int8 (Int8Quantizer's layout: values in [-127, 127], F32 scales per block of 32k columns along the row) ----
 //
-// Within a row, every full 64-column group is interleaved by 4: byte 4j + k holds column 16k + j. The group's 64
+// Rows are woven in fours (byte_row: a 4-row tile reads one stream from memory; the last rows % 4 plain). Within a
+// row, every full 64-column group is interleaved by 4: byte 4j + k holds column 16k + j. The group's 64
 // bytes convert like FP8's (magnitude through two byte lookups, sign merged back, bytes unpacked within 128-bit
 // lanes) into two chunks of 32 bf16. In both chunks, float lane f of vdpbf16ps sums bytes whose k is 0-1 when f is
 // even and 2-3 when f is odd: columns [0, 32) and [32, 64) of the group. So a vector whose even lanes hold the
@@ -802,13 +805,15 @@ KERNEL static void split_int8(const float* x, long cols, long batch, long c64, l
 // One tile: nr rows from r, nb batch rows from b. The weights come converted in registers from w, or, when conv is
 // not NULL, from the scratch rows conv (row r at conv + (r - conv_row0) * c64, in int8_to_bf16's order).
 KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales,
-                             long block, long cols, long c64, long full, const struct byte_tables* t,
+                             long block, long cols, long c64, long full, long woven, const struct byte_tables* t,
                              const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[4][4];
+    struct byte_row src[4];
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
             acc[i][j] = _mm512_setzero_ps();
         }
+        src[i] = byte_row(w, cols, full, woven, r + i);
     }
     long blocks = cols / block;
     long ka = 0;    // block of column g
@@ -823,7 +828,7 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
         __m512 s[4];
         for (int i = 0; i < nr; i++) {
             if (conv == NULL) {
-                const uint8_t* p = w + (r + i) * cols + g;
+                const uint8_t* p = g < full ? src[i].p + (g / 64) * src[i].step : src[i].part;
                 _mm_prefetch((const char*) (p + PREFETCH_AHEAD), _MM_HINT_T0);
                 int8_to_bf16(p, g < full ? (__mmask64) ~0ull : (__mmask64) 0xFFFFFFFFull, t, &wa[i], &wb[i]);
             } else {
@@ -851,9 +856,9 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
 }
 
 #define I8_PARAMS const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales, long block, \
-                  long cols, long c64, long full, const struct byte_tables* t, const uint16_t* act, float* out, \
-                  long rows
-#define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, t, act, out, rows
+                  long cols, long c64, long full, long woven, const struct byte_tables* t, const uint16_t* act, \
+                  float* out, long rows
+#define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, woven, t, act, out, rows
 ROWS_OF(int8_rows_nb, tile_int8, I8_PARAMS, I8_ARGS, QUADS)
 
 // out[b*rows + r] = sum_c q[r][c] * scale[r][c/block] * x[b*cols + c] for r in [from, to), b < batch: int8 weights w
@@ -871,20 +876,22 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
     }
     split_int8(x, cols, batch, c64, full, act);
     struct byte_tables t = byte_tables(I8_HI, I8_LO);
+    long woven = rows / 4 * 4;  // rows woven in fours (Int8Quantizer; byte_row), the last rows % 4 plain
     if (batch < 4) {
-        int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, &t, act, out, rows, from, to, 0, batch);
+        int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, woven, &t, act, out, rows, from, to, 0, batch);
         return 0;
     }
     for (long s = from; s < to; s += ROW_BLOCK) {
         long e = s + ROW_BLOCK < to ? s + ROW_BLOCK : to;
         // the plain last half group (if any) is 32 bytes
-        convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, 0, s, e, conv);
+        convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, woven, s, e, conv);
         long b = 0;
         for (; b + 4 <= batch; b += 4) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, 4);
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, s, e, b, 4);
         }
         if (b < batch) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, &t, act, out, rows, s, e, b, batch - b);
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, s, e, b,
+                         batch - b);
         }
     }
     return 0;

@@ -83,7 +83,7 @@ final class Int8Matmul {
             int blockEnd = Math.min(to, blockStart + blockRows);
             int b = 0;
             if (widenOnce) {
-                widen(q, s, cols, block, blockStart, blockEnd, wide);
+                widen(q, s, rows, cols, block, blockStart, blockEnd, wide);
             }
             for (; b + 4 <= batch; b += 4) {
                 int r = blockStart;
@@ -92,12 +92,12 @@ final class Int8Matmul {
                         tile2x4Wide(wide, (r - blockStart) * cols, cols, r, rows, x, xOff + b * cols, out,
                                 outOff + b * rows, lanes);
                     } else {
-                        tile2x4(q, s, cols, block, r, rows, x, xOff + b * cols, out, outOff + b * rows, lanes);
+                        tile2x4(q, s, rows, cols, block, r, x, xOff + b * cols, out, outOff + b * rows, lanes);
                     }
                 }
                 for (; r < blockEnd; r++) {
                     for (int k = b; k < b + 4; k++) {
-                        out[outOff + k * rows + r] = row1(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                        out[outOff + k * rows + r] = row1(q, s, rows, cols, block, r, x, xOff + k * cols, lanes);
                     }
                 }
             }
@@ -109,14 +109,14 @@ final class Int8Matmul {
                 for (int k = b; k < batch; ) {
                     int n = Math.min(3, batch - k);
                     if (n == 1) {
-                        out[outOff + k * rows + r] = row1(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                        out[outOff + k * rows + r] = row1(q, s, rows, cols, block, r, x, xOff + k * cols, lanes);
                     } else {
                         if (n == 2) {
-                            row1x2(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                            row1x2(q, s, rows, cols, block, r, x, xOff + k * cols, lanes);
                         } else {
-                            row1x3(q, s, cols, block, r, x, xOff + k * cols, lanes);
+                            row1x3(q, s, rows, cols, block, r, x, xOff + k * cols, lanes);
                         }
-                        leftoverOut(q, s, cols, block, r, rows, x, xOff, out, outOff, k, n, lanes);
+                        leftoverOut(q, s, rows, cols, block, r, x, xOff, out, outOff, k, n, lanes);
                     }
                     k += n;
                 }
@@ -125,16 +125,17 @@ final class Int8Matmul {
     }
 
     /** Rows {@code [from, to)} (whole 64-column groups) as floats {@code q·scale} into {@code wide}, row-major. */
-    private static void widen(MemorySegment q, MemorySegment s, int cols, int block, int from, int to,
+    private static void widen(MemorySegment q, MemorySegment s, int rows, int cols, int block, int from, int to,
                               float[] wide) {
         for (int r = from; r < to; r++) {
-            long base = (long) r * cols;
+            long base = Int8Quantizer.rowStart(rows, cols, r);
+            int step = Int8Quantizer.groupStep(rows, r);
             long sBase = (long) r * (cols / block);
             int o = (r - from) * cols;
             for (int g = 0; g < cols; g += GROUP) {
                 float sLo = s.getAtIndex(SCALE, sBase + g / block);
                 float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
-                IntVector p = IntVector.fromMemorySegment(I, q, base + g, ByteOrder.LITTLE_ENDIAN);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + (long) g * step, ByteOrder.LITTLE_ENDIAN);
                 ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
                         .convert(VectorOperators.I2F, 0)).mul(sLo).intoArray(wide, o + g);
                 ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
@@ -238,9 +239,10 @@ final class Int8Matmul {
     }
 
     /** One weight row against the batch row starting at {@code x[xRow]}. */
-    static float row1(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int xRow,
+    static float row1(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x, int xRow,
                       float[] lanes) {
-        long base = (long) r * cols;
+        long base = Int8Quantizer.rowStart(rows, cols, r);
+        int step = Int8Quantizer.groupStep(rows, r);
         long sBase = (long) r * (cols / block);
         int full = cols / GROUP * GROUP;
         FloatVector a0 = FloatVector.zero(F);
@@ -250,7 +252,8 @@ final class Int8Matmul {
             float sLo = s.getAtIndex(SCALE, sBase + g / block);
             float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + (long) g * step + 4L * L * h,
+                        ByteOrder.LITTLE_ENDIAN);
                 int c = xRow + g + L * h;
                 a0 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
                         .convert(VectorOperators.I2F, 0)).mul(sLo).fma(FloatVector.fromArray(F, x, c), a0);
@@ -264,16 +267,17 @@ final class Int8Matmul {
         }
         a0.add(a1).intoArray(lanes, 0);
         float sum = VectorMath.reduce(lanes);
-        return full < cols ? sum + halfGroup(q, s, cols, block, r, x, xRow, lanes) : sum;
+        return full < cols ? sum + halfGroup(q, s, rows, cols, block, r, x, xRow, lanes) : sum;
     }
 
     /**
      * Row {@code r}'s whole groups against the batch rows at {@code x[x0]} and {@code x[x0 + cols]}, each
      * accumulated exactly as {@link #row1} does; the two sums' lanes to {@code lanes[0]} and {@code lanes[L]}.
      */
-    private static void row1x2(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int x0,
-                               float[] lanes) {
-        long base = (long) r * cols;
+    private static void row1x2(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x,
+                               int x0, float[] lanes) {
+        long base = Int8Quantizer.rowStart(rows, cols, r);
+        int step = Int8Quantizer.groupStep(rows, r);
         long sBase = (long) r * (cols / block);
         int full = cols / GROUP * GROUP;
         int x1 = x0 + cols;
@@ -283,7 +287,8 @@ final class Int8Matmul {
             float sLo = s.getAtIndex(SCALE, sBase + g / block);
             float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + (long) g * step + 4L * L * h,
+                        ByteOrder.LITTLE_ENDIAN);
                 int c = g + L * h;
                 FloatVector w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
                         .convert(VectorOperators.I2F, 0)).mul(sLo);
@@ -307,9 +312,10 @@ final class Int8Matmul {
     }
 
     /** As {@link #row1x2} for three batch rows; lanes at {@code 0, L, 2L}. */
-    private static void row1x3(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x, int x0,
-                               float[] lanes) {
-        long base = (long) r * cols;
+    private static void row1x3(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x,
+                               int x0, float[] lanes) {
+        long base = Int8Quantizer.rowStart(rows, cols, r);
+        int step = Int8Quantizer.groupStep(rows, r);
         long sBase = (long) r * (cols / block);
         int full = cols / GROUP * GROUP;
         int x1 = x0 + cols;
@@ -320,7 +326,8 @@ final class Int8Matmul {
             float sLo = s.getAtIndex(SCALE, sBase + g / block);
             float sHi = s.getAtIndex(SCALE, sBase + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p = IntVector.fromMemorySegment(I, q, base + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                IntVector p = IntVector.fromMemorySegment(I, q, base + (long) g * step + 4L * L * h,
+                        ByteOrder.LITTLE_ENDIAN);
                 int c = g + L * h;
                 FloatVector w = ((FloatVector) p.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
                         .convert(VectorOperators.I2F, 0)).mul(sLo);
@@ -349,13 +356,13 @@ final class Int8Matmul {
     }
 
     /** Writes row {@code r} of batch rows {@code b..b+n-1} from {@code lanes[k·L]}, each plus its half group. */
-    private static void leftoverOut(MemorySegment q, MemorySegment s, int cols, int block, int r, int rows,
+    private static void leftoverOut(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r,
                                     float[] x, int xOff, float[] out, int outOff, int b, int n, float[] lanes) {
         // halfGroup overwrites lanes[0, L) only: sum k is read before the half groups k and after need it.
         for (int k = 0; k < n; k++) {
             float sum = VectorMath.reduce(lanes, k * L);
             out[outOff + (b + k) * rows + r] = cols % GROUP != 0
-                    ? sum + halfGroup(q, s, cols, block, r, x, xOff + (b + k) * cols, lanes) : sum;
+                    ? sum + halfGroup(q, s, rows, cols, block, r, x, xOff + (b + k) * cols, lanes) : sum;
         }
     }
 
@@ -363,10 +370,10 @@ final class Int8Matmul {
      * The plain-order last 32 columns of row {@code r} against one batch row, reduced on their own (a separate
      * method so the tile stays small enough for the JIT to compile its vector code inline).
      */
-    private static float halfGroup(MemorySegment q, MemorySegment s, int cols, int block, int r, float[] x,
-                                   int xRow, float[] lanes) {
+    private static float halfGroup(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r,
+                                   float[] x, int xRow, float[] lanes) {
         int full = cols / GROUP * GROUP;
-        long base = (long) r * cols;
+        long base = Int8Quantizer.halfGroupStart(rows, cols, r) - full;  // column c at base + c
         float sc = s.getAtIndex(SCALE, (long) r * (cols / block) + full / block);
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
@@ -384,10 +391,12 @@ final class Int8Matmul {
      * columns are visited in row1's order (per group: the int loads, then bytes 0..3 of each, into a0, a1, a0, a1)
      * so every output has row1's bits.
      */
-    private static void tile2x4(MemorySegment q, MemorySegment s, int cols, int block, int r, int rows, float[] x,
+    private static void tile2x4(MemorySegment q, MemorySegment s, int rows, int cols, int block, int r, float[] x,
                                 int x0, float[] out, int o0, float[] lanes) {
-        long base0 = (long) r * cols;
-        long base1 = base0 + cols;
+        long base0 = Int8Quantizer.rowStart(rows, cols, r);
+        long base1 = Int8Quantizer.rowStart(rows, cols, r + 1);
+        int step0 = Int8Quantizer.groupStep(rows, r);
+        int step1 = Int8Quantizer.groupStep(rows, r + 1);
         int perRow = cols / block;
         long sBase0 = (long) r * perRow;
         long sBase1 = sBase0 + perRow;
@@ -404,8 +413,10 @@ final class Int8Matmul {
             float s1Lo = s.getAtIndex(SCALE, sBase1 + g / block);
             float s1Hi = s.getAtIndex(SCALE, sBase1 + (g + 32) / block);
             for (int h = 0; h < LOADS; h++) {
-                IntVector p0 = IntVector.fromMemorySegment(I, q, base0 + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
-                IntVector p1 = IntVector.fromMemorySegment(I, q, base1 + g + 4L * L * h, ByteOrder.LITTLE_ENDIAN);
+                IntVector p0 = IntVector.fromMemorySegment(I, q, base0 + (long) g * step0 + 4L * L * h,
+                        ByteOrder.LITTLE_ENDIAN);
+                IntVector p1 = IntVector.fromMemorySegment(I, q, base1 + (long) g * step1 + 4L * L * h,
+                        ByteOrder.LITTLE_ENDIAN);
                 int c = g + L * h;
                 FloatVector w0;
                 FloatVector w1;
@@ -488,14 +499,14 @@ final class Int8Matmul {
         float t00 = lanes[0], t01 = lanes[1], t02 = lanes[2], t03 = lanes[3];
         float t10 = lanes[4], t11 = lanes[5], t12 = lanes[6], t13 = lanes[7];
         if (full < cols) {
-            t00 += halfGroup(q, s, cols, block, r, x, x0, lanes);
-            t01 += halfGroup(q, s, cols, block, r, x, x1, lanes);
-            t02 += halfGroup(q, s, cols, block, r, x, x2, lanes);
-            t03 += halfGroup(q, s, cols, block, r, x, x3, lanes);
-            t10 += halfGroup(q, s, cols, block, r + 1, x, x0, lanes);
-            t11 += halfGroup(q, s, cols, block, r + 1, x, x1, lanes);
-            t12 += halfGroup(q, s, cols, block, r + 1, x, x2, lanes);
-            t13 += halfGroup(q, s, cols, block, r + 1, x, x3, lanes);
+            t00 += halfGroup(q, s, rows, cols, block, r, x, x0, lanes);
+            t01 += halfGroup(q, s, rows, cols, block, r, x, x1, lanes);
+            t02 += halfGroup(q, s, rows, cols, block, r, x, x2, lanes);
+            t03 += halfGroup(q, s, rows, cols, block, r, x, x3, lanes);
+            t10 += halfGroup(q, s, rows, cols, block, r + 1, x, x0, lanes);
+            t11 += halfGroup(q, s, rows, cols, block, r + 1, x, x1, lanes);
+            t12 += halfGroup(q, s, rows, cols, block, r + 1, x, x2, lanes);
+            t13 += halfGroup(q, s, rows, cols, block, r + 1, x, x3, lanes);
         }
         out[o0 + r] = t00;
         out[o0 + rows + r] = t01;
@@ -516,11 +527,10 @@ final class Int8Matmul {
         int perRow = cols / block;
         for (int b = 0; b < batch; b++) {
             for (int r = from; r < to; r++) {
-                long base = (long) r * cols;
                 float acc = 0f;
                 for (int c = 0; c < cols; c++) {
                     float sc = s.getAtIndex(SCALE, (long) r * perRow + c / block);
-                    float w = q.get(ValueLayout.JAVA_BYTE, base + Int8Quantizer.position(cols, c)) * sc;
+                    float w = q.get(ValueLayout.JAVA_BYTE, Int8Quantizer.offset(rows, cols, r, c)) * sc;
                     acc = Math.fma(w, x[xOff + b * cols + c], acc);
                 }
                 out[outOff + b * rows + r] = acc;

@@ -44,8 +44,11 @@ import org.slf4j.LoggerFactory;
 public final class QuantizedWeightCache {
     private static final Logger LOG = LoggerFactory.getLogger(QuantizedWeightCache.class);
     private static final int MAGIC = 0x57514D45;
-    /** 2: int4 rows interleaved in fours (Int4Quantizer); a version 1 file is rebuilt. */
-    private static final int VERSION = 2;
+    /**
+     * 2: int4 rows interleaved in fours (Int4Quantizer); 3: int8 rows too (Int8Quantizer). A file of another
+     * version is rebuilt.
+     */
+    private static final int VERSION = 3;
     private static final int ALIGN = 64;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -12,9 +12,9 @@ import java.util.Objects;
  * {@link DType#F8_E4M3}; the loader converts F16 into F32 once, at load. The segment is usually a slice of a
  * memory-mapped checkpoint file, so a matrix costs no heap.
  *
- * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values row by row in {@code data}
- * (interleaved within 64-column groups, see {@link Int8Quantizer}) and its per-block F32 scales in
- * {@code scales}: {@code rows × (cols / block)} floats, row-major, block
+ * <p>An {@link DType#I8} matrix (made by {@link Int8Quantizer}) keeps its int8 values in {@code data}
+ * (interleaved within 64-column groups, rows woven in fours, see {@link Int8Quantizer}) and its per-block F32
+ * scales in {@code scales}: {@code rows × (cols / block)} floats, row-major, block
  * {@code j} of row {@code r} covering columns {@code [j·block, (j+1)·block)}. Separate arrays (not llama.cpp's
  * interleaved 34-byte blocks) keep the value loads aligned full vectors. An {@link DType#I4} matrix (made by
  * {@link Int4Quantizer}) is laid out the same way with two values per byte ({@code cols / 2} bytes a row, see
@@ -126,7 +126,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             case BF16 -> Bf16.toFloat(interleaved
                     ? data.get(ValueLayout.JAVA_SHORT_UNALIGNED, InterleavedRows.byteOffset(this, r, 2L * c))
                     : data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
-            case I8 -> data.get(ValueLayout.JAVA_BYTE, (long) r * cols + Int8Quantizer.position(cols, c))
+            case I8 -> data.get(ValueLayout.JAVA_BYTE, Int8Quantizer.offset(rows, cols, r, c))
                     * scale(r, c / block());
             case I4 -> Int4Quantizer.value(data, rows, cols, r, c) * scale(r, c / block());
             case F8_E4M3 -> Float.intBitsToFloat(Fp8E4M3.widenedBits(data.get(ValueLayout.JAVA_BYTE,
@@ -160,11 +160,11 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             throw new IllegalArgumentException(name + ": an interleaved matrix is not sliced (slice it before "
                     + "the kernels prepare it)");
         }
-        if (dtype == DType.I4 && (from % Int4Quantizer.QUAD != 0
+        if ((dtype == DType.I4 || dtype == DType.I8) && (from % Int4Quantizer.QUAD != 0
                 || (count % Int4Quantizer.QUAD != 0 && from + count != rows))) {
-            // Rows are interleaved in fours (Int4Quantizer): a slice must keep whole quads.
+            // Rows are interleaved in fours (Int4Quantizer, Int8Quantizer): a slice must keep whole quads.
             throw new IllegalArgumentException(name + ": rows [" + from + ", " + (from + count) + ") cut through "
-                    + "a quad of interleaved int4 rows");
+                    + "a quad of interleaved " + dtype + " rows");
         }
         long rowBytes = dtype.bytes(cols);
         MemorySegment s = null;
