@@ -27,8 +27,9 @@ public interface Kernels {
 
     /**
      * {@code w} in the layout this implementation's matrix products read (the same values, and the same product
-     * bits): {@code w} itself when it already is, else a copy. Called once per weight matrix at load (and by an
-     * expert worker's runner on an expert's first use). This default is plain rows; {@link VectorKernels} with
+     * bits): {@code w} itself when it already is, else a copy (the same copy again for the same source matrix while
+     * it is in use). Called once per weight matrix at load (and by an expert worker's runner on an expert's first
+     * use). This default is plain rows; {@link VectorKernels} with
      * native kernels interleaves BF16 and FP8 rows ({@link InterleavedRows}).
      */
     default Matrix prepare(Matrix w) {

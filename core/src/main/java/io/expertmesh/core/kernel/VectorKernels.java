@@ -3,12 +3,15 @@ package io.expertmesh.core.kernel;
 import static io.expertmesh.core.kernel.VectorMath.F;
 import static io.expertmesh.core.kernel.VectorMath.L;
 
-import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Collections;
+import java.util.Map;
 import java.util.Objects;
+import java.util.WeakHashMap;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -50,6 +53,12 @@ public final class VectorKernels implements Kernels {
 
     private final ComputePool pool;
     private final boolean nativeCode;
+    /**
+     * Interleaved copies made by {@link #prepare}, by source matrix, while the source is reachable: an expert
+     * worker rebuilds a layer's runner from the same source matrices whenever its held experts change, and must
+     * not copy the experts it kept again (an expert it drops takes its copy with it).
+     */
+    private final Map<Matrix, Matrix> prepared = Collections.synchronizedMap(new WeakHashMap<>());
 
     /**
      * Kernels on {@code pool}; BF16, FP8, int8 and int4 products run natively where {@link #bf16Kernel()} says so.
@@ -107,6 +116,10 @@ public final class VectorKernels implements Kernels {
         if (w.interleaved()) {
             return w;
         }
+        Matrix done = prepared.get(w);
+        if (done != null) {
+            return done;
+        }
         int rows = w.rows();
         long rowBytes = w.dtype().bytes(w.cols());
         int groups = (rows + g - 1) / g;
@@ -120,7 +133,9 @@ public final class VectorKernels implements Kernels {
         if (w.data().isMapped()) {
             w.data().unload();
         }
-        return new Matrix(w.name(), w.dtype(), rows, w.cols(), dst, w.scales(), true);
+        Matrix woven = new Matrix(w.name(), w.dtype(), rows, w.cols(), dst, w.scales(), true);
+        prepared.put(w, woven);
+        return woven;
     }
 
     @Override

@@ -54,7 +54,9 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
     /**
      * Expert {@code e} laid out for {@code k}: on its first use (an expert worker maps its experts' weights as the
      * checkpoint stores them; a model built by {@link ModelBuilder} already has them prepared, and preparing
-     * again returns them as they are), so a worker loading many experts does not copy them all at once.
+     * again returns them as they are), so a worker loading many experts does not copy them all at once. A worker
+     * rebuilds this runner whenever its held experts change; the kernels keep the copies of the same source
+     * matrices ({@link Kernels#prepare}), so the experts it kept are not copied again.
      */
     private Mlp prepared(int e, Kernels k) {
         if (k != preparedFor) {

@@ -19,7 +19,7 @@ import java.lang.foreign.MemorySegment;
  * {@code k} of row {@code Gq + i} starts at byte {@code 64 (G k + i)}, and a last partial chunk of
  * {@code t = R mod 64} bytes at {@code G (R - t) + t i}. The last {@code rows mod G} rows stay plain. Within a row
  * the bytes keep their order (FP8 and BF16 store columns in order), so the values, and every product's bits, are
- * those of the plain matrix.
+ * those of the plain matrix. {@link Int8Quantizer} stores every int8 matrix in this layout, in fours.
  */
 public final class InterleavedRows {
     /** Bytes of one woven chunk: a cache line. */

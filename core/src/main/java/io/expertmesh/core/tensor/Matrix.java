@@ -153,7 +153,8 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
     /**
      * Rows [from, from + count) as a matrix sharing this one's memory. An {@link DType#F8_E4M3} slice must cover
      * whole 128-row blocks of scales (it may end at the last row) or lie inside one: {@link #fp8RowSliceable}; an
-     * {@link DType#I4} slice whole quads of interleaved rows (it may end at the last row).
+     * {@link DType#I4} or {@link DType#I8} slice whole quads of interleaved rows (it may end at the last row); an
+     * interleaved BF16 or FP8 matrix is not sliced.
      */
     public Matrix rowSlice(int from, int count, String sliceName) {
         if (interleaved) {

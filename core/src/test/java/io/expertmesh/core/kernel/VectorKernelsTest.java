@@ -69,6 +69,9 @@ class VectorKernelsTest extends VectorAgainstScalarTest {
             Matrix prepared = vec.prepare(plain);
             assertEquals(NativeMatmul.available(), prepared.interleaved(), VectorKernels.bf16Kernel());
             assertSame(prepared, vec.prepare(prepared));
+            // the same source again (an expert worker rebuilding a layer's runner): the same copy, not a new one
+            assertSame(prepared, vec.prepare(new Matrix(plain.name(), plain.dtype(), plain.rows(), plain.cols(),
+                    plain.data(), plain.scales())));
             for (int batch : new int[] {1, 2, 3, 5, 32}) {
                 float[] x = TestData.floats(rnd, batch * 1000);
                 float[] want = new float[batch * 301];
