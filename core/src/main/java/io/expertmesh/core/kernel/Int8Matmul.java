@@ -18,6 +18,10 @@ import jdk.incubator.vector.VectorSpecies;
  * Rows of an int8 matmul ({@link io.expertmesh.core.tensor.DType#I8}) on the calling thread:
  * {@code out[b][r] = Σ_c (q[r][c]·scale[r][c/block]) · x[b][c]}.
  *
+ * <p><b>Layout.</b> Rows are woven in fours ({@link Int8Quantizer}, for the native kernel's 4-row tile): row
+ * {@code r}'s group {@code g} is at {@code Int8Quantizer.rowStart(rows, cols, r) + g · groupStep(rows, r)}, and
+ * every kernel here addresses a row through those.
+ *
  * <p><b>Inner loop.</b> A row's 64-column groups are stored interleaved by 4 ({@link Int8Quantizer}): one
  * {@code 4L}-byte int vector load gives four {@code L}-float vectors of consecutive columns by two shifts
  * ({@code (p << 24-8k) >> 24} sign-extends byte {@code k} of every lane) and an int-to-float conversion each —

@@ -42,7 +42,7 @@ public final class InterleavedRows {
         return byteOffset(m.rows(), m.dtype().bytes(m.cols()), groupRows(m.dtype()), r, b);
     }
 
-    /** Offset of byte {@code b} of row {@code r} of {@code rows} rows of {@code rowBytes}, woven {@code g} at a time. */
+    /** Offset of byte {@code b} of row {@code r} of {@code rows} rows of {@code rowBytes} bytes, woven by {@code g}. */
     public static long byteOffset(int rows, long rowBytes, int g, int r, long b) {
         if (r >= rows / g * g) {
             return r * rowBytes + b;
