@@ -18,9 +18,9 @@
 // multiply each block's partial sums. int4 differs: W4A8, integer dot products against activations quantized to
 // int8 per 32 columns (its section).
 //
-// BF16 and FP8 weights come in plain rows or interleaved, BF16 in eights and FP8 in fours (InterleavedRows.java: a
-// batch-1 tile of rows then reads one stream from memory instead of one per row); the layout moves bytes, not the
-// order of any output's sums.
+// BF16 and FP8 weights come in plain rows or interleaved, BF16 in eights and FP8 in fours, and int8 always in fours
+// (woven_row; InterleavedRows.java: a batch-1 tile of rows then reads one stream from memory instead of one per row);
+// the layout moves bytes, not the order of any output's sums.
 //
 // Determinism (the Kernels contract): every (weight row, batch row) output has one accumulator of 16 lanes that
 // takes, for each 32-column chunk in order, the hi product and then the lo product (int4: its own sequence); the
@@ -188,29 +188,32 @@ KERNEL INLINE void fp8_to_bf16(const uint8_t* p, __mmask64 mask, const struct by
 // The accumulation every output gets, one 32-column chunk: acc += w * hi, then acc += w * lo.
 #define DP2(acc, w, hi, lo) (acc) = _mm512_dpbf16_ps(_mm512_dpbf16_ps((acc), (w), (hi)), (w), (lo))
 
-// Where row r's full 32-column chunks start, and its last partial chunk (elements). Rows are plain (row r at
-// r * stride, chunks 32 apart) or, when `il` (the caller passes only rows below rows / 8 * 8, and stride == cols),
-// interleaved in eights (IL_ROWS; InterleavedRows.java): chunk k of row r at (r & ~7) * stride + 256k + 32 (r & 7),
-// chunks 256 apart, so the eight rows of a tile are one sequential stream through memory, and a last partial chunk
-// of t = cols - full columns at (r & ~7) * stride + 8 full + t (r & 7).
-#define IL_ROWS 8
-struct row_ptr {
-    const uint16_t* chunks;  // chunk 0
-    const uint16_t* part;    // the partial chunk (column full)
+// Where row r's full 64-byte chunks start (the first at p, `step` bytes apart) and its last partial chunk, rows of
+// row_bytes with `full` bytes in whole chunks: plain rows, or, for r below `woven` (rows / g * g of a matrix whose
+// rows are woven g at a time, else 0), InterleavedRows.java's layout: chunk k of row gq + i at gq * row_bytes +
+// 64 (g k + i), so the g rows of a tile are one sequential stream through memory, and a last partial chunk of
+// t = row_bytes - full bytes at gq * row_bytes + g full + t i. BF16 weaves 8 rows (g = 8), FP8 and int8 4.
+struct woven_row {
+    const uint8_t* p;
+    long step;
+    const uint8_t* part;
 };
 
-KERNEL INLINE struct row_ptr row_ptr(const uint16_t* w, long stride, long full, int il, long r) {
-    struct row_ptr p;
-    if (il) {
-        const uint16_t* group = w + (r & ~(long) (IL_ROWS - 1)) * stride;
-        long i = r & (IL_ROWS - 1);
-        p.chunks = group + 32 * i;
-        p.part = group + IL_ROWS * full + (stride - full) * i;
+KERNEL INLINE struct woven_row woven_row(const uint8_t* w, long row_bytes, long full, long woven, long g,
+                                         long r) {
+    struct woven_row b;
+    if (r < woven) {
+        const uint8_t* group = w + (r & ~(g - 1)) * row_bytes;
+        long i = r & (g - 1);
+        b.p = group + 64 * i;
+        b.step = 64 * g;
+        b.part = group + g * full + (row_bytes - full) * i;
     } else {
-        p.chunks = w + r * stride;
-        p.part = p.chunks + full;
+        b.p = w + r * row_bytes;
+        b.step = 64;
+        b.part = b.p + full;
     }
-    return p;
+    return b;
 }
 
 // The tile's step for one 32-column chunk at column c: every (row, batch row) accumulator takes w * hi, then w * lo.
@@ -226,10 +229,10 @@ KERNEL INLINE void bf16_chunk(__m512 acc[8][4], const __m512bh* wv, const uint16
     }
 }
 
-// One register tile of bf16 weights: nr rows from r (row stride `stride` elements; interleaved in eights when il),
-// nb batch rows from b (nr <= 8, nb <= 4, constants after inlining), over c32 columns of which the chunk at `full`
-// (if any) is partial.
-KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask32 tail, int il,
+// One register tile of bf16 weights: nr rows from r (row stride `stride` elements; rows below `woven` woven in
+// eights, woven_row), nb batch rows from b (nr <= 8, nb <= 4, constants after inlining), over c32 columns of which
+// the chunk at `full` (if any) is partial.
+KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask32 tail, long woven,
                              const uint16_t* act, long c32, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[8][4];
     for (int i = 0; i < nr; i++) {
@@ -237,20 +240,21 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
             acc[i][j] = _mm512_setzero_ps();
         }
     }
-    const uint16_t* p[8];
-    const uint16_t* part[8];
+    const uint8_t* p[8];
+    const uint8_t* part[8];
+    long step[8];
     for (int i = 0; i < nr; i++) {
-        struct row_ptr rp = row_ptr(w, stride, full, il, r + i);
-        p[i] = rp.chunks;
-        part[i] = rp.part;
+        struct woven_row row = woven_row((const uint8_t*) w, 2 * stride, 2 * full, woven, 8, r + i);
+        p[i] = row.p;
+        part[i] = row.part;
+        step[i] = row.step;
     }
-    long step = il ? 32 * IL_ROWS : 32;
     __m512bh wv[8];
     for (long c = 0; c < full; c += 32) {
         for (int i = 0; i < nr; i++) {
             _mm_prefetch((const char*) p[i] + PREFETCH_AHEAD, _MM_HINT_T0);
             wv[i] = (__m512bh) _mm512_loadu_si512((const void*) p[i]);
-            p[i] += step;
+            p[i] += step[i];
         }
         bf16_chunk(acc, wv, act, c32, c, b, nr, nb);
     }
@@ -270,46 +274,19 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
 KERNEL INLINE void int8_to_bf16(const uint8_t* p, __mmask64 mask, const struct byte_tables* t, __m512bh* a,
                                 __m512bh* b);
 
-// Where row r of FP8 or int8 bytes (row_bytes a row) has its full 64-byte groups (the first at p, `step` apart) and
-// its last partial group: plain rows, or, for r below `woven` (rows / 4 * 4 of an interleaved FP8 matrix and of
-// every int8 one, else 0), rows woven in fours (InterleavedRows.java, Int8Quantizer.java): group k of row 4q + i at
-// 4q * row_bytes + 256k + 64i, so the four rows of a tile are one stream, a last partial group of t bytes at
-// 4q * row_bytes + 4 full + t i.
-struct byte_row {
-    const uint8_t* p;
-    long step;
-    const uint8_t* part;
-};
-
-KERNEL INLINE struct byte_row byte_row(const uint8_t* w, long row_bytes, long full, long woven, long r) {
-    struct byte_row b;
-    if (r < woven) {
-        const uint8_t* group = w + (r & ~3L) * row_bytes;
-        long i = r & 3;
-        b.p = group + 64 * i;
-        b.step = 256;
-        b.part = group + 4 * full + (row_bytes - full) * i;
-    } else {
-        b.p = w + r * row_bytes;
-        b.step = 64;
-        b.part = b.p + full;
-    }
-    return b;
-}
-
 // Rows [s, e) of FP8 (int8 == 0) or int8 weights converted to bf16 into dst (row r at dst + (r - s) * c64, each
 // 64-column group in its converter's order; the last partial group read with `tail`): the row-block scratch of
 // both formats' batch tiles, the same values as their in-register conversion. FP8 rows below `woven` are woven in
-// fours (byte_row); int8 passes 0.
+// fours (woven_row).
 KERNEL INLINE void convert_rows(const uint8_t* w, long cols, long c64, long full, __mmask64 tail,
                                 const struct byte_tables* t, int int8, long woven, long s, long e, uint16_t* dst) {
     for (long r = s; r < e; ) {
         // A whole woven quad goes group by group, its four rows together: one stream through memory, as the
         // batch-1 tile reads it (row by row, each row's groups would be 256 bytes apart).
         int n = r < woven && (r & 3) == 0 && r + 4 <= e ? 4 : 1;
-        struct byte_row row[4];
+        struct woven_row row[4];
         for (int i = 0; i < n; i++) {
-            row[i] = byte_row(w, cols, full, woven, r + i);
+            row[i] = woven_row(w, cols, full, woven, 4, r + i);
         }
         for (long g = 0; g < c64; g += 64) {
             int whole = g < full;
@@ -382,7 +359,7 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
     const uint8_t* part[4];
     long step[4];
     for (int i = 0; i < nr; i++) {
-        struct byte_row row = byte_row(w, cols, full, woven, r + i);
+        struct woven_row row = woven_row(w, cols, full, woven, 4, r + i);
         p[i] = row.p;
         part[i] = row.part;
         step[i] = row.step;
@@ -430,9 +407,9 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
             default: break;                                                                                        \
         }                                                                                                          \
     }
-#define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, int il, const uint16_t* act, \
+#define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, long woven, const uint16_t* act, \
                     long c32, float* out, long rows
-#define BF16_ARGS w, stride, full, tail, il, act, c32, out, rows
+#define BF16_ARGS w, stride, full, tail, woven, act, c32, out, rows
 #define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, long woven, \
                    const struct byte_tables* t, const uint16_t* act, float* out, long rows
 #define FP8_ARGS w, cols, c64, tail, woven, t, act, out, rows
@@ -472,21 +449,12 @@ KERNEL int em_bf16_rows(const uint16_t* w, long rows, long cols, long from, long
     split(x, cols, batch, c32, act);
     long full = cols / 32 * 32;
     __mmask32 tail = (__mmask32) ((1ull << (cols - full)) - 1);
-    // Interleaved rows first, then the plain last rows % 8 (none when not interleaved): a tile is all of one kind.
-    long rows8 = interleaved ? rows / IL_ROWS * IL_ROWS : 0;
-    long split_at = from > rows8 ? from : to < rows8 ? to : rows8;
-    for (int il = 1; il >= 0; il--) {
-        long s = il ? from : split_at;
-        long e = il ? split_at : to;
-        if (s >= e) {
-            continue;
-        }
-        if (batch < 4) {
-            // One pass over the rows: a weight row is read once for all (at most 3) batch rows.
-            bf16_rows_nb(w, cols, full, tail, il, act, c32, out, rows, s, e, 0, batch);
-        } else {
-            bf16_all_batch(w, cols, full, tail, il, act, c32, out, rows, s, e, batch);
-        }
+    long woven = interleaved ? rows / 8 * 8 : 0;  // rows woven in eights (woven_row), the last rows % 8 plain
+    if (batch < 4) {
+        // One pass over the rows: a weight row is read once for all (at most 3) batch rows.
+        bf16_rows_nb(w, cols, full, tail, woven, act, c32, out, rows, from, to, 0, batch);
+    } else {
+        bf16_all_batch(w, cols, full, tail, woven, act, c32, out, rows, from, to, batch);
     }
     return 0;
 }
@@ -507,7 +475,7 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
     long full = cols / 64 * 64;
     __mmask64 tail = (__mmask64) ((1ull << (cols - full)) - 1);  // cols - full < 64
     struct byte_tables t = byte_tables(FP8_HI, FP8_LO);
-    long woven = interleaved ? rows / 4 * 4 : 0;  // rows woven in fours (byte_row), the last rows % 4 plain
+    long woven = interleaved ? rows / 4 * 4 : 0;  // rows woven in fours (woven_row), the last rows % 4 plain
     for (long r0 = from; r0 < to; ) {
         long block_row = r0 / FP8_BLOCK;
         long r1 = (block_row + 1) * FP8_BLOCK < to ? (block_row + 1) * FP8_BLOCK : to;
@@ -724,7 +692,7 @@ KERNEL int em_int4_rows(const uint8_t* w, const uint16_t* scales, long rows, lon
 
 // ---- int8 (Int8Quantizer's layout: values in [-127, 127], F32 scales per block of 32k columns along the row) ----
 //
-// Rows are woven in fours (byte_row: a 4-row tile reads one stream from memory; the last rows % 4 plain). Within a
+// Rows are woven in fours (woven_row: a 4-row tile reads one stream from memory; the last rows % 4 plain). Within a
 // row, every full 64-column group is interleaved by 4: byte 4j + k holds column 16k + j. The group's 64
 // bytes convert like FP8's (magnitude through two byte lookups, sign merged back, bytes unpacked within 128-bit
 // lanes) into two chunks of 32 bf16. In both chunks, float lane f of vdpbf16ps sums bytes whose k is 0-1 when f is
@@ -817,12 +785,12 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
                              long block, long cols, long c64, long full, long woven, const struct byte_tables* t,
                              const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
     __m512 acc[4][4];
-    struct byte_row src[4];
+    struct woven_row src[4];
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
             acc[i][j] = _mm512_setzero_ps();
         }
-        src[i] = byte_row(w, cols, full, woven, r + i);
+        src[i] = woven_row(w, cols, full, woven, 4, r + i);
     }
     long blocks = cols / block;
     long ka = 0;    // block of column g
@@ -885,7 +853,7 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
     }
     split_int8(x, cols, batch, c64, full, act);
     struct byte_tables t = byte_tables(I8_HI, I8_LO);
-    long woven = rows / 4 * 4;  // rows woven in fours (Int8Quantizer; byte_row), the last rows % 4 plain
+    long woven = rows / 4 * 4;  // rows woven in fours (Int8Quantizer; woven_row), the last rows % 4 plain
     if (batch < 4) {
         int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, woven, &t, act, out, rows, from, to, 0, batch);
         return 0;

@@ -29,8 +29,8 @@ import java.nio.ByteOrder;
  * ({@link InterleavedRows}' layout with groups of {@link #QUAD}: group {@code g} of row {@code 4q + i} at
  * {@code 4q · cols + 4g + 64i}, a last half group at {@code 4q · cols + 4 full + 32i}; the last {@code rows % 4}
  * rows plain), so that the native kernel's 4-row batch-1 tile reads one stream from memory instead of four: in a C
- * loop of that tile (two threads, 800 matrices of 704×1024) 44-46 GB/s of weights and scales against 37-39 from
- * plain rows. {@link #offset} maps an element to its byte.
+ * loop of that tile (two threads, 800 matrices of 704×1024) 44-46 GB/s of weights and scales against 38-39 from
+ * plain rows (3 warm passes each, alternated). {@link #offset} maps an element to its byte.
  */
 public final class Int8Quantizer {
     /**

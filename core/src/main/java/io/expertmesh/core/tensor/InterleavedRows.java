@@ -11,8 +11,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Why: a batch-1 product reads every weight once from memory, a tile of rows at a time, and eight streams 2 KiB
  * apart read less per second than one: with two threads on the 2-core AMD EPYC (Zen 5), the BF16 eight-row tile
- * read 40-47 GB/s interleaved against 33-44 in plain rows (a C loop of the kernel over 280 MB, alternated; README,
- * "Interleaved rows").
+ * read 35-47 GB/s interleaved against 27-45 in plain rows (a C loop of the kernel over 280 MB, 10 alternated
+ * passes; README, "Interleaved rows").
  *
  * <p>The layout, in bytes, for rows of {@code R} bytes woven {@code G} at a time: group {@code q} holds rows
  * {@code [Gq, Gq + G)} in the same bytes as plain rows would (from byte {@code Gq · R}); within it, 64-byte chunk
