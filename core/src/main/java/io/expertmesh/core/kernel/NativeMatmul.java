@@ -63,7 +63,14 @@ final class NativeMatmul {
         try {
             status = unavailableReason();
             if (status == null) {
-                SymbolLookup lib = SymbolLookup.libraryLookup(extractLibrary(), Arena.global());
+                Path file = extractLibrary();
+                SymbolLookup lib;
+                try {
+                    lib = SymbolLookup.libraryLookup(file, Arena.global());
+                } finally {
+                    // Mapped now (or failed): unlink at once, so a killed process leaves no copy in the temp folder.
+                    Files.deleteIfExists(file);
+                }
                 Linker linker = Linker.nativeLinker();
                 MethodHandle supported = linker.downcallHandle(lib.findOrThrow("em_supported"),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT));
@@ -273,12 +280,14 @@ final class NativeMatmul {
         return null;
     }
 
-    /** Copies the library out of the jar into a temporary file (removed at exit) that the loader can map. */
+    /** Copies the library out of the jar into a temporary file that the loader can map (the caller unlinks it). */
     private static Path extractLibrary() throws IOException {
         Path file = Files.createTempFile("expertmesh-kernels", ".so");
-        file.toFile().deleteOnExit();
         try (InputStream in = NativeMatmul.class.getResourceAsStream(RESOURCE)) {
             Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(file);
+            throw e;
         }
         return file;
     }

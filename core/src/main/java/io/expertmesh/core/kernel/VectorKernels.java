@@ -47,6 +47,8 @@ public final class VectorKernels implements Kernels {
     private static final long PARALLEL_MIN_WORK = 1 << 16;
     /** Fewest weight rows per chunk. */
     private static final int MIN_CHUNK_ROWS = 8;
+    /** Bytes of a matrix {@link #prepare} copies before releasing that part of the mapped source. */
+    private static final long WEAVE_SLAB_BYTES = 4L << 20;
 
     private static final String NATIVE_KIND = "native AVX512-BF16";
     private static final String VECTOR_KIND = "Vector API";
@@ -124,14 +126,24 @@ public final class VectorKernels implements Kernels {
         long rowBytes = w.dtype().bytes(w.cols());
         int groups = (rows + g - 1) / g;
         MemorySegment dst = NativeMatmul.allocateWeights(w.data().byteSize(), Arena.ofAuto());
-        int tasks = Math.min(groups, pool.threads() * CHUNKS_PER_THREAD);
-        pool.parallelFor(tasks, t -> {
-            int from = (int) ((long) groups * t / tasks) * g;
-            int to = Math.min(rows, (int) ((long) groups * (t + 1) / tasks) * g);
-            NativeMatmul.weaveRows(w.data(), rows, rowBytes, g, from, to, dst);
-        });
-        if (w.data().isMapped()) {
-            w.data().unload();
+        // Slab by slab, each slab's mapped source released once copied: at most a slab of the source is resident
+        // beside the copy (whole, a 65 MB LM head was read in before its first page was let go).
+        int slabGroups = (int) Math.max(1, WEAVE_SLAB_BYTES / (rowBytes * g));
+        boolean mapped = w.data().isMapped();
+        for (int first = 0; first < groups; first += slabGroups) {
+            int slabFirst = first;
+            int slab = Math.min(slabGroups, groups - first);
+            int tasks = Math.min(slab, pool.threads() * CHUNKS_PER_THREAD);
+            pool.parallelFor(tasks, t -> {
+                int from = (slabFirst + (int) ((long) slab * t / tasks)) * g;
+                int to = Math.min(rows, (slabFirst + (int) ((long) slab * (t + 1) / tasks)) * g);
+                NativeMatmul.weaveRows(w.data(), rows, rowBytes, g, from, to, dst);
+            });
+            if (mapped) {
+                long start = rowBytes * slabFirst * g;
+                long end = Math.min(w.data().byteSize(), rowBytes * (slabFirst + slab) * g);
+                w.data().asSlice(start, end - start).unload();
+            }
         }
         Matrix woven = new Matrix(w.name(), w.dtype(), rows, w.cols(), dst, w.scales(), true);
         prepared.put(w, woven);

@@ -34,6 +34,8 @@ public final class ModelBuilder {
     private long activeWeightBytes;
     private int quantized;
     private int kept;
+    /** Whether {@link #q} copied a mapped matrix (woven or quantized), so the mapped pages can go after the build. */
+    private boolean copiedFromMap;
 
     public ModelBuilder(ModelConfig config, WeightSource weights, Kernels kernels) {
         this.c = config;
@@ -94,6 +96,7 @@ public final class ModelBuilder {
         Arena arena = Arena.ofShared();
         this.arena = arena;
         activeWeightBytes = 0;
+        copiedFromMap = false;
         QuantizedWeightCache files = quantization == Quantization.NONE ? null : cache;
         try {
             if (files != null) {
@@ -119,6 +122,11 @@ public final class ModelBuilder {
                     : w.matrix("lm_head.weight", c.vocabSize(), hidden), headFormat);
             if (files != null) {
                 files.finish();
+            }
+            if (copiedFromMap) {
+                // What stays mapped-in after the per-matrix releases: pages around each copied matrix that the
+                // kernel maps in with its neighbours' (fault-around), pieces read through transposes (MLA's W_UK).
+                w.releaseResident();
             }
             if (quantization != Quantization.NONE) {
                 LOG.info("Weights {}: {} matrices quantized, {} kept (K not a multiple of the 32-column block, or "
@@ -265,7 +273,14 @@ public final class ModelBuilder {
             kept++;
         }
         activeWeightBytes += out.byteSize();
-        return kernels.prepare(out);
+        Matrix ready = kernels.prepare(out);
+        if (ready.data() != m.data() && m.data().isMapped()) {
+            // Read once to make the copy, never again: let its pages go now (as the kernels do slab by slab when
+            // they weave) rather than hold the checkpoint and its copy resident together until the end.
+            m.data().unload();
+            copiedFromMap = true;
+        }
+        return ready;
     }
 
     /** {@code m} as stored whatever {@link #quantize} says, counted in {@link #activeWeightBytes()}. */

@@ -226,6 +226,13 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
         return file(name).info(name);
     }
 
+    @Override
+    public synchronized void releaseResident() {
+        if (!closed) {
+            Set.copyOf(fileOf.values()).forEach(SafetensorsFile::releaseResident);
+        }
+    }
+
     /** The stored bytes of {@code name}, any dtype, as a read-only slice of the mapping. */
     public MemorySegment raw(String name) {
         return file(name).data(name);

@@ -237,6 +237,11 @@ public final class SafetensorsFile implements AutoCloseable {
         return mapping.asSlice(e.begin(), e.end() - e.begin());
     }
 
+    /** Drops this process's resident pages of the mapping (a later read maps them again from the page cache). */
+    public void releaseResident() {
+        mapping.unload();
+    }
+
     /** Size of the mapped file in bytes. */
     public long byteSize() {
         return mapping.byteSize();
