@@ -274,13 +274,21 @@ public final class ModelBuilder {
         }
         activeWeightBytes += out.byteSize();
         Matrix ready = kernels.prepare(out);
-        if (ready.data() != m.data() && m.data().isMapped()) {
-            // Read once to make the copy, never again: let its pages go now (as the kernels do slab by slab when
-            // they weave) rather than hold the checkpoint and its copy resident together until the end.
-            m.data().unload();
-            copiedFromMap = true;
-        }
+        copiedFromMap |= releaseCopied(m, ready);
         return ready;
+    }
+
+    /**
+     * If {@code copy} holds its own bytes and {@code source} is mapped from a file, lets go of the source's resident
+     * pages: they were read once to make the copy and are not read again, so they need not stay resident beside it
+     * until the build ends (the kernels do the same slab by slab when they weave). Returns whether it did.
+     */
+    static boolean releaseCopied(Matrix source, Matrix copy) {
+        if (copy.data() == source.data() || !source.data().isMapped()) {
+            return false;
+        }
+        source.data().unload();
+        return true;
     }
 
     /** {@code m} as stored whatever {@link #quantize} says, counted in {@link #activeWeightBytes()}. */

@@ -75,6 +75,9 @@ final class QuantizedExperts implements ExpertRunner.Factory {
                     d = quantization.apply(m.down(), arena);
                     made++;
                 }
+                ModelBuilder.releaseCopied(m.gate(), g);
+                ModelBuilder.releaseCopied(m.up(), u);
+                ModelBuilder.releaseCopied(m.down(), d);
             }
             now.put(m.gate(), g);
             now.put(m.up(), u);
