@@ -105,9 +105,14 @@ public final class QuantizedWeightCache {
         return Boolean.parseBoolean(System.getProperty("expertmesh.quantizedCache", "true"));
     }
 
-    /** Where they are kept: {@code $EXPERTMESH_CACHE/quantized}. */
+    /**
+     * Where they are kept: {@code -Dexpertmesh.quantizedCacheDir=DIR}, else {@code $EXPERTMESH_CACHE/quantized}
+     * (the build's tests set the property to a folder under {@code target}, so they neither fill the user's cache
+     * nor read weights an earlier build quantized).
+     */
     public static Path defaultDir() {
-        return SyntheticModels.defaultCacheRoot().resolve("quantized");
+        String dir = System.getProperty("expertmesh.quantizedCacheDir", "");
+        return dir.isBlank() ? SyntheticModels.defaultCacheRoot().resolve("quantized") : Path.of(dir);
     }
 
     /** The file this cache reads and writes. */

@@ -9,6 +9,7 @@ import io.expertmesh.core.kernel.ComputePool;
 import io.expertmesh.core.kernel.VectorKernels;
 import io.expertmesh.core.model.QuantizedAccuracyHarness.Fixture;
 import io.expertmesh.core.safetensors.Checkpoint;
+import io.expertmesh.core.synthetic.SyntheticModels;
 import io.expertmesh.core.tensor.Quantization;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -139,5 +141,22 @@ class QuantizedWeightCacheTest {
         };
 
         abstract void apply(Path written, Path target) throws IOException;
+    }
+
+    @Test
+    void defaultDir_isThePropertysFolder_elseUnderTheCacheRoot() {
+        String was = System.getProperty("expertmesh.quantizedCacheDir");
+        try {
+            System.setProperty("expertmesh.quantizedCacheDir", dir.resolve("elsewhere").toString());
+            assertEquals(dir.resolve("elsewhere"), QuantizedWeightCache.defaultDir());
+            System.clearProperty("expertmesh.quantizedCacheDir");
+            assertEquals(SyntheticModels.defaultCacheRoot().resolve("quantized"), QuantizedWeightCache.defaultDir());
+        } finally {
+            if (was == null) {
+                System.clearProperty("expertmesh.quantizedCacheDir");
+            } else {
+                System.setProperty("expertmesh.quantizedCacheDir", was);
+            }
+        }
     }
 }
