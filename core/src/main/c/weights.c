@@ -1,6 +1,6 @@
 // Memory for weights the native kernels read in a layout of their own (BF16 rows interleaved in eights, FP8 rows in
-// fours: see matmul.c's row_ptr and byte_row, and InterleavedRows.java), and the copy into that layout, called from
-// Java (NativeMatmul).
+// fours: see matmul.c's woven_row and InterleavedRows.java), and the copy into that layout, called from Java
+// (NativeMatmul).
 //
 // Why native: the copy's cost is the first touch of fresh memory, not the bytes moved. On the 2-core cloud machine
 // these kernels were measured on, a first touch costs about 3 ms per MB (memset of 760 MB: 2.0-2.7 s from one

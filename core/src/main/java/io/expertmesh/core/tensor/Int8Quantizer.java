@@ -64,6 +64,7 @@ public final class Int8Quantizer {
      * {@code rowStart + g · groupStep(rows, r)}.
      */
     public static long rowStart(int rows, int cols, int r) {
+        // Not byteOffset(.., 0): with no whole group (cols 32) that is the half group, and this the groups' origin.
         return r < rows / QUAD * QUAD ? (long) (r & ~(QUAD - 1)) * cols + (long) GROUP * (r & (QUAD - 1))
                 : (long) r * cols;
     }
@@ -75,10 +76,7 @@ public final class Int8Quantizer {
 
     /** Where row {@code r}'s plain-order last 32 columns start (K an odd multiple of 32). */
     public static long halfGroupStart(int rows, int cols, int r) {
-        int full = cols / GROUP * GROUP;
-        return r < rows / QUAD * QUAD
-                ? (long) (r & ~(QUAD - 1)) * cols + (long) QUAD * full + (long) (cols - full) * (r & (QUAD - 1))
-                : (long) r * cols + full;
+        return InterleavedRows.byteOffset(rows, cols, QUAD, r, cols / GROUP * GROUP);
     }
 
     /** Byte position within its row of column {@code c} of a row of {@code cols} columns. */

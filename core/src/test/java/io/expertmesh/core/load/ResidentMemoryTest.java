@@ -1,5 +1,6 @@
 package io.expertmesh.core.load;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -57,7 +58,7 @@ class ResidentMemoryTest {
 
             long after = residentBytes(file);
             assertTrue(after < m.data().byteSize() / 4, "still resident after release: " + after + " bytes");
-            assertTrue(touch(m) == before, "the bytes read back after the release differ");
+            assertEquals(before, touch(m), "the bytes read back after the release differ");
         }
     }
 
@@ -65,8 +66,9 @@ class ResidentMemoryTest {
     void quantizedLoad_leavesLittleOfTheCheckpointResident() throws IOException {
         long size = Files.size(file);
         // No quantized-weight cache: every projection is read from the checkpoint and quantized.
-        try (Checkpoint ckpt = Checkpoint.open(dir);
-             Transformer model = new ModelBuilder(ModelConfig.load(dir), ckpt, new VectorKernels(ComputePool.create(1)))
+        try (ComputePool pool = ComputePool.create(1);
+             Checkpoint ckpt = Checkpoint.open(dir);
+             Transformer model = new ModelBuilder(ModelConfig.load(dir), ckpt, new VectorKernels(pool))
                      .quantize(Quantization.INT8).build()) {
             long resident = residentBytes(file);
             // Quantizing read every projection (most of the file); without the release all of it stays mapped in.
@@ -77,16 +79,21 @@ class ResidentMemoryTest {
 
     @Test
     void wovenLoad_leavesLittleOfTheCheckpointResident() throws IOException {
-        VectorKernels kernels = new VectorKernels(ComputePool.create(2));
-        assumeTrue(kernels.matmulKind().startsWith("native"), "weaving needs the native kernels");
         long size = Files.size(file);
-        try (Checkpoint ckpt = Checkpoint.open(dir);
-             Transformer model = new ModelBuilder(ModelConfig.load(dir), ckpt, kernels).build()) {
+        try (ComputePool pool = ComputePool.create(2);
+             Checkpoint ckpt = Checkpoint.open(dir);
+             Transformer model = buildIfNative(new VectorKernels(pool), ckpt)) {
             long resident = residentBytes(file);
             // Every BF16 projection was copied into its woven layout; its mapped pages are let go.
             assertTrue(resident < size / 8, "after a woven load " + resident + " of " + size
                     + " checkpoint bytes are resident");
         }
+    }
+
+    /** The model built with {@code kernels}; skips the test (assumption) when they are not the native ones. */
+    private Transformer buildIfNative(VectorKernels kernels, Checkpoint ckpt) throws IOException {
+        assumeTrue(kernels.matmulKind().startsWith("native"), "weaving needs the native kernels");
+        return new ModelBuilder(ModelConfig.load(dir), ckpt, kernels).build();
     }
 
     /** Reads every byte of {@code m} (maps its pages in); returns a checksum of them. */

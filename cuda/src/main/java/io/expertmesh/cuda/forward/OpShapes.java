@@ -6,9 +6,9 @@ import static io.expertmesh.cuda.forward.OpChecks.positive;
 import static io.expertmesh.cuda.forward.OpChecks.require;
 import static io.expertmesh.cuda.forward.OpChecks.weight;
 
-import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.DType;
 import io.expertmesh.core.tensor.Fp8Matrix;
+import io.expertmesh.core.tensor.InterleavedRows;
 import io.expertmesh.core.tensor.Matrix;
 import io.expertmesh.cuda.forward.DeviceTensor.Kind;
 import java.lang.foreign.Arena;
