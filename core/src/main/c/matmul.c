@@ -39,6 +39,11 @@
 // Weight rows per cache block when the batch has whole 4-row tiles: 64 rows of up to 2048 columns (256 KiB)
 // stay in L2 while every batch tile runs over them, so each weight is read from memory once per call.
 #define ROW_BLOCK 64
+// The first block of a call is smaller: nothing prefetched it (struct next_block), so the tiles wait for its bytes,
+// and a call of a chunk of a small product (a 384-row product in 8 chunks: 48 rows) had no next block to overlap.
+// Two threads, 8 chunks, out of cache, batch 8, first block of 32 rows against 64: 384x1024 36 / 41 us,
+// 1024x1024 73-76 / 78-80, 2816x1024 169-175 / 179-181, 32000x1024 1602-1630 / 1681-1723.
+#define FIRST_BLOCK 32
 #define FP8_BLOCK 128
 
 // Software prefetch distance along the weights, in bytes. A batch-1 product streams each weight once from memory,
@@ -48,6 +53,40 @@
 // 28-29 / 35-37, BF16 (none before) 47-50 / 50-51; 8 KiB no better. At 1 KiB a 1024-column row's prefetch
 // mostly hit the next row of its own tile, already being read.
 #define PREFETCH_AHEAD 4096
+
+// Batched products (4 or more batch rows) take the weights a row block at a time: the block is read from memory by
+// the first batch tile (or converted from FP8/int8 into scratch) and every batch tile then computes from cache. Read
+// that way, a block's memory time and its compute time add up instead of overlapping: one thread, a 2816x1024
+// BF16 product out of cache at batch 8 took 430-440 us against 230-260 in cache. So while the tiles compute on one
+// block they prefetch the next one, spread evenly over their steps (a burst of the whole block at once did not
+// help): 281-291 us; a batch-4 tile pass then reads at about the bandwidth (README, "Batched products"). Not for
+// int4 (its section says why).
+struct next_block {
+    const char* p;    // next line to prefetch
+    const char* end;  // end of the next block
+    long per_step;    // bytes to prefetch per tile step
+};
+
+// The next block [p, p + bytes), spread over about `steps` tile steps (at least one line per step).
+INLINE struct next_block next_block(const void* p, long bytes, long steps) {
+    struct next_block n = {(const char*) p, (const char*) p + (bytes > 0 ? bytes : 0),
+                           steps > 0 ? (bytes / steps + 63) / 64 * 64 : bytes};
+    if (n.per_step < 64) {
+        n.per_step = 64;
+    }
+    return n;
+}
+
+// One tile step's share of the next block (none when n is NULL: batch 1-3, which streams its weights once).
+INLINE void next_block_step(struct next_block* n) {
+    if (n == NULL) {
+        return;
+    }
+    const char* stop = n->p + n->per_step < n->end ? n->p + n->per_step : n->end;
+    for (; n->p < stop; n->p += 64) {
+        _mm_prefetch(n->p, _MM_HINT_T0);
+    }
+}
 
 int em_supported(void) {
     __builtin_cpu_init();
@@ -233,7 +272,8 @@ KERNEL INLINE void bf16_chunk(__m512 acc[8][4], const __m512bh* wv, const uint16
 // eights, woven_row), nb batch rows from b (nr <= 8, nb <= 4, constants after inlining), over c32 columns of which
 // the chunk at `full` (if any) is partial.
 KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask32 tail, long woven,
-                             const uint16_t* act, long c32, float* out, long rows, long r, long b, int nr, int nb) {
+                             const uint16_t* act, long c32, float* out, long rows, struct next_block* nx, long r,
+                             long b, int nr, int nb) {
     __m512 acc[8][4];
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
@@ -252,11 +292,14 @@ KERNEL INLINE void tile_bf16(const uint16_t* w, long stride, long full, __mmask3
     __m512bh wv[8];
     for (long c = 0; c < full; c += 32) {
         for (int i = 0; i < nr; i++) {
-            _mm_prefetch((const char*) p[i] + PREFETCH_AHEAD, _MM_HINT_T0);
+            if (nx == NULL) {
+                _mm_prefetch((const char*) p[i] + PREFETCH_AHEAD, _MM_HINT_T0);
+            }
             wv[i] = (__m512bh) _mm512_loadu_si512((const void*) p[i]);
             p[i] += step[i];
         }
         bf16_chunk(acc, wv, act, c32, c, b, nr, nb);
+        next_block_step(nx);
     }
     if (full < c32) {
         for (int i = 0; i < nr; i++) {
@@ -408,8 +451,8 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
         }                                                                                                          \
     }
 #define BF16_PARAMS const uint16_t* w, long stride, long full, __mmask32 tail, long woven, const uint16_t* act, \
-                    long c32, float* out, long rows
-#define BF16_ARGS w, stride, full, tail, woven, act, c32, out, rows
+                    long c32, float* out, long rows, struct next_block* nx
+#define BF16_ARGS w, stride, full, tail, woven, act, c32, out, rows, nx
 #define FP8_PARAMS const uint8_t* w, long cols, long c64, __mmask64 tail, long woven, \
                    const struct byte_tables* t, const uint16_t* act, float* out, long rows
 #define FP8_ARGS w, cols, c64, tail, woven, t, act, out, rows
@@ -422,18 +465,36 @@ KERNEL INLINE void tile_fp8(const uint8_t* w, long cols, long c64, __mmask64 tai
 ROWS_OF(bf16_rows_nb, tile_bf16, BF16_PARAMS, BF16_ARGS, BF16_WIDE)
 ROWS_OF(fp8_rows_nb, tile_fp8, FP8_PARAMS, FP8_ARGS, QUADS)
 
-// Every batch row against rows [from, to) of bf16 weights: batch tiles of 4 over row blocks of ROW_BLOCK, so a
-// block of weights stays in L2 for all of them, then the leftover 1-3 batch rows.
-KERNEL static void bf16_all_batch(BF16_PARAMS, long from, long to, long batch) {
-    for (long r = from; r < to; r += ROW_BLOCK) {
-        long end = r + ROW_BLOCK < to ? r + ROW_BLOCK : to;
-        long b = 0;
-        for (; b + 4 <= batch; b += 4) {
-            bf16_rows_nb(BF16_ARGS, r, end, b, 4);
-        }
-        if (b < batch) {
-            bf16_rows_nb(BF16_ARGS, r, end, b, batch - b);
-        }
+// Every batch row against one row block [r, end) of bf16 weights (at most ROW_BLOCK rows, which stay in L2 for all
+// the batch tiles): batch tiles of 4, then the leftover 1-3 batch rows; meanwhile the next block's bytes
+// [next, next + next_bytes) are prefetched (struct next_block).
+KERNEL static void bf16_block(const uint16_t* w, long stride, long full, __mmask32 tail, long woven,
+                              const uint16_t* act, long c32, float* out, long rows, long r, long end, long batch,
+                              const void* next, long next_bytes) {
+    long n = end - r;
+    long left = batch % 4;
+    long steps = c32 / 32 * ((n + 3) / 4 * (batch / 4) + (left > 0 ? (n + BF16_WIDE(left) - 1) / BF16_WIDE(left) : 0));
+    struct next_block nb = next_block(next, next_bytes, steps);
+    struct next_block* nx = &nb;
+    long b = 0;
+    for (; b + 4 <= batch; b += 4) {
+        bf16_rows_nb(BF16_ARGS, r, end, b, 4);
+    }
+    if (b < batch) {
+        bf16_rows_nb(BF16_ARGS, r, end, b, batch - b);
+    }
+}
+
+// Every batch row against rows [from, to) of bf16 weights, a row block at a time (bf16_block).
+KERNEL static void bf16_all_batch(const uint16_t* w, long stride, long full, __mmask32 tail, long woven,
+                                  const uint16_t* act, long c32, float* out, long rows, long from, long to,
+                                  long batch) {
+    for (long r = from, end; r < to; r = end) {
+        long size = r == from ? FIRST_BLOCK : ROW_BLOCK;
+        end = r + size < to ? r + size : to;
+        long next_end = end + ROW_BLOCK < to ? end + ROW_BLOCK : to;
+        bf16_block(w, stride, full, tail, woven, act, c32, out, rows, r, end, batch, w + end * stride,
+                   2 * (next_end - end) * stride);
     }
 }
 
@@ -452,7 +513,7 @@ KERNEL int em_bf16_rows(const uint16_t* w, long rows, long cols, long from, long
     long woven = interleaved ? rows / 8 * 8 : 0;  // rows woven in eights (woven_row), the last rows % 8 plain
     if (batch < 4) {
         // One pass over the rows: a weight row is read once for all (at most 3) batch rows.
-        bf16_rows_nb(w, cols, full, tail, woven, act, c32, out, rows, from, to, 0, batch);
+        bf16_rows_nb(w, cols, full, tail, woven, act, c32, out, rows, NULL, from, to, 0, batch);
     } else {
         bf16_all_batch(w, cols, full, tail, woven, act, c32, out, rows, from, to, batch);
     }
@@ -483,12 +544,15 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
         if (batch < 4) {
             fp8_rows_nb(w, cols, c64, tail, woven, &t, act, out, rows, r0, r1, 0, batch);
         } else {
-            for (long s = r0; s < r1; s += ROW_BLOCK) {
-                long e = s + ROW_BLOCK < r1 ? s + ROW_BLOCK : r1;
+            for (long s = r0, e; s < r1; s = e) {
+                long size = s == from ? FIRST_BLOCK : ROW_BLOCK;
+                e = s + size < r1 ? s + size : r1;
                 convert_rows(w, cols, c64, full, tail, &t, 0, woven, s, e, converted);
                 // Rows [s, e) are rows [0, e - s) of the scratch (padded to c64 with zeros, so no partial chunk);
-                // out shifted so that row indices stay global.
-                bf16_all_batch(converted, c64, c64, 0, 0, act, c64, out + s, rows, 0, e - s, batch);
+                // out shifted so that row indices stay global. The next block's FP8 bytes come in meanwhile.
+                long next_end = e + ROW_BLOCK < to ? e + ROW_BLOCK : to;
+                bf16_block(converted, c64, c64, 0, 0, act, c64, out + s, rows, 0, e - s, batch, w + e * cols,
+                           (next_end - e) * cols);
             }
         }
         r0 = r1;
@@ -676,7 +740,9 @@ KERNEL int em_int4_rows(const uint8_t* w, const uint16_t* scales, long rows, lon
         return -1;
     }
     split_q4(x, cols, batch, act);
-    // Row blocks as for BF16: with several batch tiles, a block of weights stays in L2 while they all read it.
+    // Row blocks as for BF16: with several batch tiles, a block of weights stays in L2 while they all read it. No
+    // next-block prefetch (struct next_block): int4's batch tiles are bound by their integer products, and with it a
+    // 2816x1024 product at batch 8 took 128 us against 101-107 in cache (KernelBench, 2 threads).
     for (long r = from; r < to; r += ROW_BLOCK) {
         long end = r + ROW_BLOCK < to ? r + ROW_BLOCK : to;
         long b = 0;
@@ -783,7 +849,8 @@ KERNEL static void split_int8(const float* x, long cols, long batch, long c64, l
 // not NULL, from the scratch rows conv (row r at conv + (r - conv_row0) * c64, in int8_to_bf16's order).
 KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales,
                              long block, long cols, long c64, long full, long woven, const struct byte_tables* t,
-                             const uint16_t* act, float* out, long rows, long r, long b, int nr, int nb) {
+                             const uint16_t* act, float* out, long rows, struct next_block* nx, long r, long b,
+                             int nr, int nb) {
     __m512 acc[4][4];
     struct woven_row src[4];
     for (int i = 0; i < nr; i++) {
@@ -824,6 +891,7 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
                 acc[i][j] = _mm512_fmadd_ps(part, s[i], acc[i][j]);
             }
         }
+        next_block_step(nx);
     }
     for (int i = 0; i < nr; i++) {
         for (int j = 0; j < nb; j++) {
@@ -834,8 +902,8 @@ KERNEL INLINE void tile_int8(const uint8_t* w, const uint16_t* conv, long conv_r
 
 #define I8_PARAMS const uint8_t* w, const uint16_t* conv, long conv_row0, const float* scales, long block, \
                   long cols, long c64, long full, long woven, const struct byte_tables* t, const uint16_t* act, \
-                  float* out, long rows
-#define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, woven, t, act, out, rows
+                  float* out, long rows, struct next_block* nx
+#define I8_ARGS w, conv, conv_row0, scales, block, cols, c64, full, woven, t, act, out, rows, nx
 ROWS_OF(int8_rows_nb, tile_int8, I8_PARAMS, I8_ARGS, QUADS)
 
 // out[b*rows + r] = sum_c q[r][c] * scale[r][c/block] * x[b*cols + c] for r in [from, to), b < batch: int8 weights w
@@ -855,19 +923,25 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
     struct byte_tables t = byte_tables(I8_HI, I8_LO);
     long woven = rows / 4 * 4;  // rows woven in fours (Int8Quantizer; woven_row), the last rows % 4 plain
     if (batch < 4) {
-        int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, woven, &t, act, out, rows, from, to, 0, batch);
+        int8_rows_nb(w, NULL, 0, scales, block, cols, c64, full, woven, &t, act, out, rows, NULL, from, to, 0,
+                     batch);
         return 0;
     }
-    for (long s = from; s < to; s += ROW_BLOCK) {
-        long e = s + ROW_BLOCK < to ? s + ROW_BLOCK : to;
+    for (long s = from, e; s < to; s = e) {
+        long size = s == from ? FIRST_BLOCK : ROW_BLOCK;
+        e = s + size < to ? s + size : to;
         // the plain last half group (if any) is 32 bytes
         convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, woven, s, e, conv);
+        // The next block's bytes come in while the batch tiles compute on this one (struct next_block).
+        long next_end = e + ROW_BLOCK < to ? e + ROW_BLOCK : to;
+        struct next_block nb = next_block(w + e * cols, (next_end - e) * cols,
+                                          c64 / 64 * ((e - s + 3) / 4) * ((batch + 3) / 4));
         long b = 0;
         for (; b + 4 <= batch; b += 4) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, s, e, b, 4);
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &nb, s, e, b, 4);
         }
         if (b < batch) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, s, e, b,
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &nb, s, e, b,
                          batch - b);
         }
     }
