@@ -57,7 +57,7 @@
 // Batched products (4 or more batch rows) take the weights a row block at a time: the block is read from memory by
 // the first batch tile (or converted from FP8/int8 into scratch) and every batch tile then computes from cache. Read
 // that way, a block's memory time and its compute time add up instead of overlapping: one thread, a 2816x1024
-// BF16 product out of cache at batch 8 took 430-440 us against 230-260 in cache. So while the tiles compute on one
+// BF16 product out of cache at batch 8 took 428-438 us against 230-270 in cache. So while the tiles compute on one
 // block they prefetch the next one, spread evenly over their steps (a burst of the whole block at once did not
 // help): 281-291 us; a batch-4 tile pass then reads at about the bandwidth (README, "Batched products"). Not for
 // int4 (its section says why).
@@ -473,9 +473,9 @@ KERNEL static void bf16_block(const uint16_t* w, long stride, long full, __mmask
                               const void* next, long next_bytes) {
     long n = end - r;
     long left = batch % 4;
-    long steps = c32 / 32 * ((n + 3) / 4 * (batch / 4) + (left > 0 ? (n + BF16_WIDE(left) - 1) / BF16_WIDE(left) : 0));
-    struct next_block nb = next_block(next, next_bytes, steps);
-    struct next_block* nx = &nb;
+    long tiles = (n + 3) / 4 * (batch / 4) + (left > 0 ? (n + BF16_WIDE(left) - 1) / BF16_WIDE(left) : 0);
+    struct next_block coming = next_block(next, next_bytes, c32 / 32 * tiles);
+    struct next_block* nx = &coming;
     long b = 0;
     for (; b + 4 <= batch; b += 4) {
         bf16_rows_nb(BF16_ARGS, r, end, b, 4);
@@ -934,14 +934,15 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
         convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, woven, s, e, conv);
         // The next block's bytes come in while the batch tiles compute on this one (struct next_block).
         long next_end = e + ROW_BLOCK < to ? e + ROW_BLOCK : to;
-        struct next_block nb = next_block(w + e * cols, (next_end - e) * cols,
-                                          c64 / 64 * ((e - s + 3) / 4) * ((batch + 3) / 4));
+        struct next_block coming = next_block(w + e * cols, (next_end - e) * cols,
+                                              c64 / 64 * ((e - s + 3) / 4) * ((batch + 3) / 4));
         long b = 0;
         for (; b + 4 <= batch; b += 4) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &nb, s, e, b, 4);
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &coming, s, e, b,
+                         4);
         }
         if (b < batch) {
-            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &nb, s, e, b,
+            int8_rows_nb(w, conv, s, scales, block, cols, c64, full, woven, &t, act, out, rows, &coming, s, e, b,
                          batch - b);
         }
     }
