@@ -41,9 +41,16 @@
 #define ROW_BLOCK 64
 // The first block of a call is smaller: nothing prefetched it (struct next_block), so the tiles wait for its bytes,
 // and a call of a chunk of a small product (a 384-row product in 8 chunks: 48 rows) had no next block to overlap.
-// Two threads, 8 chunks, out of cache, batch 8, first block of 32 rows against 64: 384x1024 36 / 41 us,
+// Two threads, 8 chunks, out of cache, batch 8, first block of 32 rows against 64: 384x1024 36-37 / 41 us,
 // 1024x1024 73-76 / 78-80, 2816x1024 169-175 / 179-181, 32000x1024 1602-1630 / 1681-1723.
 #define FIRST_BLOCK 32
+
+// Where the row block starting at s ends, in a call whose rows start at `from`: FIRST_BLOCK rows for the call's first
+// block, ROW_BLOCK for the others, never past `limit`.
+static inline long block_end(long from, long s, long limit) {
+    long e = s + (s == from ? FIRST_BLOCK : ROW_BLOCK);
+    return e < limit ? e : limit;
+}
 #define FP8_BLOCK 128
 
 // Software prefetch distance along the weights, in bytes. A batch-1 product streams each weight once from memory,
@@ -490,9 +497,8 @@ KERNEL static void bf16_all_batch(const uint16_t* w, long stride, long full, __m
                                   const uint16_t* act, long c32, float* out, long rows, long from, long to,
                                   long batch) {
     for (long r = from, end; r < to; r = end) {
-        long size = r == from ? FIRST_BLOCK : ROW_BLOCK;
-        end = r + size < to ? r + size : to;
-        long next_end = end + ROW_BLOCK < to ? end + ROW_BLOCK : to;
+        end = block_end(from, r, to);
+        long next_end = block_end(from, end, to);
         bf16_block(w, stride, full, tail, woven, act, c32, out, rows, r, end, batch, w + end * stride,
                    2 * (next_end - end) * stride);
     }
@@ -545,12 +551,11 @@ KERNEL int em_fp8_rows(const uint8_t* w, const float* scales, long rows, long co
             fp8_rows_nb(w, cols, c64, tail, woven, &t, act, out, rows, r0, r1, 0, batch);
         } else {
             for (long s = r0, e; s < r1; s = e) {
-                long size = s == from ? FIRST_BLOCK : ROW_BLOCK;
-                e = s + size < r1 ? s + size : r1;
+                e = block_end(from, s, r1);
                 convert_rows(w, cols, c64, full, tail, &t, 0, woven, s, e, converted);
                 // Rows [s, e) are rows [0, e - s) of the scratch (padded to c64 with zeros, so no partial chunk);
                 // out shifted so that row indices stay global. The next block's FP8 bytes come in meanwhile.
-                long next_end = e + ROW_BLOCK < to ? e + ROW_BLOCK : to;
+                long next_end = block_end(from, e, to);
                 bf16_block(converted, c64, c64, 0, 0, act, c64, out + s, rows, 0, e - s, batch, w + e * cols,
                            (next_end - e) * cols);
             }
@@ -928,12 +933,11 @@ KERNEL int em_int8_rows(const uint8_t* w, const float* scales, long rows, long c
         return 0;
     }
     for (long s = from, e; s < to; s = e) {
-        long size = s == from ? FIRST_BLOCK : ROW_BLOCK;
-        e = s + size < to ? s + size : to;
+        e = block_end(from, s, to);
         // the plain last half group (if any) is 32 bytes
         convert_rows(w, cols, c64, full, (__mmask64) 0xFFFFFFFFull, &t, 1, woven, s, e, conv);
         // The next block's bytes come in while the batch tiles compute on this one (struct next_block).
-        long next_end = e + ROW_BLOCK < to ? e + ROW_BLOCK : to;
+        long next_end = block_end(from, e, to);
         struct next_block coming = next_block(w + e * cols, (next_end - e) * cols,
                                               c64 / 64 * ((e - s + 3) / 4) * ((batch + 3) / 4));
         long b = 0;
