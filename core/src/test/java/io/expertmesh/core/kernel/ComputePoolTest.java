@@ -8,6 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -27,6 +31,51 @@ class ComputePoolTest {
                 pool.parallelFor(tasks, i -> runs.incrementAndGet(i));
                 for (int i = 0; i < tasks; i++) {
                     assertEquals(1, runs.get(i), "task " + i + " of " + tasks);
+                }
+            }
+        }
+    }
+
+    @Test
+    void parallelFor_moreTasksThanOneRound_runsEveryTaskExactlyOnce() {
+        try (ComputePool pool = ComputePool.create(2)) {
+            int tasks = ComputePool.MAX_TASKS_PER_ROUND * 2 + 5;
+            AtomicIntegerArray runs = new AtomicIntegerArray(tasks);
+            pool.parallelFor(tasks, i -> runs.incrementAndGet(i));
+            for (int i = 0; i < tasks; i++) {
+                assertEquals(1, runs.get(i), "task " + i);
+            }
+        }
+    }
+
+    /**
+     * Each participant runs what it runs of its own range as that range's first tasks in order (the caller owns the
+     * first range, worker {@code i} the range {@code i}), whoever took the rest: the order that keeps a matmul's
+     * memory stream going. Which tasks a thread steals depends on timing; this order does not.
+     */
+    @Test
+    void parallelFor_ownRangeRunsFrontToBack() {
+        int threads = 3;
+        try (ComputePool pool = ComputePool.create(threads)) {
+            for (int tasks : new int[] {2, 5, 12, 64}) {
+                for (int call = 0; call < 200; call++) {
+                    Map<String, List<Integer>> ran = new ConcurrentHashMap<>();
+                    String caller = Thread.currentThread().getName();
+                    pool.parallelFor(tasks, i -> {
+                        ran.computeIfAbsent(Thread.currentThread().getName(),
+                                n -> Collections.synchronizedList(new ArrayList<>())).add(i);
+                        Thread.onSpinWait();
+                    });
+                    for (var e : ran.entrySet()) {
+                        int p = e.getKey().equals(caller) ? 0
+                                : Integer.parseInt(e.getKey().substring(e.getKey().lastIndexOf('-') + 1));
+                        int from = tasks * p / threads;
+                        int to = tasks * (p + 1) / threads;
+                        List<Integer> own = e.getValue().stream().filter(i -> i >= from && i < to).toList();
+                        for (int k = 0; k < own.size(); k++) {
+                            assertEquals(from + k, own.get(k), e.getKey() + " ran " + e.getValue() + " of " + tasks);
+                        }
+                    }
                 }
             }
         }
