@@ -120,9 +120,18 @@ public final class ComputePool implements AutoCloseable {
             return;
         }
         if (tasks > MAX_TASKS_PER_ROUND) {
+            // Every round runs even when an earlier one threw, so every task still runs once.
+            Throwable thrown = null;
             for (int base = 0; base < tasks; base += MAX_TASKS_PER_ROUND) {
                 int first = base;
-                parallelFor(Math.min(MAX_TASKS_PER_ROUND, tasks - base), i -> task.accept(first + i));
+                try {
+                    parallelFor(Math.min(MAX_TASKS_PER_ROUND, tasks - base), i -> task.accept(first + i));
+                } catch (Throwable e) {
+                    thrown = thrown == null ? e : thrown;
+                }
+            }
+            if (thrown != null) {
+                throw rethrow(thrown);
             }
             return;
         }

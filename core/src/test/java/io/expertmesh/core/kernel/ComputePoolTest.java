@@ -45,6 +45,18 @@ class ComputePoolTest {
             for (int i = 0; i < tasks; i++) {
                 assertEquals(1, runs.get(i), "task " + i);
             }
+            // A task that throws in the first round: the later rounds still run, then the exception comes out.
+            AtomicIntegerArray again = new AtomicIntegerArray(tasks);
+            IllegalStateException boom = new IllegalStateException("boom");
+            assertSame(boom, assertThrows(IllegalStateException.class, () -> pool.parallelFor(tasks, i -> {
+                again.incrementAndGet(i);
+                if (i == 7) {
+                    throw boom;
+                }
+            })));
+            for (int i = 0; i < tasks; i++) {
+                assertEquals(1, again.get(i), "task " + i + " after a throw");
+            }
         }
     }
 
