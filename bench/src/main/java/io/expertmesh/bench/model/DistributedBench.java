@@ -107,7 +107,7 @@ public final class DistributedBench {
                     }
                     for (Split micro : Split.values()) {
                         remote(options, dir, config, engineConfig, addresses, channels, wire, micro, streams, prompt,
-                                tokens, round, round == 1 ? reference : null, best, out, err);
+                                tokens, round, round == 1 ? reference : null, warmUpSeconds, best, out, err);
                     }
                 }
                 err.printf("best of %d round(s), tokens/s aggregate (remote / in process):%n", rounds);
@@ -128,7 +128,7 @@ public final class DistributedBench {
                 }
             }
             transportFloor(options, dir, config, engineConfig, streams, prompt, tokens, workerCount, wire, channels,
-                    out, err);
+                    warmUpSeconds, out, err);
         } finally {
             for (ExpertWorkerServer w : workers) {
                 w.close();
@@ -145,18 +145,21 @@ public final class DistributedBench {
 
     /**
      * One round of {@code micro} micro-batches on the workers at {@code addresses}: greedy tokens checked against
-     * {@code reference} (when given), then each stream count measured; the dispatch breakdown is this round's.
+     * {@code reference} (when given), a warm-up of {@code warmUpSeconds} (as the in-process engine gets: the JIT
+     * compiles the transport's code only after thousands of calls), then each stream count measured, with the
+     * dispatch times of that measurement alone ({@link DispatchWindow}).
      */
     private static void remote(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                                List<String> addresses, WorkerChannels channels, WireFormat wire, Split micro,
                                List<Integer> streams, int prompt, int tokens, int round, List<Integer> reference,
-                               java.util.Map<String, java.util.Map<Integer, Double>> best, ObjectNode out,
-                               PrintStream err) throws Exception {
+                               double warmUpSeconds, java.util.Map<String, java.util.Map<Integer, Double>> best,
+                               ObjectNode out, PrintStream err) throws Exception {
         dropClosedEngines();
         int workerCount = addresses.size();
         ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire)
                 .withMicroBatches(micro.clusterMicroBatches);
-        try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
+        DispatchWindow window = new DispatchWindow();
+        try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, window)) {
             cluster.start();
             try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                     cluster.routedExperts(), options.quantization());
@@ -169,30 +172,23 @@ public final class DistributedBench {
                             workerCount, micro.label, same ? "equal" : "DIFFER FROM");
                     out.put("greedy_tokens_equal_" + micro.key, same);
                 }
-                EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                EngineBench.warmUp(engine, prompt, warmUpSeconds, new java.util.SplittableRandom(5));
                 String key = workerCount + "_workers_" + micro.key + "_micro_batches";
                 for (int n : streams) {
+                    window.open();
                     double tps = EngineBench.measure(engine, n, prompt, tokens, new java.util.SplittableRandom(n));
+                    DispatchWindow.Times d = window.close();
                     best.computeIfAbsent("micro_" + micro.key, k -> new java.util.TreeMap<>()).merge(n, tps, Math::max);
-                    ClusterStatus s = cluster.status();
-                    double p50 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP50Millis)
-                            .average().orElse(0);
-                    double p99 = s.layers().stream().mapToDouble(ClusterStatus.Layer::dispatchP99Millis)
-                            .average().orElse(0);
-                    ClusterStatus.Breakdown d = s.breakdown();
                     err.printf("round %d: %d workers, %s, %2d streams: %8.1f tokens/s aggregate; per-layer "
-                            + "dispatch p50 %.2f ms, p99 %.2f ms (mean over layers, this round); per call "
-                            + "p50/p99: worker queue %.3f/%.3f ms, compute %.3f/%.3f ms, overhead "
-                            + "%.3f/%.3f ms%n", round, workerCount, micro.label, n, tps, p50, p99, d.queueP50Millis(),
-                            d.queueP99Millis(), d.computeP50Millis(), d.computeP99Millis(),
-                            d.overheadP50Millis(), d.overheadP99Millis());
+                            + "dispatch p50 %.2f ms, p99 %.2f ms; per call p50/p99: worker queue %.3f/%.3f ms, "
+                            + "compute %.3f/%.3f ms, overhead %.3f/%.3f ms (%d calls, this measurement)%n", round,
+                            workerCount, micro.label, n, tps, d.layerP50(), d.layerP99(), d.queueP50(), d.queueP99(),
+                            d.computeP50(), d.computeP99(), d.overheadP50(), d.overheadP99(), d.calls());
                     ObjectNode r = out.with(key).putObject(Integer.toString(n));
-                    r.put("tokens_per_s", tps).put("dispatch_p50_ms", p50).put("dispatch_p99_ms", p99)
-                            .put("queue_p50_ms", d.queueP50Millis()).put("queue_p99_ms", d.queueP99Millis())
-                            .put("compute_p50_ms", d.computeP50Millis())
-                            .put("compute_p99_ms", d.computeP99Millis())
-                            .put("overhead_p50_ms", d.overheadP50Millis())
-                            .put("overhead_p99_ms", d.overheadP99Millis());
+                    r.put("tokens_per_s", tps).put("dispatch_p50_ms", d.layerP50()).put("dispatch_p99_ms", d.layerP99())
+                            .put("queue_p50_ms", d.queueP50()).put("queue_p99_ms", d.queueP99())
+                            .put("compute_p50_ms", d.computeP50()).put("compute_p99_ms", d.computeP99())
+                            .put("overhead_p50_ms", d.overheadP50()).put("overhead_p99_ms", d.overheadP99());
                 }
             }
         }
@@ -211,35 +207,37 @@ public final class DistributedBench {
     /**
      * The transport floor: the same dispatches to workers whose experts return at once (outputs are zeros, so the
      * tokens mean nothing): what remains is serialization, transport and wake-ups, with the breakdown per call.
+     * Warmed up and windowed as {@link #remote}.
      */
     private static void transportFloor(ModelSetup options, Path dir, ModelConfig config, EngineConfig engineConfig,
                                        List<Integer> streams, int prompt, int tokens, int workerCount,
-                                       WireFormat wire, WorkerChannels channels, ObjectNode out, PrintStream err)
-            throws Exception {
+                                       WireFormat wire, WorkerChannels channels, double warmUpSeconds,
+                                       ObjectNode out, PrintStream err) throws Exception {
         dropClosedEngines();
         List<ExpertWorkerServer> workers = new ArrayList<>();
         ExpertRunner.Factory skip = (layer, experts, hidden) -> (xn, n, offsets, ids, weights, o, ctx) -> { };
         try {
             List<String> addresses = startWorkers(options, dir, workerCount, workers, skip);
             ExpertClusterConfig cc = ExpertClusterConfig.of(addresses, 0).withWire(wire).withMicroBatches(1);
-            try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, DispatchObserver.NONE)) {
+            DispatchWindow window = new DispatchWindow();
+            try (ExpertCluster cluster = new ExpertCluster(config, cc, channels, window)) {
                 cluster.start();
                 try (LoadedModel m = LoadedModel.open(dir, options.newCpuKernels(), (a, b) -> { },
                         cluster.routedExperts());
                      Engine engine = new Engine(m, engineConfig, EngineOptions.DEFAULT
                              .withBackend(options.forwardBackend()))) {
-                    EngineBench.measure(engine, 1, prompt, 16, new java.util.SplittableRandom(5));
+                    EngineBench.warmUp(engine, prompt, warmUpSeconds, new java.util.SplittableRandom(5));
                     for (int n : streams) {
+                        window.open();
                         double tps = EngineBench.measure(engine, n, prompt, tokens,
                                 new java.util.SplittableRandom(n));
-                        ClusterStatus.Breakdown d = cluster.status().breakdown();
+                        DispatchWindow.Times d = window.close();
                         err.printf("transport floor (workers skip the experts), %2d streams: %8.1f tokens/s; per "
-                                + "call p50/p99 overhead %.3f/%.3f ms, worker queue %.3f/%.3f ms (since start)%n",
-                                n, tps, d.overheadP50Millis(), d.overheadP99Millis(), d.queueP50Millis(),
-                                d.queueP99Millis());
+                                + "call p50/p99 overhead %.3f/%.3f ms, worker queue %.3f/%.3f ms (%d calls, this "
+                                + "measurement)%n", n, tps, d.overheadP50(), d.overheadP99(), d.queueP50(),
+                                d.queueP99(), d.calls());
                         out.with("transport_floor").putObject(Integer.toString(n)).put("tokens_per_s", tps)
-                                .put("overhead_p50_ms", d.overheadP50Millis())
-                                .put("overhead_p99_ms", d.overheadP99Millis());
+                                .put("overhead_p50_ms", d.overheadP50()).put("overhead_p99_ms", d.overheadP99());
                     }
                 }
             }
