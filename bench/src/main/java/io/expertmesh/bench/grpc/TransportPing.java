@@ -26,7 +26,8 @@ import java.util.Locale;
  *     io.expertmesh.bench.grpc.TransportPing [servers] [rounds] [calls]
  * </pre>
  * {@code servers} (default 2) are called at once per step, as a layer calls its workers. The cli jar is on the path
- * for its logging configuration: without one, logback logs every HTTP/2 frame, which doubles the times.
+ * for its logging configuration: without one, logback logs every HTTP/2 frame, and in rounds 4-8 the p50 was 197-228 us
+ * against 84-154 with it (one server), 389-455 against 129-133 (two).
  */
 public final class TransportPing {
     private TransportPing() {
