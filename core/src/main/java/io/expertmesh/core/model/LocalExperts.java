@@ -82,7 +82,23 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         for (int i = 0; i < n; i++) {
             tokenOf[i] = i / topK;
         }
-        runPairs(xn, n, tokenOf, ids, weights, out, ctx);
+        runPairs(xn, n, tokenOf, ids, weights, out, null, 0, null, ctx);
+    }
+
+    /**
+     * {@link #run(float[], int, int[], float[], int, float[], StepContext)}, and also the shared expert:
+     * {@code sharedOut[t] = shared(xn[t])} for every token. Its products join the routed experts' two parallel
+     * steps instead of taking two of their own (at one token a step is a few microseconds and most of that is the
+     * barrier); each product has the bits it has alone ({@link Kernels#matmuls}).
+     */
+    public void runWithShared(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, Mlp shared,
+                              float[] sharedOut, StepContext ctx) {
+        int n = tokens * topK;
+        int[] tokenOf = tokenBuffer(n);
+        for (int i = 0; i < n; i++) {
+            tokenOf[i] = i / topK;
+        }
+        runPairs(xn, n, tokenOf, ids, weights, out, shared, tokens, sharedOut, ctx);
     }
 
     /**
@@ -106,7 +122,7 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
                 tokenOf[i] = t;
             }
         }
-        runPairs(xn, n, tokenOf, ids, weights, out, ctx);
+        runPairs(xn, n, tokenOf, ids, weights, out, null, 0, null, ctx);
     }
 
     private int[] tokenBuffer(int n) {
@@ -116,9 +132,13 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         return tokenOf;
     }
 
-    /** Pair {@code i < n} is (token {@code tokenOf[i]}, expert {@code ids[i]}, weight {@code weights[i]}). */
-    private void runPairs(float[] xn, int n, int[] tokenOf, int[] ids, float[] weights, float[] out,
-                          StepContext ctx) {
+    /**
+     * Pair {@code i < n} is (token {@code tokenOf[i]}, expert {@code ids[i]}, weight {@code weights[i]}). With a
+     * {@code shared} expert, also {@code sharedOut[t] = shared(xn[t])} for {@code t < tokens}, in the same two
+     * parallel steps; its hidden rows follow the routed ones in the {@code h1}/{@code h2} buffers.
+     */
+    private void runPairs(float[] xn, int n, int[] tokenOf, int[] ids, float[] weights, float[] out, Mlp shared,
+                          int tokens, float[] sharedOut, StepContext ctx) {
         if (order.length < n) {
             order = new int[n];
         }
@@ -140,8 +160,10 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
         int inter = intermediate;
         Scratch s = ctx.scratch();
         float[] in = s.floats(Slot.EXPERT_IN, n * hidden);
-        float[] h1 = s.floats(Slot.EXPERT_H1, n * inter);
-        float[] h2 = s.floats(Slot.EXPERT_H2, n * inter);
+        int sharedAt = n * inter;
+        int hiddenRows = sharedAt + (shared == null ? 0 : tokens * shared.intermediate());
+        float[] h1 = s.floats(Slot.EXPERT_H1, hiddenRows);
+        float[] h2 = s.floats(Slot.EXPERT_H2, hiddenRows);
         float[] res = s.floats(Slot.EXPERT_OUT, n * hidden);
         // Row j of the gathered buffers is pair order[j]: expert-major, so each expert's rows are contiguous.
         for (int j = 0; j < n; j++) {
@@ -158,14 +180,20 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
                         .add(m.up(), in, start[e] * hidden, h2, start[e] * inter, count);
             }
         }
+        if (shared != null) {
+            up.add(shared.gate(), xn, 0, h1, sharedAt, tokens).add(shared.up(), xn, 0, h2, sharedAt, tokens);
+        }
         k.matmuls(up);
-        k.swiglu(h1, 0, h2, 0, h1, 0, n * inter);
+        k.swiglu(h1, 0, h2, 0, h1, 0, hiddenRows);
         MatmulGroup down = s.group();
         for (int e = 0; e < experts.length; e++) {
             int count = start[e + 1] - start[e];
             if (count > 0) {
                 down.add(experts[e].down(), h1, start[e] * inter, res, start[e] * hidden, count);
             }
+        }
+        if (shared != null) {
+            down.add(shared.down(), h1, sharedAt, sharedOut, 0, tokens);
         }
         k.matmuls(down);
         // Ascending expert id per token, whatever the batch: a token's sum does not depend on its neighbours.

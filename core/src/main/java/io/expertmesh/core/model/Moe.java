@@ -24,24 +24,33 @@ public record Moe(Gate gate, RoutedExperts routed, Mlp shared, Matrix sharedGate
         float[] weights = ctx.scratch().floats(Slot.TOPK_WEIGHTS, tokens * k);
         gate.route(xn, tokens, ids, weights, ctx);
         Arrays.fill(out, 0, tokens * hidden, 0f);
-        // Remote experts are in flight while the shared expert runs here; the routed outputs are added first,
-        // as in a local run, so the sum is the same.
-        RoutedExperts.Pending routedOut = routed.start(xn, tokens, ids, weights, k, out, ctx);
         if (shared == null) {
-            routedOut.finish();
+            routed.start(xn, tokens, ids, weights, k, out, ctx).finish();
+            return;
+        }
+        float[] s = ctx.scratch().floats(Slot.SHARED_OUT, tokens * hidden);
+        float[] g = sharedGate == null ? null : ctx.scratch().floats(Slot.SHARED_GATE, tokens);
+        if (routed instanceof LocalExperts local) {
+            // In process the shared expert's products join the routed experts' two parallel steps.
+            local.runWithShared(xn, tokens, ids, weights, k, out, shared, s, ctx);
+            sharedGateLogits(xn, g, tokens, ctx);
         } else {
-            float[] s = ctx.scratch().floats(Slot.SHARED_OUT, tokens * hidden);
+            // Remote experts are in flight while the shared expert runs here.
+            RoutedExperts.Pending routedOut = routed.start(xn, tokens, ids, weights, k, out, ctx);
             shared.forward(xn, s, tokens, ctx);
-            float[] g = null;
-            if (sharedGate != null) {
-                g = ctx.scratch().floats(Slot.SHARED_GATE, tokens);
-                ctx.kernels().matmul(sharedGate, xn, 0, g, 0, tokens);
-            }
+            sharedGateLogits(xn, g, tokens, ctx);
             routedOut.finish();
-            for (int t = 0; t < tokens; t++) {
-                float w = g == null ? 1f : (float) (1.0 / (1.0 + Math.exp(-g[t])));
-                ctx.kernels().axpy(w, s, t * hidden, out, t * hidden, hidden);
-            }
+        }
+        // The routed outputs are in out first, local or remote, so the sum is the same.
+        for (int t = 0; t < tokens; t++) {
+            float w = g == null ? 1f : (float) (1.0 / (1.0 + Math.exp(-g[t])));
+            ctx.kernels().axpy(w, s, t * hidden, out, t * hidden, hidden);
+        }
+    }
+
+    private void sharedGateLogits(float[] xn, float[] g, int tokens, StepContext ctx) {
+        if (g != null) {
+            ctx.kernels().matmul(sharedGate, xn, 0, g, 0, tokens);
         }
     }
 }

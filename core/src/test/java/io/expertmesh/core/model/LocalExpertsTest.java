@@ -120,4 +120,47 @@ class LocalExpertsTest {
                     "token " + t);
         }
     }
+
+    @Test
+    void runWithShared_sameBitsAsRoutedRunThenSharedMlp() {
+        // Sizes past the kernels' parallel threshold, so both products groups are spread over the 3 threads; the
+        // shared expert's intermediate differs from the routed one (as Qwen2-MoE's).
+        Random rnd = new Random(4);
+        int hidden = 130;
+        int inter = 75;
+        Mlp[] e = new Mlp[6];
+        for (int i = 0; i < e.length; i++) {
+            e[i] = new Mlp(random("g" + i, inter, hidden, rnd), random("u" + i, inter, hidden, rnd),
+                    random("d" + i, hidden, inter, rnd));
+        }
+        Mlp shared = new Mlp(random("sg", 93, hidden, rnd), random("su", 93, hidden, rnd),
+                random("sd", hidden, 93, rnd));
+        int tokens = 9;
+        int topK = 3;
+        float[] x = new float[tokens * hidden];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        int[] ids = new int[tokens * topK];
+        float[] w = new float[tokens * topK];
+        for (int t = 0; t < tokens; t++) {
+            for (int j = 0; j < topK; j++) {
+                ids[t * topK + j] = (t + 2 * j) % e.length;
+                w[t * topK + j] = rnd.nextFloat();
+            }
+        }
+        try (ComputePool pool = ComputePool.create(3)) {
+            StepContext ctx = new StepContext(new VectorKernels(pool), new Scratch());
+            float[] routed = new float[tokens * hidden];
+            new LocalExperts(e, hidden).run(x, tokens, ids, w, topK, routed, ctx);
+            float[] sharedAlone = new float[tokens * hidden];
+            shared.forward(x, sharedAlone, tokens, ctx);
+
+            float[] out = new float[tokens * hidden];
+            float[] sharedOut = new float[tokens * hidden];
+            new LocalExperts(e, hidden).runWithShared(x, tokens, ids, w, topK, out, shared, sharedOut, ctx);
+            assertArrayEquals(routed, out, "routed outputs");
+            assertArrayEquals(sharedAlone, sharedOut, "shared expert outputs");
+        }
+    }
 }
