@@ -109,6 +109,10 @@ public final class Mla implements Attention {
 
         float[] q = s.floats(Slot.Q, t * qStride);
         float[] kv = s.floats(Slot.KV, t * row);
+        if (t == 1) {
+            forwardOneToken(k, s, batch.caches()[0], ctx, batch.positions()[0], xn, q, kv, out);
+            return;
+        }
         if (qA != null) {
             float[] qa = s.floats(Slot.Q_A, t * qLora);
             k.matmuls(s.group().add(qA, xn, 0, qa, 0, t).add(kvA, xn, 0, kv, 0, t));
@@ -132,10 +136,6 @@ public final class Mla implements Attention {
             System.arraycopy(kv, i * row, cache.array(ctx.layer, pos), cache.offset(pos), row);
         }
 
-        if (t == 1) {
-            attendOneToken(k, s, batch.caches()[0], ctx.layer, batch.positions()[0], q, out);
-            return;
-        }
         // q_abs[i, h] = W_UK[h]ᵀ · q_nope[i, h]: one product per head, all heads in one parallel step. Inputs and
         // outputs are head-major ([h][i][...]) so each head's tokens are contiguous.
         float[] gin = s.floats(Slot.GATHER_IN, heads * t * Math.max(nope, kvLora));
@@ -189,14 +189,30 @@ public final class Mla implements Attention {
     }
 
     /**
-     * The per-head part of one token's attention (absorb, attend, expand) as one parallel step, each task a group
-     * of heads, instead of three: at one token each step is a few microseconds, so the two barriers saved are a
-     * visible part of a decode step. Every product has the bits it has in the batched path (batch-invariant
-     * kernels, {@link Kernels#matmulRows}).
+     * One token: the latent row is made and cached first, then everything per head (its query rows of q_b_proj,
+     * rope, absorption, attention, value expansion) runs as one parallel step whose tasks each take a group of
+     * heads, instead of four steps: at one token a step is a few microseconds, so the barriers saved are a visible
+     * part of a decode step. Every product and every rotation has the bits it has in the batched path
+     * (batch-invariant kernels, {@link Kernels#matmulRows}).
      */
-    private void attendOneToken(Kernels k, Scratch s, KvCache cache, int layer, int pos, float[] q, float[] out) {
+    private void forwardOneToken(Kernels k, Scratch s, KvCache cache, StepContext ctx, int pos, float[] xn,
+                                 float[] q, float[] kv, float[] out) {
         int qkHead = nope + rope;
         int row = kvLora + rope;
+        float[] qIn = xn;
+        if (qA != null) {
+            qIn = s.floats(Slot.Q_A, qLora);
+            k.matmuls(s.group().add(qA, xn, 0, qIn, 0, 1).add(kvA, xn, 0, kv, 0, 1));
+            k.rmsNorm(qIn, 0, qANorm, eps, qIn, 0, qLora);
+        } else {
+            k.matmul(kvA, xn, 0, kv, 0, 1);
+        }
+        k.rmsNorm(kv, 0, kvANorm, eps, kv, 0, kvLora);
+        k.ropeInterleaved(kv, kvLora, rope, ctx.cos, ctx.sin, 0);
+        System.arraycopy(kv, 0, cache.array(ctx.layer, pos), cache.offset(pos), row);
+
+        float[] x = qIn;
+        int layer = ctx.layer;
         float[] qFull = s.floats(Slot.Q_ABS, heads * row);
         float[] oLat = s.floats(Slot.O_LATENT, heads * kvLora);
         float[] headsOut = s.floats(Slot.HEADS_OUT, heads * vDim);
@@ -205,7 +221,9 @@ public final class Mla implements Attention {
         k.pool().parallelFor(groups, task -> {
             int first = task * group;
             int nh = Math.min(group, heads - first);
+            k.matmulRows(qB, first * qkHead, (first + nh) * qkHead, x, 0, q, 0, 1);
             for (int h = first; h < first + nh; h++) {
+                k.ropeInterleaved(q, h * qkHead + nope, rope, ctx.cos, ctx.sin, 0);
                 // [q_abs | q_pe], laid out like a cache row [latent | k_pe]
                 k.matmulRows(wUkT[h], 0, kvLora, q, h * qkHead, qFull, h * row, 1);
                 System.arraycopy(q, h * qkHead + nope, qFull, h * row + kvLora, rope);
