@@ -218,6 +218,8 @@ public final class Mla implements Attention {
         float[] headsOut = s.floats(Slot.HEADS_OUT, heads * vDim);
         int group = AttentionScratch.headGroup(heads, 1, k.pool().threads());
         int groups = (heads + group - 1) / group;
+        LongContextSplit split = longContext;
+        boolean longPath = pos + 1 >= split.from();
         k.pool().parallelFor(groups, task -> {
             int first = task * group;
             int nh = Math.min(group, heads - first);
@@ -228,12 +230,78 @@ public final class Mla implements Attention {
                 k.matmulRows(wUkT[h], 0, kvLora, q, h * qkHead, qFull, h * row, 1);
                 System.arraycopy(q, h * qkHead + nope, qFull, h * row + kvLora, rope);
             }
+            if (longPath) {
+                return;
+            }
             attendHeads(k, cache, layer, pos, qFull, first * row, nh, oLat, first * kvLora, kvLora);
-            for (int h = first; h < first + nh; h++) {
-                k.matmulRows(wUv[h], 0, vDim, oLat, h * kvLora, headsOut, h * vDim, 1);
+            expand(k, first, nh, oLat, headsOut);
+        });
+        if (longPath) {
+            attendLongContext(k, s, cache, layer, pos, qFull, oLat, split);
+            k.pool().parallelFor(groups, task -> expand(k, task * group, Math.min(group, heads - task * group),
+                    oLat, headsOut));
+        }
+        k.matmul(o, headsOut, 0, out, 0, 1);
+    }
+
+    /** heads_out[h] = W_UV[h] · o_latent[h] for heads {@code first .. first + nh - 1} of one token. */
+    private void expand(Kernels k, int first, int nh, float[] oLat, float[] headsOut) {
+        for (int h = first; h < first + nh; h++) {
+            k.matmulRows(wUv[h], 0, vDim, oLat, h * kvLora, headsOut, h * vDim, 1);
+        }
+    }
+
+    /**
+     * From which context length one token's attention reads the cached rows once per pass instead of once per group
+     * of heads, and the most positions and latent columns a task then takes ({@link #attendLongContext}).
+     */
+    record LongContextSplit(int from, int blockRows, int blockColumns) {
+    }
+
+    /** Package-private and mutable so that tests can run the long path on short fixtures, in small blocks. */
+    static volatile LongContextSplit longContext = new LongContextSplit(512, 64, 64);
+
+    /**
+     * One token's attention over a long context, the cached rows read once per pass rather than once per head
+     * group (at 2,048 positions a layer's rows are 2.4 MB, so four groups read 19 MB a layer, twice): every head's
+     * scores for a block of positions per task; a barrier; each head's softmax; a barrier; the weighted sum of
+     * every head for a block of latent columns per task. Each score, softmax and output element is computed by the
+     * same kernel calls in the same order as {@link #attendHeads} (scores: one dot product each; outputs: their
+     * rows' products in row order, whichever columns a call covers), so the bits are the same.
+     */
+    private void attendLongContext(Kernels k, Scratch s, KvCache cache, int layer, int pos, float[] qFull,
+                                   float[] oLat, LongContextSplit split) {
+        int row = kvLora + rope;
+        int len = pos + 1;
+        float[] scores = s.floats(Slot.SCORES, heads * len);
+        int threads = k.pool().threads();
+        int blocks = Math.max(1, Math.min(4 * threads, len / split.blockRows()));
+        k.pool().parallelFor(blocks, b -> {
+            int to = (int) ((long) len * (b + 1) / blocks);
+            for (int p = (int) ((long) len * b / blocks); p < to; ) {
+                int n = Math.min(cache.contiguousRows(p), to - p);
+                k.dotRowsMulti(qFull, 0, row, heads, cache.array(layer, p), cache.offset(p), row, n, row,
+                        softmaxScale, scores, p, len);
+                p += n;
             }
         });
-        k.matmul(o, headsOut, 0, out, 0, 1);
+        k.pool().parallelFor(heads, h -> {
+            k.softmax(scores, h * len, len);
+            java.util.Arrays.fill(oLat, h * kvLora, (h + 1) * kvLora, 0f);
+        });
+        // Column blocks start at multiples of 16 floats (whole vectors on every vector width up to 512 bits).
+        int columnBlocks = Math.max(1, Math.min(4 * threads,
+                (kvLora + split.blockColumns() - 1) / split.blockColumns()));
+        k.pool().parallelFor(columnBlocks, c -> {
+            int from = (int) ((long) kvLora * c / columnBlocks) & ~15;
+            int to = c == columnBlocks - 1 ? kvLora : (int) ((long) kvLora * (c + 1) / columnBlocks) & ~15;
+            for (int p = 0; p < len; ) {
+                int n = Math.min(cache.contiguousRows(p), len - p);
+                k.axpyRowsMulti(scores, p, len, heads, cache.array(layer, p), cache.offset(p) + from, row, n,
+                        to - from, oLat, from, kvLora);
+                p += n;
+            }
+        });
     }
 
     /**

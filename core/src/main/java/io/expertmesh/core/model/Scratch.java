@@ -14,7 +14,7 @@ public final class Scratch {
     public enum Slot {
         X, XN, ATTN_OUT, FFN_OUT, COS, SIN,
         Q_A, Q, KV, Q_ABS, O_LATENT, HEADS_OUT, K, V, GATHER_IN, GATHER_OUT,
-        GATE_LOGITS, TOPK_WEIGHTS, EXPERT_IN, EXPERT_H1, EXPERT_H2, EXPERT_OUT, SHARED_OUT, SHARED_GATE,
+        SCORES, GATE_LOGITS, TOPK_WEIGHTS, EXPERT_IN, EXPERT_H1, EXPERT_H2, EXPERT_OUT, SHARED_OUT, SHARED_GATE,
         /** Remote experts' per-(token, expert) outputs, kept from a layer's dispatch until its results are added. */
         DISPATCH_ROWS
     }
