@@ -77,21 +77,22 @@ public final class LocalExperts implements RoutedExperts, ExpertRunner {
 
     @Override
     public void run(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, StepContext ctx) {
-        int n = tokens * topK;
-        int[] tokenOf = tokenBuffer(n);
-        for (int i = 0; i < n; i++) {
-            tokenOf[i] = i / topK;
-        }
-        runPairs(xn, n, tokenOf, ids, weights, out, null, 0, null, ctx);
+        runFixedTopK(xn, tokens, ids, weights, topK, out, null, null, ctx);
     }
 
     /**
-     * {@link #run(float[], int, int[], float[], int, float[], StepContext)}, and also the shared expert:
-     * {@code sharedOut[t] = shared(xn[t])} for every token. Its products join the routed experts' two parallel
-     * steps instead of taking two of their own (at one token a step is a few microseconds and most of that is the
-     * barrier); each product has the bits it has alone ({@link Kernels#matmuls}).
+     * The routed experts and the shared expert in the same two parallel steps: its products join the routed
+     * experts' instead of taking two steps of their own (at one token a step is a few microseconds and most of that
+     * is the barrier); each product has the bits it has alone ({@link Kernels#matmuls}).
      */
-    public void runWithShared(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, Mlp shared,
+    @Override
+    public Pending startWithShared(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                                   Mlp shared, float[] sharedOut, StepContext ctx) {
+        runFixedTopK(xn, tokens, ids, weights, topK, out, shared, sharedOut, ctx);
+        return Pending.DONE;
+    }
+
+    private void runFixedTopK(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out, Mlp shared,
                               float[] sharedOut, StepContext ctx) {
         int n = tokens * topK;
         int[] tokenOf = tokenBuffer(n);

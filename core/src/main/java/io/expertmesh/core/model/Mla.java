@@ -129,11 +129,7 @@ public final class Mla implements Attention {
             for (int h = 0; h < heads; h++) {
                 k.ropeInterleaved(q, i * qStride + h * qkHead + nope, rope, ctx.cos, ctx.sin, i * half);
             }
-            k.rmsNorm(kv, i * row, kvANorm, eps, kv, i * row, kvLora);
-            k.ropeInterleaved(kv, i * row + kvLora, rope, ctx.cos, ctx.sin, i * half);
-            KvCache cache = batch.caches()[i];
-            int pos = batch.positions()[i];
-            System.arraycopy(kv, i * row, cache.array(ctx.layer, pos), cache.offset(pos), row);
+            cacheLatentRow(k, kv, i, batch.caches()[i], batch.positions()[i], ctx);
         }
 
         // q_abs[i, h] = W_UK[h]ᵀ · q_nope[i, h]: one product per head, all heads in one parallel step. Inputs and
@@ -188,6 +184,14 @@ public final class Mla implements Attention {
         k.matmul(o, headsOut, 0, out, 0, t);
     }
 
+    /** Token {@code i}'s row of {@code kv}: latent normalised, rope key rotated, then written to its cache. */
+    private void cacheLatentRow(Kernels k, float[] kv, int i, KvCache cache, int pos, StepContext ctx) {
+        int row = kvLora + rope;
+        k.rmsNorm(kv, i * row, kvANorm, eps, kv, i * row, kvLora);
+        k.ropeInterleaved(kv, i * row + kvLora, rope, ctx.cos, ctx.sin, i * (rope / 2));
+        System.arraycopy(kv, i * row, cache.array(ctx.layer, pos), cache.offset(pos), row);
+    }
+
     /**
      * One token: the latent row is made and cached first, then everything per head (its query rows of q_b_proj,
      * rope, absorption, attention, value expansion) runs as one parallel step whose tasks each take a group of
@@ -207,9 +211,7 @@ public final class Mla implements Attention {
         } else {
             k.matmul(kvA, xn, 0, kv, 0, 1);
         }
-        k.rmsNorm(kv, 0, kvANorm, eps, kv, 0, kvLora);
-        k.ropeInterleaved(kv, kvLora, rope, ctx.cos, ctx.sin, 0);
-        System.arraycopy(kv, 0, cache.array(ctx.layer, pos), cache.offset(pos), row);
+        cacheLatentRow(k, kv, 0, cache, pos, ctx);
 
         float[] x = qIn;
         int layer = ctx.layer;

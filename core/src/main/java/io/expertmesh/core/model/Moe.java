@@ -30,27 +30,16 @@ public record Moe(Gate gate, RoutedExperts routed, Mlp shared, Matrix sharedGate
         }
         float[] s = ctx.scratch().floats(Slot.SHARED_OUT, tokens * hidden);
         float[] g = sharedGate == null ? null : ctx.scratch().floats(Slot.SHARED_GATE, tokens);
-        if (routed instanceof LocalExperts local) {
-            // In process the shared expert's products join the routed experts' two parallel steps.
-            local.runWithShared(xn, tokens, ids, weights, k, out, shared, s, ctx);
-            sharedGateLogits(xn, g, tokens, ctx);
-        } else {
-            // Remote experts are in flight while the shared expert runs here.
-            RoutedExperts.Pending routedOut = routed.start(xn, tokens, ids, weights, k, out, ctx);
-            shared.forward(xn, s, tokens, ctx);
-            sharedGateLogits(xn, g, tokens, ctx);
-            routedOut.finish();
+        // Remote experts are in flight while the shared expert (and its gate) run here.
+        RoutedExperts.Pending routedOut = routed.startWithShared(xn, tokens, ids, weights, k, out, shared, s, ctx);
+        if (sharedGate != null) {
+            ctx.kernels().matmul(sharedGate, xn, 0, g, 0, tokens);
         }
+        routedOut.finish();
         // The routed outputs are in out first, local or remote, so the sum is the same.
         for (int t = 0; t < tokens; t++) {
             float w = g == null ? 1f : (float) (1.0 / (1.0 + Math.exp(-g[t])));
             ctx.kernels().axpy(w, s, t * hidden, out, t * hidden, hidden);
-        }
-    }
-
-    private void sharedGateLogits(float[] xn, float[] g, int tokens, StepContext ctx) {
-        if (g != null) {
-            ctx.kernels().matmul(sharedGate, xn, 0, g, 0, tokens);
         }
     }
 }

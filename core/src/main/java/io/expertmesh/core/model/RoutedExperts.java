@@ -25,6 +25,18 @@ public interface RoutedExperts {
         return Pending.DONE;
     }
 
+    /**
+     * {@link #start}, and the layer's shared expert: {@code sharedOut[t] = shared(xn[t])} for every token, computed
+     * before this returns (here, while remote experts are in flight). Experts run in this process may compute both
+     * in the same parallel steps ({@link LocalExperts}); the outputs are the same either way.
+     */
+    default Pending startWithShared(float[] xn, int tokens, int[] ids, float[] weights, int topK, float[] out,
+                                    Mlp shared, float[] sharedOut, StepContext ctx) {
+        Pending routed = start(xn, tokens, ids, weights, topK, out, ctx);
+        shared.forward(xn, sharedOut, tokens, ctx);
+        return routed;
+    }
+
     /** Routed experts started by {@link #start}. */
     @FunctionalInterface
     interface Pending {

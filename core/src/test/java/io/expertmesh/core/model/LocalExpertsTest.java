@@ -122,7 +122,7 @@ class LocalExpertsTest {
     }
 
     @Test
-    void runWithShared_sameBitsAsRoutedRunThenSharedMlp() {
+    void startWithShared_sameBitsAsRoutedRunThenSharedMlp() {
         // Sizes past the kernels' parallel threshold, so both products groups are spread over the 3 threads; the
         // shared expert's intermediate differs from the routed one (as Qwen2-MoE's).
         Random rnd = new Random(4);
@@ -158,7 +158,7 @@ class LocalExpertsTest {
 
             float[] out = new float[tokens * hidden];
             float[] sharedOut = new float[tokens * hidden];
-            new LocalExperts(e, hidden).runWithShared(x, tokens, ids, w, topK, out, shared, sharedOut, ctx);
+            new LocalExperts(e, hidden).startWithShared(x, tokens, ids, w, topK, out, shared, sharedOut, ctx).finish();
             assertArrayEquals(routed, out, "routed outputs");
             assertArrayEquals(sharedAlone, sharedOut, "shared expert outputs");
         }
